@@ -1,0 +1,1114 @@
+"""Stage 2, elaborate: AST → IR. Resolve names, evaluate parameters, make index sets concrete.
+
+Parameter expressions are folded with plain float arithmetic over a fixed table of functions;
+smooth activation pieces become sympy expressions built node by node from the parse tree. Nothing
+from the model text is ever evaluated as Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import sympy
+
+from . import ir
+from . import syntax as S
+from .errors import ModelError, Span, did_you_mean
+from .parse import parse_prelude
+
+_FUNCTIONS = {
+    "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "floor": math.floor,
+    "ceil": math.ceil, "round": round, "min": min, "max": max, "tanh": math.tanh,
+    "sin": math.sin, "cos": math.cos,
+}
+_SYMPY_FUNCTIONS = {
+    "sqrt": sympy.sqrt, "exp": sympy.exp, "log": sympy.log, "abs": sympy.Abs, "tanh": sympy.tanh,
+    "sin": sympy.sin, "cos": sympy.cos, "atan": sympy.atan, "erf": sympy.erf,
+}
+SOLVER_SETTINGS = ("beta", "lam", "iterations", "tolerance", "epochs", "seed", "error")
+SOLVER_METHODS = ("rrr", "dr", "ap")
+SIDE_SETS = ("nonneg", "sphere", "box", "sparse")
+DEGREE_NAMES = ("outdeg", "indeg")
+
+
+def _fmt_group(g: S.GroupExpr) -> str:
+    if isinstance(g, S.GroupRef):
+        return g.name
+    op = "|" if isinstance(g, S.GroupUnion) else "-"
+    return f"{_fmt_group(g.left)} {op} {_fmt_group(g.right)}"
+
+
+class _Elaborator:
+    def __init__(self, program: S.Program, overrides: dict[str, float], prelude: S.Program):
+        self.program = program
+        self.overrides = dict(overrides)
+        self.used_overrides: set[str] = set()
+        self.prelude = prelude
+        self.params: dict[str, float] = {}
+        self.param_spans: dict[str, Span] = {}
+        self.node_decls: list[ir.NodeDecl] = []
+        self.groups: dict[str, tuple[int, ...]] = {}
+        self.group_spans: dict[str, Span] = {}
+        self.edge_sets: dict[str, ir.EdgeSet] = {}
+        self.batch: ir.Batch | None = None
+        self.inputs: dict[str, ir.Input] = {}
+        self.labels: dict[str, ir.Label] = {}
+        self.samples: dict[str, ir.Sample] = {}
+        self.variables: dict[str, ir.Variable] = {}
+        self.set_decls: dict[str, S.SetDecl] = {}
+        self.sets: dict[str, ir.ActivationSet] = {}
+        self.families: list[ir.Family] = []
+        self.solver: ir.Solver | None = None
+        self.data: dict[str, str] = {}
+        self.names: dict[str, tuple[str, Span]] = {}  # every declared name → (kind, span)
+
+    # --- names ---------------------------------------------------------------------------
+    def declare(self, name: str, kind: str, span: Span) -> None:
+        if name in self.names:
+            other_kind, other = self.names[name]
+            raise ModelError(
+                f"'{name}' is already declared (as {other_kind} at line {other.line})",
+                span,
+                hint="every parameter, node group, edge set, batch, input, label and variable "
+                "needs its own name",
+            )
+        self.names[name] = (kind, span)
+
+    def unknown(self, name: str, span: Span, what: str, candidates) -> ModelError:
+        return ModelError(f"unknown {what} '{name}'", span, hint=did_you_mean(name, candidates))
+
+    # --- expressions ---------------------------------------------------------------------
+    def evaluate(self, e: S.Expr, env: dict[str, float] | None = None) -> float:
+        """Fold a constant expression over parameters (and `env`, e.g. set arguments)."""
+        env = env or {}
+        if isinstance(e, S.Num):
+            if e.percent:
+                raise ModelError(
+                    "a percentage is only meaningful as a count of batch items",
+                    e.span,
+                    hint="write it after exempt/relabel/allow, e.g. `exempt 0.5%`",
+                )
+            return e.value
+        if isinstance(e, S.Name):
+            if e.id in env:
+                return env[e.id]
+            if e.id in self.params:
+                return self.params[e.id]
+            raise self.unknown(e.id, e.span, "parameter", list(self.params) + list(env))
+        if isinstance(e, S.Neg):
+            return -self.evaluate(e.operand, env)
+        if isinstance(e, S.BinOp):
+            a, b = self.evaluate(e.left, env), self.evaluate(e.right, env)
+            try:
+                if e.op == "+":
+                    return a + b
+                if e.op == "-":
+                    return a - b
+                if e.op == "*":
+                    return a * b
+                if e.op == "/":
+                    return a / b
+                return float(a**b)
+            except ZeroDivisionError:
+                raise ModelError("division by zero", e.span) from None
+            except (OverflowError, TypeError):
+                raise ModelError("the value is out of range", e.span) from None
+        if isinstance(e, S.Call):
+            fn = _FUNCTIONS.get(e.func)
+            if fn is None:
+                raise self.unknown(e.func, e.span, "function", _FUNCTIONS)
+            args = [self.evaluate(a, env) for a in e.args]
+            try:
+                return float(fn(*args))
+            except (TypeError, ValueError, OverflowError) as err:
+                raise ModelError(f"cannot evaluate {e.func}(...): {err}", e.span) from None
+        if isinstance(e, S.Ref):
+            raise ModelError(
+                f"'{e.name}[...]' is not a constant here",
+                e.span,
+                hint="only numbers, parameters and arithmetic are allowed in this place",
+            )
+        raise ModelError("not a constant expression", getattr(e, "span", None))
+
+    def evaluate_int(self, e: S.Expr, what: str, minimum: int = 0) -> int:
+        v = self.evaluate(e)
+        if not math.isfinite(v) or v != int(v) or v < minimum:
+            raise ModelError(
+                f"{what} must be a whole number ≥ {minimum}, got {v:g}", e.span
+            )
+        return int(v)
+
+    def evaluate_count(self, e: S.Expr, base: int, what: str) -> int:
+        if isinstance(e, S.Num) and e.percent:
+            return int(round(e.value / 100.0 * base))
+        return self.evaluate_int(e, what)
+
+    # --- groups --------------------------------------------------------------------------
+    def group(self, g: S.GroupExpr) -> tuple[int, ...]:
+        if isinstance(g, S.GroupRef):
+            if g.name in self.groups:
+                return self.groups[g.name]
+            raise self.unknown(g.name, g.span, "node group", self.groups)
+        left, right = set(self.group(g.left)), set(self.group(g.right))
+        if isinstance(g, S.GroupUnion):
+            overlap = left & right
+            if overlap:
+                raise ModelError(
+                    f"the groups in '{_fmt_group(g)}' share node(s) such as "
+                    f"{self.node_name(min(overlap))}",
+                    g.span,
+                    hint="a union must be of disjoint groups",
+                )
+            return tuple(sorted(left | right))
+        out = tuple(sorted(left - right))
+        if not out:
+            raise ModelError(f"'{_fmt_group(g)}' has no nodes", g.span)
+        return out
+
+    def node_name(self, node: int) -> str:
+        for d in self.node_decls:
+            if d.start <= node < d.start + d.size:
+                return f"{d.name}[{node - d.start}]"
+        return str(node)
+
+    # --- statements ----------------------------------------------------------------------
+    def run(self) -> ir.Model:
+        model_name, title = Path(self.program.file).stem, None
+        for st in self.program.statements:
+            handler = getattr(self, "st_" + type(st).__name__)
+            result = handler(st)
+            if isinstance(st, S.ModelDecl):
+                model_name, title = result
+        for d in self.prelude.statements:
+            if isinstance(d, S.SetDecl) and d.name not in self.set_decls:
+                self.set_decls[d.name] = d
+        # Constraints last: they may use anything declared anywhere in the file.
+        for st in self.program.statements:
+            if isinstance(st, S.ConstraintDecl):
+                self.families.append(self.constraint(st))
+        if not self.families:
+            raise ModelError(
+                "the model declares no constraints",
+                Span(self.program.file, 1, 1, source=self.program.source),
+                hint="write `constraint NAME for ...: RELATION`; see docs/language.md",
+            )
+        unused = set(self.overrides) - self.used_overrides
+        if unused:
+            name = sorted(unused)[0]
+            known = list(self.params) + list(SOLVER_SETTINGS) + ["batch"]
+            if self.batch:
+                known += [p.name for p in self.batch.parts]
+            raise ModelError(f"--set {name}: the model has no parameter or setting '{name}'",
+                             None, hint=did_you_mean(name, known))
+        if self.solver is None:
+            self.solver = self.make_solver(None)
+        return ir.Model(
+            name=model_name, title=title, file=self.program.file, source=self.program.source,
+            params=dict(self.params), node_decls=tuple(self.node_decls),
+            groups=dict(self.groups), edge_sets=dict(self.edge_sets), batch=self.batch,
+            inputs=dict(self.inputs), labels=dict(self.labels), samples=dict(self.samples),
+            variables=dict(self.variables), sets=dict(self.sets),
+            families=tuple(self.families), solver=self.solver, data=dict(self.data),
+        )
+
+    def st_ModelDecl(self, st: S.ModelDecl):
+        return st.name, st.title
+
+    def st_ParamDecl(self, st: S.ParamDecl):
+        self.declare(st.name, "a parameter", st.span)
+        if st.name in self.overrides:
+            self.params[st.name] = float(self.overrides[st.name])
+            self.used_overrides.add(st.name)
+        else:
+            self.params[st.name] = self.evaluate(st.value)
+        self.param_spans[st.name] = st.span
+
+    def st_NodesDecl(self, st: S.NodesDecl):
+        self.declare(st.name, "a node group", st.span)
+        size = self.evaluate_int(st.size, f"the size of node group {st.name}", minimum=1)
+        start = sum(d.size for d in self.node_decls)
+        self.node_decls.append(ir.NodeDecl(st.name, start, size, st.span))
+        self.groups[st.name] = tuple(range(start, start + size))
+        self.group_spans[st.name] = st.span
+
+    def st_GroupDecl(self, st: S.GroupDecl):
+        self.declare(st.name, "a node group", st.span)
+        self.groups[st.name] = self.group(st.group)
+        self.group_spans[st.name] = st.span
+
+    def st_EdgesDecl(self, st: S.EdgesDecl):
+        self.declare(st.name, "an edge set", st.span)
+        tails: list[np.ndarray] = []
+        heads: list[np.ndarray] = []
+        blocks = []
+        for term in st.terms:
+            t, h = self.edge_term(term)
+            if isinstance(term, S.EdgeCall) and term.func == "dense":
+                blocks.append((self.group(term.tail), self.group(term.head)))
+            tails.append(t)
+            heads.append(h)
+        tail = np.concatenate(tails).astype(np.int64)
+        head = np.concatenate(heads).astype(np.int64)
+        n = sum(d.size for d in self.node_decls)
+        key = head * n + tail
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        dup = np.nonzero(np.diff(key) == 0)[0]
+        if dup.size:
+            e = order[dup[0]]
+            raise ModelError(
+                f"edge set {st.name} has the edge {self.node_name(int(tail[e]))} -> "
+                f"{self.node_name(int(head[e]))} twice",
+                st.span,
+                hint="the terms of an edge set must not overlap",
+            )
+        loops = np.nonzero(tail == head)[0]
+        if loops.size:
+            raise ModelError(
+                f"edge set {st.name} has a self-loop at {self.node_name(int(tail[loops[0]]))}",
+                st.span,
+            )
+        self.edge_sets[st.name] = ir.EdgeSet(
+            st.name, tail[order], head[order], n, tuple(blocks), st.span
+        )
+
+    def edge_term(self, term: S.EdgeTerm) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(term, S.EdgeCall):
+            tails, heads = self.group(term.tail), self.group(term.head)
+            kw = {k.name: k for k in term.kwargs}
+            if term.func == "dense":
+                if kw:
+                    k = next(iter(kw.values()))
+                    raise ModelError(f"dense(...) takes no option '{k.name}'", k.span)
+                t = np.tile(np.array(tails), len(heads))
+                h = np.repeat(np.array(heads), len(tails))
+                return t, h
+            if term.func == "random":
+                for k in kw.values():
+                    if k.name not in ("fanin", "seed"):
+                        raise ModelError(f"random(...) has no option '{k.name}'", k.span,
+                                         hint=did_you_mean(k.name, ["fanin", "seed"]))
+                if "fanin" not in kw:
+                    raise ModelError("random(...) needs fanin = N", term.span,
+                                     hint="e.g. random(D -> H, fanin = 3, seed = 1)")
+                fanin = self.evaluate_int(self.kw_expr(kw["fanin"]), "fanin", minimum=1)
+                seed = self.evaluate_int(self.kw_expr(kw["seed"]), "seed") if "seed" in kw else 0
+                if fanin > len(tails):
+                    raise ModelError(
+                        f"fanin {fanin} is larger than the {len(tails)} possible tails",
+                        kw["fanin"].span,
+                    )
+                rng = np.random.default_rng(seed)
+                t = np.concatenate(
+                    [rng.choice(np.array(tails), size=fanin, replace=False) for _ in heads]
+                )
+                h = np.repeat(np.array(heads), fanin)
+                return t, h
+            raise ModelError(f"unknown edge pattern '{term.func}'", term.span,
+                             hint="use dense(A -> B), random(A -> B, fanin = N, seed = S), "
+                             "a list [A[0] -> B[1], ...] or file(\"edges.txt\")")
+        if isinstance(term, S.EdgeList):
+            t = [self.node_at(a) for a, _ in term.pairs]
+            h = [self.node_at(b) for _, b in term.pairs]
+            return np.array(t), np.array(h)
+        return self.edge_file(term)
+
+    def kw_expr(self, k: S.KwArg) -> S.Expr:
+        if isinstance(k.value, str):
+            raise ModelError(f"option '{k.name}' takes a number, not a string", k.span)
+        return k.value
+
+    def node_at(self, n: S.NodeAt) -> int:
+        if n.group not in self.groups:
+            raise self.unknown(n.group, n.span, "node group", self.groups)
+        members = self.groups[n.group]
+        i = self.evaluate_int(n.index, "a node index")
+        if i >= len(members):
+            raise ModelError(f"{n.group} has {len(members)} nodes; index {i} is out of range",
+                             n.span)
+        return members[i]
+
+    def edge_file(self, term: S.EdgeFile) -> tuple[np.ndarray, np.ndarray]:
+        path = Path(self.program.file).parent / term.path
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise ModelError(f"cannot read edge file {path}: {e.strerror}", term.span) from None
+        t, h = [], []
+        n = sum(d.size for d in self.node_decls)
+        for lineno, line in enumerate(text.splitlines(), 1):
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            parts = line.replace("->", " ").split()
+            try:
+                a, b = (int(p) for p in parts)
+            except ValueError:
+                raise ModelError(
+                    f"{path}:{lineno}: expected two node numbers 'TAIL HEAD' on each line",
+                    term.span,
+                ) from None
+            if not (0 <= a < n and 0 <= b < n):
+                raise ModelError(f"{path}:{lineno}: node number out of range 0..{n - 1}",
+                                 term.span)
+            t.append(a)
+            h.append(b)
+        if not t:
+            raise ModelError(f"edge file {path} lists no edges", term.span)
+        return np.array(t), np.array(h)
+
+    def st_BatchDecl(self, st: S.BatchDecl):
+        if self.batch is not None:
+            raise ModelError("a model has one batch declaration", st.span,
+                             hint="split one batch into parts: batch k = data[200] + code[20]")
+        self.declare(st.name, "the batch index", st.span)
+        parts = []
+        start = 0
+        for p in st.parts:
+            key = p.name
+            if key in self.overrides:
+                size = int(self.overrides[key])
+                self.used_overrides.add(key)
+            elif len(st.parts) == 1 and "batch" in self.overrides:
+                size = int(self.overrides["batch"])
+                self.used_overrides.add("batch")
+            else:
+                size = self.evaluate_int(p.size, f"the size of batch part {p.name}", minimum=1)
+            if size < 1:
+                raise ModelError(f"batch part {p.name} must hold at least one item", p.span)
+            if p.name != st.name:
+                self.declare(p.name, "a batch part", p.span)
+            parts.append(ir.SubBatch(p.name, start, size, p.span))
+            start += size
+        self.batch = ir.Batch(st.name, tuple(parts), st.span)
+
+    def batch_part(self, name: str, span: Span) -> ir.SubBatch:
+        if self.batch is None:
+            raise ModelError("declare the batch before using it", span,
+                             hint="e.g. batch k[128]")
+        if name == self.batch.index:
+            return self.batch.whole
+        part = self.batch.part(name)
+        if part is None:
+            raise self.unknown(name, span, "batch index or part",
+                               [self.batch.index] + [p.name for p in self.batch.parts])
+        return part
+
+    def st_InputDecl(self, st: S.InputDecl):
+        self.declare(st.name, "an input", st.span)
+        self.inputs[st.name] = ir.Input(st.name, self.batch_part(st.batch, st.span),
+                                        self.group(st.group), st.span)
+
+    def st_LabelDecl(self, st: S.LabelDecl):
+        self.declare(st.name, "a label", st.span)
+        classes = self.group(st.classes)
+        if len(classes) < 2:
+            raise ModelError("a label needs at least two classes", st.span)
+        self.labels[st.name] = ir.Label(st.name, self.batch_part(st.batch, st.span), classes,
+                                        st.span)
+
+    def st_SampleDecl(self, st: S.SampleDecl):
+        self.declare(st.name, "an input", st.span)
+        part = self.batch_part(st.batch, st.span)
+        nodes = self.group(st.group)
+        src = st.source
+        var = self.variables.get(src.name)
+        if var is None or var.axis != "edges" or len(src.indices) != 2:
+            raise ModelError(
+                "sample ... from agree X[PART, out(G)] needs an edge variable X",
+                src.span,
+                hint="e.g. sample s[code, Z] from agree x[data, out(Z)]",
+            )
+        first, second = src.indices
+        if not isinstance(first, S.IndexGroup) or not isinstance(first.group, S.GroupRef):
+            raise ModelError("the first index names a batch part", first.span)
+        source_part = self.batch_part(first.group.name, first.span)
+        if not (isinstance(second, S.IndexEdges) and second.direction == "out"):
+            raise ModelError("the second index must be out(GROUP)", second.span)
+        if second.node not in self.groups or self.groups[second.node] != nodes:
+            raise ModelError(f"out({second.node}) must range over the sampled nodes",
+                             second.span)
+        self.inputs[st.name] = ir.Input(st.name, part, nodes, st.span)
+        self.samples[st.name] = ir.Sample(st.name, part, nodes, src.name, source_part, st.span)
+
+    def st_VarDecl(self, st: S.VarDecl):
+        self.declare(st.name, "a variable", st.span)
+        idx = list(st.indices)
+        batched = False
+        if len(idx) == 2:
+            first = idx.pop(0)
+            if not (isinstance(first, S.GroupRef) and self.batch and first.name == self.batch.index):
+                raise ModelError(
+                    "the first index of a two-index variable is the batch index",
+                    first.span,
+                    hint=f"write var {st.name}[{self.batch.index if self.batch else 'k'}, ...]",
+                )
+            batched = True
+        (axis_expr,) = idx
+        if isinstance(axis_expr, S.GroupRef) and axis_expr.name in self.edge_sets:
+            es = self.edge_sets[axis_expr.name]
+            var = ir.Variable(st.name, batched, "edges", es.name, None, np.ones(len(es)),
+                              len(es), st.span)
+            if st.metric:
+                weights = self.metric_values(st, var, es)
+                var = replace(var, metric=weights)
+        else:
+            nodes = self.group(axis_expr)
+            var = ir.Variable(st.name, batched, "nodes", None, nodes, np.ones(len(nodes)),
+                              len(nodes), st.span)
+            if st.metric:
+                var = replace(var, metric=self.metric_values(st, var, None))
+        self.variables[st.name] = var
+
+    def metric_values(self, st: S.VarDecl, var: ir.Variable, es) -> np.ndarray:
+        weights = np.ones(var.size)
+        edges = next(iter(self.edge_sets.values()), None)
+        for item in st.metric:
+            if var.axis == "edges":
+                if item.on is not None:
+                    raise ModelError("a metric on an edge variable is one constant", item.span)
+                weights[:] = self.evaluate(item.value)
+                continue
+            nodes = var.nodes if item.on is None else self.group(item.on)
+            missing = set(nodes) - set(var.nodes)
+            if missing:
+                raise ModelError(
+                    f"{self.node_name(min(missing))} is not an index of {var.name}", item.span
+                )
+            pos = var.positions(nodes)
+            if isinstance(item.value, S.Name) and item.value.id in DEGREE_NAMES:
+                if edges is None:
+                    raise ModelError(f"{item.value.id} needs an edge set", item.value.span)
+                deg = edges.outdeg if item.value.id == "outdeg" else edges.indeg
+                weights[pos] = deg[np.array(nodes)]
+            else:
+                weights[pos] = self.evaluate(item.value)
+        if np.any(weights <= 0) or not np.all(np.isfinite(weights)):
+            raise ModelError(f"the metric weights of {var.name} must be positive and finite "
+                             "(a node with out-degree 0 has outdeg weight 0)", st.span)
+        return weights
+
+    def st_SetDecl(self, st: S.SetDecl):
+        if st.name in self.set_decls:
+            raise ModelError(f"set '{st.name}' is declared twice", st.span)
+        self.set_decls[st.name] = st
+
+    def st_ConstraintDecl(self, st: S.ConstraintDecl):
+        self.declare(st.name, "a constraint", st.span)  # elaborated after all declarations
+
+    def st_SolveDecl(self, st: S.SolveDecl):
+        if self.solver is not None:
+            raise ModelError("a model has one solve statement", st.span)
+        self.solver = self.make_solver(st)
+
+    def st_DataDecl(self, st: S.DataDecl):
+        if st.role in self.data:
+            raise ModelError(f"data '{st.role}' is declared twice", st.span)
+        if st.role not in ("train", "test"):
+            raise ModelError(f"unknown data role '{st.role}'", st.span,
+                             hint="use data train = \"...\" and data test = \"...\"")
+        spec = st.spec
+        if ":" not in spec.split("/")[0] or spec.startswith((".", "/")):
+            # a file path: relative to the model file
+            spec = str((Path(self.program.file).parent / spec))
+        self.data[st.role] = spec
+
+    def make_solver(self, st: S.SolveDecl | None) -> ir.Solver:
+        settings: dict[str, object] = {
+            "beta": 1.0, "lam": None, "iterations": 100, "tolerance": 1e-4, "epochs": 10,
+            "seed": 0, "error": "item",
+        }
+        method = "rrr"
+        if st is not None:
+            method = st.method
+            if method not in SOLVER_METHODS:
+                raise ModelError(f"unknown solver '{method}'", st.span,
+                                 hint="use rrr (Elser eq. 45), dr (Douglas-Rachford) or ap")
+            for k in st.kwargs:
+                if k.name not in SOLVER_SETTINGS:
+                    raise ModelError(f"unknown solver setting '{k.name}'", k.span,
+                                     hint=did_you_mean(k.name, SOLVER_SETTINGS))
+                if k.name == "error":
+                    if k.value not in ("item", "element"):
+                        raise ModelError("error = \"item\" or \"element\"", k.span,
+                                         hint="item: RRR_err² = Σ/|K| (eq. 22); element: "
+                                         "Σ/(|K||E|)")
+                    settings["error"] = k.value
+                else:
+                    settings[k.name] = self.evaluate(self.kw_expr(k))
+        for key in SOLVER_SETTINGS:
+            if key in self.overrides and key not in self.params:
+                settings[key] = self.overrides[key]
+                self.used_overrides.add(key)
+        span = st.span if st else None
+
+        def whole(key: str, minimum: int) -> int:
+            v = float(settings[key])
+            if v != int(v) or v < minimum:
+                raise ModelError(f"solver setting {key} must be a whole number ≥ {minimum}",
+                                 span)
+            return int(v)
+
+        beta = float(settings["beta"])
+        if not 0 < beta <= 2:
+            raise ModelError(f"beta must lie in (0, 2], got {beta:g}", span)
+        if method == "dr":
+            beta = 1.0
+        lam = settings["lam"]
+        return ir.Solver(
+            method=method, beta=beta, lam=None if lam is None else float(lam),
+            iterations=whole("iterations", 1), tolerance=float(settings["tolerance"]),
+            epochs=whole("epochs", 0), seed=whole("seed", 0), error=str(settings["error"]),
+            span=span,
+        )
+
+    # --- constraints ---------------------------------------------------------------------
+    def constraint(self, st: S.ConstraintDecl) -> ir.Family:
+        ctx = _Context(self, st)
+        rel = st.relation
+        pin = st.pin
+        if pin is not None and pin not in ("A", "B"):
+            raise ModelError(f"a constraint is pinned to set A or B, not '{pin}'", st.span)
+        if st.modifiers and not isinstance(rel, S.Membership):
+            m = st.modifiers[0]
+            raise ModelError(f"'{m.kind}' applies only to a class constraint (in margin(...))",
+                             m.span)
+        if isinstance(rel, S.Consensus):
+            return ctx.consensus(rel, pin)
+        if isinstance(rel, S.Activation):
+            return ctx.activation(rel, pin)
+        if isinstance(rel, S.Bilinear):
+            return ctx.bilinear(rel, pin)
+        return ctx.membership(rel, pin, st.modifiers)
+
+    def instantiate_set(self, ref: S.SetRef) -> ir.ActivationSet:
+        decl = self.set_decls.get(ref.name)
+        if decl is None:
+            raise self.unknown(ref.name, ref.span, "activation set", self.set_decls)
+        if len(ref.args) != len(decl.params):
+            raise ModelError(
+                f"set {ref.name} takes {len(decl.params)} argument(s), got {len(ref.args)}",
+                ref.span,
+                hint=f"declared as set {ref.name}({', '.join(decl.params)})"
+                if decl.params else f"write just `in {ref.name}`",
+            )
+        args = tuple(self.evaluate(a) for a in ref.args)
+        env = dict(zip(decl.params, args, strict=True))
+        pieces = tuple(self.piece(p, env) for p in decl.pieces)
+        key = ref.name if not args else f"{ref.name}({', '.join(f'{a:g}' for a in args)})"
+        aset = ir.ActivationSet(ref.name, args, pieces, decl.span)
+        self.sets[key] = aset
+        return aset
+
+    def piece(self, p: S.Piece, env: dict[str, float]) -> ir.Piece:
+        if p.target != "x":
+            raise ModelError(f"a piece defines x, not '{p.target}'", p.span,
+                             hint="write pieces as `x = EXPRESSION for CONDITION ON z`")
+        lo, hi = self.interval(p.condition, env)
+        affine = self.affine(p.expr, env)
+        curve = None
+        if affine is None:
+            curve = self.sympy_expr(p.expr, env)
+        if lo > hi:
+            raise ModelError("the piece's interval is empty", p.condition.span)
+        return ir.Piece(lo, hi, affine, curve, p.span)
+
+    def interval(self, c: S.Condition, env) -> tuple[float, float]:
+        if isinstance(c, S.CondAll):
+            return -math.inf, math.inf
+        if isinstance(c, S.CondInterval):
+            if c.var != "z":
+                raise ModelError("a piece's condition is on z", c.span)
+            return self.evaluate(c.lo, env), self.evaluate(c.hi, env)
+        parts = c.parts
+        lo, hi = -math.inf, math.inf
+        zpos = [i for i, q in enumerate(parts) if isinstance(q, S.Name) and q.id == "z"]
+        if len(zpos) != 1:
+            raise ModelError("a piece's condition compares z with constants", c.span,
+                             hint="e.g. `for z <= 0`, `for -1 <= z <= 1`, `for z in [a, b]`")
+        zi = zpos[0]
+        for i in range(1, len(parts), 2):
+            op = parts[i]
+            left, right = parts[i - 1], parts[i + 1]
+            if i - 1 == zi:  # z OP value
+                v = self.evaluate(right, env)
+                if op in ("<=", "<"):
+                    hi = min(hi, v)
+                else:
+                    lo = max(lo, v)
+            elif i + 1 == zi:  # value OP z
+                v = self.evaluate(left, env)
+                if op in ("<=", "<"):
+                    lo = max(lo, v)
+                else:
+                    hi = min(hi, v)
+            else:
+                raise ModelError("a piece's condition compares z with constants", c.span)
+        return lo, hi
+
+    def affine(self, e: S.Expr, env) -> tuple[float, float] | None:
+        """(a, c) when e = a z + c, else None (a smooth curve piece)."""
+        if isinstance(e, S.Num):
+            return 0.0, self.evaluate(e, env)
+        if isinstance(e, S.Name):
+            if e.id == "z":
+                return 1.0, 0.0
+            return 0.0, self.evaluate(e, env)
+        if isinstance(e, S.Neg):
+            inner = self.affine(e.operand, env)
+            return None if inner is None else (-inner[0], -inner[1])
+        if isinstance(e, S.BinOp):
+            a, b = self.affine(e.left, env), self.affine(e.right, env)
+            if a is None or b is None:
+                return None
+            if e.op == "+":
+                return a[0] + b[0], a[1] + b[1]
+            if e.op == "-":
+                return a[0] - b[0], a[1] - b[1]
+            if e.op == "*":
+                if a[0] == 0:
+                    return a[1] * b[0], a[1] * b[1]
+                if b[0] == 0:
+                    return b[1] * a[0], b[1] * a[1]
+                return None
+            if e.op == "/" and b[0] == 0:
+                if b[1] == 0:
+                    raise ModelError("division by zero", e.span)
+                return a[0] / b[1], a[1] / b[1]
+            if e.op == "^" and a[0] == 0 and b[0] == 0:
+                return 0.0, a[1] ** b[1]
+            return None
+        if isinstance(e, S.Call):
+            if all(self.affine(a, env) == (0.0, self.affine(a, env)[1]) for a in e.args
+                   if self.affine(a, env) is not None) and not self._mentions_z(e):
+                return 0.0, self.evaluate(e, env)
+            return None
+        raise ModelError("a piece's expression uses only z, numbers and parameters",
+                         getattr(e, "span", None))
+
+    def _mentions_z(self, e) -> bool:
+        if isinstance(e, S.Name):
+            return e.id == "z"
+        if isinstance(e, S.Neg):
+            return self._mentions_z(e.operand)
+        if isinstance(e, S.BinOp):
+            return self._mentions_z(e.left) or self._mentions_z(e.right)
+        if isinstance(e, S.Call):
+            return any(self._mentions_z(a) for a in e.args)
+        return False
+
+    def sympy_expr(self, e: S.Expr, env) -> sympy.Expr:
+        """Build the sympy expression node by node from the parse tree (no text is parsed)."""
+        z = sympy.Symbol("z", real=True)
+        if isinstance(e, S.Num):
+            return sympy.Float(e.value) if e.value != int(e.value) else sympy.Integer(int(e.value))
+        if isinstance(e, S.Name):
+            if e.id == "z":
+                return z
+            return sympy.Float(self.evaluate(e, env))
+        if isinstance(e, S.Neg):
+            return -self.sympy_expr(e.operand, env)
+        if isinstance(e, S.BinOp):
+            a, b = self.sympy_expr(e.left, env), self.sympy_expr(e.right, env)
+            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a**b}[e.op]
+        if isinstance(e, S.Call):
+            fn = _SYMPY_FUNCTIONS.get(e.func)
+            if fn is None:
+                raise self.unknown(e.func, e.span, "function", _SYMPY_FUNCTIONS)
+            return fn(*[self.sympy_expr(a, env) for a in e.args])
+        raise ModelError("a piece's expression uses only z, numbers and parameters",
+                         getattr(e, "span", None))
+
+
+class _Context:
+    """The bindings of one constraint's `for` clause, and the resolution of its references."""
+
+    def __init__(self, el: _Elaborator, st: S.ConstraintDecl):
+        self.el = el
+        self.st = st
+        self.part: ir.SubBatch | None = None
+        self.batch_var: str | None = None
+        self.node_var: str | None = None
+        self.nodes: tuple[int, ...] | None = None
+        for b in st.bindings:
+            self.bind(b)
+
+    def bind(self, b: S.Binding) -> None:
+        el = self.el
+        if b.domain is None or (
+            isinstance(b.domain, S.GroupRef) and el.batch is not None
+            and (b.domain.name == el.batch.index or el.batch.part(b.domain.name))
+        ):
+            name = b.name if b.domain is None else b.domain.name
+            if el.batch is None or (b.domain is None and b.name != el.batch.index):
+                raise ModelError(
+                    f"loop variable '{b.name}' needs a domain",
+                    b.span,
+                    hint=f"write `for {b.name} in GROUP`"
+                    + (f"; only the batch index '{el.batch.index}' stands alone" if el.batch
+                       else ""),
+                )
+            if self.batch_var is not None:
+                raise ModelError("a constraint loops over the batch at most once", b.span)
+            self.batch_var = b.name
+            self.part = el.batch_part(name, b.span)
+            return
+        if self.node_var is not None:
+            raise ModelError(
+                "a constraint loops over one node group (and the batch)",
+                b.span,
+                hint="v1 of the language allows `for k, i in GROUP`",
+            )
+        self.node_var = b.name
+        self.nodes = el.group(b.domain)
+
+    # --- references ---
+    def var(self, ref: S.Ref) -> ir.Variable:
+        v = self.el.variables.get(ref.name)
+        if v is None:
+            raise self.el.unknown(ref.name, ref.span, "variable", self.el.variables)
+        want = 2 if v.batched else 1
+        if len(ref.indices) != want:
+            raise ModelError(f"{v.name} has {want} index(es), got {len(ref.indices)}", ref.span)
+        return v
+
+    def batch_index(self, v: ir.Variable, ref: S.Ref) -> str:
+        """'item' (the loop's batch index) or 'all' (`*`) for a batched variable."""
+        if not v.batched:
+            return "none"
+        first = ref.indices[0]
+        if isinstance(first, S.IndexStar):
+            return "all"
+        if (isinstance(first, S.IndexGroup) and isinstance(first.group, S.GroupRef)
+                and first.group.name == self.batch_var):
+            return "item"
+        raise ModelError(
+            f"the first index of {v.name} must be the loop's batch index"
+            + (f" '{self.batch_var}'" if self.batch_var else "") + " or *",
+            first.span,
+            hint="loop over the batch with `for k, ...` or agree over items with [*, ...]",
+        )
+
+    def node_index(self, v: ir.Variable, ref: S.Ref) -> tuple[str, object]:
+        """('edges', direction) | ('node', None) | ('group', nodes) for the last index."""
+        last = ref.indices[-1]
+        if isinstance(last, S.IndexEdges):
+            if v.axis != "edges":
+                raise ModelError(f"{v.name} is indexed by nodes; {last.direction}(...) "
+                                 "selects edges", last.span)
+            if last.node != self.node_var:
+                raise ModelError(
+                    f"'{last.node}' is not this constraint's node loop variable",
+                    last.span,
+                    hint=f"loop over nodes with `for ..., {last.node} in GROUP`",
+                )
+            return "edges", last.direction
+        if isinstance(last, S.IndexStar):
+            raise ModelError("* stands only for the batch index", last.span)
+        g = last.group
+        if isinstance(g, S.GroupRef) and g.name == self.node_var:
+            if v.axis == "edges":
+                raise ModelError(f"{v.name} is indexed by edges; use in({g.name}) or "
+                                 f"out({g.name})", last.span)
+            missing = set(self.nodes) - set(v.nodes)
+            if missing:
+                raise ModelError(f"{self.el.node_name(min(missing))} is not an index of "
+                                 f"{v.name}", last.span)
+            return "node", None
+        if v.axis == "edges":
+            raise ModelError(f"{v.name} is indexed by edges; use in(j) or out(i) of the "
+                             "loop's node", last.span)
+        nodes = self.el.group(g)
+        missing = set(nodes) - set(v.nodes)
+        if missing:
+            raise ModelError(f"{self.el.node_name(min(missing))} is not an index of {v.name}",
+                             last.span)
+        return "group", nodes
+
+    def need_nodes(self, span: Span) -> tuple[int, ...]:
+        if self.nodes is None:
+            raise ModelError("this constraint needs a node loop", span,
+                             hint="e.g. `for k, i in H`")
+        return self.nodes
+
+    def fixed_value(self, e: S.Expr) -> ir.Fixed:
+        if isinstance(e, S.Ref):
+            inp = self.el.inputs.get(e.name)
+            if inp is None:
+                if e.name in self.el.variables:
+                    raise ModelError(f"'{e.name}' is a variable; a fixed value is an input",
+                                     e.span)
+                raise self.el.unknown(e.name, e.span, "input", self.el.inputs)
+            if len(e.indices) != 2:
+                raise ModelError(f"input {e.name} has two indices", e.span)
+            first, second = e.indices
+            if not (isinstance(first, S.IndexGroup) and isinstance(first.group, S.GroupRef)
+                    and first.group.name == self.batch_var):
+                raise ModelError(f"the first index of {e.name} is the loop's batch index",
+                                 first.span)
+            if not (isinstance(second, S.IndexGroup) and isinstance(second.group, S.GroupRef)
+                    and second.group.name == self.node_var):
+                raise ModelError(f"the second index of {e.name} is the loop's node", second.span)
+            nodes = self.need_nodes(e.span)
+            missing = set(nodes) - set(inp.nodes)
+            if missing:
+                raise ModelError(f"input {e.name} has no value on "
+                                 f"{self.el.node_name(min(missing))}", e.span)
+            if self.part and not (inp.part.start <= self.part.start
+                                  and self.part.stop <= inp.part.stop):
+                raise ModelError(f"input {e.name} is given only for batch part "
+                                 f"{inp.part.name}", e.span)
+            return ir.Fixed(e.name, None)
+        return ir.Fixed(None, self.el.evaluate(e))
+
+    def base(self, pin: str | None, span: Span) -> dict:
+        return dict(name=self.st.name, span=self.st.span, pin=pin, part=self.part,
+                    nodes=self.nodes)
+
+    # --- relation forms ---
+    def consensus(self, rel: S.Consensus, pin) -> ir.ConsensusFamily:
+        v = self.var(rel.ref)
+        bidx = self.batch_index(v, rel.ref)
+        kind, arg = self.node_index(v, rel.ref)
+        self.need_nodes(rel.ref.span)
+        if bidx == "all":
+            over = "items"
+            if self.batch_var is not None:
+                raise ModelError("agree over items ([*, ...]) loops over nodes only",
+                                 self.st.span, hint="drop the batch index from the for clause")
+            if self.part is None:
+                self.part = self.el.batch.whole
+        elif kind == "edges":
+            over = "edges"
+            if v.batched and self.batch_var is None:
+                raise ModelError("loop over the batch, e.g. `for k, i in GROUP`", self.st.span)
+        else:
+            raise ModelError(
+                f"agree needs replicas: {v.name}[*, ...] (over items) or "
+                f"{v.name}[k, out(i)] / [k, in(j)] (over edges)",
+                rel.ref.span,
+            )
+        if kind == "group":
+            raise ModelError("agree indexes the loop's node, not a fixed group", rel.ref.span)
+        side = self.side(rel.side)
+        if side.kind == "fixed" and over == "items" and side.fixed.input is not None:
+            raise ModelError("a consensus over items cannot equal per-item data", rel.span)
+        return ir.ConsensusFamily(**self.base(pin, rel.span), var=v.name, over=over,
+                                  direction=arg if kind == "edges" else None, side=side)
+
+    def side(self, side: S.Side | None) -> ir.SideConstraint:
+        if side is None:
+            return ir.SideConstraint("none")
+        if side.op == "==":
+            return ir.SideConstraint("fixed", fixed=self.fixed_value(side.value))
+        if side.op in (">=", "<="):
+            c = self.el.evaluate(side.value)
+            if side.op == ">=" and c == 0:
+                return ir.SideConstraint("nonneg")
+            lo, hi = (c, math.inf) if side.op == ">=" else (-math.inf, c)
+            return ir.SideConstraint("box", (lo, hi))
+        kinds = []
+        for s in side.sets:
+            if s.name not in SIDE_SETS:
+                raise ModelError(
+                    f"'{s.name}' is not a side constraint of a consensus",
+                    s.span,
+                    hint="side constraints: nonneg, sphere(r), box(lo, hi), sparse(s), and "
+                    "nonneg & sphere(r); activation sets go in (z, agree x) in SET",
+                )
+            args = tuple(self.el.evaluate(a) for a in s.args)
+            want = {"nonneg": 0, "sphere": 1, "box": 2, "sparse": 1}[s.name]
+            if len(args) != want:
+                raise ModelError(f"{s.name} takes {want} argument(s)", s.span)
+            if s.name == "sphere" and args[0] <= 0:
+                raise ModelError("the sphere's radius must be positive", s.span)
+            kinds.append((s.name, args))
+        names = sorted(k for k, _ in kinds)
+        args = {k: a for k, a in kinds}
+        if names == ["nonneg"]:
+            return ir.SideConstraint("nonneg")
+        if names == ["sphere"]:
+            return ir.SideConstraint("sphere", args["sphere"])
+        if names == ["box"]:
+            return ir.SideConstraint("box", args["box"])
+        if names == ["nonneg", "sphere"]:
+            return ir.SideConstraint("nonneg_sphere", args["sphere"])
+        if names in (["sparse"], ["nonneg", "sparse"]):
+            return ir.SideConstraint("sparse_nonneg", (float(int(args["sparse"][0])),))
+        raise ModelError(
+            f"lwlc has no projection onto {' & '.join(names)}",
+            side.span,
+            hint="supported: nonneg, sphere(r), nonneg & sphere(r), box(lo, hi), sparse(s)",
+        )
+
+    def z_terms(self, e: S.Expr, want: str) -> tuple[S.Ref, S.Ref | None]:
+        """`y[...] - b[...]` or `y[...]`: the pre-activation minus bias."""
+        if isinstance(e, S.Ref):
+            return e, None
+        if isinstance(e, S.BinOp) and e.op == "-" and isinstance(e.left, S.Ref) and isinstance(
+            e.right, S.Ref
+        ):
+            return e.left, e.right
+        raise ModelError(
+            f"expected {want} as `y[...] - b[...]` or `y[...]`", getattr(e, "span", None),
+            hint="the activation's input is a node variable minus an optional bias variable",
+        )
+
+    def activation(self, rel: S.Activation, pin) -> ir.ActivationFamily:
+        nodes = self.need_nodes(rel.span)
+        if self.batch_var is None:
+            raise ModelError("an activation constraint loops over the batch", self.st.span,
+                             hint="e.g. `for k, i in H`")
+        yref, bref = self.z_terms(rel.z, "z")
+        names = []
+        for r in (yref, bref):
+            if r is None:
+                names.append(None)
+                continue
+            v = self.var(r)
+            if self.batch_index(v, r) != "item" or self.node_index(v, r)[0] != "node":
+                raise ModelError(f"write {v.name}[{self.batch_var}, {self.node_var}]", r.span)
+            names.append(v.name)
+        xv = self.var(rel.x)
+        if self.batch_index(xv, rel.x) != "item":
+            raise ModelError(f"write {xv.name}[{self.batch_var}, out({self.node_var})]",
+                             rel.x.span)
+        kind, direction = self.node_index(xv, rel.x)
+        if kind != "edges":
+            raise ModelError("the activation's output is a consensus over edges, "
+                             f"agree {xv.name}[{self.batch_var}, out({self.node_var})]",
+                             rel.x.span)
+        es = self.el.edge_sets[xv.edge_set]
+        deg = es.outdeg if direction == "out" else es.indeg
+        empty = [n for n in nodes if deg[n] == 0]
+        if empty:
+            raise ModelError(f"{self.el.node_name(empty[0])} has no {direction}-edges to agree "
+                             "over", rel.x.span)
+        fixed = self.fixed_value(rel.fixed) if rel.fixed is not None else None
+        aset = self.el.instantiate_set(rel.set)
+        return ir.ActivationFamily(**self.base(pin, rel.span), y=names[0], b=names[1],
+                                   x=xv.name, direction=direction, fixed=fixed, set=aset)
+
+    def bilinear(self, rel: S.Bilinear, pin) -> ir.BilinearFamily:
+        nodes = self.need_nodes(rel.span)
+        if self.batch_var is None:
+            raise ModelError("a bilinear constraint loops over the batch", self.st.span)
+        vs = []
+        for r in (rel.left, rel.right):
+            v = self.var(r)
+            if self.batch_index(v, r) != "item":
+                raise ModelError(f"write {v.name}[{self.batch_var}, in({self.node_var})]", r.span)
+            kind, direction = self.node_index(v, r)
+            if kind != "edges":
+                raise ModelError("dot(...) takes two edge variables over in(j) or out(i)",
+                                 r.span)
+            vs.append((v, direction))
+        (xv, dx), (wv, dw) = vs
+        if dx != dw or xv.edge_set != wv.edge_set:
+            raise ModelError("both arguments of dot(...) must range over the same edges",
+                             rel.span)
+        if xv.name == wv.name:
+            raise ModelError("dot(...) of a variable with itself is not bilinear", rel.span)
+        rhs = rel.rhs
+        coef = 1.0
+        if isinstance(rhs, S.BinOp) and rhs.op == "*":
+            if isinstance(rhs.right, S.Ref):
+                coef, rhs = self.el.evaluate(rhs.left), rhs.right
+            elif isinstance(rhs.left, S.Ref):
+                coef, rhs = self.el.evaluate(rhs.right), rhs.left
+        if not isinstance(rhs, S.Ref):
+            raise ModelError("the right side of dot(...) == is `c * y[k, j]` or data "
+                             "`Y[k, j]`", getattr(rhs, "span", rel.span))
+        es = self.el.edge_sets[xv.edge_set]
+        deg = es.indeg if dx == "in" else es.outdeg
+        empty = [n for n in nodes if deg[n] == 0]
+        if empty:
+            raise ModelError(f"{self.el.node_name(empty[0])} has no {dx}-edges", rel.span)
+        if rhs.name in self.el.inputs:
+            self.fixed_value(rhs)
+            return ir.BilinearFamily(**self.base(pin, rel.span), x=xv.name, w=wv.name,
+                                     direction=dx, y=None, coef=coef, data=rhs.name)
+        yv = self.var(rhs)
+        if self.batch_index(yv, rhs) != "item" or self.node_index(yv, rhs)[0] != "node":
+            raise ModelError(f"write {yv.name}[{self.batch_var}, {self.node_var}]", rhs.span)
+        if coef == 0:
+            raise ModelError("the coefficient of the right side must be nonzero", rel.span)
+        return ir.BilinearFamily(**self.base(pin, rel.span), x=xv.name, w=wv.name,
+                                 direction=dx, y=yv.name, coef=coef, data=None)
+
+    def membership(self, rel: S.Membership, pin, modifiers) -> ir.Family:
+        if rel.set.name != "margin":
+            if rel.set.name in self.el.set_decls:
+                raise ModelError(
+                    f"an activation set relates z to a consensus x: write (y[k, i] - b[k, i], "
+                    f"agree x[k, out(i)]) in {rel.set.name}",
+                    rel.span,
+                )
+            raise ModelError(f"unknown set '{rel.set.name}' here", rel.set.span,
+                             hint="a class constraint is `y[k, C] - b[k, C] in margin(c[k], Δ)`")
+        if self.batch_var is None:
+            raise ModelError("a class constraint loops over the batch: `for k`", self.st.span)
+        yref, bref = self.z_terms(rel.expr, "the class nodes' z")
+        classes = None
+        names = []
+        for r in (yref, bref):
+            if r is None:
+                names.append(None)
+                continue
+            v = self.var(r)
+            if self.batch_index(v, r) != "item":
+                raise ModelError(f"write {v.name}[{self.batch_var}, CLASSES]", r.span)
+            kind, nodes = self.node_index(v, r)
+            if kind != "group":
+                raise ModelError(f"write {v.name}[{self.batch_var}, CLASSES] with the class "
+                                 "node group", r.span)
+            if classes is not None and nodes != classes:
+                raise ModelError("both terms must range over the same class nodes", r.span)
+            classes = nodes
+            names.append(v.name)
+        if len(rel.set.args) != 2:
+            raise ModelError("margin takes (LABEL, Δ)", rel.set.span,
+                             hint="e.g. margin(c[k], 0.1)")
+        lab, delta = rel.set.args
+        if not isinstance(lab, S.Ref) or lab.name not in self.el.labels:
+            raise ModelError("margin's first argument is a label, e.g. c[k]",
+                             getattr(lab, "span", rel.set.span),
+                             hint=did_you_mean(getattr(lab, "name", ""), self.el.labels))
+        label = self.el.labels[lab.name]
+        if label.classes != classes:
+            raise ModelError(f"label {label.name} ranges over other nodes than the class "
+                             "constraint", rel.span)
+        margin = self.el.evaluate(delta)
+        if margin < 0:
+            raise ModelError("the margin Δ must be ≥ 0", delta.span)
+        mode, count, allow_label = "plain", 0, 0
+        if len(modifiers) > 1:
+            raise ModelError("use one of exempt, relabel and allow", modifiers[1].span)
+        if modifiers:
+            m = modifiers[0]
+            mode = m.kind
+            count = self.el.evaluate_count(m.count, self.part.size, f"the {m.kind} count")
+            if m.kind == "allow":
+                allow_label = self.el.evaluate_int(m.label, "the allowed class")
+                if len(classes) != 2:
+                    raise ModelError("allow ... as ... applies to a two-class classifier", m.span)
+                if allow_label >= len(classes):
+                    raise ModelError(f"class {allow_label} is out of range", m.label.span)
+        return ir.ClassFamily(**self.base(pin, rel.span), y=names[0], b=names[1],
+                              classes=classes, label=label.name, margin=margin, mode=mode,
+                              count=count, allow_label=allow_label)
+
+
+def elaborate(program: S.Program, overrides: dict[str, float] | None = None) -> ir.Model:
+    """Resolve and evaluate a parsed model. `overrides` are `--set name=value` pairs."""
+    return _Elaborator(program, overrides or {}, parse_prelude()).run()
+
+
+def load_model(path, overrides: dict[str, float] | None = None) -> ir.Model:
+    """Parse and elaborate a model file."""
+    from .parse import parse_file
+
+    return elaborate(parse_file(path), overrides)

@@ -1,0 +1,99 @@
+"""One error family for everything a user can get wrong, each carrying a source span.
+
+Every error prints as ``FILE:LINE:COL: error: MESSAGE``, then the source line, a caret under the
+spot, and a hint where one helps (MiniZinc and Lark style).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file: 1-based line and column, end inclusive-exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int | None = None
+    end_col: int | None = None
+    source: str | None = field(default=None, repr=False, compare=False)  # for caret context
+
+    def line_text(self) -> str | None:
+        if self.source is None:
+            return None
+        lines = self.source.splitlines()
+        if 1 <= self.line <= len(lines):
+            return lines[self.line - 1]
+        return ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class LwlcError(Exception):
+    """An error the user can act on. Never shown as a traceback."""
+
+    kind = "error"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+
+    def format(self) -> str:
+        where = f"{self.span}: " if self.span else "lwlc: "
+        out = [f"{where}{self.kind}: {self.message}"]
+        if self.span is not None:
+            text = self.span.line_text()
+            if text is not None:
+                text = text.expandtabs(1)
+                width = 1
+                if self.span.end_line == self.span.line and self.span.end_col:
+                    width = max(1, self.span.end_col - self.span.col)
+                width = max(1, min(width, len(text) - self.span.col + 1))
+                out.append(f"    {text}")
+                out.append("    " + " " * (self.span.col - 1) + "^" * width)
+        if self.hint:
+            out.append(f"  hint: {self.hint}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class ParseError(LwlcError):
+    """The text is not a well-formed .lwl file."""
+
+
+class ModelError(LwlcError):
+    """The model is well-formed but means something lwlc cannot accept (names, sizes, forms)."""
+
+
+class SplitError(LwlcError):
+    """The constraints cannot be split into two sets of disjoint projections."""
+
+
+class DataError(LwlcError):
+    """A data file or data generator spec is unusable."""
+
+
+class SolverError(LwlcError):
+    """A compiled solver was given unusable state, parameters or settings."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest candidate, or listing them when none is close."""
+    candidates = sorted(set(candidates))
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if not candidates:
+        return None
+    if len(candidates) <= 12:
+        return "known names: " + ", ".join(candidates)
+    return None

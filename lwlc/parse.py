@@ -1,0 +1,496 @@
+"""Stage 1, parse: .lwl text → AST (lwlc.syntax), with a located error for any malformed input.
+
+The grammar is `grammar/lwl.lark` (LALR). Parsing never evaluates anything: expressions stay
+trees until elaboration folds them with plain arithmetic.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer, v_args
+
+from . import syntax as S
+from .errors import ParseError, Span
+
+GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "lwl.lark"
+PRELUDE_PATH = Path(__file__).resolve().parent / "prelude.lwl"
+
+# How Lark's terminal names read to a person.
+_TOKEN_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": 'a "string"',
+    "COMPARE": "a comparison (<=, >=, <, >)",
+    "$END": "end of file",
+}
+_KEYWORDS = {
+    "model", "param", "nodes", "group", "edges", "batch", "input", "label", "sample", "var",
+    "set", "constraint", "solve", "data", "for", "in", "out", "agree", "dot", "metric", "on",
+    "exempt", "relabel", "allow", "as", "from", "file", "all",
+}
+_STATEMENT_KEYWORDS = (
+    "model", "param", "nodes", "group", "edges", "batch", "input", "label", "sample", "var",
+    "set", "constraint", "solve", "data",
+)
+
+
+@functools.cache
+def _parser() -> lark.Lark:
+    return lark.Lark(
+        GRAMMAR_PATH.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True
+    )
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _TOKEN_WORDS:
+        return _TOKEN_WORDS[name]
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return name.lower()
+    if isinstance(pattern, lark.lexer.PatternStr):
+        return f"'{pattern.value}'"
+    return name.lower()
+
+
+def _expected_words(expected: set[str] | frozenset[str]) -> str:
+    words = sorted({_describe_terminal(t) for t in expected})
+    # Keywords that begin statements crowd the list; fold them into one phrase.
+    statement_words = {f"'{k}'" for k in _STATEMENT_KEYWORDS}
+    if len(statement_words & set(words)) >= 6:
+        words = [w for w in words if w not in statement_words] + ["a new statement"]
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    return ", ".join(words)
+
+
+class _ToAst(Transformer):
+    """Lark tree → syntax dataclasses. Every node gets the span of the text it came from."""
+
+    def __init__(self, file: str, source: str):
+        super().__init__()
+        self.file = file
+        self.source = source
+
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.file, 1, 1, source=self.source)
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column, self.source)
+
+    def _tok(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column, self.source)
+
+    # --- expressions ---
+    @v_args(meta=True)
+    def number(self, meta, children):
+        (tok,) = children
+        text = str(tok)
+        percent = text.endswith("%")
+        return S.Num(float(text.rstrip("%")), self._tok(tok), percent)
+
+    @v_args(meta=True)
+    def name(self, meta, children):
+        (tok,) = children
+        return S.Name(str(tok), self._tok(tok))
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        func, *args = children
+        return S.Call(str(func), tuple(a for a in args if a is not None), self._span(meta))
+
+    def _binop(op):  # noqa: N805 - a small factory used in the class body
+        @v_args(meta=True)
+        def build(self, meta, children):
+            left, right = children
+            return S.BinOp(op, left, right, self._span(meta))
+
+        return build
+
+    add = _binop("+")
+    sub = _binop("-")
+    mul = _binop("*")
+    div = _binop("/")
+    pow = _binop("^")
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        return S.Neg(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def ref(self, meta, children):
+        name, *indices = children
+        return S.Ref(str(name), tuple(indices), self._span(meta))
+
+    @v_args(meta=True)
+    def index_star(self, meta, children):
+        return S.IndexStar(self._span(meta))
+
+    @v_args(meta=True)
+    def index_in(self, meta, children):
+        return S.IndexEdges("in", str(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def index_out(self, meta, children):
+        return S.IndexEdges("out", str(children[0]), self._span(meta))
+
+    @v_args(meta=True)
+    def index_group(self, meta, children):
+        return S.IndexGroup(children[0], self._span(meta))
+
+    # --- groups ---
+    @v_args(meta=True)
+    def group_ref(self, meta, children):
+        (tok,) = children
+        return S.GroupRef(str(tok), self._tok(tok))
+
+    @v_args(meta=True)
+    def group_union(self, meta, children):
+        return S.GroupUnion(children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def group_diff(self, meta, children):
+        return S.GroupDiff(children[0], children[1], self._span(meta))
+
+    # --- statements ---
+    @v_args(meta=True)
+    def model_decl(self, meta, children):
+        name, title = children
+        return S.ModelDecl(str(name), str(title)[1:-1] if title else None, self._span(meta))
+
+    @v_args(meta=True)
+    def param_decl(self, meta, children):
+        name, value = children
+        return S.ParamDecl(str(name), value, self._span(meta))
+
+    @v_args(meta=True)
+    def nodes_decl(self, meta, children):
+        return list(children)
+
+    @v_args(meta=True)
+    def node_def(self, meta, children):
+        name, size = children
+        return S.NodesDecl(str(name), size, self._span(meta))
+
+    @v_args(meta=True)
+    def group_decl(self, meta, children):
+        name, group = children
+        return S.GroupDecl(str(name), group, self._span(meta))
+
+    @v_args(meta=True)
+    def kwarg(self, meta, children):
+        name, value = children
+        if isinstance(value, Token):
+            value = str(value)[1:-1]
+        return S.KwArg(str(name), value, self._span(meta))
+
+    @v_args(meta=True)
+    def edge_call(self, meta, children):
+        func, tail, head, *kwargs = children
+        return S.EdgeCall(str(func), tail, head, tuple(kwargs), self._span(meta))
+
+    @v_args(meta=True)
+    def node_at(self, meta, children):
+        group, index = children
+        return S.NodeAt(str(group), index, self._span(meta))
+
+    @v_args(meta=True)
+    def edge_pair(self, meta, children):
+        return (children[0], children[1])
+
+    @v_args(meta=True)
+    def edge_list(self, meta, children):
+        return S.EdgeList(tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def edge_file(self, meta, children):
+        return S.EdgeFile(str(children[0])[1:-1], self._span(meta))
+
+    @v_args(meta=True)
+    def edge_union(self, meta, children):
+        left, right = children
+        left = left if isinstance(left, list) else [left]
+        return left + [right]
+
+    @v_args(meta=True)
+    def edges_decl(self, meta, children):
+        name, terms = children
+        terms = terms if isinstance(terms, list) else [terms]
+        return S.EdgesDecl(str(name), tuple(terms), self._span(meta))
+
+    @v_args(meta=True)
+    def sub_batch(self, meta, children):
+        name, size = children
+        return S.SubBatch(str(name), size, self._span(meta))
+
+    @v_args(meta=True)
+    def batch_single(self, meta, children):
+        name, size = children
+        return S.BatchDecl(str(name), (S.SubBatch(str(name), size, self._span(meta)),),
+                           self._span(meta))
+
+    @v_args(meta=True)
+    def batch_parts(self, meta, children):
+        name, *parts = children
+        return S.BatchDecl(str(name), tuple(parts), self._span(meta))
+
+    @v_args(meta=True)
+    def input_decl(self, meta, children):
+        name, batch, group = children
+        return S.InputDecl(str(name), str(batch), group, self._span(meta))
+
+    @v_args(meta=True)
+    def label_decl(self, meta, children):
+        name, batch, group = children
+        return S.LabelDecl(str(name), str(batch), group, self._span(meta))
+
+    @v_args(meta=True)
+    def sample_decl(self, meta, children):
+        name, batch, group, source = children
+        return S.SampleDecl(str(name), str(batch), group, source, self._span(meta))
+
+    @v_args(meta=True)
+    def var_index(self, meta, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def metric_item(self, meta, children):
+        value, on = children
+        return S.MetricItem(value, on, self._span(meta))
+
+    @v_args(meta=True)
+    def metric(self, meta, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def var_decl(self, meta, children):
+        name, *rest = children
+        metric: tuple = ()
+        if rest and isinstance(rest[-1], tuple):
+            metric = rest.pop()
+        indices = tuple(r for r in rest if r is not None)
+        return S.VarDecl(str(name), indices, metric, self._span(meta))
+
+    @v_args(meta=True)
+    def set_params(self, meta, children):
+        return tuple(str(c) for c in children)
+
+    @v_args(meta=True)
+    def cond_compare(self, meta, children):
+        parts = tuple(str(c) if isinstance(c, Token) else c for c in children if c is not None)
+        return S.CondCompare(parts, self._span(meta))
+
+    @v_args(meta=True)
+    def cond_interval(self, meta, children):
+        var, lo, hi = children
+        return S.CondInterval(str(var), lo, hi, self._span(meta))
+
+    @v_args(meta=True)
+    def cond_all(self, meta, children):
+        return S.CondAll(self._span(meta))
+
+    @v_args(meta=True)
+    def piece(self, meta, children):
+        target, expr, cond = children
+        return S.Piece(str(target), expr, cond, self._span(meta))
+
+    @v_args(meta=True)
+    def set_decl(self, meta, children):
+        name, *rest = children
+        params: tuple[str, ...] = ()
+        if rest and (isinstance(rest[0], tuple) or rest[0] is None):
+            params = rest.pop(0) or ()
+        return S.SetDecl(str(name), params, tuple(rest), self._span(meta))
+
+    @v_args(meta=True)
+    def set_ref(self, meta, children):
+        name, *args = children
+        return S.SetRef(str(name), tuple(a for a in args if a is not None), self._span(meta))
+
+    @v_args(meta=True)
+    def side_eq(self, meta, children):
+        return S.Side("==", children[0], (), self._span(meta))
+
+    @v_args(meta=True)
+    def side_ge(self, meta, children):
+        return S.Side(">=", children[0], (), self._span(meta))
+
+    @v_args(meta=True)
+    def side_le(self, meta, children):
+        return S.Side("<=", children[0], (), self._span(meta))
+
+    @v_args(meta=True)
+    def side_in(self, meta, children):
+        return S.Side("in", None, tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def fixed(self, meta, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def consensus(self, meta, children):
+        ref, side = children
+        return S.Consensus(ref, side, self._span(meta))
+
+    @v_args(meta=True)
+    def activation(self, meta, children):
+        z, x, fixed, set_ref = children
+        return S.Activation(z, x, fixed, set_ref, self._span(meta))
+
+    @v_args(meta=True)
+    def bilinear(self, meta, children):
+        left, right, rhs = children
+        return S.Bilinear(left, right, rhs, self._span(meta))
+
+    @v_args(meta=True)
+    def membership(self, meta, children):
+        expr, set_ref = children
+        return S.Membership(expr, set_ref, self._span(meta))
+
+    @v_args(meta=True)
+    def exempt(self, meta, children):
+        return S.Modifier("exempt", children[0], None, self._span(meta))
+
+    @v_args(meta=True)
+    def relabel(self, meta, children):
+        return S.Modifier("relabel", children[0], None, self._span(meta))
+
+    @v_args(meta=True)
+    def allow(self, meta, children):
+        return S.Modifier("allow", children[0], children[1], self._span(meta))
+
+    @v_args(meta=True)
+    def pin(self, meta, children):
+        return S.GroupRef(str(children[0]), self._tok(children[0]))
+
+    @v_args(meta=True)
+    def binding(self, meta, children):
+        name, domain = children
+        return S.Binding(str(name), domain, self._span(meta))
+
+    @v_args(meta=True)
+    def for_clause(self, meta, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def constraint_decl(self, meta, children):
+        name, pin, bindings, relation, *mods = children
+        return S.ConstraintDecl(
+            str(name),
+            pin.name if pin is not None else None,
+            bindings or (),
+            relation,
+            tuple(mods),
+            self._span(meta),
+        )
+
+    @v_args(meta=True)
+    def solve_decl(self, meta, children):
+        method, *kwargs = children
+        return S.SolveDecl(str(method), tuple(k for k in kwargs if k is not None),
+                           self._span(meta))
+
+    @v_args(meta=True)
+    def data_decl(self, meta, children):
+        role, spec = children
+        return S.DataDecl(str(role), str(spec)[1:-1], self._span(meta))
+
+    @v_args(meta=True)
+    def start(self, meta, children):
+        out: list = []
+        for c in children:
+            out.extend(c if isinstance(c, list) else [c])
+        return out
+
+
+def _decode(data: bytes, file: str) -> str:
+    if b"\x00" in data:
+        raise ParseError(
+            "this is a binary file, not a .lwl model",
+            Span(file, 1, 1),
+            hint="a model file is plain UTF-8 text; see docs/language.md",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ParseError(
+            "the file is not valid UTF-8 text",
+            Span(file, line, col),
+            hint="save the model file as UTF-8",
+        ) from None
+
+
+def parse_text(source: str, file: str = "<string>") -> S.Program:
+    """Parse model text to a Program; raise ParseError with a span on any malformed input."""
+    if not source.strip() or all(
+        not line.strip() or line.lstrip().startswith("#") for line in source.splitlines()
+    ):
+        raise ParseError(
+            "the model file is empty",
+            Span(file, 1, 1, source=source),
+            hint="a model declares nodes, variables and constraints; see models/ for examples",
+        )
+    try:
+        tree = _parser().parse(source)
+    except lark.exceptions.UnexpectedCharacters as e:
+        char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
+        raise ParseError(
+            f"unexpected character {char!r}",
+            Span(file, e.line, e.column, e.line, e.column + 1, source),
+            hint=f"expected {_expected_words(e.allowed)}" if e.allowed else None,
+        ) from None
+    except lark.exceptions.UnexpectedEOF as e:
+        lines = source.splitlines() or [""]
+        line = len(lines)
+        col = len(lines[-1]) + 1
+        raise ParseError(
+            "the file ends in the middle of a statement",
+            Span(file, line, max(col, 1), source=source),
+            hint=f"expected {_expected_words(e.expected)}",
+        ) from None
+    except lark.exceptions.UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            lines = source.splitlines() or [""]
+            line, col = len(lines), len(lines[-1]) + 1
+            raise ParseError(
+                "the file ends in the middle of a statement",
+                Span(file, line, max(col, 1), source=source),
+                hint=f"expected {_expected_words(e.expected)}",
+            ) from None
+        text = str(tok)
+        what = f"keyword '{text}'" if text in _KEYWORDS else f"'{text}'"
+        raise ParseError(
+            f"unexpected {what}",
+            Span(file, tok.line, tok.column, tok.end_line, tok.end_column, source),
+            hint=f"expected {_expected_words(e.expected)}",
+        ) from None
+    except lark.exceptions.LarkError as e:  # any other parser failure is still located
+        raise ParseError(f"cannot parse the model: {e}", Span(file, 1, 1, source=source)) from None
+    statements = _ToAst(file, source).transform(tree)
+    return S.Program(file, source, tuple(statements))
+
+
+def parse_file(path: str | Path) -> S.Program:
+    """Read and parse a model file; every failure is a located ParseError."""
+    path = Path(path)
+    shown = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ParseError(f"no such model file: {shown}", None,
+                         hint="models/ holds the shipped models") from None
+    except IsADirectoryError:
+        raise ParseError(f"{shown} is a directory, not a model file", None) from None
+    except OSError as e:
+        raise ParseError(f"cannot read {shown}: {e.strerror}", None) from None
+    return parse_text(_decode(data, shown), shown)
+
+
+def parse_prelude() -> S.Program:
+    """The built-in activation sets, written in .lwl (lwlc/prelude.lwl)."""
+    return parse_file(PRELUDE_PATH)
