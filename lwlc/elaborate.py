@@ -63,6 +63,7 @@ class _Elaborator:
         self.families: list[ir.Family] = []
         self.solver: ir.Solver | None = None
         self.data: dict[str, str] = {}
+        self.data_spans: dict[str, tuple[str, Span]] = {}
         self.names: dict[str, tuple[str, Span]] = {}  # every declared name → (kind, span)
 
     # --- names ---------------------------------------------------------------------------
@@ -182,6 +183,14 @@ class _Elaborator:
             result = handler(st)
             if isinstance(st, S.ModelDecl):
                 model_name, title = result
+        for st in self.program.statements:
+            if isinstance(st, S.SampleDecl):
+                self.sample(st)
+        for role, (spec, span) in list(self.data_spans.items()):
+            if role not in ("train", "test") and role not in self.inputs:
+                raise ModelError(f"unknown data role '{role}'", span,
+                                 hint="use data train = \"...\", data test = \"...\" or name "
+                                 "an input: data s = \"...\"")
         for d in self.prelude.statements:
             if isinstance(d, S.SetDecl) and d.name not in self.set_decls:
                 self.set_decls[d.name] = d
@@ -411,7 +420,9 @@ class _Elaborator:
                                         st.span)
 
     def st_SampleDecl(self, st: S.SampleDecl):
-        self.declare(st.name, "an input", st.span)
+        self.declare(st.name, "an input", st.span)  # resolved once variables are declared
+
+    def sample(self, st: S.SampleDecl):
         part = self.batch_part(st.batch, st.span)
         nodes = self.group(st.group)
         src = st.source
@@ -507,14 +518,12 @@ class _Elaborator:
     def st_DataDecl(self, st: S.DataDecl):
         if st.role in self.data:
             raise ModelError(f"data '{st.role}' is declared twice", st.span)
-        if st.role not in ("train", "test"):
-            raise ModelError(f"unknown data role '{st.role}'", st.span,
-                             hint="use data train = \"...\" and data test = \"...\"")
         spec = st.spec
         if ":" not in spec.split("/")[0] or spec.startswith((".", "/")):
             # a file path: relative to the model file
             spec = str((Path(self.program.file).parent / spec))
         self.data[st.role] = spec
+        self.data_spans[st.role] = (spec, st.span)
 
     def make_solver(self, st: S.SolveDecl | None) -> ir.Solver:
         settings: dict[str, object] = {

@@ -1,0 +1,644 @@
+"""Shared code generation for the solver backends: lowered plan → standalone Python source.
+
+The emitted module is the same for every backend up to a small `Dialect`: its imports, how an
+array slice is written functionally, and how the iteration loop is driven. Projections come from
+the set library verbatim (`lwlc.sets.emit_source`), so the emitted code and the library are the
+same code. Every generated function says which .lwl line it implements.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from lwlc import __version__, ir, sets
+from lwlc.lower import Group, LoweredFamily, Plan
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    imports: str  # the module's import lines; must bind `xp` and `np`
+    assign: str  # source of `_assign(a, index, value)`: a with a[index] = value, functionally
+    driver: str  # source of `solve_batch(...)` and anything the backend adds
+
+
+def _arr(a: np.ndarray) -> str:
+    """A compact literal for an index array: an arange pattern when there is one."""
+    a = np.asarray(a)
+    if a.ndim == 1:
+        if a.size and np.array_equal(a, a[0] + np.arange(a.size)):
+            return f"np.arange({int(a[0])}, {int(a[0]) + a.size})"
+        return f"np.array({a.tolist()})"
+    n, m = a.shape
+    s = int(a.flat[0])
+    if np.array_equal(a, s + np.arange(n * m).reshape(n, m)):
+        return f"_rows({s}, {n}, {m})"
+    if np.array_equal(a, s + np.arange(n * m).reshape(m, n).T):
+        return f"_cols({s}, {n}, {m})"
+    # a dense block whose tails are a strided pattern: row i holds s_i + stride * arange(m)
+    if m > 1:
+        stride = int(a[0, 1] - a[0, 0])
+        starts = a[:, 0]
+        if np.array_equal(a, starts[:, None] + stride * np.arange(m)[None, :]):
+            return f"_strided({_arr(starts)}, {stride}, {m})"
+    return f"np.array({a.tolist()})"
+
+
+def _num(v: float) -> str:
+    if math.isinf(v):
+        return "math.inf" if v > 0 else "-math.inf"
+    return repr(float(v))
+
+
+class _CurvePrinter(sympy.printing.pycode.PythonCodePrinter):
+    """Prints a sympy expression as array code over `xp` (no text is ever evaluated)."""
+
+    def _print_Function(self, expr):
+        return f"xp.{expr.func.__name__.lower()}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Abs(self, expr):
+        return f"xp.abs({self._print(expr.args[0])})"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if exp == sympy.Rational(1, 2):
+            return f"xp.sqrt({self._print(base)})"
+        return f"({self._print(base)})**({self._print(exp)})"
+
+    def _print_Exp1(self, expr):
+        return "math.e"
+
+    def _print_Pi(self, expr):
+        return "math.pi"
+
+
+class SolverWriter:
+    """Writes one solver module for a plan and a dialect."""
+
+    def __init__(self, plan: Plan, dialect: Dialect):
+        self.plan = plan
+        self.model = plan.model
+        self.d = dialect
+        self.consts: list[str] = []
+        self.kinds: set[str] = set()
+        self.curves: list[str] = []
+        self.piece_tables: dict[str, str] = {}
+
+    # --- helpers -----------------------------------------------------------------------
+    def line_ref(self, f: ir.Family) -> str:
+        text = f.span.line_text() or ""
+        text = text.split("#")[0].strip()
+        return f"{self.model.file}:{f.span.line}: {text}"
+
+    def const(self, name: str, value: str) -> str:
+        self.consts.append(f"{name} = {value}")
+        return name
+
+    def rows(self, part: ir.SubBatch | None) -> str:
+        if part is None or (part.start == 0 and part.size == self.model.batch.size
+                            and len(self.model.batch.parts) == 1):
+            return "ALL"
+        return f"slice({part.start}, {part.stop})"
+
+    def pieces(self, aset: ir.ActivationSet) -> str:
+        key = aset.name + ("_" + "_".join(f"{a:g}" for a in aset.args) if aset.args else "")
+        key = "".join(ch if ch.isalnum() else "_" for ch in key).upper()
+        if key in self.piece_tables:
+            return self.piece_tables[key]
+        items = []
+        for i, p in enumerate(aset.pieces):
+            if p.affine is not None:
+                a, c = p.affine
+                items.append(f'("affine", {_num(p.lo)}, {_num(p.hi)}, {_num(a)}, {_num(c)})')
+                self.kinds.add("piecewise")
+            else:
+                self.kinds.add("smooth")
+                z = sympy.Symbol("z", real=True)
+                f = p.curve
+                df = sympy.diff(f, z)
+                d2f = sympy.diff(df, z)
+                base = f"_{key.lower()}_{i}"
+                pr = _CurvePrinter()
+                for suffix, expr in (("", f), ("_d", df), ("_d2", d2f)):
+                    self.curves.append(
+                        f"def {base}{suffix}(xp, z):\n"
+                        f"    # {suffix or 'f'}: {sympy.sstr(expr)}\n"
+                        f"    return {pr.doprint(expr)} + 0.0 * z\n"
+                    )
+                items.append(f'("curve", {_num(p.lo)}, {_num(p.hi)}, {base}, {base}_d, '
+                             f'{base}_d2)')
+        self.kinds.add("activation")
+        name = f"PIECES_{key}"
+        self.piece_tables[key] = name
+        self.consts.append(f"{name} = (  # set {aset.name}, {self.model.file if False else ''}"
+                           .rstrip(", ") + "\n    " + ",\n    ".join(items) + ",\n)")
+        return name
+
+    # --- families ------------------------------------------------------------------------
+    def family_function(self, lf: LoweredFamily) -> str:
+        f = lf.family
+        fn = {
+            "consensus": self.consensus,
+            "activation": self.activation,
+            "bilinear": self.bilinear,
+            "class": self.class_constraint,
+        }[f.kind]
+        body = fn(lf)
+        doc = f'    """{f.kind} ({lf.set}): {self.line_ref(f)}"""'
+        return f"def project_{f.name}(src, out, data):\n{doc}\n" + "\n".join(
+            "    " + b if b else "" for b in body
+        ) + "\n"
+
+    def group_consts(self, lf: LoweredFamily, gi: int, g: Group) -> dict[str, str]:
+        base = f"{lf.family.name.upper()}_{gi}"
+        out = {}
+        if g.edges is not None:
+            out["E"] = self.const(f"{base}_EDGES", _arr(g.edges))
+        for v, pos in g.positions.items():
+            out[v] = self.const(f"{base}_{v.upper()}", _arr(pos))
+        return out
+
+    def consensus(self, lf: LoweredFamily) -> list[str]:
+        f: ir.ConsensusFamily = lf.family
+        var = self.model.variables[f.var]
+        R = self.rows(f.part)
+        lines = []
+        side = f.side
+        for gi, g in enumerate(lf.groups):
+            c = self.group_consts(lf, gi, g)
+            idx = c["E"] if var.axis == "edges" else c[f.var]
+            lines.append(f"v = src[{f.var!r}][{R}, {idx}]")
+            if f.over == "edges":
+                lines.append("mean = v.mean(axis=-1)  # the consensus value (Lemma 4.1)")
+            else:
+                lines.append("mean = v.mean(axis=0)  # consensus over the batch items")
+            lines += self.side(f, side, g, gi)
+            lines.append(f"_put(out, {f.var!r}, ({R}, {idx}), "
+                         + ("xp.broadcast_to(mean[..., None], v.shape))" if f.over == "edges"
+                            else "xp.broadcast_to(mean, v.shape))"))
+        return lines
+
+    def side(self, f: ir.ConsensusFamily, side: ir.SideConstraint, g: Group, gi: int) -> list:
+        k = side.kind
+        if k == "none":
+            return []
+        if k == "fixed":
+            if side.fixed.input is None:
+                return [f"mean = xp.full_like(mean, {_num(side.fixed.constant)})"]
+            inp = self.model.inputs[side.fixed.input]
+            cols = np.array([inp.nodes.index(n) for n in g.nodes])
+            cname = self.const(f"{f.name.upper()}_{gi}_COLS", _arr(cols))
+            rows = self.input_rows(inp, f.part)
+            return [f"mean = data[{inp.name!r}][{rows}, {cname}]  # the data (fixed value)"]
+        self.kinds.add(k)
+        if k == "nonneg":
+            return ["mean = nonneg_projection(xp, mean)"]
+        if k == "box":
+            lo, hi = side.args
+            return [f"mean = box_projection(xp, mean, {_num(lo)}, {_num(hi)})"]
+        if f.over == "edges" or self.model.variables[f.var].axis != "edges":
+            raise ValueError(f"{k} needs a vector consensus (w[*, in(j)])")
+        if k == "sphere":
+            return [f"mean = sphere_projection(xp, mean, {_num(side.args[0])})"]
+        if k == "nonneg_sphere":
+            return [f"mean = nonneg_sphere_projection(xp, mean, {_num(side.args[0])})"]
+        if k == "sparse_nonneg":
+            return [f"mean = sparse_nonneg_projection(xp, mean, {int(side.args[0])})"]
+        raise ValueError(k)
+
+    def input_rows(self, inp: ir.Input, part: ir.SubBatch | None) -> str:
+        part = part or self.model.batch.whole
+        if part.start == inp.part.start and part.size == inp.part.size:
+            return "ALL"
+        return f"slice({part.start - inp.part.start}, {part.stop - inp.part.start})"
+
+    def metric(self, var: str, pos_const: str) -> str:
+        return f"METRIC[{var!r}][{pos_const}]"
+
+    def activation(self, lf: LoweredFamily) -> list[str]:
+        f: ir.ActivationFamily = lf.family
+        R = self.rows(f.part)
+        pieces = self.pieces(f.set)
+        xmetric = float(self.model.variables[f.x].metric[0])
+        lines = []
+        for gi, g in enumerate(lf.groups):
+            c = self.group_consts(lf, gi, g)
+            m = g.edges.shape[1]
+            lines.append(f"xe = src[{f.x!r}][{R}, {c['E']}]")
+            lines.append("xbar = xe.mean(axis=-1)  # consensus of x over the node's edges")
+            lines.append(f"y = src[{f.y!r}][{R}, {c[f.y]}]")
+            lines.append(f"gy = {self.metric(f.y, c[f.y])}")
+            if f.b:
+                lines.append(f"b = src[{f.b!r}][{R}, {c[f.b]}]")
+                lines.append(f"gb = {self.metric(f.b, c[f.b])}")
+                lines.append("z, gz = y - b, gy * gb / (gy + gb)  # y, b move equally and oppositely")
+            else:
+                lines.append("z, gz = y, gy")
+            lines.append(f"gx = {_num(m * xmetric)}  # Lemma 4.1: the replica count times x's metric")
+            if f.fixed is not None:
+                if f.fixed.input is None:
+                    lines.append(f"xnew = xp.full_like(xbar, {_num(f.fixed.constant)})")
+                else:
+                    inp = self.model.inputs[f.fixed.input]
+                    cols = np.array([inp.nodes.index(n) for n in g.nodes])
+                    cname = self.const(f"{f.name.upper()}_{gi}_COLS", _arr(cols))
+                    lines.append(f"xnew = data[{inp.name!r}][{self.input_rows(inp, f.part)}, "
+                                 f"{cname}]  # x is fixed by the data")
+                lines.append(f"znew = activation_fixed_projection(xp, z, xnew, {pieces})")
+            else:
+                lines.append(f"znew, xnew = activation_projection(xp, z, xbar, gz, gx, {pieces})")
+            lines.append(f"_put(out, {f.x!r}, ({R}, {c['E']}), "
+                         "xp.broadcast_to(xnew[..., None], xe.shape))")
+            if f.b:
+                lines.append(f"_put(out, {f.y!r}, ({R}, {c[f.y]}), y + (znew - z) * gb / (gy + gb))")
+                lines.append(f"_put(out, {f.b!r}, ({R}, {c[f.b]}), b - (znew - z) * gy / (gy + gb))")
+            else:
+                lines.append(f"_put(out, {f.y!r}, ({R}, {c[f.y]}), znew)")
+        return lines
+
+    def bilinear(self, lf: LoweredFamily) -> list[str]:
+        f: ir.BilinearFamily = lf.family
+        self.kinds.add("bilinear")
+        R = self.rows(f.part)
+        lines = []
+        for gi, g in enumerate(lf.groups):
+            c = self.group_consts(lf, gi, g)
+            lines.append(f"x = src[{f.x!r}][{R}, {c['E']}]")
+            lines.append(f"w = src[{f.w!r}][{R}, {c['E']}]")
+            if f.y:
+                lines.append(f"y = src[{f.y!r}][{R}, {c[f.y]}]")
+                lines.append(f"ginv = 1.0 / {self.metric(f.y, c[f.y])}")
+            else:
+                inp = self.model.inputs[f.data]
+                cols = np.array([inp.nodes.index(n) for n in g.nodes])
+                cname = self.const(f"{f.name.upper()}_{gi}_COLS", _arr(cols))
+                lines.append(f"y = data[{inp.name!r}][{self.input_rows(inp, f.part)}, {cname}]"
+                             "  # fixed by the data")
+                lines.append("ginv = 0.0")
+            lines.append(f"x, w, y = bilinear_projection(xp, x, w, y, {_num(f.coef)}, ginv)"
+                         "  # eq. 19, 51-54")
+            lines.append(f"_put(out, {f.x!r}, ({R}, {c['E']}), x)")
+            lines.append(f"_put(out, {f.w!r}, ({R}, {c['E']}), w)")
+            if f.y:
+                lines.append(f"_put(out, {f.y!r}, ({R}, {c[f.y]}), y)")
+        return lines
+
+    def class_constraint(self, lf: LoweredFamily) -> list[str]:
+        f: ir.ClassFamily = lf.family
+        self.kinds.add("margin")
+        R = self.rows(f.part)
+        name = f.name.upper()
+        ypos = self.const(f"{name}_{f.y.upper()}", _arr(lf.class_positions[f.y]))
+        lab = self.model.labels[f.label]
+        lrows = self.input_rows(lab, f.part)
+        lines = [f"y = src[{f.y!r}][{R}, {ypos}]", f"gy = {self.metric(f.y, ypos)}"]
+        if f.b:
+            bpos = self.const(f"{name}_{f.b.upper()}", _arr(lf.class_positions[f.b]))
+            lines += [f"b = src[{f.b!r}][{R}, {bpos}]", f"gb = {self.metric(f.b, bpos)}",
+                      "z = y - b"]
+        else:
+            lines += ["z = y"]
+        lines.append(f"znew = class_projection(xp, z, data[{f.label!r}][{lrows}], "
+                     f"{_num(f.margin)}, {f.mode!r}, {f.count}, {f.allow_label})")
+        if f.b:
+            lines.append(f"_put(out, {f.y!r}, ({R}, {ypos}), y + (znew - z) * gb / (gy + gb))")
+            lines.append(f"_put(out, {f.b!r}, ({R}, {bpos}), b - (znew - z) * gy / (gy + gb))")
+        else:
+            lines.append(f"_put(out, {f.y!r}, ({R}, {ypos}), znew)")
+        return lines
+
+    # --- the whole module ------------------------------------------------------------------
+    def write(self) -> str:
+        plan, model = self.plan, self.model
+        fam_src = [self.family_function(lf) for lf in plan.families]
+        forward_src = self.forward()
+        header = self.header()
+        library = sets.emit_source(sorted(self.kinds | {"_common"}))
+        set_fns = []
+        for which in ("A", "B"):
+            fams = plan.in_set(which)
+            touched = sorted({v for lf in fams for v in lf.family.variables})
+            names = ", ".join(lf.family.name for lf in fams)
+            body = [f"def project_{which}(state, data):",
+                    f'    """Project onto constraint set {which}: {names}."""',
+                    f"    out = _copy(state, {touched!r})"]
+            for lf in fams:
+                body.append(f"    project_{lf.family.name}(state, out, data)")
+            body.append("    return out")
+            set_fns.append("\n".join(body) + "\n")
+        parts = [
+            header,
+            self.d.imports,
+            "\n# --- projections from the lwlc set library (lwlc/sets) ---\n",
+            library,
+            "\n".join(self.curves),
+            "\n# --- the model's layout ---\n",
+            self.layout(),
+            "\n".join(self.consts),
+            "\n\n# --- one function per constraint family ---\n",
+            "\n\n".join(fam_src),
+            "\n# --- the two constraint sets (derived by lwlc's split) ---\n",
+            "\n\n".join(set_fns),
+            RRR_SOURCE.format(error_norm=self.error_norm()),
+            forward_src,
+            self.d.driver,
+        ]
+        text = "\n".join(p.rstrip("\n") + "\n" for p in parts if p)
+        return text
+
+    def header(self) -> str:
+        m = self.model
+        return (
+            f'"""RRR solver for model {m.name!r} ({m.file}), emitted by lwlc {__version__} for '
+            f"the {self.d.name} backend.\n\n"
+            f"{m.title or ''}\n"
+            "Regenerate instead of editing: "
+            f"lwlc compile {m.file} --backend {self.d.name}\n"
+            "API: initial_params, init, project_A, project_B, rrr_step, solve_batch, "
+            "consensus_params, predict, forward.\n"
+            '"""\n'
+        )
+
+    def error_norm(self) -> str:
+        if self.model.solver.error == "element":
+            return f"(K * {len(self.plan.edge_set) if self.plan.edge_set else 1})"
+        return "K"
+
+    def layout(self) -> str:
+        plan, m = self.plan, self.model
+        s = m.solver
+        lines = [
+            f"MODEL = {m.name!r}",
+            f"PROBLEM = {plan.problem!r}",
+            f"PARAMS = {dict(m.params)!r}",
+            f"SOLVER = {dict(method=s.method, beta=s.beta, lam=s.lam, iterations=s.iterations, tolerance=s.tolerance, epochs=s.epochs, seed=s.seed, error=s.error)!r}",  # noqa: E501
+            f"BATCH = {m.batch.size}",
+            f"PARTS = {({p.name: (p.start, p.stop) for p in m.batch.parts})!r}",
+            f"N_NODES = {m.n_nodes}",
+            "ALL = slice(None)",
+        ]
+        es = plan.edge_set
+        if es is not None:
+            lines.append(f"N_EDGES = {len(es)}")
+            lines.append(f"EDGE_TAIL = {_arr(es.tail)}")
+            lines.append(f"EDGE_HEAD = {_arr(es.head)}")
+        shapes = {}
+        metric = {}
+        for v in m.variables.values():
+            shapes[v.name] = (v.axis, v.size)
+            if np.all(v.metric == v.metric[0]):
+                metric[v.name] = _num(v.metric[0])
+            else:
+                metric[v.name] = f"np.array({v.metric.tolist()})"
+        lines.append(f"VARIABLES = {shapes!r}  # name: (axis, size); state arrays are [items, size]")
+        lines.append("METRIC = {  # metric weight of each element (eq. 15, 27, 30, 31)")
+        for k, v in metric.items():
+            lines.append(f"    {k!r}: {v},")
+        lines.append("}")
+        inputs = {i.name: (i.part.name, i.part.start, i.part.stop, list(i.nodes))
+                  for i in m.inputs.values()}
+        lines.append(f"INPUTS = {inputs!r}  # name: (batch part, start, stop, nodes)")
+        labels = {lb.name: (lb.part.name, list(lb.classes)) for lb in m.labels.values()}
+        lines.append(f"LABELS = {labels!r}  # name: (batch part, class nodes)")
+        samples = {s.name: (s.source_var, s.source_part.start, s.source_part.stop, list(s.nodes))
+                   for s in m.samples.values()}
+        lines.append(f"SAMPLES = {samples!r}  # name: (variable, source items, nodes) (eq. 37)")
+        return "\n".join(lines) + "\n"
+
+    def forward(self) -> str:
+        """`initial_params`, `forward`, `init`, `consensus_params`, `predict` from the plan."""
+        plan, m = self.plan, self.model
+        lines: list[str] = []
+        w, b, x, y = plan.weights, plan.biases, plan.x, plan.y
+        wf = plan.weight_family
+        lines.append("def initial_params(rng):")
+        lines.append('    """Random consensus weights satisfying their side constraint; zero '
+                     'biases (Sect. 4.3, 5.4)."""')
+        lines.append("    params = {}")
+        if w and wf is not None:
+            side = wf.side.kind
+            lw = next(lf for lf in plan.families if lf.family is wf)
+            lines.append(f"    wa = xp.asarray(rng.uniform(0.0, 1.0, size=N_EDGES))")
+            for gi, g in enumerate(lw.groups):
+                e = f"{wf.name.upper()}_{gi}_EDGES"
+                lines.append(f"    v = wa[{e}]")
+                if side == "sphere":
+                    lines.append("    v = v - v.mean(axis=-1, keepdims=True)  # centered per neuron")
+                    lines.append(f"    v = sphere_projection(xp, v, {_num(wf.side.args[0])})")
+                elif side == "nonneg_sphere":
+                    lines.append(f"    v = nonneg_sphere_projection(xp, v, {_num(wf.side.args[0])})")
+                    self.kinds.add("nonneg_sphere")
+                elif side in ("nonneg", "box", "sparse_nonneg"):
+                    pass
+                lines.append(f"    wa = _assign(wa, {e}, v)")
+            lines.append(f"    params[{w!r}] = wa")
+        if b:
+            lines.append(f"    params[{b!r}] = xp.zeros({m.variables[b].size})")
+        lines.append("    return params")
+        lines.append("")
+        # forward
+        lines.append("def forward(params, data, K):")
+        lines.append('    """Feed-forward with consensus weights and biases and the activation\'s '
+                     'inference map.')
+        lines.append("    Returns node values X [K, N_NODES] and pre-activations Y [K, N_NODES]"
+                     ' (y, before the bias)."""')
+        lines.append("    X = xp.zeros((K, N_NODES))")
+        lines.append("    Y = xp.zeros((K, N_NODES))")
+        for li, layer in enumerate(plan.layers):
+            if layer.kind == "data":
+                inp = m.inputs[layer.source]
+                cols = np.array([inp.nodes.index(n) for n in layer.nodes])
+                nodes = self.const(f"LAYER{li}_NODES", _arr(np.array(layer.nodes)))
+                colc = self.const(f"LAYER{li}_COLS", _arr(cols))
+                lines.append(f"    if {inp.name!r} in data:  # data layer: the item's input")
+                lines.append(f"        X = _assign(X, (ALL, {nodes}), data[{inp.name!r}][:K, {colc}])")
+                continue
+            g = layer.group
+            edges = self.const(f"LAYER{li}_EDGES", _arr(g.edges))
+            nodes = self.const(f"LAYER{li}_NODES", _arr(np.array(g.nodes)))
+            coef = layer.bilinear.coef
+            lines.append(f"    # {layer.bilinear.name} ({m.file}:{layer.bilinear.span.line}) on "
+                         f"{len(g.nodes)} node(s)")
+            lines.append(f"    yl = (X[:, EDGE_TAIL[{edges}]] * params[{w!r}][{edges}]).sum(axis=-1)"
+                         f" / {_num(coef)}")
+            lines.append(f"    Y = _assign(Y, (ALL, {nodes}), yl)")
+            af = layer.activation
+            if af is not None:
+                pieces = self.pieces(af.set)
+                if af.b:
+                    bpos = self.const(f"LAYER{li}_BPOS",
+                                      _arr(m.variables[af.b].positions(g.nodes)))
+                    zexpr = f"yl - params[{af.b!r}][{bpos}]"
+                else:
+                    zexpr = "yl"
+                lines.append(f"    X = _assign(X, (ALL, {nodes}), activation_inference(xp, {zexpr}, "
+                             f"{pieces}))")
+        lines.append("    return X, Y")
+        lines.append("")
+        # init
+        lines.append("def init(params, data, rng=None):")
+        lines.append('    """A state that satisfies every constraint but the class/data ones: '
+                     'warm start (Sect. 4.3, 5.4)."""')
+        lines.append("    K = BATCH")
+        lines.append("    X, Y = forward(params, data, K)")
+        if plan.problem == "factorization":
+            lines += self.factorization_codes()
+        lines.append("    state = {}")
+        for v in m.variables.values():
+            if v.name == x:
+                lines.append(f"    state[{x!r}] = X[:, EDGE_TAIL]")
+            elif v.name == w:
+                lines.append(f"    state[{w!r}] = xp.broadcast_to(params[{w!r}], (K, N_EDGES)) + 0.0")
+            elif v.name == y and v.nodes is not None:
+                lines.append(f"    state[{y!r}] = Y[:, np.array({list(v.nodes)})]")
+            elif v.name == b:
+                lines.append(f"    state[{b!r}] = xp.broadcast_to(params[{b!r}], (K, {v.size})) + 0.0")
+            else:
+                lines.append(f"    state[{v.name!r}] = xp.zeros((K, {v.size}))")
+        lines.append("    return state")
+        lines.append("")
+        # consensus params
+        lines.append("def consensus_params(state, data):")
+        lines.append('    """The learned parameters: consensus of P_A(state) over the items (wA, '
+                     'and bB = P_B of it, Sect. 5.4)."""')
+        lines.append("    pa = project_A(state, data)")
+        lines.append("    params = {}")
+        if w:
+            lines.append(f"    params[{w!r}] = pa[{w!r}].mean(axis=0)")
+        if b:
+            lines.append(f"    params[{b!r}] = pa[{b!r}].mean(axis=0)")
+        if plan.problem == "factorization" and x:
+            lines.append(f"    params['codes'] = pa[{x!r}]")
+        lines.append("    return params")
+        lines.append("")
+        # predict
+        lines.append("def predict(params, data, K):")
+        if plan.class_family is not None:
+            cf = plan.class_family
+            cn = self.const("CLASS_NODES", _arr(np.array(cf.classes)))
+            lines.append('    """Class of each item: the class node with the largest y - b '
+                         '(Sect. 5.4)."""')
+            lines.append("    X, Y = forward(params, data, K)")
+            bexpr = ""
+            if cf.b:
+                bpos = self.const("CLASS_BPOS", _arr(m.variables[cf.b].positions(cf.classes)))
+                bexpr = f" - params[{cf.b!r}][{bpos}]"
+            lines.append(f"    z = Y[:, {cn}]{bexpr}")
+            lines.append("    return xp.argmax(z, axis=-1)")
+        else:
+            lines.append('    """Node values from the feed-forward pass (eq. 13 for codes)."""')
+            lines.append("    X, Y = forward(params, data, K)")
+            if plan.problem == "factorization":
+                lines += ["    " + ln for ln in self.factorization_codes()]
+                lines.append("    return X")
+            else:
+                lines.append("    return X")
+        return "\n".join(lines) + "\n"
+
+    def factorization_codes(self) -> list[str]:
+        """Codes from the pseudo-inverse encoder x = P_side(E_W y) (eq. 12-13)."""
+        plan, m = self.plan, self.model
+        bf = next(f for f in m.families if isinstance(f, ir.BilinearFamily) and f.data)
+        inp = m.inputs[bf.data]
+        heads = np.array(inp.nodes)
+        es = plan.edge_set
+        tails = np.array(sorted(set(es.tail[np.isin(es.head, heads)].tolist())))
+        tc = self.const("CODE_NODES", _arr(tails))
+        hc = self.const("DATA_NODES", _arr(heads))
+        codes_side = "codes"
+        for f in m.families:
+            if isinstance(f, ir.ConsensusFamily) and f.var == plan.x and f.over == "edges":
+                if f.side.kind == "nonneg":
+                    codes_side = "xp.maximum(codes, 0.0)"
+        return [
+            "    # codes from the pseudo-inverse encoder (eq. 12-13)",
+            "    Wm = xp.zeros((N_NODES, N_NODES))",
+            f"    Wm = _assign(Wm, (EDGE_TAIL, EDGE_HEAD), params[{plan.weights!r}])",
+            f"    W = Wm[{tc}][:, {hc}]",
+            f"    codes = data[{inp.name!r}][:K] @ xp.linalg.pinv(W)",
+            f"    codes = {codes_side}",
+            f"    X = _assign(X, (ALL, {tc}), codes)",
+        ]
+
+
+RRR_SOURCE = '''
+def _rows(start, n, m):
+    """Index matrix of a dense block whose rows are contiguous (in(j) of a dense layer)."""
+    return start + np.arange(n * m).reshape(n, m)
+
+
+def _cols(start, n, m):
+    """Index matrix of a dense block read column-wise (out(i) of a dense layer)."""
+    return start + np.arange(n * m).reshape(m, n).T
+
+
+def _strided(starts, stride, m):
+    return starts[:, None] + stride * np.arange(m)[None, :]
+
+
+def _copy(state, names):
+    out = dict(state)
+    for name in names:
+        out[name] = _fresh(state[name])
+    return out
+
+
+def _put(out, name, index, value):
+    """out[name][index] = value (functionally where the backend needs it)."""
+    out[name] = _assign(out[name], index, value)
+
+
+def _error(delta, K):
+    total = 0.0
+    for name, d in delta.items():
+        total = total + (METRIC[name] * d * d).sum()
+    return xp.sqrt(total / {error_norm})
+
+
+def rrr_step(state, data, beta=SOLVER["beta"], lam=SOLVER["lam"], method=SOLVER["method"]):
+    """One iteration: RRR eq. 45 (eq. 47 with lam), DR (beta = 1) or AP. Returns (state, err)
+    with err the RRR_err of eq. 22/27: the metric norm of P_B(2 P_A(x) - x) - P_A(x)."""
+    K = next(iter(state.values())).shape[0]
+    pa = project_A(state, data)
+    if method == "ap":
+        pb = project_B(pa, data)
+        delta = {{k: pb[k] - pa[k] for k in state}}
+        return pb, _error(delta, K)
+    if lam is None:
+        pb = project_B({{k: 2.0 * pa[k] - state[k] for k in state}}, data)
+        delta = {{k: pb[k] - pa[k] for k in state}}
+        new = {{k: state[k] + beta * delta[k] for k in state}}
+        return new, _error(delta, K)
+    pb_x = project_B(state, data)
+    left = project_B({{k: (1.0 + lam) * pa[k] - lam * state[k] for k in state}}, data)
+    right = project_A({{k: (1.0 - lam) * pb_x[k] + lam * state[k] for k in state}}, data)
+    delta = {{k: left[k] - right[k] for k in state}}
+    new = {{k: state[k] + beta * delta[k] for k in state}}
+    return new, _error({{k: project_B({{j: 2.0 * pa[j] - state[j] for j in state}}, data)[k] - pa[k]
+                        for k in state}}, K)
+'''
+
+
+def curve_functions(expr):
+    """(f, f', f'') of a smooth piece as callables (xp, z) for the set library's tests.
+
+    sympy.lambdify prints the expression tree (built node by node from the parse tree, never
+    from model text) for numpy or jax.
+    """
+    z = sympy.Symbol("z", real=True)
+    exprs = (expr, sympy.diff(expr, z), sympy.diff(expr, z, 2))
+    out = []
+    for e in exprs:
+        f_np = sympy.lambdify(z, e, modules="numpy")
+        f_jax = sympy.lambdify(z, e, modules="jax")
+
+        def fn(xp, zz, f_np=f_np, f_jax=f_jax):
+            f = f_jax if xp.__name__.startswith("jax") else f_np
+            return f(zz) + 0.0 * zz
+
+        out.append(fn)
+    return tuple(out)

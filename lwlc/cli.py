@@ -1,0 +1,258 @@
+"""The `lwlc` command line: check, compile, graph, train, evaluate, predict, test.
+
+Every error a user can cause prints as `FILE:LINE:COL: error: ...` with the line, a caret and a
+hint, and exits with status 1; there is never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .errors import LwlcError
+
+app = typer.Typer(
+    name="lwlc",
+    help="lwlc compiles .lwl feasibility-learning models (Elser, 'Learning without loss') into "
+    "RRR projection solvers, and trains them. Start with `lwlc check models/majority.lwl`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+ModelArg = Annotated[Path, typer.Argument(help="The .lwl model file.", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", metavar="NAME=VALUE",
+                 help="Override a parameter or solver setting (beta, iterations, tolerance, "
+                 "epochs, seed, batch or a batch part's size). Repeatable."),
+]
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="numpy (float64 reference) or "
+                                         "jax (compiled).")]
+
+
+def _overrides(values: list[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in values or []:
+        if "=" not in item:
+            raise LwlcError(f"--set {item}: expected NAME=VALUE", hint="e.g. --set omega=2")
+        name, _, value = item.partition("=")
+        name = name.strip()
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise LwlcError(f"--set {item}: '{value}' is not a number") from None
+    return out
+
+
+def _run(fn):
+    """Run a command body; turn every LwlcError into a located message and exit 1."""
+    try:
+        return fn()
+    except LwlcError as e:
+        err_console.print(e.format(), markup=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err_console.print("lwlc: interrupted", markup=False)
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def check(model: ModelArg, set_: SetOpt = None,
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
+          = False) -> None:
+    """Parse, elaborate and split a model; print its summary and A/B split, or its errors."""
+
+    def body():
+        from .elaborate import load_model
+        from .report import summary
+        from .split import format_split, split
+
+        m = load_model(model, _overrides(set_))
+        plan = split(m)
+        if not quiet:
+            out_console.print(summary(m), markup=False)
+            out_console.print(format_split(m, plan), markup=False)
+
+    _run(body)
+
+
+@app.command("compile")
+def compile_(
+    model: ModelArg,
+    backend: BackendOpt = "numpy",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the solver here "
+                                                "(default: print it).")] = None,
+    emit: Annotated[str, typer.Option("--emit", help="What to show: code, ir or graph "
+                                      "(the constraint-family graph as DOT).")] = "code",
+    dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (jax).")] = "float64",
+    set_: SetOpt = None,
+) -> None:
+    """Compile a model to a standalone solver module (numpy: only numpy needed to run it)."""
+
+    def body():
+        from .compiler import compile_model
+        from .driver import atomic_write_text
+        from .report import ir_text
+        from .split import write_graph
+
+        if emit not in ("code", "ir", "graph"):
+            raise LwlcError(f"--emit {emit}: choose code, ir or graph")
+        if dtype not in ("float64", "float32"):
+            raise LwlcError(f"--dtype {dtype}: choose float64 or float32")
+        c = compile_model(model, _overrides(set_), backend, dtype)
+        if emit == "graph":
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                dot = Path(tmp) / "graph.dot"
+                write_graph(c.model, c.split, dot)
+                text = dot.read_text()
+        else:
+            text = c.source if emit == "code" else ir_text(c.model, c.split)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            atomic_write_text(output, text)
+            err_console.print(f"wrote {output} ({len(text.splitlines())} lines)", markup=False)
+
+    _run(body)
+
+
+@app.command()
+def graph(model: ModelArg,
+          output: Annotated[Path, typer.Option("--output", "-o", help=".dot, .svg or .png")],
+          set_: SetOpt = None) -> None:
+    """Draw the constraint-family graph, families colored by set A/B, edges by variable."""
+
+    def body():
+        from .elaborate import load_model
+        from .split import split, write_graph
+
+        m = load_model(model, _overrides(set_))
+        write_graph(m, split(m), output)
+        err_console.print(f"wrote {output}", markup=False)
+
+    _run(body)
+
+
+@app.command()
+def train(
+    model: ModelArg,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Training data: a file in the "
+                    "paper's text format (.zip ok) or a generator NAME:key=value,... "
+                    "(default: the model's `data train`).")] = None,
+    test: Annotated[str | None, typer.Option("--test", "-t", help="Test data, as --data.")] = None,
+    set_: SetOpt = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (overrides the "
+                    "model's).")] = None,
+    backend: BackendOpt = "numpy",
+    dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (jax only).")]
+    = "float64",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write params.npz, log.csv and "
+                   "summary.json here.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
+) -> None:
+    """Train a model with RRR: epochs of shuffled batches, warm starts, a per-epoch table."""
+
+    def body():
+        from .driver import TrainConfig
+        from .driver import train as run_train
+
+        cfg = TrainConfig(model=str(model), data=data, test=test, overrides=_overrides(set_),
+                          seed=seed, backend=backend, dtype=dtype,
+                          out=str(out) if out else None, resume=resume, quiet=quiet)
+        summary = run_train(cfg, console=out_console)
+        if not quiet:
+            keys = ["model", "backend", "epochs", "iterations", "gwm", "seconds", "wm_per_s",
+                    "rrr_err", "train_err", "test_err", "recon_err"]
+            shown = {k: summary[k] for k in keys if k in summary}
+            out_console.print(json.dumps(shown, indent=2), markup=False)
+
+    _run(body)
+
+
+@app.command()
+def evaluate(
+    model: ModelArg,
+    params: Annotated[Path, typer.Option("--params", "-p", help="params.npz from lwlc train.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Data to evaluate on (file or "
+                                      "generator spec).")],
+    set_: SetOpt = None,
+    backend: BackendOpt = "numpy",
+) -> None:
+    """Evaluate trained parameters: classification error, or reconstruction error."""
+
+    def body():
+        from .driver import evaluate as run_eval
+
+        res = run_eval(str(model), str(params), data, _overrides(set_), backend)
+        out_console.print(json.dumps(res, indent=2), markup=False)
+
+    _run(body)
+
+
+@app.command()
+def predict(
+    model: ModelArg,
+    params: Annotated[Path, typer.Option("--params", "-p", help="params.npz from lwlc train.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Items to predict.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions "
+                      "(one per line) here.")] = None,
+    set_: SetOpt = None,
+    backend: BackendOpt = "numpy",
+) -> None:
+    """Predict classes (or node values) for items, one line per item."""
+
+    def body():
+        import numpy as np
+
+        from .driver import atomic_write_text
+        from .driver import predict as run_predict
+
+        pred = run_predict(str(model), str(params), data, _overrides(set_), backend)
+        lines = "\n".join(" ".join(f"{v:g}" for v in np.atleast_1d(row)) for row in pred) + "\n"
+        if output:
+            atomic_write_text(output, lines)
+        else:
+            sys.stdout.write(lines)
+
+    _run(body)
+
+
+@app.command("test")
+def test_sets(
+    model: ModelArg,
+    examples: Annotated[int, typer.Option("--examples", "-n", help="Examples per property.")]
+    = 100,
+    set_: SetOpt = None,
+) -> None:
+    """Property-test every projection a model uses (in the set, idempotent, nearest point,
+    non-expansive where convex, NumPy = JAX); exit 1 on any failure."""
+
+    def body():
+        from .report import set_property_table
+
+        ok, table = set_property_table(model, _overrides(set_), examples)
+        out_console.print(table)
+        if not ok:
+            raise typer.Exit(1)
+
+    _run(body)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

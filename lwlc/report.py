@@ -1,0 +1,139 @@
+"""Human-readable views of a model: `lwlc check`'s summary, `--emit ir`, `lwlc test`'s table."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.table import Table
+
+from . import ir
+
+
+def instance_count(f: ir.Family) -> int:
+    items = f.part.size if f.part is not None else 1
+    nodes = len(f.nodes) if f.nodes is not None else 1
+    if isinstance(f, ir.ConsensusFamily) and f.over == "items":
+        return nodes
+    if isinstance(f, ir.ClassFamily):
+        return items
+    return items * nodes
+
+
+def relation_text(f: ir.Family) -> str:
+    text = f.span.line_text() or ""
+    text = text.split("#")[0]
+    return text.split(":", 1)[1].strip() if ":" in text else text.strip()
+
+
+def summary(m: ir.Model) -> str:
+    out = [f"model {m.name}" + (f" — {m.title}" if m.title else ""), ""]
+    if m.params:
+        out.append("parameters: " + ", ".join(f"{k} = {v:g}" for k, v in m.params.items()))
+    out.append("node groups: " + ", ".join(f"{d.name}[{d.size}]" for d in m.node_decls)
+               + f"  ({m.n_nodes} nodes)")
+    derived = [k for k in m.groups if k not in {d.name for d in m.node_decls}]
+    if derived:
+        out.append("groups: " + ", ".join(f"{k} = {len(m.groups[k])} nodes" for k in derived))
+    for es in m.edge_sets.values():
+        out.append(f"edges {es.name}: {len(es)} edges, in-degree {_range(es.indeg)}, "
+                   f"out-degree {_range(es.outdeg)}")
+    if m.batch:
+        parts = " + ".join(f"{p.name}[{p.size}]" for p in m.batch.parts)
+        out.append(f"batch {m.batch.index}: {m.batch.size} items" +
+                   (f" ({parts})" if len(m.batch.parts) > 1 else ""))
+    for v in m.variables.values():
+        shape = (f"[{m.batch.size}, {v.size}]" if v.batched else f"[{v.size}]")
+        metric = ("" if np.all(v.metric == 1) else
+                  f", metric {_range(v.metric)}")
+        out.append(f"var {v.name}{shape} over {v.axis}{metric}: {int(np.prod(eval_shape(m, v)))}"
+                   " elements")
+    out.append("")
+    out.append(f"{'constraint':<12} {'kind':<11} {'instances':>9}  relation")
+    for f in m.families:
+        out.append(f"{f.name:<12} {f.kind:<11} {instance_count(f):>9}  {relation_text(f)}"
+                   f"   (line {f.span.line})")
+    s = m.solver
+    out.append("")
+    out.append(f"solve {s.method}: beta {s.beta:g}, {s.iterations} iterations/batch, "
+               f"tolerance {s.tolerance:g}, {s.epochs} epochs, seed {s.seed}")
+    if m.data:
+        out.append("data: " + ", ".join(f"{k} = {v}" for k, v in m.data.items()))
+    return "\n".join(out)
+
+
+def eval_shape(m: ir.Model, v: ir.Variable) -> tuple[int, ...]:
+    return (m.batch.size, v.size) if v.batched else (v.size,)
+
+
+def _range(a) -> str:
+    a = np.asarray(a)
+    lo, hi = float(a.min()), float(a.max())
+    return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
+
+
+def ir_text(m: ir.Model, plan) -> str:
+    """`lwlc compile --emit ir`: the elaborated families with their concrete domains."""
+    lines = [summary(m), "", "families (elaborated):"]
+    for f in m.families:
+        fields = {k: getattr(f, k) for k in f.__dataclass_fields__
+                  if k not in ("span", "name", "nodes", "part", "set")}
+        nodes = f"{len(f.nodes)} nodes" if f.nodes is not None else "-"
+        part = f"{f.part.name}[{f.part.start}:{f.part.stop}]" if f.part else "-"
+        lines.append(f"  {f.name} [{plan.sets.get(f.name, '?')}] {f.kind} items={part} "
+                     f"nodes={nodes} {fields}")
+        if isinstance(f, ir.ActivationFamily) and f.set is not None:
+            for p in f.set.pieces:
+                what = (f"x = {p.affine[0]:g} z + {p.affine[1]:g}" if p.affine
+                        else f"x = {p.curve}")
+                lines.append(f"      piece {what} on [{p.lo:g}, {p.hi:g}]")
+    return "\n".join(lines) + "\n"
+
+
+def set_property_table(model_path, overrides, examples: int):
+    """Run the set library's property checks on every set kind a model uses."""
+    from . import sets
+    from .elaborate import load_model
+    from .lower import lower
+    from .sets._spec import check_kind
+    from .split import split
+
+    m = load_model(model_path, overrides)
+    plan = lower(m, split(m))
+    kinds: dict[str, object] = {}
+    for lf in plan.families:
+        f = lf.family
+        if isinstance(f, ir.BilinearFamily):
+            kinds["bilinear"] = None
+        elif isinstance(f, ir.ClassFamily):
+            kinds["margin"] = None
+        elif isinstance(f, ir.ConsensusFamily) and f.side.kind not in ("none", "fixed"):
+            kinds[f.side.kind] = None
+        elif isinstance(f, ir.ActivationFamily):
+            kinds[f"activation:{f.set.name}"] = piece_tuple(f.set)
+    table = Table(title=f"set properties for {m.name}")
+    for col in ("set", "property", "examples", "result", "counterexample"):
+        table.add_column(col)
+    ok = True
+    for key, pieces in kinds.items():
+        name = key.split(":")[0]
+        if name not in sets.REGISTRY and pieces is None:
+            continue
+        for r in check_kind("activation" if pieces is not None else name, examples,
+                            pieces=pieces):
+            ok &= bool(r.ok)
+            table.add_row(key, r.property, str(r.examples), "pass" if r.ok else "FAIL",
+                          "" if r.ok else str(r.counterexample)[:60])
+    return ok, table
+
+
+def piece_tuple(aset: ir.ActivationSet) -> tuple:
+    """The set library's piece tuple for an instantiated activation set (curves via sympy)."""
+    from backends.common import curve_functions
+
+    out = []
+    for p in aset.pieces:
+        if p.affine is not None:
+            out.append(("affine", p.lo, p.hi, p.affine[0], p.affine[1]))
+        else:
+            f, df, d2f = curve_functions(p.curve)
+            out.append(("curve", p.lo, p.hi, f, df, d2f))
+    return tuple(out)
