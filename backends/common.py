@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
+from sympy.printing.pycode import PythonCodePrinter
 
 from lwlc import __version__, ir, sets
 from lwlc.lower import Group, LoweredFamily, Plan
@@ -54,7 +55,7 @@ def _num(v: float) -> str:
     return repr(float(v))
 
 
-class _CurvePrinter(sympy.printing.pycode.PythonCodePrinter):
+class _CurvePrinter(PythonCodePrinter):
     """Prints a sympy expression as array code over `xp` (no text is ever evaluated)."""
 
     def _print_Function(self, expr):
@@ -313,7 +314,7 @@ class SolverWriter:
 
     # --- the whole module ------------------------------------------------------------------
     def write(self) -> str:
-        plan, model = self.plan, self.model
+        plan = self.plan
         fam_src = [self.family_function(lf) for lf in plan.families]
         forward_src = self.forward()
         header = self.header()
@@ -337,6 +338,7 @@ class SolverWriter:
             library,
             "\n".join(self.curves),
             "\n# --- the model's layout ---\n",
+            INDEX_HELPERS,
             self.layout(),
             "\n".join(self.consts),
             "\n\n# --- one function per constraint family ---\n",
@@ -422,8 +424,8 @@ class SolverWriter:
         if w and wf is not None:
             side = wf.side.kind
             lw = next(lf for lf in plan.families if lf.family is wf)
-            lines.append(f"    wa = xp.asarray(rng.uniform(0.0, 1.0, size=N_EDGES))")
-            for gi, g in enumerate(lw.groups):
+            lines.append("    wa = xp.asarray(rng.uniform(0.0, 1.0, size=N_EDGES))")
+            for gi in range(len(lw.groups)):
                 e = f"{wf.name.upper()}_{gi}_EDGES"
                 lines.append(f"    v = wa[{e}]")
                 if side == "sphere":
@@ -533,7 +535,7 @@ class SolverWriter:
             lines.append('    """Node values from the feed-forward pass (eq. 13 for codes)."""')
             lines.append("    X, Y = forward(params, data, K)")
             if plan.problem == "factorization":
-                lines += ["    " + ln for ln in self.factorization_codes()]
+                lines += self.factorization_codes()
                 lines.append("    return X")
             else:
                 lines.append("    return X")
@@ -565,7 +567,7 @@ class SolverWriter:
         ]
 
 
-RRR_SOURCE = '''
+INDEX_HELPERS = '''
 def _rows(start, n, m):
     """Index matrix of a dense block whose rows are contiguous (in(j) of a dense layer)."""
     return start + np.arange(n * m).reshape(n, m)
@@ -580,6 +582,9 @@ def _strided(starts, stride, m):
     return starts[:, None] + stride * np.arange(m)[None, :]
 
 
+'''
+
+RRR_SOURCE = '''
 def _copy(state, names):
     out = dict(state)
     for name in names:
@@ -618,8 +623,7 @@ def rrr_step(state, data, beta=SOLVER["beta"], lam=SOLVER["lam"], method=SOLVER[
     right = project_A({{k: (1.0 - lam) * pb_x[k] + lam * state[k] for k in state}}, data)
     delta = {{k: left[k] - right[k] for k in state}}
     new = {{k: state[k] + beta * delta[k] for k in state}}
-    return new, _error({{k: project_B({{j: 2.0 * pa[j] - state[j] for j in state}}, data)[k] - pa[k]
-                        for k in state}}, K)
+    return new, _error(delta, K)
 '''
 
 

@@ -186,7 +186,7 @@ class _Elaborator:
         for st in self.program.statements:
             if isinstance(st, S.SampleDecl):
                 self.sample(st)
-        for role, (spec, span) in list(self.data_spans.items()):
+        for role, (_spec, span) in list(self.data_spans.items()):
             if role not in ("train", "test") and role not in self.inputs:
                 raise ModelError(f"unknown data role '{role}'", span,
                                  hint="use data train = \"...\", data test = \"...\" or name "
@@ -451,7 +451,8 @@ class _Elaborator:
         batched = False
         if len(idx) == 2:
             first = idx.pop(0)
-            if not (isinstance(first, S.GroupRef) and self.batch and first.name == self.batch.index):
+            is_batch = self.batch is not None and first.name == self.batch.index
+            if not (isinstance(first, S.GroupRef) and is_batch):
                 raise ModelError(
                     "the first index of a two-index variable is the batch index",
                     first.span,
@@ -521,7 +522,7 @@ class _Elaborator:
         spec = st.spec
         if ":" not in spec.split("/")[0] or spec.startswith((".", "/")):
             # a file path: relative to the model file
-            spec = str((Path(self.program.file).parent / spec))
+            spec = str(Path(self.program.file).parent / spec)
         self.data[st.role] = spec
         self.data_spans[st.role] = (spec, st.span)
 

@@ -194,7 +194,7 @@ def _schedule(model: ir.Model, x: str | None, edge_set: ir.EdgeSet | None) -> tu
         keyed: dict[tuple, list[int]] = {}
         for n in nodes:
             keyed.setdefault((bil[n].name, act[n].name if n in act else None), []).append(n)
-        for (bname, aname), ns in keyed.items():
+        for (_bname, aname), ns in keyed.items():
             bf = bil[ns[0]]
             af = act[ns[0]] if aname else None
             sub = ir.ConsensusFamily(name="_forward", span=bf.span, nodes=tuple(ns))

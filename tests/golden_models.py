@@ -76,7 +76,7 @@ solve rrr(beta = {m['beta']}, iterations = 1, error = "element")
 
 def autoencoder_lwl(g: dict) -> str:
     m, c = g["model"], g["counts"]
-    groups = [("D", c["data"]), ("E", c["encode"]), ("Z", c["code"]), ("F", c["decode"])]
+    groups = [("D", c["data"]), ("E1", c["encode"]), ("Z", c["code"]), ("F1", c["decode"])]
     groups = [(n, s) for n, s in groups if s]
     nodes = "\n".join(f"nodes {n}[{s}]" for n, s in groups)
     names = [n for n, _ in groups] + ["D"]
