@@ -1,0 +1,829 @@
+"""Data sets for lwlc: the paper's text format, built-in generators, and checks against a model.
+
+A data SPEC names either a file or a built-in generator (see ``docs/data.md``)::
+
+    path/to/maj13_2_3_train            text file in the paper's format
+    path/to/mnist_train_10k.zip        the same, as the single member of a zip archive
+    path/to/file?limit=100             ... only the first 100 items
+    ledm:m=6                           LEDM of eq. 25 (Elser 2021, Sect. 4.4.1)
+    majority:inputs=13,depth=3,seed=1  majority-gate circuit data (Sect. 5.5.1, Fig. 9)
+    onehot:n=3                         the 2^n one-hot vectors of binary encoding (Sect. 6.3.1)
+    digits:seed=0                      scikit-learn's 8x8 digits, 80/20 split
+    blobs:inputs=4,classes=2           Gaussian blobs for fast tests
+
+Every generator takes ``limit=N`` (keep the first N items). Generators are deterministic in their
+keys; ``role="train"`` or ``"test"`` picks the part of the draw where a generator has one.
+
+The text format (the reference programs' ``RRRclass.c``/``RRRauto.c``, and ``RRRnmf.c`` for
+unlabeled data): a header line ``NDATA NCLASS`` (or ``NDATA`` alone for unlabeled data), then per
+item NDATA numbers followed by the class index (absent for unlabeled data), whitespace free-form.
+
+Every failure is a :class:`DataError` with a file location where one exists and a hint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import functools
+import math
+import os
+import re
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import errors as _errors
+
+__all__ = [
+    "GENERATORS",
+    "DataError",
+    "Dataset",
+    "Generator",
+    "MajorityCircuit",
+    "binary_codes",
+    "describe",
+    "generator_names",
+    "load",
+    "majority_circuit",
+    "save_text",
+    "validate_for",
+]
+
+ROLES = ("train", "test")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors and the data set type
+# --------------------------------------------------------------------------------------------
+
+
+class DataError(_errors.DataError):
+    """A data file or data spec is unusable. Carries an optional ``path:line:col`` and a hint.
+
+    Part of lwlc's error family (lwlc.errors.LwlcError), so the CLI reports it without a
+    traceback."""
+
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        hint: str | None = None,
+    ):
+        span = None
+        if path is not None:
+            span = _errors.Span(str(path), line or 1, col or 1) if line is not None else None
+        super().__init__(message, span, hint)
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.col = col
+        self.hint = hint
+
+    @property
+    def location(self) -> str | None:
+        """``path``, ``path:line`` or ``path:line:col``; None without a path."""
+        if self.path is None:
+            return None
+        loc = self.path
+        if self.line is not None:
+            loc += f":{self.line}"
+            if self.col is not None:
+                loc += f":{self.col}"
+        return loc
+
+    def format(self) -> str:
+        where = self.location
+        out = f"{where}: error: {self.message}" if where else f"lwlc: error: {self.message}"
+        if self.hint:
+            out += f"\n  hint: {self.hint}"
+        return out
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Items as rows of ``inputs`` [N, n_in] (float64); ``labels`` [N] (int64) or None.
+
+    ``labels`` and ``n_classes`` are both set (classified data, every label in
+    ``[0, n_classes)``) or both None (unlabeled data, e.g. an NMF matrix). ``name`` is short
+    (file name or generator name), ``source`` says where it came from (a resolved path or the
+    generator spec with every key filled in). The arrays are made read-only.
+    """
+
+    inputs: np.ndarray
+    labels: np.ndarray | None
+    n_classes: int | None
+    name: str
+    source: str
+
+    def __post_init__(self) -> None:
+        inputs = np.array(self.inputs, dtype=np.float64, copy=True)
+        if inputs.ndim != 2 or inputs.shape[0] < 1 or inputs.shape[1] < 1:
+            raise DataError(f"data set '{self.name}': inputs must be a non-empty 2-d array, "
+                            f"got shape {inputs.shape}")
+        if not np.isfinite(inputs).all():
+            raise DataError(f"data set '{self.name}': inputs contain NaN or infinity")
+        labels = self.labels
+        if (labels is None) != (self.n_classes is None):
+            raise DataError(f"data set '{self.name}': labels and n_classes must both be given "
+                            "or both be None")
+        if labels is not None:
+            n_classes = int(self.n_classes)  # type: ignore[arg-type]
+            if n_classes < 1:
+                raise DataError(f"data set '{self.name}': n_classes must be >= 1")
+            raw = np.asarray(labels)
+            if raw.dtype.kind == "f" and not np.all(raw == np.round(raw)):
+                raise DataError(f"data set '{self.name}': labels must be integers")
+            labels = np.array(raw, dtype=np.int64, copy=True)
+            if labels.shape != (inputs.shape[0],):
+                raise DataError(f"data set '{self.name}': labels have shape {labels.shape}, "
+                                f"expected ({inputs.shape[0]},)")
+            if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+                raise DataError(f"data set '{self.name}': labels must lie in [0, {n_classes})")
+            labels.setflags(write=False)
+            object.__setattr__(self, "n_classes", n_classes)
+        inputs.setflags(write=False)
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "labels", labels)
+
+    @property
+    def n_items(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.inputs.shape[1])
+
+    def head(self, n: int) -> Dataset:
+        """The first ``n`` items (all of them when ``n`` exceeds the count)."""
+        n = max(1, min(int(n), self.n_items))
+        labels = None if self.labels is None else self.labels[:n]
+        return Dataset(self.inputs[:n], labels, self.n_classes, self.name, self.source)
+
+
+# --------------------------------------------------------------------------------------------
+# Generators
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A built-in data generator: ``keys`` maps each key to its default (None: computed)."""
+
+    name: str
+    keys: dict[str, int | float | None]
+    summary: str
+    reference: str
+    make: Callable[[dict, str], tuple[np.ndarray, np.ndarray | None, int | None]]
+    role_dependent: bool
+
+
+def _ledm(p: dict, role: str):
+    """Linear Euclidean distance matrix, eq. 25: Y_ik = ((i - k)/(m - 1))^2; items are columns."""
+    m = p["m"]
+    _require(m >= 2, "ledm", "m", m, "m must be at least 2")
+    _require(m <= 2000, "ledm", "m", m, "m must be at most 2000")
+    i = np.arange(m, dtype=np.int64)
+    d2 = (i[:, None] - i[None, :]) ** 2  # exact integers
+    # One correctly rounded division of exact integers; equals ((i-k)/(m-1))^2 wherever that is
+    # exact (e.g. every entry for m = 5, the golden file g_nmf_ledm5_r4.json).
+    y = d2.astype(np.float64) / float((m - 1) ** 2)
+    return y.T.copy(), None, None  # row k = column k of Y (Y is symmetric)
+
+
+@dataclass(frozen=True)
+class MajorityCircuit:
+    """A layered circuit of majority gates with NOTs on the edges (Elser 2021, Sect. 5.5.1).
+
+    ``hidden[l]`` is an int array [m, 3] of the nodes of layer l-1 (layer 0: the inputs) read by
+    each gate of hidden layer l, ``hidden_not[l]`` the matching [m, 3] booleans (True: a NOT on
+    that edge). The top gate is a single m-input majority over the last layer, with NOTs
+    ``top_not`` [m]. Depth n = n - 1 hidden layers + the top gate.
+    """
+
+    inputs: int
+    hidden: tuple[np.ndarray, ...]
+    hidden_not: tuple[np.ndarray, ...]
+    top_not: np.ndarray
+
+    @property
+    def depth(self) -> int:
+        return len(self.hidden) + 1
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """Truth value (0/1 int64) of the circuit on Boolean rows ``x`` [N, m] (0/1 or bool)."""
+        v = np.asarray(x).astype(bool)
+        for sel, neg in zip(self.hidden, self.hidden_not, strict=True):
+            lit = v[:, sel] ^ neg[None, :, :]  # [N, m, 3]
+            v = lit.sum(axis=2) >= 2
+        top = (v ^ self.top_not[None, :]).sum(axis=1) * 2 > self.inputs
+        return top.astype(np.int64)
+
+
+def majority_circuit(inputs: int = 13, depth: int = 3, seed: int = 1) -> MajorityCircuit:
+    """The random circuit that ``majority:inputs=..,depth=..,seed=..`` labels its data with.
+
+    Each hidden gate reads three distinct, uniformly chosen nodes of the layer below; every edge
+    (hidden and top) carries a NOT with probability 1/2.
+    """
+    rng = np.random.default_rng(seed)
+    return _draw_circuit(rng, inputs, depth)
+
+
+def _draw_circuit(rng: np.random.Generator, m: int, depth: int) -> MajorityCircuit:
+    hidden, hidden_not = [], []
+    for _ in range(depth - 1):
+        sel = np.array([rng.choice(m, size=3, replace=False) for _ in range(m)], dtype=np.int64)
+        hidden.append(sel)
+        hidden_not.append(rng.integers(0, 2, size=(m, 3)).astype(bool))
+    top_not = rng.integers(0, 2, size=m).astype(bool)
+    for a in (*hidden, *hidden_not, top_not):
+        a.setflags(write=False)
+    return MajorityCircuit(m, tuple(hidden), tuple(hidden_not), top_not)
+
+
+def _majority(p: dict, role: str):
+    m, depth, seed, items = p["inputs"], p["depth"], p["seed"], p["items"]
+    _require(3 <= m <= 61, "majority", "inputs", m, "inputs must be between 3 and 61")
+    _require(m % 2 == 1, "majority", "inputs", m,
+             "inputs must be odd: the top gate is a majority over a layer of that many gates")
+    _require(1 <= depth <= 64, "majority", "depth", depth, "depth must be between 1 and 64")
+    if items is None:
+        items = min(2**m, 8192)
+        p["items"] = items
+    _require(2 <= items <= min(2**m, 1 << 20), "majority", "items", items,
+             f"items must be between 2 and {min(2**m, 1 << 20)} "
+             f"(distinct Boolean vectors of length {m})")
+    rng = np.random.default_rng(seed)
+    circuit = _draw_circuit(rng, m, depth)
+    # A random set of distinct Boolean vectors (for items = 2^m: a random order of all of them),
+    # split into a train and a test half, as the paper's 8192 = 4096 + 4096.
+    codes = rng.choice(2**m, size=items, replace=False).astype(np.int64)
+    bits = ((codes[:, None] >> np.arange(m, dtype=np.int64)[None, :]) & 1).astype(np.float64)
+    labels = circuit.evaluate(bits)
+    flip = p.get("flip", 0.0)
+    _require(0.0 <= flip < 0.5, "majority", "flip", flip, "flip must lie in [0, 0.5)")
+    if flip > 0:  # wrong labels on a known fraction of the items (Sect. 5.3.2)
+        wrong = np.random.default_rng([seed, 7]).random(items) < flip
+        labels = np.where(wrong, 1 - labels, labels)
+    n_train = (items + 1) // 2
+    part = slice(0, n_train) if role == "train" else slice(n_train, items)
+    return bits[part], labels[part], 2
+
+
+def binary_codes(n: int) -> np.ndarray:
+    """The 2^n binary codes of length n as 0/1 floats, row c = c in binary, bit j = (c >> j) & 1.
+
+    These are the code items K_c of the binary-encoding task (Sect. 6.3.1), in the order the
+    reference program ``RRRauto.c`` enumerates them (least significant bit on the first code node).
+    """
+    c = np.arange(2**n, dtype=np.int64)
+    return ((c[:, None] >> np.arange(n, dtype=np.int64)[None, :]) & 1).astype(np.float64)
+
+
+def _onehot(p: dict, role: str):
+    n = p["n"]
+    _require(1 <= n <= 10, "onehot", "n", n, "n must be between 1 and 10 (2^n items of 2^n inputs)")
+    size = 2**n
+    return np.eye(size, dtype=np.float64), np.arange(size, dtype=np.int64), size
+
+
+def _bits(p: dict, role: str):
+    n = p["n"]
+    _require(1 <= n <= 16, "bits", "n", n, "n must be between 1 and 16")
+    return binary_codes(n), None, None
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:  # pragma: no cover - scikit-learn is a dependency
+        raise DataError("the digits generator needs scikit-learn, which is not installed",
+                        hint="pip install scikit-learn") from e
+    x, y = load_digits(return_X_y=True)
+    x = np.asarray(x, dtype=np.float64) / 16.0  # pixels 0..16 -> [0, 1]
+    y = np.asarray(y, dtype=np.int64)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
+def _digits(p: dict, role: str):
+    x, y = _digits_arrays()
+    rng = np.random.default_rng(p["seed"])
+    train_idx, test_idx = [], []
+    for c in range(10):  # stratified: 20% of each class to the test part
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_test = int(round(0.2 * idx.size))
+        test_idx.append(idx[:n_test])
+        train_idx.append(idx[n_test:])
+    idx = np.concatenate(train_idx if role == "train" else test_idx)
+    idx = rng.permutation(idx) if role == "train" else np.random.default_rng(
+        [p["seed"], 1]).permutation(idx)
+    return x[idx], y[idx], 10
+
+
+def _blobs(p: dict, role: str):
+    n_in, k, items, seed, spread = p["inputs"], p["classes"], p["items"], p["seed"], p["spread"]
+    _require(1 <= n_in <= 10_000, "blobs", "inputs", n_in, "inputs must be between 1 and 10000")
+    _require(1 <= k <= 1000, "blobs", "classes", k, "classes must be between 1 and 1000")
+    _require(1 <= items <= 1_000_000, "blobs", "items", items,
+             "items must be between 1 and 1000000")
+    _require(items * n_in <= 50_000_000, "blobs", "items", items,
+             "items x inputs must be at most 50000000")
+    _require(spread >= 0, "blobs", "spread", spread, "spread must be >= 0")
+    centers = np.random.default_rng([seed, 0]).uniform(-1.0, 1.0, size=(k, n_in))
+    rng = np.random.default_rng([seed, 1 if role == "train" else 2])
+    labels = rng.permutation(np.arange(items, dtype=np.int64) % k)  # balanced to within one
+    x = centers[labels] + spread * rng.standard_normal((items, n_in))
+    return x, labels, k
+
+
+GENERATORS: dict[str, Generator] = {
+    g.name: g
+    for g in (
+        Generator("ledm", {"m": 6}, "linear Euclidean distance matrix, items = its m columns",
+                  "Elser 2021, eq. 25 (Sect. 4.4.1)", _ledm, False),
+        Generator("majority", {"inputs": 13, "depth": 3, "seed": 1, "items": None, "flip": 0.0},
+                  "random majority-gate circuit on Boolean inputs, train/test halves",
+                  "Elser 2021, Sect. 5.5.1, Fig. 9", _majority, True),
+        Generator("onehot", {"n": 3}, "the 2^n one-hot vectors of length 2^n, label = position",
+                  "Elser 2021, Sect. 6.3.1 (binary encoding)", _onehot, False),
+        Generator("bits", {"n": 3}, "the 2^n binary codes of length n (code items)",
+                  "Elser 2021, Sect. 6.3.1 (binary encoding)", _bits, False),
+        Generator("digits", {"seed": 0}, "scikit-learn 8x8 digits in [0, 1], 80/20 split",
+                  "sklearn.datasets.load_digits", _digits, True),
+        Generator("blobs", {"inputs": 4, "classes": 2, "items": 200, "seed": 0, "spread": 0.2},
+                  "Gaussian blobs around uniform centers in [-1, 1]^inputs",
+                  "for fast tests", _blobs, True),
+    )
+}
+
+_COMMON_KEYS = ("limit",)
+_FLOAT_KEYS = {"spread", "flip"}
+
+
+def generator_names() -> list[str]:
+    return list(GENERATORS)
+
+
+def _require(ok: bool, gen: str, key: str, value: object, why: str) -> None:
+    if not ok:
+        raise DataError(f"{gen}: bad value {key}={value}: {why}",
+                        hint=f"defaults: {_defaults_text(GENERATORS[gen])}")
+
+
+def _defaults_text(g: Generator) -> str:
+    parts = [f"{k}={'auto' if v is None else v}" for k, v in g.keys.items()]
+    return f"{g.name}:" + ",".join(parts)
+
+
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
+def _parse_options(text: str, allowed: dict[str, object], what: str) -> dict[str, int | float]:
+    """Parse ``key=value,...`` strictly; ``allowed`` maps key -> default (kind from the key)."""
+    out: dict[str, int | float] = {}
+    if not text.strip():
+        return out
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise DataError(f"{what}: empty entry in '{text}'",
+                            hint="separate key=value pairs with single commas")
+        if "=" not in part:
+            raise DataError(f"{what}: expected key=value, found '{part}'",
+                            hint=f"known keys: {', '.join(allowed)}")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise DataError(f"{what}: unknown key '{key}'",
+                            hint=f"{hint}known keys: {', '.join(allowed)}")
+        if key in out:
+            raise DataError(f"{what}: key '{key}' given twice")
+        if key in _FLOAT_KEYS:
+            try:
+                v: int | float = float(value)
+            except ValueError:
+                v = math.nan
+            if not math.isfinite(v) or not re.fullmatch(r"[0-9eE.+-]+", value):
+                raise DataError(f"{what}: bad value {key}={value}: expected a finite number")
+        else:
+            if not _INT_RE.fullmatch(value):
+                raise DataError(f"{what}: bad value {key}={value}: expected an integer")
+            v = int(value)
+        out[key] = v
+    return out
+
+
+def _split_generator_spec(spec: str) -> tuple[str, str] | None:
+    """``NAME:opts`` or a bare generator ``NAME`` -> (name, opts); None when it is no such form."""
+    head, sep, rest = spec.partition(":")
+    if not _NAME_RE.fullmatch(head.strip()):
+        return None
+    if sep:
+        return head.strip(), rest
+    if head.strip() in GENERATORS:
+        return head.strip(), ""
+    return None
+
+
+def _load_generator(name: str, opts: str, role: str) -> Dataset:
+    if name not in GENERATORS:
+        close = difflib.get_close_matches(name, list(GENERATORS), n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise DataError(f"unknown data generator '{name}' (and no file of that name)",
+                        hint=f"{hint}generators: {', '.join(GENERATORS)}")
+    g = GENERATORS[name]
+    allowed = {**g.keys, **dict.fromkeys(_COMMON_KEYS)}
+    given = _parse_options(opts, allowed, name)
+    params: dict = {k: given.get(k, v) for k, v in g.keys.items()}
+    limit = given.get("limit")
+    if limit is not None and limit < 1:
+        raise DataError(f"{name}: bad value limit={limit}: limit must be at least 1")
+    if "seed" in params and params["seed"] < 0:
+        raise DataError(f"{name}: bad value seed={params['seed']}: seed must be >= 0")
+    inputs, labels, n_classes = g.make(params, role)
+    canonical = f"{name}:" + ",".join(f"{k}={params[k]}" for k in g.keys)
+    if limit is not None:
+        canonical += f",limit={limit}"
+        inputs = inputs[:limit]
+        labels = None if labels is None else labels[:limit]
+    label = f"{name} ({role})" if g.role_dependent else name
+    return Dataset(inputs, labels, n_classes, label, canonical)
+
+
+# --------------------------------------------------------------------------------------------
+# The text format
+# --------------------------------------------------------------------------------------------
+
+_WS = b" \t\n\r\x0b\x0c"
+_IS_WS = np.zeros(256, dtype=bool)
+_IS_WS[list(_WS)] = True
+_NUMBER_RE = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NONFINITE_RE = re.compile(rb"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+_TOKEN_RE = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
+_WS_RE = re.compile(rb"[ \t\n\r\x0b\x0c]")
+_CHUNK = 1 << 22
+
+
+class _BadToken(Exception):
+    """Raised inside the body parser with the byte offset (within the body) of a bad token."""
+
+    def __init__(self, offset: int, token: bytes, why: str):
+        super().__init__(why)
+        self.offset, self.token, self.why = offset, token, why
+
+
+def _token_starts(a: np.ndarray) -> np.ndarray:
+    """Start offsets of the whitespace-separated tokens of byte array ``a``."""
+    tok = (~_IS_WS[a]).view(np.int8)
+    edge = np.diff(tok, prepend=np.int8(0))
+    return np.flatnonzero(edge == 1)
+
+
+def _chunks(body: bytes) -> list[tuple[int, int]]:
+    """Split ``body`` into ranges of about _CHUNK bytes, each cut at a whitespace byte."""
+    out, pos, n = [], 0, len(body)
+    while pos < n:
+        m = _WS_RE.search(body, pos + _CHUNK) if pos + _CHUNK < n else None
+        end = n if m is None else m.start()
+        out.append((pos, end))
+        pos = end
+    return out
+
+
+def _parse_body(body: bytes) -> np.ndarray:
+    """All numbers of ``body`` as float64; raises _BadToken at the first malformed token.
+
+    NumPy's C parser (``np.fromstring``, exact like strtod, and strict: it fails on anything
+    that is not a whitespace-separated number) does the work, a chunk at a time so that a bad
+    token is then located by the strict, slower tokenizer within its chunk only.
+    """
+    parts = []
+    for lo, hi in _chunks(body):
+        chunk = body[lo:hi]
+        if _TOKEN_RE.search(chunk) is None:
+            continue  # (np.fromstring reads a blank string as [-1.0])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                parts.append(np.fromstring(chunk, dtype=np.float64, sep=" "))
+        except (ValueError, DeprecationWarning):
+            try:
+                parts.append(_parse_body_slow(chunk))
+            except _BadToken as e:
+                e.offset += lo
+                raise
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _parse_body_slow(body: bytes) -> np.ndarray:
+    """Token by token with a strict grammar: locates the first token that is not a number."""
+    vals = []
+    for m in _TOKEN_RE.finditer(body):
+        t = m.group()
+        if _NUMBER_RE.fullmatch(t) or _NONFINITE_RE.fullmatch(t):
+            vals.append(float(t))
+        else:
+            raise _BadToken(m.start(), t, "not a number")
+    return np.array(vals, dtype=np.float64)
+
+
+def _line_col(text: bytes, offset: int) -> tuple[int, int]:
+    line = text.count(b"\n", 0, offset) + 1
+    col = offset - (text.rfind(b"\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def _token_offset(body: bytes, index: int) -> int:
+    """Byte offset within ``body`` of token number ``index`` (0-based)."""
+    starts = _token_starts(np.frombuffer(body, dtype=np.uint8))
+    return int(starts[index]) if index < starts.size else len(body)
+
+
+def _show(token: bytes) -> str:
+    s = token[:40].decode("ascii", errors="backslashreplace")
+    return s + ("..." if len(token) > 40 else "")
+
+
+def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
+    """Parse the paper's text format from ``raw`` bytes; ``where`` names the file in errors."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if _TOKEN_RE.search(raw) is None:
+        raise DataError("empty data file", path=where,
+                        hint="expected a header line 'NDATA NCLASS' followed by the items")
+    # Header: the first line with any tokens.
+    pos = 0
+    while True:
+        nl = raw.find(b"\n", pos)
+        end = len(raw) if nl < 0 else nl
+        if raw[pos:end].strip(_WS):
+            break
+        pos = end + 1
+    header = raw[pos:end]
+    hline, _ = _line_col(raw, pos)
+    htoks = list(_TOKEN_RE.finditer(header))
+    fmt_hint = ("the first line must be 'NDATA NCLASS' (inputs per item, number of classes), "
+                "or 'NDATA' alone for unlabeled data")
+    if len(htoks) > 2:
+        col = htoks[2].start() + 1
+        raise DataError(f"bad header: expected 'NDATA NCLASS', found {len(htoks)} numbers on "
+                        "the first line", path=where, line=hline, col=col, hint=fmt_hint)
+    hvals = []
+    for what, m in zip(("NDATA", "NCLASS"), htoks, strict=False):
+        t = m.group()
+        if not re.fullmatch(rb"[0-9]+", t) or int(t) < 1:
+            raise DataError(f"bad header: {what} must be a positive integer, found '{_show(t)}'",
+                            path=where, line=hline, col=m.start() + 1, hint=fmt_hint)
+        hvals.append(int(t))
+    n_in = hvals[0]
+    n_classes = hvals[1] if len(hvals) == 2 else None
+    per_item = n_in + (1 if n_classes is not None else 0)
+    body_start = end
+    body = raw[body_start:]
+    try:
+        flat = _parse_body(body)
+    except _BadToken as e:
+        line, col = _line_col(raw, body_start + e.offset)
+        raise DataError(f"{e.why}: '{_show(e.token)}'", path=where, line=line, col=col,
+                        hint="items are whitespace-separated decimal numbers") from None
+    if flat.size == 0:
+        raise DataError("the file has a header but no items", path=where, line=hline,
+                        hint=f"after the header, give {per_item} numbers per item")
+    n_items, extra = divmod(flat.size, per_item)
+    what = f"{n_in} inputs" + (" + the class index" if n_classes is not None else "")
+    if extra:
+        line, col = _line_col(raw, body_start + _token_offset(body, n_items * per_item))
+        raise DataError(
+            f"short last item: expected {per_item} numbers per item ({what}), found "
+            f"{n_items} complete item(s) and {extra} number(s) left over",
+            path=where, line=line, col=col,
+            hint="check NDATA in the header against the number of values per item")
+    table = flat.reshape(n_items, per_item)
+    bad = ~np.isfinite(table)
+    if bad.any():
+        idx = int(np.flatnonzero(bad.ravel())[0])
+        item, field = divmod(idx, per_item)
+        line, col = _line_col(raw, body_start + _token_offset(body, idx))
+        part = f"input {field + 1}" if field < n_in else "class index"
+        token = _TOKEN_RE.match(raw, body_start + _token_offset(body, idx))
+        shown = _show(token.group()) if token else str(float(flat[idx]))
+        raise DataError(f"item {item + 1}, {part}: '{shown}' is not finite (NaN and infinity "
+                        "are not allowed)", path=where, line=line, col=col)
+    inputs = table[:, :n_in]
+    labels = None
+    if n_classes is not None:
+        lab = table[:, n_in]
+        wrong = (lab != np.floor(lab)) | (lab < 0) | (lab >= n_classes)
+        if wrong.any():
+            item = int(np.flatnonzero(wrong)[0])
+            line, col = _line_col(raw, body_start + _token_offset(body, item * per_item + n_in))
+            v = lab[item]
+            shown = int(v) if v == np.floor(v) else v
+            raise DataError(
+                f"item {item + 1}: class index {shown} is not an integer in [0, {n_classes})",
+                path=where, line=line, col=col,
+                hint=f"the header declares {n_classes} classes and {n_in} inputs per item; "
+                     "a wrong NDATA also shifts the class column")
+        labels = lab.astype(np.int64)
+    return Dataset(inputs, labels, n_classes, name, source)
+
+
+def _read_file(path: Path, shown: str) -> tuple[bytes, str]:
+    """Bytes of a data file or of the single member of a zip; the name to show in errors."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except IsADirectoryError:
+        raise DataError("is a directory, not a data file", path=shown) from None
+    except OSError as e:
+        raise DataError(f"cannot read data file: {e.strerror or e}", path=shown) from None
+    if magic in (b"PK\x03\x04", b"PK\x05\x06"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                members = [i for i in z.infolist() if not i.is_dir()]
+                if len(members) != 1:
+                    names = ", ".join(i.filename for i in members[:5]) or "none"
+                    raise DataError(
+                        f"zip archive must hold exactly one data file, found {len(members)} "
+                        f"({names})", path=shown, hint="unzip it and name the member's file")
+                info = members[0]
+                return z.read(info), f"{shown}!{info.filename}"
+        except DataError:
+            raise
+        except Exception as e:  # BadZipFile, zlib.error, EOFError, ...: a damaged archive
+            raise DataError(f"cannot read zip archive: {e}", path=shown) from None
+    if path.suffix.lower() == ".zip":
+        raise DataError("not a zip archive (the name ends in .zip)", path=shown,
+                        hint="rename the file if it is plain text")
+    try:
+        return path.read_bytes(), shown
+    except OSError as e:
+        raise DataError(f"cannot read data file: {e.strerror or e}", path=shown) from None
+
+
+def _resolve(spec: str, base_dir: Path | None) -> Path:
+    path = Path(spec)
+    with contextlib.suppress(RuntimeError):  # "~nosuchuser/..."
+        path = path.expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # e.g. a NUL byte or an over-long name
+        return False
+
+
+def _load_file(spec: str, opts: str | None, base_dir: Path | None) -> Dataset:
+    limit = None
+    if opts is not None:
+        given = _parse_options(opts, {"limit": None}, f"file options '?{opts}'")
+        limit = given.get("limit")
+        if limit is not None and limit < 1:
+            raise DataError(f"bad value limit={limit}: limit must be at least 1")
+    path = _resolve(spec, base_dir)
+    if not _exists(path):
+        hint = (f"a data spec is a file path or a generator NAME:key=value,... "
+                f"(generators: {', '.join(GENERATORS)})")
+        raise DataError("data file not found", path=str(path), hint=hint)
+    raw, where = _read_file(path, str(path))
+    source = str(path.resolve()) + (f"?limit={limit}" if limit is not None else "")
+    name = path.name
+    ds = _parse_text(raw, where, name, source)
+    return ds.head(limit) if limit is not None else ds
+
+
+def load(spec: str | os.PathLike[str], *, role: str = "train",
+         base_dir: Path | None = None) -> Dataset:
+    """Load a data set from a file path or a generator spec (see the module docstring).
+
+    ``role`` ("train" or "test") selects the part of a generator's draw; it does not change what
+    a file holds. Relative paths are taken from ``base_dir`` when given (e.g. the model file's
+    folder). Raises DataError, never anything else, for any bad spec or file.
+    """
+    if role not in ROLES:
+        raise DataError(f"unknown data role '{role}'", hint="role is 'train' or 'test'")
+    spec = os.fspath(spec)
+    if not isinstance(spec, str):
+        spec = os.fsdecode(spec)
+    if not spec.strip():
+        raise DataError("empty data spec",
+                        hint=f"give a file path or a generator: {', '.join(GENERATORS)}")
+    spec = spec.strip()
+    if _exists(_resolve(spec, base_dir)):
+        return _load_file(spec, None, base_dir)
+    gen = _split_generator_spec(spec)
+    if gen is not None:
+        return _load_generator(gen[0], gen[1], role)
+    if "?" in spec:
+        path, _, opts = spec.rpartition("?")
+        return _load_file(path, opts, base_dir)
+    if _NAME_RE.fullmatch(spec):
+        close = difflib.get_close_matches(spec, list(GENERATORS), n=1, cutoff=0.75)
+        if close:
+            raise DataError(f"data file not found, and '{spec}' is no generator", path=spec,
+                            hint=f"did you mean '{close[0]}'? generators: "
+                                 f"{', '.join(GENERATORS)}")
+    return _load_file(spec, None, base_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing, describing, checking against a model
+# --------------------------------------------------------------------------------------------
+
+
+def save_text(dataset: Dataset, path: str | os.PathLike[str]) -> None:
+    """Write ``dataset`` in the paper's text format, atomically (temporary file + os.replace).
+
+    Numbers are written with Python's shortest round-trip repr, so loading the file gives back
+    exactly the same float64 values. Unlabeled data get the one-number header ``NDATA``.
+    """
+    path = Path(path)
+    header = f"{dataset.n_inputs}" + (
+        f" {dataset.n_classes}" if dataset.labels is not None else "")
+    lines = [header, ""]
+    rows = dataset.inputs.tolist()
+    if dataset.labels is not None:
+        for row, lab in zip(rows, dataset.labels.tolist(), strict=True):
+            lines.append(" ".join(map(repr, row)) + f" {lab}")
+    else:
+        for row in rows:
+            lines.append(" ".join(map(repr, row)))
+    text = "\n".join(lines) + "\n"
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise DataError(f"cannot write data file: {e.strerror or e}", path=str(path)) from None
+    try:
+        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise DataError(f"cannot write data file: {e.strerror or e}", path=str(path)) from None
+
+
+def describe(dataset: Dataset) -> str:
+    """One line: name, items x inputs, value range, classes with counts, source."""
+    lo, hi = float(dataset.inputs.min()), float(dataset.inputs.max())
+    text = (f"{dataset.name}: {dataset.n_items} items x {dataset.n_inputs} inputs, "
+            f"values in [{lo:.6g}, {hi:.6g}]")
+    if dataset.labels is not None:
+        counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
+        shown = "/".join(str(int(c)) for c in counts[:12])
+        if dataset.n_classes > 12:
+            shown += "/..."
+        text += f", {dataset.n_classes} classes ({shown})"
+    else:
+        text += ", unlabeled"
+    return f"{text} <- {dataset.source}"
+
+
+def validate_for(dataset: Dataset, n_inputs: int, n_classes: int | None) -> None:
+    """Check ``dataset`` against a model's data-layer width and class count (None: no labels).
+
+    Raises DataError with a hint on any disagreement.
+    """
+    if dataset.n_inputs != n_inputs:
+        raise DataError(
+            f"data '{dataset.name}' has {dataset.n_inputs} inputs per item but the model's data "
+            f"layer has {n_inputs} nodes",
+            hint=f"use data with {n_inputs} inputs, or give the model's data layer "
+                 f"{dataset.n_inputs} nodes (source: {dataset.source})")
+    if n_classes is None:
+        return
+    if dataset.labels is None:
+        raise DataError(
+            f"data '{dataset.name}' has no labels but the model has {n_classes} class nodes",
+            hint="a classifier needs labeled data (header 'NDATA NCLASS', a class index after "
+                 "each item)")
+    if dataset.n_classes != n_classes:
+        raise DataError(
+            f"data '{dataset.name}' has {dataset.n_classes} classes but the model has "
+            f"{n_classes} class nodes",
+            hint=f"give the model {dataset.n_classes} class nodes, or use data with "
+                 f"{n_classes} classes")
