@@ -55,6 +55,78 @@ def _num(v: float) -> str:
     return repr(float(v))
 
 
+@dataclass(frozen=True)
+class Ix:
+    """How one group's elements sit in a flat state array: a reshape of a contiguous range
+    (rows: in(j) of a dense layer; cols: out(i), a transposed reshape), a plain range, or a
+    gather through an index matrix. Reads of the first three are views, writes slices."""
+
+    kind: str  # rows | cols | range | gather
+    start: int = 0
+    n: int = 0
+    m: int = 0
+    name: str = ""
+
+    @property
+    def stop(self) -> int:
+        return self.start + (self.n * self.m if self.kind in ("rows", "cols") else self.n)
+
+    @property
+    def cols(self) -> str:
+        return self.name if self.kind == "gather" else f"{self.start}:{self.stop}"
+
+    def read(self, src: str, var: str, R: str) -> str:
+        base = f"{src}[{var!r}][{R}, {self.cols}]"
+        if self.kind == "rows":
+            return f"{base}.reshape(-1, {self.n}, {self.m})"
+        if self.kind == "cols":
+            return f"{base}.reshape(-1, {self.m}, {self.n}).transpose(0, 2, 1)"
+        return base
+
+    def read1(self, arr: str) -> str:
+        """The same block of an unbatched vector (e.g. consensus weights)."""
+        if self.kind == "rows":
+            return f"{arr}[{self.cols}].reshape({self.n}, {self.m})"
+        if self.kind == "cols":
+            return f"{arr}[{self.cols}].reshape({self.m}, {self.n}).T"
+        return f"{arr}[{self.cols}]"
+
+    def assign1(self, arr: str, value: str) -> str:
+        if self.kind == "gather":
+            return f"{arr} = _assign({arr}, {self.name}, {value})"
+        if self.kind == "cols":
+            value = f"({value}).T.reshape(-1)"
+        elif self.kind == "rows":
+            value = f"({value}).reshape(-1)"
+        return f"{arr} = _assign({arr}, slice({self.start}, {self.stop}), {value})"
+
+    def put(self, var: str, R: str, value: str) -> str:
+        if self.kind == "gather":
+            return f"_put(out, {var!r}, ({R}, {self.name}), {value})"
+        where = f"({R}, slice({self.start}, {self.stop}))"
+        if self.kind == "rows":
+            value = f"({value}).reshape(-1, {self.n * self.m})"
+        elif self.kind == "cols":
+            value = f"({value}).transpose(0, 2, 1).reshape(-1, {self.n * self.m})"
+        return f"_put(out, {var!r}, {where}, {value})"
+
+
+def _ix(a: np.ndarray, name: str, consts: list[str]) -> Ix:
+    a = np.asarray(a)
+    if a.ndim == 1:
+        if a.size and np.array_equal(a, a[0] + np.arange(a.size)):
+            return Ix("range", int(a[0]), int(a.size))
+    else:
+        n, m = a.shape
+        s0 = int(a.flat[0])
+        if np.array_equal(a, s0 + np.arange(n * m).reshape(n, m)):
+            return Ix("rows", s0, n, m)
+        if np.array_equal(a, s0 + np.arange(n * m).reshape(m, n).T):
+            return Ix("cols", s0, n, m)
+    consts.append(f"{name} = {_arr(a)}")
+    return Ix("gather", name=name)
+
+
 class _CurvePrinter(PythonCodePrinter):
     """Prints a sympy expression as array code over `xp` (no text is ever evaluated)."""
 
@@ -154,13 +226,13 @@ class SolverWriter:
             "    " + b if b else "" for b in body
         ) + "\n"
 
-    def group_consts(self, lf: LoweredFamily, gi: int, g: Group) -> dict[str, str]:
+    def group_index(self, lf: LoweredFamily, gi: int, g: Group) -> dict[str, Ix]:
         base = f"{lf.family.name.upper()}_{gi}"
         out = {}
         if g.edges is not None:
-            out["E"] = self.const(f"{base}_EDGES", _arr(g.edges))
+            out["E"] = _ix(g.edges, f"{base}_EDGES", self.consts)
         for v, pos in g.positions.items():
-            out[v] = self.const(f"{base}_{v.upper()}", _arr(pos))
+            out[v] = _ix(pos, f"{base}_{v.upper()}", self.consts)
         return out
 
     def consensus(self, lf: LoweredFamily) -> list[str]:
@@ -170,17 +242,17 @@ class SolverWriter:
         lines = []
         side = f.side
         for gi, g in enumerate(lf.groups):
-            c = self.group_consts(lf, gi, g)
+            c = self.group_index(lf, gi, g)
             idx = c["E"] if var.axis == "edges" else c[f.var]
-            lines.append(f"v = src[{f.var!r}][{R}, {idx}]")
+            lines.append(f"v = {idx.read('src', f.var, R)}")
             if f.over == "edges":
                 lines.append("mean = v.mean(axis=-1)  # the consensus value (Lemma 4.1)")
             else:
                 lines.append("mean = v.mean(axis=0)  # consensus over the batch items")
             lines += self.side(f, side, g, gi)
-            lines.append(f"_put(out, {f.var!r}, ({R}, {idx}), "
-                         + ("xp.broadcast_to(mean[..., None], v.shape))" if f.over == "edges"
-                            else "xp.broadcast_to(mean, v.shape))"))
+            value = ("xp.broadcast_to(mean[..., None], v.shape)" if f.over == "edges"
+                     else "xp.broadcast_to(mean, v.shape)")
+            lines.append(idx.put(f.var, R, value))
         return lines
 
     def side(self, f: ir.ConsensusFamily, side: ir.SideConstraint, g: Group, gi: int) -> list:
@@ -192,7 +264,7 @@ class SolverWriter:
                 return [f"mean = xp.full_like(mean, {_num(side.fixed.constant)})"]
             inp = self.model.inputs[side.fixed.input]
             cols = np.array([inp.nodes.index(n) for n in g.nodes])
-            cname = self.const(f"{f.name.upper()}_{gi}_COLS", _arr(cols))
+            cname = _ix(cols, f"{f.name.upper()}_{gi}_COLS", self.consts).cols
             rows = self.input_rows(inp, f.part)
             return [f"mean = data[{inp.name!r}][{rows}, {cname}]  # the data (fixed value)"]
         self.kinds.add(k)
@@ -217,8 +289,11 @@ class SolverWriter:
             return "ALL"
         return f"slice({part.start - inp.part.start}, {part.stop - inp.part.start})"
 
-    def metric(self, var: str, pos_const: str) -> str:
-        return f"METRIC[{var!r}][{pos_const}]"
+    def metric(self, var: str, ix: Ix) -> str:
+        v = self.model.variables[var]
+        if np.all(v.metric == v.metric[0]):
+            return _num(float(v.metric[0]))
+        return f"METRIC[{var!r}][{ix.cols}]"
 
     def activation(self, lf: LoweredFamily) -> list[str]:
         f: ir.ActivationFamily = lf.family
@@ -227,14 +302,14 @@ class SolverWriter:
         xmetric = float(self.model.variables[f.x].metric[0])
         lines = []
         for gi, g in enumerate(lf.groups):
-            c = self.group_consts(lf, gi, g)
+            c = self.group_index(lf, gi, g)
             m = g.edges.shape[1]
-            lines.append(f"xe = src[{f.x!r}][{R}, {c['E']}]")
+            lines.append(f"xe = {c['E'].read('src', f.x, R)}")
             lines.append("xbar = xe.mean(axis=-1)  # consensus of x over the node's edges")
-            lines.append(f"y = src[{f.y!r}][{R}, {c[f.y]}]")
+            lines.append(f"y = {c[f.y].read('src', f.y, R)}")
             lines.append(f"gy = {self.metric(f.y, c[f.y])}")
             if f.b:
-                lines.append(f"b = src[{f.b!r}][{R}, {c[f.b]}]")
+                lines.append(f"b = {c[f.b].read('src', f.b, R)}")
                 lines.append(f"gb = {self.metric(f.b, c[f.b])}")
                 lines.append("z, gz = y - b, gy * gb / (gy + gb)  # y, b move equally and oppositely")
             else:
@@ -246,19 +321,18 @@ class SolverWriter:
                 else:
                     inp = self.model.inputs[f.fixed.input]
                     cols = np.array([inp.nodes.index(n) for n in g.nodes])
-                    cname = self.const(f"{f.name.upper()}_{gi}_COLS", _arr(cols))
+                    cname = _ix(cols, f"{f.name.upper()}_{gi}_COLS", self.consts).cols
                     lines.append(f"xnew = data[{inp.name!r}][{self.input_rows(inp, f.part)}, "
                                  f"{cname}]  # x is fixed by the data")
                 lines.append(f"znew = activation_fixed_projection(xp, z, xnew, {pieces})")
             else:
                 lines.append(f"znew, xnew = activation_projection(xp, z, xbar, gz, gx, {pieces})")
-            lines.append(f"_put(out, {f.x!r}, ({R}, {c['E']}), "
-                         "xp.broadcast_to(xnew[..., None], xe.shape))")
+            lines.append(c["E"].put(f.x, R, "xp.broadcast_to(xnew[..., None], xe.shape)"))
             if f.b:
-                lines.append(f"_put(out, {f.y!r}, ({R}, {c[f.y]}), y + (znew - z) * gb / (gy + gb))")
-                lines.append(f"_put(out, {f.b!r}, ({R}, {c[f.b]}), b - (znew - z) * gy / (gy + gb))")
+                lines.append(c[f.y].put(f.y, R, "y + (znew - z) * gb / (gy + gb)"))
+                lines.append(c[f.b].put(f.b, R, "b - (znew - z) * gy / (gy + gb)"))
             else:
-                lines.append(f"_put(out, {f.y!r}, ({R}, {c[f.y]}), znew)")
+                lines.append(c[f.y].put(f.y, R, "znew"))
         return lines
 
     def bilinear(self, lf: LoweredFamily) -> list[str]:
@@ -267,25 +341,25 @@ class SolverWriter:
         R = self.rows(f.part)
         lines = []
         for gi, g in enumerate(lf.groups):
-            c = self.group_consts(lf, gi, g)
-            lines.append(f"x = src[{f.x!r}][{R}, {c['E']}]")
-            lines.append(f"w = src[{f.w!r}][{R}, {c['E']}]")
+            c = self.group_index(lf, gi, g)
+            lines.append(f"x = {c['E'].read('src', f.x, R)}")
+            lines.append(f"w = {c['E'].read('src', f.w, R)}")
             if f.y:
-                lines.append(f"y = src[{f.y!r}][{R}, {c[f.y]}]")
+                lines.append(f"y = {c[f.y].read('src', f.y, R)}")
                 lines.append(f"ginv = 1.0 / {self.metric(f.y, c[f.y])}")
             else:
                 inp = self.model.inputs[f.data]
                 cols = np.array([inp.nodes.index(n) for n in g.nodes])
-                cname = self.const(f"{f.name.upper()}_{gi}_COLS", _arr(cols))
+                cname = _ix(cols, f"{f.name.upper()}_{gi}_COLS", self.consts).cols
                 lines.append(f"y = data[{inp.name!r}][{self.input_rows(inp, f.part)}, {cname}]"
                              "  # fixed by the data")
                 lines.append("ginv = 0.0")
             lines.append(f"x, w, y = bilinear_projection(xp, x, w, y, {_num(f.coef)}, ginv)"
                          "  # eq. 19, 51-54")
-            lines.append(f"_put(out, {f.x!r}, ({R}, {c['E']}), x)")
-            lines.append(f"_put(out, {f.w!r}, ({R}, {c['E']}), w)")
+            lines.append(c["E"].put(f.x, R, "x"))
+            lines.append(c["E"].put(f.w, R, "w"))
             if f.y:
-                lines.append(f"_put(out, {f.y!r}, ({R}, {c[f.y]}), y)")
+                lines.append(c[f.y].put(f.y, R, "y"))
         return lines
 
     def class_constraint(self, lf: LoweredFamily) -> list[str]:
@@ -293,23 +367,23 @@ class SolverWriter:
         self.kinds.add("margin")
         R = self.rows(f.part)
         name = f.name.upper()
-        ypos = self.const(f"{name}_{f.y.upper()}", _arr(lf.class_positions[f.y]))
+        ypos = _ix(lf.class_positions[f.y], f"{name}_{f.y.upper()}", self.consts)
         lab = self.model.labels[f.label]
         lrows = self.input_rows(lab, f.part)
-        lines = [f"y = src[{f.y!r}][{R}, {ypos}]", f"gy = {self.metric(f.y, ypos)}"]
+        lines = [f"y = {ypos.read('src', f.y, R)}", f"gy = {self.metric(f.y, ypos)}"]
         if f.b:
-            bpos = self.const(f"{name}_{f.b.upper()}", _arr(lf.class_positions[f.b]))
-            lines += [f"b = src[{f.b!r}][{R}, {bpos}]", f"gb = {self.metric(f.b, bpos)}",
+            bpos = _ix(lf.class_positions[f.b], f"{name}_{f.b.upper()}", self.consts)
+            lines += [f"b = {bpos.read('src', f.b, R)}", f"gb = {self.metric(f.b, bpos)}",
                       "z = y - b"]
         else:
             lines += ["z = y"]
         lines.append(f"znew = class_projection(xp, z, data[{f.label!r}][{lrows}], "
                      f"{_num(f.margin)}, {f.mode!r}, {f.count}, {f.allow_label})")
         if f.b:
-            lines.append(f"_put(out, {f.y!r}, ({R}, {ypos}), y + (znew - z) * gb / (gy + gb))")
-            lines.append(f"_put(out, {f.b!r}, ({R}, {bpos}), b - (znew - z) * gy / (gy + gb))")
+            lines.append(ypos.put(f.y, R, "y + (znew - z) * gb / (gy + gb)"))
+            lines.append(bpos.put(f.b, R, "b - (znew - z) * gy / (gy + gb)"))
         else:
-            lines.append(f"_put(out, {f.y!r}, ({R}, {ypos}), znew)")
+            lines.append(ypos.put(f.y, R, "znew"))
         return lines
 
     # --- the whole module ------------------------------------------------------------------
@@ -425,9 +499,9 @@ class SolverWriter:
             side = wf.side.kind
             lw = next(lf for lf in plan.families if lf.family is wf)
             lines.append("    wa = xp.asarray(rng.uniform(0.0, 1.0, size=N_EDGES))")
-            for gi in range(len(lw.groups)):
-                e = f"{wf.name.upper()}_{gi}_EDGES"
-                lines.append(f"    v = wa[{e}]")
+            for gi, g in enumerate(lw.groups):
+                ix = self.group_index(lw, gi, g)["E"]
+                lines.append(f"    v = {ix.read1('wa')}")
                 if side == "sphere":
                     lines.append("    v = v - v.mean(axis=-1, keepdims=True)  # centered per neuron")
                     lines.append(f"    v = sphere_projection(xp, v, {_num(wf.side.args[0])})")
@@ -436,50 +510,35 @@ class SolverWriter:
                     self.kinds.add("nonneg_sphere")
                 elif side in ("nonneg", "box", "sparse_nonneg"):
                     pass
-                lines.append(f"    wa = _assign(wa, {e}, v)")
+                lines.append(f"    {ix.assign1('wa', 'v')}")
             lines.append(f"    params[{w!r}] = wa")
         if b:
             lines.append(f"    params[{b!r}] = xp.zeros({m.variables[b].size})")
         lines.append("    return params")
         lines.append("")
-        # forward
+        # forward, one function per batch part
+        for part in m.batch.parts:
+            lines += self.forward_part(part)
+        parts = m.batch.parts
+        lines.append("def forward_part(name, params, data, K):")
+        lines.append('    """Feed-forward for K items of one batch part (its own data/code layer)."""')
+        lines.append("    return {" + ", ".join(f"{p.name!r}: forward_{p.name}" for p in parts)
+                     + "}[name](params, data, K)")
+        lines.append("")
         lines.append("def forward(params, data, K):")
-        lines.append('    """Feed-forward with consensus weights and biases and the activation\'s '
-                     'inference map.')
+        lines.append('    """Feed-forward of a whole batch (each part fed from its own fixed layer), or of '
+                     'K items of the first part.')
         lines.append("    Returns node values X [K, N_NODES] and pre-activations Y [K, N_NODES]"
                      ' (y, before the bias)."""')
-        lines.append("    X = xp.zeros((K, N_NODES))")
-        lines.append("    Y = xp.zeros((K, N_NODES))")
-        for li, layer in enumerate(plan.layers):
-            if layer.kind == "data":
-                inp = m.inputs[layer.source]
-                cols = np.array([inp.nodes.index(n) for n in layer.nodes])
-                nodes = self.const(f"LAYER{li}_NODES", _arr(np.array(layer.nodes)))
-                colc = self.const(f"LAYER{li}_COLS", _arr(cols))
-                lines.append(f"    if {inp.name!r} in data:  # data layer: the item's input")
-                lines.append(f"        X = _assign(X, (ALL, {nodes}), data[{inp.name!r}][:K, {colc}])")
-                continue
-            g = layer.group
-            edges = self.const(f"LAYER{li}_EDGES", _arr(g.edges))
-            nodes = self.const(f"LAYER{li}_NODES", _arr(np.array(g.nodes)))
-            coef = layer.bilinear.coef
-            lines.append(f"    # {layer.bilinear.name} ({m.file}:{layer.bilinear.span.line}) on "
-                         f"{len(g.nodes)} node(s)")
-            lines.append(f"    yl = (X[:, EDGE_TAIL[{edges}]] * params[{w!r}][{edges}]).sum(axis=-1)"
-                         f" / {_num(coef)}")
-            lines.append(f"    Y = _assign(Y, (ALL, {nodes}), yl)")
-            af = layer.activation
-            if af is not None:
-                pieces = self.pieces(af.set)
-                if af.b:
-                    bpos = self.const(f"LAYER{li}_BPOS",
-                                      _arr(m.variables[af.b].positions(g.nodes)))
-                    zexpr = f"yl - params[{af.b!r}][{bpos}]"
-                else:
-                    zexpr = "yl"
-                lines.append(f"    X = _assign(X, (ALL, {nodes}), activation_inference(xp, {zexpr}, "
-                             f"{pieces}))")
-        lines.append("    return X, Y")
+        if len(parts) == 1:
+            lines.append(f"    return forward_{parts[0].name}(params, data, K)")
+        else:
+            lines.append(f"    if K != BATCH:\n        return forward_{parts[0].name}(params, data, K)")
+            calls = ", ".join(f"forward_{p.name}(params, data, {p.size})" for p in parts)
+            lines.append(f"    pieces = [{calls}]")
+            lines.append("    X = xp.concatenate([p[0] for p in pieces], axis=0)")
+            lines.append("    Y = xp.concatenate([p[1] for p in pieces], axis=0)")
+            lines.append("    return X, Y")
         lines.append("")
         # init
         lines.append("def init(params, data, rng=None):")
@@ -540,6 +599,80 @@ class SolverWriter:
             else:
                 lines.append("    return X")
         return "\n".join(lines) + "\n"
+
+    def forward_part(self, part) -> list[str]:
+        plan, m = self.plan, self.model
+        w = plan.weights
+        layers = plan.schedules.get(part.name, ())
+        lines = [f"def forward_{part.name}(params, data, K):",
+                 f'    """Feed-forward for items of batch part {part.name!r}: consensus weights '
+                 'and biases, the activation\'s inference map (Sect. 5.4, 6.1.1)."""',
+                 "    X = xp.zeros((K, N_NODES))",
+                 "    Y = xp.zeros((K, N_NODES))"]
+        tag = part.name.upper()
+        for li, layer in enumerate(layers):
+            if layer.kind == "data":
+                inp = m.inputs[layer.source]
+                cols = np.array([inp.nodes.index(n) for n in layer.nodes])
+                nodes = self.const(f"{tag}_LAYER{li}_NODES", _arr(np.array(layer.nodes)))
+                colc = self.const(f"{tag}_LAYER{li}_COLS", _arr(cols))
+                lines.append(f"    if {inp.name!r} in data:  # data layer: the item's input")
+                lines.append(f"        X = _assign(X, (ALL, {nodes}), data[{inp.name!r}][:K, {colc}])")
+                continue
+            g = layer.group
+            edges = self.const(f"{tag}_LAYER{li}_EDGES", _arr(g.edges))
+            nodes = self.const(f"{tag}_LAYER{li}_NODES", _arr(np.array(g.nodes)))
+            coef = layer.bilinear.coef
+            lines.append(f"    # {layer.bilinear.name} ({m.file}:{layer.bilinear.span.line}) on "
+                         f"{len(g.nodes)} node(s)")
+            lines.append(f"    yl = (X[:, EDGE_TAIL[{edges}]] * params[{w!r}][{edges}]).sum(axis=-1)"
+                         f" / {_num(coef)}")
+            lines.append(f"    Y = _assign(Y, (ALL, {nodes}), yl)")
+            af = layer.activation
+            if af is not None:
+                pieces = self.pieces(af.set)
+                if af.b:
+                    bpos = self.const(f"{tag}_LAYER{li}_BPOS",
+                                      _arr(m.variables[af.b].positions(g.nodes)))
+                    zexpr = f"yl - params[{af.b!r}][{bpos}]"
+                else:
+                    zexpr = "yl"
+                lines.append(f"    X = _assign(X, (ALL, {nodes}), activation_inference(xp, {zexpr}, "
+                             f"{pieces}))")
+        lines.append("    return X, Y")
+        lines.append("")
+        lines += self.reconstruct_part(part, layers)
+        return lines
+
+    def reconstruct_part(self, part, layers) -> list[str]:
+        """Reconstruction at a part's fixed (data or code) layer: f(y - b) vs the fixed x
+        (eq. 40-41), for autoencoders fed around a cycle."""
+        m = self.model
+        fixed = [ly for ly in layers if ly.kind == "data"]
+        lines = [f"def reconstruct_{part.name}(params, data, K):",
+                 f'    """{{input: (fixed values, f(y - b) after feeding around)}} for part '
+                 f'{part.name!r} (eq. 40-41)."""',
+                 f"    X, Y = forward_{part.name}(params, data, K)",
+                 "    out = {}"]
+        tag = part.name.upper()
+        for li, layer in enumerate(fixed):
+            af = next((f for f in m.families if isinstance(f, ir.ActivationFamily)
+                       and f.fixed is not None and f.fixed.input == layer.source
+                       and set(layer.nodes) <= set(f.nodes)), None)
+            if af is None:
+                continue
+            nodes = self.const(f"{tag}_FIXED{li}_NODES", _arr(np.array(layer.nodes)))
+            pieces = self.pieces(af.set)
+            zexpr = f"Y[:, {nodes}]"
+            if af.b:
+                bpos = self.const(f"{tag}_FIXED{li}_BPOS",
+                                  _arr(m.variables[af.b].positions(layer.nodes)))
+                zexpr += f" - params[{af.b!r}][{bpos}]"
+            lines.append(f"    out[{layer.source!r}] = (X[:, {nodes}], "
+                         f"activation_inference(xp, {zexpr}, {pieces}))")
+        lines.append("    return out")
+        lines.append("")
+        return lines
 
     def factorization_codes(self) -> list[str]:
         """Codes from the pseudo-inverse encoder x = P_side(E_W y) (eq. 12-13)."""

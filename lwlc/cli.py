@@ -7,6 +7,7 @@ hint, and exits with status 1; there is never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,8 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
 
 ModelArg = Annotated[Path, typer.Argument(help="The .lwl model file.", show_default=False)]
 SetOpt = Annotated[
@@ -63,6 +64,15 @@ def _run(fn):
     except KeyboardInterrupt:
         err_console.print("lwlc: interrupted", markup=False)
         raise typer.Exit(130) from None
+    except (typer.Exit, SystemExit):
+        raise
+    except Exception as e:  # a bug in lwlc, not the user's mistake: say so, briefly
+        if os.environ.get("LWLC_DEBUG"):
+            raise
+        err_console.print(f"lwlc: internal error: {type(e).__name__}: {e}\n"
+                          "  hint: this is a bug in lwlc; rerun with LWLC_DEBUG=1 for the "
+                          "traceback and report it", markup=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -108,16 +118,23 @@ def compile_(
             raise LwlcError(f"--emit {emit}: choose code, ir or graph")
         if dtype not in ("float64", "float32"):
             raise LwlcError(f"--dtype {dtype}: choose float64 or float32")
-        c = compile_model(model, _overrides(set_), backend, dtype)
-        if emit == "graph":
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as tmp:
-                dot = Path(tmp) / "graph.dot"
-                write_graph(c.model, c.split, dot)
-                text = dot.read_text()
+        if emit == "code":
+            text = compile_model(model, _overrides(set_), backend, dtype).source
         else:
-            text = c.source if emit == "code" else ir_text(c.model, c.split)
+            from .elaborate import load_model
+            from .split import split
+
+            m = load_model(model, _overrides(set_))
+            plan = split(m)
+            if emit == "ir":
+                text = ir_text(m, plan)
+            else:
+                import tempfile
+
+                with tempfile.TemporaryDirectory() as tmp:
+                    dot = Path(tmp) / "graph.dot"
+                    write_graph(m, plan, dot)
+                    text = dot.read_text()
         if output is None:
             sys.stdout.write(text)
         else:

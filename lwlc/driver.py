@@ -121,13 +121,37 @@ def bind(compiled: Compiled, spec: str, role: str) -> Bound:
     return Bound(np.asarray(ds.inputs, dtype=np.float64), labels, ds.name)
 
 
+def secondary_inputs(compiled: Compiled) -> dict[str, np.ndarray]:
+    """Inputs other than the primary one that the model binds to data (`data s = "bits:n=3"`)."""
+    m = compiled.model
+    primary = primary_input(compiled).name
+    out = {}
+    for inp in m.inputs.values():
+        if inp.name == primary or inp.name in m.samples:
+            continue
+        spec = m.data.get(inp.name)
+        if spec is None:
+            raise DataError(f"input {inp.name} has no data",
+                            hint=f'bind it in the model: data {inp.name} = "SPEC"')
+        ds = datamod.load(spec, role="train")
+        datamod.validate_for(ds, len(inp.nodes), None)
+        out[inp.name] = np.asarray(ds.inputs, dtype=np.float64)
+    return out
+
+
 def batch_data(compiled: Compiled, bound: Bound, idx: np.ndarray, samples: dict) -> dict:
     m = compiled.model
     inp = primary_input(compiled)
     out = {inp.name: bound.inputs[idx]}
     for lab in m.labels.values():
         out[lab.name] = bound.labels[idx].astype(np.int64)
-    out.update(samples)
+    for name, values in samples.items():
+        part = m.inputs[name].part
+        if len(values) == part.size:
+            out[name] = values
+        else:
+            rows = np.random.default_rng(len(idx) + int(idx[0])).choice(len(values), part.size)
+            out[name] = values[rows]
     return out
 
 
@@ -137,10 +161,9 @@ def sample_codes(compiled: Compiled, solver, params, data, rng) -> dict:
     out = {}
     if not m.samples:
         return out
-    X, _ = solver.forward(params, data, m.batch.size)
-    X = np.asarray(X)
     for s in m.samples.values():
-        enc = X[s.source_part.start:s.source_part.stop][:, list(s.nodes)]
+        X, _ = solver.forward_part(s.source_part.name, params, data, s.source_part.size)
+        enc = np.asarray(X)[:, list(s.nodes)]
         pick = rng.integers(0, enc.shape[0], size=(s.part.size, len(s.nodes)))
         out[s.name] = np.take_along_axis(enc, pick, axis=0)
     return out
@@ -241,16 +264,20 @@ def train(cfg: TrainConfig, console=None) -> dict:
     K = m.batch.size
     prog = _progress(cfg.progress and not cfg.quiet)
     compile_seconds = 0.0
-    samples: dict = {}
+    samples: dict = secondary_inputs(compiled)
     summary: dict = {}
     if prog:
         prog.start()
     try:
         task = prog.add_task(m.name, total=(s.epochs - start_epoch) * n_batches,
                              info="") if prog else None
+        # One batch holding all the data (NMF, binary encoding): a single RRR run whose epochs are
+        # only reporting intervals, so the state carries over; otherwise warm starts per batch.
+        single = n_batches == 1 and n_items == per_batch and not m.samples
+        state = None
         for epoch in range(start_epoch, s.epochs):
             rng = np.random.default_rng([s.seed, epoch + 1])
-            order = rng.permutation(n_items)
+            order = np.arange(n_items) if single else rng.permutation(n_items)
             iters = 0
             first_errs, last_errs, batch_errs = [], [], []
             t_epoch = time.perf_counter()
@@ -259,7 +286,8 @@ def train(cfg: TrainConfig, console=None) -> dict:
                 data = batch_data(compiled, train_set, idx, samples)
                 if m.samples:
                     data.update(sample_codes(compiled, solver, params, data, rng))
-                state = solver.init(params, data, rng)
+                if state is None or not single:
+                    state = solver.init(params, data, rng)
                 t0 = time.perf_counter()
                 state, steps, e0, e1 = solver.solve_batch(state, data)
                 dt = time.perf_counter() - t0
@@ -293,6 +321,8 @@ def train(cfg: TrainConfig, console=None) -> dict:
                 "seconds": time.perf_counter() - t_epoch,
             }
             row.update(epoch_metrics(compiled, solver, params, train_set, test_set, batch_errs))
+            if m.samples or len(m.batch.parts) > 1:
+                row.update(autoencoder_metrics(compiled, solver, params, train_set, samples, rng))
             rows.append(row)
             if not cfg.quiet and console is not None:
                 console.print(format_row(row, first=len(rows) == 1))
@@ -326,6 +356,44 @@ def epoch_metrics(compiled, solver, params, train_set, test_set, batch_errs) -> 
             xa = np.asarray(params["codes"])  # [K, E]: consensus codes on each edge
             codes = np.stack([xa[:, np.nonzero(es.tail == t)[0][0]] for t in tails], axis=1)
         out["recon_err"] = recon_error(compiled, solver, params, train_set, codes)
+    return out
+
+
+def autoencoder_metrics(compiled, solver, params, train_set, samples, rng) -> dict:
+    """data_err and code_err (eq. 40-41): RMS of f(y - b) - x at the data layer of every data
+    item and at the code layer of a batch of code items, after feeding around the cycle."""
+    m = compiled.model
+    inp = primary_input(compiled)
+    out = {}
+    data_part = inp.part
+    X = train_set.inputs
+    errs = []
+    reconstruct = getattr(solver, f"reconstruct_{data_part.name}")
+    for start in range(0, len(X), 4096):
+        chunk = X[start:start + 4096]
+        rec = reconstruct(params, {inp.name: chunk}, len(chunk))
+        fixed, recon = (np.asarray(a) for a in rec[inp.name])
+        errs.append((fixed - recon) ** 2)
+    out["data_err"] = float(np.sqrt(np.mean(np.concatenate(errs))))
+    if samples is not None:
+        for part in m.batch.parts:
+            if part.name == data_part.name:
+                continue
+            names = [i.name for i in m.inputs.values() if i.part.name == part.name]
+            data = {}
+            for name in names:
+                if name in samples and len(samples[name]):
+                    data[name] = samples[name][:part.size]
+            if m.samples:
+                idx = rng.choice(len(X), data_part.size)
+                data.update(sample_codes(compiled, solver, params, {inp.name: X[idx]}, rng))
+            if not data:
+                continue
+            rec = solver.__dict__[f"reconstruct_{part.name}"](params, data, part.size)
+            for name in names:
+                if name in rec:
+                    fixed, recon = (np.asarray(a) for a in rec[name])
+                    out["code_err"] = float(np.sqrt(np.mean((fixed - recon) ** 2)))
     return out
 
 

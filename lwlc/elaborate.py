@@ -32,6 +32,8 @@ SOLVER_SETTINGS = ("beta", "lam", "iterations", "tolerance", "epochs", "seed", "
 SOLVER_METHODS = ("rrr", "dr", "ap")
 SIDE_SETS = ("nonneg", "sphere", "box", "sparse")
 DEGREE_NAMES = ("outdeg", "indeg")
+MAX_NODES = 1_000_000  # all node groups together
+MAX_EDGES = 1 << 25  # per edge set (about 33.5 million)
 
 
 def _fmt_group(g: S.GroupExpr) -> str:
@@ -112,7 +114,10 @@ class _Elaborator:
                     return a * b
                 if e.op == "/":
                     return a / b
-                return float(a**b)
+                r = a**b
+                if isinstance(r, complex):
+                    raise ModelError(f"{a:g} ^ {b:g} is not a real number", e.span)
+                return float(r)
             except ZeroDivisionError:
                 raise ModelError("division by zero", e.span) from None
             except (OverflowError, TypeError):
@@ -210,6 +215,9 @@ class _Elaborator:
             known = list(self.params) + list(SOLVER_SETTINGS) + ["batch"]
             if self.batch:
                 known += [p.name for p in self.batch.parts]
+            if name == "batch" and self.batch and len(self.batch.parts) > 1:
+                raise ModelError("--set batch: the batch has parts; set each part's size, e.g. "
+                                 f"--set {self.batch.parts[0].name}=...", None)
             raise ModelError(f"--set {name}: the model has no parameter or setting '{name}'",
                              None, hint=did_you_mean(name, known))
         if self.solver is None:
@@ -224,6 +232,10 @@ class _Elaborator:
         )
 
     def st_ModelDecl(self, st: S.ModelDecl):
+        if getattr(self, "_model_span", None) is not None:
+            raise ModelError(f"a file declares one model (the first is at line "
+                             f"{self._model_span.line})", st.span)
+        self._model_span = st.span
         return st.name, st.title
 
     def st_ParamDecl(self, st: S.ParamDecl):
@@ -231,6 +243,9 @@ class _Elaborator:
         if st.name in self.overrides:
             self.params[st.name] = float(self.overrides[st.name])
             self.used_overrides.add(st.name)
+            if not math.isfinite(self.params[st.name]):
+                raise ModelError(f"--set {st.name}={self.params[st.name]:g}: a parameter is a "
+                                 "finite number", st.span)
         else:
             self.params[st.name] = self.evaluate(st.value)
         self.param_spans[st.name] = st.span
@@ -239,6 +254,9 @@ class _Elaborator:
         self.declare(st.name, "a node group", st.span)
         size = self.evaluate_int(st.size, f"the size of node group {st.name}", minimum=1)
         start = sum(d.size for d in self.node_decls)
+        if start + size > MAX_NODES:
+            raise ModelError(f"the model has too many nodes ({start + size:g} > {MAX_NODES:g})",
+                             st.size.span)
         self.node_decls.append(ir.NodeDecl(st.name, start, size, st.span))
         self.groups[st.name] = tuple(range(start, start + size))
         self.group_spans[st.name] = st.span
@@ -253,7 +271,17 @@ class _Elaborator:
         tails: list[np.ndarray] = []
         heads: list[np.ndarray] = []
         blocks = []
+        total = 0
         for term in st.terms:
+            if isinstance(term, S.EdgeCall) and term.func in ("dense", "random"):
+                fan = len(self.group(term.tail))
+                if term.func == "random" and "fanin" in {k.name for k in term.kwargs}:
+                    fan = min(fan, self.evaluate_int(self.kw_expr(next(
+                        k for k in term.kwargs if k.name == "fanin")), "fanin", minimum=1))
+                total += fan * len(self.group(term.head))
+                if total > MAX_EDGES:
+                    raise ModelError(f"edge set {st.name} has too many edges (over "
+                                     f"{MAX_EDGES:g})", term.span)
             t, h = self.edge_term(term)
             if isinstance(term, S.EdgeCall) and term.func == "dense":
                 blocks.append((self.group(term.tail), self.group(term.head)))
@@ -265,20 +293,31 @@ class _Elaborator:
         key = head * n + tail
         order = np.argsort(key, kind="stable")
         key = key[order]
+        starts = np.cumsum([0] + [len(t) for t in tails])
+
+        def where(e: int) -> Span:  # the term (or the list entry) that wrote edge e
+            i = int(np.searchsorted(starts, e, side="right")) - 1
+            term = st.terms[i]
+            if isinstance(term, S.EdgeList):
+                a, b = term.pairs[e - starts[i]]
+                return replace(a.span, end_line=b.span.end_line, end_col=b.span.end_col)
+            return term.span
+
         dup = np.nonzero(np.diff(key) == 0)[0]
         if dup.size:
-            e = order[dup[0]]
+            e = order[dup[0] + 1]  # the later of the two (the sort is stable)
             raise ModelError(
                 f"edge set {st.name} has the edge {self.node_name(int(tail[e]))} -> "
                 f"{self.node_name(int(head[e]))} twice",
-                st.span,
+                where(int(e)),
                 hint="the terms of an edge set must not overlap",
             )
         loops = np.nonzero(tail == head)[0]
         if loops.size:
             raise ModelError(
                 f"edge set {st.name} has a self-loop at {self.node_name(int(tail[loops[0]]))}",
-                st.span,
+                where(int(loops[0])),
+                hint="an edge joins two different nodes",
             )
         self.edge_sets[st.name] = ir.EdgeSet(
             st.name, tail[order], head[order], n, tuple(blocks), st.span
@@ -378,12 +417,18 @@ class _Elaborator:
         start = 0
         for p in st.parts:
             key = p.name
-            if key in self.overrides:
-                size = int(self.overrides[key])
-                self.used_overrides.add(key)
-            elif len(st.parts) == 1 and "batch" in self.overrides:
-                size = int(self.overrides["batch"])
-                self.used_overrides.add("batch")
+            if len(st.parts) > 1 and p.name == st.name:
+                raise ModelError(f"a batch part cannot be named like the batch index "
+                                 f"'{st.name}'", p.span)
+            given = key if key in self.overrides else (
+                "batch" if len(st.parts) == 1 and "batch" in self.overrides else None)
+            if given is not None:
+                v = float(self.overrides[given])
+                self.used_overrides.add(given)
+                if not math.isfinite(v) or v != int(v) or v < 1:
+                    raise ModelError(f"--set {given}={v:g}: a batch size is a whole number "
+                                     "≥ 1", p.span)
+                size = int(v)
             else:
                 size = self.evaluate_int(p.size, f"the size of batch part {p.name}", minimum=1)
             if size < 1:
@@ -506,6 +551,11 @@ class _Elaborator:
     def st_SetDecl(self, st: S.SetDecl):
         if st.name in self.set_decls:
             raise ModelError(f"set '{st.name}' is declared twice", st.span)
+        for i, name in enumerate(st.params):
+            if name in ("x", "z") or name in st.params[:i]:
+                raise ModelError(f"set {st.name}: parameter '{name}' is "
+                                 + ("repeated" if name in st.params[:i] else "reserved: z and x "
+                                    "are the set's coordinates"), st.span)
         self.set_decls[st.name] = st
 
     def st_ConstraintDecl(self, st: S.ConstraintDecl):
@@ -519,12 +569,25 @@ class _Elaborator:
     def st_DataDecl(self, st: S.DataDecl):
         if st.role in self.data:
             raise ModelError(f"data '{st.role}' is declared twice", st.span)
-        spec = st.spec
+        spec = self.interpolate(st.spec, st.span)
         if ":" not in spec.split("/")[0] or spec.startswith((".", "/")):
             # a file path: relative to the model file
             spec = str(Path(self.program.file).parent / spec)
         self.data[st.role] = spec
         self.data_spans[st.role] = (spec, st.span)
+
+    def interpolate(self, spec: str, span: Span) -> str:
+        """Replace {name} in a data spec by the parameter's value: "onehot:n={n}"."""
+        import re
+
+        def value(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in self.params:
+                raise self.unknown(name, span, "parameter", self.params)
+            v = self.params[name]
+            return str(int(v)) if v == int(v) else repr(v)
+
+        return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", value, spec)
 
     def make_solver(self, st: S.SolveDecl | None) -> ir.Solver:
         settings: dict[str, object] = {
@@ -549,22 +612,31 @@ class _Elaborator:
                     settings["error"] = k.value
                 else:
                     settings[k.name] = self.evaluate(self.kw_expr(k))
+        from_set = set()
         for key in SOLVER_SETTINGS:
             if key in self.overrides and key not in self.params:
                 settings[key] = self.overrides[key]
                 self.used_overrides.add(key)
+                from_set.add(key)
         span = st.span if st else None
+        spans = {k.name: k.span for k in st.kwargs} if st else {}
+
+        def fail(key: str, message: str):
+            where = f"--set {key}={float(settings[key]):g}: " if key in from_set else ""
+            return ModelError(where + message, None if key in from_set else spans.get(key, span))
 
         def whole(key: str, minimum: int) -> int:
             v = float(settings[key])
-            if v != int(v) or v < minimum:
-                raise ModelError(f"solver setting {key} must be a whole number ≥ {minimum}",
-                                 span)
+            if not math.isfinite(v) or v != int(v) or v < minimum:
+                raise fail(key, f"solver setting {key} must be a whole number ≥ {minimum}, "
+                           f"got {v:g}")
             return int(v)
 
         beta = float(settings["beta"])
         if not 0 < beta <= 2:
-            raise ModelError(f"beta must lie in (0, 2], got {beta:g}", span)
+            raise fail("beta", f"beta must lie in (0, 2], got {beta:g}")
+        if not float(settings["tolerance"]) >= 0:
+            raise fail("tolerance", "the tolerance must be ≥ 0")
         if method == "dr":
             beta = 1.0
         lam = settings["lam"]
@@ -607,7 +679,15 @@ class _Elaborator:
             )
         args = tuple(self.evaluate(a) for a in ref.args)
         env = dict(zip(decl.params, args, strict=True))
-        pieces = tuple(self.piece(p, env) for p in decl.pieces)
+        try:
+            pieces = tuple(self.piece(p, env) for p in decl.pieces)
+        except ModelError as err:  # in the prelude: the user can only fix the arguments
+            if err.span is None or err.span.file == ref.span.file:
+                raise
+            shown = ", ".join(f"{a:g}" for a in args)
+            raise ModelError(f"set {ref.name}({shown}): {err.message} (in its definition at "
+                             f"{Path(err.span.file).name}:{err.span.line})", ref.span,
+                             hint="check the set's arguments") from None
         key = ref.name if not args else f"{ref.name}({', '.join(f'{a:g}' for a in args)})"
         aset = ir.ActivationSet(ref.name, args, pieces, decl.span)
         self.sets[key] = aset
@@ -728,6 +808,8 @@ class _Elaborator:
             fn = _SYMPY_FUNCTIONS.get(e.func)
             if fn is None:
                 raise self.unknown(e.func, e.span, "function", _SYMPY_FUNCTIONS)
+            if len(e.args) != 1:
+                raise ModelError(f"{e.func}(...) takes one argument, got {len(e.args)}", e.span)
             return fn(*[self.sympy_expr(a, env) for a in e.args])
         raise ModelError("a piece's expression uses only z, numbers and parameters",
                          getattr(e, "span", None))
@@ -1061,6 +1143,9 @@ class _Context:
                              hint="a class constraint is `y[k, C] - b[k, C] in margin(c[k], Δ)`")
         if self.batch_var is None:
             raise ModelError("a class constraint loops over the batch: `for k`", self.st.span)
+        if self.node_var is not None:
+            raise ModelError("a class constraint loops over the batch only, `for k`; its "
+                             "nodes are the class group in y[k, C]", self.st.span)
         yref, bref = self.z_terms(rel.expr, "the class nodes' z")
         classes = None
         names = []
@@ -1101,6 +1186,9 @@ class _Context:
             m = modifiers[0]
             mode = m.kind
             count = self.el.evaluate_count(m.count, self.part.size, f"the {m.kind} count")
+            if count > self.part.size:
+                raise ModelError(f"{m.kind} {count} is more than the {self.part.size} items of "
+                                 "the batch", m.count.span)
             if m.kind == "allow":
                 allow_label = self.el.evaluate_int(m.label, "the allowed class")
                 if len(classes) != 2:

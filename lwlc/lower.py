@@ -65,7 +65,7 @@ class Plan:
     x: str | None  # the edge variable carrying node values
     y: str | None
     class_family: ir.ClassFamily | None
-    layers: tuple[Layer, ...]
+    schedules: dict[str, tuple[Layer, ...]]  # batch part → feed-forward layers
     edge_set: ir.EdgeSet | None
     problem: str  # "classifier" | "factorization" | "autoencoder" | "generic"
 
@@ -143,11 +143,17 @@ def _roles(model: ir.Model):
     return weights, weight_family, biases, bias_family, x, y, class_family
 
 
-def _schedule(model: ir.Model, x: str | None, edge_set: ir.EdgeSet | None) -> tuple[Layer, ...]:
-    """Feed-forward order: data/code nodes first, then neurons by longest path (Sect. 5.4).
+def _overlaps(a: ir.SubBatch | None, b: ir.SubBatch) -> bool:
+    return a is None or (a.start < b.stop and b.start < a.stop)
 
-    Nodes whose consensus value is fixed by an input are sources; edges into them are cut, which
-    is how a cyclic autoencoder is "fed around" (Sect. 6.1.1).
+
+def _schedule(model: ir.Model, x: str | None, edge_set: ir.EdgeSet | None,
+              part: ir.SubBatch) -> tuple[Layer, ...]:
+    """Feed-forward order for the items of one batch part (Sect. 4.3, 5.4, 6.1.1).
+
+    Nodes whose consensus value an input fixes for these items are sources; edges into them are
+    cut, which is how a cyclic autoencoder is "fed around" from its data (or code) layer. Their
+    pre-activation y is computed last, without overwriting their x.
     """
     if edge_set is None or x is None:
         return ()
@@ -155,12 +161,15 @@ def _schedule(model: ir.Model, x: str | None, edge_set: ir.EdgeSet | None) -> tu
     act: dict[int, ir.ActivationFamily] = {}
     bil: dict[int, ir.BilinearFamily] = {}
     for f in model.families:
+        if not _overlaps(f.part, part):
+            continue
         if isinstance(f, ir.ConsensusFamily) and f.var == x and f.side.kind == "fixed":
-            for n in f.nodes:
-                fixed_nodes.setdefault(n, f.side.fixed.input)
+            if f.side.fixed.input is not None:
+                for n in f.nodes:
+                    fixed_nodes.setdefault(n, f.side.fixed.input)
         if isinstance(f, ir.ActivationFamily) and f.x == x:
             for n in f.nodes:
-                if f.fixed is not None:
+                if f.fixed is not None and f.fixed.input is not None:
                     fixed_nodes.setdefault(n, f.fixed.input)
                 act.setdefault(n, f)
         if isinstance(f, ir.BilinearFamily) and f.x == x:
@@ -175,8 +184,7 @@ def _schedule(model: ir.Model, x: str | None, edge_set: ir.EdgeSet | None) -> tu
         return ()
     depth: dict[int, int] = {}
     for n in nx.topological_sort(g):
-        preds = list(g.predecessors(n))
-        depth[n] = 1 + max((depth[p] for p in preds), default=-1)
+        depth[n] = 1 + max((depth[p] for p in g.predecessors(n)), default=-1)
     layers: list[Layer] = []
     by_input: dict[str, list[int]] = {}
     for n, inp in sorted(fixed_nodes.items()):
@@ -184,16 +192,15 @@ def _schedule(model: ir.Model, x: str | None, edge_set: ir.EdgeSet | None) -> tu
     for inp, nodes in by_input.items():
         layers.append(Layer("data", tuple(nodes), source=inp))
     levels: dict[int, list[int]] = {}
+    last = 1 + max(depth.values(), default=0)
     for n, d in depth.items():
-        if n in fixed_nodes or n not in bil:
-            continue
-        levels.setdefault(d, []).append(n)
+        if n in bil:
+            levels.setdefault(last if n in fixed_nodes else d, []).append(n)
     for d in sorted(levels):
-        nodes = sorted(levels[d])
-        # one layer per (bilinear family, activation family, in-degree) combination
         keyed: dict[tuple, list[int]] = {}
-        for n in nodes:
-            keyed.setdefault((bil[n].name, act[n].name if n in act else None), []).append(n)
+        for n in sorted(levels[d]):
+            a = act[n].name if (n in act and n not in fixed_nodes) else None
+            keyed.setdefault((bil[n].name, a), []).append(n)
         for (_bname, aname), ns in keyed.items():
             bf = bil[ns[0]]
             af = act[ns[0]] if aname else None
@@ -221,6 +228,6 @@ def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
         problem = "autoencoder"
     else:
         problem = "generic"
-    layers = _schedule(model, x, edge_set)
-    return Plan(model, plan, fams, weights, wfam, biases, bfam, x, y, cfam, layers, edge_set,
+    schedules = {p.name: _schedule(model, x, edge_set, p) for p in model.batch.parts}
+    return Plan(model, plan, fams, weights, wfam, biases, bfam, x, y, cfam, schedules, edge_set,
                 problem)

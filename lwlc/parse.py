@@ -209,15 +209,8 @@ class _ToAst(Transformer):
         return S.EdgeFile(str(children[0])[1:-1], self._span(meta))
 
     @v_args(meta=True)
-    def edge_union(self, meta, children):
-        left, right = children
-        left = left if isinstance(left, list) else [left]
-        return left + [right]
-
-    @v_args(meta=True)
     def edges_decl(self, meta, children):
-        name, terms = children
-        terms = terms if isinstance(terms, list) else [terms]
+        name, *terms = children
         return S.EdgesDecl(str(name), tuple(terms), self._span(meta))
 
     @v_args(meta=True)
@@ -405,63 +398,115 @@ class _ToAst(Transformer):
         return out
 
 
+# str.splitlines() (used to show a span's line) breaks lines at these characters too, but the
+# grammar (and Lark's line count) knows only "\n". Spans carry a copy of the text with each of
+# them replaced by a space, so that line N of an error is line N of the file.
+_OTHER_LINE_BREAKS = str.maketrans({c: " " for c in "\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+MAX_DEPTH = 200  # nesting of expressions / group unions; deeper trees are refused, not recursed
+
+
+def _normalize(source: str) -> str:
+    """One line break, "\n": CRLF and lone CR become LF; a leading byte-order mark is dropped."""
+    if source.startswith("\ufeff"):
+        source = source[1:]
+    return source.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of a character offset, lines broken at "\n" only."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
 def _decode(data: bytes, file: str) -> str:
     if b"\x00" in data:
+        shown = _normalize(data.decode("utf-8", errors="replace"))
+        line, col = _position(shown, shown.index("\x00"))
         raise ParseError(
-            "this is a binary file, not a .lwl model",
-            Span(file, 1, 1),
+            "this is a binary file (it contains NUL bytes), not a .lwl model",
+            Span(file, line, col),
             hint="a model file is plain UTF-8 text; see docs/language.md",
         )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        good = _normalize(data[: e.start].decode("utf-8"))
+        line, col = _position(good, len(good))
+        shown = _normalize(data.decode("utf-8", errors="replace")).translate(_OTHER_LINE_BREAKS)
         raise ParseError(
-            "the file is not valid UTF-8 text",
-            Span(file, line, col),
+            f"the file is not valid UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+            Span(file, line, col, line, col + 1, shown),
             hint="save the model file as UTF-8",
         ) from None
 
 
+def _check_depth(tree: lark.Tree, file: str, source: str) -> None:
+    """Refuse absurdly deep trees (e.g. 1+1+...+1 a thousand times) before any recursion."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = node.meta
+            line, col = (meta.line, meta.column) if not meta.empty else (1, 1)
+            raise ParseError(
+                f"this is nested more than {MAX_DEPTH} levels deep",
+                Span(file, line, col, source=source),
+                hint="split the expression, e.g. into parameters",
+            )
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, lark.Tree))
+
+
+def _ends_early(file: str, source: str, tok: Token | None, expected) -> ParseError:
+    """The file stops inside a statement: point just after its last token."""
+    if tok is not None and getattr(tok, "end_line", None):
+        line, col = tok.end_line, tok.end_column  # Lark's $END borrows the last token's place
+    else:
+        lines = source.split("\n")
+        line, col = len(lines), len(lines[-1]) + 1
+    return ParseError(
+        "the file ends in the middle of a statement",
+        Span(file, line, col, source=source),
+        hint=f"expected {_expected_words(expected)}",
+    )
+
+
 def parse_text(source: str, file: str = "<string>") -> S.Program:
     """Parse model text to a Program; raise ParseError with a span on any malformed input."""
-    if not source.strip() or all(
-        not line.strip() or line.lstrip().startswith("#") for line in source.splitlines()
-    ):
+    text = _normalize(source)
+    source = text.translate(_OTHER_LINE_BREAKS)  # what spans show: same length, same lines
+    if not text.strip():
         raise ParseError(
             "the model file is empty",
             Span(file, 1, 1, source=source),
             hint="a model declares nodes, variables and constraints; see models/ for examples",
         )
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.split("\n")):
+        raise ParseError(
+            "the model file holds only comments",
+            Span(file, 1, 1, source=source),
+            hint="a model declares nodes, variables and constraints; see models/ for examples",
+        )
     try:
-        tree = _parser().parse(source)
+        tree = _parser().parse(text)
     except lark.exceptions.UnexpectedCharacters as e:
-        char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
+        char = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        if char == '"':
+            raise ParseError(
+                "this string is not closed on its line",
+                Span(file, e.line, e.column, e.line, e.column + 1, source),
+                hint='a string is written "..." on one line',
+            ) from None
         raise ParseError(
             f"unexpected character {char!r}",
             Span(file, e.line, e.column, e.line, e.column + 1, source),
             hint=f"expected {_expected_words(e.allowed)}" if e.allowed else None,
         ) from None
     except lark.exceptions.UnexpectedEOF as e:
-        lines = source.splitlines() or [""]
-        line = len(lines)
-        col = len(lines[-1]) + 1
-        raise ParseError(
-            "the file ends in the middle of a statement",
-            Span(file, line, max(col, 1), source=source),
-            hint=f"expected {_expected_words(e.expected)}",
-        ) from None
+        raise _ends_early(file, source, None, e.expected) from None
     except lark.exceptions.UnexpectedToken as e:
         tok = e.token
         if tok.type == "$END":
-            lines = source.splitlines() or [""]
-            line, col = len(lines), len(lines[-1]) + 1
-            raise ParseError(
-                "the file ends in the middle of a statement",
-                Span(file, line, max(col, 1), source=source),
-                hint=f"expected {_expected_words(e.expected)}",
-            ) from None
+            raise _ends_early(file, source, tok, e.expected) from None
         text = str(tok)
         what = f"keyword '{text}'" if text in _KEYWORDS else f"'{text}'"
         raise ParseError(
@@ -471,6 +516,7 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
         ) from None
     except lark.exceptions.LarkError as e:  # any other parser failure is still located
         raise ParseError(f"cannot parse the model: {e}", Span(file, 1, 1, source=source)) from None
+    _check_depth(tree, file, source)
     statements = _ToAst(file, source).transform(tree)
     return S.Program(file, source, tuple(statements))
 

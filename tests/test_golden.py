@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from golden_models import edges_match, golden_files, load
+
 from lwlc.compiler import load_solver
 from lwlc.elaborate import elaborate
 from lwlc.lower import lower

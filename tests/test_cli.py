@@ -1,0 +1,127 @@
+"""The `lwlc` command line as a user meets it: summaries, located errors, exit codes, outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lwlc.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = sorted((ROOT / "models").glob("*.lwl"))
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("model", MODELS, ids=[m.stem for m in MODELS])
+def test_check_accepts_every_shipped_model(model):
+    r = run("check", model)
+    assert r.exit_code == 0, r.output
+    assert "constraint" in r.output and "set" in r.output
+
+
+def test_check_prints_sizes_and_split():
+    r = run("check", ROOT / "models" / "majority.lwl")
+    assert r.exit_code == 0
+    out = r.output
+    assert "390 edges" in out and "batch k: 128 items" in out
+    for family in ("inputs", "hidden", "classes", "weights", "neuron", "bias"):
+        assert family in out
+
+
+def test_set_overrides_parameters_and_settings():
+    r = run("check", ROOT / "models" / "nmf_ledm.lwl", "--set", "m=8", "--set", "r=6",
+            "--set", "beta=0.5")
+    assert r.exit_code == 0, r.output
+    assert "48 edges" in r.output and "beta 0.5" in r.output
+
+
+def test_unknown_set_name_is_an_error_with_a_hint():
+    r = run("check", ROOT / "models" / "majority.lwl", "--set", "omgea=3")
+    assert r.exit_code == 1
+    assert "omgea" in r.output and "did you mean 'omega'" in r.output
+    assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("text,where,fragment", [
+    ("", "1:1", "empty"),
+    ("nodes D[3]\nnodes H[", "2:", "ends in the middle"),
+    ("nodes D[3]]\n", "1:11", "unexpected"),
+    ("\x00\x01binary", "1:1", "binary"),
+    ("model m\nparam a = b\n", "2:11", "unknown parameter 'b'"),
+])
+def test_bad_model_files_get_located_errors(tmp_path, text, where, fragment):
+    bad = tmp_path / "bad.lwl"
+    bad.write_bytes(text.encode("latin-1"))
+    r = run("check", bad)
+    assert r.exit_code == 1
+    assert f"bad.lwl:{where}" in r.output and fragment in r.output
+    assert "Traceback" not in r.output
+
+
+def test_missing_file():
+    r = run("check", "no/such/model.lwl")
+    assert r.exit_code == 1 and "no such model file" in r.output
+
+
+def test_emit_ir_and_graph(tmp_path):
+    r = run("compile", ROOT / "models" / "majority.lwl", "--emit", "ir")
+    assert r.exit_code == 0 and "families (elaborated)" in r.output
+    r = run("compile", ROOT / "models" / "majority.lwl", "--emit", "graph")
+    assert r.exit_code == 0 and "digraph" in r.output or "graph" in r.output
+    r = run("graph", ROOT / "models" / "majority.lwl", "-o", tmp_path / "g.dot")
+    assert r.exit_code == 0 and (tmp_path / "g.dot").read_text().strip()
+
+
+def test_compile_is_deterministic_and_standalone(tmp_path):
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    for out in (a, b):
+        r = run("compile", ROOT / "models" / "majority.lwl", "--backend", "numpy", "-o", out)
+        assert r.exit_code == 0, r.output
+    assert a.read_bytes() == b.read_bytes()
+    text = a.read_text()
+    assert "models/majority.lwl:" in text and "def project_neuron" in text
+    subprocess.run([sys.executable, "-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())",
+                    str(a)], check=True)
+
+
+def test_help_explains_commands():
+    r = run("--help")
+    assert r.exit_code == 0
+    for cmd in ("check", "compile", "graph", "train", "evaluate", "predict", "test"):
+        assert cmd in r.output
+    r = run("train", "--help")
+    assert "--set" in r.output and "--resume" in r.output
+
+
+def test_train_evaluate_predict(tmp_path):
+    out = tmp_path / "run"
+    spec = "majority:inputs=13,depth=2,seed=2,limit=64"
+    r = run("train", ROOT / "models" / "majority.lwl", "--data", spec, "--set", "batch=32",
+            "--set", "epochs=1", "--set", "iterations=5", "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    r = run("evaluate", ROOT / "models" / "majority.lwl", "--params", out / "params.npz",
+            "--data", spec)
+    assert r.exit_code == 0, r.output
+    assert '"error"' in r.output and '"items": 64' in r.output
+    r = run("predict", ROOT / "models" / "majority.lwl", "--params", out / "params.npz",
+            "--data", spec, "-o", tmp_path / "pred.txt")
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "pred.txt").read_text().split()
+    assert len(lines) == 64 and set(lines) <= {"0", "1"}
+
+
+def test_bad_data_is_a_clear_error(tmp_path):
+    bad = tmp_path / "d.txt"
+    bad.write_text("13 2\n1 0 x\n")
+    r = run("train", ROOT / "models" / "majority.lwl", "--data", bad, "--quiet")
+    assert r.exit_code == 1 and "d.txt:2:5" in r.output and "Traceback" not in r.output
+    r = run("train", ROOT / "models" / "majority.lwl", "--data", "ledm:m=6", "--quiet")
+    assert r.exit_code == 1 and "Traceback" not in r.output
