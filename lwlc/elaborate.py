@@ -496,7 +496,8 @@ class _Elaborator:
         batched = False
         if len(idx) == 2:
             first = idx.pop(0)
-            is_batch = self.batch is not None and first.name == self.batch.index
+            is_batch = (self.batch is not None
+                        and getattr(first, "name", None) == self.batch.index)
             if not (isinstance(first, S.GroupRef) and is_batch):
                 raise ModelError(
                     "the first index of a two-index variable is the batch index",

@@ -508,6 +508,10 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
         if tok.type == "$END":
             raise _ends_early(file, source, tok, e.expected) from None
         text = str(tok)
+        if not text.isprintable():  # control characters inside a string token
+            text = repr(text)[1:-1]
+        if len(text) > 40:
+            text = text[:37] + "..."
         what = f"keyword '{text}'" if text in _KEYWORDS else f"'{text}'"
         raise ParseError(
             f"unexpected {what}",

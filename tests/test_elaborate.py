@@ -1,0 +1,681 @@
+"""Stage 2, elaborate: the shipped models elaborate to the sizes the paper's networks have, `--set`
+overrides work, and every mistake a user can make is a located ModelError (message, line, column,
+caret, hint), never a traceback."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lwlc import ir
+from lwlc.elaborate import MAX_EDGES, MAX_NODES, elaborate, load_model
+from lwlc.errors import LwlcError, ModelError
+from lwlc.parse import parse_text
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models"
+
+TINY = """\
+model tiny "a small classifier"
+param omega = 2.0
+param upsilon = 1.0
+param margin = 0.1
+nodes D[3]
+nodes H1[4]
+nodes C[2]
+group H = H1
+edges E = dense(D -> H1) + dense(H1 -> C)
+batch k[8]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, H | C] metric outdeg on H, upsilon on C
+var b[k, H | C] metric outdeg on H, upsilon on C
+constraint inputs  for k, i in D:     agree x[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H:     (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint classes for k:             y[k, C] - b[k, C] in margin(c[k], margin)
+constraint weights for j in H | C:    agree w[*, in(j)] in sphere(omega)
+constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
+constraint bias    for j in H | C:    agree b[*, j]
+solve rrr(beta = 1.0, iterations = 10, epochs = 2, seed = 0)
+"""
+
+NMF = """\
+model nmf
+param omega = 0.6
+nodes C[3]
+nodes D[4]
+edges E = dense(C -> D)
+batch k[4]
+input Y[k, D]
+var x[k, E]
+var w[k, E]
+constraint codes   for k, i in C: agree x[k, out(i)] >= 0
+constraint weights for i in C:    agree w[*, out(i)] in nonneg & sphere(omega)
+constraint factor  for k, j in D: dot(x[k, in(j)], w[k, in(j)]) == Y[k, j]
+"""
+
+
+def load(src: str, overrides=None, file: str = "t.lwl") -> ir.Model:
+    return elaborate(parse_text(src, file), overrides)
+
+
+def edit(src: str, old: str, new: str) -> str:
+    assert src.count(old) == 1, old
+    return src.replace(old, new)
+
+
+def at(src: str, snippet: str, nth: int = 0) -> tuple[int, int]:
+    pos = -1
+    for _ in range(nth + 1):
+        pos = src.index(snippet, pos + 1)
+    return src.count("\n", 0, pos) + 1, pos - (src.rfind("\n", 0, pos) + 1) + 1
+
+
+def model_error(src: str, overrides=None) -> ModelError:
+    with pytest.raises(ModelError) as info:
+        load(src, overrides)
+    return info.value
+
+
+def check_located(err: LwlcError, line: int, col: int, message: str) -> list[str]:
+    assert message in err.message, err.format()
+    assert err.span is not None, err.format()
+    assert (err.span.line, err.span.col) == (line, col), err.format()
+    out = err.format().splitlines()
+    assert out[0] == f"{err.span.file}:{line}:{col}: error: {err.message}"
+    assert out[2].index("^") == 4 + col - 1, err.format()
+    return out
+
+
+def test_tiny_model_elaborates():
+    m = load(TINY)
+    assert (m.name, m.title) == ("tiny", "a small classifier")
+    assert m.n_nodes == 9 and len(m.edge_sets["E"]) == 3 * 4 + 4 * 2
+
+
+# --- the shipped models -------------------------------------------------------------------------
+
+
+def family_table(m: ir.Model) -> dict[str, tuple]:
+    """name → (kind, batch part, number of node instances)."""
+    return {f.name: (f.kind, f.part.name if f.part else None, len(f.nodes) if f.nodes else None)
+            for f in m.families}
+
+
+def classifier_checks(m: ir.Model, layers: list[int], batch: int, omega: float, margin: float):
+    """A ReLU classifier D-H1-...-C with the families of eq. 26 and the metric of eq. 30-31."""
+    n_hidden = sum(layers[1:-1])
+    n_class = layers[-1]
+    assert m.n_nodes == sum(layers)
+    assert len(m.edge_sets["E"]) == sum(a * b for a, b in zip(layers, layers[1:], strict=False))
+    assert m.batch.size == batch and [p.name for p in m.batch.parts] == ["k"]
+    for v in ("x", "w"):
+        var = m.variables[v]
+        assert (var.batched, var.axis, var.size) == (True, "edges", len(m.edge_sets["E"]))
+        assert np.all(var.metric == 1)
+    for v in ("y", "b"):
+        var = m.variables[v]
+        assert (var.batched, var.axis, var.size) == (True, "nodes", n_hidden + n_class)
+        # γ² = outdeg on hidden nodes (eq. 30): each hidden layer feeds all of the next one
+        expect = np.concatenate([np.full(n, nxt) for n, nxt in zip(layers[1:-1], layers[2:],
+                                                                    strict=False)]
+                                + [np.full(n_class, 1.0)])  # υ = 1 on C (eq. 31)
+        assert np.array_equal(var.metric, expect)
+    assert family_table(m) == {
+        "inputs": ("consensus", "k", layers[0]),
+        "hidden": ("activation", "k", n_hidden),
+        "classes": ("class", "k", None),
+        "weights": ("consensus", "k", n_hidden + n_class),
+        "neuron": ("bilinear", "k", n_hidden + n_class),
+        "bias": ("consensus", "k", n_hidden + n_class),
+    }
+    inputs, hidden, classes, weights, neuron, bias = m.families
+    assert (inputs.over, inputs.direction, inputs.side.kind, inputs.side.fixed.input) == (
+        "edges", "out", "fixed", "d")
+    assert inputs.nodes == m.groups["D"]
+    assert hidden.set.name == "relu" and hidden.set.is_affine and (hidden.y, hidden.b) == (
+        "y", "b")
+    assert [(p.lo, p.hi, p.affine) for p in hidden.set.pieces] == [
+        (-math.inf, 0.0, (0.0, 0.0)), (0.0, math.inf, (1.0, 0.0))]
+    assert classes.classes == m.groups["C"] and classes.label == "c"
+    assert classes.margin == margin
+    assert (weights.over, weights.direction, weights.side.kind, weights.side.args) == (
+        "items", "in", "sphere", (omega,))
+    assert (neuron.direction, neuron.y, neuron.coef, neuron.data) == ("in", "y", omega, None)
+    assert (bias.over, bias.var, bias.side.kind) == ("items", "b", "none")
+    assert m.inputs["d"].nodes == m.groups["D"] and m.labels["c"].classes == m.groups["C"]
+    return classes
+
+
+def test_majority():
+    m = load_model(MODELS / "majority.lwl")
+    assert m.n_nodes == 41 and len(m.edge_sets["E"]) == 390 and m.batch.size == 128
+    y = m.variables["y"]
+    assert y.size == 28
+    assert np.array_equal(y.metric[:26], np.full(26, 2.0))  # H1 → C: out-degree 2
+    assert np.array_equal(y.metric[26:], np.ones(2))  # upsilon on C
+    classes = classifier_checks(m, [13, 26, 2], 128, 2.0, 0.1)
+    assert (classes.mode, classes.count) == ("plain", 0)
+    s = m.solver
+    assert (s.method, s.beta, s.iterations, s.tolerance, s.epochs, s.seed, s.error) == (
+        "rrr", 1.0, 100, 1e-4, 1000, 0, "item")
+    assert m.params == {"omega": 2.0, "upsilon": 1.0, "margin": 0.1}
+    assert m.data["train"].endswith("maj13_2_3_train")
+    assert set(m.sets) == {"relu"}
+
+
+def test_majority_depth_3_and_4():
+    m3 = load_model(MODELS / "majority3.lwl")
+    assert m3.n_nodes == 67 and len(m3.edge_sets["E"]) == 1066
+    classifier_checks(m3, [13, 26, 26, 2], 128, 2.0, 0.1)
+    m4 = load_model(MODELS / "majority4.lwl")
+    assert m4.n_nodes == 93 and len(m4.edge_sets["E"]) == 1742
+    classifier_checks(m4, [13, 26, 26, 26, 2], 128, 2.0, 0.2)
+    assert m4.data["train"] == "majority:inputs=13,depth=4,seed=1"
+
+
+def test_mnist_exempt():
+    m = load_model(MODELS / "mnist_exempt.lwl")
+    classes = classifier_checks(m, [784, 20, 10], 1000, 2.0, 0.7)
+    assert (classes.mode, classes.count) == ("exempt", 5)  # 0.5 % of 1000
+
+
+def test_relabel():
+    m = load_model(MODELS / "relabel.lwl")
+    classes = classifier_checks(m, [13, 26, 2], 128, 2.0, 0.1)
+    assert (classes.mode, classes.count) == ("relabel", 6)
+    assert load_model(MODELS / "relabel.lwl", {"flips": 9}).family("classes").count == 9
+
+
+def test_fpa_classifier():
+    m = load_model(MODELS / "fpa_classifier.lwl")
+    classes = classifier_checks(m, [10, 50, 50, 50, 2], 500, 5.0, 0.1)
+    assert (classes.mode, classes.count, classes.allow_label) == ("allow", 125, 1)  # 25 % of 500
+    # The percentage follows the batch size.
+    assert load_model(MODELS / "fpa_classifier.lwl", {"batch": 200}).family(
+        "classes").count == 50
+
+
+def test_pjax_mlp():
+    m = load_model(MODELS / "pjax_mlp.lwl")
+    classifier_checks(m, [784, 128, 10], 256, 2.0, 0.5)
+    assert len(m.edge_sets["E"]) == 101632
+    assert (m.solver.method, m.solver.beta, m.solver.iterations) == ("dr", 1.0, 50)
+
+
+def test_nmf_ledm():
+    m = load_model(MODELS / "nmf_ledm.lwl")
+    assert m.params == {"m": 6, "r": 5, "omega": 0.6}
+    assert m.n_nodes == 11 and len(m.edge_sets["E"]) == 30 and m.batch.size == 6
+    assert set(m.variables) == {"x", "w"}
+    assert family_table(m) == {"codes": ("consensus", "k", 5), "weights": ("consensus", "k", 5),
+                               "factor": ("bilinear", "k", 6)}
+    codes, weights, factor = m.families
+    assert (codes.over, codes.direction, codes.side.kind) == ("edges", "out", "nonneg")
+    assert (weights.over, weights.direction, weights.side.kind, weights.side.args) == (
+        "items", "out", "nonneg_sphere", (0.6,))
+    assert (factor.direction, factor.y, factor.data, factor.coef) == ("in", None, "Y", 1.0)
+    assert (m.solver.beta, m.solver.error, m.solver.iterations, m.solver.epochs) == (
+        0.3, "element", 10_000_000, 1)
+    # `--set m=8 --set r=6`: 6 code nodes × 8 data nodes, one batch of the 8 columns.
+    m8 = load_model(MODELS / "nmf_ledm.lwl", {"m": 8, "r": 6, "omega": 0.7})
+    assert len(m8.edge_sets["E"]) == 48 and m8.n_nodes == 14 and m8.batch.size == 8
+    assert m8.family("weights").side.args == (0.7,)
+    assert np.array_equal(m8.edge_sets["E"].outdeg[list(m8.groups["C"])], np.full(6, 8))
+
+
+def test_mnist_autoencoder():
+    m = load_model(MODELS / "mnist_autoencoder.lwl")
+    assert [d.name for d in m.node_decls] == ["D", "E1", "Z", "F1"]
+    assert [d.size for d in m.node_decls] == [784, 200, 10, 200]
+    assert m.n_nodes == 1194
+    assert len(m.edge_sets["E"]) == 2 * 784 * 200 + 2 * 200 * 10 == 317600
+    assert [(p.name, p.start, p.size) for p in m.batch.parts] == [
+        ("data", 0, 200), ("code", 200, 20)]
+    assert m.batch.size == 220
+    assert family_table(m) == {
+        "data_in": ("activation", "data", 784),
+        "data_rest": ("activation", "data", 1194 - 784),
+        "code_in": ("activation", "code", 10),
+        "code_rest": ("activation", "code", 1194 - 10),
+        "weights": ("consensus", "k", 1194),
+        "neuron": ("bilinear", "k", 1194),
+        "bias": ("consensus", "k", 1194),
+    }
+    assert m.family("data_in").fixed == ir.Fixed("d", None)
+    assert m.family("code_in").fixed == ir.Fixed("s", None)
+    assert m.family("data_rest").fixed is None
+    (zig,) = m.sets.values()
+    assert (zig.name, zig.args) == ("zigmoid", (0.4,))
+    assert [p.affine for p in zig.pieces] == [(0.0, 0.0), (1.25, 0.5), (0.0, 1.0)]
+    s = m.samples["s"]
+    assert (s.part.name, s.source_var, s.source_part.name, s.nodes) == (
+        "code", "x", "data", m.groups["Z"])
+    assert m.inputs["s"].part.name == "code" and m.inputs["d"].part.name == "data"
+    # eq. 39: γ² = outdeg at every node
+    y = m.variables["y"]
+    assert np.array_equal(np.unique(y.metric[:784]), [200])
+    assert np.array_equal(np.unique(y.metric[784:984]), [10])
+    assert np.array_equal(np.unique(y.metric[984:994]), [200])
+    assert np.array_equal(np.unique(y.metric[994:]), [784])
+    # batch parts are overridable by name
+    m2 = load_model(MODELS / "mnist_autoencoder.lwl", {"data": 50, "code": 5})
+    assert [(p.name, p.start, p.size) for p in m2.batch.parts] == [
+        ("data", 0, 50), ("code", 50, 5)]
+
+
+def test_binary_autoencoder():
+    m = load_model(MODELS / "binary_autoencoder.lwl")
+    assert m.n_nodes == 11 and len(m.edge_sets["E"]) == 48
+    assert [(p.name, p.size) for p in m.batch.parts] == [("data", 8), ("code", 8)]
+    (step,) = m.sets.values()
+    assert (step.name, step.args, len(step.pieces)) == ("step", (0.4,), 2)
+    m4 = load_model(MODELS / "binary_autoencoder.lwl", {"n": 4, "margin": 0.34})
+    assert m4.n_nodes == 20 and len(m4.edge_sets["E"]) == 2 * 16 * 4
+    assert [(p.name, p.size) for p in m4.batch.parts] == [("data", 16), ("code", 16)]
+    assert m4.family("data_in").set.args == (0.34,)
+
+
+def test_overrides_of_solver_settings_and_batch():
+    m = load_model(MODELS / "majority.lwl", {"epochs": 5, "beta": 0.5, "batch": 256,
+                                             "iterations": 7, "tolerance": 0, "seed": 3,
+                                             "lam": 0.9})
+    assert m.batch.size == 256
+    s = m.solver
+    assert (s.epochs, s.beta, s.iterations, s.tolerance, s.seed, s.lam) == (
+        5, 0.5, 7, 0.0, 3, 0.9)
+    m = load_model(MODELS / "majority.lwl", {"k": 64, "omega": 3})
+    assert m.batch.size == 64 and m.family("weights").side.args == (3.0,)
+    assert m.family("neuron").coef == 3.0
+
+
+def test_override_of_a_parameter_replaces_its_expression():
+    src = edit(TINY, "param margin = 0.1", "param margin = omega / 20")
+    assert load(src).family("classes").margin == pytest.approx(0.1)
+    assert load(src, {"margin": 0.3}).family("classes").margin == 0.3
+    assert load(src, {"omega": 4.0}).family("classes").margin == pytest.approx(0.2)
+
+
+def test_model_without_solve_gets_defaults():
+    m = load(NMF)
+    assert m.name == "nmf" and m.solver.method == "rrr" and m.solver.beta == 1.0
+    assert m.solver.span is None
+
+
+def test_edge_forms_elaborate():
+    src = edit(TINY, "edges E = dense(D -> H1) + dense(H1 -> C)",
+               "edges E = random(D -> H1, fanin = 2, seed = 4)\n"
+               "        + [H1[0] -> C[0], H1[1] -> C[1], H1[2] -> C[0], H1[3] -> C[1]]")
+    m = load(src)
+    es = m.edge_sets["E"]
+    assert len(es) == 4 * 2 + 4
+    h1 = list(m.groups["H1"])
+    assert np.array_equal(es.indeg[h1], np.full(4, 2))  # fanin 2
+    assert np.array_equal(es.outdeg[h1], np.ones(4))
+    assert np.array_equal(m.variables["y"].metric[:4], np.ones(4))  # outdeg on H
+    assert np.array_equal(np.lexsort((es.tail, es.head)), np.arange(len(es)))  # (head, tail)
+    assert es.blocks == ()  # no dense terms
+    # the same seed gives the same edges; another seed (almost surely) others
+    assert np.array_equal(load(src).edge_sets["E"].tail, es.tail)
+    other = load(src.replace("seed = 4", "seed = 5")).edge_sets["E"].tail
+    assert len(other) == len(es)
+
+
+def test_edge_file(tmp_path):
+    (tmp_path / "e.txt").write_text("# tail head\n0 3\n1 -> 3\n\n2 4  # comment\n")
+    src = """model f
+nodes D[3]
+nodes C[2]
+edges E = file("e.txt")
+batch k[2]
+input d[k, D]
+var x[k, E]
+constraint inputs for k, i in D: agree x[k, out(i)] == d[k, i]
+"""
+    path = tmp_path / "f.lwl"
+    path.write_text(src)
+    es = load_model(path).edge_sets["E"]
+    assert list(zip(es.tail.tolist(), es.head.tolist(), strict=True)) == [(0, 3), (1, 3), (2, 4)]
+    (tmp_path / "e.txt").write_text("0 3\n1 x\n")
+    with pytest.raises(ModelError, match="e.txt:2: expected two node numbers"):
+        load_model(path)
+    (tmp_path / "e.txt").write_text("0 9\n")
+    with pytest.raises(ModelError, match="node number out of range 0..4"):
+        load_model(path)
+
+
+def test_user_set_with_smooth_and_affine_pieces():
+    src = edit(TINY, "in relu", "in soft(2)") + (
+        "set soft(a) { x = 0 for z <= 0; x = a * tanh(z) for z in [0, 1]; x = a for z >= 1 }\n")
+    m = load(src)
+    (s,) = m.sets.values()
+    assert (s.name, s.args) == ("soft", (2.0,))
+    lo, mid, hi = s.pieces
+    assert lo.affine == (0.0, 0.0) and hi.affine == (0.0, 2.0)
+    assert mid.affine is None
+    (z,) = mid.curve.free_symbols
+    assert float(mid.curve.subs(z, 0.5)) == pytest.approx(2 * math.tanh(0.5))
+    assert not s.is_affine
+
+
+def test_user_set_shadows_a_builtin():
+    src = TINY + "set relu { x = z for all }\n"
+    assert load(src).family("hidden").set.pieces[0].lo == -math.inf
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+# (id, edit old, edit new, where the caret goes (a snippet of the edited text, its n-th
+# occurrence), message fragment, hint fragment or None)
+ERRORS = [
+    ("unknown-parameter", "margin(c[k], margin)", "margin(c[k], margn)", ("margn", 0),
+     "unknown parameter 'margn'", "did you mean 'margin'?"),
+    ("unknown-group", "dense(H1 -> C)", "dense(H2 -> C)", ("H2", 0),
+     "unknown node group 'H2'", "did you mean 'H'?"),
+    ("unknown-group-in-for", "for k, i in D:", "for k, i in DD:", ("DD", 0),
+     "unknown node group 'DD'", "did you mean 'D'?"),
+    ("unknown-variable", "agree b[*, j]", "agree bb[*, j]", ("bb[*, j]", 0),
+     "unknown variable 'bb'", "did you mean 'b'?"),
+    ("unknown-set", "in relu", "in rleu", ("rleu", 0),
+     "unknown activation set 'rleu'", "did you mean 'relu'?"),
+    ("unknown-function", "param omega = 2.0", "param omega = sqr(4)", ("sqr(4)", 0),
+     "unknown function 'sqr'", "did you mean 'sqrt'?"),
+    ("unknown-input", "== d[k, i]", "== dd[k, i]", ("dd[k, i]", 0),
+     "unknown input 'dd'", "did you mean 'd'?"),
+    ("duplicate-declaration", "param margin = 0.1", "param omega = 0.1", ("param omega = 0.1", 0),
+     "'omega' is already declared (as a parameter at line 2)", "needs its own name"),
+    ("duplicate-across-kinds", "var w[k, E]", "var H[k, E]", ("var H[k, E]", 0),
+     "'H' is already declared (as a node group at line 8)", None),
+    ("size-zero", "nodes D[3]", "nodes D[0]", ("0]", 0),
+     "the size of node group D must be a whole number ≥ 1, got 0", None),
+    ("size-fraction", "nodes D[3]", "nodes D[2.5]", ("2.5", 0),
+     "must be a whole number ≥ 1, got 2.5", None),
+    ("size-negative", "nodes D[3]", "nodes D[-3]", ("-3", 0),
+     "must be a whole number ≥ 1, got -3", None),
+    ("size-too-large", "nodes D[3]", "nodes D[1e9]", ("1e9", 0), "too many nodes", None),
+    ("union-overlap", "group H = H1", "group H = H1 | D | H1", ("H1 | D | H1", 0),
+     "the groups in 'H1 | D | H1' share node(s) such as H1[0]", "disjoint"),
+    ("difference-empty", "group H = H1", "group H = H1 - H1", ("H1 - H1", 0),
+     "'H1 - H1' has no nodes", None),
+    ("duplicate-edges", "dense(H1 -> C)", "dense(H1 -> C) + [H1[2] -> C[1]]",
+     ("H1[2] -> C[1]", 0), "edge set E has the edge H1[2] -> C[1] twice", "must not overlap"),
+    ("self-loop", "dense(H1 -> C)", "dense(H1 -> C) + [C[0] -> D[0], C[1] -> C[1]]",
+     ("C[1] -> C[1]", 0), "edge set E has a self-loop at C[1]", None),
+    ("edge-index-out-of-range", "dense(H1 -> C)", "dense(H1 -> C) + [D[7] -> C[0]]",
+     ("D[7]", 0), "D has 3 nodes; index 7 is out of range", None),
+    ("unknown-edge-pattern", "dense(H1 -> C)", "sparse(H1 -> C)", ("sparse(H1 -> C)", 0),
+     "unknown edge pattern 'sparse'", "random(A -> B, fanin = N"),
+    ("random-without-fanin", "dense(H1 -> C)", "random(H1 -> C, seed = 1)", ("random(", 0),
+     "random(...) needs fanin = N", "fanin = 3"),
+    ("random-bad-option", "dense(H1 -> C)", "random(H1 -> C, fanin = 2, sed = 1)", ("sed", 0),
+     "random(...) has no option 'sed'", "did you mean 'seed'?"),
+    ("random-fanin-too-large", "dense(H1 -> C)", "random(H1 -> C, fanin = 9)", ("fanin", 0),
+     "fanin 9 is larger than the 4 possible tails", None),
+    ("dense-option", "dense(H1 -> C)", "dense(H1 -> C, fanin = 2)", ("fanin", 0),
+     "dense(...) takes no option 'fanin'", None),
+    ("edge-file-missing", "dense(H1 -> C)", 'file("nope.txt")', ('file("nope.txt")', 0),
+     "cannot read edge file", None),
+    ("set-arity-extra", "in relu", "in relu(2)", ("relu(2)", 0),
+     "set relu takes 0 argument(s), got 1", "write just `in relu`"),
+    ("set-arity-missing", "in relu", "in step", ("step", 0),
+     "set step takes 1 argument(s), got 0", "declared as set step(delta)"),
+    ("set-bad-argument", "in relu", "in zigmoid(0)", ("zigmoid(0)", 0),
+     "set zigmoid(0): division by zero (in its definition at prelude.lwl:", "arguments"),
+    ("piece-condition-not-on-z", "in relu", "in mine", ("y <= 0", 0),
+     "a piece's condition compares z with constants", "for z <= 0"),
+    ("piece-interval-not-on-z", "in relu", "in mine2", ("y in [0, 1]", 0),
+     "a piece's condition is on z", None),
+    ("piece-empty-interval", "in relu", "in mine3", ("z in [1, 0]", 0),
+     "the piece's interval is empty", None),
+    ("piece-defines-not-x", "in relu", "in mine4", ("y = z", 0),
+     "a piece defines x, not 'y'", None),
+    ("piece-function-arity", "in relu", "in mine5", ("exp(z, 2)", 0),
+     "exp(...) takes one argument, got 2", None),
+    ("set-parameter-reserved", "in relu", "in mine6(1)", ("set mine6", 0),
+     "parameter 'z' is reserved", None),
+    ("set-declared-twice", "in relu", "in mine", ("set mine {", 1),
+     "set 'mine' is declared twice", None),
+    ("loop-variable-without-domain", "for k, i in D:", "for k, i:", ("i:", 0),
+     "loop variable 'i' needs a domain", "only the batch index 'k' stands alone"),
+    ("batch-looped-twice", "classes for k:", "classes for k, k:", ("k:", 0),
+     "a constraint loops over the batch at most once", None),
+    ("two-node-loops", "hidden  for k, i in H:", "hidden  for k, i in H, j in C:", ("j in C", 0),
+     "a constraint loops over one node group", None),
+    ("star-as-node-index", "agree b[*, j]", "agree b[*, *]", ("*]", 0),
+     "* stands only for the batch index", None),
+    ("star-not-first", "agree b[*, j]", "agree b[j, *]", ("j, *", 0),
+     "the first index of b must be the loop's batch index or *", "[*, ...]"),
+    ("star-with-batch-loop", "bias    for j in H | C:", "bias    for k, j in H | C:",
+     ("constraint bias", 0), "agree over items ([*, ...]) loops over nodes only",
+     "drop the batch index"),
+    ("agree-without-replicas", "bias    for j in H | C:    agree b[*, j]",
+     "bias    for k, j in H | C: agree b[k, j]", ("b[k, j]", 0),
+     "agree needs replicas: b[*, ...] (over items) or b[k, out(i)]", None),
+    ("edge-index-of-node-variable", "agree b[*, j]", "agree b[*, in(j)]", ("in(j)]\n", 0),
+     "b is indexed by nodes; in(...) selects edges", None),
+    ("edge-index-not-the-loop-node", "agree w[*, in(j)]", "agree w[*, in(q)]", ("in(q)", 0),
+     "'q' is not this constraint's node loop variable", None),
+    ("unknown-side-constraint", "in sphere(omega)", "in ball(omega)", ("ball(omega)", 0),
+     "'ball' is not a side constraint of a consensus", "nonneg, sphere(r)"),
+    ("unsupported-side-combination", "in sphere(omega)", "in box(0, 1) & sphere(omega)",
+     ("in box", 0), "lwlc has no projection onto box & sphere", "supported:"),
+    ("side-arity", "in sphere(omega)", "in sphere", ("sphere", 0),
+     "sphere takes 1 argument(s)", None),
+    ("sphere-radius", "in sphere(omega)", "in sphere(-1)", ("sphere(-1)", 0),
+     "the sphere's radius must be positive", None),
+    ("margin-non-label", "margin(c[k], margin)", "margin(d[k], margin)", ("d[k], margin", 0),
+     "margin's first argument is a label", None),
+    ("margin-number", "margin(c[k], margin)", "margin(1, margin)", ("1, margin", 0),
+     "margin's first argument is a label", None),
+    ("margin-arity", "margin(c[k], margin)", "margin(c[k])", ("margin(c[k])", 0),
+     "margin takes (LABEL, Δ)", "margin(c[k], 0.1)"),
+    ("margin-negative", "margin(c[k], margin)", "margin(c[k], -0.1)", ("-0.1", 0),
+     "the margin Δ must be ≥ 0", None),
+    ("two-modifiers", "margin(c[k], margin)", "margin(c[k], margin) exempt 1 relabel 2",
+     ("relabel 2", 0), "use one of exempt, relabel and allow", None),
+    ("modifier-not-on-class", "agree b[*, j]", "agree b[*, j] exempt 3", ("exempt 3", 0),
+     "'exempt' applies only to a class constraint", None),
+    ("allow-three-classes", "margin(c[k], margin)", "margin(c[k], margin) allow 2 as 1",
+     ("allow 2 as 1", 0), "allow ... as ... applies to a two-class classifier", None),
+    ("allow-class-out-of-range", "margin(c[k], margin)", "margin(c[k], margin) allow 2 as 5",
+     ("5\n", 0), "class 5 is out of range", None),
+    ("exempt-more-than-batch", "margin(c[k], margin)", "margin(c[k], margin) exempt 9",
+     ("9\n", 0), "exempt 9 is more than the 8 items of the batch", None),
+    ("exempt-percent-over-100", "margin(c[k], margin)", "margin(c[k], margin) relabel 150%",
+     ("150%", 0), "relabel 12 is more than the 8 items", None),
+    ("exempt-negative", "margin(c[k], margin)", "margin(c[k], margin) exempt -1", ("-1", 0),
+     "the exempt count must be a whole number ≥ 0, got -1", None),
+    ("class-with-node-loop", "classes for k:", "classes for k, i in C:",
+     ("constraint classes", 0), "a class constraint loops over the batch only", None),
+    ("class-without-batch-loop", "classes for k:", "classes:", ("constraint classes", 0),
+     "a class constraint loops over the batch", None),
+    ("activation-without-batch-loop", "hidden  for k, i in H:", "hidden  for i in H:",
+     ("constraint hidden", 0), "an activation constraint loops over the batch", "for k, i in H"),
+    ("activation-node-without-out-edges", "hidden  for k, i in H:", "hidden  for k, i in C:",
+     ("x[k, out(i)]) in relu", 0), "C[0] has no out-edges to agree over", None),
+    ("activation-bad-z", "(y[k, i] - b[k, i], agree", "(y[k, i] + b[k, i], agree",
+     ("y[k, i] + b", 0), "expected z as `y[...] - b[...]` or `y[...]`", None),
+    ("activation-as-membership", "(y[k, i] - b[k, i], agree x[k, out(i)]) in relu",
+     "y[k, i] in relu", ("y[k, i] in relu", 0), "an activation set relates z to a consensus x",
+     None),
+    ("fixed-value-is-a-variable", "== d[k, i]", "== y[k, i]", ("y[k, i]\n", 0),
+     "'y' is a variable; a fixed value is an input", None),
+    ("dot-of-itself", "dot(x[k, in(j)], w[k, in(j)])", "dot(x[k, in(j)], x[k, in(j)])",
+     ("dot(", 0), "dot(...) of a variable with itself is not bilinear", None),
+    ("dot-mixed-directions", "w[k, in(j)])", "w[k, out(j)])", ("dot(", 0),
+     "both arguments of dot(...) must range over the same edges", None),
+    ("dot-rhs-constant", "== omega * y[k, j]", "== 3", ("3\n", 0),
+     "the right side of dot(...) == is `c * y[k, j]` or data `Y[k, j]`", None),
+    ("dot-rhs-zero-coefficient", "== omega * y[k, j]", "== 0 * y[k, j]", ("dot(", 0),
+     "the coefficient of the right side must be nonzero", None),
+    ("pin-not-a-or-b", "constraint bias   ", "constraint bias [C]", ("constraint bias", 0),
+     "a constraint is pinned to set A or B, not 'C'", None),
+    ("var-first-index-not-batch", "var w[k, E]", "var w[D, E]", ("D, E", 0),
+     "the first index of a two-index variable is the batch index", "var w[k, ...]"),
+    ("var-first-index-a-union", "var w[k, E]", "var w[H | C, E]", ("H | C, E", 0),
+     "the first index of a two-index variable is the batch index", None),
+    ("reference-index-count", "agree b[*, j]", "agree b[j]", ("b[j]", 0),
+     "b has 2 index(es), got 1", None),
+    ("metric-zero-weight", "metric outdeg on H, upsilon on C\nvar b",
+     "metric outdeg\nvar b", ("var y", 0), "the metric weights of y must be positive", None),
+    ("metric-on-edge-variable", "var w[k, E]", "var w[k, E] metric 2 on H", ("2 on H", 0),
+     "a metric on an edge variable is one constant", None),
+    ("metric-outside-variable", "var w[k, E]", "var v[k, H] metric 2 on C\nvar w[k, E]",
+     ("2 on C", 0), "C[0] is not an index of v", None),
+    ("label-one-class", "label c[k] in C", "label c[k] in D - D - D", ("D - D - D", 0),
+     "'D - D' has no nodes", None),
+    ("input-unknown-batch", "input d[k, D]", "input d[q, D]", ("input d", 0),
+     "unknown batch index or part 'q'", None),
+    ("second-batch", "batch k[8]", "batch k[8]\nbatch j[4]", ("batch j", 0),
+     "a model has one batch declaration", "batch k = data[200] + code[20]"),
+    ("second-solve", "solve rrr(", "solve dr\nsolve rrr(", ("solve rrr", 0),
+     "a model has one solve statement", None),
+    ("second-model", "param omega", "model again\nparam omega", ("model again", 0),
+     "a file declares one model (the first is at line 1)", None),
+    ("unknown-solver", "solve rrr(", "solve rrrr(", ("solve", 0),
+     "unknown solver 'rrrr'", "rrr (Elser eq. 45), dr"),
+    ("unknown-solver-setting", "beta = 1.0", "betta = 1.0", ("betta", 0),
+     "unknown solver setting 'betta'", "did you mean 'beta'?"),
+    ("bad-beta", "beta = 1.0", "beta = 2.5", ("beta", 0),
+     "beta must lie in (0, 2], got 2.5", None),
+    ("zero-beta", "beta = 1.0", "beta = 0", ("beta", 0), "beta must lie in (0, 2], got 0", None),
+    ("iterations-fraction", "iterations = 10", "iterations = 2.5", ("iterations", 0),
+     "solver setting iterations must be a whole number ≥ 1, got 2.5", None),
+    ("iterations-infinite", "iterations = 10", "iterations = 1e999", ("iterations", 0),
+     "must be a whole number ≥ 1, got inf", None),
+    ("negative-tolerance", "seed = 0", "seed = 0, tolerance = -1", ("tolerance", 0),
+     "the tolerance must be ≥ 0", None),
+    ("error-convention", "seed = 0", 'seed = 0, error = "elements"', ("error", 0),
+     'error = "item" or "element"', "eq. 22"),
+    ("setting-is-a-string", "iterations = 10", 'iterations = "10"', ("iterations", 0),
+     "option 'iterations' takes a number, not a string", None),
+    ("percent-outside-count", "param margin = 0.1", "param margin = 10%", ("10%", 0),
+     "a percentage is only meaningful as a count of batch items", "exempt 0.5%"),
+    ("percent-as-size", "nodes D[3]", "nodes D[50%]", ("50%", 0),
+     "a percentage is only meaningful as a count of batch items", None),
+    ("division-by-zero", "param omega = 2.0", "param omega = 2 / (1 - 1)", ("2 / (1 - 1)", 0),
+     "division by zero", None),
+    ("not-a-real-number", "param omega = 2.0", "param omega = (-8) ^ 0.5", ("(-8)", 0),
+     "-8 ^ 0.5 is not a real number", None),
+    ("reference-in-constant", "param omega = 2.0", "param omega = d[k, D]", ("d[k, D]", 0),
+     "'d[...]' is not a constant here", None),
+    ("unknown-data-role", "solve rrr(", 'data valid = "x.txt"\nsolve rrr(', ("data valid", 0),
+     "unknown data role 'valid'", "data train"),
+    ("batch-part-named-like-index", "batch k[8]", "batch k = k[4] + j[4]", ("k[4]", 0),
+     "a batch part cannot be named like the batch index 'k'", None),
+]
+
+EXTRA_SETS = {  # user sets that the cases above use (`in mine`, ...)
+    "mine": "set mine { x = 0 for y <= 0; x = z for z >= 0 }\n",
+    "mine2": "set mine2 { x = z for y in [0, 1] }\n",
+    "mine3": "set mine3 { x = z for z in [1, 0] }\n",
+    "mine4": "set mine4 { y = z for all }\n",
+    "mine5": "set mine5 { x = exp(z, 2) for all }\n",
+    "mine6": "set mine6(z) { x = z for all }\n",
+}
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c[0] for c in ERRORS])
+def test_model_error(case):
+    _, old, new, (snippet, nth), message, hint = case
+    src = edit(TINY, old, new)
+    if case[0] in ("allow-three-classes", "allow-class-out-of-range"):
+        src = src.replace("nodes C[2]", "nodes C[3]" if case[0] == "allow-three-classes"
+                          else "nodes C[2]")
+    if "mine" in new:
+        name = new.split()[1].split("(")[0]
+        src += EXTRA_SETS[name]
+        if case[0] == "set-declared-twice":
+            src += "set mine { x = z for all }\n"
+    err = model_error(src)
+    line, col = at(src, snippet, nth)
+    out = check_located(err, line, col, message)
+    assert out[1] == "    " + src.split("\n")[line - 1].expandtabs(1)
+    if hint is not None:
+        assert err.hint is not None and hint in err.hint, err.format()
+
+
+def test_no_constraints():
+    err = model_error("model m\nnodes D[3]\n")
+    check_located(err, 1, 1, "the model declares no constraints")
+    assert "constraint NAME for" in err.hint
+
+
+def test_too_many_edges_is_refused_before_building_them():
+    src = edit(TINY, "nodes D[3]", "nodes D[100000]")
+    src = edit(src, "nodes H1[4]", "nodes H1[1000]")
+    err = model_error(src)
+    check_located(err, *at(src, "dense(D -> H1)"), "too many edges")
+    assert MAX_EDGES < 100000 * 1000 and MAX_NODES >= 101002
+
+
+def test_exempt_percentage_counts_items_of_the_batch():
+    src = edit(TINY, "margin(c[k], margin)", "margin(c[k], margin) exempt 25%")
+    assert load(src).family("classes").count == 2
+    assert load(src, {"batch": 40}).family("classes").count == 10
+
+
+# --- --set overrides ----------------------------------------------------------------------------
+
+
+def test_set_unknown_name_suggests_a_close_one():
+    err = model_error(TINY, {"omgea": 3})
+    assert err.message == "--set omgea: the model has no parameter or setting 'omgea'"
+    assert err.hint == "did you mean 'omega'?"
+    assert err.format() == ("lwlc: error: --set omgea: the model has no parameter or setting "
+                            "'omgea'\n  hint: did you mean 'omega'?")
+    err = model_error(TINY, {"epoch": 3})
+    assert err.hint == "did you mean 'epochs'?"
+
+
+def test_set_bad_solver_value_names_the_override():
+    err = model_error(TINY, {"beta": 5})
+    assert err.message == "--set beta=5: beta must lie in (0, 2], got 5"
+    assert err.span is None
+    err = model_error(TINY, {"iterations": 0.5})
+    assert err.message.startswith("--set iterations=0.5: solver setting iterations")
+
+
+def test_set_batch_must_be_whole():
+    for value in (0, 2.5, -3, math.inf, math.nan):
+        err = model_error(TINY, {"batch": value})
+        assert err.message.startswith(f"--set batch={value:g}: a batch size is a whole number")
+        assert (err.span.line, err.span.col) == at(TINY, "batch k[8]")
+
+
+def test_set_batch_on_a_batch_with_parts():
+    src = (MODELS / "mnist_autoencoder.lwl").read_text()
+    with pytest.raises(ModelError, match="the batch has parts; set each part's size, e.g. "
+                       "--set data="):
+        load(src, {"batch": 100})
+
+
+def test_set_parameter_must_be_finite():
+    err = model_error(TINY, {"omega": math.nan})
+    check_located(err, *at(TINY, "param omega"), "--set omega=nan: a parameter is a finite")
+
+
+# --- the documentation's examples ---------------------------------------------------------------
+
+
+def lwl_blocks(doc: str) -> list[str]:
+    text = (ROOT / "docs" / doc).read_text()
+    return [b[len("lwl\n"):] for b in text.split("```")[1::2] if b.startswith("lwl\n")]
+
+
+def test_language_reference_model_is_the_majority_model():
+    m = load(lwl_blocks("language.md")[0])
+    assert (m.name, m.n_nodes, len(m.edge_sets["E"]), m.batch.size) == ("majority", 41, 390, 128)
+
+
+def test_tutorial_walks_through_the_whole_majority_model():
+    src = "\n".join(lwl_blocks("tutorial.md"))
+    ours, shipped = load(src), load_model(MODELS / "majority.lwl")
+    assert [f.name for f in ours.families] == [f.name for f in shipped.families]
+    assert family_table(ours) == family_table(shipped)
+    assert ours.params == shipped.params and ours.solver == shipped.solver

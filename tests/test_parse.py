@@ -1,0 +1,414 @@
+"""Stage 1, parse: every shipped model parses to the expected AST, and every malformed input is a
+located ParseError (message, line, column, and a caret under the spot in `format()`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lwlc import syntax as S
+from lwlc.errors import LwlcError, ParseError
+from lwlc.parse import MAX_DEPTH, parse_file, parse_prelude, parse_text
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = sorted((ROOT / "models").glob("*.lwl"))
+
+TINY = """\
+model tiny "a small classifier"
+param omega = 2.0
+nodes D[3]
+nodes H1[4], C[2]
+group H = H1
+edges E = dense(D -> H1) + dense(H1 -> C)
+batch k[8]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var y[k, H | C] metric outdeg on H, 1 on C
+constraint inputs for k, i in D: agree x[k, out(i)] == d[k, i]
+solve rrr(beta = 1.0)
+"""
+
+
+def at(src: str, snippet: str, nth: int = 0) -> tuple[int, int]:
+    """1-based (line, column) of the nth occurrence of `snippet` in `src`."""
+    pos = -1
+    for _ in range(nth + 1):
+        pos = src.index(snippet, pos + 1)
+    return src.count("\n", 0, pos) + 1, pos - (src.rfind("\n", 0, pos) + 1) + 1
+
+
+def parse_error(src: str, file: str = "t.lwl") -> ParseError:
+    with pytest.raises(ParseError) as info:
+        parse_text(src, file)
+    return info.value
+
+
+def check_located(err: LwlcError, line: int, col: int, message: str, file: str = "t.lwl",
+                  width: int | None = None) -> list[str]:
+    """The error says `message` at line:col, and format() puts the caret under that column."""
+    assert message in err.message, err.format()
+    assert err.span is not None
+    assert (err.span.line, err.span.col) == (line, col), err.format()
+    out = err.format().splitlines()
+    assert out[0] == f"{file}:{line}:{col}: error: {err.message}"
+    caret = out[2]
+    assert caret.startswith("    ") and set(caret.strip()) == {"^"}
+    assert caret.index("^") == 4 + col - 1, err.format()
+    if width is not None:
+        assert caret.count("^") == width, err.format()
+    return out
+
+
+# --- every shipped model ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
+def test_shipped_model_parses(path):
+    prog = parse_file(path)
+    assert prog.file == str(path)
+    kinds = [type(s).__name__ for s in prog.statements]
+    assert kinds[0] == "ModelDecl"
+    assert kinds.count("SolveDecl") == 1
+    assert kinds.count("BatchDecl") == 1
+    assert kinds.count("ConstraintDecl") >= 3
+    assert prog.statements[0].name == path.stem
+    # Every node has a real span inside the file.
+    n_lines = prog.source.count("\n") + 1
+    for st in prog.statements:
+        assert 1 <= st.span.line <= n_lines
+        assert st.span.line_text().strip()
+
+
+def test_majority_ast():
+    prog = parse_file(ROOT / "models" / "majority.lwl")
+    st = {(type(s).__name__, getattr(s, "name", None)): s for s in prog.statements}
+    assert prog.statements[0].title.startswith("Elser 2021, Sect. 5.5.1")
+    assert [s.name for s in prog.statements if isinstance(s, S.ParamDecl)] == [
+        "omega", "upsilon", "margin"]
+    assert [(s.name, s.size.value) for s in prog.statements if isinstance(s, S.NodesDecl)] == [
+        ("D", 13), ("H1", 26), ("C", 2)]
+    edges = st[("EdgesDecl", "E")]
+    assert [(t.func, t.tail.name, t.head.name) for t in edges.terms] == [
+        ("dense", "D", "H1"), ("dense", "H1", "C")]
+    batch = st[("BatchDecl", "k")]
+    assert [(p.name, p.size.value) for p in batch.parts] == [("k", 128)]
+    y = st[("VarDecl", "y")]
+    assert isinstance(y.indices[1], S.GroupUnion)
+    assert [(type(m.value).__name__, m.on.name) for m in y.metric] == [
+        ("Name", "H"), ("Name", "C")]
+    hidden = st[("ConstraintDecl", "hidden")]
+    assert isinstance(hidden.relation, S.Activation)
+    assert hidden.relation.set.name == "relu"
+    assert [b.name for b in hidden.bindings] == ["k", "i"]
+    assert hidden.bindings[0].domain is None and hidden.bindings[1].domain.name == "H"
+    neuron = st[("ConstraintDecl", "neuron")]
+    assert isinstance(neuron.relation, S.Bilinear)
+    assert isinstance(neuron.relation.rhs, S.BinOp) and neuron.relation.rhs.op == "*"
+    weights = st[("ConstraintDecl", "weights")]
+    assert isinstance(weights.relation, S.Consensus)
+    assert weights.relation.side.op == "in"
+    assert [s.name for s in weights.relation.side.sets] == ["sphere"]
+    assert isinstance(weights.relation.ref.indices[0], S.IndexStar)
+    assert weights.relation.ref.indices[1] == S.IndexEdges("in", "j", None)
+    solve = next(s for s in prog.statements if isinstance(s, S.SolveDecl))
+    assert solve.method == "rrr"
+    assert {k.name for k in solve.kwargs} == {"beta", "iterations", "tolerance", "epochs", "seed"}
+    data = [s for s in prog.statements if isinstance(s, S.DataDecl)]
+    assert [d.role for d in data] == ["train", "test"]
+
+
+def test_autoencoder_ast_batch_parts_and_sample():
+    prog = parse_file(ROOT / "models" / "mnist_autoencoder.lwl")
+    batch = next(s for s in prog.statements if isinstance(s, S.BatchDecl))
+    assert batch.name == "k"
+    assert [(p.name, p.size.value) for p in batch.parts] == [("data", 200), ("code", 20)]
+    sample = next(s for s in prog.statements if isinstance(s, S.SampleDecl))
+    assert (sample.name, sample.batch, sample.group.name) == ("s", "code", "Z")
+    assert sample.source.name == "x"
+    assert sample.source.indices[1] == S.IndexEdges("out", "Z", None)
+    # `data` is a keyword, but also a fine name for a batch part (contextual lexing).
+    rest = next(s for s in prog.statements
+                if isinstance(s, S.ConstraintDecl) and s.name == "data_rest")
+    assert rest.bindings[0].domain.name == "data"
+    assert isinstance(rest.bindings[1].domain, S.GroupDiff)
+
+
+def test_modifiers_and_percentages():
+    prog = parse_file(ROOT / "models" / "fpa_classifier.lwl")
+    classes = next(s for s in prog.statements
+                   if isinstance(s, S.ConstraintDecl) and s.name == "classes")
+    (mod,) = classes.modifiers
+    assert mod.kind == "allow"
+    assert mod.count.percent and mod.count.value == 25
+    assert mod.label.value == 1
+    prog = parse_file(ROOT / "models" / "mnist_exempt.lwl")
+    classes = next(s for s in prog.statements
+                   if isinstance(s, S.ConstraintDecl) and s.name == "classes")
+    assert classes.modifiers[0].kind == "exempt"
+    assert classes.modifiers[0].count == S.Num(0.5, None, True)
+
+
+def test_prelude_parses_and_lists_the_builtin_sets():
+    prog = parse_prelude()
+    sets = {s.name: s for s in prog.statements if isinstance(s, S.SetDecl)}
+    assert set(sets) == {"relu", "step", "zigmoid", "hardtanh", "softthreshold", "ternary",
+                         "linear", "sigmoid", "tanh_act"}
+    assert sets["zigmoid"].params == ("delta",)
+    assert len(sets["zigmoid"].pieces) == 3
+    assert isinstance(sets["linear"].pieces[0].condition, S.CondAll)
+    cond = sets["zigmoid"].pieces[1].condition
+    assert isinstance(cond, S.CondCompare) and cond.parts[1] == "<=" and cond.parts[3] == "<="
+
+
+# --- syntax details -----------------------------------------------------------------------------
+
+
+def test_expression_precedence():
+    prog = parse_text("param a = -2 ^ 2 * 3 + 4 / 2 - 1\nparam b = 2 ** 3 ^ 2\n")
+    a = prog.statements[0].value
+    # ((-(2^2)) * 3 + 4 / 2) - 1
+    assert a.op == "-" and a.left.op == "+"
+    assert a.left.left.op == "*" and isinstance(a.left.left.left, S.Neg)
+    assert a.left.left.left.operand.op == "^"
+    b = prog.statements[1].value
+    assert b.op == "^" and b.right.op == "^"  # right associative
+
+
+def test_numbers():
+    prog = parse_text("param a = 1e-4\nparam b = .5\nparam c = 3.\nparam d = 2.5%\n")
+    vals = [(s.value.value, s.value.percent) for s in prog.statements]
+    assert vals == [(1e-4, False), (0.5, False), (3.0, False), (2.5, True)]
+
+
+def test_statement_may_span_lines_and_comments_anywhere():
+    prog = parse_text("solve rrr(beta = 0.3,  # a comment\n          error = \"element\")\n")
+    (solve,) = prog.statements
+    assert [(k.name, k.value) for k in solve.kwargs][1] == ("error", "element")
+    assert (solve.span.line, solve.span.end_line) == (1, 2)
+
+
+def test_edge_forms():
+    src = ('edges E = dense(A -> B) + random(A -> B | C, fanin = 3, seed = 7)'
+           ' + [A[0] -> C[1], A[1] -> C[0],] + file("e.txt")\n')
+    (edges,) = parse_text(src).statements
+    dense, rnd, lst, fil = edges.terms
+    assert isinstance(dense, S.EdgeCall) and dense.kwargs == ()
+    assert [(k.name, k.value.value) for k in rnd.kwargs] == [("fanin", 3), ("seed", 7)]
+    assert isinstance(rnd.head, S.GroupUnion)
+    assert [(a.group, a.index.value, b.group, b.index.value) for a, b in lst.pairs] == [
+        ("A", 0, "C", 1), ("A", 1, "C", 0)]
+    assert fil == S.EdgeFile("e.txt", None)
+
+
+def test_many_edge_terms_are_flat():
+    terms = " + ".join(f"dense(L{i} -> L{i + 1})" for i in range(2 * MAX_DEPTH))
+    (edges,) = parse_text(f"edges E = {terms}\n").statements
+    assert len(edges.terms) == 2 * MAX_DEPTH
+
+
+def test_set_declaration_forms():
+    src = """set s(a, b) {
+        x = 0 for z <= -a;
+        x = z / a for z in [-a, a];
+        x = exp(z) - b for a < z;
+    }
+    set t { x = z for all }
+    """
+    s, t = parse_text(src).statements
+    assert s.params == ("a", "b") and len(s.pieces) == 3
+    assert isinstance(s.pieces[1].condition, S.CondInterval)
+    assert s.pieces[2].condition.parts[1] == "<"
+    assert t.params == () and isinstance(t.pieces[0].condition, S.CondAll)
+
+
+def test_relation_forms_and_pin():
+    src = """constraint a [A] for k, i in C: agree x[k, out(i)] >= 0
+constraint b [B] for i in C: agree w[*, out(i)] in nonneg & sphere(0.6)
+constraint c for k, i in H: (y[k, i], agree x[k, out(i)] == d[k, i]) in step(0.4)
+constraint e for k, j in D: dot(x[k, in(j)], w[k, in(j)]) == Y[k, j]
+constraint f for k: y[k, C] - b[k, C] in margin(c[k], 0.1) relabel 5%
+"""
+    a, b, c, e, f = parse_text(src).statements
+    assert (a.pin, a.relation.side.op, a.relation.side.value.value) == ("A", ">=", 0)
+    assert b.pin == "B" and [s.name for s in b.relation.side.sets] == ["nonneg", "sphere"]
+    assert isinstance(c.relation.z, S.Ref) and c.relation.fixed.name == "d"
+    assert c.relation.set == S.SetRef("step", (S.Num(0.4, None),), None)
+    assert isinstance(e.relation.rhs, S.Ref) and e.relation.rhs.name == "Y"
+    assert isinstance(f.relation, S.Membership) and f.modifiers[0].kind == "relabel"
+
+
+def test_line_endings_bom_and_unicode_line_separators():
+    crlf = TINY.replace("\n", "\r\n")
+    assert [type(s) for s in parse_text(crlf).statements] == [
+        type(s) for s in parse_text(TINY).statements]
+    assert len(parse_text("\ufeff" + TINY).statements) == len(parse_text(TINY).statements)
+    # An old-Mac file (CR only) is not one long comment.
+    assert len(parse_text(TINY.replace("\n", "\r")).statements) == len(parse_text(TINY).statements)
+    # A U+2028 in a comment does not shift the line numbers of errors below it.
+    src = "# a\u2028comment\nnodes D[3]]\n"
+    err = parse_error(src)
+    check_located(err, 2, 11, "unexpected ']'")
+    assert err.format().splitlines()[1] == "    nodes D[3]]"
+    # CRLF: the column does not count the CR.
+    err = parse_error("nodes D[3]\r\nnodes E[4]]\r\n")
+    check_located(err, 2, 11, "unexpected ']'")
+
+
+def test_spans_of_nodes():
+    src = "param omega = 2.0\nconstraint inputs for k, i in D: agree x[k, out(i)] == d[k, i]\n"
+    _, c = parse_text(src).statements
+    assert (c.span.line, c.span.col) == (2, 1)
+    ref = c.relation.ref
+    assert (ref.span.line, ref.span.col) == at(src, "x[k, out(i)]")
+    assert ref.span.end_col - ref.span.col == len("x[k, out(i)]")
+    assert (c.relation.side.value.span.line, c.relation.side.value.span.col) == at(src, "d[k, i]")
+
+
+# --- parse errors -----------------------------------------------------------------------------
+
+
+def test_unexpected_token():
+    src = TINY.replace("nodes D[3]", "nodes D[3]]")
+    err = parse_error(src)
+    line, col = at(src, "]]")
+    out = check_located(err, line, col + 1, "unexpected ']'", width=1)
+    assert out[1] == "    nodes D[3]]"
+    assert "expected" in err.hint and "a new statement" in err.hint
+
+
+def test_unexpected_keyword():
+    src = TINY.replace("nodes D[3]", "nodes D[3] for k")
+    err = parse_error(src)
+    check_located(err, *at(src, "for k"), "unexpected keyword 'for'", width=3)
+    assert err.hint == "expected ',', a new statement"
+
+
+def test_keywords_are_names_where_a_name_is_expected():
+    # Contextual lexing: `data` is a statement keyword and also a batch part's name.
+    prog = parse_text("param for = 2.0\nbatch k = data[3] + code[2]\n")
+    assert prog.statements[0].name == "for"
+    assert [p.name for p in prog.statements[1].parts] == ["data", "code"]
+
+
+def test_unexpected_character():
+    src = TINY.replace("group H = H1", "group H = H1 $ C")
+    err = parse_error(src)
+    check_located(err, *at(src, "$"), "unexpected character '$'", width=1)
+
+
+def test_unterminated_string():
+    src = TINY.replace('"a small classifier"', '"a small classifier')
+    err = parse_error(src)
+    check_located(err, *at(src, '"a small'), "string is not closed")
+
+
+def test_truncated_file_points_after_the_last_token():
+    src = TINY[: TINY.index("label c[k] in") + len("label c[k] in")] + "   # the rest is lost\n\n"
+    err = parse_error(src)
+    line, col = at(src, "label c[k] in")
+    out = check_located(err, line, col + len("label c[k] in"),
+                        "the file ends in the middle of a statement")
+    assert out[1] == "    label c[k] in   # the rest is lost"
+    assert "a name" in err.hint
+
+
+def test_truncated_inside_expression():
+    err = parse_error("param a = 1 +")
+    check_located(err, 1, 14, "ends in the middle of a statement")
+
+
+@pytest.mark.parametrize("src", ["", "\n\n   \n", "\t"])
+def test_empty_file(src):
+    err = parse_error(src)
+    check_located(err, 1, 1, "the model file is empty")
+    assert "see models/" in err.hint
+
+
+def test_comment_only_file():
+    err = parse_error("# just a comment\n\n   # and another\n")
+    out = check_located(err, 1, 1, "the model file holds only comments")
+    assert out[1] == "    # just a comment"
+
+
+def test_binary_file(tmp_path):
+    path = tmp_path / "model.lwl"
+    path.write_bytes(b"model m\nnodes D[\x00\x01\x02]\n")
+    with pytest.raises(ParseError) as info:
+        parse_file(path)
+    err = info.value
+    assert "binary file" in err.message
+    assert (err.span.line, err.span.col) == (2, 9)
+    assert err.format().startswith(f"{path}:2:9: error: this is a binary file")
+
+
+def test_invalid_utf8(tmp_path):
+    path = tmp_path / "model.lwl"
+    path.write_bytes("model m \"\u00e9t\u00e9\"\nparam a = 1 # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ParseError) as info:
+        parse_file(path)
+    err = info.value
+    check_located(err, 1, 10, "not valid UTF-8", file=str(path))
+    assert "0xe9" in err.message
+    assert err.hint == "save the model file as UTF-8"
+
+
+def test_invalid_utf8_column_counts_characters(tmp_path):
+    path = tmp_path / "model.lwl"
+    path.write_bytes("param \u03c9 = 1 \u00e9".encode() + b"\xff\n")
+    with pytest.raises(ParseError) as info:
+        parse_file(path)
+    assert (info.value.span.line, info.value.span.col) == (1, 14)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ParseError, match="no such model file"):
+        parse_file(tmp_path / "nope.lwl")
+    with pytest.raises(ParseError, match="is a directory"):
+        parse_file(tmp_path)
+    err = ParseError("x", None)
+    assert err.format() == "lwlc: error: x"
+
+
+def test_too_deep_nesting_is_refused_not_a_recursion_error():
+    src = "param a = " + "+".join(["1"] * (MAX_DEPTH + 50)) + "\n"
+    err = parse_error(src)
+    assert f"nested more than {MAX_DEPTH} levels" in err.message
+    assert err.span.line == 1 and 1 <= err.span.col <= len(src)
+    src = "param a = " + "-" * (3 * MAX_DEPTH) + "1\n"
+    assert "nested" in parse_error(src).message
+    # Parentheses alone do not nest the tree.
+    (p,) = parse_text("param a = " + "(" * 1000 + "1" + ")" * 1000).statements
+    assert p.value.value == 1
+
+
+def test_error_is_the_first_problem_only():
+    src = TINY.replace("nodes D[3]", "nodes D[3]]").replace("batch k[8]", "batch k[8")
+    err = parse_error(src)
+    assert err.span.line == at(src, "nodes D[3]]")[0]
+
+
+def test_tabs_keep_the_caret_aligned():
+    err = parse_error("\tnodes\tD[3]]\n")
+    out = err.format().splitlines()
+    assert (err.span.line, err.span.col) == (1, 12)  # a tab is one column
+    assert out[1] == "     nodes D[3]]"  # and is shown as one space
+    assert out[2].index("^") == 4 + 11
+
+
+# --- the documentation's examples ---------------------------------------------------------------
+
+
+def lwl_blocks(doc: str) -> list[str]:
+    """The ```lwl code blocks of a file in docs/."""
+    text = (ROOT / "docs" / doc).read_text()
+    return [b[len("lwl\n"):] for b in text.split("```")[1::2] if b.startswith("lwl\n")]
+
+
+@pytest.mark.parametrize("doc", ["language.md", "tutorial.md"])
+def test_documented_examples_parse(doc):
+    blocks = lwl_blocks(doc)
+    assert len(blocks) >= 8
+    for block in blocks:
+        assert parse_text(block, doc).statements
