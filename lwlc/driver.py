@@ -38,6 +38,7 @@ class TrainConfig:
     progress: bool = True
     epochs: int | None = None
     quiet: bool = False
+    stop_when_solved: bool = True  # a single-batch run ends once RRR_err < tolerance
 
 
 # --- atomic outputs -------------------------------------------------------------------------
@@ -330,6 +331,8 @@ def train(cfg: TrainConfig, console=None) -> dict:
                                    n_edges, train_set, test_set)
             if out_dir is not None:
                 write_outputs(out_dir, params, rows, summary)
+            if single and cfg.stop_when_solved and last_errs[-1] < s.tolerance:
+                break
     finally:
         if prog:
             prog.stop()

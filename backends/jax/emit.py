@@ -37,7 +37,7 @@ def _fresh(a):
 
 
 def _assign(a, index, value):
-    return a.at[index].set(value)
+    return a.at[index].set(jnp.asarray(value, dtype=a.dtype))
 '''
 
 DRIVER = '''

@@ -1,0 +1,123 @@
+"""The JAX backend equals the NumPy reference: same state after the first iterations from the
+same seed on every shipped model (float64), float32 close, and 4 devices equal to 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lwlc.compiler import compile_model, load_solver
+from lwlc.driver import batch_data, bind, sample_codes, secondary_inputs
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = sorted((ROOT / "models").glob("*.lwl"))
+
+# Small batches keep the suite fast; the models' structure is what is compared.
+SMALL = {"batch": 16, "data": 16, "code": 4}
+
+
+def _data_for(compiled):
+    m = compiled.model
+    inp = next(i for i in m.inputs.values() if i.name not in m.samples)
+    if "pixels" in m.params:
+        return "digits:seed=0"
+    spec = m.data.get("train", "")
+    if not spec or "shared/data" in spec:
+        label = next(iter(m.labels.values()), None)
+        spec = f"blobs:inputs={len(inp.nodes)},classes={len(label.classes) if label else 2}," \
+               f"items=64,seed=0"
+    return spec
+
+
+def _overrides(path):
+    from lwlc.elaborate import load_model
+
+    m = load_model(path)
+    o = {"pixels": 64, "width": 16} if "pixels" in m.params else {}
+    for part in m.batch.parts:
+        if part.name in SMALL and part.size > SMALL[part.name] and len(m.batch.parts) > 1:
+            o[part.name] = SMALL[part.name]
+    if len(m.batch.parts) == 1 and m.batch.size > 16 and "ledm" not in m.data.get("train", ""):
+        o["batch"] = 16
+    return o
+
+
+def _state_after(backend, path, steps, dtype="float64"):
+    """State after `steps` RRR iterations from one initial state. The initial state comes from
+    the NumPy solver for both backends: a discontinuous activation (the gapped step) decides a
+    z = 0 tie in the feed-forward by rounding noise, which legitimately differs."""
+    o = _overrides(path)
+    c = compile_model(path, o, backend, dtype)
+    solver = load_solver(c.source)
+    reference = load_solver(compile_model(path, o, "numpy").source)
+    bound = bind(c, _data_for(c), "train")
+    m = c.model
+    inp = next(i for i in m.inputs.values() if i.name not in m.samples)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(bound.inputs), inp.part.size, replace=len(bound.inputs) < inp.part.size)
+    data = batch_data(c, bound, idx, secondary_inputs(c))
+    params = reference.initial_params(np.random.default_rng(1))
+    if m.samples:
+        data.update(sample_codes(c, reference, params, data, np.random.default_rng(2)))
+    state = reference.init(params, data)
+    state, n, first, last = solver.solve_batch(state, data, iterations=steps, tolerance=0.0)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in state.items()}, first, last
+
+
+@pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
+def test_jax_float64_equals_numpy(path):
+    ref, f0, l0 = _state_after("numpy", path, 3)
+    got, f1, l1 = _state_after("jax", path, 3)
+    for name in ref:
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-9, atol=1e-9, err_msg=name)
+    assert f1 == pytest.approx(f0, rel=1e-9) and l1 == pytest.approx(l0, rel=1e-9)
+
+
+def test_jax_float32_close_to_float64():
+    path = ROOT / "models" / "majority.lwl"
+    ref, _, _ = _state_after("numpy", path, 1)
+    got, _, _ = _state_after("jax", path, 1, dtype="float32")
+    for name in ref:
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+_MULTI = r"""
+import json, sys
+import numpy as np
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {tests!r})
+import jax
+from test_jax import _state_after
+from pathlib import Path
+state, first, last = _state_after("jax", Path({model!r}), 4)
+print(json.dumps({{"devices": len(jax.devices()), "first": first, "last": last,
+                  "w": state["w"][0, :5].tolist(), "x": float(np.abs(state["x"]).sum())}}))
+"""
+
+
+def _run_with_devices(n):
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n}"
+    env["JAX_PLATFORMS"] = "cpu"
+    code = _MULTI.format(root=str(ROOT), tests=str(ROOT / "tests"),
+                         model=str(ROOT / "models" / "majority.lwl"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_four_devices_equal_one():
+    one = _run_with_devices(1)
+    four = _run_with_devices(4)
+    assert one["devices"] == 1 and four["devices"] == 4
+    assert four["first"] == pytest.approx(one["first"], rel=1e-12)
+    assert four["last"] == pytest.approx(one["last"], rel=1e-12)
+    np.testing.assert_allclose(four["w"], one["w"], rtol=1e-12)
+    assert four["x"] == pytest.approx(one["x"], rel=1e-12)
