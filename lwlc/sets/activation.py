@@ -1,0 +1,220 @@
+"""Activation side constraint x_A = f(y − b) for any declared activation: a union of affine
+pieces (``piecewise``) and smooth curve pieces (``smooth``) in the (z, x) plane, z = y − b.
+
+``activation_projection`` returns the nearest candidate over all pieces (Elser eq. 26c, 28–29;
+golden README: isotropic in (consensus x, y, b), i.e. gz = n/2, gx = n with n the out-degree).
+``activation_yb_update`` turns the change of z back into equal-and-opposite changes of y and b:
+minimizing gy Δy² + gb Δb² subject to Δy − Δb = Δz gives Δy = Δz gb/(gy + gb),
+Δb = −Δz gy/(gy + gb), and the metric gz = gy gb/(gy + gb) on z.
+"""
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lwlc.sets._common import _barrier
+from lwlc.sets._spec import PropertySpec
+from lwlc.sets.piecewise import (
+    _nearest_covered,
+    affine_piece_candidate,
+    affine_piece_fixed_candidate,
+    bruteforce_union,
+    graph_contains,
+    piece_gap,
+    point_args,
+    relu_pieces,
+    sample_graph,
+    step_pieces,
+    union_distance,
+    zigmoid_pieces,
+)
+from lwlc.sets.smooth import (
+    curve_piece_candidate,
+    curve_piece_fixed_candidate,
+    sigmoid_piece,
+    tanh_piece,
+)
+
+if TYPE_CHECKING:
+    from lwlc.sets._common import Array, ModuleType
+
+
+def activation_projection(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array",
+                          pieces: "tuple") -> "tuple":
+    """Nearest point (z', x') of a union of affine and curve pieces (ties: first piece)."""
+    zero = xp.zeros_like(z + x + gz + gx)
+    best_t = best_x = best_d = None
+    for piece in pieces:
+        if piece[0] == "affine":
+            t, xt, d = affine_piece_candidate(xp, z, x, gz, gx, piece[1], piece[2], piece[3],
+                                              piece[4])
+        else:
+            t, xt, d = curve_piece_candidate(xp, z, x, gz, gx, piece[1], piece[2], piece[3],
+                                             piece[4], piece[5])
+        if best_d is None:
+            best_t, best_x, best_d = t + zero, xt + zero, d + zero
+        else:
+            take = _barrier(xp, (d < best_d,))[0]  # one decision for z' and x' (see _barrier)
+            best_t = xp.where(take, t, best_t)
+            best_x = xp.where(take, xt, best_x)
+            best_d = xp.where(take, d, best_d)
+    return best_t, best_x
+
+
+def activation_fixed_projection(xp: "ModuleType", z: "Array", x: "Array", pieces: "tuple"
+                                ) -> "Array":
+    """Nearest z' with f(z') = x for fixed x over affine and curve pieces; without an exact
+    match, the piece reaching nearest to x (then nearest z; then first piece)."""
+    zero = xp.zeros_like(z + x)
+    tol = 4096.0 * float(xp.finfo(zero.dtype).eps) * (1.0 + xp.abs(x))
+    best_t = best_m = best_d = None
+    for piece in pieces:
+        if piece[0] == "affine":
+            t, miss, d = affine_piece_fixed_candidate(xp, z, x, piece[1], piece[2], piece[3],
+                                                      piece[4])
+        else:
+            t, miss, d = curve_piece_fixed_candidate(xp, z, x, piece[1], piece[2], piece[3],
+                                                     piece[4])
+        if best_d is None:
+            best_t, best_m, best_d = t + zero, miss + zero, d + zero
+        else:
+            # misses equal to rounding tie (XLA may fuse a t + c differently), then nearest z
+            close = xp.abs(miss - best_m) <= tol
+            take = (~close & (miss < best_m)) | (close & (d < best_d))
+            best_t = xp.where(take, t, best_t)
+            best_m = xp.where(take, miss, best_m)
+            best_d = xp.where(take, d, best_d)
+    return best_t
+
+
+def activation_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":
+    """Forward map f(z) over affine and curve pieces; in a gap, the nearest piece (ties: upper),
+    evaluated at the nearest point of its interval."""
+    ordered = sorted(pieces, key=lambda p: (p[1], p[2]))
+    best_v = best_g = None
+    for piece in ordered:
+        t = xp.minimum(xp.maximum(z, piece[1]), piece[2])
+        if piece[0] == "affine":
+            v = piece[3] * t + piece[4]
+        else:
+            v = piece[3](xp, t)
+        g = piece_gap(xp, z, piece[1], piece[2])
+        if best_g is None:
+            best_v, best_g = v, g
+        else:
+            take = g <= best_g
+            best_v = xp.where(take, v, best_v)
+            best_g = xp.where(take, g, best_g)
+    return best_v
+
+
+def activation_yb_update(xp: "ModuleType", y: "Array", b: "Array", dz: "Array", gy: "Array",
+                         gb: "Array") -> "tuple":
+    """Split Δz into Δy = Δz gb/(gy+gb), Δb = −Δz gy/(gy+gb) (Elser eq. 27–28, 26d–e)."""
+    total = gy + gb
+    return y + dz * (gb / total), b - dz * (gy / total)
+
+
+NAME = "activation"
+CONVEX = False
+SUMMARY = "activation x = f(y − b): union of affine and smooth pieces; y, b split of Δz"
+EQUATIONS = "Elser eq. 26c, 27–30, 38; Lemma 4.1; golden README classifier/autoencoder"
+PROJECTION = activation_projection
+EMIT = (activation_projection, activation_fixed_projection, activation_inference,
+        activation_yb_update)
+REQUIRES = ("piecewise", "smooth")
+
+
+# --- properties (not emitted) ----------------------------------------------------------------
+
+MIXED_TABLES = {
+    "relu": relu_pieces(),
+    "step": step_pieces(0.5),
+    "zigmoid": zigmoid_pieces(0.25),
+    "relu_tanh": (("affine", -math.inf, 0.0, 0.0, 0.0), tanh_piece(0.0, math.inf)),
+    "hard_sigmoid": (("affine", -math.inf, -3.0, 0.0, 0.0), sigmoid_piece(-3.0, 3.0),
+                     ("affine", 3.0, math.inf, 0.0, 1.0)),
+}
+
+
+def _project(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: tuple,
+             mode: str) -> tuple:
+    if mode == "fixed":
+        return activation_fixed_projection(xp, z, x, pieces), x + 0.0 * z
+    return activation_projection(xp, z, x, gz, gx, pieces)
+
+
+def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
+    return graph_contains(pt[0], pt[1], args[4], tol)
+
+
+def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
+    z, x, gz, gx, pieces, mode = args
+    if mode == "fixed":
+        return _fixed_bruteforce_samples(args, n)
+    return sample_graph(pieces, z, rng, n)
+
+
+def _fixed_bruteforce_samples(args: tuple, n: int) -> tuple:
+    """Dense solutions of f(t) = x on every piece (grid sign changes refined by brentq)."""
+    from scipy.optimize import brentq
+
+    from lwlc.sets.piecewise import piece_value
+
+    z, x, _, _, pieces, _ = args
+    out = np.full((n,) + z.shape, np.inf)
+    for idx in np.ndindex(z.shape):
+        roots = []
+        zi, xi = float(z[idx]), float(x[idx])
+        for p in pieces:
+            lo, hi = max(p[1], zi - 60.0), min(p[2], zi + 60.0)
+            if lo > hi:
+                continue
+            if p[0] == "affine" and p[3] == 0.0:
+                if abs(p[4] - xi) <= 1e-12 * (1.0 + abs(xi)):
+                    roots += list(np.clip(zi + np.linspace(-30, 30, 61), lo, hi))
+                continue
+            grid = np.linspace(lo, hi, 4001)
+            g = piece_value(p, grid) - xi
+            roots += list(grid[g == 0.0])
+            for k in np.nonzero(g[:-1] * g[1:] < 0.0)[0]:
+                roots.append(brentq(lambda t, p=p, xi=xi: float(piece_value(p, np.asarray(t))) - xi,
+                                    grid[k], grid[k + 1], xtol=1e-15))
+        roots = sorted(roots, key=lambda t: abs(t - zi))[:n]
+        out[(slice(0, len(roots)),) + idx] = roots
+    return out, np.broadcast_to(x, out.shape)
+
+
+def _bruteforce(args: tuple) -> tuple:
+    z, x, gz, gx, pieces, mode = args
+    if mode == "fixed":
+        return z, np.full(z.shape, np.nan)  # covered by the dense samples
+    return bruteforce_union(z, x, gz, gx, pieces)
+
+
+def _inference(args: tuple) -> tuple:
+    z, pieces = args[0], args[4]
+    return _nearest_covered(z, pieces), activation_inference(np, z, pieces)
+
+
+def _make_args_with(pieces: tuple | None) -> object:
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw_args(draw: Callable) -> tuple:
+        if pieces is not None:
+            table = pieces
+        else:  # random affine tables are the ``piecewise`` kind's job (compiles once each)
+            table = draw(st.sampled_from(list(MIXED_TABLES.values())))
+        return point_args(draw, table)
+
+    return draw_args()
+
+
+SPEC = PropertySpec(
+    project=_project, make_args=lambda: _make_args_with(None), contains=_contains,
+    distance=union_distance, sample_set=_sample, convex=False, arity=2,
+    nearest_bruteforce=_bruteforce, inference=_inference, make_args_with_pieces=_make_args_with,
+    tol=1e-9, jax_eager_examples=1)

@@ -1,0 +1,255 @@
+"""Bilinear constraint x·w = ω y (Elser eq. 16, 17–19, 51–54; App. B).
+
+Projection of (x, w, y) minimizing ‖x'−x‖² + ‖w'−w‖² + g (y'−y)² onto x'·w' = ω y'. The Lagrange
+system (eq. 52) gives x' = (x + u w)/(1−u²), w' = (w + u x)/(1−u²), y' = y − u ω/g with u the
+unique root in (−1, 1) of the increasing function (eq. 53)
+
+    h0(u) = (p(1+u²) + q u)/(1−u²)² − ω y + ω² g⁻¹ u,   p = x·w,  q = x·x + w·w.
+
+Numerics. With s = x + w, d = x − w, S = ‖s‖² = q + 2p and D = ‖d‖² = q − 2p,
+
+    h0(u) = S/(4(1−u)²) − D/(4(1+u)²) − ω y + ω² g⁻¹ u,
+    x' = (s/(1−u) + d/(1+u))/2,   w' = (s/(1−u) − d/(1+u))/2.
+
+The sign of h0(0) = p − ω y tells on which side of 0 the root lies; mirroring (S ↔ D, y → −y,
+u → −u) reduces to a root u ≥ 0, which we represent by α = 1 − u ∈ (0, 1] so that both 1 − u and
+1 + u = 2 − α are exact even when the root crowds the pole (x ≈ ±w, tiny x and w). The root is
+bracketed by α ∈ [√(S/(D + 4ωy)), 1] and found by Newton steps in u (eq. 54) safeguarded by
+bisection (geometric while the bracket spans more than a factor 4) with a fixed budget of 32
+iterations, the same steps for NumPy and JAX (a ``lax.fori_loop`` under JAX); the measured worst
+case is about 16 iterations to reach 1e−14. Degenerate inputs (x = ±w exactly, x = w = 0), where
+the root leaves (−1, 1), give the limiting u = ±1 and finite results.
+"""
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lwlc.sets._common import _barrier, _fixed_loop
+from lwlc.sets._spec import PropertySpec, float_arrays, multistart_minimize, scalar
+
+if TYPE_CHECKING:
+    from lwlc.sets._common import Array, ModuleType
+
+
+def bilinear_newton_step(xp: "ModuleType", state: "tuple", near: "Array", pc: "Array",
+                         q: "Array", sc: "Array", dc: "Array", yc: "Array", g2: "Array"
+                         ) -> "tuple":
+    """One safeguarded Newton/bisection step (eq. 54) on the mirrored h0 (root u ≥ 0).
+
+    For a root in [0, 1/2] the iterate t is u and h0 is eq. 53 in (p, q); for a root in
+    (1/2, 1) (``near``) t is α = 1 − u and h0 is written with S = q + 2p, D = q − 2p. Either way
+    u, 1 − u and 1 + u keep full relative precision.
+    """
+    t, lo, hi = state
+    u = xp.where(near, 1.0 - t, t)
+    a = xp.where(near, t, 1.0 - t)
+    b = xp.where(near, 2.0 - t, 1.0 + t)
+    u2 = u * u
+    den = a * b
+    h_pq = (pc * (1.0 + u2) + q * u) / (den * den) - yc + g2 * u
+    dh_pq = (q * (1.0 + 3.0 * u2) + 2.0 * pc * u * (3.0 + u2)) / (den * den * den) + g2
+    h_sd = 0.25 * sc / (a * a) - 0.25 * dc / (b * b) - yc + g2 * u
+    dh_sd = 0.5 * sc / (a * a * a) + 0.5 * dc / (b * b * b) + g2
+    h = xp.where(near, h_sd, h_pq)
+    dh = xp.where(near, dh_sd, dh_pq)
+    rise = xp.where(near, -h, h)  # increasing in t
+    lo = xp.where(rise < 0.0, t, lo)
+    hi = xp.where(rise > 0.0, t, hi)
+    pos = dh > 0.0
+    t_newton = t - rise / xp.where(pos, dh, 1.0)
+    ok = pos & (t_newton >= lo) & (t_newton <= hi)
+    geometric = (lo > 0.0) & (hi > 4.0 * lo)
+    mid = xp.where(geometric, xp.sqrt(lo) * xp.sqrt(hi), 0.5 * (lo + hi))
+    t = xp.where(h == 0.0, t, xp.where(ok, t_newton, mid))
+    return t, lo, hi
+
+
+def bilinear_solve(xp: "ModuleType", p: "Array", q: "Array", S: "Array", D: "Array", y: "Array",
+                   omega: "Array", ginv: "Array") -> "tuple":
+    """Root of eq. 53 from p = x·w, q = x·x + w·w, S = ‖x + w‖², D = ‖x − w‖²; returns
+    (u, 1 − u, 1 + u), each to full relative precision."""
+    zero = xp.zeros_like(p + q + S + D + y + omega + ginv)
+    p = p + zero
+    q = q + zero
+    S = xp.maximum(S, 0.0) + zero
+    D = xp.maximum(D, 0.0) + zero
+    wy = omega * y + zero
+    g2 = omega * omega * ginv + zero
+    # h0(0) = p − ω y ≤ 0: the root is u ≥ 0; otherwise mirror u → −u. Written as a comparison,
+    # not a difference, and pinned below: under jit XLA may recompute a cheap predicate in
+    # several fusions, contracting p − ω y to a fused multiply-add in some and not others, which
+    # would mix the two frames (seen: u = −0.11 for an exactly satisfied constraint).
+    up = p <= wy
+    pc = xp.where(up, p, -p)
+    sc = xp.where(up, S, D)
+    dc = xp.where(up, D, S)
+    yc = xp.where(up, wy, -wy)
+    near = sc - dc / 9.0 - yc + 0.5 * g2 < 0.0  # h0(1/2) < 0: the root lies in (1/2, 1)
+    up, near, pc, sc, dc, yc = _barrier(xp, (up, near, pc, sc, dc, yc))
+    num = dc + 4.0 * yc
+    has = num > 0.0
+    ratio = sc / xp.where(has, num, 1.0)
+    a_min = float(xp.finfo(zero.dtype).tiny) ** (1.0 / 3.0)  # keeps α³ a normal number
+    a_lo = xp.where(has, xp.sqrt(xp.clip(ratio, a_min * a_min, 0.25)), a_min)
+    a_lo = xp.maximum(a_lo, a_min)
+    lo = xp.where(near, a_lo, 0.0)
+    hi = zero + 0.5
+    state = _fixed_loop(xp, 32, bilinear_newton_step, (lo, lo, hi),
+                        (near, pc, q, sc, dc, yc, g2))
+    t = state[0]
+    u = xp.where(near, 1.0 - t, t)
+    one_minus = xp.where(near, t, 1.0 - t)
+    one_plus = xp.where(near, 2.0 - t, 1.0 + t)
+    u = xp.where(up, u, -u)
+    return u, xp.where(up, one_minus, one_plus), xp.where(up, one_plus, one_minus)
+
+
+def bilinear_multiplier(xp: "ModuleType", p: "Array", q: "Array", y: "Array", omega: "Array",
+                        ginv: "Array") -> "Array":
+    """Root u0 ∈ (−1, 1) of h0 (Elser eq. 53, Lemma B.1) from p = x·w, q = x·x + w·w."""
+    u, _, _ = bilinear_solve(xp, p, q, q + 2.0 * p, q - 2.0 * p, y, omega, ginv)
+    return u
+
+
+def bilinear_projection(xp: "ModuleType", x: "Array", w: "Array", y: "Array", omega: "Array",
+                        ginv: "Array") -> "tuple":
+    """Project (x, w, y) onto x·w = ω y (eq. 51, 19a–b, 52c); vectors on the last axis.
+
+    ``y``, ``omega`` and ``ginv`` (= 1/g; 0 for fixed y, the NMF case eq. 16) broadcast against
+    the leading axes of ``x`` and ``w``. Returns (x', w', y').
+    """
+    s = x + w
+    d = x - w
+    p = xp.sum(x * w, axis=-1)
+    q = xp.sum(x * x + w * w, axis=-1)
+    u, one_minus, one_plus = bilinear_solve(xp, p, q, xp.sum(s * s, axis=-1),
+                                            xp.sum(d * d, axis=-1), y, omega, ginv)
+    cs = 0.5 / one_minus[..., None]
+    cd = 0.5 / one_plus[..., None]
+    x_new = s * cs + d * cd
+    w_new = s * cs - d * cd
+    y_new = y - u * omega * ginv
+    return x_new, w_new, y_new
+
+
+NAME = "bilinear"
+CONVEX = False
+SUMMARY = "x·w = ω y per neuron (fixed y with ginv = 0: NMF), exact multiplier root"
+EQUATIONS = "Elser eq. 16–19, 51–54, Lemma B.1; App. B"
+PROJECTION = bilinear_projection
+EMIT = (bilinear_newton_step, bilinear_solve, bilinear_multiplier, bilinear_projection)
+REQUIRES = ("_common",)
+
+
+# --- properties (not emitted) ----------------------------------------------------------------
+
+
+def _make_args() -> object:
+    from hypothesis import strategies as st
+
+    shape = (3, 4)
+
+    def build(x: np.ndarray, noise: np.ndarray, kind: str, y: np.ndarray, omega: np.ndarray,
+              ginv: np.ndarray) -> tuple:
+        w = {"free": noise, "near": x + 1e-3 * noise, "anti": -x + 1e-3 * noise}[kind]
+        # keep clear of the measure-zero degenerate inputs x = ±w (App. A.2, eq. 18)
+        bump = 1e-2 * np.array([1.0, -2.0, 3.0, -4.0]) * (1.0 + np.abs(x).max())
+        s2 = np.sum((x + w) ** 2, -1, keepdims=True)
+        d2 = np.sum((x - w) ** 2, -1, keepdims=True)
+        small = np.minimum(s2, d2) < 1e-8 * (1.0 + np.sum(x * x + w * w, -1, keepdims=True))
+        w = np.where(small, w + bump, w)
+        return (x, w, y, omega, ginv)
+
+    ginv = st.one_of(st.just(np.asarray(0.0)), float_arrays((3,), 0.05, 4.0))
+    return st.builds(build, float_arrays(shape), float_arrays(shape),
+                     st.sampled_from(["free", "free", "near", "anti"]), float_arrays((3,)),
+                     scalar(0.5, 2.0), ginv)
+
+
+def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
+    x, w, y = pt
+    omega, ginv = args[3], args[4]
+    lhs = np.sum(x * w, axis=-1)
+    scale = 1.0 + np.linalg.norm(x, axis=-1) * np.linalg.norm(w, axis=-1) + np.abs(omega * y)
+    fixed_ok = np.where(np.asarray(ginv) == 0.0, y == args[2], True)
+    return (np.abs(lhs - omega * y) <= tol * scale) & fixed_ok
+
+
+def _distance(p: tuple, q: tuple, args: tuple) -> np.ndarray:
+    ginv = np.asarray(args[4])
+    dy = q[2] - p[2]
+    gy = np.where(ginv > 0.0, dy * dy / np.where(ginv > 0.0, ginv, 1.0),
+                  np.where(dy == 0.0, 0.0, np.inf))
+    return np.sum((q[0] - p[0]) ** 2, -1) + np.sum((q[1] - p[1]) ** 2, -1) + gy
+
+
+def _fix_w(x: np.ndarray, w: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Shift w along x so that x·w = target."""
+    xx = np.maximum(np.sum(x * x, -1), 1e-300)
+    lam = (target - np.sum(x * w, -1)) / xx
+    return w + lam[..., None] * x
+
+
+def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
+    x, w, y, omega, ginv = args
+    px, pw, py = bilinear_projection(np, x, w, y, omega, ginv)
+    scale = np.logspace(-6, 0.5, n)[:, None, None]
+    base_x = np.where(np.arange(n)[:, None, None] % 2 == 0, px, x)
+    base_w = np.where(np.arange(n)[:, None, None] % 2 == 0, pw, w)
+    xs = base_x + scale * rng.normal(size=(n,) + x.shape)
+    ws = base_w + scale * rng.normal(size=(n,) + w.shape)
+    fixed = np.asarray(ginv) == 0.0
+    ws_fixed = _fix_w(xs, ws, np.broadcast_to(omega * y, xs.shape[:-1]))
+    ws = np.where(fixed[..., None], ws_fixed, ws)
+    ys = np.where(fixed, np.broadcast_to(y, xs.shape[:-1]), np.sum(xs * ws, -1) / omega)
+    return xs, ws, ys
+
+
+def _bruteforce(args: tuple) -> tuple:
+    x, w, y, omega, ginv = args
+    ginv_b = np.broadcast_to(ginv, y.shape)
+    px, pw, _ = bilinear_projection(np, x, w, y, omega, ginv)
+    n = x.shape[-1]
+    out_x, out_w, out_y = np.empty_like(x), np.empty_like(w), np.empty_like(y)
+    for i in range(y.shape[0]):
+        gi = float(ginv_b[i])
+        om = float(omega)
+
+        def point(v: np.ndarray, i: int = i, gi: float = gi, om: float = om) -> tuple:
+            xv, wv = v[:n], v[n:]
+            if gi > 0.0:
+                return xv, wv, float(xv @ wv) / om
+            return xv, _fix_w(xv, wv, om * y[i]), y[i]
+
+        def fun(v: np.ndarray, i: int = i, gi: float = gi, point: Callable = point) -> float:
+            xv, wv, yv = point(v)
+            d = np.sum((xv - x[i]) ** 2) + np.sum((wv - w[i]) ** 2)
+            return float(d + ((yv - y[i]) ** 2 / gi if gi > 0.0 else 0.0))
+
+        def grad(v: np.ndarray, i: int = i, gi: float = gi, om: float = om) -> np.ndarray:
+            xv, wv = v[:n], v[n:]
+            if gi > 0.0:
+                r = 2.0 * (float(xv @ wv) / om - y[i]) / (gi * om)
+                return np.concatenate([2.0 * (xv - x[i]) + r * wv, 2.0 * (wv - w[i]) + r * xv])
+            xx = max(float(xv @ xv), 1e-300)
+            lam = (om * y[i] - float(xv @ wv)) / xx
+            r = wv + lam * xv - w[i]
+            rx = float(r @ xv)
+            g_w = 2.0 * r - 2.0 * rx * xv / xx
+            g_x = 2.0 * (xv - x[i]) + 2.0 * lam * r - 2.0 * rx * (wv + 2.0 * lam * xv) / xx
+            return np.concatenate([g_x, g_w])
+
+        jiggle = 1e-3 * np.arange(1, 2 * n + 1)
+        starts = [np.concatenate([x[i], w[i]]) + jiggle, np.concatenate([px[i], pw[i]])]
+        with np.errstate(all="ignore"):
+            bx, bw, by = point(multistart_minimize(fun, starts, grad))
+        out_x[i], out_w[i], out_y[i] = bx, bw, by
+    return out_x, out_w, out_y
+
+
+SPEC = PropertySpec(
+    project=bilinear_projection, make_args=_make_args, contains=_contains, distance=_distance,
+    sample_set=_sample, convex=False, arity=3, nearest_bruteforce=_bruteforce, tol=1e-9,
+    jax_eager_examples=1)

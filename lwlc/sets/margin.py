@@ -1,0 +1,201 @@
+"""Class constraints of the classifier (Elser eq. 26d–e, 32, 33; Sect. 5.3, 6.2).
+
+Input z = y − b on the class nodes, shape [..., K, C] (items K, classes C), integer labels
+[..., K] and the margin Δ. The labelled node needs z ≥ Δ, every other node z ≤ 0; y and b move
+equally and oppositely (equal weights υ), so an item's squared change of y and b is |Δz|²/2.
+
+Modes of ``class_projection`` (``count`` = EE or FPA):
+
+- ``plain``: eq. 26d–e for every item;
+- ``exempt`` (eq. 32): the ``count`` items whose projection moves y and b the most keep z
+  unprojected (golden README "Exemptions");
+- ``relabel`` (eq. 33): excess = d(own label) − min_l d(l); the ``count`` items with the largest
+  positive excess are projected with their best label (first on ties);
+- ``allow`` (Sect. 6.2, golden README "False-positive-allowance classifier"): items labelled
+  other than ``allow_label`` for which the projection as ``allow_label`` is closer are candidates;
+  at most ``count`` of them, those with the largest advantage, are projected as ``allow_label``.
+
+Ties are broken by a stable sort (lower item index first); selection uses ranks and masks only,
+so it runs under ``jax.jit``.
+"""
+
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lwlc.sets._common import _barrier, _descending_ranks
+from lwlc.sets._spec import PropertySpec, float_arrays, scalar
+
+if TYPE_CHECKING:
+    from lwlc.sets._common import Array, ModuleType
+
+
+def margin_projection(xp: "ModuleType", z: "Array", labels: "Array", margin: "Array") -> "Array":
+    """Project z onto z[label] ≥ Δ, z[other] ≤ 0 (eq. 26d–e) per item; z is [..., K, C]."""
+    own = xp.arange(z.shape[-1]) == labels[..., None]
+    m = xp.asarray(margin)[..., None, None]
+    return xp.where(own, xp.maximum(z, m), xp.minimum(z, 0.0))
+
+
+def class_distances(xp: "ModuleType", z: "Array", margin: "Array") -> "Array":
+    """d[..., k, l]: squared change of y and b (|Δz|²/2) when item k is projected as class l."""
+    m = xp.asarray(margin)[..., None, None]
+    over = xp.maximum(z, 0.0)
+    short = xp.maximum(m - z, 0.0)
+    eye = xp.arange(z.shape[-1])[:, None] == xp.arange(z.shape[-1])
+    terms = xp.where(eye, (short * short)[..., None, :], (over * over)[..., None, :])
+    return 0.5 * xp.sum(terms, axis=-1)
+
+
+def class_selection(xp: "ModuleType", z: "Array", labels: "Array", margin: "Array", mode: str,
+                    count: int, allow_label: int) -> "tuple":
+    """Target class per item and whether the item is projected (eq. 32, 33; Sect. 6.2)."""
+    dist = _barrier(xp, (class_distances(xp, z, margin),))[0]  # computed once (see _barrier)
+    own = xp.sum(xp.where(xp.arange(z.shape[-1]) == labels[..., None], dist, 0.0), axis=-1)
+    active = own >= 0.0
+    target = labels
+    if mode == "exempt":
+        active = _descending_ranks(xp, own) >= count
+    elif mode == "relabel":
+        best = xp.argmin(dist, axis=-1)
+        excess = own - xp.min(dist, axis=-1)
+        cand = excess > 0.0
+        ranks = _descending_ranks(xp, xp.where(cand, excess, -xp.inf))
+        target = xp.where(cand & (ranks < count), best, labels)
+    elif mode == "allow":
+        is_allow = xp.arange(z.shape[-1]) == allow_label
+        adv = own - xp.sum(xp.where(is_allow, dist, 0.0), axis=-1)
+        cand = (labels != allow_label) & (adv > 0.0)
+        ranks = _descending_ranks(xp, xp.where(cand, adv, -xp.inf))
+        target = xp.where(cand & (ranks < count), allow_label, labels)
+    return target, active
+
+
+def class_projection(xp: "ModuleType", z: "Array", labels: "Array", margin: "Array", mode: str,
+                     count: int, allow_label: int) -> "Array":
+    """Class constraint projection in mode plain / exempt / relabel / allow (module doc)."""
+    target, active = class_selection(xp, z, labels, margin, mode, count, allow_label)
+    return xp.where(active[..., None], margin_projection(xp, z, target, margin), z)
+
+
+NAME = "margin"
+CONVEX = False
+SUMMARY = "class margins: label node ≥ Δ, others ≤ 0; exemptions (EE), relabeling, FP allowance"
+EQUATIONS = "Elser eq. 26d–e, 32, 33; Sect. 5.2, 5.3, 6.2; golden README classifiers"
+PROJECTION = class_projection
+EMIT = (margin_projection, class_distances, class_selection, class_projection)
+REQUIRES = ("_common",)
+
+
+# --- properties (not emitted) ----------------------------------------------------------------
+
+_K, _C = 4, 3
+
+
+def _satisfies(row: np.ndarray, label: int, margin: float, tol: float) -> bool:
+    others = np.delete(row, label)
+    return bool(row[label] >= margin - tol and np.all(others <= tol))
+
+
+def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
+    z = pt[0]
+    _, labels, margin, mode, count, allow = args
+    margin, count, allow = float(margin), int(count), int(allow)
+    t = tol * (1.0 + margin + np.abs(z).max())
+    own_ok = [_satisfies(z[k], int(labels[k]), margin, t) for k in range(z.shape[0])]
+    if mode == "plain":
+        return np.asarray(all(own_ok))
+    if mode == "exempt":
+        return np.asarray(own_ok.count(False) <= count)
+    if mode == "relabel":
+        any_ok = [any(_satisfies(z[k], c, margin, t) for c in range(z.shape[1]))
+                  for k in range(z.shape[0])]
+        return np.asarray(all(any_ok) and own_ok.count(False) <= count)
+    moved = [not own_ok[k] and labels[k] != allow and _satisfies(z[k], allow, margin, t)
+             for k in range(z.shape[0])]
+    fine = all(own_ok[k] or moved[k] for k in range(z.shape[0]))
+    return np.asarray(fine and sum(moved) <= count)
+
+
+def _distance(p: tuple, q: tuple, args: tuple) -> np.ndarray:
+    return 0.5 * np.sum((q[0] - p[0]) ** 2, axis=(-2, -1))
+
+
+def _assignments(args: tuple) -> list[tuple[np.ndarray, np.ndarray]]:
+    """All (target labels, active) structures allowed by the mode."""
+    _, labels, _, mode, count, allow = args
+    count, allow = int(count), int(allow)
+    k_items = labels.shape[0]
+    out = []
+    if mode == "plain":
+        out.append((labels, np.ones(k_items, bool)))
+    elif mode == "exempt":
+        for r in range(min(count, k_items) + 1):
+            for sub in itertools.combinations(range(k_items), r):
+                active = np.ones(k_items, bool)
+                active[list(sub)] = False
+                out.append((labels, active))
+    elif mode == "relabel":
+        for combo in itertools.product(range(_C), repeat=k_items):
+            target = np.asarray(combo)
+            if np.sum(target != labels) <= count:
+                out.append((target, np.ones(k_items, bool)))
+    else:
+        others = [k for k in range(k_items) if labels[k] != allow]
+        for r in range(min(count, len(others)) + 1):
+            for sub in itertools.combinations(others, r):
+                target = labels.copy()
+                target[list(sub)] = allow
+                out.append((target, np.ones(k_items, bool)))
+    return out
+
+
+def _structured(z: np.ndarray, target: np.ndarray, active: np.ndarray, margin: np.ndarray
+                ) -> np.ndarray:
+    return np.where(active[:, None], margin_projection(np, z, target, margin), z)
+
+
+def _bruteforce(args: tuple) -> tuple:
+    z, margin = args[0], args[2]
+    best, best_d = None, np.inf
+    for target, active in _assignments(args):
+        cand = _structured(z, target, active, margin)
+        d = float(np.sum((cand - z) ** 2))
+        if d < best_d:
+            best, best_d = cand, d
+    return (best,)
+
+
+def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
+    z, margin = args[0], args[2]
+    structures = _assignments(args)
+    out = np.empty((n,) + z.shape)
+    for i in range(n):
+        target, active = structures[rng.integers(len(structures))]
+        noisy = z + 10.0 ** rng.uniform(-6, 1) * rng.normal(size=z.shape)
+        out[i] = np.where(active[:, None], margin_projection(np, noisy, target, margin), z)
+    return (out,)
+
+
+def _make_args() -> object:
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw(draw: Callable) -> tuple:
+        z = draw(float_arrays((_K, _C), -3.0, 3.0))
+        labels = np.asarray(draw(st.lists(st.integers(0, _C - 1), min_size=_K, max_size=_K)),
+                            dtype=np.int64)
+        margin = draw(scalar(0.1, 2.0))
+        mode = draw(st.sampled_from(["plain", "exempt", "relabel", "allow"]))
+        count = np.asarray(draw(st.integers(0, 2)))  # arrays: traced under jit
+        allow = np.asarray(draw(st.integers(0, _C - 1)))
+        return z, labels, margin, mode, count, allow
+
+    return draw()
+
+
+SPEC = PropertySpec(
+    project=class_projection, make_args=_make_args, contains=_contains, distance=_distance,
+    sample_set=_sample, convex=False, nearest_bruteforce=_bruteforce, tol=1e-9)

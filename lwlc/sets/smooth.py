@@ -1,0 +1,328 @@
+"""Smooth activation curves: pieces ``("curve", lo, hi, f, df, d2f)``, x = f(z) on [lo, hi].
+
+``f``, ``df``, ``d2f`` are elementwise functions ``(xp, t) -> array`` (the compiler generates them
+with sympy; the tests write tanh, sigmoid, softplus and a cubic by hand). Projection of (z, x) onto
+a curve piece minimizes E(t) = gz (t − z)² + gx (f(t) − x)² over t ∈ [lo, hi] (Elser eq. 28–29
+with a smooth f): the global minimizer satisfies gz (t − z)² ≤ E(clip(z)), so it lies in the
+window [z − R, z + R] ∩ [lo, hi], R = √(E(clip(z))/gz). The window is cut into 8 segments; in
+each, the stationarity condition s(t) = gz (t − z) + gx (f(t) − x) f'(t) = 0 with
+s'(t) = gz + gx (f'(t)² + (f(t) − x) f''(t)) is solved by Newton steps safeguarded by bisection
+(24 steps); the best of the 9 nodes (endpoints included) and 8 segment solutions is kept and
+polished by 3 small Newton steps, so that a node within rounding of the minimizer (a flat
+minimum, where energies cannot tell them apart) becomes the minimizer itself and NumPy and JAX
+agree.
+Several local minima in one segment could hide the global one: a documented limit of any fixed
+budget, checked against SciPy multi-start minimization in the tests.
+
+Fixed x (``curve_piece_fixed_candidate``): f(t) = x is bracketed on sorted nodes (129 evenly
+spaced over [z − 16, z + 16] and z ± 2^k for k = 4 … 24, all clipped to [lo, hi]); the sign
+changes nearest to z on either side are solved by safeguarded Newton/bisection (64 steps) and the
+nearer root wins. Roots closer together than the node spacing can be missed.
+"""
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lwlc.sets._common import _barrier, _fixed_loop
+from lwlc.sets._spec import PropertySpec
+from lwlc.sets.piecewise import (
+    bruteforce_union,
+    graph_contains,
+    point_args,
+    sample_graph,
+)
+
+if TYPE_CHECKING:
+    from lwlc.sets._common import Array, ModuleType
+
+
+def curve_stationary_step(xp: "ModuleType", state: "tuple", z: "Array", x: "Array", gz: "Array",
+                          gx: "Array", f: "Callable", df: "Callable", d2f: "Callable") -> "tuple":
+    """Safeguarded Newton step on s(t) = E'(t)/2 within brackets with s(lo) < 0 < s(hi)."""
+    t, lo, hi = state
+    ft = f(xp, t)
+    dft = df(xp, t)
+    s = gz * (t - z) + gx * (ft - x) * dft
+    ds = gz + gx * (dft * dft + (ft - x) * d2f(xp, t))
+    lo = xp.where(s < 0.0, t, lo)
+    hi = xp.where(s > 0.0, t, hi)
+    pos = ds > 0.0
+    t_newton = t - s / xp.where(pos, ds, 1.0)
+    slack = 1e4 * float(xp.finfo(t.dtype).eps) * (1.0 + xp.abs(lo) + xp.abs(hi))
+    ok = pos & (t_newton >= lo - slack) & (t_newton <= hi + slack)
+    t_newton = xp.minimum(xp.maximum(t_newton, lo), hi)
+    t = xp.where(s == 0.0, t, xp.where(ok, t_newton, 0.5 * (lo + hi)))
+    return t, lo, hi
+
+
+def curve_polish_step(xp: "ModuleType", state: "tuple", z: "Array", x: "Array", gz: "Array",
+                      gx: "Array", lo: float, hi: float, f: "Callable", df: "Callable",
+                      d2f: "Callable") -> "tuple":
+    """Small Newton step on s(t) from a nearly stationary winner (|step| ≤ 1e-6 (1 + |t|)), so
+    that a node lying within rounding of the minimizer is replaced by the minimizer itself."""
+    t = state[0]
+    ft = f(xp, t)
+    dft = df(xp, t)
+    s = gz * (t - z) + gx * (ft - x) * dft
+    ds = gz + gx * (dft * dft + (ft - x) * d2f(xp, t))
+    pos = ds > 0.0
+    step = s / xp.where(pos, ds, 1.0)
+    ok = pos & (xp.abs(step) <= 1e-6 * (1.0 + xp.abs(t)))
+    return (xp.minimum(xp.maximum(xp.where(ok, t - step, t), lo), hi),)
+
+
+def curve_piece_candidate(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array",
+                          lo: float, hi: float, f: "Callable", df: "Callable", d2f: "Callable"
+                          ) -> "tuple":
+    """Nearest point (t, f(t)) of one curve piece and its squared distance gz Δz² + gx Δx²."""
+    zero = xp.zeros_like(z + x + gz + gx)
+    z = z + zero
+    x = x + zero
+    gz = gz + zero
+    gx = gx + zero
+    t0 = xp.minimum(xp.maximum(z, lo), hi)
+    e0 = gz * (t0 - z) ** 2 + gx * (f(xp, t0) - x) ** 2
+    radius = xp.sqrt(e0 / gz)
+    left = xp.maximum(z - radius, lo)
+    right = xp.minimum(z + radius, hi)
+    frac = xp.arange(9) / 8.0
+    nodes = xp.minimum(left[..., None] + (right - left)[..., None] * frac, right[..., None])
+    zc, xc, gzc, gxc = z[..., None], x[..., None], gz[..., None], gx[..., None]
+    a, b = nodes[..., :-1], nodes[..., 1:]
+    state = (0.5 * (a + b), a, b)
+    t, _, _ = _fixed_loop(xp, 24, curve_stationary_step, state, (zc, xc, gzc, gxc, f, df, d2f))
+    cands = xp.concatenate([nodes, t], axis=-1)
+    energy = gzc * (cands - zc) ** 2 + gxc * (f(xp, cands) - xc) ** 2
+    k = xp.argmin(energy, axis=-1)[..., None]
+    best = xp.take_along_axis(cands, k, axis=-1)[..., 0]
+    best = _fixed_loop(xp, 3, curve_polish_step, (best,), (z, x, gz, gx, lo, hi, f, df, d2f))[0]
+    fb = f(xp, best)
+    return best, fb, gz * (best - z) ** 2 + gx * (fb - x) ** 2
+
+
+def curve_root_step(xp: "ModuleType", state: "tuple", x: "Array", f: "Callable", df: "Callable"
+                    ) -> "tuple":
+    """Safeguarded Newton step on g(t) = f(t) − x with g(neg) < 0 < g(pos)."""
+    t, neg, pos = state
+    g = f(xp, t) - x
+    dg = df(xp, t)
+    neg = xp.where(g < 0.0, t, neg)
+    pos = xp.where(g > 0.0, t, pos)
+    lo = xp.minimum(neg, pos)
+    hi = xp.maximum(neg, pos)
+    nz = dg != 0.0
+    t_newton = t - g / xp.where(nz, dg, 1.0)
+    slack = 1e4 * float(xp.finfo(t.dtype).eps) * (1.0 + xp.abs(lo) + xp.abs(hi))
+    ok = nz & (t_newton >= lo - slack) & (t_newton <= hi + slack)
+    t_newton = xp.minimum(xp.maximum(t_newton, lo), hi)
+    t = xp.where(g == 0.0, t, xp.where(ok, t_newton, 0.5 * (lo + hi)))
+    return t, neg, pos
+
+
+def curve_piece_fixed_candidate(xp: "ModuleType", z: "Array", x: "Array", lo: float, hi: float,
+                                f: "Callable", df: "Callable") -> "tuple":
+    """Nearest t ∈ [lo, hi] to z with f(t) = x; returns (t, x-miss, z-distance). Without a
+    solution: the node nearest to z among those with f nearest to x (miss > 0)."""
+    zero = xp.zeros_like(z + x)
+    z = z + zero
+    x = x + zero
+    steps = [2.0 ** k for k in range(4, 25)]
+    offsets = xp.asarray([-s for s in reversed(steps)] + steps)
+    far = z[..., None] + offsets
+    frac = xp.arange(129) / 128.0
+    near_lo = xp.maximum(z - 16.0, lo)
+    near_hi = xp.minimum(z + 16.0, hi)
+    near = near_lo[..., None] + (near_hi - near_lo)[..., None] * frac
+    nodes = xp.concatenate([far, near, z[..., None]], axis=-1)
+    nodes = xp.sort(xp.minimum(xp.maximum(nodes, lo), hi), axis=-1)
+    xc = x[..., None]
+    g = f(xp, nodes) - xc
+    change = (g[..., :-1] * g[..., 1:]) < 0.0
+    n_seg = change.shape[-1]
+    seg = xp.arange(n_seg)
+    j0 = xp.sum(nodes < z[..., None], axis=-1)[..., None] - 1
+    right_mask = change & (seg >= j0)
+    left_mask = change & (seg <= j0)
+    j_right = xp.argmax(right_mask, axis=-1)
+    j_left = n_seg - 1 - xp.argmax(left_mask[..., ::-1], axis=-1)
+    has_right = xp.any(right_mask, axis=-1)
+    has_left = xp.any(left_mask, axis=-1)
+    j = xp.stack([j_left, j_right], axis=-1)
+    has = xp.stack([has_left, has_right], axis=-1)
+    a = xp.take_along_axis(nodes, j, axis=-1)
+    b = xp.take_along_axis(nodes, j + 1, axis=-1)
+    ga = xp.take_along_axis(g, j, axis=-1)
+    neg = xp.where(ga < 0.0, a, b)
+    pos = xp.where(ga < 0.0, b, a)
+    state = (0.5 * (a + b), neg, pos)
+    t, _, _ = _fixed_loop(xp, 64, curve_root_step, state, (xc, f, df))
+    exact = g == 0.0
+    cands = xp.concatenate([nodes, t], axis=-1)
+    valid = xp.concatenate([exact, has], axis=-1)
+    dist = xp.where(valid, xp.abs(cands - z[..., None]), math.inf)
+    k = xp.argmin(dist, axis=-1)[..., None]
+    t_best = xp.take_along_axis(cands, k, axis=-1)[..., 0]
+    miss_all = xp.abs(g)
+    least = xp.min(miss_all, axis=-1, keepdims=True)
+    close = miss_all <= least + 4096.0 * float(xp.finfo(g.dtype).eps) * (1.0 + xp.abs(xc))
+    m = xp.argmin(xp.where(close, xp.abs(nodes - z[..., None]), math.inf), axis=-1)[..., None]
+    t_miss = xp.take_along_axis(nodes, m, axis=-1)[..., 0]
+    miss = least[..., 0]
+    feasible = xp.any(valid, axis=-1)
+    t_out = xp.where(feasible, t_best, t_miss)
+    miss = xp.where(feasible, 0.0, miss)
+    return t_out, miss, xp.abs(t_out - z)
+
+
+def smooth_projection(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array",
+                      pieces: "tuple") -> "tuple":
+    """Nearest point (z', x') of a union of curve pieces (ties: first piece)."""
+    best_t = best_x = best_d = None
+    for piece in pieces:
+        t, xt, d = curve_piece_candidate(xp, z, x, gz, gx, piece[1], piece[2], piece[3],
+                                         piece[4], piece[5])
+        if best_d is None:
+            best_t, best_x, best_d = t, xt, d
+        else:
+            take = _barrier(xp, (d < best_d,))[0]  # one decision for z' and x' (see _barrier)
+            best_t = xp.where(take, t, best_t)
+            best_x = xp.where(take, xt, best_x)
+            best_d = xp.where(take, d, best_d)
+    return best_t, best_x
+
+
+NAME = "smooth"
+CONVEX = False
+SUMMARY = "smooth activation curves x = f(z) on [lo, hi] (tanh, sigmoid, softplus...): multi-start"
+EQUATIONS = "Elser eq. 26c, 28–29 with smooth f; Sect. 5.2"
+PROJECTION = smooth_projection
+EMIT = (curve_stationary_step, curve_polish_step, curve_piece_candidate, curve_root_step,
+        curve_piece_fixed_candidate, smooth_projection)
+REQUIRES = ("_common",)
+
+
+# --- hand-written curves for tests and examples (not emitted) --------------------------------
+
+
+def _tanh(xp: "ModuleType", t: "Array") -> "Array":
+    return xp.tanh(t)
+
+
+def _dtanh(xp: "ModuleType", t: "Array") -> "Array":
+    return 1.0 - xp.tanh(t) ** 2
+
+
+def _d2tanh(xp: "ModuleType", t: "Array") -> "Array":
+    th = xp.tanh(t)
+    return -2.0 * th * (1.0 - th * th)
+
+
+def _sigmoid(xp: "ModuleType", t: "Array") -> "Array":
+    return 0.5 * (1.0 + xp.tanh(0.5 * t))
+
+
+def _dsigmoid(xp: "ModuleType", t: "Array") -> "Array":
+    s = 0.5 * (1.0 + xp.tanh(0.5 * t))
+    return s * (1.0 - s)
+
+
+def _d2sigmoid(xp: "ModuleType", t: "Array") -> "Array":
+    s = 0.5 * (1.0 + xp.tanh(0.5 * t))
+    return s * (1.0 - s) * (1.0 - 2.0 * s)
+
+
+def _softplus(xp: "ModuleType", t: "Array") -> "Array":
+    return xp.logaddexp(0.0, t)
+
+
+def _cubic(xp: "ModuleType", t: "Array") -> "Array":
+    return t * t * t - t
+
+
+def _dcubic(xp: "ModuleType", t: "Array") -> "Array":
+    return 3.0 * t * t - 1.0
+
+
+def _d2cubic(xp: "ModuleType", t: "Array") -> "Array":
+    return 6.0 * t
+
+
+def tanh_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
+    return ("curve", lo, hi, _tanh, _dtanh, _d2tanh)
+
+
+def sigmoid_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
+    return ("curve", lo, hi, _sigmoid, _dsigmoid, _d2sigmoid)
+
+
+def softplus_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
+    return ("curve", lo, hi, _softplus, _sigmoid, _dsigmoid)
+
+
+def cubic_piece(lo: float = -2.0, hi: float = 2.0) -> tuple:
+    return ("curve", lo, hi, _cubic, _dcubic, _d2cubic)
+
+
+EXAMPLE_TABLES = {
+    "tanh": (tanh_piece(),),
+    "softplus": (softplus_piece(),),
+    "cubic": (cubic_piece(),),
+    "two_curves": (sigmoid_piece(-math.inf, 0.0), cubic_piece(0.5, 2.0)),
+}
+
+
+# --- properties (not emitted) ----------------------------------------------------------------
+
+
+def _project(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: tuple,
+             mode: str) -> tuple:
+    return smooth_projection(xp, z, x, gz, gx, pieces)
+
+
+def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
+    return graph_contains(pt[0], pt[1], args[4], tol)
+
+
+def _distance(p: tuple, q: tuple, args: tuple) -> np.ndarray:
+    gz, gx = args[2], args[3]
+    return gz * (q[0] - p[0]) ** 2 + gx * (q[1] - p[1]) ** 2
+
+
+def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
+    return sample_graph(args[4], args[0], rng, n)
+
+
+def _bruteforce(args: tuple) -> tuple:
+    z, x, gz, gx, pieces, _ = args
+    return bruteforce_union(z, x, gz, gx, pieces)
+
+
+def _inference(args: tuple) -> tuple:
+    from lwlc.sets.activation import activation_inference
+    from lwlc.sets.piecewise import _nearest_covered
+
+    z, pieces = args[0], args[4]
+    return _nearest_covered(z, pieces), activation_inference(np, z, pieces)
+
+
+def _make_args_with(pieces: tuple | None) -> object:
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw_args(draw: Callable) -> tuple:
+        table = pieces if pieces is not None else draw(
+            st.sampled_from(list(EXAMPLE_TABLES.values())))
+        z, x, gz, gx, table, _ = point_args(draw, table)
+        return z, x, gz, gx, table, "free"
+
+    return draw_args()
+
+
+SPEC = PropertySpec(
+    project=_project, make_args=lambda: _make_args_with(None), contains=_contains,
+    distance=_distance, sample_set=_sample, convex=False, arity=2,
+    nearest_bruteforce=_bruteforce, inference=_inference, make_args_with_pieces=_make_args_with,
+    tol=1e-9, jax_eager_examples=1)

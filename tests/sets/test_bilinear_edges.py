@@ -1,0 +1,136 @@
+"""Bilinear projection (Elser eq. 17–19, 51–54, Lemma B.1) on hard inputs."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+from lwlc.sets._spec import call_jax
+from lwlc.sets.bilinear import bilinear_multiplier, bilinear_projection
+
+
+def _check(x, w, y, omega, ginv, satisfied=True):
+    xn, wn, yn = bilinear_projection(np, x, w, np.asarray(y, dtype=float), omega, ginv)
+    for a in (xn, wn, yn):
+        assert np.all(np.isfinite(a))
+    if satisfied:
+        lhs = np.sum(xn * wn, -1)
+        scale = (np.linalg.norm(xn, axis=-1) * np.linalg.norm(wn, axis=-1) + np.abs(omega * yn)
+                 + np.abs(omega * np.asarray(y)))  # y' = y − u ω/g may cancel
+        np.testing.assert_array_less(np.abs(lhs - omega * yn), 1e-13 * scale + 1e-300)
+    if np.all(np.asarray(ginv) == 0.0):
+        np.testing.assert_array_equal(yn, y)  # y is data in the NMF case
+    rj = call_jax(bilinear_projection, x, w, np.asarray(y, dtype=float), np.asarray(omega),
+                  np.asarray(ginv))
+    for a, b, inp in zip((xn, wn, yn), rj, (x, w, y), strict=True):
+        atol = 1e-14 * max(np.abs(a).max(), np.abs(inp).max())  # y' = y − u ω/g may cancel
+        np.testing.assert_allclose(np.asarray(b), a, rtol=1e-12, atol=atol)
+    return xn, wn, yn
+
+
+X = np.array([[1.0, 2.0, -1.0], [0.3, -0.2, 0.5]])
+
+
+@pytest.mark.parametrize("ginv", [0.0, 0.5])
+def test_x_equals_w_with_a_root(ginv: float) -> None:
+    # x = w: h0(u) = p/(1 − u)² − ω y + ω² g⁻¹ u has a root in (−1, 1) when ω y > p/4 − ...
+    _check(X, X.copy(), np.array([10.0, 3.0]), 1.0, ginv)
+
+
+@pytest.mark.parametrize("ginv", [0.0, 0.5])
+def test_x_equals_minus_w_with_a_root(ginv: float) -> None:
+    _check(X, -X, np.array([-10.0, -3.0]), 1.0, ginv)
+
+
+def test_exactly_degenerate_inputs_give_the_finite_limit() -> None:
+    # x = w with ω y ≤ p/4 (NMF): the root leaves (−1, 1); the limit u → −1 gives x' = w' = x/2.
+    xn, wn, yn = _check(X, X.copy(), np.array([0.5, 0.01]), 1.0, 0.0, satisfied=False)
+    np.testing.assert_allclose(xn, X / 2)
+    np.testing.assert_allclose(wn, X / 2)
+    u = bilinear_multiplier(np, np.sum(X * X, -1), 2 * np.sum(X * X, -1), np.array([0.5, 0.01]),
+                            1.0, 0.0)
+    np.testing.assert_allclose(u, -1.0)
+
+
+def test_zero_vectors() -> None:
+    z = np.zeros((4, 3))
+    y = np.array([0.3, -0.2, 3.0, 0.0])
+    # with a free y, x' = w' = 0 and y' = y − u ω/g with u = clip(y g/ω, −1, 1)
+    xn, wn, yn = _check(z, z, y, 1.0, 0.5, satisfied=False)
+    np.testing.assert_array_equal(xn, 0.0)
+    np.testing.assert_allclose(yn, [0.0, 0.0, 2.5, 0.0])
+    _check(z[:2], z[:2], y[:2], 1.0, 0.5)  # |y| ≤ ω/g: the constraint holds (y' = 0)
+    # NMF (y fixed): finite, no NaN, u = the limit ±1 (or 0 for y = 0)
+    _check(z, z, y, 1.0, 0.0, satisfied=False)
+    u = bilinear_multiplier(np, np.zeros(4), np.zeros(4), y, 1.0, 0.0)
+    np.testing.assert_allclose(u, [1.0, -1.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
+@pytest.mark.parametrize("ginv", [0.0, 0.3])
+def test_magnitudes(scale: float, ginv: float) -> None:
+    rng = np.random.default_rng(3)
+    x = scale * rng.normal(size=(50, 6))
+    w = scale * rng.normal(size=(50, 6))
+    # y on the scale of x·w, and y far from it in both directions (roots near the poles)
+    for y in (scale**2 * rng.normal(size=50), rng.normal(size=50), 1e6 * rng.normal(size=50)):
+        _check(x, w, y, 1.3, ginv * scale**2)
+        _check(x, w, y, 1.3, ginv)
+
+
+def test_near_parallel_and_antiparallel() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 5))
+    for sign in (1.0, -1.0):
+        w = sign * x + 1e-9 * rng.normal(size=x.shape)
+        _check(x, w, 5.0 * rng.normal(size=40), 1.0, 0.0)
+        _check(x, w, 5.0 * rng.normal(size=40), 0.7, 0.2)
+
+
+def _h0(u, p, q, y, omega, ginv):
+    return (p * (1 + u * u) + q * u) / (1 - u * u) ** 2 - omega * y + omega**2 * ginv * u
+
+
+def test_multiplier_is_the_root_of_h0() -> None:
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(20, 4)), rng.normal(size=(20, 4))
+    p, q = np.sum(x * w, -1), np.sum(x * x + w * w, -1)
+    y, omega, ginv = 3.0 * rng.normal(size=20), 1.2, 0.4
+    u = bilinear_multiplier(np, p, q, y, omega, ginv)
+    assert np.all(np.abs(u) < 1.0)
+    mpmath.mp.dps = 40
+    for i in range(20):
+        lo, hi = mpmath.mpf(-1), mpmath.mpf(1)
+        for _ in range(200):  # h0 is increasing on (−1, 1) (Lemma B.1)
+            mid = (lo + hi) / 2
+            if _h0(mid, mpmath.mpf(p[i]), mpmath.mpf(q[i]), mpmath.mpf(y[i]), omega, ginv) > 0:
+                hi = mid
+            else:
+                lo = mid
+        assert abs(u[i] - float(lo)) <= 1e-15 * (1 + abs(float(lo)))
+
+
+def test_matches_eq_19_in_the_generic_case() -> None:
+    rng = np.random.default_rng(6)
+    x, w, y = rng.normal(size=(30, 7)), rng.normal(size=(30, 7)), rng.normal(size=30)
+    omega, ginv = 1.0, 1.0 / 7.0
+    xn, wn, yn = bilinear_projection(np, x, w, y, omega, ginv)
+    u = bilinear_multiplier(np, np.sum(x * w, -1), np.sum(x * x + w * w, -1), y, omega, ginv)
+    den = (1 - u * u)[:, None]
+    np.testing.assert_allclose(xn, (x + u[:, None] * w) / den, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(wn, (w + u[:, None] * x) / den, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(yn, y - u * omega * ginv, rtol=1e-13, atol=1e-15)
+
+
+def test_float32_stays_finite() -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(20, 4)).astype(np.float32)
+    w = rng.normal(size=(20, 4)).astype(np.float32)
+    y = (10 * rng.normal(size=20)).astype(np.float32)
+    for out in (bilinear_projection(np, x, w, y, 1.0, 0.0),
+                call_jax(bilinear_projection, x, w, y, 1.0, 0.0, x64=False)):
+        for a in out:
+            assert np.asarray(a).dtype == np.float32 and np.all(np.isfinite(np.asarray(a)))
+        lhs = np.sum(np.asarray(out[0]) * np.asarray(out[1]), -1)
+        np.testing.assert_allclose(lhs, y, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,257 @@
+"""Hand-made examples: the conventions of Elser Sect. 4.2, 5.2–5.3, 6.2 and the golden README, and
+PJAX Appendix C."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from set_examples import examples
+
+from lwlc.sets import REGISTRY
+from lwlc.sets._spec import call_jax
+from lwlc.sets.activation import (
+    activation_fixed_projection,
+    activation_inference,
+    activation_projection,
+    activation_yb_update,
+)
+from lwlc.sets.margin import class_projection, margin_projection
+from lwlc.sets.nonneg_sphere import nonneg_sphere_projection
+from lwlc.sets.piecewise import (
+    piecewise_fixed_projection,
+    piecewise_inference,
+    piecewise_projection,
+    relu_pieces,
+    step_pieces,
+    zigmoid_pieces,
+)
+from lwlc.sets.pjax_cross_entropy import cross_entropy_prox
+from lwlc.sets.pjax_margin import pjax_margin_projection
+from lwlc.sets.pjax_max import max_projection
+from lwlc.sets.pjax_quantize import equidistant_levels, quantize_projection
+from lwlc.sets.pjax_sum import sum_projection
+from lwlc.sets.smooth import tanh_piece
+from lwlc.sets.sparse_nonneg import sparse_nonneg_projection
+from lwlc.sets.sphere import sphere_projection
+
+BOTH = ["numpy", "jax"]
+
+
+def ev(backend: str, fn, *args):
+    """fn(np, *args), or jitted fn(jnp, *args) in float64 (arrays traced, the rest static)."""
+    args = tuple(np.asarray(a, dtype=float) if isinstance(a, list) else a for a in args)
+    if backend == "numpy":
+        out = fn(np, *args)
+    else:
+        out = call_jax(fn, *args)
+    return tuple(np.asarray(o) for o in out) if isinstance(out, tuple) else np.asarray(out)
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_nonneg_sphere_all_negative(be) -> None:
+    """No positive entry: radius at the largest (least negative) entry (Sect. 4.2, README)."""
+    v = np.array([[-3.0, -1.0, -2.0], [-1.0, -1.0, -5.0], [0.0, 0.0, 0.0], [3.0, -1.0, 4.0]])
+    out = ev(be, nonneg_sphere_projection, v, 2.0)
+    np.testing.assert_allclose(out, [[0, 2, 0], [2, 0, 0], [2, 0, 0], [1.2, 0, 1.6]])
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_sphere_and_sparse(be) -> None:
+    out = ev(be, sphere_projection, np.zeros((2, 3)), np.array([2.0, 3.0]))
+    np.testing.assert_array_equal(out, [[2, 0, 0], [3, 0, 0]])
+    v = np.array([1.0, 3.0, 3.0, -2.0, 0.5])
+    for s, want in [(2, [0, 3, 3, 0, 0]), (1, [0, 3, 0, 0, 0]), (4, [1, 3, 3, 0, 0.5]),
+                    (0, [0, 0, 0, 0, 0])]:
+        np.testing.assert_array_equal(ev(be, sparse_nonneg_projection, v, s), want)
+
+
+# --- class constraints (eq. 26d–e, 32, 33; Sect. 6.2) -----------------------------------------
+
+
+def _run(be, z, labels, mode, count, allow=0, margin=1.0):
+    return ev(be, class_projection, np.asarray(z, float), np.asarray(labels), margin, mode,
+              count, allow)
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_plain_margin(be) -> None:
+    z = [[0.5, 0.2, -1.0], [2.0, 3.0, 0.5]]
+    want = [[1.0, 0.0, -1.0], [0.0, 3.0, 0.0]]
+    np.testing.assert_array_equal(_run(be, z, [0, 1], "plain", 0), want)
+    out = ev(be, margin_projection, np.asarray(z), np.asarray([0, 1]), 1.0)
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_exemptions_leave_the_farthest_items(be) -> None:
+    """Eq. 32: the EE items whose projection moves y and b the most keep them."""
+    z = [[2.0, -1.0, -1.0],   # satisfied, d = 0
+         [0.5, 0.5, 0.0],     # label 1, d = 0.25
+         [3.0, 0.0, -2.0]]    # label 2, d = 9
+    labels = [0, 1, 2]
+    np.testing.assert_array_equal(_run(be, z, labels, "exempt", 1),
+                                  [[2, -1, -1], [0, 1, 0], [3, 0, -2]])
+    np.testing.assert_array_equal(_run(be, z, labels, "exempt", 2), z)
+    np.testing.assert_array_equal(_run(be, z, labels, "exempt", 0),
+                                  [[2, -1, -1], [0, 1, 0], [0, 0, 1]])
+    # ties: the lower item index is exempted
+    tied = [[0.0, 2.0, 0.0], [0.0, 2.0, 0.0]]
+    np.testing.assert_array_equal(_run(be, tied, [0, 0], "exempt", 1), [[0, 2, 0], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_relabeling_picks_the_largest_excess(be) -> None:
+    """Eq. 33: the EE items with the largest positive excess distance take their best label."""
+    z = [[-2.0, 3.0, -1.0],   # label 0, looks like 1: excess 9
+         [0.2, 0.8, -1.0],    # label 1: excess 0
+         [1.5, -1.0, -0.5]]   # label 2, looks like 0: excess 2.25
+    labels = [0, 1, 2]
+    np.testing.assert_allclose(_run(be, z, labels, "relabel", 1),
+                               [[-2, 3, -1], [0, 1, -1], [0, -1, 1]])
+    np.testing.assert_allclose(_run(be, z, labels, "relabel", 2),
+                               [[-2, 3, -1], [0, 1, -1], [1.5, -1, -0.5]])
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_false_positive_allowance(be) -> None:
+    """Sect. 6.2 / README: fakes (0) closer to genuine (1) are candidates; at most FPA of them,
+    the largest advantages, are projected as genuine; genuine items always as genuine."""
+    z = [[0.5, 0.5],    # genuine → projected as genuine
+         [-1.0, 2.0],   # fake, advantage 4
+         [0.5, 1.5],    # fake, advantage 1.125
+         [2.0, -1.0]]   # fake, satisfied: not a candidate
+    labels = [1, 0, 0, 0]
+    np.testing.assert_allclose(_run(be, z, labels, "allow", 1, allow=1),
+                               [[0, 1], [-1, 2], [1, 0], [2, -1]])
+    np.testing.assert_allclose(_run(be, z, labels, "allow", 2, allow=1),
+                               [[0, 1], [-1, 2], [0, 1.5], [2, -1]])
+    np.testing.assert_allclose(_run(be, z, labels, "allow", 0, allow=1),
+                               [[0, 1], [1, 0], [1, 0], [2, -1]])
+
+
+# --- activation sets (eq. 26c, 28–30, 38; README) ---------------------------------------------
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_relu_is_isotropic_in_x_y_b(be) -> None:
+    """Out-degree n: weights (n, n, n) on (x, y, b) ⇔ gz = n/2, gx = n in the (z, x) plane."""
+    n = 3.0
+    x, y, b = 2.0, 1.0, -0.5
+    z = y - b
+    zn, xn = ev(be, piecewise_projection, np.array([z]), np.array([x]), n / 2, n, relu_pieces())
+    yn, bn = ev(be, activation_yb_update, np.array([y]), np.array([b]), zn - z, n, n)
+    lam = (x - y + b) / 3.0  # projection onto the plane x = y − b
+    np.testing.assert_allclose(xn, [x - lam], rtol=1e-15)
+    np.testing.assert_allclose(yn, [y + lam], rtol=1e-15)
+    np.testing.assert_allclose(bn, [b - lam], rtol=1e-15)
+    zn, xn = ev(be, piecewise_projection, np.array([-1.0]), np.array([0.2]), n / 2, n,
+                relu_pieces())
+    np.testing.assert_array_equal([zn[0], xn[0]], [-1.0, 0.0])
+
+
+def test_yb_update_minimizes_the_weighted_change() -> None:
+    y, b, dz, gy, gb = 0.3, -0.2, 0.7, 2.0, 5.0
+    yn, bn = activation_yb_update(np, y, b, dz, gy, gb)
+    assert math.isclose(yn - bn, y - b + dz)
+    assert math.isclose(gy * (yn - y) ** 2 + gb * (bn - b) ** 2, dz * dz * gy * gb / (gy + gb))
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_fixed_x_on_step_and_zigmoid(be) -> None:
+    """README autoencoder: z ≤ −Δ for 0, z ≥ Δ for 1, z = Δ(2x − 1) strictly between."""
+    d = 0.5
+    got = ev(be, piecewise_fixed_projection, np.array([0.3, 0.3, 2.0, -3.0]),
+             np.array([0.0, 1.0, 1.0, 0.0]), step_pieces(d))
+    np.testing.assert_array_equal(got, [-0.5, 0.5, 2.0, -3.0])
+    got = ev(be, piecewise_fixed_projection, np.array([0.3, 0.3, 0.9]),
+             np.array([0.25, 0.0, 0.75]), zigmoid_pieces(d))
+    np.testing.assert_allclose(got, [-0.25, -0.5, 0.25])
+    # unreachable x: the piece whose value is nearest, then the nearest z (documented)
+    got = ev(be, piecewise_fixed_projection, np.array([0.3, -2.0, 0.0]),
+             np.array([0.5, 0.7, 0.2]), step_pieces(d))
+    np.testing.assert_array_equal(got, [0.5, 0.5, -0.5])
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_inference_in_gaps_takes_the_nearest_piece(be) -> None:
+    z = np.array([0.0, -0.2, 0.2, -3.0, 3.0])
+    np.testing.assert_array_equal(ev(be, piecewise_inference, z, step_pieces(0.5)),
+                                  [1, 0, 1, 0, 1])
+    np.testing.assert_allclose(ev(be, piecewise_inference, z, zigmoid_pieces(0.5)),
+                               [0.5, 0.3, 0.7, 0, 1])
+    np.testing.assert_array_equal(ev(be, piecewise_inference, z, relu_pieces()),
+                                  [0, 0, 0.2, 0, 3])
+    mixed = relu_pieces()[:1] + (tanh_piece(0.0, math.inf),)
+    np.testing.assert_allclose(ev(be, activation_inference, z, mixed),
+                               [0, 0, math.tanh(0.2), 0, math.tanh(3.0)], rtol=1e-15)
+
+
+def test_mixed_pieces_agree_with_affine_only() -> None:
+    """With affine pieces only, the mixed dispatcher is the piecewise projection."""
+    rng = np.random.default_rng(1)
+    z, x = rng.normal(size=50) * 2, rng.normal(size=50)
+    a = piecewise_projection(np, z, x, 1.5, 3.0, zigmoid_pieces(0.5))
+    b = activation_projection(np, z, x, 1.5, 3.0, zigmoid_pieces(0.5))
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_array_equal(piecewise_fixed_projection(np, z, x, zigmoid_pieces(0.5)),
+                                  activation_fixed_projection(np, z, x, zigmoid_pieces(0.5)))
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_fixed_x_on_a_curve(be) -> None:
+    got = ev(be, activation_fixed_projection, np.array([0.0, 5.0, -1.0]),
+             np.array([0.5, -0.3, 0.0]), (tanh_piece(),))
+    np.testing.assert_allclose(got, np.arctanh([0.5, -0.3, 0.0]), rtol=1e-14, atol=1e-15)
+
+
+# --- PJAX Appendix C -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_pjax_primitives(be) -> None:
+    x, y = ev(be, sum_projection, np.array([1.0, 2.0, 3.0]), np.asarray(0.0))
+    np.testing.assert_allclose(x, [-0.5, 0.5, 1.5])
+    assert float(y) == 1.5
+    x, y = ev(be, max_projection, np.array([3.0, 1.0, 2.0]), np.asarray(0.0))
+    np.testing.assert_allclose(x, [5 / 3, 1.0, 5 / 3])
+    np.testing.assert_allclose(float(y), 5 / 3)
+    x, y = ev(be, quantize_projection, np.array([0.2, -2.0]), np.array([0.9, 0.1]),
+              (-1.0, 0.0, 1.0))
+    np.testing.assert_allclose(x, [0.5, -2.0])
+    np.testing.assert_allclose(y, [1.0, -1.0])
+    assert equidistant_levels(5, 1.0) == (-1.0, -0.5, 0.0, 0.5, 1.0)
+    out = ev(be, pjax_margin_projection, np.array([0.5, -1.0, 0.3]), np.array([0, 1, 1]), 1.0)
+    np.testing.assert_array_equal(out, [0.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("lam", [0.1, 5.0, 100.0])
+@pytest.mark.parametrize("be", BOTH)
+def test_cross_entropy_prox_is_exact(be, lam: float) -> None:
+    """Eq. 49 holds to rounding even where PJAX's fixed-point iteration does not converge."""
+    rng = np.random.default_rng(2)
+    x0 = 4.0 * rng.normal(size=(20, 5))
+    y = np.eye(5)[rng.integers(0, 5, 20)]
+    x = ev(be, cross_entropy_prox, x0, y, np.asarray(lam))
+    e = np.exp(x - x.max(-1, keepdims=True))
+    res = x - x0 - lam * (y - e / e.sum(-1, keepdims=True))
+    assert np.abs(res).max() <= 1e-12 * (1 + lam + np.abs(x0).max())
+
+
+# --- float32 (the JAX backend's fast mode) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_float32_runs_and_stays_close(name: str) -> None:
+    proj = REGISTRY[name].PROJECTION
+    ref = proj(np, *examples(np.float64)[name])
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    out = call_jax(proj, *examples(np.float32)[name], x64=False)
+    out = out if isinstance(out, tuple) else (out,)
+    for a, r in zip(out, ref, strict=True):
+        a = np.asarray(a)
+        assert a.dtype == np.float32, (name, a.dtype)  # the float32 JAX solver stays float32
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, r, rtol=2e-3, atol=2e-3)
