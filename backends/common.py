@@ -564,14 +564,18 @@ class SolverWriter:
         lines.append("")
         # consensus params
         lines.append("def consensus_params(state, data):")
-        lines.append('    """The learned parameters: consensus of P_A(state) over the items (wA, '
-                     'and bB = P_B of it, Sect. 5.4)."""')
+        lines.append('    """The learned parameters (Sect. 5.4: "the final consensus weights (wA) and '
+                     'biases (bB)"): each item-consensus family\'s value from its own set\'s '
+                     'projection in the last RRR iteration, P_A(x) or P_B(2 P_A(x) - x)."""')
         lines.append("    pa = project_A(state, data)")
+        sides = {plan.split.sets[f.name] for f in (plan.weight_family, plan.bias_family) if f}
+        if "B" in sides:
+            lines.append("    pb = project_B({k: 2.0 * pa[k] - state[k] for k in state}, data)")
         lines.append("    params = {}")
-        if w:
-            lines.append(f"    params[{w!r}] = pa[{w!r}].mean(axis=0)")
-        if b:
-            lines.append(f"    params[{b!r}] = pa[{b!r}].mean(axis=0)")
+        for var, fam in ((w, plan.weight_family), (b, plan.bias_family)):
+            if var and fam is not None:
+                src = "pa" if plan.split.sets[fam.name] == "A" else "pb"
+                lines.append(f"    params[{var!r}] = {src}[{var!r}].mean(axis=0)")
         if plan.problem == "factorization" and x:
             lines.append(f"    params['codes'] = pa[{x!r}]")
         lines.append("    return params")

@@ -450,7 +450,8 @@ def format_row(row: dict, first: bool) -> str:
             ("rrr_err_start", "{:>10.4g}"), ("rrr_err_end", "{:>10.4g}")]
     for key in ("batch_err", "train_err", "test_err", "recon_err", "data_err", "code_err"):
         if key in row:
-            cols.append((key, "{:>10.4f}"))
+            cols.append((key, "{:>10.4f}" if key.endswith("err") and "recon" not in key
+                         else "{:>10.4g}"))
     head = " ".join(f"{k:>{len(f.format(row[k]))}}" for k, f in cols)
     line = " ".join(f.format(row[k]) for k, f in cols)
     return (head + "\n" + line) if first else line

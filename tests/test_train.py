@@ -100,3 +100,13 @@ def test_binary_autoencoder_trains(tmp_path):
     s = _train(tmp_path, "binary_autoencoder.lwl", None,
                overrides={"n": 2, "epochs": 2, "iterations": 50, "omega": 10})
     assert np.isfinite(s["rrr_err"])
+
+
+def test_mnist_autoencoder_trains_and_reports_reconstruction(tmp_path):
+    """The cyclic autoencoder, shrunk to 8x8 digits: codes sampled from the previous batch's
+    encodings (eq. 37), data_err and code_err (eq. 40-41) reported and finite."""
+    s = _train(tmp_path, "mnist_autoencoder.lwl", "digits:seed=0,limit=64",
+               overrides={"pixels": 64, "width": 16, "data": 16, "code": 4, "epochs": 1,
+                          "iterations": 5})
+    assert 0.0 <= s["data_err"] < 1.0 and 0.0 <= s["code_err"] < 1.0
+    assert np.isfinite(s["rrr_err"])
