@@ -121,3 +121,12 @@ def test_four_devices_equal_one():
     assert four["last"] == pytest.approx(one["last"], rel=1e-12)
     np.testing.assert_allclose(four["w"], one["w"], rtol=1e-12)
     assert four["x"] == pytest.approx(one["x"], rel=1e-12)
+
+
+@pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
+def test_every_model_runs_in_float32(path):
+    """float32 state, a few RRR iterations from the reference start: finite and close to f64."""
+    ref, _, last64 = _state_after("jax", path, 3)
+    got, _, last32 = _state_after("jax", path, 3, dtype="float32")
+    assert all(np.all(np.isfinite(v)) for v in got.values())
+    assert last32 == pytest.approx(last64, rel=2e-2, abs=1e-4)
