@@ -49,6 +49,30 @@ def _arr(a: np.ndarray) -> str:
     return f"np.array({a.tolist()})"
 
 
+def _dense_blocks(es) -> list[tuple[int, int, int, int]] | None:
+    """The edge set as dense blocks of contiguous node ranges, when that is all it is."""
+    blocks = []
+    for tails, heads in es.blocks:
+        t, h = np.asarray(tails), np.asarray(heads)
+        if not (np.array_equal(t, t[0] + np.arange(t.size))
+                and np.array_equal(h, h[0] + np.arange(h.size))):
+            return None
+        blocks.append((int(t[0]), int(t.size), int(h[0]), int(h.size)))
+    if not blocks:
+        return None
+    tail, head = _dense_edges_numpy(blocks)
+    if not (np.array_equal(tail, es.tail) and np.array_equal(head, es.head)):
+        return None
+    return blocks
+
+
+def _dense_edges_numpy(blocks):
+    tail = np.concatenate([np.tile(np.arange(t0, t0 + nt), nh) for t0, nt, h0, nh in blocks])
+    head = np.concatenate([np.repeat(np.arange(h0, h0 + nh), nt) for t0, nt, h0, nh in blocks])
+    order = np.lexsort((tail, head))
+    return tail[order], head[order]
+
+
 def _num(v: float) -> str:
     if math.isinf(v):
         return "math.inf" if v > 0 else "-math.inf"
@@ -460,8 +484,13 @@ class SolverWriter:
         es = plan.edge_set
         if es is not None:
             lines.append(f"N_EDGES = {len(es)}")
-            lines.append(f"EDGE_TAIL = {_arr(es.tail)}")
-            lines.append(f"EDGE_HEAD = {_arr(es.head)}")
+            blocks = _dense_blocks(es)
+            if blocks is not None:
+                lines.append(f"EDGE_TAIL, EDGE_HEAD = _dense_edges({blocks!r})  # {es.name}: "
+                             "dense blocks (tail start, count, head start, count)")
+            else:
+                lines.append(f"EDGE_TAIL = {_arr(es.tail)}")
+                lines.append(f"EDGE_HEAD = {_arr(es.head)}")
         shapes = {}
         metric = {}
         for v in m.variables.values():
@@ -705,6 +734,14 @@ class SolverWriter:
 
 
 INDEX_HELPERS = '''
+def _dense_edges(blocks):
+    """(tail, head) of every edge of dense blocks, sorted by head, then tail."""
+    tail = np.concatenate([np.tile(np.arange(t0, t0 + nt), nh) for t0, nt, h0, nh in blocks])
+    head = np.concatenate([np.repeat(np.arange(h0, h0 + nh), nt) for t0, nt, h0, nh in blocks])
+    order = np.lexsort((tail, head))
+    return tail[order], head[order]
+
+
 def _rows(start, n, m):
     """Index matrix of a dense block whose rows are contiguous (in(j) of a dense layer)."""
     return start + np.arange(n * m).reshape(n, m)
