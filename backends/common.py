@@ -33,6 +33,11 @@ def _arr(a: np.ndarray) -> str:
     if a.ndim == 1:
         if a.size and np.array_equal(a, a[0] + np.arange(a.size)):
             return f"np.arange({int(a[0])}, {int(a[0]) + a.size})"
+        runs = _arithmetic_runs(a)
+        if len(runs) == 1:
+            return runs[0]
+        if len(runs) <= 8:
+            return f"np.concatenate([{', '.join(runs)}])"
         return f"np.array({a.tolist()})"
     n, m = a.shape
     s = int(a.flat[0])
@@ -71,6 +76,29 @@ def _dense_edges_numpy(blocks):
     head = np.concatenate([np.repeat(np.arange(h0, h0 + nh), nt) for t0, nt, h0, nh in blocks])
     order = np.lexsort((tail, head))
     return tail[order], head[order]
+
+
+def _arithmetic_runs(a: np.ndarray) -> list[str]:
+    """Split a 1-D integer array into maximal arithmetic runs, each written as np.arange."""
+    out, i, n = [], 0, a.size
+    while i < n:
+        j = i + 1
+        if j < n:
+            step = int(a[j] - a[i])
+            while j + 1 < n and a[j + 1] - a[j] == step and step != 0:
+                j += 1
+            if step == 0:
+                j = i
+        else:
+            j, step = i, 1
+        if j == i:
+            out.append(f"np.array([{int(a[i])}])")
+        elif step == 1:
+            out.append(f"np.arange({int(a[i])}, {int(a[j]) + 1})")
+        else:
+            out.append(f"np.arange({int(a[i])}, {int(a[j]) + step}, {step})")
+        i = j + 1
+    return out
 
 
 def _num(v: float) -> str:
@@ -497,16 +525,22 @@ class SolverWriter:
             shapes[v.name] = (v.axis, v.size)
             if np.all(v.metric == v.metric[0]):
                 metric[v.name] = _num(v.metric[0])
-            else:
-                metric[v.name] = f"np.array({v.metric.tolist()})"
+            else:  # runs of equal weights, e.g. outdeg per layer
+                change = np.flatnonzero(np.diff(v.metric)) + 1
+                starts = np.concatenate([[0], change])
+                counts = np.diff(np.concatenate([starts, [v.metric.size]]))
+                values = [float(x) for x in v.metric[starts]]
+                metric[v.name] = f"np.repeat({values}, {counts.tolist()})"
         lines.append(f"VARIABLES = {shapes!r}  # name: (axis, size); state arrays are [items, size]")
         lines.append("METRIC = {  # metric weight of each element (eq. 15, 27, 30, 31)")
         for k, v in metric.items():
             lines.append(f"    {k!r}: {v},")
         lines.append("}")
-        inputs = {i.name: (i.part.name, i.part.start, i.part.stop, list(i.nodes))
-                  for i in m.inputs.values()}
-        lines.append(f"INPUTS = {inputs!r}  # name: (batch part, start, stop, nodes)")
+        lines.append("INPUTS = {  # name: (batch part, start, stop, nodes)")
+        for i in m.inputs.values():
+            lines.append(f"    {i.name!r}: ({i.part.name!r}, {i.part.start}, {i.part.stop}, "
+                         f"{_arr(np.array(i.nodes))}),")
+        lines.append("}")
         labels = {lb.name: (lb.part.name, list(lb.classes)) for lb in m.labels.values()}
         lines.append(f"LABELS = {labels!r}  # name: (batch part, class nodes)")
         samples = {s.name: (s.source_var, s.source_part.start, s.source_part.stop, list(s.nodes))
@@ -584,7 +618,7 @@ class SolverWriter:
             elif v.name == w:
                 lines.append(f"    state[{w!r}] = xp.broadcast_to(params[{w!r}], (K, N_EDGES)) + 0.0")
             elif v.name == y and v.nodes is not None:
-                lines.append(f"    state[{y!r}] = Y[:, np.array({list(v.nodes)})]")
+                lines.append(f"    state[{y!r}] = Y[:, {_arr(np.array(v.nodes))}]")
             elif v.name == b:
                 lines.append(f"    state[{b!r}] = xp.broadcast_to(params[{b!r}], (K, {v.size})) + 0.0")
             else:
