@@ -259,8 +259,9 @@ class SolverWriter:
         self.kinds.add("activation")
         name = f"PIECES_{key}"
         self.piece_tables[key] = name
-        self.consts.append(f"{name} = (  # set {aset.name}, {self.model.file if False else ''}"
-                           .rstrip(", ") + "\n    " + ",\n    ".join(items) + ",\n)")
+        args = f"({', '.join(f'{x:g}' for x in aset.args)})" if aset.args else ""
+        self.consts.append(f"{name} = (  # set {aset.name}{args}: (kind, lo, hi, ...) per piece\n    "
+                           + ",\n    ".join(items) + ",\n)")
         return name
 
     # --- families ------------------------------------------------------------------------
