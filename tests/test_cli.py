@@ -125,3 +125,20 @@ def test_bad_data_is_a_clear_error(tmp_path):
     assert r.exit_code == 1 and "d.txt:2:5" in r.output and "Traceback" not in r.output
     r = run("train", ROOT / "models" / "majority.lwl", "--data", "ledm:m=6", "--quiet")
     assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_driver_errors_are_clear(tmp_path):
+    maj = ROOT / "models" / "majority.lwl"
+    r = run("train", maj, "--data", "majority:inputs=13,depth=2,limit=10", "--quiet")
+    assert r.exit_code == 1 and "batch holds 128 items" in r.output and "--set k=10" in r.output
+    r = run("train", maj, "--data", "majority:depth=2", "--resume", "--quiet")
+    assert r.exit_code == 1 and "--resume needs --out" in r.output
+    out = tmp_path / "nmf"
+    r = run("train", ROOT / "models" / "nmf_ledm.lwl", "--set", "m=4", "--set", "r=4",
+            "--set", "iterations=5", "--set", "epochs=1", "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    r = run("evaluate", maj, "--params", out / "params.npz", "--data", "majority:depth=2")
+    assert r.exit_code == 1 and "has no 'b'" in r.output and "another model" in r.output
+    r = run("evaluate", maj, "--params", tmp_path / "none.npz", "--data", "majority:depth=2")
+    assert r.exit_code == 1 and "no such parameter file" in r.output
+    assert "Traceback" not in r.output
