@@ -382,8 +382,9 @@ class SolverWriter:
                 lines.append(f"znew, xnew = activation_projection(xp, z, xbar, gz, gx, {pieces})")
             lines.append(c["E"].put(f.x, R, "xp.broadcast_to(xnew[..., None], xe.shape)"))
             if f.b:
-                lines.append(c[f.y].put(f.y, R, "y + (znew - z) * gb / (gy + gb)"))
-                lines.append(c[f.b].put(f.b, R, "b - (znew - z) * gy / (gy + gb)"))
+                lines.append("y, b = activation_yb_update(xp, y, b, znew - z, gy, gb)")
+                lines.append(c[f.y].put(f.y, R, "y"))
+                lines.append(c[f.b].put(f.b, R, "b"))
             else:
                 lines.append(c[f.y].put(f.y, R, "znew"))
         return lines
@@ -433,8 +434,10 @@ class SolverWriter:
         lines.append(f"znew = class_projection(xp, z, data[{f.label!r}][{lrows}], "
                      f"{_num(f.margin)}, {f.mode!r}, {f.count}, {f.allow_label})")
         if f.b:
-            lines.append(ypos.put(f.y, R, "y + (znew - z) * gb / (gy + gb)"))
-            lines.append(bpos.put(f.b, R, "b - (znew - z) * gy / (gy + gb)"))
+            self.kinds.add("activation")  # for activation_yb_update
+            lines.append("y, b = activation_yb_update(xp, y, b, znew - z, gy, gb)")
+            lines.append(ypos.put(f.y, R, "y"))
+            lines.append(bpos.put(f.b, R, "b"))
         else:
             lines.append(ypos.put(f.y, R, "znew"))
         return lines

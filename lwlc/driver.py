@@ -183,6 +183,13 @@ def classification_error(compiled: Compiled, solver, params, bound: Bound, chunk
     return wrong / max(1, len(bound.inputs))
 
 
+def code_and_data_nodes(compiled: Compiled) -> tuple[list[int], list[int]]:
+    """(code nodes, data nodes) of a factorization: the tails of the edges into the data."""
+    es = compiled.plan.edge_set
+    heads = list(primary_input(compiled).nodes)
+    return sorted(set(es.tail[np.isin(es.head, heads)].tolist())), heads
+
+
 def recon_error(compiled: Compiled, solver, params, bound: Bound, codes=None) -> float:
     """eq. 23: RMS of Y − X W over the data set (codes from the encoder, eq. 12-13)."""
     m = compiled.model
@@ -190,8 +197,7 @@ def recon_error(compiled: Compiled, solver, params, bound: Bound, codes=None) ->
     es = compiled.plan.edge_set
     W = np.zeros((m.n_nodes, m.n_nodes))
     W[es.tail, es.head] = np.asarray(params[compiled.plan.weights])
-    heads = list(inp.nodes)
-    tails = sorted(set(es.tail[np.isin(es.head, heads)].tolist()))
+    tails, heads = code_and_data_nodes(compiled)
     if codes is None:
         X = np.asarray(solver.predict(params, {inp.name: bound.inputs}, len(bound.inputs)))
         codes = X[:, tails]
@@ -352,10 +358,8 @@ def epoch_metrics(compiled, solver, params, train_set, test_set, batch_errs) -> 
     elif plan.problem == "factorization":
         codes = None
         if "codes" in params and len(train_set.inputs) == compiled.model.batch.size:
-            inp = primary_input(compiled)
             es = plan.edge_set
-            heads = list(inp.nodes)
-            tails = sorted(set(es.tail[np.isin(es.head, heads)].tolist()))
+            tails, _ = code_and_data_nodes(compiled)
             xa = np.asarray(params["codes"])  # [K, E]: consensus codes on each edge
             codes = np.stack([xa[:, np.nonzero(es.tail == t)[0][0]] for t in tails], axis=1)
         out["recon_err"] = recon_error(compiled, solver, params, train_set, codes)
