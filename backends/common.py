@@ -507,7 +507,7 @@ class SolverWriter:
             f"MODEL = {m.name!r}",
             f"PROBLEM = {plan.problem!r}",
             f"PARAMS = {dict(m.params)!r}",
-            f"SOLVER = {dict(method=s.method, beta=s.beta, lam=s.lam, iterations=s.iterations, tolerance=s.tolerance, epochs=s.epochs, seed=s.seed, error=s.error)!r}",  # noqa: E501
+            f"SOLVER = {dict(method=s.method, beta=s.beta, lam=s.lam, iterations=s.iterations, tolerance=s.tolerance, epochs=s.epochs, seed=s.seed, error=s.error, restart=s.restart)!r}",  # noqa: E501
             f"BATCH = {m.batch.size}",
             f"PARTS = {({p.name: (p.start, p.stop) for p in m.batch.parts})!r}",
             f"N_NODES = {m.n_nodes}",

@@ -178,6 +178,9 @@ def train(
                    "summary.json here.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
+    devices: Annotated[int | None, typer.Option("--devices", min=1, help="JAX only: shard the "
+                       "batch over the first N devices (default: all whose count divides the "
+                       "batch).")] = None,
 ) -> None:
     """Train a model with RRR: epochs of shuffled batches, warm starts, a per-epoch table."""
 
@@ -187,11 +190,12 @@ def train(
 
         cfg = TrainConfig(model=str(model), data=data, test=test, overrides=_overrides(set_),
                           seed=seed, backend=backend, dtype=dtype,
-                          out=str(out) if out else None, resume=resume, quiet=quiet)
+                          out=str(out) if out else None, resume=resume, quiet=quiet,
+                          devices=devices)
         summary = run_train(cfg, console=out_console)
         if not quiet:
             keys = ["model", "backend", "epochs", "iterations", "gwm", "seconds", "wm_per_s",
-                    "rrr_err", "train_err", "test_err", "recon_err"]
+                    "rrr_err", "train_err", "test_err", "recon_err", "data_err", "code_err"]
             shown = {k: summary[k] for k in keys if k in summary}
             out_console.print(json.dumps(shown, indent=2), markup=False)
 

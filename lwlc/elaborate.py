@@ -28,7 +28,8 @@ _SYMPY_FUNCTIONS = {
     "sqrt": sympy.sqrt, "exp": sympy.exp, "log": sympy.log, "abs": sympy.Abs, "tanh": sympy.tanh,
     "sin": sympy.sin, "cos": sympy.cos, "atan": sympy.atan, "erf": sympy.erf,
 }
-SOLVER_SETTINGS = ("beta", "lam", "iterations", "tolerance", "epochs", "seed", "error")
+SOLVER_SETTINGS = ("beta", "lam", "iterations", "tolerance", "epochs", "seed", "restart",
+                   "error")
 SOLVER_METHODS = ("rrr", "dr", "ap")
 SIDE_SETS = ("nonneg", "sphere", "box", "sparse")
 DEGREE_NAMES = ("outdeg", "indeg")
@@ -593,7 +594,7 @@ class _Elaborator:
     def make_solver(self, st: S.SolveDecl | None) -> ir.Solver:
         settings: dict[str, object] = {
             "beta": 1.0, "lam": None, "iterations": 100, "tolerance": 1e-4, "epochs": 10,
-            "seed": 0, "error": "item",
+            "seed": 0, "restart": 0, "error": "item",
         }
         method = "rrr"
         if st is not None:
@@ -641,11 +642,14 @@ class _Elaborator:
         if method == "dr":
             beta = 1.0
         lam = settings["lam"]
+        restart = whole("restart", 0)
+        if restart > 1:
+            raise fail("restart", f"restart is 0 or 1, got {restart}")
         return ir.Solver(
             method=method, beta=beta, lam=None if lam is None else float(lam),
             iterations=whole("iterations", 1), tolerance=float(settings["tolerance"]),
             epochs=whole("epochs", 0), seed=whole("seed", 0), error=str(settings["error"]),
-            span=span,
+            restart=bool(restart), span=span,
         )
 
     # --- constraints ---------------------------------------------------------------------

@@ -142,3 +142,15 @@ def test_driver_errors_are_clear(tmp_path):
     r = run("evaluate", maj, "--params", tmp_path / "none.npz", "--data", "majority:depth=2")
     assert r.exit_code == 1 and "no such parameter file" in r.output
     assert "Traceback" not in r.output
+
+
+def test_devices_option(tmp_path):
+    spec = "majority:inputs=13,depth=2,seed=1,limit=64"
+    r = run("train", ROOT / "models" / "majority.lwl", "--data", spec, "--devices", "2",
+            "--set", "epochs=1", "-q")
+    assert r.exit_code == 1 and "--devices applies to the JAX backend" in r.output
+    r = run("train", ROOT / "models" / "majority.lwl", "--data", spec, "--backend", "jax",
+            "--devices", "1", "--set", "epochs=1", "--set", "batch=32", "--set",
+            "iterations=5", "-q", "-o", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert '"devices": 1' in (tmp_path / "summary.json").read_text()

@@ -550,6 +550,8 @@ ERRORS = [
      "must be a whole number ≥ 1, got inf", None),
     ("negative-tolerance", "seed = 0", "seed = 0, tolerance = -1", ("tolerance", 0),
      "the tolerance must be ≥ 0", None),
+    ("restart-not-boolean", "seed = 0", "seed = 0, restart = 2", ("restart", 0),
+     "restart is 0 or 1, got 2", None),
     ("error-convention", "seed = 0", 'seed = 0, error = "elements"', ("error", 0),
      'error = "item" or "element"', "eq. 22"),
     ("setting-is-a-string", "iterations = 10", 'iterations = "10"', ("iterations", 0),

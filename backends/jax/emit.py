@@ -42,6 +42,23 @@ def _assign(a, index, value):
 
 DRIVER = '''
 
+# The helpers the driver calls once per batch, compiled: run op by op, the dispatch of each
+# array operation would cost more than the whole RRR loop of a small model.
+_eager_init = init
+_init_compiled = jax.jit(lambda params, data: _eager_init(params, data))
+
+
+def init(params, data, rng=None):
+    """A state that satisfies every constraint but the class/data ones (compiled)."""
+    return _init_compiled(params, data)
+
+
+consensus_params = jax.jit(consensus_params)
+predict = jax.jit(predict, static_argnums=2)
+forward = jax.jit(forward, static_argnums=2)
+forward_part = jax.jit(forward_part, static_argnums=(0, 3))
+
+
 def devices(n=None):
     """The devices the batch is sharded over: all visible ones (or the first n, or LWLC_DEVICES)
     whose count divides the batch size."""
@@ -97,7 +114,7 @@ def _loop(state, data, iterations, tolerance, beta):
 
 
 _compiled_loop = jax.jit(_loop, donate_argnums=(0,))
-_SEEN = set()
+_EXECUTABLES = {}  # one compiled loop per state layout (shapes, dtypes)
 
 
 def solve_batch(state, data, iterations=SOLVER["iterations"], tolerance=SOLVER["tolerance"],
@@ -109,13 +126,12 @@ def solve_batch(state, data, iterations=SOLVER["iterations"], tolerance=SOLVER["
     key = tuple((k, v.shape, str(v.dtype)) for k, v in sorted(state.items()))
     args = (jnp.asarray(iterations), jnp.asarray(tolerance, dtype=DTYPE),
             jnp.asarray(beta, dtype=DTYPE))
-    if key not in _SEEN:
+    key += tuple((k, v.shape, str(v.dtype)) for k, v in sorted(data.items()))
+    if key not in _EXECUTABLES:
         t0 = time.perf_counter()
-        lowered = _compiled_loop.lower(state, data, *args)
-        lowered.compile()
+        _EXECUTABLES[key] = _compiled_loop.lower(state, data, *args).compile()
         LAST_COMPILE_SECONDS += time.perf_counter() - t0
-        _SEEN.add(key)
-    st, steps, first, last = _compiled_loop(state, data, *args)
+    st, steps, first, last = _EXECUTABLES[key](state, data, *args)
     return st, int(steps), float(first), float(last)
 '''
 
