@@ -251,8 +251,8 @@ def test_mnist_autoencoder():
     assert m.family("code_in").fixed == ir.Fixed("s", None)
     assert m.family("data_rest").fixed is None
     (zig,) = m.sets.values()
-    assert (zig.name, zig.args) == ("zigmoid", (0.4,))
-    assert [p.affine for p in zig.pieces] == [(0.0, 0.0), (1.25, 0.5), (0.0, 1.0)]
+    assert (zig.name, zig.args) == ("zigmoid", (0.2,))  # Δ/2
+    assert [p.affine for p in zig.pieces] == [(0.0, 0.0), (2.5, 0.5), (0.0, 1.0)]  # slope 1/Δ
     s = m.samples["s"]
     assert (s.part.name, s.source_var, s.source_part.name, s.nodes) == (
         "code", "x", "data", m.groups["Z"])
@@ -274,11 +274,13 @@ def test_binary_autoencoder():
     assert m.n_nodes == 11 and len(m.edge_sets["E"]) == 48
     assert [(p.name, p.size) for p in m.batch.parts] == [("data", 8), ("code", 8)]
     (step,) = m.sets.values()
-    assert (step.name, step.args, len(step.pieces)) == ("step", (0.4,), 2)
+    # the paper's Δ = 0.4 is the gap's full width: step(Δ/2)
+    assert (step.name, step.args, len(step.pieces)) == ("step", (0.2,), 2)
+    assert m.solver.restart
     m4 = load_model(MODELS / "binary_autoencoder.lwl", {"n": 4, "margin": 0.34})
     assert m4.n_nodes == 20 and len(m4.edge_sets["E"]) == 2 * 16 * 4
     assert [(p.name, p.size) for p in m4.batch.parts] == [("data", 16), ("code", 16)]
-    assert m4.family("data_in").set.args == (0.34,)
+    assert m4.family("data_in").set.args == (0.17,)
 
 
 def test_overrides_of_solver_settings_and_batch():
