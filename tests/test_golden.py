@@ -52,6 +52,18 @@ def test_jax_step_matches_reference(path):
     assert abs(first - g["rrr_err"]) < 1e-12
 
 
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_jax_float32_step_matches_reference(path):
+    """float32: the same step to 1e-5 relative to the state's scale."""
+    g, solver, data, before, after = _solver(path, "jax", dtype="float32")
+    state, steps, first, last = solver.solve_batch(before, data, iterations=1, tolerance=0.0)
+    for name, ref in after.items():
+        got = np.asarray(state[name], dtype=np.float64)
+        scale = max(1.0, float(np.max(np.abs(ref))))
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * scale, err_msg=name)
+    assert first == pytest.approx(g["rrr_err"], rel=1e-5)
+
+
 def test_numpy_emitted_code_imports_only_numpy(tmp_path):
     """The compiled NumPy solver runs in a fresh interpreter where jax and lwlc are blocked."""
     import subprocess
