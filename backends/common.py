@@ -459,7 +459,7 @@ class SolverWriter:
                     f"    out = _copy(state, {touched!r})"]
             for lf in fams:
                 body.append(f"    project_{lf.family.name}(state, out, data)")
-            body.append("    return out")
+            body.append("    return _assemble(out)")
             set_fns.append("\n".join(body) + "\n")
         parts = [
             header,
@@ -798,15 +798,41 @@ def _strided(starts, stride, m):
 
 RRR_SOURCE = '''
 def _copy(state, names):
+    """A set's output: the input state, with a list of pending writes per touched variable."""
     out = dict(state)
-    for name in names:
-        out[name] = _fresh(state[name])
+    out["__writes__"] = {{name: [] for name in names}}
     return out
 
 
 def _put(out, name, index, value):
-    """out[name][index] = value (functionally where the backend needs it)."""
-    out[name] = _assign(out[name], index, value)
+    """Record out[name][index] = value; _assemble applies it."""
+    out["__writes__"][name].append((index, value))
+
+
+def _assemble(out):
+    """Apply the recorded writes: the input is copied and updated block by block; or, where
+    the backend joins blocks (JAX) and the column blocks tile a variable for every item (one
+    family per block of a dense layer, the usual case), the blocks are concatenated, which
+    spares XLA the copy of the input and the updates in place."""
+    writes = out.pop("__writes__")
+    for name, puts in writes.items():
+        base = out[name]
+        blocks = sorted(((index[1].start, index[1].stop, value) for index, value in puts
+                         if index[0] is ALL and isinstance(index[1], slice)),
+                        key=lambda block: block[0])
+        stops = [0] + [stop for _, stop, _ in blocks]
+        if JOIN_BLOCKS and len(blocks) == len(puts) and [b[0] for b in blocks] == stops[:-1] \
+                and stops[-1] == base.shape[1]:
+            shape = lambda start, stop: (base.shape[0], stop - start)  # noqa: E731
+            out[name] = xp.concatenate([xp.broadcast_to(xp.asarray(v, dtype=base.dtype),
+                                                        shape(a, b)) for a, b, v in blocks],
+                                       axis=1)
+            continue
+        arr = _fresh(base)
+        for index, value in puts:
+            arr = _assign(arr, index, value)
+        out[name] = arr
+    return out
 
 
 def _error(delta, K):

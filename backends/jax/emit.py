@@ -29,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
 xp = jnp
+JOIN_BLOCKS = True  # a set's output: its blocks concatenated where they tile a variable
 LAST_COMPILE_SECONDS = 0.0
 
 

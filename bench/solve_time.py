@@ -1,0 +1,52 @@
+"""Best-of-3 time of one compiled `solve_batch` per RRR iteration, for one model, backend and
+precision: the quick before/after check of an emitter change (run it on both versions, back to
+back, under the same load).
+
+    .venv/bin/python bench/solve_time.py models/mnist_exempt.lwl --backend jax --dtype float32 \
+        --iterations 5
+
+The batch is the first K items of the model's training data; the state starts from the forward
+pass of seed-0 weights and two warm-up iterations (which also compile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lwlc.compiler import compile_model, load_solver  # noqa: E402
+from lwlc.driver import batch_data, bind  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("--backend", default="jax", choices=["numpy", "jax"])
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    ap.add_argument("--iterations", type=int, default=10)
+    args = ap.parse_args()
+    compiled = compile_model(args.model, {}, args.backend, args.dtype)
+    solver = load_solver(compiled.source)
+    bound = bind(compiled, compiled.model.data["train"], "train")
+    data = batch_data(compiled, bound, np.arange(compiled.model.batch.size), {})
+    state = solver.init(solver.initial_params(np.random.default_rng(0)), data)
+    state, *_ = solver.solve_batch(state, data, iterations=2, tolerance=0.0)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        state, *_ = solver.solve_batch(state, data, iterations=args.iterations, tolerance=0.0)
+        best = min(best, (time.perf_counter() - t0) / args.iterations)
+    wm = compiled.model.batch.size * len(compiled.plan.edge_set)
+    print(f"{Path(args.model).stem} {args.backend} {args.dtype}: {best * 1e3:.2f} ms per "
+          f"iteration (best of 3 x {args.iterations}), {wm / best:.3g} WM/s")
+
+
+if __name__ == "__main__":
+    main()
