@@ -4,7 +4,7 @@ Annotations in emitted functions are strings ("Array", "ModuleType") so that the
 never evaluates them.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any, TypeAlias
 
@@ -62,5 +62,24 @@ def _barrier(xp: "ModuleType", values: "tuple") -> "tuple":
     return values
 
 
-EMIT = (_is_jax, _stable_argsort, _descending_ranks, _fixed_loop, _barrier)
+def _nearest_fixed_candidate(xp: "ModuleType", candidates: "Iterable", zero: "Array",
+                             tol: "Array") -> "Array":
+    """Pick among per-piece candidates (t, miss, d) for a fixed x: the smallest miss of x, then
+    the nearest z (d), then the first piece. Misses within ``tol`` tie: XLA may fuse a t + c
+    differently in different pieces, and rounding must not decide."""
+    best_t = best_m = best_d = None
+    for t, miss, d in candidates:
+        if best_d is None:
+            best_t, best_m, best_d = t + zero, miss + zero, d + zero
+            continue
+        close = xp.abs(miss - best_m) <= tol
+        take = (~close & (miss < best_m)) | (close & (d < best_d))
+        best_t = xp.where(take, t, best_t)
+        best_m = xp.where(take, miss, best_m)
+        best_d = xp.where(take, d, best_d)
+    return best_t
+
+
+EMIT = (_is_jax, _stable_argsort, _descending_ranks, _fixed_loop, _barrier,
+        _nearest_fixed_candidate)
 REQUIRES = ()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lwlc.sets._common import _barrier
+from lwlc.sets._common import _barrier, _nearest_fixed_candidate
 from lwlc.sets._spec import PropertySpec
 from lwlc.sets.piecewise import (
     _nearest_covered,
@@ -69,24 +69,9 @@ def activation_fixed_projection(xp: "ModuleType", z: "Array", x: "Array", pieces
     match, the piece reaching nearest to x (then nearest z; then first piece)."""
     zero = xp.zeros_like(z + x)
     tol = 4096.0 * float(xp.finfo(zero.dtype).eps) * (1.0 + xp.abs(x))
-    best_t = best_m = best_d = None
-    for piece in pieces:
-        if piece[0] == "affine":
-            t, miss, d = affine_piece_fixed_candidate(xp, z, x, piece[1], piece[2], piece[3],
-                                                      piece[4])
-        else:
-            t, miss, d = curve_piece_fixed_candidate(xp, z, x, piece[1], piece[2], piece[3],
-                                                     piece[4])
-        if best_d is None:
-            best_t, best_m, best_d = t + zero, miss + zero, d + zero
-        else:
-            # misses equal to rounding tie (XLA may fuse a t + c differently), then nearest z
-            close = xp.abs(miss - best_m) <= tol
-            take = (~close & (miss < best_m)) | (close & (d < best_d))
-            best_t = xp.where(take, t, best_t)
-            best_m = xp.where(take, miss, best_m)
-            best_d = xp.where(take, d, best_d)
-    return best_t
+    candidates = ((affine_piece_fixed_candidate if piece[0] == "affine"
+                   else curve_piece_fixed_candidate)(xp, z, x, *piece[1:5]) for piece in pieces)
+    return _nearest_fixed_candidate(xp, candidates, zero, tol)
 
 
 def activation_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":

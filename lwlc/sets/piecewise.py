@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lwlc.sets._common import _barrier
+from lwlc.sets._common import _barrier, _nearest_fixed_candidate
 from lwlc.sets._spec import PropertySpec, float_arrays
 
 if TYPE_CHECKING:
@@ -89,20 +89,8 @@ def piecewise_fixed_projection(xp: "ModuleType", z: "Array", x: "Array", pieces:
     exact match, the piece with the nearest reachable x (then nearest z; then first)."""
     z = z + xp.zeros_like(x)
     tol = 4096.0 * float(xp.finfo(z.dtype).eps) * (1.0 + xp.abs(x))
-    best_t = best_m = best_d = None
-    for piece in pieces:
-        t, miss, d = affine_piece_fixed_candidate(xp, z, x, piece[1], piece[2], piece[3],
-                                                  piece[4])
-        if best_d is None:
-            best_t, best_m, best_d = t + 0.0 * z, miss + 0.0 * z, d + 0.0 * z
-        else:
-            # misses equal to rounding tie (XLA may fuse a t + c differently), then nearest z
-            close = xp.abs(miss - best_m) <= tol
-            take = (~close & (miss < best_m)) | (close & (d < best_d))
-            best_t = xp.where(take, t, best_t)
-            best_m = xp.where(take, miss, best_m)
-            best_d = xp.where(take, d, best_d)
-    return best_t
+    candidates = (affine_piece_fixed_candidate(xp, z, x, *piece[1:5]) for piece in pieces)
+    return _nearest_fixed_candidate(xp, candidates, 0.0 * z, tol)
 
 
 def piecewise_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":
