@@ -810,29 +810,32 @@ def _put(out, name, index, value):
 
 
 def _assemble(out):
-    """Apply the recorded writes: the input is copied and updated block by block; or, where
-    the backend joins blocks (JAX) and the column blocks tile a variable for every item (one
-    family per block of a dense layer, the usual case), the blocks are concatenated, which
+    """Apply the recorded writes: the input is copied and updated block by block, or (JAX)
+    its column blocks are concatenated where they tile the variable for every item, which
     spares XLA the copy of the input and the updates in place."""
     writes = out.pop("__writes__")
     for name, puts in writes.items():
-        base = out[name]
-        blocks = sorted(((index[1].start, index[1].stop, value) for index, value in puts
-                         if index[0] is ALL and isinstance(index[1], slice)),
-                        key=lambda block: block[0])
-        stops = [0] + [stop for _, stop, _ in blocks]
-        if JOIN_BLOCKS and len(blocks) == len(puts) and [b[0] for b in blocks] == stops[:-1] \
-                and stops[-1] == base.shape[1]:
-            shape = lambda start, stop: (base.shape[0], stop - start)  # noqa: E731
-            out[name] = xp.concatenate([xp.broadcast_to(xp.asarray(v, dtype=base.dtype),
-                                                        shape(a, b)) for a, b, v in blocks],
-                                       axis=1)
-            continue
-        arr = _fresh(base)
-        for index, value in puts:
-            arr = _assign(arr, index, value)
-        out[name] = arr
+        joined = _joined(out[name], puts) if JOIN_BLOCKS else None
+        if joined is None:
+            joined = _fresh(out[name])
+            for index, value in puts:
+                joined = _assign(joined, index, value)
+        out[name] = joined
     return out
+
+
+def _joined(base, puts):
+    """The writes as one concatenation, if they are column blocks tiling ``base``; else None."""
+    if not all(index[0] is ALL and isinstance(index[1], slice) for index, _ in puts):
+        return None
+    blocks = sorted(((index[1].start, index[1].stop, value) for index, value in puts),
+                    key=lambda block: block[0])
+    stops = [0] + [stop for _, stop, _ in blocks]
+    if [start for start, _, _ in blocks] != stops[:-1] or stops[-1] != base.shape[1]:
+        return None
+    return xp.concatenate([xp.broadcast_to(xp.asarray(value, dtype=base.dtype),
+                                           (base.shape[0], stop - start))
+                           for start, stop, value in blocks], axis=1)
 
 
 def _error(delta, K):
