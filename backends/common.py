@@ -1,81 +1,65 @@
-"""Shared code generation for the solver backends: lowered plan → standalone Python source.
+"""Code generation shared by the backends: a lowered plan → a standalone solver module.
 
-The emitted module is the same for every backend up to a small `Dialect`: its imports, how an
-array slice is written functionally, and how the iteration loop is driven. Projections come from
-the set library verbatim (`lwlc.sets.emit_source`), so the emitted code and the library are the
-same code. Every generated function says which .lwl line it implements.
+The module is assembled from real code: the set library's projections (`lwlc.sets`), the
+runtime (`lwlc.runtime`: state assembly, the RRR step, the loop) and, generated from the plan,
+one function per constraint family (written by the family's kind, `lwlc.kinds`), the two sets,
+initialization, inference and prediction. A backend differs only in its `Dialect`. The result
+is pruned to what the API reaches (`prune`), so it holds only what the model uses.
 """
 
 from __future__ import annotations
 
+import ast
+import keyword
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
-from lwlc import __version__, ir, sets
-from lwlc.lower import Group, LoweredFamily, Plan
+from lwlc import __version__, ir, runtime, sets
+from lwlc.kinds import kind_of
+from lwlc.lower import Group, LatentSolve, LoweredFamily, Neuron, Plan, Sweep
+from lwlc.runtime import inference, rrr, state
+
+LINE = 88  # emitted code is checked with ruff's default line length
 
 
 @dataclass(frozen=True)
 class Dialect:
+    """What a backend adds: its imports (binding `xp` and `np`), runtime sections (name,
+    module, definitions), and the body of its API (`solve_batch`, ...)."""
+
     name: str
-    imports: str  # the module's import lines; must bind `xp` and `np`
-    assign: str  # source of `_assign(a, index, value)`: a with a[index] = value, functionally
-    driver: str  # source of `solve_batch(...)` and anything the backend adds
+    imports: str
+    runtime: tuple[tuple[object, tuple[str, ...]], ...]
+    api: str
+    roots: tuple[str, ...]  # API names the module exports beside the common ones
+    options: dict = field(default_factory=dict)
 
 
-def _arr(a: np.ndarray) -> str:
-    """A compact literal for an index array: an arange pattern when there is one."""
-    a = np.asarray(a)
-    if a.ndim == 1:
-        if a.size and np.array_equal(a, a[0] + np.arange(a.size)):
-            return f"np.arange({int(a[0])}, {int(a[0]) + a.size})"
-        runs = _arithmetic_runs(a)
-        if len(runs) == 1:
-            return runs[0]
-        if len(runs) <= 8:
-            return f"np.concatenate([{', '.join(runs)}])"
-        return f"np.array({a.tolist()})"
-    n, m = a.shape
-    s = int(a.flat[0])
-    if np.array_equal(a, s + np.arange(n * m).reshape(n, m)):
-        return f"_rows({s}, {n}, {m})"
-    if np.array_equal(a, s + np.arange(n * m).reshape(m, n).T):
-        return f"_cols({s}, {n}, {m})"
-    # a dense block whose tails are a strided pattern: row i holds s_i + stride * arange(m)
-    if m > 1:
-        stride = int(a[0, 1] - a[0, 0])
-        starts = a[:, 0]
-        if np.array_equal(a, starts[:, None] + stride * np.arange(m)[None, :]):
-            return f"_strided({_arr(starts)}, {stride}, {m})"
-    return f"np.array({a.tolist()})"
+API_ROOTS = ("initial_params", "init", "project_A", "project_B", "rrr_step", "solve_batch",
+             "consensus_params", "forward", "predict", "latent_values", "MODEL", "BATCH",
+             "PARTS", "N_NODES", "METRIC")
 
 
-def _dense_blocks(es) -> list[tuple[int, int, int, int]] | None:
-    """The edge set as dense blocks of contiguous node ranges, when that is all it is."""
-    blocks = []
-    for tails, heads in es.blocks:
-        t, h = np.asarray(tails), np.asarray(heads)
-        if not (np.array_equal(t, t[0] + np.arange(t.size))
-                and np.array_equal(h, h[0] + np.arange(h.size))):
-            return None
-        blocks.append((int(t[0]), int(t.size), int(h[0]), int(h.size)))
-    if not blocks:
-        return None
-    tail, head = _dense_edges_numpy(blocks)
-    if not (np.array_equal(tail, es.tail) and np.array_equal(head, es.head)):
-        return None
-    return blocks
+class Namer:
+    """Unique Python identifiers for the names a model brings into the module: no two model
+    names collide (case and suffixes included) and none shadows the solver's own names."""
 
+    def __init__(self, reserved: set[str]):
+        self.used = set(reserved) | set(keyword.kwlist) | set(dir(__builtins__))
 
-def _dense_edges_numpy(blocks):
-    tail = np.concatenate([np.tile(np.arange(t0, t0 + nt), nh) for t0, nt, h0, nh in blocks])
-    head = np.concatenate([np.repeat(np.arange(h0, h0 + nh), nt) for t0, nt, h0, nh in blocks])
-    order = np.lexsort((tail, head))
-    return tail[order], head[order]
+    def fresh(self, base: str) -> str:
+        base = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in base) or "v"
+        if base[0].isdigit():
+            base = "_" + base
+        name, i = base, 2
+        while name in self.used:
+            name, i = f"{base}_{i}", i + 1
+        self.used.add(name)
+        return name
 
 
 def _arithmetic_runs(a: np.ndarray) -> list[str]:
@@ -101,7 +85,65 @@ def _arithmetic_runs(a: np.ndarray) -> list[str]:
     return out
 
 
-def _num(v: float) -> str:
+def _wrap_list(values: list, indent: int = 4) -> str:
+    """A list literal wrapped to the line length."""
+    items = [str(v) for v in values]
+    lines, cur = [], ""
+    for it in items:
+        piece = it + ", "
+        if len(cur) + len(piece) + indent > LINE - 2 and cur:
+            lines.append(cur.rstrip())
+            cur = ""
+        cur += piece
+    lines.append(cur.rstrip().rstrip(","))
+    pad = " " * indent
+    return "[\n" + "\n".join(pad + ln for ln in lines) + "\n]"
+
+
+def array_literal(a: np.ndarray) -> str:
+    """A compact literal for an index array: arange patterns when there are some."""
+    a = np.asarray(a)
+    if a.ndim == 1:
+        if a.size and np.array_equal(a, a[0] + np.arange(a.size)):
+            return f"np.arange({int(a[0])}, {int(a[0]) + a.size})"
+        runs = _arithmetic_runs(a) if a.size else []
+        if len(runs) == 1:
+            return runs[0]
+        if 1 < len(runs) <= 8:
+            return "np.concatenate(" + _wrap_list(runs) + ")"
+        return "np.array(" + _wrap_list(a.tolist()) + ")"
+    n, m = a.shape
+    s = int(a.flat[0])
+    if np.array_equal(a, s + np.arange(n * m).reshape(n, m)):
+        return f"_rows({s}, {n}, {m})"
+    if np.array_equal(a, s + np.arange(n * m).reshape(m, n).T):
+        return f"_cols({s}, {n}, {m})"
+    if m > 1:
+        stride = int(a[0, 1] - a[0, 0])
+        starts = a[:, 0]
+        if np.array_equal(a, starts[:, None] + stride * np.arange(m)[None, :]):
+            return f"_strided({array_literal(starts)}, {stride}, {m})"
+    return f"np.array({_wrap_list(a.ravel().tolist())}).reshape({n}, {m})"
+
+
+def dense_blocks(es: ir.EdgeSet) -> list[tuple[int, int, int, int]] | None:
+    """The edge set as dense blocks of contiguous node ranges, when that is all it is."""
+    blocks = []
+    for tails, heads in es.blocks:
+        t, h = np.asarray(tails), np.asarray(heads)
+        if not (np.array_equal(t, t[0] + np.arange(t.size))
+                and np.array_equal(h, h[0] + np.arange(h.size))):
+            return None
+        blocks.append((int(t[0]), int(t.size), int(h[0]), int(h.size)))
+    if not blocks:
+        return None
+    tail, head = state._dense_edges(blocks)
+    if not (np.array_equal(tail, es.tail) and np.array_equal(head, es.head)):
+        return None
+    return blocks
+
+
+def num(v: float) -> str:
     if math.isinf(v):
         return "math.inf" if v > 0 else "-math.inf"
     return repr(float(v))
@@ -118,6 +160,7 @@ class Ix:
     n: int = 0
     m: int = 0
     name: str = ""
+    dims: tuple[int, ...] = ()  # the index array's shape: [nodes] or [nodes, edges per node]
 
     @property
     def stop(self) -> int:
@@ -125,7 +168,13 @@ class Ix:
 
     @property
     def cols(self) -> str:
+        """The positions inside a subscript: `a:b` or the index constant's name."""
         return self.name if self.kind == "gather" else f"{self.start}:{self.stop}"
+
+    @property
+    def expr(self) -> str:
+        """The positions as an expression (valid in a tuple)."""
+        return self.name if self.kind == "gather" else f"slice({self.start}, {self.stop})"
 
     def read(self, src: str, var: str, R: str) -> str:
         base = f"{src}[{var!r}][{R}, {self.cols}]"
@@ -136,7 +185,7 @@ class Ix:
         return base
 
     def read1(self, arr: str) -> str:
-        """The same block of an unbatched vector (e.g. consensus weights)."""
+        """The same block of an unbatched vector (e.g. learned weights)."""
         if self.kind == "rows":
             return f"{arr}[{self.cols}].reshape({self.n}, {self.m})"
         if self.kind == "cols":
@@ -163,35 +212,36 @@ class Ix:
         return f"_put(out, {var!r}, {where}, {value})"
 
 
-def _ix(a: np.ndarray, name: str, consts: list[str]) -> Ix:
-    a = np.asarray(a)
-    if a.ndim == 1:
-        if a.size and np.array_equal(a, a[0] + np.arange(a.size)):
-            return Ix("range", int(a[0]), int(a.size))
-    else:
-        n, m = a.shape
-        s0 = int(a.flat[0])
-        if np.array_equal(a, s0 + np.arange(n * m).reshape(n, m)):
-            return Ix("rows", s0, n, m)
-        if np.array_equal(a, s0 + np.arange(n * m).reshape(m, n).T):
-            return Ix("cols", s0, n, m)
-    consts.append(f"{name} = {_arr(a)}")
-    return Ix("gather", name=name)
+
+# sympy function → array code; the emitted module binds `_erf` per backend
+_ARRAY_FUNCTIONS = {"exp": "xp.exp", "log": "xp.log", "sqrt": "xp.sqrt", "tanh": "xp.tanh",
+                    "sin": "xp.sin", "cos": "xp.cos", "atan": "xp.arctan", "Abs": "xp.abs",
+                    "sign": "xp.sign", "erf": "_erf", "cosh": "xp.cosh", "sinh": "xp.sinh"}
 
 
-class _CurvePrinter(PythonCodePrinter):
-    """Prints a sympy expression as array code over `xp` (no text is ever evaluated)."""
+class CurvePrinter(PythonCodePrinter):
+    """Prints a sympy expression as array code over `xp` (no text is ever evaluated): every
+    function elementwise, so a curve works on arrays in both backends."""
 
     def _print_Function(self, expr):
-        return f"xp.{expr.func.__name__.lower()}({', '.join(self._print(a) for a in expr.args)})"
+        name = type(expr).__name__
+        if name not in _ARRAY_FUNCTIONS:
+            raise ValueError(f"no array form of {name}")
+        return f"{_ARRAY_FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
 
-    def _print_Abs(self, expr):
-        return f"xp.abs({self._print(expr.args[0])})"
+    _print_exp = _print_log = _print_tanh = _print_sin = _print_cos = _print_Function
+    _print_atan = _print_Abs = _print_sign = _print_erf = _print_Function
+    _print_cosh = _print_sinh = _print_Function
+
+    def _print_DiracDelta(self, expr):
+        return f"(0.0 * {self._print(expr.args[0])})"
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.as_base_exp()
         if exp == sympy.Rational(1, 2):
             return f"xp.sqrt({self._print(base)})"
+        if exp == sympy.Rational(-1, 2):
+            return f"(1 / xp.sqrt({self._print(base)}))"
         return f"({self._print(base)})**({self._print(exp)})"
 
     def _print_Exp1(self, expr):
@@ -201,689 +251,747 @@ class _CurvePrinter(PythonCodePrinter):
         return "math.pi"
 
 
+def curve_source(name: str, expr) -> list[str]:
+    """Three functions (f, f′, f″) of a smooth piece, derived by sympy, as array code."""
+    z = sympy.Symbol("z", real=True)
+    out = []
+    printer = CurvePrinter()
+    for suffix, e in (("", expr), ("_d", sympy.diff(expr, z)), ("_d2", sympy.diff(expr, z, 2))):
+        body = printer.doprint(e)
+        out.append(f"def {name}{suffix}(xp, z):\n"
+                   f"    # {'f' if not suffix else suffix[1:]}: {sympy.sstr(e)}"[:LINE] + "\n"
+                   f"    return {body} + 0.0 * z\n")
+    return out
+
+
+def curve_functions(expr):
+    """(f, f', f'') of a smooth piece as callables (xp, z), from the same printed source as the
+    emitted solvers (for the set library's tests)."""
+    import jax.scipy.special
+
+    namespace: dict = {"math": math, "np": np}
+    source = "\n".join(curve_source("_curve", expr))
+    code = compile(source, "<lwlc curve>", "exec")
+    exec(code, namespace)  # source printed from a sympy tree, never from model text
+
+    def erf(z):
+        if isinstance(z, np.ndarray | float | int):
+            return np.vectorize(math.erf, otypes=[float])(z)
+        return jax.scipy.special.erf(z)
+
+    namespace["_erf"] = erf
+    return tuple(namespace[f"_curve{s}"] for s in ("", "_d", "_d2"))
+
+
 class SolverWriter:
     """Writes one solver module for a plan and a dialect."""
 
-    def __init__(self, plan: Plan, dialect: Dialect):
+    def __init__(self, plan: Plan, dialect: Dialect, command: str | None = None):
         self.plan = plan
         self.model = plan.model
         self.d = dialect
+        self.command = command
         self.consts: list[str] = []
         self.kinds: set[str] = set()
         self.curves: list[str] = []
-        self.piece_tables: dict[str, str] = {}
+        self.piece_tables: dict[tuple, str] = {}
+        self.indices: dict[tuple, Ix] = {}
+        self.names = Namer(set(API_ROOTS) | set(dialect.roots) | _runtime_names(dialect))
+        self._owner_names: dict[str, str] = {}
 
-    # --- helpers -----------------------------------------------------------------------
+    # --- helpers the family kinds use --------------------------------------------------
+    num = staticmethod(num)
+
     def line_ref(self, f: ir.Family) -> str:
-        text = f.span.line_text() or ""
-        text = text.split("#")[0].strip()
-        return f"{self.model.file}:{f.span.line}: {text}"
+        text = (f.span.line_text() or "").split("#")[0].strip()
+        return f"{self.file}:{f.span.line}: {text}"
 
-    def const(self, name: str, value: str) -> str:
+    @property
+    def file(self) -> str:
+        return self.model.file.replace("\\", "/").rsplit("/", 1)[-1]
+
+    def need(self, kind: str) -> None:
+        """Bring a set-library kind's functions into the module."""
+        self.kinds.add(kind)
+
+    def const(self, base: str, value: str) -> str:
+        name = self.names.fresh(base.upper())
         self.consts.append(f"{name} = {value}")
         return name
 
+    def index(self, a: np.ndarray, base: str) -> Ix:
+        """The Ix of an index array (a constant only when it is a gather)."""
+        a = np.asarray(a)
+        key = (a.shape, a.tobytes())
+        if key in self.indices:
+            return self.indices[key]
+        ix = None
+        if a.ndim == 1:
+            if a.size and np.array_equal(a, a[0] + np.arange(a.size)):
+                ix = Ix("range", int(a[0]), int(a.size), dims=a.shape)
+        else:
+            n, m = a.shape
+            s0 = int(a.flat[0])
+            if np.array_equal(a, s0 + np.arange(n * m).reshape(n, m)):
+                ix = Ix("rows", s0, n, m, dims=a.shape)
+            elif np.array_equal(a, s0 + np.arange(n * m).reshape(m, n).T):
+                ix = Ix("cols", s0, n, m, dims=a.shape)
+        if ix is None:
+            ix = Ix("gather", name=self.const(base, array_literal(a)), dims=a.shape)
+        self.indices[key] = ix
+        return ix
+
+    def node_index(self, nodes, base: str) -> str:
+        """An expression indexing node columns (a slice when the nodes are a range)."""
+        return self.index(np.asarray(nodes, dtype=np.int64), base).expr
+
+    def group_index(self, lf: LoweredFamily, gi: int, g: Group) -> dict[str, Ix]:
+        base = f"{lf.family.name}_{gi}"
+        out = {}
+        if g.edges is not None:
+            out["E"] = self.index(g.edges, f"{base}_edges")
+        for v, pos in g.positions.items():
+            out[v] = self.index(pos, f"{base}_{v}")
+        return out
+
     def rows(self, part: ir.SubBatch | None) -> str:
-        if part is None or (part.start == 0 and part.size == self.model.batch.size
-                            and len(self.model.batch.parts) == 1):
+        if part is None or (part.start == 0 and part.size == self.model.batch.size):
             return "ALL"
         return f"slice({part.start}, {part.stop})"
 
-    def pieces(self, aset: ir.ActivationSet) -> str:
-        key = aset.name + ("_" + "_".join(f"{a:g}" for a in aset.args) if aset.args else "")
-        key = "".join(ch if ch.isalnum() else "_" for ch in key).upper()
-        if key in self.piece_tables:
-            return self.piece_tables[key]
-        items = []
-        for i, p in enumerate(aset.pieces):
-            if p.affine is not None:
-                a, c = p.affine
-                items.append(f'("affine", {_num(p.lo)}, {_num(p.hi)}, {_num(a)}, {_num(c)})')
-                self.kinds.add("piecewise")
-            else:
-                self.kinds.add("smooth")
-                z = sympy.Symbol("z", real=True)
-                f = p.curve
-                df = sympy.diff(f, z)
-                d2f = sympy.diff(df, z)
-                base = f"_{key.lower()}_{i}"
-                pr = _CurvePrinter()
-                for suffix, expr in (("", f), ("_d", df), ("_d2", d2f)):
-                    self.curves.append(
-                        f"def {base}{suffix}(xp, z):\n"
-                        f"    # {suffix or 'f'}: {sympy.sstr(expr)}\n"
-                        f"    return {pr.doprint(expr)} + 0.0 * z\n"
-                    )
-                items.append(f'("curve", {_num(p.lo)}, {_num(p.hi)}, {base}, {base}_d, '
-                             f'{base}_d2)')
-        self.kinds.add("activation")
-        name = f"PIECES_{key}"
-        self.piece_tables[key] = name
-        args = f"({', '.join(f'{x:g}' for x in aset.args)})" if aset.args else ""
-        self.consts.append(f"{name} = (  # set {aset.name}{args}: (kind, lo, hi, ...) per piece\n    "
-                           + ",\n    ".join(items) + ",\n)")
-        return name
-
-    # --- families ------------------------------------------------------------------------
-    def family_function(self, lf: LoweredFamily) -> str:
-        f = lf.family
-        fn = {
-            "consensus": self.consensus,
-            "activation": self.activation,
-            "bilinear": self.bilinear,
-            "class": self.class_constraint,
-        }[f.kind]
-        body = fn(lf)
-        doc = f'    """{f.kind} ({lf.set}): {self.line_ref(f)}"""'
-        return f"def project_{f.name}(src, out, data):\n{doc}\n" + "\n".join(
-            "    " + b if b else "" for b in body
-        ) + "\n"
-
-    def group_index(self, lf: LoweredFamily, gi: int, g: Group) -> dict[str, Ix]:
-        base = f"{lf.family.name.upper()}_{gi}"
-        out = {}
-        if g.edges is not None:
-            out["E"] = _ix(g.edges, f"{base}_EDGES", self.consts)
-        for v, pos in g.positions.items():
-            out[v] = _ix(pos, f"{base}_{v.upper()}", self.consts)
-        return out
-
-    def consensus(self, lf: LoweredFamily) -> list[str]:
-        f: ir.ConsensusFamily = lf.family
-        var = self.model.variables[f.var]
-        R = self.rows(f.part)
-        lines = []
-        side = f.side
-        for gi, g in enumerate(lf.groups):
-            c = self.group_index(lf, gi, g)
-            idx = c["E"] if var.axis == "edges" else c[f.var]
-            lines.append(f"v = {idx.read('src', f.var, R)}")
-            if f.over == "edges":
-                lines.append("mean = v.mean(axis=-1)  # the consensus value (Lemma 4.1)")
-            else:
-                lines.append("mean = v.mean(axis=0)  # consensus over the batch items")
-            lines += self.side(f, side, g, gi)
-            value = ("xp.broadcast_to(mean[..., None], v.shape)" if f.over == "edges"
-                     else "xp.broadcast_to(mean, v.shape)")
-            lines.append(idx.put(f.var, R, value))
-        return lines
-
-    def side(self, f: ir.ConsensusFamily, side: ir.SideConstraint, g: Group, gi: int) -> list:
-        k = side.kind
-        if k == "none":
-            return []
-        if k == "fixed":
-            if side.fixed.input is None:
-                return [f"mean = xp.full_like(mean, {_num(side.fixed.constant)})"]
-            inp = self.model.inputs[side.fixed.input]
-            cols = np.array([inp.nodes.index(n) for n in g.nodes])
-            cname = _ix(cols, f"{f.name.upper()}_{gi}_COLS", self.consts).cols
-            rows = self.input_rows(inp, f.part)
-            return [f"mean = data[{inp.name!r}][{rows}, {cname}]  # the data (fixed value)"]
-        self.kinds.add(k)
-        if k == "nonneg":
-            return ["mean = nonneg_projection(xp, mean)"]
-        if k == "box":
-            lo, hi = side.args
-            return [f"mean = box_projection(xp, mean, {_num(lo)}, {_num(hi)})"]
-        if f.over == "edges" or self.model.variables[f.var].axis != "edges":
-            raise ValueError(f"{k} needs a vector consensus (w[*, in(j)])")
-        if k == "sphere":
-            return [f"mean = sphere_projection(xp, mean, {_num(side.args[0])})"]
-        if k == "nonneg_sphere":
-            return [f"mean = nonneg_sphere_projection(xp, mean, {_num(side.args[0])})"]
-        if k == "sparse_nonneg":
-            return [f"mean = sparse_nonneg_projection(xp, mean, {int(side.args[0])})"]
-        raise ValueError(k)
-
-    def input_rows(self, inp: ir.Input, part: ir.SubBatch | None) -> str:
+    def input_rows(self, inp, part: ir.SubBatch | None) -> str:
         part = part or self.model.batch.whole
         if part.start == inp.part.start and part.size == inp.part.size:
             return "ALL"
         return f"slice({part.start - inp.part.start}, {part.stop - inp.part.start})"
 
+    def input_cols(self, inp: ir.Input, nodes, base: str) -> str:
+        cols = np.array([inp.nodes.index(n) for n in nodes], dtype=np.int64)
+        return self.index(cols, base).cols
+
     def metric(self, var: str, ix: Ix) -> str:
         v = self.model.variables[var]
         if np.all(v.metric == v.metric[0]):
-            return _num(float(v.metric[0]))
+            return num(float(v.metric[0]))
         return f"METRIC[{var!r}][{ix.cols}]"
 
-    def activation(self, lf: LoweredFamily) -> list[str]:
-        f: ir.ActivationFamily = lf.family
-        R = self.rows(f.part)
-        pieces = self.pieces(f.set)
-        xmetric = float(self.model.variables[f.x].metric[0])
-        lines = []
-        for gi, g in enumerate(lf.groups):
-            c = self.group_index(lf, gi, g)
-            m = g.edges.shape[1]
-            lines.append(f"xe = {c['E'].read('src', f.x, R)}")
-            lines.append("xbar = xe.mean(axis=-1)  # consensus of x over the node's edges")
-            lines.append(f"y = {c[f.y].read('src', f.y, R)}")
-            lines.append(f"gy = {self.metric(f.y, c[f.y])}")
-            if f.b:
-                lines.append(f"b = {c[f.b].read('src', f.b, R)}")
-                lines.append(f"gb = {self.metric(f.b, c[f.b])}")
-                lines.append("z, gz = y - b, gy * gb / (gy + gb)  # y, b move equally and oppositely")
+    def pieces(self, aset: ir.ActivationSet) -> str:
+        key = (aset.name, aset.args)
+        if key in self.piece_tables:
+            return self.piece_tables[key]
+        args = "_".join(f"{a:g}" for a in aset.args)
+        name = self.names.fresh(f"PIECES_{aset.name}" + (f"_{args}" if args else "").upper()
+                                .replace("-", "M").replace(".", "P").replace("+", ""))
+        items = []
+        for i, p in enumerate(aset.pieces):
+            if p.affine is not None:
+                a, c = p.affine
+                items.append(f'("affine", {num(p.lo)}, {num(p.hi)}, {num(a)}, {num(c)})')
+                self.need("piecewise")
             else:
-                lines.append("z, gz = y, gy")
-            lines.append(f"gx = {_num(m * xmetric)}  # Lemma 4.1: the replica count times x's metric")
-            if f.fixed is not None:
-                if f.fixed.input is None:
-                    lines.append(f"xnew = xp.full_like(xbar, {_num(f.fixed.constant)})")
-                else:
-                    inp = self.model.inputs[f.fixed.input]
-                    cols = np.array([inp.nodes.index(n) for n in g.nodes])
-                    cname = _ix(cols, f"{f.name.upper()}_{gi}_COLS", self.consts).cols
-                    lines.append(f"xnew = data[{inp.name!r}][{self.input_rows(inp, f.part)}, "
-                                 f"{cname}]  # x is fixed by the data")
-                lines.append(f"znew = activation_fixed_projection(xp, z, xnew, {pieces})")
-            else:
-                lines.append(f"znew, xnew = activation_projection(xp, z, xbar, gz, gx, {pieces})")
-            lines.append(c["E"].put(f.x, R, "xp.broadcast_to(xnew[..., None], xe.shape)"))
-            if f.b:
-                lines.append("y, b = activation_yb_update(xp, y, b, znew - z, gy, gb)")
-                lines.append(c[f.y].put(f.y, R, "y"))
-                lines.append(c[f.b].put(f.b, R, "b"))
-            else:
-                lines.append(c[f.y].put(f.y, R, "znew"))
-        return lines
+                self.need("smooth")
+                base = self.names.fresh(f"_{name.lower()}_{i}")
+                self.names.used |= {base + "_d", base + "_d2"}
+                self.curves += curve_source(base, p.curve)
+                items.append(f'("curve", {num(p.lo)}, {num(p.hi)}, {base}, {base}_d, '
+                             f"{base}_d2)")
+        self.need("activation")
+        self.piece_tables[key] = name
+        shown = f"({', '.join(f'{x:g}' for x in aset.args)})" if aset.args else ""
+        self.consts.append(f"{name} = (  # set {aset.name}{shown}: (kind, lo, hi, ...) per piece\n"
+                           + "".join(f"    {it},\n" for it in items) + ")")
+        return name
 
-    def bilinear(self, lf: LoweredFamily) -> list[str]:
-        f: ir.BilinearFamily = lf.family
-        self.kinds.add("bilinear")
-        R = self.rows(f.part)
-        lines = []
-        for gi, g in enumerate(lf.groups):
-            c = self.group_index(lf, gi, g)
-            lines.append(f"x = {c['E'].read('src', f.x, R)}")
-            lines.append(f"w = {c['E'].read('src', f.w, R)}")
-            if f.y:
-                lines.append(f"y = {c[f.y].read('src', f.y, R)}")
-                lines.append(f"ginv = 1.0 / {self.metric(f.y, c[f.y])}")
-            else:
-                inp = self.model.inputs[f.data]
-                cols = np.array([inp.nodes.index(n) for n in g.nodes])
-                cname = _ix(cols, f"{f.name.upper()}_{gi}_COLS", self.consts).cols
-                lines.append(f"y = data[{inp.name!r}][{self.input_rows(inp, f.part)}, {cname}]"
-                             "  # fixed by the data")
-                lines.append("ginv = 0.0")
-            lines.append(f"x, w, y = bilinear_projection(xp, x, w, y, {_num(f.coef)}, ginv)"
-                         "  # eq. 19, 51-54")
-            lines.append(c["E"].put(f.x, R, "x"))
-            lines.append(c["E"].put(f.w, R, "w"))
-            if f.y:
-                lines.append(c[f.y].put(f.y, R, "y"))
-        return lines
+    def init_put(self, fam: ir.Family, var: str, ix: Ix, value: str) -> str:
+        part = fam.part or self.model.batch.whole
+        shape = (part.size, *ix.dims)
+        return ix.put(var, self.rows(fam.part), f"xp.broadcast_to({value}, {shape})")
 
-    def class_constraint(self, lf: LoweredFamily) -> list[str]:
-        f: ir.ClassFamily = lf.family
-        self.kinds.add("margin")
-        R = self.rows(f.part)
-        name = f.name.upper()
-        ypos = _ix(lf.class_positions[f.y], f"{name}_{f.y.upper()}", self.consts)
-        lab = self.model.labels[f.label]
-        lrows = self.input_rows(lab, f.part)
-        lines = [f"y = {ypos.read('src', f.y, R)}", f"gy = {self.metric(f.y, ypos)}"]
-        if f.b:
-            bpos = _ix(lf.class_positions[f.b], f"{name}_{f.b.upper()}", self.consts)
-            lines += [f"b = {bpos.read('src', f.b, R)}", f"gb = {self.metric(f.b, bpos)}",
-                      "z = y - b"]
-        else:
-            lines += ["z = y"]
-        lines.append(f"znew = class_projection(xp, z, data[{f.label!r}][{lrows}], "
-                     f"{_num(f.margin)}, {f.mode!r}, {f.count}, {f.allow_label})")
-        if f.b:
-            self.kinds.add("activation")  # for activation_yb_update
-            lines.append("y, b = activation_yb_update(xp, y, b, znew - z, gy, gb)")
-            lines.append(ypos.put(f.y, R, "y"))
-            lines.append(bpos.put(f.b, R, "b"))
-        else:
-            lines.append(ypos.put(f.y, R, "znew"))
-        return lines
+    # --- the module ------------------------------------------------------------------------
+    def family_function(self, lf: LoweredFamily) -> tuple[str, str]:
+        f = lf.family
+        body = kind_of(f).emit(self, lf)
+        name = self.names.fresh(f"constraint_{f.name}")
+        doc = f'    """{f.kind} ({lf.set}): {self.line_ref(f)}"""'
+        if len(doc) > LINE:
+            doc = f'    """{f.kind} ({lf.set}), {self.file}:{f.span.line}"""'
+        text = f"def {name}(src, out, data):\n{doc}\n" + "\n".join(
+            "    " + b if b else "" for b in body) + "\n"
+        return name, text
 
-    # --- the whole module ------------------------------------------------------------------
     def write(self) -> str:
         plan = self.plan
-        fam_src = [self.family_function(lf) for lf in plan.families]
-        forward_src = self.forward()
-        header = self.header()
-        library = sets.emit_source(sorted(self.kinds | {"_common"}))
+        fam_names, fam_src = {}, []
+        for lf in plan.families:
+            name, text = self.family_function(lf)
+            fam_names[lf.family.name] = name
+            fam_src.append(text)
         set_fns = []
         for which in ("A", "B"):
             fams = plan.in_set(which)
             touched = sorted({v for lf in fams for v in lf.family.variables})
-            names = ", ".join(lf.family.name for lf in fams)
+            names = ", ".join(lf.family.name for lf in fams) or "none"
             body = [f"def project_{which}(state, data):",
-                    f'    """Project onto constraint set {which}: {names}."""',
-                    f"    out = _copy(state, {touched!r})"]
-            for lf in fams:
-                body.append(f"    project_{lf.family.name}(state, out, data)")
-            body.append("    return _assemble(out)")
+                    f'    """Project onto constraint set {which}: {names}."""']
+            if fams:
+                body.append(f"    out = _copy(state, {touched!r})")
+                body += [f"    {fam_names[lf.family.name]}(state, out, data)" for lf in fams]
+                body.append("    return _assemble(out)")
+            else:
+                body.append("    return dict(state)")
             set_fns.append("\n".join(body) + "\n")
+        layout_src = self.layout()
+        inference_src = self.inference()
+        library = sets.emit_source(sorted(self.kinds | {"_common"}))
+        runtime_src = []
+        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_assemble", "_joined",
+                                       "_rows", "_cols", "_strided", "_dense_edges")),
+                              (rrr, ("rrr_error", "rrr_update")),
+                              (inference, ("edge_matrix", "least_squares_values"))):
+            runtime_src += [f"# {module.__name__}\n{s}" for s in runtime.sections(
+                module, [n for n in names if n != "xp"])]
+        for module, names in self.d.runtime:
+            runtime_src += [f"# {module.__name__}\n{s}" for s in runtime.sections(module, names)]
         parts = [
-            header,
+            self.header(),
             self.d.imports,
+            "Array = Any  # an array of the backend (annotations of the library functions)",
             "\n# --- projections from the lwlc set library (lwlc/sets) ---\n",
             library,
-            "\n".join(self.curves),
+            "\n\n".join(self.curves),
+            "\n# --- runtime (lwlc/runtime) ---\n",
+            "\n\n".join(runtime_src),
             "\n# --- the model's layout ---\n",
-            INDEX_HELPERS,
-            self.layout(),
+            layout_src,
             "\n".join(self.consts),
             "\n\n# --- one function per constraint family ---\n",
             "\n\n".join(fam_src),
             "\n# --- the two constraint sets (derived by lwlc's split) ---\n",
             "\n\n".join(set_fns),
-            RRR_SOURCE.format(error_norm=self.error_norm()),
-            forward_src,
-            self.d.driver,
+            self.step(),
+            inference_src,
+            self.d.api,
         ]
         text = "\n".join(p.rstrip("\n") + "\n" for p in parts if p)
-        return text
+        return format_source(prune(text, API_ROOTS + self.d.roots))
 
     def header(self) -> str:
         m = self.model
+        title = f"\n{m.title}\n" if m.title else ""
+        regen = self.command or f"lwlc compile {self.file} --backend {self.d.name}"
         return (
-            f'"""RRR solver for model {m.name!r} ({m.file}), emitted by lwlc {__version__} for '
-            f"the {self.d.name} backend.\n\n"
-            f"{m.title or ''}\n"
-            "Regenerate instead of editing: "
-            f"lwlc compile {m.file} --backend {self.d.name}\n"
-            "API: initial_params, init, project_A, project_B, rrr_step, solve_batch, "
-            "consensus_params, predict, forward.\n"
+            f'"""RRR solver for model {m.name!r} ({self.file}), emitted by lwlc {__version__} '
+            f"for the {self.d.name} backend.\n{title}\n"
+            f"Regenerate instead of editing:\n    {regen}\n\n"
+            "API: initial_params, init, project_A, project_B, rrr_step, solve_batch,\n"
+            "consensus_params, forward, predict, latent_values.\n"
             '"""\n'
+            "\nfrom collections.abc import Callable\n"
+            "from collections.abc import Iterable\n"
+            "from types import ModuleType\n"
+            "from typing import Any\n"
         )
 
-    def error_norm(self) -> str:
-        if self.model.solver.error == "element":
-            return f"(K * {len(self.plan.edge_set) if self.plan.edge_set else 1})"
-        return "K"
-
     def layout(self) -> str:
-        plan, m = self.plan, self.model
-        s = m.solver
+        m = self.model
         lines = [
             f"MODEL = {m.name!r}",
-            f"PROBLEM = {plan.problem!r}",
-            f"PARAMS = {dict(m.params)!r}",
-            f"SOLVER = {dict(method=s.method, beta=s.beta, lam=s.lam, iterations=s.iterations, tolerance=s.tolerance, epochs=s.epochs, seed=s.seed, error=s.error, restart=s.restart)!r}",  # noqa: E501
             f"BATCH = {m.batch.size}",
             f"PARTS = {({p.name: (p.start, p.stop) for p in m.batch.parts})!r}",
-            f"N_NODES = {m.n_nodes}",
-            "ALL = slice(None)",
+            f"N_NODES = {m.n_nodes}  # X, Y below have one more column: a zero for edges that "
+            "carry no node's value"[:LINE - 16],
         ]
-        es = plan.edge_set
-        if es is not None:
-            lines.append(f"N_EDGES = {len(es)}")
-            blocks = _dense_blocks(es)
-            if blocks is not None:
-                lines.append(f"EDGE_TAIL, EDGE_HEAD = _dense_edges({blocks!r})  # {es.name}: "
-                             "dense blocks (tail start, count, head start, count)")
-            else:
-                lines.append(f"EDGE_TAIL = {_arr(es.tail)}")
-                lines.append(f"EDGE_HEAD = {_arr(es.head)}")
-        shapes = {}
         metric = {}
         for v in m.variables.values():
-            shapes[v.name] = (v.axis, v.size)
             if np.all(v.metric == v.metric[0]):
-                metric[v.name] = _num(v.metric[0])
+                metric[v.name] = num(v.metric[0])
             else:  # runs of equal weights, e.g. outdeg per layer
                 change = np.flatnonzero(np.diff(v.metric)) + 1
                 starts = np.concatenate([[0], change])
                 counts = np.diff(np.concatenate([starts, [v.metric.size]]))
                 values = [float(x) for x in v.metric[starts]]
                 metric[v.name] = f"np.repeat({values}, {counts.tolist()})"
-        lines.append(f"VARIABLES = {shapes!r}  # name: (axis, size); state arrays are [items, size]")
         lines.append("METRIC = {  # metric weight of each element (eq. 15, 27, 30, 31)")
         for k, v in metric.items():
             lines.append(f"    {k!r}: {v},")
         lines.append("}")
-        lines.append("INPUTS = {  # name: (batch part, start, stop, nodes)")
-        for i in m.inputs.values():
-            lines.append(f"    {i.name!r}: ({i.part.name!r}, {i.part.start}, {i.part.stop}, "
-                         f"{_arr(np.array(i.nodes))}),")
-        lines.append("}")
-        labels = {lb.name: (lb.part.name, list(lb.classes)) for lb in m.labels.values()}
-        lines.append(f"LABELS = {labels!r}  # name: (batch part, class nodes)")
-        samples = {s.name: (s.source_var, s.source_part.start, s.source_part.stop, list(s.nodes))
-                   for s in m.samples.values()}
-        lines.append(f"SAMPLES = {samples!r}  # name: (variable, source items, nodes) (eq. 37)")
+        for name, owner in self.plan.owners.items():
+            es = m.edge_sets[m.variables[name].edge_set]
+            owner = np.where(owner < 0, m.n_nodes, owner)
+            if np.array_equal(owner, es.tail):
+                what = "its tail"
+            elif np.array_equal(owner, es.head):
+                what = "its head"
+            else:
+                what = "its node"
+            self._owner_names[name] = self.names.fresh(f"OWNER_{name}".upper())
+            blocks = dense_blocks(es)
+            if blocks is not None and what in ("its tail", "its head"):
+                tails = self.names.fresh(f"_{es.name}_TAIL".upper())
+                heads = self.names.fresh(f"_{es.name}_HEAD".upper())
+                lines.append(f"{tails}, {heads} = _dense_edges({blocks!r})")
+                value = tails if what == "its tail" else heads
+            else:
+                value = array_literal(owner)
+            lines.append(f"{self._owner_names[name]} = {value}  # {name}: each edge carries "
+                         f"the value of {what}")
         return "\n".join(lines) + "\n"
 
-    def forward(self) -> str:
-        """`initial_params`, `forward`, `init`, `consensus_params`, `predict` from the plan."""
-        plan, m = self.plan, self.model
-        lines: list[str] = []
-        w, b, x, y = plan.weights, plan.biases, plan.x, plan.y
-        wf = plan.weight_family
-        lines.append("def initial_params(rng):")
-        lines.append('    """Random consensus weights satisfying their side constraint; zero '
-                     'biases (Sect. 4.3, 5.4)."""')
-        lines.append("    params = {}")
-        if w and wf is not None:
-            side = wf.side.kind
-            lw = next(lf for lf in plan.families if lf.family is wf)
-            lines.append("    wa = xp.asarray(rng.uniform(0.0, 1.0, size=N_EDGES))")
-            for gi, g in enumerate(lw.groups):
-                ix = self.group_index(lw, gi, g)["E"]
-                lines.append(f"    v = {ix.read1('wa')}")
-                if side == "sphere":
-                    lines.append("    v = v - v.mean(axis=-1, keepdims=True)  # centered per neuron")
-                    lines.append(f"    v = sphere_projection(xp, v, {_num(wf.side.args[0])})")
-                elif side == "nonneg_sphere":
-                    lines.append(f"    v = nonneg_sphere_projection(xp, v, {_num(wf.side.args[0])})")
-                    self.kinds.add("nonneg_sphere")
-                elif side in ("nonneg", "box", "sparse_nonneg"):
-                    pass
-                lines.append(f"    {ix.assign1('wa', 'v')}")
-            lines.append(f"    params[{w!r}] = wa")
-        if b:
-            lines.append(f"    params[{b!r}] = xp.zeros({m.variables[b].size})")
-        lines.append("    return params")
-        lines.append("")
-        # forward, one function per batch part
+    def step(self) -> str:
+        s = self.model.solver
+        method = "rrr" if s.method == "dr" else s.method
+        beta = 1.0 if s.method == "dr" else s.beta
+        norm = "K"
+        if s.error == "element":
+            norm = f"(K * {max(1, self.plan.n_edges)})"
+        what = {"rrr": "RRR, eq. 45", "ap": "alternating projections"}[method]
+        if s.lam is not None:
+            what = "RRR with λ, eq. 47"
+        if s.method == "dr":
+            what = "Douglas-Rachford, RRR with beta = 1"
+        return (
+            f"\n\ndef rrr_step(state, data, beta={num(beta)}):\n"
+            f'    """One iteration ({what}). Returns (state, RRR_err), RRR_err the metric norm\n'
+            '    of P_B(2 P_A(x) - x) - P_A(x) (eq. 22, 27)."""\n'
+            "    K = next(iter(state.values())).shape[0]\n"
+            f"    return rrr_update(project_A, project_B, state, data, beta, "
+            f"{None if s.lam is None else num(s.lam)}, {method!r},\n"
+            f"                      METRIC, {norm})\n"
+        )
+
+    # --- inference, initialization, parameters, prediction ------------------------------
+    def inference(self) -> str:
+        m = self.model
+        out: list[str] = []
+        out += self.initial_params()
+        forward_names = {}
         for part in m.batch.parts:
-            lines += self.forward_part(part)
-        parts = m.batch.parts
-        lines.append("def forward_part(name, params, data, K):")
-        lines.append('    """Feed-forward for K items of one batch part (its own data/code layer)."""')
-        lines.append("    return {" + ", ".join(f"{p.name!r}: forward_{p.name}" for p in parts)
-                     + "}[name](params, data, K)")
-        lines.append("")
-        lines.append("def forward(params, data, K):")
-        lines.append('    """Feed-forward of a whole batch (each part fed from its own fixed layer), or of '
-                     'K items of the first part.')
-        lines.append("    Returns node values X [K, N_NODES] and pre-activations Y [K, N_NODES]"
-                     ' (y, before the bias)."""')
-        if len(parts) == 1:
-            lines.append(f"    return forward_{parts[0].name}(params, data, K)")
-        else:
-            lines.append(f"    if K != BATCH:\n        return forward_{parts[0].name}(params, data, K)")
-            calls = ", ".join(f"forward_{p.name}(params, data, {p.size})" for p in parts)
-            lines.append(f"    pieces = [{calls}]")
-            lines.append("    X = xp.concatenate([p[0] for p in pieces], axis=0)")
-            lines.append("    Y = xp.concatenate([p[1] for p in pieces], axis=0)")
-            lines.append("    return X, Y")
-        lines.append("")
-        # init
-        lines.append("def init(params, data, rng=None):")
-        lines.append('    """A state that satisfies every constraint but the class/data ones: '
-                     'warm start (Sect. 4.3, 5.4)."""')
-        lines.append("    K = BATCH")
-        lines.append("    X, Y = forward(params, data, K)")
-        if plan.problem == "factorization":
-            lines += self.factorization_codes()
-        lines.append("    state = {}")
-        for v in m.variables.values():
-            if v.name == x:
-                lines.append(f"    state[{x!r}] = X[:, EDGE_TAIL]")
-            elif v.name == w:
-                lines.append(f"    state[{w!r}] = xp.broadcast_to(params[{w!r}], (K, N_EDGES)) + 0.0")
-            elif v.name == y and v.nodes is not None:
-                lines.append(f"    state[{y!r}] = Y[:, {_arr(np.array(v.nodes))}]")
-            elif v.name == b:
-                lines.append(f"    state[{b!r}] = xp.broadcast_to(params[{b!r}], (K, {v.size})) + 0.0")
+            fname = self.names.fresh(f"forward_{part.name}")
+            forward_names[part.name] = fname
+            out += self.forward_part(fname, part)
+        first = m.batch.parts[0].name
+        out += ["def forward(params, data, K, part=" + repr(first) + ", latent=None):",
+                '    """Node values X and pre-activations Y [K, N_NODES + 1] of K items of a '
+                'batch\n    part, each part fed from its own fixed nodes (Sect. 4.3, 5.4, '
+                '6.1.1)."""',
+                "    return {" + ", ".join(f"{p!r}: {f}" for p, f in forward_names.items())
+                + "}[part](params, data, K, latent)", ""]
+        out += self.init_function(forward_names)
+        out += self.consensus_params()
+        out += self.latent_values()
+        out += self.predict(forward_names)
+        return "\n".join(out) + "\n"
+
+    def initial_params(self) -> list[str]:
+        plan, m = self.plan, self.model
+        lines = ["def initial_params(rng):",
+                 '    """Learned parameters to start from: uniform weights on edges, zeros on '
+                 'nodes,\n    each projected onto its consensus side constraint '
+                 '(Sect. 4.3, 5.4)."""',
+                 "    params = {}"]
+        for name in plan.params:
+            var = m.variables[name]
+            if var.axis == "edges":
+                lines.append(f"    params[{name!r}] = xp.asarray(rng.uniform(0.0, 1.0, "
+                             f"size={var.size}))")
             else:
-                lines.append(f"    state[{v.name!r}] = xp.zeros((K, {v.size}))")
-        lines.append("    return state")
+                lines.append(f"    params[{name!r}] = xp.zeros({var.size})")
+        for lp in plan.learned:
+            side = lp.family.side
+            if side.kind == "none":
+                continue
+            lines.append(f"    # {lp.family.name} ({self.file}:{lp.family.span.line})")
+            for gi, g in enumerate(lp.groups):
+                lf = next(f for f in plan.families if f.family is lp.family)
+                ix = self.group_index(lf, gi, g)
+                idx = ix["E"] if m.variables[lp.var].axis == "edges" else ix[lp.var]
+                lines.append(f"    mean = {idx.read1(f'params[{lp.var!r}]')}")
+                if side.kind == "sphere":
+                    lines.append("    mean = mean - mean.mean(axis=-1, keepdims=True)  # centred")
+                from lwlc.kinds.consensus import side_lines
+
+                lines += ["    " + s for s in side_lines(self, lp.family, g, gi)]
+                lines.append(f"    {idx.assign1(f'params[{lp.var!r}]', 'mean')}")
+        lines += ["    return params", ""]
+        return lines
+
+    def _source_lines(self, src) -> list[str]:
+        m = self.model
+        fam = src.family
+        nodes = self.node_index(src.nodes, f"{fam.name}_nodes")
+        where = f"{fam.name} ({self.file}:{fam.span.line})"
+        if src.fixed.input is None:
+            return [f"    X = _assign(X, (ALL, {nodes}), {num(src.fixed.constant)})  # {where}"]
+        inp = m.inputs[src.fixed.input]
+        cols = self.input_cols(inp, src.nodes, f"{fam.name}_cols")
+        return [f"    # {where}: the nodes' values are the data",
+                f"    X = _assign(X, (ALL, {nodes}), data[{inp.name!r}][:K, {cols}])"]
+
+    def _product(self, fam: ir.BilinearFamily, weight: str, value: str, g: Group) -> str:
+        """Σ_e X[owner(e)] · params[weight][e] over each node's operand edges, / c."""
+        edges = self.index(g.edges, f"{fam.name}_{len(g.nodes)}_edges")
+        owner = self._owner_names[value]
+        if edges.kind == "gather":
+            xs = f"X[:, {owner}[{edges.name}]]"
+            ws = f"params[{weight!r}][{edges.name}]"
+        else:
+            xs = f"X[:, {owner}[{edges.cols}].reshape({edges.n}, {edges.m})]"
+            if edges.kind == "cols":
+                xs = f"X[:, {owner}[{edges.cols}].reshape({edges.m}, {edges.n}).T]"
+            ws = edges.read1(f"params[{weight!r}]")
+        coef = "" if fam.coef == 1.0 else f" / {num(fam.coef)}"
+        return f"({xs} * {ws}).sum(axis=-1){coef}"
+
+    def _bias(self, fam, nodes) -> str:
+        """`- b` of an activation or class family, from the learned biases (or nothing)."""
+        if fam.b and fam.b in self.plan.params:
+            pos = self.index(self.model.variables[fam.b].positions(nodes), f"{fam.name}_bpos")
+            return f" - params[{fam.b!r}][{pos.cols}]"
+        return ""
+
+    def _neuron_lines(self, step: Neuron, indent: str) -> list[str]:
+        bf, g = step.bilinear, step.group
+        nodes = self.node_index(g.nodes, f"{bf.name}_{len(g.nodes)}_nodes")
+        lines = [f"{indent}# {bf.name} ({self.file}:{bf.span.line}) on {len(g.nodes)} node(s)"
+                 + ("" if step.set_value else ", y only"),
+                 f"{indent}yl = {self._product(bf, step.weight, step.value, g)}",
+                 f"{indent}Y = _assign(Y, (ALL, {nodes}), yl)"]
+        af = step.activation
+        if step.set_value and af is not None:
+            pieces = self.pieces(af.set)
+            lines.append(f"{indent}# {af.name} ({self.file}:{af.span.line}): x = f(y - b)")
+            lines.append(f"{indent}X = _assign(X, (ALL, {nodes}), activation_inference("
+                         f"xp, yl{self._bias(af, g.nodes)}, {pieces}))")
+        return lines
+
+    def array(self, a: np.ndarray, base: str) -> str:
+        """A named constant holding an index array (always an array, never a slice)."""
+        a = np.asarray(a, dtype=np.int64)
+        key = ("array", a.shape, a.tobytes())
+        if key not in self.indices:
+            self.indices[key] = Ix("gather", name=self.const(base, array_literal(a)))
+        return self.indices[key].name
+
+    def _data_product(self, fam: ir.BilinearFamily, weight: str, value: str) -> str:
+        """The line building A with X @ A = Σ x w over the operand edges of `fam`'s nodes."""
+        m = self.model
+        es = m.edge_sets[m.variables[value].edge_set]
+        pos, col = es.edges_of(fam.direction, tuple(fam.nodes))
+        e = self.array(pos, f"{fam.name}_edges")
+        c = self.array(col, f"{fam.name}_edge_nodes")
+        owner = self._owner_names[value]
+        return (f"A = edge_matrix(params[{weight!r}][{e}], {owner}[{e}], {c}, N_NODES + 1, "
+                f"{len(fam.nodes)})")
+
+    def _latent_lines(self, step: LatentSolve, indent: str) -> list[str]:
+        f = step.bilinear
+        value = f.w if step.weight == f.x else f.x
+        inp = self.model.inputs[f.data]
+        cols = self.input_cols(inp, f.nodes, f"{f.name}_cols")
+        unknown = self.node_index(step.nodes, f"{f.name}_latent")
+        scale = "" if f.coef == 1.0 else f" * {num(f.coef)}"
+        build = self._data_product(f, step.weight, value)
+        lines = [f"{indent}# latent nodes from {f.name} ({self.file}:{f.span.line}) by least "
+                 "squares (eq. 12-13)",
+                 f"{indent}{build}",
+                 f"{indent}v = least_squares_values(X, A, data[{inp.name!r}][:K, {cols}]"
+                 f"{scale}, {unknown})"]
+        k = step.side.kind
+        if k == "nonneg":
+            self.need("nonneg")
+            lines.append(f"{indent}v = nonneg_projection(xp, v)  # the codes' side constraint")
+        elif k == "box":
+            self.need("box")
+            lo, hi = step.side.args
+            lines.append(f"{indent}v = box_projection(xp, v, {num(lo)}, {num(hi)})")
+        lines.append(f"{indent}X = _assign(X, (ALL, {unknown}), v)")
+        return lines
+
+    def _steps(self, steps, indent: str) -> list[str]:
+        lines = []
+        for st in steps:
+            if isinstance(st, Neuron):
+                lines += self._neuron_lines(st, indent)
+            elif isinstance(st, LatentSolve):
+                lines += self._latent_lines(st, indent)
+            elif isinstance(st, Sweep):
+                names = ", ".join(self.model.node_name(n) for n in st.nodes[:4])
+                lines.append(f"{indent}for _ in range({st.times}):  # the cycle {names}"
+                             f"{' ...' if len(st.nodes) > 4 else ''}: relaxed from zero")
+                lines += self._steps(st.steps, indent + "    ")
+        return lines
+
+    def forward_part(self, fname: str, part: ir.SubBatch) -> list[str]:
+        sched = self.plan.schedules[part.name]
+        lines = [f"def {fname}(params, data, K, latent=None):",
+                 f'    """Inference for K items of batch part {part.name!r}: the learned '
+                 'parameters,\n    the neurons and the activations\' inference maps '
+                 '(Sect. 5.4, 6.1.1)."""',
+                 "    X = xp.zeros((K, N_NODES + 1))",
+                 "    Y = xp.zeros((K, N_NODES + 1))"]
+        for src in sched.sources:
+            lines += self._source_lines(src)
+        latent_steps = [s for s in sched.steps if isinstance(s, LatentSolve)]
+        other = [s for s in sched.steps if not isinstance(s, LatentSolve)]
+        if sched.latent:
+            nodes = self.node_index(sched.latent, f"{part.name}_latent_nodes")
+            lines.append("    if latent is not None:  # latent nodes' values given")
+            lines.append(f"        X = _assign(X, (ALL, {nodes}), latent)")
+            if latent_steps:
+                lines.append("    else:")
+                lines += self._steps(latent_steps, "        ")
+        lines += self._steps(other, "    ")
+        lines += ["    return X, Y", ""]
+        return lines
+
+    def _part_data(self, part: ir.SubBatch) -> str:
+        items = []
+        for inp in self.model.inputs.values():
+            if not (inp.part.start <= part.start and part.stop <= inp.part.stop):
+                continue
+            if inp.part.start == part.start and inp.part.size == part.size:
+                items.append(f"{inp.name!r}: data[{inp.name!r}]")
+            else:
+                a, b = part.start - inp.part.start, part.stop - inp.part.start
+                items.append(f"{inp.name!r}: data[{inp.name!r}][{a}:{b}]")
+        return "{" + ", ".join(items) + "}"
+
+    def init_function(self, forward_names) -> list[str]:
+        plan, m = self.plan, self.model
+        lines = ["def init(params, data, rng=None):",
+                 '    """A warm start (Sect. 4.3, 5.4): every variable from the learned '
+                 'parameters and\n    the inference pass, as each family\'s kind says."""']
+        parts = m.batch.parts
+        if len(parts) == 1:
+            lines.append(f"    X, Y = {forward_names[parts[0].name]}(params, data, BATCH)")
+        else:
+            calls = []
+            for p in parts:
+                calls.append(f"        {forward_names[p.name]}(params, {self._part_data(p)}, "
+                             f"{p.size}),")
+            lines += ["    pieces = ["] + calls + ["    ]",
+                      "    X = xp.concatenate([p[0] for p in pieces], axis=0)",
+                      "    Y = xp.concatenate([p[1] for p in pieces], axis=0)"]
+        sizes = {v.name: v.size for v in m.variables.values()}
+        lines.append("    state = {" + ", ".join(f"{k!r}: xp.zeros((BATCH, {s}))"
+                                                 for k, s in sizes.items()) + "}")
+        body = []
+        for lf in plan.families:
+            body += kind_of(lf.family).init(self, lf)
+        touched = sorted({v for lf in plan.families for v in lf.family.variables})
+        if body:
+            lines.append(f"    out = _copy(state, {touched!r})")
+            lines += ["    " + b for b in body]
+            lines.append("    return _assemble(out)")
+        else:
+            lines.append("    return state")
         lines.append("")
-        # consensus params
-        lines.append("def consensus_params(state, data):")
-        lines.append('    """The learned parameters (Sect. 5.4: "the final consensus weights (wA) and '
-                     'biases (bB)"): each item-consensus family\'s value from its own set\'s '
-                     'projection in the last RRR iteration, P_A(x) or P_B(2 P_A(x) - x)."""')
-        lines.append("    pa = project_A(state, data)")
-        sides = {plan.split.sets[f.name] for f in (plan.weight_family, plan.bias_family) if f}
-        if "B" in sides:
+        return lines
+
+    def consensus_params(self) -> list[str]:
+        plan = self.plan
+        lines = ["def consensus_params(state, data):",
+                 '    """The learned parameters (Sect. 5.4: "the final consensus weights (wA) '
+                 'and\n    biases (bB)"): each consensus over items from its own set\'s '
+                 'projection."""']
+        sets_used = {lp.set for lp in plan.learned}
+        if "A" in sets_used or "B" in sets_used:
+            lines.append("    pa = project_A(state, data)")
+        if "B" in sets_used:
             lines.append("    pb = project_B({k: 2.0 * pa[k] - state[k] for k in state}, data)")
         lines.append("    params = {}")
-        for var, fam in ((w, plan.weight_family), (b, plan.bias_family)):
-            if var and fam is not None:
-                src = "pa" if plan.split.sets[fam.name] == "A" else "pb"
-                lines.append(f"    params[{var!r}] = {src}[{var!r}].mean(axis=0)")
-        if plan.problem == "factorization" and x:
-            lines.append(f"    params['codes'] = pa[{x!r}]")
-        lines.append("    return params")
-        lines.append("")
-        # predict
-        lines.append("def predict(params, data, K):")
-        if plan.class_family is not None:
-            cf = plan.class_family
-            cn = self.const("CLASS_NODES", _arr(np.array(cf.classes)))
-            lines.append('    """Class of each item: the class node with the largest y - b '
-                         '(Sect. 5.4)."""')
-            lines.append("    X, Y = forward(params, data, K)")
-            bexpr = ""
-            if cf.b:
-                bpos = self.const("CLASS_BPOS", _arr(m.variables[cf.b].positions(cf.classes)))
-                bexpr = f" - params[{cf.b!r}][{bpos}]"
-            lines.append(f"    z = Y[:, {cn}]{bexpr}")
-            lines.append("    return xp.argmax(z, axis=-1)")
-        else:
-            lines.append('    """Node values from the feed-forward pass (eq. 13 for codes)."""')
-            lines.append("    X, Y = forward(params, data, K)")
-            if plan.problem == "factorization":
-                lines += self.factorization_codes()
-                lines.append("    return X")
-            else:
-                lines.append("    return X")
-        return "\n".join(lines) + "\n"
+        for name in plan.params:
+            lines.append(f"    params[{name!r}] = xp.zeros({self.model.variables[name].size})")
+        for lp in plan.learned:
+            src = "pa" if lp.set == "A" else "pb"
+            lf = next(f for f in plan.families if f.family is lp.family)
+            R = self.rows(lp.family.part)
+            for gi, g in enumerate(lp.groups):
+                ix = self.group_index(lf, gi, g)
+                idx = ix["E"] if self.model.variables[lp.var].axis == "edges" else ix[lp.var]
+                lines.append(f"    {idx.assign1(f'params[{lp.var!r}]', idx.read(src, lp.var, R) + '.mean(axis=0)')}")  # noqa: E501
+        lines += ["    return params", ""]
+        return lines
 
-    def forward_part(self, part) -> list[str]:
+    def latent_values(self) -> list[str]:
         plan, m = self.plan, self.model
-        w = plan.weights
-        layers = plan.schedules.get(part.name, ())
-        lines = [f"def forward_{part.name}(params, data, K):",
-                 f'    """Feed-forward for items of batch part {part.name!r}: consensus weights '
-                 'and biases, the activation\'s inference map (Sect. 5.4, 6.1.1)."""',
-                 "    X = xp.zeros((K, N_NODES))",
-                 "    Y = xp.zeros((K, N_NODES))"]
-        tag = part.name.upper()
-        for li, layer in enumerate(layers):
-            if layer.kind == "data":
-                inp = m.inputs[layer.source]
-                cols = np.array([inp.nodes.index(n) for n in layer.nodes])
-                nodes = self.const(f"{tag}_LAYER{li}_NODES", _arr(np.array(layer.nodes)))
-                colc = self.const(f"{tag}_LAYER{li}_COLS", _arr(cols))
-                lines.append(f"    if {inp.name!r} in data:  # data layer: the item's input")
-                lines.append(f"        X = _assign(X, (ALL, {nodes}), data[{inp.name!r}][:K, {colc}])")
-                continue
-            g = layer.group
-            edges = self.const(f"{tag}_LAYER{li}_EDGES", _arr(g.edges))
-            nodes = self.const(f"{tag}_LAYER{li}_NODES", _arr(np.array(g.nodes)))
-            coef = layer.bilinear.coef
-            lines.append(f"    # {layer.bilinear.name} ({m.file}:{layer.bilinear.span.line}) on "
-                         f"{len(g.nodes)} node(s)")
-            lines.append(f"    yl = (X[:, EDGE_TAIL[{edges}]] * params[{w!r}][{edges}]).sum(axis=-1)"
-                         f" / {_num(coef)}")
-            lines.append(f"    Y = _assign(Y, (ALL, {nodes}), yl)")
-            af = layer.activation
-            if af is not None:
-                pieces = self.pieces(af.set)
-                if af.b:
-                    bpos = self.const(f"{tag}_LAYER{li}_BPOS",
-                                      _arr(m.variables[af.b].positions(g.nodes)))
-                    zexpr = f"yl - params[{af.b!r}][{bpos}]"
+        lines = ["def latent_values(state, data):",
+                 '    """Values of the latent nodes of each part\'s items in the state: the '
+                 'consensus of\n    their edges in P_A (the codes of a one-batch '
+                 'factorization, Sect. 4.4)."""']
+        parts = [(p, plan.schedules[p.name].latent) for p in m.batch.parts
+                 if plan.schedules[p.name].latent]
+        if not parts:
+            return lines + ["    return {}", ""]
+        lines += ["    pa = project_A(state, data)", "    out = {}"]
+        for p, latent in parts:
+            cols = []
+            for n in latent:
+                for var, owner in plan.owners.items():
+                    pos = np.flatnonzero(owner == n)
+                    if pos.size:
+                        cols.append((var, int(pos[0])))
+                        break
                 else:
-                    zexpr = "yl"
-                lines.append(f"    X = _assign(X, (ALL, {nodes}), activation_inference(xp, {zexpr}, "
-                             f"{pieces}))")
-        lines.append("    return X, Y")
-        lines.append("")
-        lines += self.reconstruct_part(part, layers)
+                    cols.append((None, 0))
+            R = self.rows(p)
+            items = [f"pa[{v!r}][{R}, {e}]" if v else f"xp.zeros({p.size})" for v, e in cols]
+            lines.append(f"    out[{p.name!r}] = xp.stack([")
+            lines += [f"        {it}," for it in items]
+            lines.append("    ], axis=1)")
+        lines += ["    return out", ""]
         return lines
 
-    def reconstruct_part(self, part, layers) -> list[str]:
-        """Reconstruction at a part's fixed (data or code) layer: f(y - b) vs the fixed x
-        (eq. 40-41), for autoencoders fed around a cycle."""
-        m = self.model
-        fixed = [ly for ly in layers if ly.kind == "data"]
-        lines = [f"def reconstruct_{part.name}(params, data, K):",
-                 f'    """{{input: (fixed values, f(y - b) after feeding around)}} for part '
-                 f'{part.name!r} (eq. 40-41)."""',
-                 f"    X, Y = forward_{part.name}(params, data, K)",
-                 "    out = {}"]
-        tag = part.name.upper()
-        for li, layer in enumerate(fixed):
-            af = next((f for f in m.families if isinstance(f, ir.ActivationFamily)
-                       and f.fixed is not None and f.fixed.input == layer.source
-                       and set(layer.nodes) <= set(f.nodes)), None)
-            if af is None:
-                continue
-            nodes = self.const(f"{tag}_FIXED{li}_NODES", _arr(np.array(layer.nodes)))
-            pieces = self.pieces(af.set)
-            zexpr = f"Y[:, {nodes}]"
-            if af.b:
-                bpos = self.const(f"{tag}_FIXED{li}_BPOS",
-                                  _arr(m.variables[af.b].positions(layer.nodes)))
-                zexpr += f" - params[{af.b!r}][{bpos}]"
-            lines.append(f"    out[{layer.source!r}] = (X[:, {nodes}], "
-                         f"activation_inference(xp, {zexpr}, {pieces}))")
-        lines.append("    return out")
-        lines.append("")
-        return lines
-
-    def factorization_codes(self) -> list[str]:
-        """Codes from the pseudo-inverse encoder x = P_side(E_W y) (eq. 12-13)."""
+    def predict(self, forward_names) -> list[str]:
         plan, m = self.plan, self.model
-        bf = next(f for f in m.families if isinstance(f, ir.BilinearFamily) and f.data)
-        inp = m.inputs[bf.data]
-        heads = np.array(inp.nodes)
-        es = plan.edge_set
-        tails = np.array(sorted(set(es.tail[np.isin(es.head, heads)].tolist())))
-        tc = self.const("CODE_NODES", _arr(tails))
-        hc = self.const("DATA_NODES", _arr(heads))
-        codes_side = "codes"
-        for f in m.families:
-            if isinstance(f, ir.ConsensusFamily) and f.var == plan.x and f.over == "edges":
-                if f.side.kind == "nonneg":
-                    codes_side = "xp.maximum(codes, 0.0)"
-        return [
-            "    # codes from the pseudo-inverse encoder (eq. 12-13)",
-            "    Wm = xp.zeros((N_NODES, N_NODES))",
-            f"    Wm = _assign(Wm, (EDGE_TAIL, EDGE_HEAD), params[{plan.weights!r}])",
-            f"    W = Wm[{tc}][:, {hc}]",
-            f"    codes = data[{inp.name!r}][:K] @ xp.linalg.pinv(W)",
-            f"    codes = {codes_side}",
-            f"    X = _assign(X, (ALL, {tc}), codes)",
-        ]
+        lines = []
+        by_part: dict[str, list] = {}
+        for t in plan.targets:
+            by_part.setdefault(t.part.name, []).append(t)
+        pnames = {}
+        for part in m.batch.parts:
+            targets = by_part.get(part.name, [])
+            if not targets:
+                continue
+            pname = self.names.fresh(f"predict_{part.name}")
+            pnames[part.name] = pname
+            lines += [f"def {pname}(params, data, K, latent=None):",
+                      f'    """What the model predicts for K items of part {part.name!r}: '
+                      + ", ".join(t.name for t in targets) + '."""',
+                      f"    X, Y = {forward_names[part.name]}(params, data, K, latent)",
+                      "    out = {}"]
+            for t in targets:
+                f = t.family
+                where = f"{f.name} ({self.file}:{f.span.line})"
+                nodes = self.node_index(t.nodes, f"{f.name}_target_nodes")
+                if t.kind == "class":
+                    lines.append(f"    # {where}: the class node with the largest y - b")
+                    lines.append(f"    out[{t.name!r}] = xp.argmax(Y[:, {nodes}]"
+                                 f"{self._bias(f, t.nodes)}, axis=-1)")
+                elif isinstance(f, ir.ActivationFamily):
+                    lines.append(f"    # {where}: f(y - b) where x is fixed (eq. 40-41)")
+                    lines.append(f"    out[{t.name!r}] = activation_inference(xp, Y[:, {nodes}]"
+                                 f"{self._bias(f, t.nodes)}, {self.pieces(f.set)})")
+                else:
+                    weight = self._weight_of(f)
+                    value = f.w if weight == f.x else f.x
+                    build = self._data_product(f, weight, value)
+                    coef = "" if f.coef == 1.0 else f" / {num(f.coef)}"
+                    lines.append(f"    # {where}: the product the data must equal (eq. 23)")
+                    lines.append(f"    {build}")
+                    lines.append(f"    out[{t.name!r}] = (X @ A){coef}")
+            lines += ["    return out", ""]
+        default = next(iter(pnames), m.batch.parts[0].name)
+        lines += [f"def predict(params, data, K, part={default!r}, latent=None):",
+                  '    """{target: prediction} for K items of a batch part: classes, or the '
+                  'values\n    that the model\'s data constraints equate to data."""']
+        if pnames:
+            lines.append("    return {" + ", ".join(f"{p!r}: {f}" for p, f in pnames.items())
+                         + "}[part](params, data, K, latent)")
+        else:
+            lines.append("    return {}")
+        lines.append("")
+        return lines
+
+    def _weight_of(self, f: ir.BilinearFamily) -> str:
+        from lwlc.lower import _weight_operand
+
+        return _weight_operand(self.model, f, set(self.plan.params))
 
 
-INDEX_HELPERS = '''
-def _dense_edges(blocks):
-    """(tail, head) of every edge of dense blocks, sorted by head, then tail."""
-    tail = np.concatenate([np.tile(np.arange(t0, t0 + nt), nh) for t0, nt, h0, nh in blocks])
-    head = np.concatenate([np.repeat(np.arange(h0, h0 + nh), nt) for t0, nt, h0, nh in blocks])
-    order = np.lexsort((tail, head))
-    return tail[order], head[order]
+def _runtime_names(d: Dialect) -> set[str]:
+    names = {"xp", "np", "jnp", "jax", "math", "os", "time", "ALL", "JOIN_BLOCKS", "DTYPE",
+             "Any", "Array", "A", "X", "Y", "K", "v", "mean", "out", "data", "params",
+             "state", "src", "latent", "pa", "pb", "yl", "part", "rng", "pieces"}
+    for mod in (state, rrr, inference, *(m for m, _ in d.runtime)):
+        names |= {n for n in vars(mod) if not n.startswith("__")}
+    for kind in sets.REGISTRY.values():
+        names |= {fn.__name__ for fn in kind.EMIT}
+    return names
 
 
-def _rows(start, n, m):
-    """Index matrix of a dense block whose rows are contiguous (in(j) of a dense layer)."""
-    return start + np.arange(n * m).reshape(n, m)
+def format_source(text: str) -> str:
+    """The module in ruff's format (88 columns): generated lines wrapped like written ones."""
+    import subprocess
+
+    from ruff.__main__ import find_ruff_bin
+
+    done = subprocess.run([find_ruff_bin(), "format", "--isolated", "--line-length", str(LINE),
+                           "--stdin-filename", "solver.py", "-"], input=text.encode(),
+                          capture_output=True, check=False)
+    if done.returncode != 0:  # pragma: no cover - the emitted source is always valid Python
+        raise RuntimeError(f"ruff format failed on the emitted solver: {done.stderr.decode()}")
+    return done.stdout.decode()
 
 
-def _cols(start, n, m):
-    """Index matrix of a dense block read column-wise (out(i) of a dense layer)."""
-    return start + np.arange(n * m).reshape(m, n).T
+def prune(text: str, roots: tuple[str, ...]) -> str:
+    """Drop the top-level functions, assignments and imports that nothing reachable from
+    `roots` (and from the module's other statements) uses, with the comments just above them."""
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
 
+    def bound(node) -> set[str]:
+        if isinstance(node, ast.FunctionDef):
+            return {node.name}
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                return set()
+            return {(a.asname or a.name).split(".")[0] for a in node.names}
+        return set()
 
-def _strided(starts, stride, m):
-    return starts[:, None] + stride * np.arange(m)[None, :]
+    def used(node) -> set[str]:
+        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        for n in ast.walk(node):  # names in string annotations ("Array", "ModuleType")
+            ann = [a.annotation for a in n.args.args] + [n.returns] \
+                if isinstance(n, ast.FunctionDef) else []
+            for a in ann:
+                if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                    names |= {m.id for m in ast.walk(ast.parse(a.value, mode="eval"))
+                              if isinstance(m, ast.Name)}
+        return names
 
-
-'''
-
-RRR_SOURCE = '''
-def _copy(state, names):
-    """A set's output: the input state, with a list of pending writes per touched variable."""
-    out = dict(state)
-    out["__writes__"] = {{name: [] for name in names}}
-    return out
-
-
-def _put(out, name, index, value):
-    """Record out[name][index] = value; _assemble applies it."""
-    out["__writes__"][name].append((index, value))
-
-
-def _assemble(out):
-    """Apply the recorded writes: the input is copied and updated block by block, or (JAX)
-    its column blocks are concatenated where they tile the variable for every item, which
-    spares XLA the copy of the input and the updates in place."""
-    writes = out.pop("__writes__")
-    for name, puts in writes.items():
-        joined = _joined(out[name], puts) if JOIN_BLOCKS else None
-        if joined is None:
-            joined = _fresh(out[name])
-            for index, value in puts:
-                joined = _assign(joined, index, value)
-        out[name] = joined
-    return out
-
-
-def _joined(base, puts):
-    """The writes as one concatenation, if they are column blocks tiling ``base``; else None."""
-    if not all(index[0] is ALL and isinstance(index[1], slice) for index, _ in puts):
-        return None
-    blocks = sorted(((index[1].start, index[1].stop, value) for index, value in puts),
-                    key=lambda block: block[0])
-    stops = [0] + [stop for _, stop, _ in blocks]
-    if [start for start, _, _ in blocks] != stops[:-1] or stops[-1] != base.shape[1]:
-        return None
-    return xp.concatenate([xp.broadcast_to(xp.asarray(value, dtype=base.dtype),
-                                           (base.shape[0], stop - start))
-                           for start, stop, value in blocks], axis=1)
-
-
-def _error(delta, K):
-    total = 0.0
-    for name, d in delta.items():
-        total = total + (METRIC[name] * d * d).sum()
-    return xp.sqrt(total / {error_norm})
-
-
-def rrr_step(state, data, beta=SOLVER["beta"], lam=SOLVER["lam"], method=SOLVER["method"]):
-    """One iteration: RRR eq. 45 (eq. 47 with lam), DR (beta = 1) or AP. Returns (state, err)
-    with err the RRR_err of eq. 22/27: the metric norm of P_B(2 P_A(x) - x) - P_A(x)."""
-    K = next(iter(state.values())).shape[0]
-    pa = project_A(state, data)
-    if method == "ap":
-        pb = project_B(pa, data)
-        delta = {{k: pb[k] - pa[k] for k in state}}
-        return pb, _error(delta, K)
-    if lam is None:
-        pb = project_B({{k: 2.0 * pa[k] - state[k] for k in state}}, data)
-        delta = {{k: pb[k] - pa[k] for k in state}}
-        new = {{k: state[k] + beta * delta[k] for k in state}}
-        return new, _error(delta, K)
-    pb_x = project_B(state, data)
-    left = project_B({{k: (1.0 + lam) * pa[k] - lam * state[k] for k in state}}, data)
-    right = project_A({{k: (1.0 - lam) * pb_x[k] + lam * state[k] for k in state}}, data)
-    delta = {{k: left[k] - right[k] for k in state}}
-    new = {{k: state[k] + beta * delta[k] for k in state}}
-    return new, _error(delta, K)
-'''
-
-
-def curve_functions(expr):
-    """(f, f', f'') of a smooth piece as callables (xp, z) for the set library's tests.
-
-    sympy.lambdify prints the expression tree (built node by node from the parse tree, never
-    from model text) for numpy or jax.
-    """
-    z = sympy.Symbol("z", real=True)
-    exprs = (expr, sympy.diff(expr, z), sympy.diff(expr, z, 2))
-    out = []
-    for e in exprs:
-        f_np = sympy.lambdify(z, e, modules="numpy")
-        f_jax = sympy.lambdify(z, e, modules="jax")
-
-        def fn(xp, zz, f_np=f_np, f_jax=f_jax):
-            f = f_jax if xp.__name__.startswith("jax") else f_np
-            return f(zz) + 0.0 * zz
-
-        out.append(fn)
-    return tuple(out)
+    defs = {}
+    for node in tree.body:
+        for name in bound(node):
+            defs.setdefault(name, []).append(node)
+    keep: set[int] = set()
+    todo = list(roots)
+    for node in tree.body:
+        if not bound(node):
+            keep.add(id(node))
+            todo += used(node)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for node in defs.get(name, []):
+            if id(node) not in keep:
+                keep.add(id(node))
+                todo += used(node)
+                if isinstance(node, ast.FunctionDef):
+                    todo += [n.id for d in node.decorator_list for n in ast.walk(d)
+                             if isinstance(n, ast.Name)]
+    drop = [node for node in tree.body if id(node) not in keep]
+    removed = set()
+    for node in drop:
+        start = node.lineno - 1
+        if isinstance(node, ast.FunctionDef) and node.decorator_list:
+            start = node.decorator_list[0].lineno - 1
+        while start > 0 and lines[start - 1].lstrip().startswith("#") and \
+                not lines[start - 1].lstrip().startswith("# ---"):
+            start -= 1
+        removed.update(range(start, node.end_lineno))
+    out = "".join(line for i, line in enumerate(lines) if i not in removed)
+    # at most two blank lines in a row, none at the end
+    text = ""
+    blank = 0
+    for line in out.splitlines(keepends=True):
+        blank = blank + 1 if not line.strip() else 0
+        if blank <= 2:
+            text += line
+    return text.rstrip("\n") + "\n"

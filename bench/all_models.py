@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lwlc.driver import TrainConfig, train  # noqa: E402
+from lwlc.driver import TrainConfig, metric_keys, train  # noqa: E402
 
 # model: (data spec or None for the model's own, overrides)
 PROTOCOLS: dict[str, tuple[str | None, dict]] = {
@@ -37,7 +37,6 @@ PROTOCOLS: dict[str, tuple[str | None, dict]] = {
                                             "epochs": 3}),
 }
 
-METRICS = ("train_err", "test_err", "recon_err", "data_err", "code_err")
 
 
 def main() -> None:
@@ -59,7 +58,7 @@ def main() -> None:
                                   dtype=dtype or "float64", out=tmp, progress=False,
                                   quiet=True)
                 s = train(cfg)
-            metrics = "  ".join(f"{k} {s[k]:.4g}" for k in METRICS if k in s)
+            metrics = "  ".join(f"{k} {s[k]:.4g}" for k in metric_keys(s))
             print(f"{name:<20} {entry:<14} {s['epochs']:>6} {s['iterations']:>9} "
                   f"{s['seconds']:>8.1f} {s.get('compile_seconds', 0.0):>9.1f}  {metrics}",
                   flush=True)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lwlc.compiler import compile_model, load_solver  # noqa: E402
-from lwlc.driver import batch_data, bind, secondary_inputs  # noqa: E402
+from lwlc.driver import batch_data, bind, data_part, own_inputs  # noqa: E402
 
 
 def main() -> None:
@@ -38,12 +38,10 @@ def main() -> None:
         m = ref.model
         solver = load_solver(ref.source)
         bound = bind(ref, args.data or m.data["train"], "train")
-        primary = next(i for i in m.inputs.values() if i.name not in m.samples)
-        idx = np.random.default_rng(0).choice(len(bound.inputs), primary.part.size,
-                                              replace=False)
-        data = batch_data(ref, bound, idx, secondary_inputs(ref))
+        idx = np.random.default_rng(0).choice(len(bound), data_part(m).size, replace=False)
+        data = batch_data(ref, bound, idx, own_inputs(ref))
         state0 = solver.init(solver.initial_params(np.random.default_rng(1)), data)
-        K, E = m.batch.size, len(ref.plan.edge_set)
+        K, E = m.batch.size, ref.plan.n_edges
         base = None
         for backend, dtype in (("numpy", "float64"), ("jax", "float64"), ("jax", "float32")):
             s = solver if backend == "numpy" else load_solver(

@@ -4,10 +4,10 @@
 
 Each seed trains `models/binary_autoencoder.lwl` (step activation, beta 0.5, omega 100, the
 paper's gap Delta 0.4 or 0.34 for n = 5; each epoch restarts RRR from the consensus weights, as
-the reference program does) until the consensus network encodes and decodes every one-hot vector
-and every code exactly (data_err = code_err = 0 with the zero-margin step) or the epoch budget
-runs out. Prints one line per seed, then the success count and the median epochs of the solved
-runs. The paper: 80 % for n = 3, 30 % for n = 4, 25 % for n = 5.
+the reference program does) until the consensus network encodes and decodes every one-hot
+vector and every code exactly (data_in_rmse = code_in_rmse = 0 with the zero-margin step) or the
+epoch budget runs out. Prints one line per seed, then the success count and the median epochs
+of the solved runs. The paper: 80 % for n = 3, 30 % for n = 4, 25 % for n = 5.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ def main() -> None:
                           overrides=overrides, seed=seed, backend=args.backend, progress=False,
                           quiet=True)
         s = train(cfg)
-        ok = s["data_err"] == 0.0 and s.get("code_err", 0.0) == 0.0
+        ok = s["data_in_rmse"] == 0.0 and s.get("code_in_rmse", 0.0) == 0.0
         if ok:
             solved_epochs.append(s["epochs"])
         print(f"seed {seed:>3}: {'solved' if ok else 'failed':<6} epochs {s['epochs']:>4} "
-              f"iterations {s['iterations']:>8} data_err {s['data_err']:.3f} "
-              f"code_err {s.get('code_err', 0.0):.3f} {time.perf_counter() - t0:6.1f} s",
+              f"iterations {s['iterations']:>8} data_in_rmse {s['data_in_rmse']:.3f} "
+              f"code_in_rmse {s.get('code_in_rmse', 0.0):.3f} {time.perf_counter() - t0:6.1f} s",
               flush=True)
     med = statistics.median(solved_epochs) if solved_epochs else float("nan")
     print(f"solved {len(solved_epochs)}/{args.seeds}; median epochs of solved runs {med:g}")

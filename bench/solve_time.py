@@ -43,7 +43,7 @@ def main() -> None:
         t0 = time.perf_counter()
         state, *_ = solver.solve_batch(state, data, iterations=args.iterations, tolerance=0.0)
         best = min(best, (time.perf_counter() - t0) / args.iterations)
-    wm = compiled.model.batch.size * len(compiled.plan.edge_set)
+    wm = compiled.model.batch.size * compiled.plan.n_edges
     print(f"{Path(args.model).stem} {args.backend} {args.dtype}: {best * 1e3:.2f} ms per "
           f"iteration (best of 3 x {args.iterations}), {wm / best:.3g} WM/s")
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lwlc.compiler import compile_model, load_solver  # noqa: E402
-from lwlc.driver import batch_data, bind, secondary_inputs  # noqa: E402
+from lwlc.driver import batch_data, bind, data_part, own_inputs  # noqa: E402
 
 
 def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 5) -> float:
@@ -45,19 +45,18 @@ def measure(model: str, backend: str, dtype: str, iterations: int, data: str | N
     spec = data or m.data.get("train")
     bound = bind(c, spec, "train")
     K = m.batch.size
-    per = c.plan.edge_set and len(c.plan.edge_set)
+    per = c.plan.n_edges
     rng = np.random.default_rng(0)
-    primary = next(i for i in m.inputs.values() if i.name not in m.samples)
-    idx = rng.choice(len(bound.inputs), primary.part.size, replace=len(bound.inputs) <
-                     primary.part.size)
-    batch = batch_data(c, bound, idx, secondary_inputs(c))
+    part = data_part(m)
+    idx = rng.choice(len(bound), part.size, replace=len(bound) < part.size)
+    batch = batch_data(c, bound, idx, own_inputs(c))
     if m.samples:
         from lwlc.driver import sample_codes
 
         params0 = solver.initial_params(rng)
         batch.update(sample_codes(c, solver, params0, batch, rng))
     params = solver.initial_params(rng)
-    state = solver.init(params, batch, rng)
+    state = solver.init(params, batch)
     # warm-up (and, for jax, compilation)
     state, *_ = solver.solve_batch(state, batch, iterations=2, tolerance=0.0)
     compile_s = getattr(solver, "LAST_COMPILE_SECONDS", 0.0)

@@ -54,6 +54,24 @@ def _overrides(values: list[str] | None) -> dict[str, float]:
     return out
 
 
+def _check_dtype(backend: str, dtype: str) -> None:
+    """--dtype is float64 or float32, and float32 only with the JAX backend."""
+    if dtype not in ("float64", "float32"):
+        raise LwlcError(f"--dtype {dtype}: choose float64 or float32")
+    if dtype != "float64" and backend == "numpy":
+        raise LwlcError(f"--dtype {dtype} needs --backend jax: the NumPy backend is the float64 "
+                        "reference and computes in float64 only",
+                        hint=f"use --backend jax --dtype {dtype}, or drop --dtype")
+
+
+def _print_warnings(model) -> None:
+    """The model's warnings (unused inputs, dropped node values, ...), as FILE:LINE:COL: warning."""
+    from .errors import format_warning
+
+    for w in getattr(model, "warnings", ()):
+        err_console.print(format_warning(w), markup=False)
+
+
 def _run(fn):
     """Run a command body; turn every LwlcError into a located message and exit 1."""
     try:
@@ -87,6 +105,7 @@ def check(model: ModelArg, set_: SetOpt = None,
         from .split import format_split, split
 
         m = load_model(model, _overrides(set_))
+        _print_warnings(m)
         plan = split(m)
         if not quiet:
             out_console.print(summary(m), markup=False)
@@ -116,8 +135,7 @@ def compile_(
 
         if emit not in ("code", "ir", "graph"):
             raise LwlcError(f"--emit {emit}: choose code, ir or graph")
-        if dtype not in ("float64", "float32"):
-            raise LwlcError(f"--dtype {dtype}: choose float64 or float32")
+        _check_dtype(backend, dtype)
         if emit == "code":
             text = compile_model(model, _overrides(set_), backend, dtype).source
         else:
@@ -152,10 +170,26 @@ def graph(model: ModelArg,
 
     def body():
         from .elaborate import load_model
+        from .errors import SplitError
         from .split import split, write_graph
 
         m = load_model(model, _overrides(set_))
-        write_graph(m, split(m), output)
+        _print_warnings(m)
+        try:
+            plan = split(m)
+        except SplitError as e:  # draw it anyway: that is when the picture helps most
+            if e.graph is None:
+                raise
+            from .driver import atomic_write_bytes
+            from .report import unsplit_graph
+
+            picture = unsplit_graph(m, e, output.suffix.lower().lstrip("."))
+            atomic_write_bytes(output, picture)
+            err_console.print(e.format(), markup=False)
+            err_console.print(f"wrote {output}: the constraint graph, with the constraints at "
+                              "fault in red", markup=False)
+            raise typer.Exit(1) from None
+        write_graph(m, plan, output)
         err_console.print(f"wrote {output}", markup=False)
 
     _run(body)
@@ -187,15 +221,20 @@ def train(
     def body():
         from .driver import TrainConfig
         from .driver import train as run_train
+        from .elaborate import load_model
 
+        _check_dtype(backend, dtype)
+        _print_warnings(load_model(model, _overrides(set_)))
         cfg = TrainConfig(model=str(model), data=data, test=test, overrides=_overrides(set_),
                           seed=seed, backend=backend, dtype=dtype,
                           out=str(out) if out else None, resume=resume, quiet=quiet,
                           devices=devices)
         summary = run_train(cfg, console=out_console)
         if not quiet:
+            from .driver import metric_keys
+
             keys = ["model", "backend", "epochs", "iterations", "gwm", "seconds", "wm_per_s",
-                    "rrr_err", "train_err", "test_err", "recon_err", "data_err", "code_err"]
+                    "rrr_err", *metric_keys(summary)]
             shown = {k: summary[k] for k in keys if k in summary}
             out_console.print(json.dumps(shown, indent=2), markup=False)
 
@@ -211,7 +250,8 @@ def evaluate(
     set_: SetOpt = None,
     backend: BackendOpt = "numpy",
 ) -> None:
-    """Evaluate trained parameters: classification error, or reconstruction error."""
+    """Evaluate trained parameters on a data set: the error rate of each class prediction and
+    the RMS error of each value the model equates to data."""
 
     def body():
         from .driver import evaluate as run_eval
@@ -232,7 +272,8 @@ def predict(
     set_: SetOpt = None,
     backend: BackendOpt = "numpy",
 ) -> None:
-    """Predict classes (or node values) for items, one line per item."""
+    """Predict for every item of a data set, one line per item: the class of each class
+    constraint and the values of each constraint that equates nodes to data, in model order."""
 
     def body():
         import numpy as np
@@ -241,7 +282,9 @@ def predict(
         from .driver import predict as run_predict
 
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend)
-        lines = "\n".join(" ".join(f"{v:g}" for v in np.atleast_1d(row)) for row in pred) + "\n"
+        columns = [np.asarray(v).reshape(len(v), -1) for v in pred.values()]
+        table = np.concatenate(columns, axis=1)
+        lines = "\n".join(" ".join(f"{v:g}" for v in row) for row in table) + "\n"
         if output:
             atomic_write_text(output, lines)
         else:

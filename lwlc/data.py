@@ -46,7 +46,10 @@ __all__ = [
     "Dataset",
     "Generator",
     "MajorityCircuit",
+    "MissingDataFile",
+    "ModelDataSpec",
     "binary_codes",
+    "check_spec",
     "describe",
     "generator_names",
     "load",
@@ -103,6 +106,8 @@ class DataError(_errors.DataError):
         return loc
 
     def format(self) -> str:
+        if self.path is None and self.span is not None:  # located in a model file: with caret
+            return super().format()
         where = self.location
         out = f"{where}: error: {self.message}" if where else f"lwlc: error: {self.message}"
         if self.hint:
@@ -111,6 +116,43 @@ class DataError(_errors.DataError):
 
     def __str__(self) -> str:
         return self.format()
+
+
+class MissingDataFile(DataError):
+    """A data spec names a file that does not exist (``lwlc check`` warns, loading fails)."""
+
+
+class ModelDataSpec(str):
+    """A data SPEC written in a model's ``data ROLE = "SPEC"`` statement: a plain ``str`` that
+    also carries the statement's role and the span of its string, so that :func:`load` can
+    report a failure at that line of the model file."""
+
+    role: str
+    span: _errors.Span | None
+
+    def __new__(cls, spec: str, role: str = "train",
+                span: _errors.Span | None = None) -> ModelDataSpec:
+        obj = super().__new__(cls, spec)
+        obj.role = role
+        obj.span = span
+        return obj
+
+    def __reduce__(self):  # copy and pickle keep the role and the span
+        return (ModelDataSpec, (str(self), self.role, self.span))
+
+
+def _at_model_line(e: DataError, spec: ModelDataSpec) -> DataError:
+    """``e`` (from loading ``spec``) pointed at the model's ``data`` statement."""
+    role = f"data {spec.role}"
+    if e.path is not None and e.line is not None:  # inside the data file: keep its line
+        out = DataError(e.message, path=e.path, line=e.line, col=e.col,
+                        hint=((e.hint + "; ") if e.hint else "")
+                        + f"the file is the model's {role} ({spec.span})")
+    else:
+        where = f" ({e.path})" if e.path is not None and e.path not in e.message else ""
+        out = type(e)(f"{role}: {e.message}{where}", hint=e.hint)
+        out.span = spec.span
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,13 +231,19 @@ class Generator:
     reference: str
     make: Callable[[dict, str], tuple[np.ndarray, np.ndarray | None, int | None]]
     role_dependent: bool
+    check: Callable[[dict], None] | None = None  # the keys' ranges, without drawing any data
+
+
+def _check_ledm(p: dict) -> None:
+    m = p["m"]
+    _require(m >= 2, "ledm", "m", m, "m must be at least 2")
+    _require(m <= 2000, "ledm", "m", m, "m must be at most 2000")
 
 
 def _ledm(p: dict, role: str):
     """Linear Euclidean distance matrix, eq. 25: Y_ik = ((i - k)/(m - 1))^2; items are columns."""
+    _check_ledm(p)
     m = p["m"]
-    _require(m >= 2, "ledm", "m", m, "m must be at least 2")
-    _require(m <= 2000, "ledm", "m", m, "m must be at most 2000")
     i = np.arange(m, dtype=np.int64)
     d2 = (i[:, None] - i[None, :]) ** 2  # exact integers
     # One correctly rounded division of exact integers; equals ((i-k)/(m-1))^2 wherever that is
@@ -255,8 +303,8 @@ def _draw_circuit(rng: np.random.Generator, m: int, depth: int) -> MajorityCircu
     return MajorityCircuit(m, tuple(hidden), tuple(hidden_not), top_not)
 
 
-def _majority(p: dict, role: str):
-    m, depth, seed, items = p["inputs"], p["depth"], p["seed"], p["items"]
+def _check_majority(p: dict) -> None:
+    m, depth, items = p["inputs"], p["depth"], p["items"]
     _require(3 <= m <= 61, "majority", "inputs", m, "inputs must be between 3 and 61")
     _require(m % 2 == 1, "majority", "inputs", m,
              "inputs must be odd: the top gate is a majority over a layer of that many gates")
@@ -267,6 +315,13 @@ def _majority(p: dict, role: str):
     _require(2 <= items <= min(2**m, 1 << 20), "majority", "items", items,
              f"items must be between 2 and {min(2**m, 1 << 20)} "
              f"(distinct Boolean vectors of length {m})")
+    flip = p.get("flip", 0.0)
+    _require(0.0 <= flip < 0.5, "majority", "flip", flip, "flip must lie in [0, 0.5)")
+
+
+def _majority(p: dict, role: str):
+    _check_majority(p)
+    m, depth, seed, items = p["inputs"], p["depth"], p["seed"], p["items"]
     rng = np.random.default_rng(seed)
     circuit = _draw_circuit(rng, m, depth)
     # A random set of distinct Boolean vectors (for items = 2^m: a random order of all of them),
@@ -275,7 +330,6 @@ def _majority(p: dict, role: str):
     bits = ((codes[:, None] >> np.arange(m, dtype=np.int64)[None, :]) & 1).astype(np.float64)
     labels = circuit.evaluate(bits)
     flip = p.get("flip", 0.0)
-    _require(0.0 <= flip < 0.5, "majority", "flip", flip, "flip must lie in [0, 0.5)")
     if flip > 0:  # wrong labels on a known fraction of the items (Sect. 5.3.2)
         wrong = np.random.default_rng([seed, 7]).random(items) < flip
         labels = np.where(wrong, 1 - labels, labels)
@@ -294,16 +348,25 @@ def binary_codes(n: int) -> np.ndarray:
     return ((c[:, None] >> np.arange(n, dtype=np.int64)[None, :]) & 1).astype(np.float64)
 
 
-def _onehot(p: dict, role: str):
+def _check_onehot(p: dict) -> None:
     n = p["n"]
     _require(1 <= n <= 10, "onehot", "n", n, "n must be between 1 and 10 (2^n items of 2^n inputs)")
+
+
+def _onehot(p: dict, role: str):
+    _check_onehot(p)
+    n = p["n"]
     size = 2**n
     return np.eye(size, dtype=np.float64), np.arange(size, dtype=np.int64), size
 
 
+def _check_bits(p: dict) -> None:
+    _require(1 <= p["n"] <= 16, "bits", "n", p["n"], "n must be between 1 and 16")
+
+
 def _bits(p: dict, role: str):
+    _check_bits(p)
     n = p["n"]
-    _require(1 <= n <= 16, "bits", "n", n, "n must be between 1 and 16")
     return binary_codes(n), None, None
 
 
@@ -337,8 +400,8 @@ def _digits(p: dict, role: str):
     return x[idx], y[idx], 10
 
 
-def _blobs(p: dict, role: str):
-    n_in, k, items, seed, spread = p["inputs"], p["classes"], p["items"], p["seed"], p["spread"]
+def _check_blobs(p: dict) -> None:
+    n_in, k, items, spread = p["inputs"], p["classes"], p["items"], p["spread"]
     _require(1 <= n_in <= 10_000, "blobs", "inputs", n_in, "inputs must be between 1 and 10000")
     _require(1 <= k <= 1000, "blobs", "classes", k, "classes must be between 1 and 1000")
     _require(1 <= items <= 1_000_000, "blobs", "items", items,
@@ -346,6 +409,11 @@ def _blobs(p: dict, role: str):
     _require(items * n_in <= 50_000_000, "blobs", "items", items,
              "items x inputs must be at most 50000000")
     _require(spread >= 0, "blobs", "spread", spread, "spread must be >= 0")
+
+
+def _blobs(p: dict, role: str):
+    _check_blobs(p)
+    n_in, k, items, seed, spread = p["inputs"], p["classes"], p["items"], p["seed"], p["spread"]
     centers = np.random.default_rng([seed, 0]).uniform(-1.0, 1.0, size=(k, n_in))
     rng = np.random.default_rng([seed, 1 if role == "train" else 2])
     labels = rng.permutation(np.arange(items, dtype=np.int64) % k)  # balanced to within one
@@ -357,19 +425,19 @@ GENERATORS: dict[str, Generator] = {
     g.name: g
     for g in (
         Generator("ledm", {"m": 6}, "linear Euclidean distance matrix, items = its m columns",
-                  "Elser 2021, eq. 25 (Sect. 4.4.1)", _ledm, False),
+                  "Elser 2021, eq. 25 (Sect. 4.4.1)", _ledm, False, _check_ledm),
         Generator("majority", {"inputs": 13, "depth": 3, "seed": 1, "items": None, "flip": 0.0},
                   "random majority-gate circuit on Boolean inputs, train/test halves",
-                  "Elser 2021, Sect. 5.5.1, Fig. 9", _majority, True),
+                  "Elser 2021, Sect. 5.5.1, Fig. 9", _majority, True, _check_majority),
         Generator("onehot", {"n": 3}, "the 2^n one-hot vectors of length 2^n, label = position",
-                  "Elser 2021, Sect. 6.3.1 (binary encoding)", _onehot, False),
+                  "Elser 2021, Sect. 6.3.1 (binary encoding)", _onehot, False, _check_onehot),
         Generator("bits", {"n": 3}, "the 2^n binary codes of length n (code items)",
-                  "Elser 2021, Sect. 6.3.1 (binary encoding)", _bits, False),
+                  "Elser 2021, Sect. 6.3.1 (binary encoding)", _bits, False, _check_bits),
         Generator("digits", {"seed": 0}, "scikit-learn 8x8 digits in [0, 1], 80/20 split",
                   "sklearn.datasets.load_digits", _digits, True),
         Generator("blobs", {"inputs": 4, "classes": 2, "items": 200, "seed": 0, "spread": 0.2},
                   "Gaussian blobs around uniform centers in [-1, 1]^inputs",
-                  "for fast tests", _blobs, True),
+                  "for fast tests", _blobs, True, _check_blobs),
     )
 }
 
@@ -444,7 +512,8 @@ def _split_generator_spec(spec: str) -> tuple[str, str] | None:
     return None
 
 
-def _load_generator(name: str, opts: str, role: str) -> Dataset:
+def _generator_params(name: str, opts: str) -> tuple[Generator, dict, int | None]:
+    """The generator, its keys with defaults filled in, and ``limit``; checked, nothing drawn."""
     if name not in GENERATORS:
         close = difflib.get_close_matches(name, list(GENERATORS), n=1, cutoff=0.5)
         hint = f"did you mean '{close[0]}'? " if close else ""
@@ -459,6 +528,13 @@ def _load_generator(name: str, opts: str, role: str) -> Dataset:
         raise DataError(f"{name}: bad value limit={limit}: limit must be at least 1")
     if "seed" in params and params["seed"] < 0:
         raise DataError(f"{name}: bad value seed={params['seed']}: seed must be >= 0")
+    if g.check is not None:
+        g.check(params)
+    return g, params, limit
+
+
+def _load_generator(name: str, opts: str, role: str) -> Dataset:
+    g, params, limit = _generator_params(name, opts)
     inputs, labels, n_classes = g.make(params, role)
     canonical = f"{name}:" + ",".join(f"{k}={params[k]}" for k in g.keys)
     if limit is not None:
@@ -563,6 +639,63 @@ def _show(token: bytes) -> str:
     return s + ("..." if len(token) > 40 else "")
 
 
+def _check_lines(raw: bytes, body_start: int, hline: int, per_item: int, what: str,
+                 where: str) -> None:
+    """Check how the items lie on the lines, so that a missing or extra value is reported at
+    its own line (not as a short last item, nor silently shifting every later item).
+
+    One item per line is the layout of the shared files and of ``save_text``: when at least
+    half of the lines with numbers hold exactly one item, every such line must. Otherwise an
+    item may span lines (the reference programs read free-form whitespace), but each item
+    starts on a new line: a line lies within one item or holds a whole number of items.
+    """
+    body = raw[body_start:]
+    a = np.frombuffer(body, dtype=np.uint8)
+    starts = _token_starts(a)
+    if starts.size == 0:
+        return
+    tok_line = np.searchsorted(np.flatnonzero(a == 10), starts)  # body line of each token
+    counts = np.bincount(tok_line)
+    lines = np.flatnonzero(counts)
+    c = counts[lines]
+    if (c == per_item).all():
+        return
+    first_tok = np.concatenate(([0], np.cumsum(c)[:-1]))  # index of each line's first token
+
+    def fail(k: int, tok: int, message: str, hint: str) -> None:
+        line, col = _line_col(raw, body_start + int(starts[min(tok, starts.size - 1)]))
+        raise DataError(message, path=where, line=line, col=col, hint=hint)
+
+    if 2 * np.count_nonzero(c == per_item) >= c.size:  # one item per line
+        k = int(np.flatnonzero(c != per_item)[0])
+        n = int(c[k])
+        missing = n < per_item
+        fail(k, int(first_tok[k]) + (0 if missing else per_item),
+             f"item {k + 1}: expected {per_item} numbers on its line ({what}), found {n}: "
+             + ("a value is missing" if missing else f"{n - per_item} extra value(s)"),
+             "this file holds one item per line (as its other lines do); check this line, "
+             "and NDATA in the header")
+    r = (first_tok % per_item).astype(np.int64)
+    ok = (r + c <= per_item) | ((r == 0) & (c % per_item == 0))
+    if not ok.all():
+        k = int(np.flatnonzero(~ok)[0])
+        n, rk = int(c[k]), int(r[k])
+        item = int(first_tok[k]) // per_item + 1
+        if rk == 0:
+            fail(k, int(first_tok[k]) + (n // per_item) * per_item,
+                 f"item {item}: this line holds {n} numbers, more than one item's {per_item} "
+                 f"({what}) but not a whole number of items",
+                 "an item may span lines, but each item starts on a new line; check this "
+                 "line, and NDATA in the header")
+        start_line, _ = _line_col(raw, body_start + int(starts[(item - 1) * per_item]))
+        fail(k, int(first_tok[k]) + per_item - rk,
+             f"item {item} (from line {start_line}) does not end at a line end: it has {rk} "
+             f"numbers before this line, which holds {n} more, but an item has {per_item} "
+             f"({what})",
+             f"an item may span lines, but each item starts on a new line: item {item} lacks "
+             "a value, or this line has extra values")
+
+
 def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
     """Parse the paper's text format from ``raw`` bytes; ``where`` names the file in errors."""
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -610,6 +743,7 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
                         hint=f"after the header, give {per_item} numbers per item")
     n_items, extra = divmod(flat.size, per_item)
     what = f"{n_in} inputs" + (" + the class index" if n_classes is not None else "")
+    _check_lines(raw, body_start, hline, per_item, what, where)
     if extra:
         line, col = _line_col(raw, body_start + _token_offset(body, n_items * per_item))
         raise DataError(
@@ -707,7 +841,7 @@ def _load_file(spec: str, opts: str | None, base_dir: Path | None) -> Dataset:
     if not _exists(path):
         hint = (f"a data spec is a file path or a generator NAME:key=value,... "
                 f"(generators: {', '.join(GENERATORS)})")
-        raise DataError("data file not found", path=str(path), hint=hint)
+        raise MissingDataFile("data file not found", path=str(path), hint=hint)
     raw, where = _read_file(path, str(path))
     source = str(path.resolve()) + (f"?limit={limit}" if limit is not None else "")
     name = path.name
@@ -721,8 +855,14 @@ def load(spec: str | os.PathLike[str], *, role: str = "train",
 
     ``role`` ("train" or "test") selects the part of a generator's draw; it does not change what
     a file holds. Relative paths are taken from ``base_dir`` when given (e.g. the model file's
-    folder). Raises DataError, never anything else, for any bad spec or file.
+    folder). Raises DataError, never anything else, for any bad spec or file. A spec from a model
+    file (:class:`ModelDataSpec`) has its errors located at the model's ``data`` line.
     """
+    if isinstance(spec, ModelDataSpec) and spec.span is not None:
+        try:
+            return load(str(spec), role=role, base_dir=base_dir)
+        except DataError as e:
+            raise _at_model_line(e, spec) from None
     if role not in ROLES:
         raise DataError(f"unknown data role '{role}'", hint="role is 'train' or 'test'")
     spec = os.fspath(spec)
@@ -747,6 +887,57 @@ def load(spec: str | os.PathLike[str], *, role: str = "train",
                             hint=f"did you mean '{close[0]}'? generators: "
                                  f"{', '.join(GENERATORS)}")
     return _load_file(spec, None, base_dir)
+
+
+def check_spec(spec: str | os.PathLike[str], *, role: str = "train",
+               base_dir: Path | None = None) -> str:
+    """Check a SPEC as :func:`load` reads it, without reading a file or drawing any data.
+
+    Generator names, keys and values and file options are checked; a file must exist and not
+    be a directory (:class:`MissingDataFile` when it does not exist). Returns the spec in the
+    form ``load`` takes without ``base_dir`` (a relative path joined to ``base_dir``).
+    """
+    if role not in ROLES:
+        raise DataError(f"unknown data role '{role}'", hint="role is 'train' or 'test'")
+    spec = os.fsdecode(os.fspath(spec)).strip()
+    if not spec:
+        raise DataError("empty data spec",
+                        hint=f"give a file path or a generator: {', '.join(GENERATORS)}")
+
+    def existing(path_spec: str, opts: str | None) -> str:
+        path = _resolve(path_spec, base_dir)
+        if opts is not None:
+            given = _parse_options(opts, {"limit": None}, f"file options '?{opts}'")
+            if given.get("limit") is not None and given["limit"] < 1:
+                raise DataError(f"bad value limit={given['limit']}: limit must be at least 1")
+        shown = str(path) if base_dir is not None else path_spec
+        shown = shown if opts is None else f"{shown}?{opts}"
+        if not _exists(path):
+            hint = (f"a data spec is a file path or a generator NAME:key=value,... "
+                    f"(generators: {', '.join(GENERATORS)})")
+            e = MissingDataFile("data file not found", path=str(path), hint=hint)
+            e.resolved = shown
+            raise e
+        if path.is_dir():
+            raise DataError("is a directory, not a data file", path=str(path))
+        return shown
+
+    if _exists(_resolve(spec, base_dir)):
+        return existing(spec, None)
+    gen = _split_generator_spec(spec)
+    if gen is not None:
+        _generator_params(gen[0], gen[1])
+        return spec
+    if "?" in spec:
+        path, _, opts = spec.rpartition("?")
+        return existing(path, opts)
+    if _NAME_RE.fullmatch(spec):
+        close = difflib.get_close_matches(spec, list(GENERATORS), n=1, cutoff=0.75)
+        if close:
+            raise DataError(f"data file not found, and '{spec}' is no generator", path=spec,
+                            hint=f"did you mean '{close[0]}'? generators: "
+                                 f"{', '.join(GENERATORS)}")
+    return existing(spec, None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,21 +14,23 @@ from __future__ import annotations
 
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 
-from .driver import TrainConfig, train
+from .driver import TrainConfig, metric_keys, train
 from .elaborate import load_model
 from .errors import LwlcError
 from .split import split
 
-ROOT = Path(__file__).resolve().parent.parent
+# models/ at the repository's top level, installed as the package lwlc.models
+MODELS = Path(str(resources.files("lwlc.models")))
 
 
 def main() -> int:
     console = Console(highlight=False, soft_wrap=True)
-    models = sorted((ROOT / "models").glob("*.lwl"))
+    models = sorted(MODELS.glob("*.lwl"))
     console.print(f"[bold]1. lwlc check[/bold] on the {len(models)} shipped models")
     for path in models:
         try:
@@ -40,13 +42,13 @@ def main() -> int:
         except LwlcError as e:
             console.print(e.format(), markup=False)
             return 1
-    out = ROOT / "runs" / "demo"
+    out = Path("runs") / "demo"
     runs = [
         ("2. exact NMF of LEDM(6), Elser Table 1 (beta 0.3, omega 0.6, r+ 5)",
-         TrainConfig(model=str(ROOT / "models" / "nmf_ledm.lwl"), out=str(out / "nmf_ledm"),
+         TrainConfig(model=str(MODELS / "nmf_ledm.lwl"), out=str(out / "nmf_ledm"),
                      seed=17, backend="jax", progress=False)),
         ("3. majority-gate classifier 13-26-2 on generated depth-2 circuit data",
-         TrainConfig(model=str(ROOT / "models" / "majority.lwl"),
+         TrainConfig(model=str(MODELS / "majority.lwl"),
                      data="majority:inputs=13,depth=2,seed=1",
                      test="majority:inputs=13,depth=2,seed=1", epochs=3, backend="jax",
                      out=str(out / "majority"), progress=True)),
@@ -59,8 +61,8 @@ def main() -> int:
         except LwlcError as e:
             console.print(e.format(), markup=False)
             return 1
-        shown = {k: s[k] for k in ("iterations", "gwm", "wm_per_s", "rrr_err", "recon_err",
-                                   "train_err", "test_err") if k in s}
+        keys = ("iterations", "gwm", "wm_per_s", "rrr_err", *metric_keys(s))
+        shown = {k: s[k] for k in keys if k in s}
         console.print("  " + ", ".join(f"{k} = {v:.4g}" for k, v in shown.items()),
                       markup=False)
         console.print(f"  {time.perf_counter() - t0:.1f} s; outputs in {cfg.out}", markup=False)

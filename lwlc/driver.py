@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datamod
+from . import ir
 from .compiler import Compiled, compile_model, load_solver
 from .errors import DataError, LwlcError, SolverError
 
@@ -46,6 +47,22 @@ class TrainConfig:
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write via a temporary file in the same folder and os.replace; the file gets the mode a
+    plain open() would give it (0o666 less the umask), not mkstemp's private 0o600."""
+
+    def umask() -> int:
+        try:  # Linux: read it without changing it (os.umask can only be read by setting it)
+            with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("Umask:"):
+                        return int(line.split()[1], 8)
+        except (OSError, ValueError, IndexError):
+            pass
+        old = os.umask(0o077)  # elsewhere: briefly the most private mask, then restored
+        os.umask(old)
+        return old
+
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -53,6 +70,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -91,119 +109,187 @@ def load_params(path: str | Path) -> tuple[dict, dict]:
 
 @dataclass
 class Bound:
-    """A data set bound to the model's inputs and label."""
+    """A data set bound to the model: its columns split over the inputs of the data part, in
+    declaration order, and its class column as the part's label."""
 
-    inputs: np.ndarray
-    labels: np.ndarray | None
+    inputs: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
     name: str
 
+    def __len__(self) -> int:
+        return len(next(iter(self.inputs.values())))
 
-def primary_input(compiled: Compiled):
-    m = compiled.model
-    for inp in m.inputs.values():
-        if inp.name not in m.samples:
-            return inp
-    raise LwlcError(f"model {m.name} declares no input", hint="declare input d[k, D]")
+    def rows(self, idx) -> dict[str, np.ndarray]:
+        out = {k: v[idx] for k, v in self.inputs.items()}
+        out.update({k: v[idx].astype(np.int64) for k, v in self.labels.items()})
+        return out
+
+
+def own_data(model: ir.Model, inp: ir.Input) -> bool:
+    """Whether an input gets its values other than from the training set (sampled, eq. 37, or
+    bound by its own `data NAME = SPEC`)."""
+    return inp.name in model.samples or inp.name in model.data
+
+
+def data_part(model: ir.Model) -> ir.SubBatch:
+    """The batch part whose inputs and label the training data fills: the part of the first
+    input that gets no values of its own."""
+    for inp in model.inputs.values():
+        if not own_data(model, inp):
+            return inp.part
+    raise LwlcError(f"model {model.name} has no input for the training data",
+                    hint="declare one, e.g. input d[k, D]; inputs that are sampled or bound by "
+                    "their own `data NAME = ...` are not filled from the training data")
+
+
+def data_inputs(model: ir.Model) -> list[ir.Input]:
+    part = data_part(model)
+    return [i for i in model.inputs.values() if i.part == part and not own_data(model, i)]
 
 
 def bind(compiled: Compiled, spec: str, role: str) -> Bound:
+    """Load a data set and split its columns over the model's data inputs."""
+    m = compiled.model
     ds = datamod.load(spec, role=role)
-    inp = primary_input(compiled)
-    width = len(inp.nodes)
-    label = next(iter(compiled.model.labels.values()), None)
-    n_classes = len(label.classes) if label else None
+    inputs = data_inputs(m)
+    width = sum(len(i.nodes) for i in inputs)
+    part = inputs[0].part
+    labels = [lb for lb in m.labels.values() if lb.part == part]
+    if len(labels) > 1:
+        raise DataError(f"model {m.name} has {len(labels)} labels on batch part {part.name}; "
+                        "a data set has one class column", hint="keep one label per part")
+    n_classes = len(labels[0].classes) if labels else None
     try:
         datamod.validate_for(ds, width, n_classes)
     except datamod.DataError as e:
         raise DataError(str(e.args[0]) if e.args else str(e),
-                        hint=getattr(e, "hint", None)) from None
-    labels = ds.labels if label is not None else None
-    if label is not None and labels is None:
-        raise DataError(f"model {compiled.model.name} needs labels; {ds.name} has none")
-    return Bound(np.asarray(ds.inputs, dtype=np.float64), labels, ds.name)
+                        hint=(f"the model's inputs {', '.join(i.name for i in inputs)} take "
+                              f"{width} columns in all" if len(inputs) > 1
+                              else getattr(e, "hint", None))) from None
+    values = np.asarray(ds.inputs, dtype=np.float64)
+    out, start = {}, 0
+    for inp in inputs:
+        out[inp.name] = values[:, start:start + len(inp.nodes)]
+        start += len(inp.nodes)
+    lab = {labels[0].name: ds.labels} if labels else {}
+    return Bound(out, lab, ds.name)
 
 
-def secondary_inputs(compiled: Compiled) -> dict[str, np.ndarray]:
-    """Inputs other than the primary one that the model binds to data (`data s = "bits:n=3"`)."""
+def own_inputs(compiled: Compiled) -> dict[str, np.ndarray]:
+    """Inputs that the model binds to data of their own (`data s = "bits:n=3"`)."""
     m = compiled.model
-    primary = primary_input(compiled).name
     out = {}
     for inp in m.inputs.values():
-        if inp.name == primary or inp.name in m.samples:
+        if inp.name in m.samples or inp.name not in m.data:
             continue
-        spec = m.data.get(inp.name)
-        if spec is None:
-            raise DataError(f"input {inp.name} has no data",
-                            hint=f'bind it in the model: data {inp.name} = "SPEC"')
-        ds = datamod.load(spec, role="train")
+        ds = datamod.load(m.data[inp.name], role="train")
         datamod.validate_for(ds, len(inp.nodes), None)
         out[inp.name] = np.asarray(ds.inputs, dtype=np.float64)
     return out
 
 
-def batch_data(compiled: Compiled, bound: Bound, idx: np.ndarray, samples: dict) -> dict:
+def _rows_for(values: np.ndarray, size: int, seed: int) -> np.ndarray:
+    if len(values) == size:
+        return values
+    rows = np.random.default_rng(seed).choice(len(values), size)
+    return values[rows]
+
+
+def batch_data(compiled: Compiled, bound: Bound, idx: np.ndarray, own: dict) -> dict:
     m = compiled.model
-    inp = primary_input(compiled)
-    out = {inp.name: bound.inputs[idx]}
-    for lab in m.labels.values():
-        out[lab.name] = bound.labels[idx].astype(np.int64)
-    for name, values in samples.items():
-        part = m.inputs[name].part
-        if len(values) == part.size:
-            out[name] = values
-        else:
-            rows = np.random.default_rng(len(idx) + int(idx[0])).choice(len(values), part.size)
-            out[name] = values[rows]
+    out = bound.rows(idx)
+    for name, values in own.items():
+        out[name] = _rows_for(values, m.inputs[name].part.size, len(idx) + int(idx[0]))
+    return out
+
+
+def part_data(model: ir.Model, data: dict, part: ir.SubBatch) -> dict:
+    """The inputs of a part's items, out of a whole batch's data."""
+    out = {}
+    for inp in model.inputs.values():
+        if inp.part.start <= part.start and part.stop <= inp.part.stop:
+            a, b = part.start - inp.part.start, part.stop - inp.part.start
+            out[inp.name] = data[inp.name][a:b]
     return out
 
 
 def sample_codes(compiled: Compiled, solver, params, data, rng) -> dict:
-    """Code items drawn per node from the previous batch's encodings (Elser eq. 37)."""
+    """Sampled inputs, drawn per node from the previous batch's consensus values (eq. 37)."""
     m = compiled.model
     out = {}
-    if not m.samples:
-        return out
     for s in m.samples.values():
-        X, _ = solver.forward_part(s.source_part.name, params, data, s.source_part.size)
+        src = part_data(m, data, s.source_part)
+        X, _ = solver.forward(params, src, s.source_part.size, s.source_part.name)
         enc = np.asarray(X)[:, list(s.nodes)]
         pick = rng.integers(0, enc.shape[0], size=(s.part.size, len(s.nodes)))
         out[s.name] = np.take_along_axis(enc, pick, axis=0)
     return out
 
 
-# --- metrics --------------------------------------------------------------------------------
+# --- metrics: one per target the model declares -----------------------------------------------
 
 
-def classification_error(compiled: Compiled, solver, params, bound: Bound, chunk=4096) -> float:
-    inp = primary_input(compiled)
-    wrong = 0
-    for start in range(0, len(bound.inputs), chunk):
-        x = bound.inputs[start:start + chunk]
-        pred = np.asarray(solver.predict(params, {inp.name: x}, len(x)))
-        wrong += int(np.sum(pred != bound.labels[start:start + chunk]))
-    return wrong / max(1, len(bound.inputs))
+def metric_name(compiled: Compiled, target, split: str) -> str:
+    """`train_err` / `test_err` / `batch_err` for a model's one class target; `NAME_rmse`
+    (train) and `NAME_test_rmse` for a value target, and `NAME_{split}_err` for a class target
+    among several."""
+    classes = [t for t in compiled.plan.targets if t.kind == "class"]
+    if target.kind == "class":
+        return f"{split}_err" if len(classes) == 1 else f"{target.name}_{split}_err"
+    return f"{target.name}_rmse" if split == "train" else f"{target.name}_{split}_rmse"
 
 
-def code_and_data_nodes(compiled: Compiled) -> tuple[list[int], list[int]]:
-    """(code nodes, data nodes) of a factorization: the tails of the edges into the data."""
-    es = compiled.plan.edge_set
-    heads = list(primary_input(compiled).nodes)
-    return sorted(set(es.tail[np.isin(es.head, heads)].tolist())), heads
+def score(compiled: Compiled, solver, params, target, data: dict, n: int,
+          latent=None, chunk: int = 4096) -> float:
+    """Error rate (class) or RMS error (value) of one target over `n` items of `data`."""
+    part = target.part.name
+    wrong, sq, count = 0.0, 0.0, 0
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        rows = {k: v[start:stop] for k, v in data.items()}
+        lat = None if latent is None else latent[start:stop]
+        pred = np.asarray(solver.predict(params, rows, stop - start, part, lat)[target.name])
+        ref = rows[target.reference]
+        if target.kind == "class":
+            wrong += float(np.sum(pred != ref))
+            count += stop - start
+        else:
+            sq += float(np.sum((pred - ref) ** 2))
+            count += pred.size
+    if target.kind == "class":
+        return wrong / max(1, count)
+    return math.sqrt(sq / max(1, count))
 
 
-def recon_error(compiled: Compiled, solver, params, bound: Bound, codes=None) -> float:
-    """eq. 23: RMS of Y − X W over the data set (codes from the encoder, eq. 12-13)."""
+def epoch_metrics(compiled: Compiled, solver, params, train_set: Bound, test_set: Bound | None,
+                  own: dict, batch_errs: dict, rng, latent=None) -> dict:
+    """Every target scored: on the training and test sets for the data part's targets, on the
+    part's own (given or sampled) inputs for the other parts' targets (eq. 40-41)."""
     m = compiled.model
-    inp = primary_input(compiled)
-    es = compiled.plan.edge_set
-    W = np.zeros((m.n_nodes, m.n_nodes))
-    W[es.tail, es.head] = np.asarray(params[compiled.plan.weights])
-    tails, heads = code_and_data_nodes(compiled)
-    if codes is None:
-        X = np.asarray(solver.predict(params, {inp.name: bound.inputs}, len(bound.inputs)))
-        codes = X[:, tails]
-    recon = codes @ W[np.ix_(tails, heads)]
-    return float(np.sqrt(np.mean((bound.inputs - recon) ** 2)))
+    dpart = data_part(m)
+    out: dict = {}
+    for t in compiled.plan.targets:
+        if t.part == dpart:
+            if t.kind == "class" and t.name in batch_errs:
+                out[metric_name(compiled, t, "batch")] = float(np.mean(batch_errs[t.name]))
+            out[metric_name(compiled, t, "train")] = score(
+                compiled, solver, params, t, train_set.rows(slice(None)), len(train_set),
+                latent)
+            if test_set is not None:
+                out[metric_name(compiled, t, "test")] = score(
+                    compiled, solver, params, t, test_set.rows(slice(None)), len(test_set))
+            continue
+        data = {k: _rows_for(v, t.part.size, 0) for k, v in own.items()
+                if m.inputs[k].part == t.part}
+        if m.samples:
+            src = train_set.rows(rng.choice(len(train_set), dpart.size))
+            for k, v in sample_codes(compiled, solver, params, src, rng).items():
+                if m.inputs[k].part == t.part:
+                    data[k] = v
+        if t.reference in data:
+            out[metric_name(compiled, t, "train")] = score(compiled, solver, params, t, data,
+                                                           t.part.size)
+    return out
 
 
 # --- training -------------------------------------------------------------------------------
@@ -235,6 +321,7 @@ def train(cfg: TrainConfig, console=None) -> dict:
         overrides["seed"] = cfg.seed
     compiled = compile_model(cfg.model, overrides, cfg.backend, cfg.dtype)
     m = compiled.model
+    plan = compiled.plan
     solver = load_solver(compiled.source)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):
@@ -249,12 +336,12 @@ def train(cfg: TrainConfig, console=None) -> dict:
     test_spec = cfg.test or (m.data.get("test") if not cfg.data else None)
     train_set = bind(compiled, train_spec, "train")
     test_set = bind(compiled, test_spec, "test") if test_spec else None
-    inp = primary_input(compiled)
-    per_batch = inp.part.size
-    n_items = len(train_set.inputs)
+    dpart = data_part(m)
+    per_batch = dpart.size
+    n_items = len(train_set)
     if n_items < per_batch:
         raise DataError(f"the batch holds {per_batch} items but {train_set.name} has only "
-                        f"{n_items}", hint=f"--set {inp.part.name}={n_items} uses them all")
+                        f"{n_items}", hint=f"--set {dpart.name}={n_items} uses them all")
     n_batches = max(1, n_items // per_batch)
     out_dir = Path(cfg.out) if cfg.out else None
     rng_init = np.random.default_rng([s.seed, 0])
@@ -273,12 +360,14 @@ def train(cfg: TrainConfig, console=None) -> dict:
         if (out_dir / "log.csv").exists():
             with open(out_dir / "log.csv") as fh:
                 rows = list(csv.DictReader(fh))
-    n_edges = len(compiled.plan.edge_set) if compiled.plan.edge_set else 0
+    n_edges = plan.n_edges
     K = m.batch.size
     prog = _progress(cfg.progress and not cfg.quiet)
     compile_seconds = 0.0
-    samples: dict = secondary_inputs(compiled)
+    own: dict = own_inputs(compiled)
     summary: dict = {}
+    class_targets = [t for t in plan.targets if t.kind == "class" and t.part == dpart]
+    value_targets = [t for t in plan.targets if t.kind == "value"]
     if prog:
         prog.start()
     try:
@@ -294,15 +383,16 @@ def train(cfg: TrainConfig, console=None) -> dict:
             rng = np.random.default_rng([s.seed, epoch + 1])
             order = np.arange(n_items) if single else rng.permutation(n_items)
             iters = 0
-            first_errs, last_errs, batch_errs = [], [], []
+            first_errs, last_errs = [], []
+            batch_errs: dict[str, list[float]] = {}
             t_epoch = time.perf_counter()
             for bi in range(n_batches):
                 idx = order[bi * per_batch:(bi + 1) * per_batch]
-                data = batch_data(compiled, train_set, idx, samples)
+                data = batch_data(compiled, train_set, idx, own)
                 if m.samples:
                     data.update(sample_codes(compiled, solver, params, data, rng))
                 if state is None or not single:
-                    state = solver.init(params, data, rng)
+                    state = solver.init(params, data)
                 t0 = time.perf_counter()
                 state, steps, e0, e1 = solver.solve_batch(state, data)
                 dt = time.perf_counter() - t0
@@ -318,10 +408,12 @@ def train(cfg: TrainConfig, console=None) -> dict:
                 iters += steps
                 first_errs.append(e0)
                 last_errs.append(e1)
-                if compiled.plan.class_family is not None:
-                    pred = np.asarray(solver.predict(params, data, per_batch))
-                    lab = next(iter(m.labels.values())).name
-                    batch_errs.append(float(np.mean(pred != data[lab][:per_batch])))
+                for t in class_targets:
+                    rows_t = part_data(m, data, t.part)
+                    pred = np.asarray(solver.predict(params, rows_t, t.part.size,
+                                                     t.part.name)[t.name])
+                    batch_errs.setdefault(t.name, []).append(
+                        float(np.mean(pred != data[t.reference])))
                 if prog:
                     prog.update(task, advance=1,
                                 info=f"epoch {epoch + 1}/{s.epochs} RRR_err {e1:.3g}")
@@ -335,9 +427,11 @@ def train(cfg: TrainConfig, console=None) -> dict:
                 "rrr_err_end": float(np.mean(last_errs)),
                 "seconds": time.perf_counter() - t_epoch,
             }
-            row.update(epoch_metrics(compiled, solver, params, train_set, test_set, batch_errs))
-            if m.samples or len(m.batch.parts) > 1:
-                row.update(autoencoder_metrics(compiled, solver, params, train_set, samples, rng))
+            latent = None
+            if single and plan.schedules[dpart.name].latent:
+                latent = np.asarray(solver.latent_values(state, data)[dpart.name])
+            row.update(epoch_metrics(compiled, solver, params, train_set, test_set, own,
+                                     batch_errs, rng, latent))
             rows.append(row)
             if not cfg.quiet and console is not None:
                 console.print(format_row(row, first=len(rows) == 1))
@@ -346,10 +440,12 @@ def train(cfg: TrainConfig, console=None) -> dict:
             summary["devices"] = n_devices
             if out_dir is not None:
                 write_outputs(out_dir, params, rows, summary)
-            # Solved: a one-batch run at a fixed point, or an autoencoder that reproduces every
-            # data and code item exactly (the reference program's stopping rule).
-            perfect = row.get("data_err") == 0.0 and row.get("code_err", 0.0) == 0.0
-            if cfg.stop_when_solved and ((one_batch and last_errs[-1] < s.tolerance) or perfect):
+            # Solved: a one-batch run at a fixed point, or a model without classes whose every
+            # value target is reproduced exactly (the autoencoder program's stopping rule).
+            exact = (bool(value_targets) and not class_targets
+                     and all(row.get(metric_name(compiled, t, "train")) == 0.0
+                             for t in value_targets))
+            if cfg.stop_when_solved and ((one_batch and last_errs[-1] < s.tolerance) or exact):
                 break
     finally:
         if prog:
@@ -359,61 +455,12 @@ def train(cfg: TrainConfig, console=None) -> dict:
     return summary
 
 
-def epoch_metrics(compiled, solver, params, train_set, test_set, batch_errs) -> dict:
-    plan = compiled.plan
-    out: dict = {}
-    if plan.class_family is not None:
-        out["batch_err"] = float(np.mean(batch_errs)) if batch_errs else float("nan")
-        out["train_err"] = classification_error(compiled, solver, params, train_set)
-        if test_set is not None:
-            out["test_err"] = classification_error(compiled, solver, params, test_set)
-    elif plan.problem == "factorization":
-        codes = None
-        if "codes" in params and len(train_set.inputs) == compiled.model.batch.size:
-            es = plan.edge_set
-            tails, _ = code_and_data_nodes(compiled)
-            xa = np.asarray(params["codes"])  # [K, E]: consensus codes on each edge
-            codes = np.stack([xa[:, np.nonzero(es.tail == t)[0][0]] for t in tails], axis=1)
-        out["recon_err"] = recon_error(compiled, solver, params, train_set, codes)
-    return out
+METRIC_SUFFIXES = ("_err", "_rmse")
 
 
-def autoencoder_metrics(compiled, solver, params, train_set, samples, rng) -> dict:
-    """data_err and code_err (eq. 40-41): RMS of f(y - b) - x at the data layer of every data
-    item and at the code layer of a batch of code items, after feeding around the cycle."""
-    m = compiled.model
-    inp = primary_input(compiled)
-    out = {}
-    data_part = inp.part
-    X = train_set.inputs
-    errs = []
-    reconstruct = getattr(solver, f"reconstruct_{data_part.name}")
-    for start in range(0, len(X), 4096):
-        chunk = X[start:start + 4096]
-        rec = reconstruct(params, {inp.name: chunk}, len(chunk))
-        fixed, recon = (np.asarray(a) for a in rec[inp.name])
-        errs.append((fixed - recon) ** 2)
-    out["data_err"] = float(np.sqrt(np.mean(np.concatenate(errs))))
-    if samples is not None:
-        for part in m.batch.parts:
-            if part.name == data_part.name:
-                continue
-            names = [i.name for i in m.inputs.values() if i.part.name == part.name]
-            data = {}
-            for name in names:
-                if name in samples and len(samples[name]):
-                    data[name] = samples[name][:part.size]
-            if m.samples:
-                idx = rng.choice(len(X), data_part.size)
-                data.update(sample_codes(compiled, solver, params, {inp.name: X[idx]}, rng))
-            if not data:
-                continue
-            rec = solver.__dict__[f"reconstruct_{part.name}"](params, data, part.size)
-            for name in names:
-                if name in rec:
-                    fixed, recon = (np.asarray(a) for a in rec[name])
-                    out["code_err"] = float(np.sqrt(np.mean((fixed - recon) ** 2)))
-    return out
+def metric_keys(row: dict) -> list[str]:
+    """The target metrics of a log row, in order."""
+    return [k for k in row if k.endswith(METRIC_SUFFIXES) and not k.startswith("rrr_err")]
 
 
 def make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K, n_edges,
@@ -440,10 +487,10 @@ def make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K, n
                    "iterations": m.solver.iterations, "tolerance": m.solver.tolerance},
         "train_data": train_set.name,
         "test_data": test_set.name if test_set else None,
+        "targets": {t.name: t.kind for t in compiled.plan.targets},
     }
-    for key in ("train_err", "test_err", "batch_err", "recon_err", "data_err", "code_err"):
-        if key in row:
-            summary[key] = row[key]
+    for key in metric_keys(row):
+        summary[key] = row[key]
     return summary
 
 
@@ -464,37 +511,63 @@ def write_outputs(out_dir: Path, params: dict, rows: list[dict], summary: dict) 
 def format_row(row: dict, first: bool) -> str:
     cols = [("epoch", "{:>5}"), ("gwm", "{:>9.4f}"), ("avg_iterations", "{:>8.1f}"),
             ("rrr_err_start", "{:>10.4g}"), ("rrr_err_end", "{:>10.4g}")]
-    for key in ("batch_err", "train_err", "test_err", "recon_err", "data_err", "code_err"):
-        if key in row:
-            cols.append((key, "{:>10.4f}" if key.endswith("err") and "recon" not in key
-                         else "{:>10.4g}"))
+    for key in metric_keys(row):
+        cols.append((key, "{:>10.4f}" if key.endswith("_err") else "{:>10.4g}"))
     head = " ".join(f"{k:>{len(f.format(row[k]))}}" for k, f in cols)
     line = " ".join(f.format(row[k]) for k, f in cols)
     return (head + "\n" + line) if first else line
 
 
-def evaluate(model: str, params_path: str, spec: str, overrides: dict, backend="numpy") -> dict:
+def _trained(model: str, params_path: str, overrides: dict, backend: str):
     compiled = compile_model(model, overrides, backend)
     solver = load_solver(compiled.source)
     params, _ = load_params(params_path)
-    missing = [k for k in solver.initial_params(np.random.default_rng(0)) if k not in params]
-    if missing:
-        raise DataError(f"{params_path} has no '{missing[0]}' for model {compiled.model.name}",
-                        hint="was it trained from another model?")
+    wanted = solver.initial_params(np.random.default_rng(0))
+    for k, v in wanted.items():
+        if k not in params:
+            raise DataError(f"{params_path} has no '{k}' for model {compiled.model.name}",
+                            hint="was it trained from another model?")
+        if np.shape(params[k]) != np.shape(v):
+            raise DataError(f"{params_path}: '{k}' has shape {np.shape(params[k])}, but model "
+                            f"{compiled.model.name} needs {np.shape(v)}",
+                            hint="was it trained from another model or other --set sizes?")
+    return compiled, solver, params
+
+
+def evaluate(model: str, params_path: str, spec: str, overrides: dict, backend="numpy") -> dict:
+    """Each target of the data part scored on a data set: error rate or RMS error."""
+    compiled, solver, params = _trained(model, params_path, overrides, backend)
     bound = bind(compiled, spec, "test")
-    out = {"model": compiled.model.name, "data": bound.name, "items": len(bound.inputs)}
-    if compiled.plan.class_family is not None:
-        out["error"] = classification_error(compiled, solver, params, bound)
-        out["accuracy"] = 1.0 - out["error"]
-    elif compiled.plan.problem == "factorization":
-        out["recon_err"] = recon_error(compiled, solver, params, bound)
+    dpart = data_part(compiled.model)
+    out = {"model": compiled.model.name, "data": bound.name, "items": len(bound)}
+    for t in compiled.plan.targets:
+        if t.part != dpart:
+            continue
+        value = score(compiled, solver, params, t, bound.rows(slice(None)), len(bound))
+        if t.kind == "class":
+            single = sum(u.kind == "class" for u in compiled.plan.targets) == 1
+            key = "error" if single else f"{t.name}_error"
+            out[key] = value
+            out[key.replace("error", "accuracy")] = 1.0 - value
+        else:
+            out[f"{t.name}_rmse"] = value
     return out
 
 
 def predict(model: str, params_path: str, spec: str, overrides: dict, backend="numpy"):
-    compiled = compile_model(model, overrides, backend)
-    solver = load_solver(compiled.source)
-    params, _ = load_params(params_path)
+    """What the model predicts for every item of a data set: one array per target."""
+    compiled, solver, params = _trained(model, params_path, overrides, backend)
     bound = bind(compiled, spec, "test")
-    inp = primary_input(compiled)
-    return np.asarray(solver.predict(params, {inp.name: bound.inputs}, len(bound.inputs)))
+    dpart = data_part(compiled.model)
+    names = [t.name for t in compiled.plan.targets if t.part == dpart]
+    if not names:
+        raise LwlcError(f"model {compiled.model.name} predicts nothing for its data part",
+                        hint="a prediction is a class (margin constraint) or a value a "
+                        "constraint equates to data")
+    rows = bound.rows(slice(None))
+    chunks = []
+    for start in range(0, len(bound), 4096):
+        part = {k: v[start:start + 4096] for k, v in rows.items()}
+        got = solver.predict(params, part, len(next(iter(part.values()))), dpart.name)
+        chunks.append({k: np.asarray(got[k]) for k in names})
+    return {k: np.concatenate([c[k] for c in chunks]) for k in names}

@@ -37,6 +37,30 @@ MAX_NODES = 1_000_000  # all node groups together
 MAX_EDGES = 1 << 25  # per edge set (about 33.5 million)
 
 
+def _span_text(span: Span | None) -> str | None:
+    """The source text under a one-line span (e.g. a number literal as written), if known."""
+    if span is None or span.end_line != span.line or not span.end_col:
+        return None
+    text = span.line_text()
+    return text[span.col - 1:span.end_col - 1] if text else None
+
+
+def _string_span(span: Span) -> Span:
+    """The span of the first string literal of a statement (a `data` spec), else the span."""
+    src = span.source
+    if not src:
+        return span
+    offset = sum(len(line) + 1 for line in src.split("\n")[:span.line - 1]) + span.col - 1
+    q = src.find('"', offset)
+    if q < 0:
+        return span
+    end = src.find('"', q + 1)
+    line = src.count("\n", 0, q) + 1
+    col = q - (src.rfind("\n", 0, q) + 1) + 1
+    width = end - q + 1 if end > q and "\n" not in src[q:end] else 1
+    return Span(span.file, line, col, line, col + width, src)
+
+
 def _fmt_group(g: S.GroupExpr) -> str:
     if isinstance(g, S.GroupRef):
         return g.name
@@ -67,6 +91,7 @@ class _Elaborator:
         self.solver: ir.Solver | None = None
         self.data: dict[str, str] = {}
         self.data_spans: dict[str, tuple[str, Span]] = {}
+        self.warnings: list[ir.ModelWarning] = []
         self.names: dict[str, tuple[str, Span]] = {}  # every declared name → (kind, span)
 
     # --- names ---------------------------------------------------------------------------
@@ -95,6 +120,9 @@ class _Elaborator:
                     e.span,
                     hint="write it after exempt/relabel/allow, e.g. `exempt 0.5%`",
                 )
+            if not math.isfinite(e.value):
+                raise ModelError(f"the number {_span_text(e.span) or e.value} is too large: it "
+                                 "overflows a float (64-bit, at most about 1.8e308)", e.span)
             return e.value
         if isinstance(e, S.Name):
             if e.id in env:
@@ -108,30 +136,42 @@ class _Elaborator:
             a, b = self.evaluate(e.left, env), self.evaluate(e.right, env)
             try:
                 if e.op == "+":
-                    return a + b
-                if e.op == "-":
-                    return a - b
-                if e.op == "*":
-                    return a * b
-                if e.op == "/":
-                    return a / b
-                r = a**b
-                if isinstance(r, complex):
-                    raise ModelError(f"{a:g} ^ {b:g} is not a real number", e.span)
-                return float(r)
+                    r = a + b
+                elif e.op == "-":
+                    r = a - b
+                elif e.op == "*":
+                    r = a * b
+                elif e.op == "/":
+                    r = a / b
+                else:
+                    r = a**b
+                    if isinstance(r, complex):
+                        raise ModelError(f"{a:g} ^ {b:g} is not a real number", e.span)
+                    r = float(r)
             except ZeroDivisionError:
                 raise ModelError("division by zero", e.span) from None
             except (OverflowError, TypeError):
-                raise ModelError("the value is out of range", e.span) from None
+                r = math.inf
+            if not math.isfinite(r):
+                raise ModelError(f"the value overflows: {a:g} {e.op} {b:g} is too large for a "
+                                 "float (at most about 1.8e308)", e.span)
+            return r
         if isinstance(e, S.Call):
             fn = _FUNCTIONS.get(e.func)
             if fn is None:
                 raise self.unknown(e.func, e.span, "function", _FUNCTIONS)
             args = [self.evaluate(a, env) for a in e.args]
             try:
-                return float(fn(*args))
-            except (TypeError, ValueError, OverflowError) as err:
+                r = float(fn(*args))
+            except OverflowError:
+                r = math.inf
+            except (TypeError, ValueError) as err:
                 raise ModelError(f"cannot evaluate {e.func}(...): {err}", e.span) from None
+            if not math.isfinite(r):
+                shown = ", ".join(f"{a:g}" for a in args)
+                raise ModelError(f"the value overflows: {e.func}({shown}) is too large for a "
+                                 "float (at most about 1.8e308)", e.span)
+            return r
         if isinstance(e, S.Ref):
             raise ModelError(
                 f"'{e.name}[...]' is not a constant here",
@@ -149,6 +189,9 @@ class _Elaborator:
         return int(v)
 
     def evaluate_count(self, e: S.Expr, base: int, what: str) -> int:
+        if isinstance(e, S.Num) and e.percent and not math.isfinite(e.value):
+            raise ModelError(f"the number {_span_text(e.span) or e.value} is too large: it "
+                             "overflows a float", e.span)
         if isinstance(e, S.Num) and e.percent:
             return int(round(e.value / 100.0 * base))
         return self.evaluate_int(e, what)
@@ -197,6 +240,8 @@ class _Elaborator:
                 raise ModelError(f"unknown data role '{role}'", span,
                                  hint="use data train = \"...\", data test = \"...\" or name "
                                  "an input: data s = \"...\"")
+        for role, (spec, span) in list(self.data_spans.items()):
+            self.check_data(role, spec, span)
         for d in self.prelude.statements:
             if isinstance(d, S.SetDecl) and d.name not in self.set_decls:
                 self.set_decls[d.name] = d
@@ -210,6 +255,8 @@ class _Elaborator:
                 Span(self.program.file, 1, 1, source=self.program.source),
                 hint="write `constraint NAME for ...: RELATION`; see docs/language.md",
             )
+        if self.solver is None:  # the defaults, before the --set check: they take --set too
+            self.solver = self.make_solver(None)
         unused = set(self.overrides) - self.used_overrides
         if unused:
             name = sorted(unused)[0]
@@ -221,8 +268,7 @@ class _Elaborator:
                                  f"--set {self.batch.parts[0].name}=...", None)
             raise ModelError(f"--set {name}: the model has no parameter or setting '{name}'",
                              None, hint=did_you_mean(name, known))
-        if self.solver is None:
-            self.solver = self.make_solver(None)
+        self.model_warnings()
         return ir.Model(
             name=model_name, title=title, file=self.program.file, source=self.program.source,
             params=dict(self.params), node_decls=tuple(self.node_decls),
@@ -230,7 +276,120 @@ class _Elaborator:
             inputs=dict(self.inputs), labels=dict(self.labels), samples=dict(self.samples),
             variables=dict(self.variables), sets=dict(self.sets),
             families=tuple(self.families), solver=self.solver, data=dict(self.data),
+            warnings=tuple(sorted(self.warnings, key=lambda w: (w.span.line, w.span.col))),
         )
+
+    # --- warnings ------------------------------------------------------------------------
+    def model_warnings(self) -> None:
+        """Legal but probably unintended: an input or label no constraint reads, and nodes
+        whose value goes nowhere (no out-edges, or no edges at all)."""
+        used: set[str] = set()
+        for f in self.families:
+            fixed = (f.side.fixed if isinstance(f, ir.ConsensusFamily)
+                     else f.fixed if isinstance(f, ir.ActivationFamily) else None)
+            if fixed is not None and fixed.input is not None:
+                used.add(fixed.input)
+            if isinstance(f, ir.BilinearFamily) and f.data:
+                used.add(f.data)
+            if isinstance(f, ir.ClassFamily):
+                used.add(f.label)
+        for inp in self.inputs.values():
+            if inp.name not in used:
+                kind = "sample" if inp.name in self.samples else "input"
+                self.warnings.append(ir.ModelWarning(
+                    f"{kind} {inp.name} is not used by any constraint: its values are ignored",
+                    inp.span, hint=f"use it in a constraint (e.g. agree x[k, out(i)] == "
+                    f"{inp.name}[k, i]) or remove it"))
+        for lab in self.labels.values():
+            if lab.name not in used:
+                self.warnings.append(ir.ModelWarning(
+                    f"label {lab.name} is not used by any constraint: the classes are ignored",
+                    lab.span, hint=f"a classifier reads it as y[k, C] - b[k, C] in "
+                    f"margin({lab.name}[k], margin), or remove it"))
+        if not self.edge_sets:
+            return
+        n = sum(d.size for d in self.node_decls)
+        indeg = sum(es.indeg for es in self.edge_sets.values())
+        outdeg = sum(es.outdeg for es in self.edge_sets.values())
+        warned: set[int] = set()
+        # A consensus over a node's edges where it has none: its data or value is dropped.
+        for f in self.families:
+            if not (isinstance(f, ir.ConsensusFamily) and f.over == "edges" and f.nodes):
+                continue
+            es = self.edge_sets[self.variables[f.var].edge_set]
+            deg = es.outdeg if f.direction == "out" else es.indeg
+            empty = [i for i in f.nodes if deg[i] == 0 and i not in warned]
+            if not empty:
+                continue
+            warned.update(empty)
+            fixed = f.side.fixed
+            what = (f"their data {fixed.input}[k, i] is dropped"
+                    if fixed is not None and fixed.input is not None
+                    else "the constraint does nothing there and their value is dropped")
+            self.warnings.append(ir.ModelWarning(
+                f"{self._nodes_text(empty)} no {f.direction}-edges in {es.name}: constraint "
+                f"'{f.name}' (line {f.span.line}) has nothing to agree over there, so {what}",
+                self._edge_term_span(es.name, empty, f.direction),
+                hint="random(...) draws the tails of each head, so a tail may get no out-edge: "
+                "raise fanin, change the seed, or add edges for these nodes"))
+        # In-edges but no out-edges, and no class or data constraint reads the node.
+        read: set[int] = set()
+        for f in self.families:
+            if isinstance(f, ir.ClassFamily):
+                read.update(f.classes)
+            elif isinstance(f, ir.BilinearFamily) and f.data and f.nodes:
+                read.update(f.nodes)
+            elif (isinstance(f, ir.ConsensusFamily) and f.over == "edges" and f.nodes
+                  and f.side.fixed is not None):  # agree x[k, in(j)] == d[k, j]
+                read.update(f.nodes)
+            elif isinstance(f, ir.ActivationFamily) and f.nodes:
+                read.update(f.nodes)  # (it needs out-edges: checked where it is elaborated)
+        sinks = [i for i in range(n) if indeg[i] > 0 and outdeg[i] == 0
+                 and i not in read and i not in warned]
+        if sinks:
+            warned.update(sinks)
+            es_name = next(iter(self.edge_sets))
+            self.warnings.append(ir.ModelWarning(
+                f"{self._nodes_text(sinks)} in-edges but no out-edges, and no class or data "
+                "constraint reads them: their value is dropped",
+                self._edge_term_span(es_name, sinks, "out"),
+                hint="give them out-edges, or read them in a class constraint "
+                "(y[k, C] - b[k, C] in margin(...))"))
+        # No edges at all.
+        for d in self.node_decls:
+            alone = [i for i in range(d.start, d.start + d.size)
+                     if indeg[i] == 0 and outdeg[i] == 0 and i not in warned]
+            if alone:
+                self.warnings.append(ir.ModelWarning(
+                    f"{self._nodes_text(alone)} no edges: nothing connects them to the network",
+                    d.span, hint="add edges for them (edges E = ... + dense(...)), or make the "
+                    "group smaller"))
+
+    def _nodes_text(self, nodes: list[int]) -> str:
+        """'D[2] has' / 'D[2], D[5] (2 of the 6 nodes of D) have' / '... and 7 more ... have'."""
+        names = [self.node_name(i) for i in nodes[:4]]
+        shown = ", ".join(names) + (f" and {len(nodes) - 4} more" if len(nodes) > 4 else "")
+        if len(nodes) == 1:
+            return f"node {shown} has"
+        decls = [d for d in self.node_decls if d.start <= nodes[0] < d.start + d.size]
+        d = decls[0] if decls else None
+        if d is not None and all(d.start <= i < d.start + d.size for i in nodes):
+            part = "all" if len(nodes) == d.size else f"{len(nodes)} of the"
+            return f"nodes {shown} ({part} {d.size} nodes of {d.name}) have"
+        return f"nodes {shown} ({len(nodes)} in all) have"
+
+    def _edge_term_span(self, es_name: str, nodes: list[int], direction: str) -> Span:
+        """The first term of edge set `es_name` that could have given `nodes` their missing
+        (out- or in-) edges: its tail (head) group holds one of them; else the statement."""
+        decl = next(st for st in self.program.statements
+                    if isinstance(st, S.EdgesDecl) and st.name == es_name)
+        wanted = set(nodes)
+        for term in decl.terms:
+            if isinstance(term, S.EdgeCall) and term.func in ("dense", "random"):
+                ends = self.group(term.tail if direction == "out" else term.head)
+                if wanted & set(ends):
+                    return term.span
+        return decl.span
 
     def st_ModelDecl(self, st: S.ModelDecl):
         if getattr(self, "_model_span", None) is not None:
@@ -572,11 +731,28 @@ class _Elaborator:
         if st.role in self.data:
             raise ModelError(f"data '{st.role}' is declared twice", st.span)
         spec = self.interpolate(st.spec, st.span)
-        if ":" not in spec.split("/")[0] or spec.startswith((".", "/")):
-            # a file path: relative to the model file
-            spec = str(Path(self.program.file).parent / spec)
-        self.data[st.role] = spec
+        self.data[st.role] = spec  # checked, and a file path resolved, in check_data
         self.data_spans[st.role] = (spec, st.span)
+
+    def check_data(self, role: str, spec: str, span: Span) -> None:
+        """Check a `data` spec cheaply (generator name, keys and values; the file exists) and
+        keep it as a ModelDataSpec, so that loading it later reports the model's line too."""
+        from . import data as datamod
+
+        where = _string_span(span)
+        try:
+            resolved = datamod.check_spec(spec, role="test" if role == "test" else "train",
+                                          base_dir=Path(self.program.file).parent)
+        except datamod.MissingDataFile as e:  # may exist where the model is trained
+            resolved = getattr(e, "resolved", spec)
+            self.warnings.append(ir.ModelWarning(
+                f"data {role}: data file not found ({e.path})", where,
+                hint="training fails unless the file is there or --data/--test names other "
+                "data; a relative path is taken from the model file's folder"))
+        except datamod.DataError as e:
+            where_file = f" ({e.path})" if e.path is not None and e.path not in e.message else ""
+            raise ModelError(f"data {role}: {e.message}{where_file}", where, hint=e.hint) from None
+        self.data[role] = datamod.ModelDataSpec(resolved, role, where)
 
     def interpolate(self, spec: str, span: Span) -> str:
         """Replace {name} in a data spec by the parameter's value: "onehot:n={n}"."""
@@ -634,6 +810,9 @@ class _Elaborator:
                            f"got {v:g}")
             return int(v)
 
+        for key in sorted(from_set):
+            if not math.isfinite(float(settings[key])):
+                raise fail(key, "a solver setting is a finite number")
         beta = float(settings["beta"])
         if not 0 < beta <= 2:
             raise fail("beta", f"beta must lie in (0, 2], got {beta:g}")
@@ -756,26 +935,16 @@ class _Elaborator:
             inner = self.affine(e.operand, env)
             return None if inner is None else (-inner[0], -inner[1])
         if isinstance(e, S.BinOp):
-            a, b = self.affine(e.left, env), self.affine(e.right, env)
-            if a is None or b is None:
-                return None
-            if e.op == "+":
-                return a[0] + b[0], a[1] + b[1]
-            if e.op == "-":
-                return a[0] - b[0], a[1] - b[1]
-            if e.op == "*":
-                if a[0] == 0:
-                    return a[1] * b[0], a[1] * b[1]
-                if b[0] == 0:
-                    return b[1] * a[0], b[1] * a[1]
-                return None
-            if e.op == "/" and b[0] == 0:
-                if b[1] == 0:
-                    raise ModelError("division by zero", e.span)
-                return a[0] / b[1], a[1] / b[1]
-            if e.op == "^" and a[0] == 0 and b[0] == 0:
-                return 0.0, a[1] ** b[1]
-            return None
+            if not self._mentions_z(e):  # a constant: folded with located errors
+                return 0.0, self.evaluate(e, env)
+            try:
+                r = self._affine_binop(e, env)
+            except OverflowError:
+                r = (math.inf, math.inf)
+            if r is not None and not (math.isfinite(r[0]) and math.isfinite(r[1])):
+                raise ModelError("the value overflows: the piece's coefficients are too large "
+                                 "for a float (at most about 1.8e308)", e.span)
+            return r
         if isinstance(e, S.Call):
             if all(self.affine(a, env) == (0.0, self.affine(a, env)[1]) for a in e.args
                    if self.affine(a, env) is not None) and not self._mentions_z(e):
@@ -783,6 +952,27 @@ class _Elaborator:
             return None
         raise ModelError("a piece's expression uses only z, numbers and parameters",
                          getattr(e, "span", None))
+
+    def _affine_binop(self, e: S.BinOp, env) -> tuple[float, float] | None:
+        """(a, c) of a binary operation that mentions z, or None when it is not affine."""
+        a, b = self.affine(e.left, env), self.affine(e.right, env)
+        if a is None or b is None:
+            return None
+        if e.op == "+":
+            return a[0] + b[0], a[1] + b[1]
+        if e.op == "-":
+            return a[0] - b[0], a[1] - b[1]
+        if e.op == "*":
+            if a[0] == 0:
+                return a[1] * b[0], a[1] * b[1]
+            if b[0] == 0:
+                return b[1] * a[0], b[1] * a[1]
+            return None
+        if e.op == "/" and b[0] == 0:
+            if b[1] == 0:
+                raise ModelError("division by zero", e.span)
+            return a[0] / b[1], a[1] / b[1]
+        return None
 
     def _mentions_z(self, e) -> bool:
         if isinstance(e, S.Name):
@@ -799,7 +989,8 @@ class _Elaborator:
         """Build the sympy expression node by node from the parse tree (no text is parsed)."""
         z = sympy.Symbol("z", real=True)
         if isinstance(e, S.Num):
-            return sympy.Float(e.value) if e.value != int(e.value) else sympy.Integer(int(e.value))
+            v = self.evaluate(e, env)  # a located error for 1e400 or a stray %
+            return sympy.Float(v) if v != int(v) else sympy.Integer(int(v))
         if isinstance(e, S.Name):
             if e.id == "z":
                 return z

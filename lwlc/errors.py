@@ -46,24 +46,35 @@ class LwlcError(Exception):
         self.hint = hint
 
     def format(self) -> str:
-        where = f"{self.span}: " if self.span else "lwlc: "
-        out = [f"{where}{self.kind}: {self.message}"]
-        if self.span is not None:
-            text = self.span.line_text()
-            if text is not None:
-                text = text.expandtabs(1)
-                width = 1
-                if self.span.end_line == self.span.line and self.span.end_col:
-                    width = max(1, self.span.end_col - self.span.col)
-                width = max(1, min(width, len(text) - self.span.col + 1))
-                out.append(f"    {text}")
-                out.append("    " + " " * (self.span.col - 1) + "^" * width)
-        if self.hint:
-            out.append(f"  hint: {self.hint}")
-        return "\n".join(out)
+        return format_diagnostic(self.kind, self.message, self.span, self.hint)
 
     def __str__(self) -> str:
         return self.format()
+
+
+def format_diagnostic(kind: str, message: str, span: Span | None, hint: str | None) -> str:
+    """``FILE:LINE:COL: KIND: MESSAGE``, the source line, a caret under the span, the hint."""
+    where = f"{span}: " if span else "lwlc: "
+    out = [f"{where}{kind}: {message}"]
+    if span is not None:
+        text = span.line_text()
+        if text is not None:
+            text = text.expandtabs(1)
+            width = 1
+            if span.end_line == span.line and span.end_col:
+                width = max(1, span.end_col - span.col)
+            width = max(1, min(width, len(text) - span.col + 1))
+            out.append(f"    {text}")
+            out.append("    " + " " * (span.col - 1) + "^" * width)
+    if hint:
+        out.append(f"  hint: {hint}")
+    return "\n".join(out)
+
+
+def format_warning(warning) -> str:
+    """A model warning (``ir.ModelWarning``: message, span, hint) printed like an error."""
+    return format_diagnostic("warning", warning.message, warning.span,
+                             getattr(warning, "hint", None))
 
 
 class ParseError(LwlcError):
@@ -75,7 +86,17 @@ class ModelError(LwlcError):
 
 
 class SplitError(LwlcError):
-    """The constraints cannot be split into two sets of disjoint projections."""
+    """The constraints cannot be split into two sets of disjoint projections.
+
+    Where the family graph was built, the error carries it for `lwlc graph`: ``graph`` (a
+    networkx graph, or None), ``families`` (the constraints at fault), ``cycle`` (an odd cycle
+    or the path between contradicting pins, in order) and ``variables`` (the shared variable).
+    """
+
+    graph = None
+    families: tuple[str, ...] = ()
+    cycle: tuple[str, ...] = ()
+    variables: tuple[str, ...] = ()
 
 
 class DataError(LwlcError):

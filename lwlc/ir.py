@@ -304,6 +304,17 @@ class Solver:
     span: Span | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class ModelWarning:
+    """Something legal but probably unintended (an unused input, a node whose value is dropped),
+    located in the model file; `lwlc check` and `lwlc train` print it as
+    `FILE:LINE:COL: warning: MESSAGE` with the line and a caret, like an error."""
+
+    message: str
+    span: Span = field(compare=False)
+    hint: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     name: str
@@ -323,6 +334,7 @@ class Model:
     families: tuple[Family, ...] = ()
     solver: Solver | None = None
     data: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[ModelWarning, ...] = ()
 
     @property
     def n_nodes(self) -> int:

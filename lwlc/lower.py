@@ -1,15 +1,18 @@
-"""Stage 4, lower: IR + A/B split → a plan of vectorized projections, ready for a backend.
+"""Stage 4, lower: IR + A/B split → an explicit plan of one iteration and of inference.
 
-Each family's instances are grouped by vector length, so that one group is a dense
-[items, nodes, length] block gathered from the flat state by an index matrix (a pure reshape
-when the edges are a dense layer). The plan also names the roles variables play (which holds
-the consensus weights, which the biases) and the feed-forward schedule used by `init` and
-`predict` (Elser Sect. 4.3, 5.4, 6.1.1).
+The plan says, for every constraint family, which slices of which variables it projects, in
+which set, as dense [items, nodes, length] blocks (`Group`); and, derived per family kind
+(`lwlc.kinds`), what a trained model is: its learned parameters (the value of every consensus
+over items, Elser Sect. 5.4), how node values are inferred from data (the feed-forward pass of
+Sect. 4.3, 5.4, 6.1.1, with least-squares codes for latent nodes, eq. 12-13), and what the model
+predicts (its targets: a class, or values that must equal data). Nothing here looks at the order
+of declarations or at the kind of network: every role comes from a family's kind.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import networkx as nx
 import numpy as np
@@ -17,6 +20,8 @@ import numpy as np
 from . import ir
 from .errors import ModelError
 from .split import SplitPlan, split
+
+Which = Literal["A", "B"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,21 +41,89 @@ class Group:
 @dataclass(frozen=True, eq=False)
 class LoweredFamily:
     family: ir.Family
-    set: str  # "A" | "B"
+    set: Which
     groups: tuple[Group, ...]
     class_positions: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
-class Layer:
-    """One step of the feed-forward schedule: nodes computed together."""
+class Learned:
+    """A learned parameter: the consensus over items of `var` on one family's elements."""
 
-    kind: str  # "data" | "neuron" | "code"
+    var: str
+    family: ir.ConsensusFamily
+    set: Which
+    groups: tuple[Group, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """Nodes whose value an input (or a constant) fixes for the items of a part."""
+
     nodes: tuple[int, ...]
-    group: Group | None = None  # in-edges of the nodes (for "neuron")
-    activation: ir.ActivationFamily | None = None
-    bilinear: ir.BilinearFamily | None = None
-    source: str | None = None  # input name for "data"
+    family: ir.Family
+    fixed: ir.Fixed
+
+
+@dataclass(frozen=True, eq=False)
+class Neuron:
+    """Y[j] = Σ_e X[owner(e)] · params[weight][e] / coef over the operand edges of node j
+    (eq. 26h); then, with an activation, X[j] = f(Y[j] − b[j]) (the inference map, Sect. 5.4).
+    `set_value` is False for nodes whose value is fixed (only their Y is computed)."""
+
+    group: Group
+    bilinear: ir.BilinearFamily
+    weight: str
+    value: str
+    activation: ir.ActivationFamily | None
+    set_value: bool
+
+
+@dataclass(frozen=True, eq=False)
+class LatentSolve:
+    """Latent nodes' values by least squares from a fixed product Σ x w = Y (eq. 12-13),
+    projected onto their consensus side constraint."""
+
+    nodes: tuple[int, ...]
+    bilinear: ir.BilinearFamily
+    weight: str
+    side: ir.SideConstraint
+
+
+@dataclass(frozen=True, eq=False)
+class Sweep:
+    """Steps repeated `times` times: the nodes of a directed cycle, relaxed from zero."""
+
+    steps: tuple
+    times: int
+    nodes: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """Inference for the items of one batch part."""
+
+    part: ir.SubBatch
+    sources: tuple[Source, ...]
+    steps: tuple  # Neuron | LatentSolve | Sweep, in order
+    latent: tuple[int, ...]  # nodes whose value comes from a LatentSolve
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """What a trained model predicts for the items of a part, and against what.
+
+    kind "class": the label's class, argmax of y − b over the class nodes (Sect. 5.4);
+    kind "value": node values that a constraint equates to an input, as the model computes
+    them (Σ x w / c for a fixed product, f(y − b) for an activation with a fixed x).
+    """
+
+    name: str
+    kind: Literal["class", "value"]
+    family: ir.Family
+    part: ir.SubBatch
+    nodes: tuple[int, ...]
+    reference: str  # the label (class) or the input (value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,25 +131,30 @@ class Plan:
     model: ir.Model
     split: SplitPlan
     families: tuple[LoweredFamily, ...]
-    weights: str | None  # the edge variable whose item-consensus is the learned weight
-    weight_family: ir.ConsensusFamily | None
-    biases: str | None
-    bias_family: ir.ConsensusFamily | None
-    x: str | None  # the edge variable carrying node values
-    y: str | None
-    class_family: ir.ClassFamily | None
-    schedules: dict[str, tuple[Layer, ...]]  # batch part → feed-forward layers
-    edge_set: ir.EdgeSet | None
-    problem: str  # "classifier" | "factorization" | "autoencoder" | "generic"
+    learned: tuple[Learned, ...]
+    schedules: dict[str, Schedule]  # batch part → inference
+    targets: tuple[Target, ...]
+    owners: dict[str, np.ndarray]  # edge variable → node whose value each edge carries (-1)
 
     def in_set(self, which: str) -> tuple[LoweredFamily, ...]:
         return tuple(f for f in self.families if f.set == which)
 
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The variables that hold learned parameters, in declaration order."""
+        names = {lp.var for lp in self.learned}
+        return tuple(v for v in self.model.variables if v in names)
 
-def _groups(model: ir.Model, fam: ir.Family, edge_var: str | None, direction: str | None,
-            node_vars: tuple[str, ...]) -> tuple[Group, ...]:
-    """Group a family's nodes by their number of `direction` edges."""
-    nodes = fam.nodes or ()
+    @property
+    def n_edges(self) -> int:
+        """|E| of GWMs (Elser Sect. 5.5): the edges of every edge set the state uses."""
+        sets = {v.edge_set for v in self.model.variables.values() if v.axis == "edges"}
+        return sum(len(self.model.edge_sets[s]) for s in sets if s)
+
+
+def groups_of(model: ir.Model, nodes: tuple[int, ...], edge_var: str | None,
+              direction: str | None, node_vars: tuple[str, ...]) -> tuple[Group, ...]:
+    """Group `nodes` by their number of `direction` edges in `edge_var`'s edge set."""
     if edge_var is None or direction is None:
         pos = {v: model.variables[v].positions(nodes) for v in node_vars}
         return (Group(tuple(nodes), None, pos),)
@@ -86,9 +164,9 @@ def _groups(model: ir.Model, fam: ir.Family, edge_var: str | None, direction: st
     deg = np.bincount(owner, minlength=len(nodes))
     out = []
     for m in sorted(set(deg.tolist())):
-        members = [i for i in range(len(nodes)) if deg[i] == m]
         if m == 0:
             continue
+        members = [i for i in range(len(nodes)) if deg[i] == m]
         mat = np.stack([positions[owner == i] for i in members]).astype(np.int64)
         group_nodes = tuple(nodes[i] for i in members)
         pos = {v: model.variables[v].positions(group_nodes) for v in node_vars}
@@ -96,138 +174,161 @@ def _groups(model: ir.Model, fam: ir.Family, edge_var: str | None, direction: st
     return tuple(out)
 
 
-def _lower_family(model: ir.Model, fam: ir.Family, which: str) -> LoweredFamily:
-    if isinstance(fam, ir.ConsensusFamily):
-        var = model.variables[fam.var]
-        if var.axis == "edges":
-            groups = _groups(model, fam, fam.var, fam.direction, ())
-        else:
-            groups = _groups(model, fam, None, None, (fam.var,))
-        if var.axis == "edges" and not np.all(var.metric == var.metric[0]):
-            raise ModelError(f"lowering supports a constant metric on edge variable {var.name}",
-                             fam.span)
-        return LoweredFamily(fam, which, groups)
-    if isinstance(fam, ir.ActivationFamily):
-        nv = (fam.y,) + ((fam.b,) if fam.b else ())
-        return LoweredFamily(fam, which, _groups(model, fam, fam.x, fam.direction, nv))
-    if isinstance(fam, ir.BilinearFamily):
-        for v in (fam.x, fam.w):
-            if not np.all(model.variables[v].metric == 1.0):
-                raise ModelError(
-                    f"the bilinear projection (App. B) assumes metric 1 on {v}; rescale the "
-                    "norm ω instead (Elser Sect. 4.2)", fam.span)
-        nv = (fam.y,) if fam.y else ()
-        return LoweredFamily(fam, which, _groups(model, fam, fam.x, fam.direction, nv))
-    if isinstance(fam, ir.ClassFamily):
-        pos = {v: model.variables[v].positions(fam.classes) for v in (fam.y, fam.b) if v}
-        return LoweredFamily(fam, which, (), pos)
-    raise ModelError(f"no projection for constraint {fam.name}", fam.span)
-
-
-def _roles(model: ir.Model):
-    weights = biases = x = y = None
-    weight_family = bias_family = None
-    class_family = None
-    for f in model.families:
-        if isinstance(f, ir.ConsensusFamily) and f.over == "items":
-            var = model.variables[f.var]
-            if var.axis == "edges" and weight_family is None:
-                weights, weight_family = f.var, f
-            elif var.axis == "nodes" and bias_family is None:
-                biases, bias_family = f.var, f
-        if isinstance(f, ir.BilinearFamily):
-            x = x or f.x
-            y = y or f.y
-        if isinstance(f, ir.ClassFamily):
-            class_family = class_family or f
-    return weights, weight_family, biases, bias_family, x, y, class_family
-
-
-def _overlaps(a: ir.SubBatch | None, b: ir.SubBatch) -> bool:
+def overlaps(a: ir.SubBatch | None, b: ir.SubBatch) -> bool:
     return a is None or (a.start < b.stop and b.start < a.stop)
 
 
-def _schedule(model: ir.Model, x: str | None, edge_set: ir.EdgeSet | None,
-              part: ir.SubBatch) -> tuple[Layer, ...]:
-    """Feed-forward order for the items of one batch part (Sect. 4.3, 5.4, 6.1.1).
+def edge_owners(model: ir.Model) -> dict[str, np.ndarray]:
+    """For each edge variable, the node whose value each edge carries: the node of the consensus
+    over edges (or activation) that covers it — i for `agree x[k, out(i)]` — or -1."""
+    from .kinds import kind_of
 
-    Nodes whose consensus value an input fixes for these items are sources; edges into them are
-    cut, which is how a cyclic autoencoder is "fed around" from its data (or code) layer. Their
-    pre-activation y is computed last, without overwriting their x.
-    """
-    if edge_set is None or x is None:
-        return ()
-    fixed_nodes: dict[int, str] = {}
-    act: dict[int, ir.ActivationFamily] = {}
-    bil: dict[int, ir.BilinearFamily] = {}
-    for f in model.families:
-        if not _overlaps(f.part, part):
+    owners: dict[str, np.ndarray] = {}
+    for name, var in model.variables.items():
+        if var.axis == "edges":
+            owners[name] = np.full(var.size, -1, dtype=np.int64)
+    for fam in model.families:
+        carried = kind_of(fam).carries(model, fam)
+        if carried is None:
             continue
-        if isinstance(f, ir.ConsensusFamily) and f.var == x and f.side.kind == "fixed":
-            if f.side.fixed.input is not None:
-                for n in f.nodes:
-                    fixed_nodes.setdefault(n, f.side.fixed.input)
-        if isinstance(f, ir.ActivationFamily) and f.x == x:
+        var, direction = carried
+        es = model.edge_sets[model.variables[var].edge_set]
+        pos, own = es.edges_of(direction, tuple(fam.nodes))
+        owners[var][pos] = np.asarray(fam.nodes, dtype=np.int64)[own]
+    return owners
+
+
+def _weight_operand(model: ir.Model, fam: ir.BilinearFamily, learned_vars: set[str]) -> str:
+    """Which operand of dot(x, w) holds the learned weights: the one a consensus over items
+    ties together. Anything else is ambiguous, and the model must say."""
+    held = [v for v in (fam.x, fam.w) if v in learned_vars]
+    if len(held) == 1:
+        return held[0]
+    both = "both operands" if held else "neither operand"
+    raise ModelError(
+        f"constraint {fam.name}: {both} of dot({fam.x}, {fam.w}) has a consensus over items, so "
+        "lwlc cannot tell which one holds the learned weights",
+        fam.span,
+        hint=f"tie the weights' copies together with a consensus over items, e.g. "
+        f"`constraint tie for j in ...: agree {fam.w}[*, {fam.direction}(j)]`, and leave the "
+        "other operand per item",
+    )
+
+
+def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: set[str],
+              owners: dict[str, np.ndarray]) -> Schedule:
+    """Inference for the items of one part (Sect. 4.3, 5.4, 6.1.1).
+
+    Nodes whose value an input fixes for these items are sources; edges into them are cut, which
+    is how a cyclic autoencoder is fed around from its data (or code) layer. A node with a
+    bilinear neuron and an activation is computed from its operands; a directed cycle of such
+    nodes is relaxed from zero, once per node of the cycle. Nodes with neither are latent:
+    solved by least squares where a fixed product needs them (eq. 12-13), else zero.
+    """
+    from .kinds import kind_of
+
+    fams = [f for f in model.families if overlaps(f.part, part)]
+    sources: dict[int, Source] = {}
+    for f in fams:
+        for src in kind_of(f).sources(model, f):
+            for n in src.nodes:
+                sources.setdefault(n, src)
+    activation: dict[int, ir.ActivationFamily] = {}
+    neuron: dict[int, ir.BilinearFamily] = {}
+    for f in fams:
+        if isinstance(f, ir.ActivationFamily):
             for n in f.nodes:
-                if f.fixed is not None and f.fixed.input is not None:
-                    fixed_nodes.setdefault(n, f.fixed.input)
-                act.setdefault(n, f)
-        if isinstance(f, ir.BilinearFamily) and f.x == x:
+                activation.setdefault(n, f)
+        if isinstance(f, ir.BilinearFamily) and f.y is not None:
             for n in f.nodes:
-                bil.setdefault(n, f)
-    g = nx.DiGraph()
-    g.add_nodes_from(range(model.n_nodes))
-    for t, h in zip(edge_set.tail.tolist(), edge_set.head.tolist(), strict=True):
-        if h not in fixed_nodes:
-            g.add_edge(t, h)
-    if not nx.is_directed_acyclic_graph(g):
-        return ()
+                neuron.setdefault(n, f)
+    computed: dict[int, tuple[ir.BilinearFamily, str, str, np.ndarray]] = {}
+    for n, bf in neuron.items():
+        weight = _weight_operand(model, bf, learned_vars)
+        value = bf.w if weight == bf.x else bf.x
+        es = model.edge_sets[model.variables[value].edge_set]
+        pos, _ = es.edges_of(bf.direction, (n,))
+        computed[n] = (bf, weight, value, owners[value][pos])
+    # X of a node is determined by its neuron when its activation links its y to its x
+    determined = {n for n, (bf, *_rest) in computed.items()
+                  if n not in sources and n in activation and activation[n].y == bf.y}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(determined)
+    for n in determined:
+        for o in computed[n][3].tolist():
+            if o in determined:
+                graph.add_edge(o, n)
+    cond = nx.condensation(graph)
     depth: dict[int, int] = {}
-    for n in nx.topological_sort(g):
-        depth[n] = 1 + max((depth[p] for p in g.predecessors(n)), default=-1)
-    layers: list[Layer] = []
-    by_input: dict[str, list[int]] = {}
-    for n, inp in sorted(fixed_nodes.items()):
-        by_input.setdefault(inp, []).append(n)
-    for inp, nodes in by_input.items():
-        layers.append(Layer("data", tuple(nodes), source=inp))
-    levels: dict[int, list[int]] = {}
-    last = 1 + max(depth.values(), default=0)
-    for n, d in depth.items():
-        if n in bil:
-            levels.setdefault(last if n in fixed_nodes else d, []).append(n)
-    for d in sorted(levels):
-        keyed: dict[tuple, list[int]] = {}
-        for n in sorted(levels[d]):
-            a = act[n].name if (n in act and n not in fixed_nodes) else None
-            keyed.setdefault((bil[n].name, a), []).append(n)
-        for (_bname, aname), ns in keyed.items():
-            bf = bil[ns[0]]
-            af = act[ns[0]] if aname else None
-            sub = ir.ConsensusFamily(name="_forward", span=bf.span, nodes=tuple(ns))
-            for grp in _groups(model, sub, x, bf.direction, ()):
-                layers.append(Layer("neuron", grp.nodes, grp, af, bf))
-    return tuple(layers)
+    for c in nx.topological_sort(cond):
+        depth[c] = 1 + max((depth[p] for p in cond.predecessors(c)), default=-1)
+    steps: list = []
+    latent = sorted({o for n in computed for o in computed[n][3].tolist()
+                     if o >= 0 and o not in determined and o not in sources})
+    for f in fams:
+        if isinstance(f, ir.BilinearFamily) and f.data is not None:
+            weight = _weight_operand(model, f, learned_vars)
+            value = f.w if weight == f.x else f.x
+            es = model.edge_sets[model.variables[value].edge_set]
+            pos, _ = es.edges_of(f.direction, tuple(f.nodes))
+            owned = {o for o in owners[value][pos].tolist() if o >= 0}
+            unknown = tuple(sorted(owned - determined - set(sources)))
+            if unknown:
+                side = _latent_side(model, value, unknown)
+                steps.append(LatentSolve(unknown, f, weight, side))
+                latent = sorted(set(latent) | set(unknown))
+    by_level: dict[int, list] = {}
+    for c in sorted(depth, key=lambda c: depth[c]):
+        members = tuple(sorted(cond.nodes[c]["members"]))
+        level = by_level.setdefault(depth[c], [])
+        level.append(members)
+    for d in sorted(by_level):
+        plain = [n for members in by_level[d] if len(members) == 1 for n in members
+                 if not graph.has_edge(n, n)]
+        steps += _neurons(model, plain, computed, activation, True)
+        for members in by_level[d]:
+            if len(members) > 1 or graph.has_edge(members[0], members[0]):
+                inner = _neurons(model, list(members), computed, activation, True)
+                steps.append(Sweep(tuple(inner), len(members), members))
+    # pre-activations of the other computed nodes (fixed or without activation): Y only
+    rest = [n for n in computed if n not in determined]
+    steps += _neurons(model, sorted(rest), computed, activation, False)
+    return Schedule(part, tuple(dict.fromkeys(sources.values())), tuple(steps), tuple(latent))
+
+
+def _latent_side(model: ir.Model, var: str, nodes: tuple[int, ...]) -> ir.SideConstraint:
+    """The side constraint that the consensus of `var` over the latent nodes' edges imposes."""
+    for f in model.families:
+        if (isinstance(f, ir.ConsensusFamily) and f.var == var and f.over == "edges"
+                and set(nodes) <= set(f.nodes or ())):
+            return f.side
+    return ir.SideConstraint("none")
+
+
+def _neurons(model, nodes, computed, activation, set_value) -> list[Neuron]:
+    keyed: dict[tuple, list[int]] = {}
+    for n in nodes:
+        bf, weight, value, _ = computed[n]
+        af = activation.get(n) if set_value else None
+        keyed.setdefault((bf.name, af.name if af else None, weight, value), []).append(n)
+    out = []
+    for (_b, _a, weight, value), ns in keyed.items():
+        bf = computed[ns[0]][0]
+        af = activation.get(ns[0]) if set_value else None
+        for g in groups_of(model, tuple(ns), value, bf.direction, ()):
+            out.append(Neuron(g, bf, weight, value, af, set_value))
+    return out
 
 
 def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
-    """Lower an elaborated model to the vectorized projection plan the backends emit."""
+    """Lower an elaborated model to the plan the backends emit."""
+    from .kinds import kind_of
+
     plan = plan or split(model)
-    fams = tuple(_lower_family(model, f, plan.sets[f.name]) for f in model.families)
-    weights, wfam, biases, bfam, x, y, cfam = _roles(model)
-    edge_set = None
-    if x is not None:
-        edge_set = model.edge_sets[model.variables[x].edge_set]
-    elif model.edge_sets:
-        edge_set = next(iter(model.edge_sets.values()))
-    if cfam is not None:
-        problem = "classifier"
-    elif any(isinstance(f, ir.BilinearFamily) and f.data for f in model.families):
-        problem = "factorization"
-    elif model.samples:
-        problem = "autoencoder"
-    else:
-        problem = "generic"
-    schedules = {p.name: _schedule(model, x, edge_set, p) for p in model.batch.parts}
-    return Plan(model, plan, fams, weights, wfam, biases, bfam, x, y, cfam, schedules, edge_set,
-                problem)
+    families = tuple(kind_of(f).lower(model, f, plan.sets[f.name]) for f in model.families)
+    learned = tuple(lp for lf in families for lp in kind_of(lf.family).learned(model, lf))
+    learned_vars = {lp.var for lp in learned}
+    owners = edge_owners(model)
+    schedules = {p.name: _schedule(model, p, learned_vars, owners) for p in model.batch.parts}
+    targets = tuple(t for f in model.families for t in kind_of(f).targets(model, f))
+    return Plan(model, plan, families, learned, schedules, targets, owners)

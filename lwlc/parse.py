@@ -7,6 +7,7 @@ trees until elaboration folds them with plain arithmetic.
 from __future__ import annotations
 
 import functools
+from importlib import resources
 from pathlib import Path
 
 import lark
@@ -15,7 +16,8 @@ from lark import Token, Transformer, v_args
 from . import syntax as S
 from .errors import ParseError, Span
 
-GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "lwl.lark"
+# grammar/ at the repository's top level, installed as the package lwlc.grammar
+GRAMMAR_PATH = Path(str(resources.files("lwlc.grammar").joinpath("lwl.lark")))
 PRELUDE_PATH = Path(__file__).resolve().parent / "prelude.lwl"
 
 # How Lark's terminal names read to a person.

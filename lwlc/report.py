@@ -127,7 +127,7 @@ def set_property_table(model_path, overrides, examples: int):
 
 def piece_tuple(aset: ir.ActivationSet) -> tuple:
     """The set library's piece tuple for an instantiated activation set (curves via sympy)."""
-    from backends.common import curve_functions
+    from lwlc.backends.common import curve_functions
 
     out = []
     for p in aset.pieces:
@@ -137,3 +137,101 @@ def piece_tuple(aset: ir.ActivationSet) -> tuple:
             f, df, d2f = curve_functions(p.curve)
             out.append(("curve", p.lo, p.hi, f, df, d2f))
     return tuple(out)
+
+
+UNSPLIT_COLOR = "#d62728"  # matplotlib's default red: the constraints at fault
+NEUTRAL_COLOR = "#7f7f7f"
+
+
+def unsplit_graph(model: ir.Model, err, fmt: str) -> bytes:
+    """The family graph of a model whose split failed (a SplitError carrying ``graph``), as DOT,
+    SVG or PNG bytes: every constraint in gray, the ones at fault (the odd cycle, the three
+    constraints on one element, the contradicting pins' path) outlined and joined in red."""
+    import networkx as nx
+
+    from .errors import LwlcError
+
+    if fmt not in ("dot", "svg", "png"):
+        raise LwlcError(f"cannot write the constraint graph as '.{fmt}'",
+                        hint="name the file *.dot (Graphviz), *.svg or *.png")
+    g = nx.Graph(err.graph)
+    fault = list(err.cycle or err.families)
+    ring = list(zip(fault, fault[1:] + fault[:1], strict=True)) if err.cycle else []
+    if err.cycle and len(err.cycle) > 1 and set(err.cycle) != set(err.families):
+        ring = ring[:-1]  # a path between two pins, not a cycle
+    if not err.cycle:  # three (or two) constraints on one element: join them all
+        ring = [(a, b) for i, a in enumerate(fault) for b in fault[i + 1:]]
+    red_edges = set()
+    for a, b in ring:
+        if not g.has_edge(a, b):
+            g.add_edge(a, b, variables=tuple(err.variables))
+        red_edges.add(frozenset((a, b)))
+    if err.cycle and set(err.cycle) == set(err.families):
+        what = f"an odd cycle of {len(err.cycle)} constraints"
+    elif err.cycle:
+        what = "the path between contradicting pins"
+    else:
+        what = (f"{len(fault)} constraints on one element of "
+                f"{', '.join(err.variables) or 'a variable'}")
+    title = f"{model.name}: no A/B split; in red: {what}"
+    if fmt == "dot":
+        return _unsplit_dot(model, g, set(fault), red_edges, title).encode()
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f.name for f in model.families if f.name in g]
+    pos = nx.circular_layout(names) if len(names) > 2 else {
+        n: (float(i), 0.0) for i, n in enumerate(names)}
+    fig, ax = plt.subplots(figsize=(8, max(4.0, 0.6 * len(names))))
+    try:
+        edges = list(g.edges())
+        red = [frozenset(e) in red_edges for e in edges]
+        nx.draw_networkx_edges(g, pos, ax=ax, edgelist=edges,
+                               edge_color=[UNSPLIT_COLOR if r else "#bbbbbb" for r in red],
+                               width=[3.0 if r else 1.0 for r in red])
+        nx.draw_networkx_edge_labels(
+            g, pos, ax=ax, font_size=8, label_pos=0.3,
+            edge_labels={(a, b): ", ".join(d.get("variables", ())) for a, b, d in
+                         g.edges(data=True)})
+        nx.draw_networkx_nodes(g, pos, ax=ax, nodelist=names, node_size=1800,
+                               node_color=NEUTRAL_COLOR,
+                               edgecolors=[UNSPLIT_COLOR if n in fault else NEUTRAL_COLOR
+                                           for n in names],
+                               linewidths=[4.0 if n in fault else 1.0 for n in names])
+        nx.draw_networkx_labels(g, pos, ax=ax, font_size=8, font_color="white",
+                                labels={n: f"{n}\nline {model.family(n).span.line}"
+                                        for n in names})
+        ax.set_title(title)
+        ax.margins(0.2)
+        ax.axis("off")
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _unsplit_dot(model: ir.Model, g, fault: set[str], red_edges: set, title: str) -> str:
+    def q(s: str) -> str:
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    out = [f"graph {q(model.name)} {{", f"  label={q(title)}; labelloc=t;",
+           f'  node [shape=box, style="rounded,filled", fontcolor=white, '
+           f"fillcolor={q(NEUTRAL_COLOR)}];"]
+    for f in model.families:
+        if f.name not in g:
+            continue
+        extra = f", color={q(UNSPLIT_COLOR)}, penwidth=4" if f.name in fault else ""
+        label = q(f.name)[:-1] + f'\\nline {f.span.line}"'
+        out.append(f"  {q(f.name)} [label={label}{extra}];")
+    for a, b, data in g.edges(data=True):
+        extra = (f", color={q(UNSPLIT_COLOR)}, penwidth=3"
+                 if frozenset((a, b)) in red_edges else "")
+        out.append(f"  {q(a)} -- {q(b)} [label={q(', '.join(data.get('variables', ())))}"
+                   f"{extra}];")
+    out.append("}")
+    return "\n".join(out) + "\n"

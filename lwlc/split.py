@@ -459,6 +459,7 @@ def split(model: ir.Model) -> SplitPlan:
     for f in fams:
         graph.add_node(f.name, kind=f.kind, line=f.span.line, pin=f.pin)
     shared: dict[tuple[int, int], set[str]] = {}
+    third: SplitError | None = None  # raised once the graph is complete (for `lwlc graph`)
     for var, us in uses.items():
         for lo, _hi, active in _segments(us):
             if len(active) < 2:
@@ -466,16 +467,18 @@ def split(model: ir.Model) -> SplitPlan:
             count = np.zeros(active[0].mask.size, dtype=np.int16)
             for u in active:
                 count += u.mask
-            if count.max() > 2:
+            if count.max() > 2 and third is None:
                 p = int(np.argmax(count > 2))
                 three = [fams[u.family] for u in active if u.mask[p]][:3]
                 elem = describe_element(model, var, lo, p)
-                raise SplitError(
+                third = SplitError(
                     f"{elem} is touched by three constraints: "
                     + ", ".join(_where(f) for f in three)
                     + "; a variable element may appear in at most two (one in A, one in B)",
                     three[2].span, hint=HINT_THIRD,
                 )
+                third.families = tuple(f.name for f in three)
+                third.variables = (var,)
             for a in range(len(active)):
                 for b in range(a + 1, len(active)):
                     ua, ub = active[a], active[b]
@@ -483,6 +486,9 @@ def split(model: ir.Model) -> SplitPlan:
                         shared.setdefault((ua.family, ub.family), set()).add(var)
     for (a, b), vs in sorted(shared.items()):
         graph.add_edge(names[a], names[b], variables=tuple(sorted(vs)))
+    if third is not None:
+        third.graph = graph
+        raise third
 
     pins = {f.name: f.pin for f in fams if f.pin}
     bilinear = [f.name for f in fams if isinstance(f, ir.BilinearFamily)]
@@ -490,7 +496,9 @@ def split(model: ir.Model) -> SplitPlan:
     if isinstance(result, OddCycle):
         raise _odd_cycle_error(model, graph, result)
     if isinstance(result, PinConflict):
-        raise _pin_error(model, graph, result)
+        err = _pin_error(model, graph, result)
+        err.graph, err.families, err.cycle = graph, (result.first, result.second), result.path
+        raise err
     sets = result
     nx.set_node_attributes(graph, sets, "set")
 
@@ -511,11 +519,14 @@ def split(model: ir.Model) -> SplitPlan:
                 if count.max() > 1:
                     p = int(np.argmax(count > 1))
                     two = [fams[u.family] for u in members if u.mask[p]][:2]
-                    raise SplitError(
+                    err = SplitError(
                         f"constraints {_where(two[0])} and {_where(two[1])} are both in set {s} "
                         f"and both touch {describe_element(model, var, lo, p)}",
                         two[1].span, hint=HINT_CYCLE,
                     )
+                    err.graph, err.families = graph, (two[0].name, two[1].name)
+                    err.variables = (var,)
+                    raise err
                 covered[s] += int(np.count_nonzero(count)) * (hi - lo)
         coverage[var] = (covered["A"], covered["B"], n_items * v.size)
 
@@ -542,11 +553,14 @@ def _odd_cycle_error(model: ir.Model, graph: nx.Graph, cyc: OddCycle) -> SplitEr
         chain += f" —[{_edge_vars(graph, a, b)}]— " + (
             _where(model.family(b)) if b != vs[0] else f"'{b}'"
         )
-    return SplitError(
+    err = SplitError(
         f"the constraints cannot be split into two sets A and B: {len(vs)} of them form an odd "
         f"cycle, each sharing variable elements with the next: {chain}",
         model.family(vs[0]).span, hint=HINT_CYCLE,
     )
+    # for `lwlc graph`, which draws the graph of a model that does not split
+    err.graph, err.cycle, err.families = graph, tuple(vs), tuple(vs)
+    return err
 
 
 def _pin_error(model: ir.Model, graph: nx.Graph, pc: PinConflict) -> SplitError:

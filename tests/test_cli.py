@@ -87,7 +87,7 @@ def test_compile_is_deterministic_and_standalone(tmp_path):
         assert r.exit_code == 0, r.output
     assert a.read_bytes() == b.read_bytes()
     text = a.read_text()
-    assert "models/majority.lwl:" in text and "def project_neuron" in text
+    assert "majority.lwl:27" in text and "def constraint_neuron" in text
     subprocess.run([sys.executable, "-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())",
                     str(a)], check=True)
 
@@ -138,7 +138,7 @@ def test_driver_errors_are_clear(tmp_path):
             "--set", "iterations=5", "--set", "epochs=1", "--out", out, "--quiet")
     assert r.exit_code == 0, r.output
     r = run("evaluate", maj, "--params", out / "params.npz", "--data", "majority:depth=2")
-    assert r.exit_code == 1 and "has no 'b'" in r.output and "another model" in r.output
+    assert r.exit_code == 1 and "'w' has shape (16,)" in r.output and "another model" in r.output
     r = run("evaluate", maj, "--params", tmp_path / "none.npz", "--data", "majority:depth=2")
     assert r.exit_code == 1 and "no such parameter file" in r.output
     assert "Traceback" not in r.output

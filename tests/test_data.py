@@ -189,16 +189,23 @@ def test_chunked_parse_and_error_far_into_the_file(tmp_path, monkeypatch):
 
 
 def test_short_last_item(tmp_path):
+    # one item per line: the short line is reported as such, at its line
     p = write(tmp_path, "s", "3 2\n1 2 3 0\n4 5\n")
     e = error_of(p)
-    assert ("expected 4 numbers per item (3 inputs + the class index), found 1 complete "
-            "item(s) and 2 number(s) left over") in e.message
+    assert e.message == ("item 2: expected 4 numbers on its line (3 inputs + the class index), "
+                         "found 2: a value is missing")
     assert (e.line, e.col) == (3, 1)
+    # items spanning lines: an incomplete last item is still a short last item
+    e = error_of(write(tmp_path, "t", "3 2\n1 2\n3 0\n4 5\n6\n"))
+    assert ("short last item: expected 4 numbers per item (3 inputs + the class index), found 1 "
+            "complete item(s) and 3 number(s) left over") in e.message
+    assert (e.line, e.col) == (4, 1)
 
 
 def test_short_item_unlabeled(tmp_path):
     e = error_of(write(tmp_path, "s", "3\n1 2 3\n4\n"))
-    assert "expected 3 numbers per item (3 inputs)" in e.message and (e.line, e.col) == (3, 1)
+    assert "expected 3 numbers on its line (3 inputs), found 1" in e.message
+    assert (e.line, e.col) == (3, 1)
 
 
 def test_header_without_items(tmp_path):

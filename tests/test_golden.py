@@ -23,11 +23,11 @@ def _solver(path, backend, dtype="float64"):
     assert edges_match(g, model), "edge order differs from the golden file's"
     plan = lower(model, split(model))
     if backend == "numpy":
-        from backends.numpy.emit import emit
+        from lwlc.backends.numpy.emit import emit
 
         source = emit(plan)
     else:
-        from backends.jax.emit import emit
+        from lwlc.backends.jax.emit import emit
 
         source = emit(plan, dtype=dtype)
     return g, load_solver(source), data, before, after
@@ -71,7 +71,7 @@ def test_numpy_emitted_code_imports_only_numpy(tmp_path):
 
     g, text, data, before, after = load(FILES[0])
     model = elaborate(parse_text(text, "golden.lwl"))
-    from backends.numpy.emit import emit
+    from lwlc.backends.numpy.emit import emit
 
     src = tmp_path / "solver.py"
     src.write_text(emit(lower(model, split(model))))

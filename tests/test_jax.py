@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lwlc.compiler import compile_model, load_solver
-from lwlc.driver import batch_data, bind, sample_codes, secondary_inputs
+from lwlc.driver import batch_data, bind, data_part, own_inputs, sample_codes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted((ROOT / "models").glob("*.lwl"))
@@ -58,10 +58,10 @@ def _state_after(backend, path, steps, dtype="float64"):
     reference = load_solver(compile_model(path, o, "numpy").source)
     bound = bind(c, _data_for(c), "train")
     m = c.model
-    inp = next(i for i in m.inputs.values() if i.name not in m.samples)
+    part = data_part(m)
     rng = np.random.default_rng(0)
-    idx = rng.choice(len(bound.inputs), inp.part.size, replace=len(bound.inputs) < inp.part.size)
-    data = batch_data(c, bound, idx, secondary_inputs(c))
+    idx = rng.choice(len(bound), part.size, replace=len(bound) < part.size)
+    data = batch_data(c, bound, idx, own_inputs(c))
     params = reference.initial_params(np.random.default_rng(1))
     if m.samples:
         data.update(sample_codes(c, reference, params, data, np.random.default_rng(2)))

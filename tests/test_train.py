@@ -74,7 +74,7 @@ def test_nmf_ledm_factorizes(tmp_path):
     s = _train(tmp_path, "nmf_ledm.lwl", None,
                overrides={"m": 4, "r": 4, "iterations": 5000, "epochs": 2, "seed": 2})
     assert s["rrr_err"] < 1e-5
-    assert s["recon_err"] < 1e-4
+    assert s["factor_rmse"] < 1e-4
     assert s["epochs"] == 1 and s["iterations"] < 5000
 
 
@@ -107,15 +107,15 @@ def test_binary_autoencoder_finds_a_perfect_code_and_stops(tmp_path):
     finds a perfect 4-2-4 encoding in 20 epochs, and the run stops there."""
     s = _train(tmp_path, "binary_autoencoder.lwl", None, backend="jax", seed=1,
                overrides={"n": 2, "epochs": 60})
-    assert s["data_err"] == 0.0 and s["code_err"] == 0.0
+    assert s["data_in_rmse"] == 0.0 and s["code_in_rmse"] == 0.0
     assert s["epochs"] < 60
 
 
 def test_mnist_autoencoder_trains_and_reports_reconstruction(tmp_path):
     """The cyclic autoencoder, shrunk to 8x8 digits: codes sampled from the previous batch's
-    encodings (eq. 37), data_err and code_err (eq. 40-41) reported and finite."""
+    encodings (eq. 37), data_in_rmse and code_in_rmse (eq. 40-41) reported and finite."""
     s = _train(tmp_path, "mnist_autoencoder.lwl", "digits:seed=0,limit=64",
                overrides={"pixels": 64, "width": 16, "data": 16, "code": 4, "epochs": 1,
                           "iterations": 5})
-    assert 0.0 <= s["data_err"] < 1.0 and 0.0 <= s["code_err"] < 1.0
+    assert 0.0 <= s["data_in_rmse"] < 1.0 and 0.0 <= s["code_in_rmse"] < 1.0
     assert np.isfinite(s["rrr_err"])

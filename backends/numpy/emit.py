@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from backends.common import Dialect, SolverWriter
+from lwlc.backends.common import Dialect, SolverWriter
+
 from lwlc.lower import Plan
+from lwlc.runtime import rrr, state
 
 IMPORTS = '''import math
 
@@ -13,36 +15,26 @@ xp = np
 JOIN_BLOCKS = False  # a set's output: a copy of its input, updated in place block by block
 
 
-def _fresh(a):
-    return np.array(a, dtype=np.float64, copy=True)
-
-
-def _assign(a, index, value):
-    a[index] = value
-    return a
+def _erf(z):
+    return np.vectorize(math.erf, otypes=[float])(z)
 '''
 
-DRIVER = '''
+API = '''
 
-def solve_batch(state, data, iterations=SOLVER["iterations"], tolerance=SOLVER["tolerance"],
-                beta=SOLVER["beta"]):
-    """Iterate until RRR_err < tolerance or `iterations` steps. Returns
+def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, beta={beta}):
+    """Iterate rrr_step until RRR_err < tolerance or `iterations` steps. Returns
     (state, steps, first error, last error)."""
-    first = last = None
-    steps = 0
-    for steps in range(1, iterations + 1):
-        state, err = rrr_step(state, data, beta)
-        last = float(err)
-        if first is None:
-            first = last
-        if last < tolerance:
-            break
-    return state, steps, first, last
+    return iterate(rrr_step, state, data, iterations, tolerance, beta)
 '''
 
-DIALECT = Dialect(name="numpy", imports=IMPORTS, assign="", driver=DRIVER)
+RUNTIME = ((state, ("_fresh", "_assign")), (rrr, ("iterate",)))
 
 
-def emit(plan: Plan) -> str:
+def emit(plan: Plan, dtype: str = "float64", command: str | None = None) -> str:
     """The solver module's source text for a lowered plan."""
-    return SolverWriter(plan, DIALECT).write()
+    s = plan.model.solver
+    beta = 1.0 if s.method == "dr" else s.beta
+    api = API.format(iterations=s.iterations, tolerance=repr(float(s.tolerance)),
+                     beta=repr(float(beta)))
+    dialect = Dialect(name="numpy", imports=IMPORTS, runtime=RUNTIME, api=api, roots=())
+    return SolverWriter(plan, dialect, command).write()

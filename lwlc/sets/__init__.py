@@ -1,11 +1,16 @@
-"""The set library: one module per constraint-set kind, each with its projection (written once,
+"""The set library: one module per constraint-set kind, each with its projection
+(written once,
 generic over the array namespace ``xp``), its property spec and its docs.
 
-``REGISTRY`` maps kind names (as used in .lwl files and docs) to modules. Every module defines
-``NAME``, ``CONVEX``, ``SUMMARY``, ``EQUATIONS``, ``PROJECTION`` (its main function), ``EMIT``
-(the functions copied verbatim into generated solvers, in dependency order), ``REQUIRES`` (other
+``REGISTRY`` maps kind names (as used in .lwl files and docs) to modules. Every module
+defines
+``NAME``, ``CONVEX``, ``SUMMARY``, ``EQUATIONS``, ``PROJECTION`` (its main function),
+``EMIT``
+(the functions copied verbatim into generated solvers, in dependency order),
+``REQUIRES`` (other
 modules of this package whose ``EMIT`` it calls) and ``SPEC`` (a :class:`PropertySpec`).
-:func:`emit_source` returns the source text of the functions a solver needs; the generated module
+:func:`emit_source` returns the source text of the functions a solver needs; the
+generated module
 must import ``math`` and bind ``xp``-independent names only through these functions.
 """
 
@@ -36,9 +41,24 @@ from lwlc.sets import (
 )
 from lwlc.sets._spec import PropertyResult, PropertySpec, check_kind
 
-_KIND_MODULES = (bilinear, fixed, nonneg, box, sphere, nonneg_sphere, sparse_nonneg, piecewise,
-                 smooth, activation, margin, pjax_sum, pjax_max, pjax_quantize, pjax_margin,
-                 pjax_cross_entropy)
+_KIND_MODULES = (
+    bilinear,
+    fixed,
+    nonneg,
+    box,
+    sphere,
+    nonneg_sphere,
+    sparse_nonneg,
+    piecewise,
+    smooth,
+    activation,
+    margin,
+    pjax_sum,
+    pjax_max,
+    pjax_quantize,
+    pjax_margin,
+    pjax_cross_entropy,
+)
 
 REGISTRY: dict[str, ModuleType] = {m.NAME: m for m in _KIND_MODULES}
 
@@ -63,7 +83,8 @@ def _module_key(mod: ModuleType) -> str:
 
 
 def emit_order(names: list[str] | tuple[str, ...] | set[str]) -> list:
-    """The EMIT functions of the named kinds/modules and their REQUIRES, dependencies first,
+    """The EMIT functions of the named kinds/modules and their REQUIRES, dependencies
+    first,
     each once, in a deterministic order (names sorted, then depth-first)."""
     seen_mods: set[str] = set()
     seen_fns: set[int] = set()
@@ -89,7 +110,8 @@ def emit_order(names: list[str] | tuple[str, ...] | set[str]) -> list:
 
 
 def emit_source(names: list[str] | tuple[str, ...] | set[str]) -> str:
-    """Concatenated source text of the EMIT functions of ``names`` (kind or module names) and
+    """Concatenated source text of the EMIT functions of ``names`` (kind or module
+    names) and
     their REQUIRES, deduplicated and in dependency order."""
     chunks = []
     for fn in emit_order(names):
@@ -98,5 +120,12 @@ def emit_source(names: list[str] | tuple[str, ...] | set[str]) -> str:
     return "\n\n".join(chunks)
 
 
-__all__ = ["REGISTRY", "PropertyResult", "PropertySpec", "check_kind", "emit_order",
-           "emit_source", "module_for"]
+__all__ = [
+    "REGISTRY",
+    "PropertyResult",
+    "PropertySpec",
+    "check_kind",
+    "emit_order",
+    "emit_source",
+    "module_for",
+]

@@ -1,6 +1,7 @@
 """Helpers shared by the set modules (copied into generated solvers via EMIT).
 
-Annotations in emitted functions are strings ("Array", "ModuleType") so that the copied source
+Annotations in emitted functions are strings ("Array", "ModuleType") so that the copied
+source
 never evaluates them.
 """
 
@@ -17,55 +18,67 @@ def _is_jax(xp: "ModuleType") -> bool:
 
 
 def _stable_argsort(xp: "ModuleType", a: "Array") -> "Array":
-    """Stable argsort over the last axis (ties: lower index first), numpy and jax alike."""
+    """Stable argsort over the last axis (ties: lower index first), numpy and jax
+    alike."""
     if _is_jax(xp):
         return xp.argsort(a, axis=-1, stable=True)
     return xp.argsort(a, axis=-1, kind="stable")
 
 
 def _descending_ranks(xp: "ModuleType", key: "Array") -> "Array":
-    """Rank of each entry of ``key`` over the last axis, largest first, ties by lower index."""
+    """Rank of each entry of ``key`` over the last axis, largest first, ties by lower
+    index."""
     order = _stable_argsort(xp, -key)
     return _stable_argsort(xp, order)
 
 
-def _fixed_loop(xp: "ModuleType", n: int, body: "Callable", state: "tuple",
-                params: "tuple") -> "tuple":
+def _fixed_loop(
+    xp: "ModuleType", n: int, body: "Callable", state: "tuple", params: "tuple"
+) -> "tuple":
     """Apply ``state = body(xp, state, *params)`` exactly ``n`` times.
 
-    The same ``body`` runs under NumPy and JAX; under JAX the loop is a ``lax.fori_loop`` (an
-    unrolled Python loop makes XLA's CPU fusion blow up: 30+ s compiles for 32 Newton steps).
+    The same ``body`` runs under NumPy and JAX; under JAX the loop is a
+    ``lax.fori_loop`` (an
+    unrolled Python loop makes XLA's CPU fusion blow up: 30+ s compiles for 32 Newton
+    steps).
     ``state`` must be a tuple of arrays with their final shapes and dtypes.
     """
     if _is_jax(xp):
         lax = __import__("jax").lax
         return lax.fori_loop(0, n, lambda i, s: body(xp, s, *params), state)
     # NumPy: body is pure, so once the sequence of states repeats (a fixed point, or the
-    # last-bit two-cycle a converged Newton iteration often ends in) the state after all n steps
+    # last-bit two-cycle a converged Newton iteration often ends in) the state after all
+    # n steps
     # is known; stopping there gives bit-identical results to running the whole budget.
     prev = None
     for i in range(n):
         new = body(xp, state, *params)
         if all(xp.array_equal(a, b) for a, b in zip(new, state, strict=True)):
             return new
-        if prev is not None and all(xp.array_equal(a, b) for a, b in zip(new, prev, strict=True)):
+        if prev is not None and all(
+            xp.array_equal(a, b) for a, b in zip(new, prev, strict=True)
+        ):
             return new if (n - i - 1) % 2 == 0 else state
         prev, state = state, new
     return state
 
 
 def _barrier(xp: "ModuleType", values: "tuple") -> "tuple":
-    """Materialize ``values`` once: under JAX an optimization barrier, so XLA cannot recompute
+    """Materialize ``values`` once: under JAX an optimization barrier, so XLA cannot
+    recompute
     (and round differently) a decision in several fusions; the identity under NumPy."""
     if _is_jax(xp):
         return __import__("jax").lax.optimization_barrier(values)
     return values
 
 
-def _nearest_fixed_candidate(xp: "ModuleType", candidates: "Iterable", zero: "Array",
-                             tol: "Array") -> "Array":
-    """Pick among per-piece candidates (t, miss, d) for a fixed x: the smallest miss of x, then
-    the nearest z (d), then the first piece. Misses within ``tol`` tie: XLA may fuse a t + c
+def _nearest_fixed_candidate(
+    xp: "ModuleType", candidates: "Iterable", zero: "Array", tol: "Array"
+) -> "Array":
+    """Pick among per-piece candidates (t, miss, d) for a fixed x: the smallest miss of
+    x, then
+    the nearest z (d), then the first piece. Misses within ``tol`` tie: XLA may fuse a
+    t + c
     differently in different pieces, and rounding must not decide."""
     best_t = best_m = best_d = None
     for t, miss, d in candidates:
@@ -80,6 +93,12 @@ def _nearest_fixed_candidate(xp: "ModuleType", candidates: "Iterable", zero: "Ar
     return best_t
 
 
-EMIT = (_is_jax, _stable_argsort, _descending_ranks, _fixed_loop, _barrier,
-        _nearest_fixed_candidate)
+EMIT = (
+    _is_jax,
+    _stable_argsort,
+    _descending_ranks,
+    _fixed_loop,
+    _barrier,
+    _nearest_fixed_candidate,
+)
 REQUIRES = ()

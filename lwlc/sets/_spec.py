@@ -1,16 +1,20 @@
 """Property specifications of the set kinds and the checks run on them.
 
-Each kind module defines ``SPEC = PropertySpec(...)``; ``tests/sets/test_properties.py`` and
+Each kind module defines ``SPEC = PropertySpec(...)``;
+``tests/sets/test_properties.py`` and
 ``lwlc test MODEL.lwl`` (through :func:`check_kind`) run the same property checks on it:
 
 - ``in_set``: the projection lies in the set (to a tolerance);
 - ``idempotent``: projecting the projection changes nothing;
-- ``nearest``: no sampled point of the set (nor a brute-force/multi-start minimizer) is closer;
+- ``nearest``: no sampled point of the set (nor a brute-force/multi-start minimizer) is
+closer;
 - ``nonexpansive``: ‖P(a) − P(b)‖ ≤ ‖a − b‖ in the set's metric (convex kinds only);
 - ``numpy_jax``: NumPy, eager JAX and jitted JAX (float64) agree to 1e-12;
-- ``inference``: for activation sets that are function graphs, (z, f(z)) lies in the set.
+- ``inference``: for activation sets that are function graphs, (z, f(z)) lies in the
+set.
 
-Hypothesis, SciPy and JAX are imported lazily so that importing a kind module needs NumPy only.
+Hypothesis, SciPy and JAX are imported lazily so that importing a kind module needs
+NumPy only.
 """
 
 from __future__ import annotations
@@ -22,21 +26,35 @@ from typing import Any
 
 import numpy as np
 
-PROPERTIES = ("in_set", "idempotent", "nearest", "nonexpansive", "numpy_jax", "inference")
+PROPERTIES = (
+    "in_set",
+    "idempotent",
+    "nearest",
+    "nonexpansive",
+    "numpy_jax",
+    "inference",
+)
 
 
 @dataclass(frozen=True)
 class PropertySpec:
     """What the property checks need to know about a set kind.
 
-    ``project(xp, *args)`` returns the projected point (one array or a tuple); ``args[:arity]``
-    is the point to project, the rest are parameters (NumPy arrays are traced under ``jax.jit``,
-    Python scalars, strings and tuples are static). ``make_args()`` returns the hypothesis
-    strategy of ``args`` (exposed as ``draw_args``). ``contains(point, args, tol)`` is a boolean
-    array over instances, ``distance(p, q, args)`` the squared distance in the set's metric per
-    instance (``q`` may carry an extra leading sample axis), ``sample_set(args, rng, n)`` returns
+    ``project(xp, *args)`` returns the projected point (one array or a tuple);
+    ``args[:arity]``
+    is the point to project, the rest are parameters (NumPy arrays are traced under
+    ``jax.jit``,
+    Python scalars, strings and tuples are static). ``make_args()`` returns the
+    hypothesis
+    strategy of ``args`` (exposed as ``draw_args``). ``contains(point, args, tol)`` is
+    a boolean
+    array over instances, ``distance(p, q, args)`` the squared distance in the set's
+    metric per
+    instance (``q`` may carry an extra leading sample axis), ``sample_set(args, rng,
+    n)`` returns
     ``n`` points of the set (tuple of arrays with a leading axis ``n``) and
-    ``nearest_bruteforce(args)`` an independent (multi-start, enumeration) nearest point.
+    ``nearest_bruteforce(args)`` an independent (multi-start, enumeration) nearest
+    point.
     """
 
     project: Callable[..., Any]
@@ -85,7 +103,8 @@ class PropertyResult:
     counterexample: str | None = None
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
+# -------
 # helpers
 
 
@@ -106,7 +125,7 @@ def _scale(*arrays: Any) -> float:
 
 
 def _point_params(spec: PropertySpec, args: tuple) -> tuple[tuple, tuple]:
-    return tuple(args[: spec.arity]), tuple(args[spec.arity:])
+    return tuple(args[: spec.arity]), tuple(args[spec.arity :])
 
 
 def run_numpy(spec: PropertySpec, args: tuple) -> tuple:
@@ -135,7 +154,8 @@ _TRACED = object()
 
 
 def call_jax(fn: Callable, *args: Any, jit: bool = True, x64: bool = True) -> Any:
-    """``fn(jax.numpy, *args)``: NumPy arrays are traced, everything else is static; the jitted
+    """``fn(jax.numpy, *args)``: NumPy arrays are traced, everything else is static;
+    the jitted
     function is cached per (fn, static arguments)."""
     import jax
     import jax.numpy as jnp
@@ -169,7 +189,8 @@ def _close(a: tuple, b: tuple, rtol: float) -> tuple[bool, float]:
     return worst <= rtol, worst
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
+# -------
 # the properties; each raises AssertionError with a message on failure
 
 
@@ -202,7 +223,8 @@ def check_nearest(spec: PropertySpec, args: tuple) -> None:
         best = np.min(d_s, axis=0)
         bad = best < d_r - tol
         assert not np.any(bad), (
-            f"a sampled point is closer: best sample {best}, projection {d_r}")
+            f"a sampled point is closer: best sample {best}, projection {d_r}"
+        )
     if spec.nearest_bruteforce is not None:
         bf = as_tuple(spec.nearest_bruteforce(args))
         d_b = np.asarray(objective(point, bf, args), dtype=float)
@@ -238,8 +260,13 @@ def check_inference(spec: PropertySpec, args: tuple) -> None:
     assert np.all(ok), f"inference point {p} not in the set"
 
 
-def run_property(spec: PropertySpec, prop: str, args: tuple, other: tuple | None = None,
-                 example: int = 0) -> None:
+def run_property(
+    spec: PropertySpec,
+    prop: str,
+    args: tuple,
+    other: tuple | None = None,
+    example: int = 0,
+) -> None:
     """Run one property on one drawn argument tuple (``other`` for ``nonexpansive``)."""
     if prop == "in_set":
         check_in_set(spec, args)
@@ -258,7 +285,8 @@ def run_property(spec: PropertySpec, prop: str, args: tuple, other: tuple | None
 
 
 def strategy_for(spec: PropertySpec, prop: str, pieces: tuple | None = None) -> Any:
-    """The hypothesis strategy for one property (pairs of draws for ``nonexpansive``)."""
+    """The hypothesis strategy for one property (pairs of draws for
+    ``nonexpansive``)."""
     from hypothesis import strategies as st
 
     if pieces is not None:
@@ -272,13 +300,18 @@ def strategy_for(spec: PropertySpec, prop: str, pieces: tuple | None = None) -> 
     return st.tuples(base, st.none())
 
 
-def check_kind(name: str, max_examples: int = 30, pieces: tuple | None = None,
-               shrink: bool = True) -> list[PropertyResult]:
-    """Run every applicable property of kind ``name`` with hypothesis; one result per property.
+def check_kind(
+    name: str, max_examples: int = 30, pieces: tuple | None = None, shrink: bool = True
+) -> list[PropertyResult]:
+    """Run every applicable property of kind ``name`` with hypothesis; one result per
+    property.
 
-    ``pieces`` replaces the kind's own piece tables (``piecewise``, ``smooth``, ``activation``)
-    with a user-declared one, as ``lwlc test MODEL.lwl`` does for declared activation sets.
-    ``shrink=False`` reports the first failing example instead of a minimal one (faster).
+    ``pieces`` replaces the kind's own piece tables (``piecewise``, ``smooth``,
+    ``activation``)
+    with a user-declared one, as ``lwlc test MODEL.lwl`` does for declared activation
+    sets.
+    ``shrink=False`` reports the first failing example instead of a minimal one
+    (faster).
     """
     from hypothesis import HealthCheck, Phase, given, settings
 
@@ -286,24 +319,34 @@ def check_kind(name: str, max_examples: int = 30, pieces: tuple | None = None,
 
     spec: PropertySpec = REGISTRY[name].SPEC
     phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
-    settings_ = settings(max_examples=max_examples, deadline=None, database=None,
-                         suppress_health_check=list(HealthCheck), phases=phases)
+    settings_ = settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=phases,
+    )
     results = []
     for prop in spec.properties():
         state: dict[str, Any] = {"n": 0, "failing": None}
-        runner = settings_(given(strategy_for(spec, prop, pieces))(
-            _property_runner(spec, prop, state)))
+        runner = settings_(
+            given(strategy_for(spec, prop, pieces))(_property_runner(spec, prop, state))
+        )
         try:
             runner()
             results.append(PropertyResult(name, prop, state["n"], True))
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             ce = repr(state["failing"]) if state["failing"] is not None else ""
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-            results.append(PropertyResult(name, prop, state["n"], False, f"{ce} {msg}".strip()))
+            results.append(
+                PropertyResult(name, prop, state["n"], False, f"{ce} {msg}".strip())
+            )
     return results
 
 
-def _property_runner(spec: PropertySpec, prop: str, state: dict) -> Callable[[tuple], None]:
+def _property_runner(
+    spec: PropertySpec, prop: str, state: dict
+) -> Callable[[tuple], None]:
     def run(pair: tuple) -> None:
         state["n"] += 1
         try:
@@ -319,14 +362,24 @@ def format_results(results: list[PropertyResult]) -> str:
     """Plain-text table of property results."""
     rows = [("kind", "property", "examples", "ok", "counterexample")]
     for r in results:
-        rows.append((r.kind, r.property, str(r.examples), "yes" if r.ok else "NO",
-                     (r.counterexample or "")[:80]))
+        rows.append(
+            (
+                r.kind,
+                r.property,
+                str(r.examples),
+                "yes" if r.ok else "NO",
+                (r.counterexample or "")[:80],
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
 
 
-# ---------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------
+# -------
 # strategy building blocks shared by the kind modules (hypothesis imported lazily)
 
 
@@ -335,28 +388,46 @@ def float_arrays(shape: tuple, lo: float = -10.0, hi: float = 10.0) -> Any:
     from hypothesis import strategies as st
     from hypothesis.extra.numpy import arrays
 
-    return arrays(np.float64, shape,
-                  elements=st.floats(lo, hi, allow_nan=False, allow_infinity=False,
-                                     allow_subnormal=False, width=64))
+    return arrays(
+        np.float64,
+        shape,
+        elements=st.floats(
+            lo,
+            hi,
+            allow_nan=False,
+            allow_infinity=False,
+            allow_subnormal=False,
+            width=64,
+        ),
+    )
 
 
 def scalar(lo: float, hi: float) -> Any:
     """Strategy of 0-d float64 arrays in [lo, hi] (traced under jit)."""
     from hypothesis import strategies as st
 
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False,
-                     allow_subnormal=False).map(lambda v: np.asarray(v, dtype=np.float64))
+    return st.floats(
+        lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False
+    ).map(lambda v: np.asarray(v, dtype=np.float64))
 
 
-def multistart_minimize(fun: Callable[[np.ndarray], float], starts: list[np.ndarray],
-                        grad: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+def multistart_minimize(
+    fun: Callable[[np.ndarray], float],
+    starts: list[np.ndarray],
+    grad: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """Best local minimizer of ``fun`` (SciPy BFGS) over ``starts``."""
     from scipy.optimize import minimize
 
     best, best_val = None, np.inf
     for x0 in starts:
-        res = minimize(fun, np.asarray(x0, dtype=float), jac=grad, method="BFGS",
-                       options={"gtol": 1e-9, "maxiter": 200})
+        res = minimize(
+            fun,
+            np.asarray(x0, dtype=float),
+            jac=grad,
+            method="BFGS",
+            options={"gtol": 1e-9, "maxiter": 200},
+        )
         for cand in (res.x, x0):
             val = fun(cand)
             if val < best_val:

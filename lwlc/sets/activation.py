@@ -1,9 +1,14 @@
-"""Activation side constraint x_A = f(y − b) for any declared activation: a union of affine
-pieces (``piecewise``) and smooth curve pieces (``smooth``) in the (z, x) plane, z = y − b.
+"""Activation side constraint x_A = f(y − b) for any declared activation: a union of
+affine
+pieces (``piecewise``) and smooth curve pieces (``smooth``) in the (z, x) plane, z = y
+− b.
 
-``activation_projection`` returns the nearest candidate over all pieces (Elser eq. 26c, 28–29;
-golden README: isotropic in (consensus x, y, b), i.e. gz = n/2, gx = n with n the out-degree).
-``activation_yb_update`` turns the change of z back into equal-and-opposite changes of y and b:
+``activation_projection`` returns the nearest candidate over all pieces (Elser eq. 26c,
+28–29;
+golden README: isotropic in (consensus x, y, b), i.e. gz = n/2, gx = n with n the
+out-degree).
+``activation_yb_update`` turns the change of z back into equal-and-opposite changes of
+y and b:
 minimizing gy Δy² + gb Δb² subject to Δy − Δb = Δz gives Δy = Δz gb/(gy + gb),
 Δb = −Δz gy/(gy + gb), and the metric gz = gy gb/(gy + gb) on z.
 """
@@ -41,41 +46,56 @@ if TYPE_CHECKING:
     from lwlc.sets._common import Array, ModuleType
 
 
-def activation_projection(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array",
-                          pieces: "tuple") -> "tuple":
-    """Nearest point (z', x') of a union of affine and curve pieces (ties: first piece)."""
+def activation_projection(
+    xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: "tuple"
+) -> "tuple":
+    """Nearest point (z', x') of a union of affine and curve pieces (ties: first
+    piece)."""
     zero = xp.zeros_like(z + x + gz + gx)
     best_t = best_x = best_d = None
     for piece in pieces:
         if piece[0] == "affine":
-            t, xt, d = affine_piece_candidate(xp, z, x, gz, gx, piece[1], piece[2], piece[3],
-                                              piece[4])
+            t, xt, d = affine_piece_candidate(
+                xp, z, x, gz, gx, piece[1], piece[2], piece[3], piece[4]
+            )
         else:
-            t, xt, d = curve_piece_candidate(xp, z, x, gz, gx, piece[1], piece[2], piece[3],
-                                             piece[4], piece[5])
+            t, xt, d = curve_piece_candidate(
+                xp, z, x, gz, gx, piece[1], piece[2], piece[3], piece[4], piece[5]
+            )
         if best_d is None:
             best_t, best_x, best_d = t + zero, xt + zero, d + zero
         else:
-            take = _barrier(xp, (d < best_d,))[0]  # one decision for z' and x' (see _barrier)
+            take = _barrier(xp, (d < best_d,))[
+                0
+            ]  # one decision for z' and x' (see _barrier)
             best_t = xp.where(take, t, best_t)
             best_x = xp.where(take, xt, best_x)
             best_d = xp.where(take, d, best_d)
     return best_t, best_x
 
 
-def activation_fixed_projection(xp: "ModuleType", z: "Array", x: "Array", pieces: "tuple"
-                                ) -> "Array":
-    """Nearest z' with f(z') = x for fixed x over affine and curve pieces; without an exact
+def activation_fixed_projection(
+    xp: "ModuleType", z: "Array", x: "Array", pieces: "tuple"
+) -> "Array":
+    """Nearest z' with f(z') = x for fixed x over affine and curve pieces; without an
+    exact
     match, the piece reaching nearest to x (then nearest z; then first piece)."""
     zero = xp.zeros_like(z + x)
     tol = 4096.0 * float(xp.finfo(zero.dtype).eps) * (1.0 + xp.abs(x))
-    candidates = ((affine_piece_fixed_candidate if piece[0] == "affine"
-                   else curve_piece_fixed_candidate)(xp, z, x, *piece[1:5]) for piece in pieces)
+    candidates = (
+        (
+            affine_piece_fixed_candidate
+            if piece[0] == "affine"
+            else curve_piece_fixed_candidate
+        )(xp, z, x, *piece[1:5])
+        for piece in pieces
+    )
     return _nearest_fixed_candidate(xp, candidates, zero, tol)
 
 
 def activation_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":
-    """Forward map f(z) over affine and curve pieces; in a gap, the nearest piece (ties: upper),
+    """Forward map f(z) over affine and curve pieces; in a gap, the nearest piece
+    (ties: upper),
     evaluated at the nearest point of its interval."""
     ordered = sorted(pieces, key=lambda p: (p[1], p[2]))
     best_v = best_g = None
@@ -95,9 +115,11 @@ def activation_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Arra
     return best_v
 
 
-def activation_yb_update(xp: "ModuleType", y: "Array", b: "Array", dz: "Array", gy: "Array",
-                         gb: "Array") -> "tuple":
-    """Split Δz into Δy = Δz gb/(gy+gb), Δb = −Δz gy/(gy+gb) (Elser eq. 27–28, 26d–e)."""
+def activation_yb_update(
+    xp: "ModuleType", y: "Array", b: "Array", dz: "Array", gy: "Array", gb: "Array"
+) -> "tuple":
+    """Split Δz into Δy = Δz gb/(gy+gb), Δb = −Δz gy/(gy+gb) (Elser eq. 27–28,
+    26d–e)."""
     total = gy + gb
     return y + dz * (gb / total), b - dz * (gy / total)
 
@@ -107,25 +129,40 @@ CONVEX = False
 SUMMARY = "activation x = f(y − b): union of affine and smooth pieces; y, b split of Δz"
 EQUATIONS = "Elser eq. 26c, 27–30, 38; Lemma 4.1; golden README classifier/autoencoder"
 PROJECTION = activation_projection
-EMIT = (activation_projection, activation_fixed_projection, activation_inference,
-        activation_yb_update)
+EMIT = (
+    activation_projection,
+    activation_fixed_projection,
+    activation_inference,
+    activation_yb_update,
+)
 REQUIRES = ("piecewise", "smooth")
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 MIXED_TABLES = {
     "relu": relu_pieces(),
     "step": step_pieces(0.5),
     "zigmoid": zigmoid_pieces(0.25),
     "relu_tanh": (("affine", -math.inf, 0.0, 0.0, 0.0), tanh_piece(0.0, math.inf)),
-    "hard_sigmoid": (("affine", -math.inf, -3.0, 0.0, 0.0), sigmoid_piece(-3.0, 3.0),
-                     ("affine", 3.0, math.inf, 0.0, 1.0)),
+    "hard_sigmoid": (
+        ("affine", -math.inf, -3.0, 0.0, 0.0),
+        sigmoid_piece(-3.0, 3.0),
+        ("affine", 3.0, math.inf, 0.0, 1.0),
+    ),
 }
 
 
-def _project(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: tuple,
-             mode: str) -> tuple:
+def _project(
+    xp: "ModuleType",
+    z: "Array",
+    x: "Array",
+    gz: "Array",
+    gx: "Array",
+    pieces: tuple,
+    mode: str,
+) -> tuple:
     if mode == "fixed":
         return activation_fixed_projection(xp, z, x, pieces), x + 0.0 * z
     return activation_projection(xp, z, x, gz, gx, pieces)
@@ -143,7 +180,8 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
 
 
 def _fixed_bruteforce_samples(args: tuple, n: int) -> tuple:
-    """Dense solutions of f(t) = x on every piece (grid sign changes refined by brentq)."""
+    """Dense solutions of f(t) = x on every piece (grid sign changes refined by
+    brentq)."""
     from scipy.optimize import brentq
 
     from lwlc.sets.piecewise import piece_value
@@ -165,8 +203,14 @@ def _fixed_bruteforce_samples(args: tuple, n: int) -> tuple:
             g = piece_value(p, grid) - xi
             roots += list(grid[g == 0.0])
             for k in np.nonzero(g[:-1] * g[1:] < 0.0)[0]:
-                roots.append(brentq(lambda t, p=p, xi=xi: float(piece_value(p, np.asarray(t))) - xi,
-                                    grid[k], grid[k + 1], xtol=1e-15))
+                roots.append(
+                    brentq(
+                        lambda t, p=p, xi=xi: float(piece_value(p, np.asarray(t))) - xi,
+                        grid[k],
+                        grid[k + 1],
+                        xtol=1e-15,
+                    )
+                )
         roots = sorted(roots, key=lambda t: abs(t - zi))[:n]
         out[(slice(0, len(roots)),) + idx] = roots
     return out, np.broadcast_to(x, out.shape)
@@ -191,7 +235,8 @@ def _make_args_with(pieces: tuple | None) -> object:
     def draw_args(draw: Callable) -> tuple:
         if pieces is not None:
             table = pieces
-        else:  # random affine tables are the ``piecewise`` kind's job (compiles once each)
+        # random affine tables are the ``piecewise`` kind's job (compiles once each)
+        else:
             table = draw(st.sampled_from(list(MIXED_TABLES.values())))
         return point_args(draw, table)
 
@@ -199,7 +244,16 @@ def _make_args_with(pieces: tuple | None) -> object:
 
 
 SPEC = PropertySpec(
-    project=_project, make_args=lambda: _make_args_with(None), contains=_contains,
-    distance=union_distance, sample_set=_sample, convex=False, arity=2,
-    nearest_bruteforce=_bruteforce, inference=_inference, make_args_with_pieces=_make_args_with,
-    tol=1e-9, jax_eager_examples=1)
+    project=_project,
+    make_args=lambda: _make_args_with(None),
+    contains=_contains,
+    distance=union_distance,
+    sample_set=_sample,
+    convex=False,
+    arity=2,
+    nearest_bruteforce=_bruteforce,
+    inference=_inference,
+    make_args_with_pieces=_make_args_with,
+    tol=1e-9,
+    jax_eager_examples=1,
+)

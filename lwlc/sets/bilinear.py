@@ -1,7 +1,9 @@
 """Bilinear constraint x·w = ω y (Elser eq. 16, 17–19, 51–54; App. B).
 
-Projection of (x, w, y) minimizing ‖x'−x‖² + ‖w'−w‖² + g (y'−y)² onto x'·w' = ω y'. The Lagrange
-system (eq. 52) gives x' = (x + u w)/(1−u²), w' = (w + u x)/(1−u²), y' = y − u ω/g with u the
+Projection of (x, w, y) minimizing ‖x'−x‖² + ‖w'−w‖² + g (y'−y)² onto x'·w' = ω y'. The
+Lagrange
+system (eq. 52) gives x' = (x + u w)/(1−u²), w' = (w + u x)/(1−u²), y' = y − u ω/g with
+u the
 unique root in (−1, 1) of the increasing function (eq. 53)
 
     h0(u) = (p(1+u²) + q u)/(1−u²)² − ω y + ω² g⁻¹ u,   p = x·w,  q = x·x + w·w.
@@ -11,13 +13,20 @@ Numerics. With s = x + w, d = x − w, S = ‖s‖² = q + 2p and D = ‖d‖² 
     h0(u) = S/(4(1−u)²) − D/(4(1+u)²) − ω y + ω² g⁻¹ u,
     x' = (s/(1−u) + d/(1+u))/2,   w' = (s/(1−u) − d/(1+u))/2.
 
-The sign of h0(0) = p − ω y tells on which side of 0 the root lies; mirroring (S ↔ D, y → −y,
-u → −u) reduces to a root u ≥ 0, which we represent by α = 1 − u ∈ (0, 1] so that both 1 − u and
-1 + u = 2 − α are exact even when the root crowds the pole (x ≈ ±w, tiny x and w). The root is
-bracketed by α ∈ [√(S/(D + 4ωy)), 1] and found by Newton steps in u (eq. 54) safeguarded by
-bisection (geometric while the bracket spans more than a factor 4) with a fixed budget of 32
-iterations, the same steps for NumPy and JAX (a ``lax.fori_loop`` under JAX); the measured worst
-case is about 16 iterations to reach 1e−14. Degenerate inputs (x = ±w exactly, x = w = 0), where
+The sign of h0(0) = p − ω y tells on which side of 0 the root lies; mirroring (S ↔ D, y
+→ −y,
+u → −u) reduces to a root u ≥ 0, which we represent by α = 1 − u ∈ (0, 1] so that both
+1 − u and
+1 + u = 2 − α are exact even when the root crowds the pole (x ≈ ±w, tiny x and w). The
+root is
+bracketed by α ∈ [√(S/(D + 4ωy)), 1] and found by Newton steps in u (eq. 54)
+safeguarded by
+bisection (geometric while the bracket spans more than a factor 4) with a fixed budget
+of 32
+iterations, the same steps for NumPy and JAX (a ``lax.fori_loop`` under JAX); the
+measured worst
+case is about 16 iterations to reach 1e−14. Degenerate inputs (x = ±w exactly, x = w =
+0), where
 the root leaves (−1, 1), give the limiting u = ±1 and finite results.
 """
 
@@ -33,13 +42,22 @@ if TYPE_CHECKING:
     from lwlc.sets._common import Array, ModuleType
 
 
-def bilinear_newton_step(xp: "ModuleType", state: "tuple", near: "Array", pc: "Array",
-                         q: "Array", sc: "Array", dc: "Array", yc: "Array", g2: "Array"
-                         ) -> "tuple":
+def bilinear_newton_step(
+    xp: "ModuleType",
+    state: "tuple",
+    near: "Array",
+    pc: "Array",
+    q: "Array",
+    sc: "Array",
+    dc: "Array",
+    yc: "Array",
+    g2: "Array",
+) -> "tuple":
     """One safeguarded Newton/bisection step (eq. 54) on the mirrored h0 (root u ≥ 0).
 
     For a root in [0, 1/2] the iterate t is u and h0 is eq. 53 in (p, q); for a root in
-    (1/2, 1) (``near``) t is α = 1 − u and h0 is written with S = q + 2p, D = q − 2p. Either way
+    (1/2, 1) (``near``) t is α = 1 − u and h0 is written with S = q + 2p, D = q − 2p.
+    Either way
     u, 1 − u and 1 + u keep full relative precision.
     """
     t, lo, hi = state
@@ -66,8 +84,16 @@ def bilinear_newton_step(xp: "ModuleType", state: "tuple", near: "Array", pc: "A
     return t, lo, hi
 
 
-def bilinear_solve(xp: "ModuleType", p: "Array", q: "Array", S: "Array", D: "Array", y: "Array",
-                   omega: "Array", ginv: "Array") -> "tuple":
+def bilinear_solve(
+    xp: "ModuleType",
+    p: "Array",
+    q: "Array",
+    S: "Array",
+    D: "Array",
+    y: "Array",
+    omega: "Array",
+    ginv: "Array",
+) -> "tuple":
     """Root of eq. 53 from p = x·w, q = x·x + w·w, S = ‖x + w‖², D = ‖x − w‖²; returns
     (u, 1 − u, 1 + u), each to full relative precision."""
     zero = xp.zeros_like(p + q + S + D + y + omega + ginv)
@@ -77,9 +103,12 @@ def bilinear_solve(xp: "ModuleType", p: "Array", q: "Array", S: "Array", D: "Arr
     D = xp.maximum(D, 0.0) + zero
     wy = omega * y + zero
     g2 = omega * omega * ginv + zero
-    # h0(0) = p − ω y ≤ 0: the root is u ≥ 0; otherwise mirror u → −u. Written as a comparison,
-    # not a difference, and pinned below: under jit XLA may recompute a cheap predicate in
-    # several fusions, contracting p − ω y to a fused multiply-add in some and not others, which
+    # h0(0) = p − ω y ≤ 0: the root is u ≥ 0; otherwise mirror u → −u. Written as a
+    # comparison,
+    # not a difference, and pinned below: under jit XLA may recompute a cheap predicate
+    # in
+    # several fusions, contracting p − ω y to a fused multiply-add in some and not
+    # others, which
     # would mix the two frames (seen: u = −0.11 for an exactly satisfied constraint).
     up = p <= wy
     pc = xp.where(up, p, -p)
@@ -96,8 +125,9 @@ def bilinear_solve(xp: "ModuleType", p: "Array", q: "Array", S: "Array", D: "Arr
     a_lo = xp.maximum(a_lo, a_min)
     lo = xp.where(near, a_lo, 0.0)
     hi = zero + 0.5
-    state = _fixed_loop(xp, 32, bilinear_newton_step, (lo, lo, hi),
-                        (near, pc, q, sc, dc, yc, g2))
+    state = _fixed_loop(
+        xp, 32, bilinear_newton_step, (lo, lo, hi), (near, pc, q, sc, dc, yc, g2)
+    )
     t = state[0]
     u = xp.where(near, 1.0 - t, t)
     one_minus = xp.where(near, t, 1.0 - t)
@@ -106,26 +136,30 @@ def bilinear_solve(xp: "ModuleType", p: "Array", q: "Array", S: "Array", D: "Arr
     return u, xp.where(up, one_minus, one_plus), xp.where(up, one_plus, one_minus)
 
 
-def bilinear_multiplier(xp: "ModuleType", p: "Array", q: "Array", y: "Array", omega: "Array",
-                        ginv: "Array") -> "Array":
+def bilinear_multiplier(
+    xp: "ModuleType", p: "Array", q: "Array", y: "Array", omega: "Array", ginv: "Array"
+) -> "Array":
     """Root u0 ∈ (−1, 1) of h0 (Elser eq. 53, Lemma B.1) from p = x·w, q = x·x + w·w."""
     u, _, _ = bilinear_solve(xp, p, q, q + 2.0 * p, q - 2.0 * p, y, omega, ginv)
     return u
 
 
-def bilinear_projection(xp: "ModuleType", x: "Array", w: "Array", y: "Array", omega: "Array",
-                        ginv: "Array") -> "tuple":
+def bilinear_projection(
+    xp: "ModuleType", x: "Array", w: "Array", y: "Array", omega: "Array", ginv: "Array"
+) -> "tuple":
     """Project (x, w, y) onto x·w = ω y (eq. 51, 19a–b, 52c); vectors on the last axis.
 
-    ``y``, ``omega`` and ``ginv`` (= 1/g; 0 for fixed y, the NMF case eq. 16) broadcast against
+    ``y``, ``omega`` and ``ginv`` (= 1/g; 0 for fixed y, the NMF case eq. 16) broadcast
+    against
     the leading axes of ``x`` and ``w``. Returns (x', w', y').
     """
     s = x + w
     d = x - w
     p = xp.sum(x * w, axis=-1)
     q = xp.sum(x * x + w * w, axis=-1)
-    u, one_minus, one_plus = bilinear_solve(xp, p, q, xp.sum(s * s, axis=-1),
-                                            xp.sum(d * d, axis=-1), y, omega, ginv)
+    u, one_minus, one_plus = bilinear_solve(
+        xp, p, q, xp.sum(s * s, axis=-1), xp.sum(d * d, axis=-1), y, omega, ginv
+    )
     cs = 0.5 / one_minus[..., None]
     cd = 0.5 / one_plus[..., None]
     x_new = s * cs + d * cd
@@ -143,7 +177,8 @@ EMIT = (bilinear_newton_step, bilinear_solve, bilinear_multiplier, bilinear_proj
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
@@ -151,28 +186,46 @@ def _make_args() -> object:
 
     shape = (3, 4)
 
-    def build(x: np.ndarray, noise: np.ndarray, kind: str, y: np.ndarray, omega: np.ndarray,
-              ginv: np.ndarray) -> tuple:
+    def build(
+        x: np.ndarray,
+        noise: np.ndarray,
+        kind: str,
+        y: np.ndarray,
+        omega: np.ndarray,
+        ginv: np.ndarray,
+    ) -> tuple:
         w = {"free": noise, "near": x + 1e-3 * noise, "anti": -x + 1e-3 * noise}[kind]
         # keep clear of the measure-zero degenerate inputs x = ±w (App. A.2, eq. 18)
         bump = 1e-2 * np.array([1.0, -2.0, 3.0, -4.0]) * (1.0 + np.abs(x).max())
         s2 = np.sum((x + w) ** 2, -1, keepdims=True)
         d2 = np.sum((x - w) ** 2, -1, keepdims=True)
-        small = np.minimum(s2, d2) < 1e-8 * (1.0 + np.sum(x * x + w * w, -1, keepdims=True))
+        small = np.minimum(s2, d2) < 1e-8 * (
+            1.0 + np.sum(x * x + w * w, -1, keepdims=True)
+        )
         w = np.where(small, w + bump, w)
         return (x, w, y, omega, ginv)
 
     ginv = st.one_of(st.just(np.asarray(0.0)), float_arrays((3,), 0.05, 4.0))
-    return st.builds(build, float_arrays(shape), float_arrays(shape),
-                     st.sampled_from(["free", "free", "near", "anti"]), float_arrays((3,)),
-                     scalar(0.5, 2.0), ginv)
+    return st.builds(
+        build,
+        float_arrays(shape),
+        float_arrays(shape),
+        st.sampled_from(["free", "free", "near", "anti"]),
+        float_arrays((3,)),
+        scalar(0.5, 2.0),
+        ginv,
+    )
 
 
 def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
     x, w, y = pt
     omega, ginv = args[3], args[4]
     lhs = np.sum(x * w, axis=-1)
-    scale = 1.0 + np.linalg.norm(x, axis=-1) * np.linalg.norm(w, axis=-1) + np.abs(omega * y)
+    scale = (
+        1.0
+        + np.linalg.norm(x, axis=-1) * np.linalg.norm(w, axis=-1)
+        + np.abs(omega * y)
+    )
     fixed_ok = np.where(np.asarray(ginv) == 0.0, y == args[2], True)
     return (np.abs(lhs - omega * y) <= tol * scale) & fixed_ok
 
@@ -180,8 +233,11 @@ def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
 def _distance(p: tuple, q: tuple, args: tuple) -> np.ndarray:
     ginv = np.asarray(args[4])
     dy = q[2] - p[2]
-    gy = np.where(ginv > 0.0, dy * dy / np.where(ginv > 0.0, ginv, 1.0),
-                  np.where(dy == 0.0, 0.0, np.inf))
+    gy = np.where(
+        ginv > 0.0,
+        dy * dy / np.where(ginv > 0.0, ginv, 1.0),
+        np.where(dy == 0.0, 0.0, np.inf),
+    )
     return np.sum((q[0] - p[0]) ** 2, -1) + np.sum((q[1] - p[1]) ** 2, -1) + gy
 
 
@@ -223,22 +279,32 @@ def _bruteforce(args: tuple) -> tuple:
                 return xv, wv, float(xv @ wv) / om
             return xv, _fix_w(xv, wv, om * y[i]), y[i]
 
-        def fun(v: np.ndarray, i: int = i, gi: float = gi, point: Callable = point) -> float:
+        def fun(
+            v: np.ndarray, i: int = i, gi: float = gi, point: Callable = point
+        ) -> float:
             xv, wv, yv = point(v)
             d = np.sum((xv - x[i]) ** 2) + np.sum((wv - w[i]) ** 2)
             return float(d + ((yv - y[i]) ** 2 / gi if gi > 0.0 else 0.0))
 
-        def grad(v: np.ndarray, i: int = i, gi: float = gi, om: float = om) -> np.ndarray:
+        def grad(
+            v: np.ndarray, i: int = i, gi: float = gi, om: float = om
+        ) -> np.ndarray:
             xv, wv = v[:n], v[n:]
             if gi > 0.0:
                 r = 2.0 * (float(xv @ wv) / om - y[i]) / (gi * om)
-                return np.concatenate([2.0 * (xv - x[i]) + r * wv, 2.0 * (wv - w[i]) + r * xv])
+                return np.concatenate(
+                    [2.0 * (xv - x[i]) + r * wv, 2.0 * (wv - w[i]) + r * xv]
+                )
             xx = max(float(xv @ xv), 1e-300)
             lam = (om * y[i] - float(xv @ wv)) / xx
             r = wv + lam * xv - w[i]
             rx = float(r @ xv)
             g_w = 2.0 * r - 2.0 * rx * xv / xx
-            g_x = 2.0 * (xv - x[i]) + 2.0 * lam * r - 2.0 * rx * (wv + 2.0 * lam * xv) / xx
+            g_x = (
+                2.0 * (xv - x[i])
+                + 2.0 * lam * r
+                - 2.0 * rx * (wv + 2.0 * lam * xv) / xx
+            )
             return np.concatenate([g_x, g_w])
 
         jiggle = 1e-3 * np.arange(1, 2 * n + 1)
@@ -250,6 +316,14 @@ def _bruteforce(args: tuple) -> tuple:
 
 
 SPEC = PropertySpec(
-    project=bilinear_projection, make_args=_make_args, contains=_contains, distance=_distance,
-    sample_set=_sample, convex=False, arity=3, nearest_bruteforce=_bruteforce, tol=1e-9,
-    jax_eager_examples=1)
+    project=bilinear_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=False,
+    arity=3,
+    nearest_bruteforce=_bruteforce,
+    tol=1e-9,
+    jax_eager_examples=1,
+)

@@ -17,21 +17,25 @@ def box_projection(xp: "ModuleType", v: "Array", lo: "Array", hi: "Array") -> "A
 
 NAME = "box"
 CONVEX = True
-SUMMARY = "lo <= v <= hi entrywise (also v >= c, v <= c with an infinite side): clipping"
+SUMMARY = (
+    "lo <= v <= hi entrywise (also v >= c, v <= c with an infinite side): clipping"
+)
 EQUATIONS = "side constraints of Lemma 4.1 (Elser Sect. 4.2); PJAX Thm 10 per entry"
 PROJECTION = box_projection
 EMIT = (box_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
     from hypothesis import strategies as st
 
-    def build(v: np.ndarray, a: np.ndarray, b: np.ndarray, open_lo: bool, open_hi: bool
-              ) -> tuple:
+    def build(
+        v: np.ndarray, a: np.ndarray, b: np.ndarray, open_lo: bool, open_hi: bool
+    ) -> tuple:
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         if open_lo:
             lo = np.where(np.arange(4) % 2 == 0, -np.inf, lo)
@@ -39,8 +43,14 @@ def _make_args() -> object:
             hi = np.where(np.arange(4) % 2 == 1, np.inf, hi)
         return v, lo, hi
 
-    return st.builds(build, float_arrays((3, 4)), float_arrays((3, 4)), float_arrays((3, 4)),
-                     st.booleans(), st.booleans())
+    return st.builds(
+        build,
+        float_arrays((3, 4)),
+        float_arrays((3, 4)),
+        float_arrays((3, 4)),
+        st.booleans(),
+        st.booleans(),
+    )
 
 
 def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
@@ -59,5 +69,11 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return (np.clip(base + scale * rng.normal(size=(n,) + v.shape), lo, hi),)
 
 
-SPEC = PropertySpec(project=box_projection, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=True)
+SPEC = PropertySpec(
+    project=box_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=True,
+)

@@ -1,4 +1,5 @@
-"""Fixed value: the side constraint ``v == data`` (Elser eq. 14a/26b with data on data nodes)."""
+"""Fixed value: the side constraint ``v == data`` (Elser eq. 14a/26b with data on data
+nodes)."""
 
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,8 @@ EMIT = (fixed_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
@@ -45,5 +47,11 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return (np.broadcast_to(args[1], (n,) + args[0].shape),)
 
 
-SPEC = PropertySpec(project=fixed_projection, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=True)
+SPEC = PropertySpec(
+    project=fixed_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=True,
+)

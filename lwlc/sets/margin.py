@@ -1,21 +1,30 @@
 """Class constraints of the classifier (Elser eq. 26d–e, 32, 33; Sect. 5.3, 6.2).
 
-Input z = y − b on the class nodes, shape [..., K, C] (items K, classes C), integer labels
-[..., K] and the margin Δ. The labelled node needs z ≥ Δ, every other node z ≤ 0; y and b move
-equally and oppositely (equal weights υ), so an item's squared change of y and b is |Δz|²/2.
+Input z = y − b on the class nodes, shape [..., K, C] (items K, classes C), integer
+labels
+[..., K] and the margin Δ. The labelled node needs z ≥ Δ, every other node z ≤ 0; y and
+b move
+equally and oppositely (equal weights υ), so an item's squared change of y and b is
+|Δz|²/2.
 
 Modes of ``class_projection`` (``count`` = EE or FPA):
 
 - ``plain``: eq. 26d–e for every item;
-- ``exempt`` (eq. 32): the ``count`` items whose projection moves y and b the most keep z
+- ``exempt`` (eq. 32): the ``count`` items whose projection moves y and b the most keep
+z
   unprojected (golden README "Exemptions");
-- ``relabel`` (eq. 33): excess = d(own label) − min_l d(l); the ``count`` items with the largest
+- ``relabel`` (eq. 33): excess = d(own label) − min_l d(l); the ``count`` items with
+the largest
   positive excess are projected with their best label (first on ties);
-- ``allow`` (Sect. 6.2, golden README "False-positive-allowance classifier"): items labelled
-  other than ``allow_label`` for which the projection as ``allow_label`` is closer are candidates;
-  at most ``count`` of them, those with the largest advantage, are projected as ``allow_label``.
+- ``allow`` (Sect. 6.2, golden README "False-positive-allowance classifier"): items
+labelled
+  other than ``allow_label`` for which the projection as ``allow_label`` is closer are
+  candidates;
+  at most ``count`` of them, those with the largest advantage, are projected as
+  ``allow_label``.
 
-Ties are broken by a stable sort (lower item index first); selection uses ranks and masks only,
+Ties are broken by a stable sort (lower item index first); selection uses ranks and
+masks only,
 so it runs under ``jax.jit``.
 """
 
@@ -32,15 +41,19 @@ if TYPE_CHECKING:
     from lwlc.sets._common import Array, ModuleType
 
 
-def margin_projection(xp: "ModuleType", z: "Array", labels: "Array", margin: "Array") -> "Array":
-    """Project z onto z[label] ≥ Δ, z[other] ≤ 0 (eq. 26d–e) per item; z is [..., K, C]."""
+def margin_projection(
+    xp: "ModuleType", z: "Array", labels: "Array", margin: "Array"
+) -> "Array":
+    """Project z onto z[label] ≥ Δ, z[other] ≤ 0 (eq. 26d–e) per item; z is [..., K,
+    C]."""
     own = xp.arange(z.shape[-1]) == labels[..., None]
     m = xp.asarray(margin)[..., None, None]
     return xp.where(own, xp.maximum(z, m), xp.minimum(z, 0.0))
 
 
 def class_distances(xp: "ModuleType", z: "Array", margin: "Array") -> "Array":
-    """d[..., k, l]: squared change of y and b (|Δz|²/2) when item k is projected as class l."""
+    """d[..., k, l]: squared change of y and b (|Δz|²/2) when item k is projected as
+    class l."""
     m = xp.asarray(margin)[..., None, None]
     over = xp.maximum(z, 0.0)
     short = xp.maximum(m - z, 0.0)
@@ -49,11 +62,23 @@ def class_distances(xp: "ModuleType", z: "Array", margin: "Array") -> "Array":
     return 0.5 * xp.sum(terms, axis=-1)
 
 
-def class_selection(xp: "ModuleType", z: "Array", labels: "Array", margin: "Array", mode: str,
-                    count: int, allow_label: int) -> "tuple":
-    """Target class per item and whether the item is projected (eq. 32, 33; Sect. 6.2)."""
-    dist = _barrier(xp, (class_distances(xp, z, margin),))[0]  # computed once (see _barrier)
-    own = xp.sum(xp.where(xp.arange(z.shape[-1]) == labels[..., None], dist, 0.0), axis=-1)
+def class_selection(
+    xp: "ModuleType",
+    z: "Array",
+    labels: "Array",
+    margin: "Array",
+    mode: str,
+    count: int,
+    allow_label: int,
+) -> "tuple":
+    """Target class per item and whether the item is projected (eq. 32, 33; Sect.
+    6.2)."""
+    dist = _barrier(xp, (class_distances(xp, z, margin),))[
+        0
+    ]  # computed once (see _barrier)
+    own = xp.sum(
+        xp.where(xp.arange(z.shape[-1]) == labels[..., None], dist, 0.0), axis=-1
+    )
     active = own >= 0.0
     target = labels
     if mode == "exempt":
@@ -73,23 +98,35 @@ def class_selection(xp: "ModuleType", z: "Array", labels: "Array", margin: "Arra
     return target, active
 
 
-def class_projection(xp: "ModuleType", z: "Array", labels: "Array", margin: "Array", mode: str,
-                     count: int, allow_label: int) -> "Array":
-    """Class constraint projection in mode plain / exempt / relabel / allow (module doc)."""
+def class_projection(
+    xp: "ModuleType",
+    z: "Array",
+    labels: "Array",
+    margin: "Array",
+    mode: str,
+    count: int,
+    allow_label: int,
+) -> "Array":
+    """Class constraint projection in mode plain / exempt / relabel / allow (module
+    doc)."""
     target, active = class_selection(xp, z, labels, margin, mode, count, allow_label)
     return xp.where(active[..., None], margin_projection(xp, z, target, margin), z)
 
 
 NAME = "margin"
 CONVEX = False
-SUMMARY = "class margins: label node ≥ Δ, others ≤ 0; exemptions (EE), relabeling, FP allowance"
+SUMMARY = (
+    "class margins: label node ≥ Δ, others ≤ 0; exemptions (EE), relabeling, FP "
+    "allowance"
+)
 EQUATIONS = "Elser eq. 26d–e, 32, 33; Sect. 5.2, 5.3, 6.2; golden README classifiers"
 PROJECTION = class_projection
 EMIT = (margin_projection, class_distances, class_selection, class_projection)
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 _K, _C = 4, 3
 
@@ -110,11 +147,15 @@ def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
     if mode == "exempt":
         return np.asarray(own_ok.count(False) <= count)
     if mode == "relabel":
-        any_ok = [any(_satisfies(z[k], c, margin, t) for c in range(z.shape[1]))
-                  for k in range(z.shape[0])]
+        any_ok = [
+            any(_satisfies(z[k], c, margin, t) for c in range(z.shape[1]))
+            for k in range(z.shape[0])
+        ]
         return np.asarray(all(any_ok) and own_ok.count(False) <= count)
-    moved = [not own_ok[k] and labels[k] != allow and _satisfies(z[k], allow, margin, t)
-             for k in range(z.shape[0])]
+    moved = [
+        not own_ok[k] and labels[k] != allow and _satisfies(z[k], allow, margin, t)
+        for k in range(z.shape[0])
+    ]
     fine = all(own_ok[k] or moved[k] for k in range(z.shape[0]))
     return np.asarray(fine and sum(moved) <= count)
 
@@ -152,8 +193,9 @@ def _assignments(args: tuple) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def _structured(z: np.ndarray, target: np.ndarray, active: np.ndarray, margin: np.ndarray
-                ) -> np.ndarray:
+def _structured(
+    z: np.ndarray, target: np.ndarray, active: np.ndarray, margin: np.ndarray
+) -> np.ndarray:
     return np.where(active[:, None], margin_projection(np, z, target, margin), z)
 
 
@@ -175,7 +217,9 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     for i in range(n):
         target, active = structures[rng.integers(len(structures))]
         noisy = z + 10.0 ** rng.uniform(-6, 1) * rng.normal(size=z.shape)
-        out[i] = np.where(active[:, None], margin_projection(np, noisy, target, margin), z)
+        out[i] = np.where(
+            active[:, None], margin_projection(np, noisy, target, margin), z
+        )
     return (out,)
 
 
@@ -185,8 +229,10 @@ def _make_args() -> object:
     @st.composite
     def draw(draw: Callable) -> tuple:
         z = draw(float_arrays((_K, _C), -3.0, 3.0))
-        labels = np.asarray(draw(st.lists(st.integers(0, _C - 1), min_size=_K, max_size=_K)),
-                            dtype=np.int64)
+        labels = np.asarray(
+            draw(st.lists(st.integers(0, _C - 1), min_size=_K, max_size=_K)),
+            dtype=np.int64,
+        )
         margin = draw(scalar(0.1, 2.0))
         mode = draw(st.sampled_from(["plain", "exempt", "relabel", "allow"]))
         count = np.asarray(draw(st.integers(0, 2)))  # arrays: traced under jit
@@ -197,5 +243,12 @@ def _make_args() -> object:
 
 
 SPEC = PropertySpec(
-    project=class_projection, make_args=_make_args, contains=_contains, distance=_distance,
-    sample_set=_sample, convex=False, nearest_bruteforce=_bruteforce, tol=1e-9)
+    project=class_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=False,
+    nearest_bruteforce=_bruteforce,
+    tol=1e-9,
+)

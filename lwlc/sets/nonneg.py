@@ -24,7 +24,8 @@ EMIT = (nonneg_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
@@ -48,5 +49,11 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return (np.maximum(base + scale * rng.normal(size=(n,) + v.shape), 0.0),)
 
 
-SPEC = PropertySpec(project=nonneg_projection, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=True)
+SPEC = PropertySpec(
+    project=nonneg_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=True,
+)

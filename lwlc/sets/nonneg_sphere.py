@@ -1,4 +1,5 @@
-"""Nonnegative vector of norm ``radius`` (Elser eq. 14b–c; Sect. 4.2; Bauschke Cor. 8.6)."""
+"""Nonnegative vector of norm ``radius`` (Elser eq. 14b–c; Sect. 4.2; Bauschke Cor.
+8.6)."""
 
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,8 @@ if TYPE_CHECKING:
 
 
 def nonneg_sphere_projection(xp: "ModuleType", v: "Array", radius: "Array") -> "Array":
-    """Zero the negatives and rescale to norm ``radius``; with no positive entry, put ``radius``
+    """Zero the negatives and rescale to norm ``radius``; with no positive entry, put
+    ``radius``
     at the largest (least negative; first on ties) entry and 0 elsewhere (Sect. 4.2)."""
     r = xp.asarray(radius)[..., None]
     vp = xp.maximum(v, 0.0)
@@ -25,14 +27,18 @@ def nonneg_sphere_projection(xp: "ModuleType", v: "Array", radius: "Array") -> "
 
 NAME = "nonneg_sphere"
 CONVEX = False
-SUMMARY = "v >= 0 and ‖v‖ = radius (NMF weight columns); all-negative → radius at the max entry"
+SUMMARY = (
+    "v >= 0 and ‖v‖ = radius (NMF weight columns); all-negative → radius at the max "
+    "entry"
+)
 EQUATIONS = "Elser eq. 14b–c; Sect. 4.2; golden README NMF"
 PROJECTION = nonneg_sphere_projection
 EMIT = (nonneg_sphere_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
@@ -41,13 +47,17 @@ def _make_args() -> object:
     def build(v: np.ndarray, r: np.ndarray, negative: bool) -> tuple:
         return (-np.abs(v) if negative else v), r
 
-    return st.builds(build, float_arrays((3, 4)), float_arrays((3,), 0.1, 5.0), st.booleans())
+    return st.builds(
+        build, float_arrays((3, 4)), float_arrays((3,), 0.1, 5.0), st.booleans()
+    )
 
 
 def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
     r = args[1]
     v = pt[0]
-    return (np.abs(np.linalg.norm(v, axis=-1) - r) <= tol * (1.0 + r)) & np.all(v >= 0.0, -1)
+    return (np.abs(np.linalg.norm(v, axis=-1) - r) <= tol * (1.0 + r)) & np.all(
+        v >= 0.0, -1
+    )
 
 
 def _distance(p: tuple, q: tuple, args: tuple) -> np.ndarray:
@@ -65,5 +75,11 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return (np.concatenate([pts, corners], axis=0),)
 
 
-SPEC = PropertySpec(project=nonneg_sphere_projection, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=False)
+SPEC = PropertySpec(
+    project=nonneg_sphere_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=False,
+)

@@ -1,9 +1,13 @@
 """Declared activation sets: unions of affine pieces in the (z, x) plane, z = y − b.
 
-A piece ``("affine", lo, hi, a, c)`` is the segment x = a z + c, z ∈ [lo, hi] (lo/hi may be
-±inf). The activation side constraint x_A = f(y − b) (Elser eq. 26c, 38) is projected with the
-metric gz Δz² + gx Δx²; with y and b moving equally and oppositely (weights gy, gb) one has
-gz = gy gb/(gy + gb) (see ``activation.activation_yb_update``), and Lemma 4.1 gives gx = the
+A piece ``("affine", lo, hi, a, c)`` is the segment x = a z + c, z ∈ [lo, hi] (lo/hi
+may be
+±inf). The activation side constraint x_A = f(y − b) (Elser eq. 26c, 38) is projected
+with the
+metric gz Δz² + gx Δx²; with y and b moving equally and oppositely (weights gy, gb) one
+has
+gz = gy gb/(gy + gb) (see ``activation.activation_yb_update``), and Lemma 4.1 gives gx
+= the
 out-degree. The golden classifiers use gz = n/2, gx = n (isotropic in (x, y, b)).
 
 Tables used by the golden models (Δ = margin):
@@ -12,9 +16,12 @@ Tables used by the golden models (Δ = margin):
 - step: ``(("affine", -inf, -Δ, 0, 0), ("affine", Δ, inf, 0, 1))``
 - zigmoid: step plus ``("affine", -Δ, Δ, 1/(2Δ), 1/2)`` between them.
 
-Fixed x (x is data, gx = ∞): the nearest z with f(z) = x; flat pieces match x to a relative
-tolerance of 1e-12. When no piece reaches x, we take the piece whose reachable x-range is nearest
-to x (then the nearest z) and the nearest point of that piece: a documented choice, since the
+Fixed x (x is data, gx = ∞): the nearest z with f(z) = x; flat pieces match x to a
+relative
+tolerance of 1e-12. When no piece reaches x, we take the piece whose reachable x-range
+is nearest
+to x (then the nearest z) and the nearest point of that piece: a documented choice,
+since the
 constraint then has no solution.
 """
 
@@ -31,8 +38,17 @@ if TYPE_CHECKING:
     from lwlc.sets._common import Array, ModuleType
 
 
-def affine_piece_candidate(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array",
-                           lo: float, hi: float, a: float, c: float) -> "tuple":
+def affine_piece_candidate(
+    xp: "ModuleType",
+    z: "Array",
+    x: "Array",
+    gz: "Array",
+    gx: "Array",
+    lo: float,
+    hi: float,
+    a: float,
+    c: float,
+) -> "tuple":
     """Nearest point (t, a t + c) of one affine piece and its squared distance."""
     if a == 0.0:
         t = xp.minimum(xp.maximum(z, lo), hi)
@@ -44,9 +60,11 @@ def affine_piece_candidate(xp: "ModuleType", z: "Array", x: "Array", gz: "Array"
     return t, xt, d
 
 
-def affine_piece_fixed_candidate(xp: "ModuleType", z: "Array", x: "Array", lo: float, hi: float,
-                                 a: float, c: float) -> "tuple":
-    """Nearest t of one affine piece with a t + c = x; returns (t, x-miss, z-distance)."""
+def affine_piece_fixed_candidate(
+    xp: "ModuleType", z: "Array", x: "Array", lo: float, hi: float, a: float, c: float
+) -> "tuple":
+    """Nearest t of one affine piece with a t + c = x; returns (t, x-miss,
+    z-distance)."""
     if a == 0.0:
         t = xp.minimum(xp.maximum(z, lo), hi)
         miss = xp.abs(c - x) + 0.0 * t
@@ -63,38 +81,48 @@ def piece_gap(xp: "ModuleType", z: "Array", lo: float, hi: float) -> "Array":
     return xp.maximum(xp.maximum(lo - z, z - hi), 0.0)
 
 
-def piecewise_projection(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array",
-                         pieces: "tuple") -> "tuple":
-    """Nearest point (z', x') of the union of affine pieces under gz Δz² + gx Δx² (ties: first
+def piecewise_projection(
+    xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: "tuple"
+) -> "tuple":
+    """Nearest point (z', x') of the union of affine pieces under gz Δz² + gx Δx²
+    (ties: first
     piece). Elser eq. 26c, 28–29; PJAX Thm 6 (ReLU) and Thm 9 (flat pieces)."""
     z = z + xp.zeros_like(x)
     x = x + xp.zeros_like(z)
     best_t = best_x = best_d = None
     for piece in pieces:
-        t, xt, d = affine_piece_candidate(xp, z, x, gz, gx, piece[1], piece[2], piece[3],
-                                          piece[4])
+        t, xt, d = affine_piece_candidate(
+            xp, z, x, gz, gx, piece[1], piece[2], piece[3], piece[4]
+        )
         if best_d is None:
             best_t, best_x, best_d = t + 0.0 * z, xt + 0.0 * z, d + 0.0 * z
         else:
-            take = _barrier(xp, (d < best_d,))[0]  # one decision for z' and x' (see _barrier)
+            take = _barrier(xp, (d < best_d,))[
+                0
+            ]  # one decision for z' and x' (see _barrier)
             best_t = xp.where(take, t, best_t)
             best_x = xp.where(take, xt, best_x)
             best_d = xp.where(take, d, best_d)
     return best_t, best_x
 
 
-def piecewise_fixed_projection(xp: "ModuleType", z: "Array", x: "Array", pieces: "tuple"
-                               ) -> "Array":
-    """Nearest z' with f(z') = x for fixed x (gx = ∞; golden README autoencoder). Without an
+def piecewise_fixed_projection(
+    xp: "ModuleType", z: "Array", x: "Array", pieces: "tuple"
+) -> "Array":
+    """Nearest z' with f(z') = x for fixed x (gx = ∞; golden README autoencoder).
+    Without an
     exact match, the piece with the nearest reachable x (then nearest z; then first)."""
     z = z + xp.zeros_like(x)
     tol = 4096.0 * float(xp.finfo(z.dtype).eps) * (1.0 + xp.abs(x))
-    candidates = (affine_piece_fixed_candidate(xp, z, x, *piece[1:5]) for piece in pieces)
+    candidates = (
+        affine_piece_fixed_candidate(xp, z, x, *piece[1:5]) for piece in pieces
+    )
     return _nearest_fixed_candidate(xp, candidates, 0.0 * z, tol)
 
 
 def piecewise_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":
-    """Forward map f(z); in a gap, the piece whose interval is nearest (ties: upper piece),
+    """Forward map f(z); in a gap, the piece whose interval is nearest (ties: upper
+    piece),
     evaluated at the nearest point of its interval."""
     ordered = sorted(pieces, key=lambda p: (p[1], p[2]))
     best_v = best_g = None
@@ -113,15 +141,25 @@ def piecewise_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array
 
 NAME = "piecewise"
 CONVEX = False
-SUMMARY = "declared activation sets: unions of affine pieces x = a z + c on [lo, hi] (relu, step)"
+SUMMARY = (
+    "declared activation sets: unions of affine pieces x = a z + c on [lo, hi] "
+    "(relu, step)"
+)
 EQUATIONS = "Elser eq. 26c, 28–30, 38, Fig. 3; PJAX Thm 6, 9; golden README autoencoder"
 PROJECTION = piecewise_projection
-EMIT = (affine_piece_candidate, affine_piece_fixed_candidate, piece_gap, piecewise_projection,
-        piecewise_fixed_projection, piecewise_inference)
+EMIT = (
+    affine_piece_candidate,
+    affine_piece_fixed_candidate,
+    piece_gap,
+    piecewise_projection,
+    piecewise_fixed_projection,
+    piecewise_inference,
+)
 REQUIRES = ("_common",)
 
 
-# --- named tables ----------------------------------------------------------------------------
+# --- named tables
+# ----------------------------------------------------------------------------
 
 
 def relu_pieces() -> tuple:
@@ -131,17 +169,23 @@ def relu_pieces() -> tuple:
 
 def step_pieces(margin: float) -> tuple:
     """Two-valued step with gap (−Δ, Δ) (Elser Fig. 3)."""
-    return (("affine", -math.inf, -margin, 0.0, 0.0), ("affine", margin, math.inf, 0.0, 1.0))
+    return (
+        ("affine", -math.inf, -margin, 0.0, 0.0),
+        ("affine", margin, math.inf, 0.0, 1.0),
+    )
 
 
 def zigmoid_pieces(margin: float) -> tuple:
     """Step plus the segment x = (z + Δ)/(2Δ) on [−Δ, Δ] (golden README)."""
-    return (("affine", -math.inf, -margin, 0.0, 0.0),
-            ("affine", -margin, margin, 1.0 / (2.0 * margin), 0.5),
-            ("affine", margin, math.inf, 0.0, 1.0))
+    return (
+        ("affine", -math.inf, -margin, 0.0, 0.0),
+        ("affine", -margin, margin, 1.0 / (2.0 * margin), 0.5),
+        ("affine", margin, math.inf, 0.0, 1.0),
+    )
 
 
-# --- properties (not emitted; shared with smooth/activation) ---------------------------------
+# --- properties (not emitted; shared with smooth/activation)
+# ---------------------------------
 
 
 def piece_value(piece: tuple, t: np.ndarray) -> np.ndarray:
@@ -151,7 +195,9 @@ def piece_value(piece: tuple, t: np.ndarray) -> np.ndarray:
     return np.asarray(piece[3](np, t), dtype=float)
 
 
-def graph_contains(z: np.ndarray, x: np.ndarray, pieces: tuple, tol: float) -> np.ndarray:
+def graph_contains(
+    z: np.ndarray, x: np.ndarray, pieces: tuple, tol: float
+) -> np.ndarray:
     """Whether (z, x) lies on some piece (to a tolerance)."""
     ok = np.zeros(np.broadcast(z, x).shape, dtype=bool)
     for p in pieces:
@@ -162,8 +208,13 @@ def graph_contains(z: np.ndarray, x: np.ndarray, pieces: tuple, tol: float) -> n
     return ok
 
 
-def sample_graph(pieces: tuple, centre: np.ndarray, rng: np.random.Generator, n: int,
-                 width: float = 8.0) -> tuple:
+def sample_graph(
+    pieces: tuple,
+    centre: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+    width: float = 8.0,
+) -> tuple:
     """``n`` random points (t, f(t)) on the pieces, t spread around ``centre``."""
     shape = (n,) + centre.shape
     ts = np.empty(shape)
@@ -179,9 +230,11 @@ def sample_graph(pieces: tuple, centre: np.ndarray, rng: np.random.Generator, n:
     return ts, xs
 
 
-def bruteforce_union(z: np.ndarray, x: np.ndarray, gz: np.ndarray, gx: np.ndarray,
-                     pieces: tuple) -> tuple:
-    """Nearest point of a union of pieces by bounded scalar minimization per piece (SciPy)."""
+def bruteforce_union(
+    z: np.ndarray, x: np.ndarray, gz: np.ndarray, gx: np.ndarray, pieces: tuple
+) -> tuple:
+    """Nearest point of a union of pieces by bounded scalar minimization per piece
+    (SciPy)."""
     from scipy.optimize import minimize_scalar
 
     z, x, gz, gx = np.broadcast_arrays(z, x, gz, gx)
@@ -189,18 +242,29 @@ def bruteforce_union(z: np.ndarray, x: np.ndarray, gz: np.ndarray, gx: np.ndarra
     for idx in np.ndindex(z.shape):
         best = (np.inf, 0.0, 0.0)
         zi, xi, gzi, gxi = float(z[idx]), float(x[idx]), float(gz[idx]), float(gx[idx])
-        e0 = min(gzi * (np.clip(zi, p[1], p[2]) - zi) ** 2
-                 + gxi * (float(piece_value(p, np.clip(zi, p[1], p[2]))) - xi) ** 2
-                 for p in pieces)
+        e0 = min(
+            gzi * (np.clip(zi, p[1], p[2]) - zi) ** 2
+            + gxi * (float(piece_value(p, np.clip(zi, p[1], p[2]))) - xi) ** 2
+            for p in pieces
+        )
         radius = math.sqrt(e0 / gzi) + 1e-9
         for p in pieces:
             lo, hi = max(p[1], zi - radius), min(p[2], zi + radius)
             if lo > hi:
                 continue
 
-            def energy(t: float, p: tuple = p, zi: float = zi, xi: float = xi,
-                       gzi: float = gzi, gxi: float = gxi) -> float:
-                return gzi * (t - zi) ** 2 + gxi * (float(piece_value(p, np.asarray(t))) - xi) ** 2
+            def energy(
+                t: float,
+                p: tuple = p,
+                zi: float = zi,
+                xi: float = xi,
+                gzi: float = gzi,
+                gxi: float = gxi,
+            ) -> float:
+                return (
+                    gzi * (t - zi) ** 2
+                    + gxi * (float(piece_value(p, np.asarray(t))) - xi) ** 2
+                )
 
             grid = np.linspace(lo, hi, 257)
             vals = [energy(t) for t in grid]
@@ -208,8 +272,9 @@ def bruteforce_union(z: np.ndarray, x: np.ndarray, gz: np.ndarray, gx: np.ndarra
             a, b = grid[max(k - 1, 0)], grid[min(k + 1, 256)]
             cands = [grid[k], lo, hi]
             if b > a:
-                res = minimize_scalar(energy, bounds=(a, b), method="bounded",
-                                      options={"xatol": 1e-13})
+                res = minimize_scalar(
+                    energy, bounds=(a, b), method="bounded", options={"xatol": 1e-13}
+                )
                 cands.append(float(res.x))
             for t in cands:
                 e = energy(t)
@@ -219,8 +284,15 @@ def bruteforce_union(z: np.ndarray, x: np.ndarray, gz: np.ndarray, gx: np.ndarra
     return bt, bx
 
 
-def _project(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: tuple,
-             mode: str) -> tuple:
+def _project(
+    xp: "ModuleType",
+    z: "Array",
+    x: "Array",
+    gz: "Array",
+    gx: "Array",
+    pieces: tuple,
+    mode: str,
+) -> tuple:
     if mode == "fixed":
         return piecewise_fixed_projection(xp, z, x, pieces), x + 0.0 * z
     return piecewise_projection(xp, z, x, gz, gx, pieces)
@@ -231,8 +303,13 @@ def random_pieces(draw: Callable, allow_curves: bool = False) -> tuple:
     from hypothesis import strategies as st
 
     k = draw(st.integers(1, 3))
-    cuts = sorted(draw(st.lists(st.floats(-5, 5, allow_subnormal=False), min_size=2 * k,
-                                max_size=2 * k)))
+    cuts = sorted(
+        draw(
+            st.lists(
+                st.floats(-5, 5, allow_subnormal=False), min_size=2 * k, max_size=2 * k
+            )
+        )
+    )
     lo_open = draw(st.booleans())
     hi_open = draw(st.booleans())
     pieces = []
@@ -257,9 +334,17 @@ def point_args(draw: Callable, pieces: tuple, n: int = 6) -> tuple:
     if mode == "fixed":
         # a reachable x: the value of a random piece at a random point of it
         which = draw(st.lists(st.integers(0, len(pieces) - 1), min_size=n, max_size=n))
-        t0 = draw(float_arrays((n,), -3.0, 3.0))  # well-conditioned on saturating curves
-        x = np.array([float(piece_value(pieces[i], np.clip(t0[j], pieces[i][1], pieces[i][2])))
-                      for j, i in enumerate(which)])
+        t0 = draw(
+            float_arrays((n,), -3.0, 3.0)
+        )  # well-conditioned on saturating curves
+        x = np.array(
+            [
+                float(
+                    piece_value(pieces[i], np.clip(t0[j], pieces[i][1], pieces[i][2]))
+                )
+                for j, i in enumerate(which)
+            ]
+        )
     else:
         x = draw(float_arrays((n,), -4.0, 4.0))
     gz = draw(float_arrays((n,), 0.1, 10.0))
@@ -268,7 +353,8 @@ def point_args(draw: Callable, pieces: tuple, n: int = 6) -> tuple:
 
 
 def union_contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
-    """(z, x) on the graph (in ``fixed`` mode, x' = x is enforced by ``union_distance``)."""
+    """(z, x) on the graph (in ``fixed`` mode, x' = x is enforced by
+    ``union_distance``)."""
     return graph_contains(pt[0], pt[1], args[4], tol)
 
 
@@ -291,8 +377,9 @@ def union_sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return sample_graph(pieces, z, rng, n)
 
 
-def _random_preimage(pieces: tuple, z: np.ndarray, x: np.ndarray, rng: np.random.Generator
-                     ) -> np.ndarray:
+def _random_preimage(
+    pieces: tuple, z: np.ndarray, x: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """A random z with f(z) = x on some piece (affine pieces only), else z itself."""
     out = np.full(z.shape, np.nan)
     for idx in np.ndindex(z.shape):
@@ -345,15 +432,25 @@ def _make_args_with(pieces: tuple | None) -> object:
         elif draw(st.booleans()):
             table = random_pieces(draw)
         else:
-            table = draw(st.sampled_from([relu_pieces(), step_pieces(0.5),
-                                          zigmoid_pieces(0.25)]))
+            table = draw(
+                st.sampled_from([relu_pieces(), step_pieces(0.5), zigmoid_pieces(0.25)])
+            )
         return point_args(draw, table)
 
     return draw_args()
 
 
 SPEC = PropertySpec(
-    project=_project, make_args=lambda: _make_args_with(None), contains=union_contains,
-    distance=union_distance, sample_set=union_sample, convex=False, arity=2,
-    nearest_bruteforce=union_bruteforce, inference=union_inference,
-    make_args_with_pieces=_make_args_with, tol=1e-9, jax_eager_examples=2)
+    project=_project,
+    make_args=lambda: _make_args_with(None),
+    contains=union_contains,
+    distance=union_distance,
+    sample_set=union_sample,
+    convex=False,
+    arity=2,
+    nearest_bruteforce=union_bruteforce,
+    inference=union_inference,
+    make_args_with_pieces=_make_args_with,
+    tol=1e-9,
+    jax_eager_examples=2,
+)

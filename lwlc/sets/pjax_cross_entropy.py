@@ -1,13 +1,18 @@
 """PJAX parity: proximal operator of the cross-entropy loss (PJAX Thm 11). Used for
 parity/benchmarks (PJAX's output node; lwlc's classifiers use hard margins instead).
 
-x* = argmin λ (LSE(x) − y·x) + ½‖x − x0‖² is characterized by x* = x0 + λ (y − softmax(x*))
-(eq. 49). PJAX iterates that fixed point 10 times, which need not converge (the map contracts
+x* = argmin λ (LSE(x) − y·x) + ½‖x − x0‖² is characterized by x* = x0 + λ (y −
+softmax(x*))
+(eq. 49). PJAX iterates that fixed point 10 times, which need not converge (the map
+contracts
 only for λ < 2); here it is solved exactly. With v = x0 + λ y and c = LSE(x*), each
 s_i = softmax(x*)_i solves log s_i + λ s_i = v_i − c, i.e. t_i = log(λ s_i) solves
-e^t + t = log λ + v_i − c (a Lambert-W equation: 8 Newton steps from the asymptotic guess), and
-c is the root of the convex decreasing ψ(c) = Σ s_i(c) − 1 in [LSE(v) − λ, LSE(v)], found by
-12 Newton steps from the left end (monotone), safeguarded by bisection. Then x* = v − λ s.
+e^t + t = log λ + v_i − c (a Lambert-W equation: 8 Newton steps from the asymptotic
+guess), and
+c is the root of the convex decreasing ψ(c) = Σ s_i(c) − 1 in [LSE(v) − λ, LSE(v)],
+found by
+12 Newton steps from the left end (monotone), safeguarded by bisection. Then x* = v − λ
+s.
 """
 
 from typing import TYPE_CHECKING
@@ -21,15 +26,18 @@ if TYPE_CHECKING:
     from lwlc.sets._common import Array, ModuleType
 
 
-def cross_entropy_lambert_step(xp: "ModuleType", state: "tuple", ell: "Array") -> "tuple":
+def cross_entropy_lambert_step(
+    xp: "ModuleType", state: "tuple", ell: "Array"
+) -> "tuple":
     """Newton step on e^t + t = ℓ (convex increasing)."""
     t = state[0]
     e = xp.exp(t)
     return (t - (e + t - ell) / (e + 1.0),)
 
 
-def cross_entropy_softmax_at(xp: "ModuleType", c: "Array", v: "Array", loglam: "Array"
-                             ) -> "Array":
+def cross_entropy_softmax_at(
+    xp: "ModuleType", c: "Array", v: "Array", loglam: "Array"
+) -> "Array":
     """s_i(c) solving log s_i + λ s_i = v_i − c."""
     ell = loglam + v - c
     big = ell > 1.0
@@ -39,8 +47,9 @@ def cross_entropy_softmax_at(xp: "ModuleType", c: "Array", v: "Array", loglam: "
     return xp.exp(t - loglam)
 
 
-def cross_entropy_outer_step(xp: "ModuleType", state: "tuple", v: "Array", lam: "Array",
-                             loglam: "Array") -> "tuple":
+def cross_entropy_outer_step(
+    xp: "ModuleType", state: "tuple", v: "Array", lam: "Array", loglam: "Array"
+) -> "tuple":
     """Safeguarded Newton step on ψ(c) = Σ s_i(c) − 1 (convex, decreasing)."""
     c, lo, hi = state
     s = cross_entropy_softmax_at(xp, c, v, loglam)
@@ -54,8 +63,11 @@ def cross_entropy_outer_step(xp: "ModuleType", state: "tuple", v: "Array", lam: 
     return c, lo, hi
 
 
-def cross_entropy_prox(xp: "ModuleType", x0: "Array", y: "Array", lam: "Array") -> "Array":
-    """prox of λ·CE(·, y) at x0 (PJAX eq. 48–49); logits on the last axis, λ > 0 broadcast
+def cross_entropy_prox(
+    xp: "ModuleType", x0: "Array", y: "Array", lam: "Array"
+) -> "Array":
+    """prox of λ·CE(·, y) at x0 (PJAX eq. 48–49); logits on the last axis, λ > 0
+    broadcast
     over the leading axes."""
     lam = xp.asarray(lam)[..., None] + xp.zeros_like(x0[..., :1])
     v = x0 + lam * y
@@ -69,16 +81,25 @@ def cross_entropy_prox(xp: "ModuleType", x0: "Array", y: "Array", lam: "Array") 
 
 NAME = "cross_entropy"
 CONVEX = True
-SUMMARY = "PJAX cross-entropy prox x = x0 + λ(y − softmax(x)), solved exactly (parity/benchmarks)"
+SUMMARY = (
+    "PJAX cross-entropy prox x = x0 + λ(y − softmax(x)), solved exactly "
+    "(parity/benchmarks)"
+)
 EQUATIONS = "PJAX Appendix C.2, Thm 11 (eq. 47–52)"
 PROJECTION = cross_entropy_prox
-EMIT = (cross_entropy_lambert_step, cross_entropy_softmax_at, cross_entropy_outer_step,
-        cross_entropy_prox)
+EMIT = (
+    cross_entropy_lambert_step,
+    cross_entropy_softmax_at,
+    cross_entropy_outer_step,
+    cross_entropy_prox,
+)
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted): a prox, so "in the set" is the optimality condition, "nearest"
-# compares the prox objective, and idempotence does not apply --------------------------------
+# --- properties (not emitted): a prox, so "in the set" is the optimality condition,
+# "nearest"
+# compares the prox objective, and idempotence does not apply
+# --------------------------------
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -97,9 +118,12 @@ def _make_args() -> object:
     def build(x0: np.ndarray, label: list, lam: np.ndarray) -> tuple:
         return x0, np.eye(4)[np.asarray(label)], lam
 
-    return st.builds(build, float_arrays((3, 4)), st.lists(st.integers(0, 3), min_size=3,
-                                                            max_size=3),
-                     scalar(0.01, 50.0))
+    return st.builds(
+        build,
+        float_arrays((3, 4)),
+        st.lists(st.integers(0, 3), min_size=3, max_size=3),
+        scalar(0.01, 50.0),
+    )
 
 
 def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
@@ -126,6 +150,15 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return (px + scale * rng.normal(size=(n,) + x0.shape),)
 
 
-SPEC = PropertySpec(project=cross_entropy_prox, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=True, objective=_objective,
-                    idempotent=False, tol=1e-10, jax_eager_examples=1)
+SPEC = PropertySpec(
+    project=cross_entropy_prox,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=True,
+    objective=_objective,
+    idempotent=False,
+    tol=1e-10,
+    jax_eager_examples=1,
+)

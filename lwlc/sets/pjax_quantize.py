@@ -1,7 +1,9 @@
 """PJAX parity: graph of quantization to a sorted level tuple (PJAX Thm 9).
 
-The graph is the union over levels z_i of I_i × {z_i}, with I_i the closure of the interval of
-inputs whose nearest level is z_i (bounded by the midpoints). PJAX takes equidistant levels in
+The graph is the union over levels z_i of I_i × {z_i}, with I_i the closure of the
+interval of
+inputs whose nearest level is z_i (bounded by the midpoints). PJAX takes equidistant
+levels in
 [−α, α]; any sorted tuple works here. Used for parity/benchmarks.
 """
 
@@ -17,8 +19,11 @@ if TYPE_CHECKING:
     from lwlc.sets._common import Array, ModuleType
 
 
-def quantize_projection(xp: "ModuleType", x: "Array", y: "Array", levels: "tuple") -> "tuple":
-    """Nearest point (x', z_i) of the quantization graph (PJAX eq. 43–44; ties: lower level)."""
+def quantize_projection(
+    xp: "ModuleType", x: "Array", y: "Array", levels: "tuple"
+) -> "tuple":
+    """Nearest point (x', z_i) of the quantization graph (PJAX eq. 43–44; ties: lower
+    level)."""
     x = x + xp.zeros_like(y)
     y = y + xp.zeros_like(x)
     best_x = best_y = best_d = None
@@ -30,7 +35,9 @@ def quantize_projection(xp: "ModuleType", x: "Array", y: "Array", levels: "tuple
         if best_d is None:
             best_x, best_y, best_d = xi, xp.zeros_like(y) + levels[i], d
         else:
-            take = _barrier(xp, (d < best_d,))[0]  # one decision for x' and y' (see _barrier)
+            take = _barrier(xp, (d < best_d,))[
+                0
+            ]  # one decision for x' and y' (see _barrier)
             best_x = xp.where(take, xi, best_x)
             best_y = xp.where(take, levels[i], best_y)
             best_d = xp.where(take, d, best_d)
@@ -44,23 +51,30 @@ def equidistant_levels(k: int, alpha: float) -> tuple:
 
 NAME = "quantize"
 CONVEX = False
-SUMMARY = "PJAX quantization node y = nearest level of x (parity and benchmarks against PJAX)"
+SUMMARY = (
+    "PJAX quantization node y = nearest level of x (parity and benchmarks against PJAX)"
+)
 EQUATIONS = "PJAX Appendix C, Thm 9 (eq. 38–44)"
 PROJECTION = quantize_projection
 EMIT = (quantize_projection,)
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
     from hypothesis import strategies as st
 
     levels = st.one_of(
-        st.builds(equidistant_levels, st.integers(2, 6), st.sampled_from([0.5, 1.0, 3.0])),
-        st.lists(st.floats(-5, 5, allow_subnormal=False), min_size=1, max_size=5, unique=True)
-        .map(lambda v: tuple(sorted(v))))
+        st.builds(
+            equidistant_levels, st.integers(2, 6), st.sampled_from([0.5, 1.0, 3.0])
+        ),
+        st.lists(
+            st.floats(-5, 5, allow_subnormal=False), min_size=1, max_size=5, unique=True
+        ).map(lambda v: tuple(sorted(v))),
+    )
     return st.tuples(float_arrays((6,)), float_arrays((6,)), levels)
 
 
@@ -98,5 +112,12 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return xs, ys
 
 
-SPEC = PropertySpec(project=quantize_projection, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=False, arity=2)
+SPEC = PropertySpec(
+    project=quantize_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=False,
+    arity=2,
+)

@@ -1,4 +1,5 @@
-"""PJAX parity: graph of the sum, y = 1ᵀx (PJAX Thm 5). lwlc uses it for parity/benchmarks."""
+"""PJAX parity: graph of the sum, y = 1ᵀx (PJAX Thm 5). lwlc uses it for
+parity/benchmarks."""
 
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,8 @@ EMIT = (sum_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
@@ -51,5 +53,12 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return xs, np.sum(xs, -1)
 
 
-SPEC = PropertySpec(project=sum_projection, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=True, arity=2)
+SPEC = PropertySpec(
+    project=sum_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=True,
+    arity=2,
+)

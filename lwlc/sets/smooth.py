@@ -1,22 +1,36 @@
-"""Smooth activation curves: pieces ``("curve", lo, hi, f, df, d2f)``, x = f(z) on [lo, hi].
+"""Smooth activation curves: pieces ``("curve", lo, hi, f, df, d2f)``, x = f(z) on [lo,
+hi].
 
-``f``, ``df``, ``d2f`` are elementwise functions ``(xp, t) -> array`` (the compiler generates them
-with sympy; the tests write tanh, sigmoid, softplus and a cubic by hand). Projection of (z, x) onto
-a curve piece minimizes E(t) = gz (t − z)² + gx (f(t) − x)² over t ∈ [lo, hi] (Elser eq. 28–29
-with a smooth f): the global minimizer satisfies gz (t − z)² ≤ E(clip(z)), so it lies in the
-window [z − R, z + R] ∩ [lo, hi], R = √(E(clip(z))/gz). The window is cut into 8 segments; in
+``f``, ``df``, ``d2f`` are elementwise functions ``(xp, t) -> array`` (the compiler
+generates them
+with sympy; the tests write tanh, sigmoid, softplus and a cubic by hand). Projection of
+(z, x) onto
+a curve piece minimizes E(t) = gz (t − z)² + gx (f(t) − x)² over t ∈ [lo, hi] (Elser
+eq. 28–29
+with a smooth f): the global minimizer satisfies gz (t − z)² ≤ E(clip(z)), so it lies
+in the
+window [z − R, z + R] ∩ [lo, hi], R = √(E(clip(z))/gz). The window is cut into 8
+segments; in
 each, the stationarity condition s(t) = gz (t − z) + gx (f(t) − x) f'(t) = 0 with
-s'(t) = gz + gx (f'(t)² + (f(t) − x) f''(t)) is solved by Newton steps safeguarded by bisection
-(24 steps); the best of the 9 nodes (endpoints included) and 8 segment solutions is kept and
-polished by 3 small Newton steps, so that a node within rounding of the minimizer (a flat
-minimum, where energies cannot tell them apart) becomes the minimizer itself and NumPy and JAX
+s'(t) = gz + gx (f'(t)² + (f(t) − x) f''(t)) is solved by Newton steps safeguarded by
+bisection
+(24 steps); the best of the 9 nodes (endpoints included) and 8 segment solutions is
+kept and
+polished by 3 small Newton steps, so that a node within rounding of the minimizer (a
+flat
+minimum, where energies cannot tell them apart) becomes the minimizer itself and NumPy
+and JAX
 agree.
-Several local minima in one segment could hide the global one: a documented limit of any fixed
+Several local minima in one segment could hide the global one: a documented limit of
+any fixed
 budget, checked against SciPy multi-start minimization in the tests.
 
-Fixed x (``curve_piece_fixed_candidate``): f(t) = x is bracketed on sorted nodes (129 evenly
-spaced over [z − 16, z + 16] and z ± 2^k for k = 4 … 24, all clipped to [lo, hi]); the sign
-changes nearest to z on either side are solved by safeguarded Newton/bisection (64 steps) and the
+Fixed x (``curve_piece_fixed_candidate``): f(t) = x is bracketed on sorted nodes (129
+evenly
+spaced over [z − 16, z + 16] and z ± 2^k for k = 4 … 24, all clipped to [lo, hi]); the
+sign
+changes nearest to z on either side are solved by safeguarded Newton/bisection (64
+steps) and the
 nearer root wins. Roots closer together than the node spacing can be missed.
 """
 
@@ -39,9 +53,19 @@ if TYPE_CHECKING:
     from lwlc.sets._common import Array, ModuleType
 
 
-def curve_stationary_step(xp: "ModuleType", state: "tuple", z: "Array", x: "Array", gz: "Array",
-                          gx: "Array", f: "Callable", df: "Callable", d2f: "Callable") -> "tuple":
-    """Safeguarded Newton step on s(t) = E'(t)/2 within brackets with s(lo) < 0 < s(hi)."""
+def curve_stationary_step(
+    xp: "ModuleType",
+    state: "tuple",
+    z: "Array",
+    x: "Array",
+    gz: "Array",
+    gx: "Array",
+    f: "Callable",
+    df: "Callable",
+    d2f: "Callable",
+) -> "tuple":
+    """Safeguarded Newton step on s(t) = E'(t)/2 within brackets with s(lo) < 0 <
+    s(hi)."""
     t, lo, hi = state
     ft = f(xp, t)
     dft = df(xp, t)
@@ -58,11 +82,23 @@ def curve_stationary_step(xp: "ModuleType", state: "tuple", z: "Array", x: "Arra
     return t, lo, hi
 
 
-def curve_polish_step(xp: "ModuleType", state: "tuple", z: "Array", x: "Array", gz: "Array",
-                      gx: "Array", lo: float, hi: float, f: "Callable", df: "Callable",
-                      d2f: "Callable") -> "tuple":
-    """Small Newton step on s(t) from a nearly stationary winner (|step| ≤ 1e-6 (1 + |t|)), so
-    that a node lying within rounding of the minimizer is replaced by the minimizer itself."""
+def curve_polish_step(
+    xp: "ModuleType",
+    state: "tuple",
+    z: "Array",
+    x: "Array",
+    gz: "Array",
+    gx: "Array",
+    lo: float,
+    hi: float,
+    f: "Callable",
+    df: "Callable",
+    d2f: "Callable",
+) -> "tuple":
+    """Small Newton step on s(t) from a nearly stationary winner (|step| ≤ 1e-6 (1 +
+    |t|)), so
+    that a node lying within rounding of the minimizer is replaced by the minimizer
+    itself."""
     t = state[0]
     ft = f(xp, t)
     dft = df(xp, t)
@@ -74,10 +110,20 @@ def curve_polish_step(xp: "ModuleType", state: "tuple", z: "Array", x: "Array", 
     return (xp.minimum(xp.maximum(xp.where(ok, t - step, t), lo), hi),)
 
 
-def curve_piece_candidate(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array",
-                          lo: float, hi: float, f: "Callable", df: "Callable", d2f: "Callable"
-                          ) -> "tuple":
-    """Nearest point (t, f(t)) of one curve piece and its squared distance gz Δz² + gx Δx²."""
+def curve_piece_candidate(
+    xp: "ModuleType",
+    z: "Array",
+    x: "Array",
+    gz: "Array",
+    gx: "Array",
+    lo: float,
+    hi: float,
+    f: "Callable",
+    df: "Callable",
+    d2f: "Callable",
+) -> "tuple":
+    """Nearest point (t, f(t)) of one curve piece and its squared distance gz Δz² + gx
+    Δx²."""
     zero = xp.zeros_like(z + x + gz + gx)
     z = z + zero
     x = x + zero
@@ -89,22 +135,29 @@ def curve_piece_candidate(xp: "ModuleType", z: "Array", x: "Array", gz: "Array",
     left = xp.maximum(z - radius, lo)
     right = xp.minimum(z + radius, hi)
     frac = xp.arange(9) / 8.0
-    nodes = xp.minimum(left[..., None] + (right - left)[..., None] * frac, right[..., None])
+    nodes = xp.minimum(
+        left[..., None] + (right - left)[..., None] * frac, right[..., None]
+    )
     zc, xc, gzc, gxc = z[..., None], x[..., None], gz[..., None], gx[..., None]
     a, b = nodes[..., :-1], nodes[..., 1:]
     state = (0.5 * (a + b), a, b)
-    t, _, _ = _fixed_loop(xp, 24, curve_stationary_step, state, (zc, xc, gzc, gxc, f, df, d2f))
+    t, _, _ = _fixed_loop(
+        xp, 24, curve_stationary_step, state, (zc, xc, gzc, gxc, f, df, d2f)
+    )
     cands = xp.concatenate([nodes, t], axis=-1)
     energy = gzc * (cands - zc) ** 2 + gxc * (f(xp, cands) - xc) ** 2
     k = xp.argmin(energy, axis=-1)[..., None]
     best = xp.take_along_axis(cands, k, axis=-1)[..., 0]
-    best = _fixed_loop(xp, 3, curve_polish_step, (best,), (z, x, gz, gx, lo, hi, f, df, d2f))[0]
+    best = _fixed_loop(
+        xp, 3, curve_polish_step, (best,), (z, x, gz, gx, lo, hi, f, df, d2f)
+    )[0]
     fb = f(xp, best)
     return best, fb, gz * (best - z) ** 2 + gx * (fb - x) ** 2
 
 
-def curve_root_step(xp: "ModuleType", state: "tuple", x: "Array", f: "Callable", df: "Callable"
-                    ) -> "tuple":
+def curve_root_step(
+    xp: "ModuleType", state: "tuple", x: "Array", f: "Callable", df: "Callable"
+) -> "tuple":
     """Safeguarded Newton step on g(t) = f(t) − x with g(neg) < 0 < g(pos)."""
     t, neg, pos = state
     g = f(xp, t) - x
@@ -122,14 +175,22 @@ def curve_root_step(xp: "ModuleType", state: "tuple", x: "Array", f: "Callable",
     return t, neg, pos
 
 
-def curve_piece_fixed_candidate(xp: "ModuleType", z: "Array", x: "Array", lo: float, hi: float,
-                                f: "Callable", df: "Callable") -> "tuple":
-    """Nearest t ∈ [lo, hi] to z with f(t) = x; returns (t, x-miss, z-distance). Without a
+def curve_piece_fixed_candidate(
+    xp: "ModuleType",
+    z: "Array",
+    x: "Array",
+    lo: float,
+    hi: float,
+    f: "Callable",
+    df: "Callable",
+) -> "tuple":
+    """Nearest t ∈ [lo, hi] to z with f(t) = x; returns (t, x-miss, z-distance).
+    Without a
     solution: the node nearest to z among those with f nearest to x (miss > 0)."""
     zero = xp.zeros_like(z + x)
     z = z + zero
     x = x + zero
-    steps = [2.0 ** k for k in range(4, 25)]
+    steps = [2.0**k for k in range(4, 25)]
     offsets = xp.asarray([-s for s in reversed(steps)] + steps)
     far = z[..., None] + offsets
     frac = xp.arange(129) / 128.0
@@ -167,8 +228,12 @@ def curve_piece_fixed_candidate(xp: "ModuleType", z: "Array", x: "Array", lo: fl
     t_best = xp.take_along_axis(cands, k, axis=-1)[..., 0]
     miss_all = xp.abs(g)
     least = xp.min(miss_all, axis=-1, keepdims=True)
-    close = miss_all <= least + 4096.0 * float(xp.finfo(g.dtype).eps) * (1.0 + xp.abs(xc))
-    m = xp.argmin(xp.where(close, xp.abs(nodes - z[..., None]), math.inf), axis=-1)[..., None]
+    close = miss_all <= least + 4096.0 * float(xp.finfo(g.dtype).eps) * (
+        1.0 + xp.abs(xc)
+    )
+    m = xp.argmin(xp.where(close, xp.abs(nodes - z[..., None]), math.inf), axis=-1)[
+        ..., None
+    ]
     t_miss = xp.take_along_axis(nodes, m, axis=-1)[..., 0]
     miss = least[..., 0]
     feasible = xp.any(valid, axis=-1)
@@ -177,17 +242,21 @@ def curve_piece_fixed_candidate(xp: "ModuleType", z: "Array", x: "Array", lo: fl
     return t_out, miss, xp.abs(t_out - z)
 
 
-def smooth_projection(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array",
-                      pieces: "tuple") -> "tuple":
+def smooth_projection(
+    xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: "tuple"
+) -> "tuple":
     """Nearest point (z', x') of a union of curve pieces (ties: first piece)."""
     best_t = best_x = best_d = None
     for piece in pieces:
-        t, xt, d = curve_piece_candidate(xp, z, x, gz, gx, piece[1], piece[2], piece[3],
-                                         piece[4], piece[5])
+        t, xt, d = curve_piece_candidate(
+            xp, z, x, gz, gx, piece[1], piece[2], piece[3], piece[4], piece[5]
+        )
         if best_d is None:
             best_t, best_x, best_d = t, xt, d
         else:
-            take = _barrier(xp, (d < best_d,))[0]  # one decision for z' and x' (see _barrier)
+            take = _barrier(xp, (d < best_d,))[
+                0
+            ]  # one decision for z' and x' (see _barrier)
             best_t = xp.where(take, t, best_t)
             best_x = xp.where(take, xt, best_x)
             best_d = xp.where(take, d, best_d)
@@ -196,15 +265,25 @@ def smooth_projection(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx:
 
 NAME = "smooth"
 CONVEX = False
-SUMMARY = "smooth activation curves x = f(z) on [lo, hi] (tanh, sigmoid, softplus...): multi-start"
+SUMMARY = (
+    "smooth activation curves x = f(z) on [lo, hi] (tanh, sigmoid, softplus...): "
+    "multi-start"
+)
 EQUATIONS = "Elser eq. 26c, 28–29 with smooth f; Sect. 5.2"
 PROJECTION = smooth_projection
-EMIT = (curve_stationary_step, curve_polish_step, curve_piece_candidate, curve_root_step,
-        curve_piece_fixed_candidate, smooth_projection)
+EMIT = (
+    curve_stationary_step,
+    curve_polish_step,
+    curve_piece_candidate,
+    curve_root_step,
+    curve_piece_fixed_candidate,
+    smooth_projection,
+)
 REQUIRES = ("_common",)
 
 
-# --- hand-written curves for tests and examples (not emitted) --------------------------------
+# --- hand-written curves for tests and examples (not emitted)
+# --------------------------------
 
 
 def _tanh(xp: "ModuleType", t: "Array") -> "Array":
@@ -274,11 +353,19 @@ EXAMPLE_TABLES = {
 }
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
-def _project(xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: tuple,
-             mode: str) -> tuple:
+def _project(
+    xp: "ModuleType",
+    z: "Array",
+    x: "Array",
+    gz: "Array",
+    gx: "Array",
+    pieces: tuple,
+    mode: str,
+) -> tuple:
     return smooth_projection(xp, z, x, gz, gx, pieces)
 
 
@@ -313,8 +400,11 @@ def _make_args_with(pieces: tuple | None) -> object:
 
     @st.composite
     def draw_args(draw: Callable) -> tuple:
-        table = pieces if pieces is not None else draw(
-            st.sampled_from(list(EXAMPLE_TABLES.values())))
+        table = (
+            pieces
+            if pieces is not None
+            else draw(st.sampled_from(list(EXAMPLE_TABLES.values())))
+        )
         z, x, gz, gx, table, _ = point_args(draw, table)
         return z, x, gz, gx, table, "free"
 
@@ -322,7 +412,16 @@ def _make_args_with(pieces: tuple | None) -> object:
 
 
 SPEC = PropertySpec(
-    project=_project, make_args=lambda: _make_args_with(None), contains=_contains,
-    distance=_distance, sample_set=_sample, convex=False, arity=2,
-    nearest_bruteforce=_bruteforce, inference=_inference, make_args_with_pieces=_make_args_with,
-    tol=1e-9, jax_eager_examples=1)
+    project=_project,
+    make_args=lambda: _make_args_with(None),
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=False,
+    arity=2,
+    nearest_bruteforce=_bruteforce,
+    inference=_inference,
+    make_args_with_pieces=_make_args_with,
+    tol=1e-9,
+    jax_eager_examples=1,
+)

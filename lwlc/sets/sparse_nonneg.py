@@ -1,4 +1,5 @@
-"""Sparse nonnegative vectors: ``v >= 0`` with at most ``s`` nonzeros (Elser Sect. 4.3)."""
+"""Sparse nonnegative vectors: ``v >= 0`` with at most ``s`` nonzeros (Elser Sect.
+4.3)."""
 
 import itertools
 from typing import TYPE_CHECKING
@@ -13,7 +14,8 @@ if TYPE_CHECKING:
 
 
 def sparse_nonneg_projection(xp: "ModuleType", v: "Array", s: int) -> "Array":
-    """Keep the ``s`` largest positive entries (ties: lower index first), zero the rest."""
+    """Keep the ``s`` largest positive entries (ties: lower index first), zero the
+    rest."""
     vp = xp.maximum(v, 0.0)
     ranks = _descending_ranks(xp, vp)
     return xp.where(ranks < s, vp, 0.0)
@@ -28,7 +30,8 @@ EMIT = (sparse_nonneg_projection,)
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
@@ -52,7 +55,9 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     support = rng.random((n,) + v.shape).argsort(-1).argsort(-1) < s
     support = np.where(np.arange(n)[:, None, None] % 2 == 0, proj > 0, support)
     scale = np.logspace(-6, 1, n).reshape((n,) + (1,) * v.ndim)
-    pts = np.abs(np.where(proj > 0, proj, np.abs(v)) + scale * rng.normal(size=(n, *v.shape)))
+    pts = np.abs(
+        np.where(proj > 0, proj, np.abs(v)) + scale * rng.normal(size=(n, *v.shape))
+    )
     return (np.where(support, pts, 0.0),)
 
 
@@ -74,6 +79,12 @@ def _bruteforce(args: tuple) -> tuple:
     return (best,)
 
 
-SPEC = PropertySpec(project=sparse_nonneg_projection, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=False,
-                    nearest_bruteforce=_bruteforce)
+SPEC = PropertySpec(
+    project=sparse_nonneg_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=False,
+    nearest_bruteforce=_bruteforce,
+)

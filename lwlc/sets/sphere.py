@@ -11,9 +11,12 @@ if TYPE_CHECKING:
 
 
 def sphere_projection(xp: "ModuleType", v: "Array", radius: "Array") -> "Array":
-    """Rescale ``v`` to norm ``radius`` (broadcast over the leading axes); 0 → radius·e_0."""
+    """Rescale ``v`` to norm ``radius`` (broadcast over the leading axes); 0 →
+    radius·e_0."""
     r = xp.asarray(radius)[..., None]
-    top = xp.max(xp.abs(v), axis=-1, keepdims=True)  # scale first: no underflow/overflow
+    top = xp.max(
+        xp.abs(v), axis=-1, keepdims=True
+    )  # scale first: no underflow/overflow
     pos = top > 0.0
     vs = v / xp.where(pos, top, 1.0)
     norm = xp.sqrt(xp.sum(vs * vs, axis=-1, keepdims=True))
@@ -30,7 +33,8 @@ EMIT = (sphere_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted) ----------------------------------------------------------------
+# --- properties (not emitted)
+# ----------------------------------------------------------------
 
 
 def _make_args() -> object:
@@ -56,5 +60,11 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
     return (sphere_projection(np, pts, r),)
 
 
-SPEC = PropertySpec(project=sphere_projection, make_args=_make_args, contains=_contains,
-                    distance=_distance, sample_set=_sample, convex=False)
+SPEC = PropertySpec(
+    project=sphere_projection,
+    make_args=_make_args,
+    contains=_contains,
+    distance=_distance,
+    sample_set=_sample,
+    convex=False,
+)

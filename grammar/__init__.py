@@ -1,0 +1,1 @@
+"""The .lwl grammar (lwl.lark), installed as lwlc.grammar."""

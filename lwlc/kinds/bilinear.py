@@ -1,0 +1,91 @@
+"""Bilinear, `dot(x[k, in(j)], w[k, in(j)]) == c * y[k, j]` or `== Y[k, j]`: the weighted sum of
+a node's operands equals c times a node variable (a neuron, Elser eq. 26h) or data (the fixed
+product of NMF, eq. 14d). Projected by Appendix B (eq. 51-54), a one-dimensional root find per
+instance. In inference the neuron computes y = Σ x w / c from its operands' values; with data on
+the right, Σ x w / c is the model's prediction of that data (eq. 23).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lwlc import ir
+from lwlc.errors import ModelError
+from lwlc.lower import Learned, LoweredFamily, Source, Target, Which, groups_of
+
+KIND = "bilinear"
+
+
+def lower(model: ir.Model, fam: ir.BilinearFamily, which: Which) -> LoweredFamily:
+    for v in (fam.x, fam.w):
+        if not np.all(model.variables[v].metric == 1.0):
+            raise ModelError(
+                f"the bilinear projection (App. B) assumes metric 1 on {v}; rescale the "
+                "norm ω instead (Elser Sect. 4.2)", fam.span)
+    node_vars = (fam.y,) if fam.y else ()
+    return LoweredFamily(fam, which, groups_of(model, tuple(fam.nodes), fam.x, fam.direction,
+                                               node_vars))
+
+
+def carries(model: ir.Model, fam: ir.BilinearFamily) -> tuple[str, str] | None:
+    return None
+
+
+def sources(model: ir.Model, fam: ir.BilinearFamily) -> list[Source]:
+    return []
+
+
+def learned(model: ir.Model, lf: LoweredFamily) -> list[Learned]:
+    return []
+
+
+def targets(model: ir.Model, fam: ir.BilinearFamily) -> list[Target]:
+    if fam.data is not None:
+        part = fam.part or model.batch.whole
+        return [Target(fam.name, "value", fam, part, tuple(fam.nodes), fam.data)]
+    return []
+
+
+def convex(fam: ir.BilinearFamily) -> bool:
+    return False
+
+
+def emit(w, lf: LoweredFamily) -> list[str]:
+    fam: ir.BilinearFamily = lf.family
+    w.need("bilinear")
+    R = w.rows(fam.part)
+    lines = []
+    for gi, g in enumerate(lf.groups):
+        ix = w.group_index(lf, gi, g)
+        lines.append(f"x = {ix['E'].read('src', fam.x, R)}")
+        lines.append(f"w = {ix['E'].read('src', fam.w, R)}")
+        if fam.y:
+            lines.append(f"y = {ix[fam.y].read('src', fam.y, R)}")
+            lines.append(f"ginv = 1.0 / {w.metric(fam.y, ix[fam.y])}")
+        else:
+            inp = w.model.inputs[fam.data]
+            cols = w.input_cols(inp, g.nodes, f"{fam.name}_{gi}_cols")
+            lines.append(f"y = data[{inp.name!r}][{w.input_rows(inp, fam.part)}, {cols}]"
+                         "  # fixed by the data")
+            lines.append("ginv = 0.0")
+        lines.append(f"x, w, y = bilinear_projection(xp, x, w, y, {w.num(fam.coef)}, ginv)"
+                     "  # eq. 19, 51-54")
+        lines.append(ix["E"].put(fam.x, R, "x"))
+        lines.append(ix["E"].put(fam.w, R, "w"))
+        if fam.y:
+            lines.append(ix[fam.y].put(fam.y, R, "y"))
+    return lines
+
+
+def init(w, lf: LoweredFamily) -> list[str]:
+    """The neuron's y starts at the feed-forward pre-activation."""
+    fam: ir.BilinearFamily = lf.family
+    if not fam.y:
+        return []
+    R = w.rows(fam.part)
+    lines = []
+    for gi, g in enumerate(lf.groups):
+        ix = w.group_index(lf, gi, g)
+        nodes = w.node_index(g.nodes, f"{fam.name}_{gi}_nodes")
+        lines.append(w.init_put(fam, fam.y, ix[fam.y], f"Y[{R}][:, {nodes}]"))
+    return lines

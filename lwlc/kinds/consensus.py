@@ -1,0 +1,139 @@
+"""Consensus, `agree v[...] [side]`: every replica takes one common value, which the side
+constraint restricts (Elser Lemma 4.1: average, project the average with the weight multiplied
+by the number of replicas, copy back).
+
+Over edges (`agree x[k, out(i)]`) the replicas are a node's edges for one item: the node's value
+is carried on them, which is what inference computes. Over items (`agree w[*, in(j)]`,
+`agree b[*, j]`) the replicas are the batch's copies: the common value is a learned parameter
+(Sect. 5.4: the consensus weights and biases).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lwlc import ir
+from lwlc.errors import ModelError
+from lwlc.lower import Group, Learned, LoweredFamily, Source, Which, groups_of
+
+KIND = "consensus"
+
+
+def lower(model: ir.Model, fam: ir.ConsensusFamily, which: Which) -> LoweredFamily:
+    var = model.variables[fam.var]
+    nodes = tuple(fam.nodes)
+    if var.axis == "edges":
+        if not np.all(var.metric == var.metric[0]):
+            raise ModelError(f"lowering supports a constant metric on edge variable {var.name}",
+                             fam.span)
+        groups = groups_of(model, nodes, fam.var, fam.direction, ())
+    else:
+        groups = groups_of(model, nodes, None, None, (fam.var,))
+    return LoweredFamily(fam, which, groups)
+
+
+def carries(model: ir.Model, fam: ir.ConsensusFamily) -> tuple[str, str] | None:
+    """(edge variable, direction) on which each node's value is carried, if any."""
+    if fam.over == "edges" and model.variables[fam.var].axis == "edges":
+        return fam.var, fam.direction
+    return None
+
+
+def sources(model: ir.Model, fam: ir.ConsensusFamily) -> list[Source]:
+    if fam.over == "edges" and fam.side.kind == "fixed":
+        return [Source(tuple(fam.nodes), fam, fam.side.fixed)]
+    return []
+
+
+def learned(model: ir.Model, lf: LoweredFamily) -> list[Learned]:
+    fam = lf.family
+    if fam.over == "items":
+        return [Learned(fam.var, fam, lf.set, lf.groups)]
+    return []
+
+
+def targets(model: ir.Model, fam: ir.ConsensusFamily) -> list:
+    return []
+
+
+def convex(fam: ir.ConsensusFamily) -> bool:
+    """Consensus is a linear subspace; with a convex side constraint the family is convex."""
+    return fam.side.kind in ("none", "fixed", "nonneg", "box")
+
+
+def side_lines(w, fam: ir.ConsensusFamily, g: Group, gi: int, value: str = "mean") -> list[str]:
+    """Project the consensus value onto the side constraint (Lemma 4.1)."""
+    side, k = fam.side, fam.side.kind
+    if k == "none":
+        return []
+    if k == "fixed":
+        if side.fixed.input is None:
+            return [f"{value} = xp.full_like({value}, {w.num(side.fixed.constant)})"]
+        inp = w.model.inputs[side.fixed.input]
+        cols = w.input_cols(inp, g.nodes, f"{fam.name}_{gi}_cols")
+        rows = w.input_rows(inp, fam.part)
+        return [f"{value} = data[{inp.name!r}][{rows}, {cols}]  # fixed by the data"]
+    w.need(k)
+    if k == "nonneg":
+        return [f"{value} = nonneg_projection(xp, {value})"]
+    if k == "box":
+        lo, hi = side.args
+        return [f"{value} = box_projection(xp, {value}, {w.num(lo)}, {w.num(hi)})"]
+    if k == "sphere":
+        return [f"{value} = sphere_projection(xp, {value}, {w.num(side.args[0])})"]
+    if k == "nonneg_sphere":
+        return [f"{value} = nonneg_sphere_projection(xp, {value}, {w.num(side.args[0])})"]
+    if k == "sparse_nonneg":
+        return [f"{value} = sparse_nonneg_projection(xp, {value}, {int(side.args[0])})"]
+    raise ModelError(f"no projection onto the side constraint {k}", fam.span)
+
+
+def _check_vector_side(model: ir.Model, fam: ir.ConsensusFamily) -> None:
+    vector = fam.over == "items" and model.variables[fam.var].axis == "edges"
+    if fam.side.kind in ("sphere", "nonneg_sphere", "sparse_nonneg") and not vector:
+        raise ModelError(
+            f"constraint {fam.name}: {fam.side.kind.replace('_', ' & ')} constrains a vector, "
+            "but this consensus has one scalar value per instance",
+            fam.span,
+            hint="use it on a consensus over items of an edge variable, e.g. "
+            "agree w[*, in(j)] in sphere(omega)",
+        )
+
+
+def emit(w, lf: LoweredFamily) -> list[str]:
+    """Average the replicas, project the average, broadcast it back (Lemma 4.1)."""
+    fam: ir.ConsensusFamily = lf.family
+    _check_vector_side(w.model, fam)
+    var = w.model.variables[fam.var]
+    R = w.rows(fam.part)
+    lines = []
+    for gi, g in enumerate(lf.groups):
+        ix = w.group_index(lf, gi, g)
+        idx = ix["E"] if var.axis == "edges" else ix[fam.var]
+        lines.append(f"v = {idx.read('src', fam.var, R)}")
+        if fam.over == "edges":
+            lines.append("mean = v.mean(axis=-1)  # the consensus value (Lemma 4.1)")
+        else:
+            lines.append("mean = v.mean(axis=0)  # consensus over the batch items")
+        lines += side_lines(w, fam, g, gi)
+        value = ("xp.broadcast_to(mean[..., None], v.shape)" if fam.over == "edges"
+                 else "xp.broadcast_to(mean, v.shape)")
+        lines.append(idx.put(fam.var, R, value))
+    return lines
+
+
+def init(w, lf: LoweredFamily) -> list[str]:
+    """Replicas over items start at the learned value; over edges, at the node's value."""
+    fam: ir.ConsensusFamily = lf.family
+    var = w.model.variables[fam.var]
+    R = w.rows(fam.part)
+    lines = []
+    for gi, g in enumerate(lf.groups):
+        ix = w.group_index(lf, gi, g)
+        if fam.over == "items":
+            idx = ix["E"] if var.axis == "edges" else ix[fam.var]
+            lines.append(w.init_put(fam, fam.var, idx, idx.read1(f"params[{fam.var!r}]")))
+        elif var.axis == "edges":
+            nodes = w.node_index(g.nodes, f"{fam.name}_{gi}_nodes")
+            lines.append(w.init_put(fam, fam.var, ix["E"], f"X[{R}][:, {nodes}, None]"))
+    return lines
