@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import keyword
 import math
+import re
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +42,8 @@ class Dialect:
 
 
 API_ROOTS = ("initial_params", "init", "project_A", "project_B", "rrr_step", "solve_batch",
-             "consensus_params", "forward", "predict", "latent_values", "MODEL", "BATCH",
+             "consensus_params", "forward", "predict", "latent_values", "project_family",
+             "FAMILIES", "MODEL", "BATCH",
              "PARTS", "N_NODES", "METRIC")
 
 
@@ -431,8 +434,9 @@ class SolverWriter:
             fams = plan.in_set(which)
             touched = sorted({v for lf in fams for v in lf.family.variables})
             names = ", ".join(lf.family.name for lf in fams) or "none"
+            doc = textwrap.wrap(f"Project onto constraint set {which}: {names}.", LINE - 10)
             body = [f"def project_{which}(state, data):",
-                    f'    """Project onto constraint set {which}: {names}."""']
+                    '    """' + "\n    ".join(doc) + '"""']
             if fams:
                 body.append(f"    out = _copy(state, {touched!r})")
                 body += [f"    {fam_names[lf.family.name]}(state, out, data)" for lf in fams]
@@ -440,6 +444,20 @@ class SolverWriter:
             else:
                 body.append("    return dict(state)")
             set_fns.append("\n".join(body) + "\n")
+        table = ["FAMILIES = {  # constraint: (its projection, the variables it writes, its set)"]
+        for lf in plan.families:
+            touched = sorted(set(lf.family.variables))
+            table.append(f"    {lf.family.name!r}: ({fam_names[lf.family.name]}, {touched!r}, "
+                         f"{lf.set!r}),")
+        table.append("}")
+        set_fns.append("\n".join(table) + "\n")
+        set_fns.append(
+            "def project_family(name, state, data):\n"
+            '    """Project onto one constraint family alone (what `lwlc test` checks)."""\n'
+            "    function, touched, _ = FAMILIES[name]\n"
+            "    out = _copy(state, touched)\n"
+            "    function(state, out, data)\n"
+            "    return _assemble(out)\n")
         layout_src = self.layout()
         inference_src = self.inference()
         library = sets.emit_source(sorted(self.kinds | {"_common"}))
@@ -477,14 +495,23 @@ class SolverWriter:
 
     def header(self) -> str:
         m = self.model
-        title = f"\n{m.title}\n" if m.title else ""
+        title = "\n".join(textwrap.wrap(m.title, LINE)) + "\n\n" if m.title else ""
         regen = self.command or f"lwlc compile {self.file} --backend {self.d.name}"
+        lines, cur = [], ""
+        for word in re.findall(r"--\S+ \S+|\S+", regen):  # an option stays with its value
+            if cur and len(cur) + len(word) + 1 > LINE - 12:
+                lines.append(cur)
+                cur = word
+            else:
+                cur = f"{cur} {word}" if cur else word
+        regen = " \\\n        ".join(lines + [cur])
+        first = textwrap.wrap(f"RRR solver for model {m.name!r} ({self.file}), emitted by lwlc "
+                              f"{__version__} for the {self.d.name} backend.", LINE - 3)
         return (
-            f'"""RRR solver for model {m.name!r} ({self.file}), emitted by lwlc {__version__} '
-            f"for the {self.d.name} backend.\n{title}\n"
-            f"Regenerate instead of editing:\n    {regen}\n\n"
+            '"""' + "\n".join(first) + "\n\n" + title
+            + f"Regenerate instead of editing:\n    {regen}\n\n"
             "API: initial_params, init, project_A, project_B, rrr_step, solve_batch,\n"
-            "consensus_params, forward, predict, latent_values.\n"
+            "consensus_params, forward, predict, latent_values, project_family.\n"
             '"""\n'
             "\nfrom collections.abc import Callable\n"
             "from collections.abc import Iterable\n"
@@ -498,8 +525,7 @@ class SolverWriter:
             f"MODEL = {m.name!r}",
             f"BATCH = {m.batch.size}",
             f"PARTS = {({p.name: (p.start, p.stop) for p in m.batch.parts})!r}",
-            f"N_NODES = {m.n_nodes}  # X, Y below have one more column: a zero for edges that "
-            "carry no node's value"[:LINE - 16],
+            f"N_NODES = {m.n_nodes}  # X, Y have one more column: 0 for edges without a node",
         ]
         metric = {}
         for v in m.variables.values():
@@ -551,8 +577,9 @@ class SolverWriter:
             what = "Douglas-Rachford, RRR with beta = 1"
         return (
             f"\n\ndef rrr_step(state, data, beta={num(beta)}):\n"
-            f'    """One iteration ({what}). Returns (state, RRR_err), RRR_err the metric norm\n'
-            '    of P_B(2 P_A(x) - x) - P_A(x) (eq. 22, 27)."""\n'
+            f'    """One iteration ({what}).\n\n'
+            "    Returns (state, RRR_err), RRR_err the metric norm of P_B(2 P_A(x) - x) - P_A(x)\n"
+            '    (eq. 22, 27)."""\n'
             "    K = next(iter(state.values())).shape[0]\n"
             f"    return rrr_update(project_A, project_B, state, data, beta, "
             f"{None if s.lam is None else num(s.lam)}, {method!r},\n"
@@ -847,7 +874,7 @@ class SolverWriter:
         lines = []
         by_part: dict[str, list] = {}
         for t in plan.targets:
-            by_part.setdefault(t.part.name, []).append(t)
+            by_part.setdefault(t.infer, []).append(t)
         pnames = {}
         for part in m.batch.parts:
             targets = by_part.get(part.name, [])

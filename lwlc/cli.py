@@ -297,19 +297,39 @@ def predict(
 def test_sets(
     model: ModelArg,
     examples: Annotated[int, typer.Option("--examples", "-n", help="Examples per property.")]
-    = 100,
+    = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random states and data.")]
+    = 0,
+    library: Annotated[bool, typer.Option("--library/--no-library",
+                                          help="Also run the set library's property tests "
+                                          "on the set kinds the model uses.")] = True,
     set_: SetOpt = None,
 ) -> None:
-    """Property-test every projection a model uses (in the set, idempotent, nearest point,
-    non-expansive where convex, NumPy = JAX); exit 1 on any failure."""
+    """Property-test the solver the model compiles to. The projections as emitted into its
+    NumPy and JAX modules, family by family, on random states and data: in the set (checked
+    from the constraint's definition), elements outside the family untouched, idempotent,
+    nearest point in the model's metric, non-expansive where convex, NumPy = JAX; and one RRR
+    step of the whole model, finite and NumPy = JAX. First, the set library's own property
+    tests of the set kinds it uses. A batch larger than 8 items per part is shrunk unless
+    --set gives its size. Exit 1 on any failure."""
 
     def body():
-        from .report import set_property_table
+        from .modeltest import small_batch, test_model
+        from .report import library_results, result_table
 
-        ok, table = set_property_table(model, _overrides(set_), examples)
-        out_console.print(table)
-        if not ok:
+        overrides = small_batch(model, _overrides(set_))
+        results = library_results(model, overrides, examples) if library else []
+        results += test_model(model, overrides, examples, seed)
+        sizes = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
+        out_console.print(result_table(f"lwlc test {model}" + (f" ({sizes})" if sizes else ""),
+                                       results))
+        failed = [r for r in results if not r.ok]
+        for r in failed:
+            out_console.print(f"FAIL {r.family} ({r.kind}, {r.set}): {r.property}: {r.detail}",
+                              markup=False)
+        if failed:
             raise typer.Exit(1)
+        out_console.print(f"all {len(results)} checks passed", markup=False)
 
     _run(body)
 

@@ -421,6 +421,20 @@ def _blobs(p: dict, role: str):
     return x, labels, k
 
 
+def _check_regression(p: dict) -> None:
+    for key in ("inputs", "outputs", "items"):
+        _require(p[key] >= 1, "regression", key, p[key], "must be at least 1")
+
+
+def _regression(p: dict, role: str):
+    """Columns [x, t]: x uniform in [-1, 1]^inputs, t = tanh(x A) / 2 for a random A."""
+    _check_regression(p)
+    n_in, n_out, items, seed = p["inputs"], p["outputs"], p["items"], p["seed"]
+    mix = np.random.default_rng([seed, 0]).standard_normal((n_in, n_out)) / np.sqrt(n_in)
+    x = np.random.default_rng([seed, 1 if role == "train" else 2]).uniform(-1, 1, (items, n_in))
+    return np.concatenate([x, 0.5 * np.tanh(x @ mix)], axis=1), None, None
+
+
 GENERATORS: dict[str, Generator] = {
     g.name: g
     for g in (
@@ -438,6 +452,10 @@ GENERATORS: dict[str, Generator] = {
         Generator("blobs", {"inputs": 4, "classes": 2, "items": 200, "seed": 0, "spread": 0.2},
                   "Gaussian blobs around uniform centers in [-1, 1]^inputs",
                   "for fast tests", _blobs, True, _check_blobs),
+        Generator("regression", {"inputs": 4, "outputs": 2, "items": 200, "seed": 0},
+                  "columns x (uniform in [-1, 1]^inputs) then targets tanh(x A)/2, no labels",
+                  "for regression models (outputs equal to data)", _regression, True,
+                  _check_regression),
     )
 }
 

@@ -242,13 +242,13 @@ def metric_name(compiled: Compiled, target, split: str) -> str:
 def score(compiled: Compiled, solver, params, target, data: dict, n: int,
           latent=None, chunk: int = 4096) -> float:
     """Error rate (class) or RMS error (value) of one target over `n` items of `data`."""
-    part = target.part.name
     wrong, sq, count = 0.0, 0.0, 0
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         rows = {k: v[start:stop] for k, v in data.items()}
         lat = None if latent is None else latent[start:stop]
-        pred = np.asarray(solver.predict(params, rows, stop - start, part, lat)[target.name])
+        pred = np.asarray(solver.predict(params, rows, stop - start, target.infer,
+                                         lat)[target.name])
         ref = rows[target.reference]
         if target.kind == "class":
             wrong += float(np.sum(pred != ref))
@@ -411,7 +411,7 @@ def train(cfg: TrainConfig, console=None) -> dict:
                 for t in class_targets:
                     rows_t = part_data(m, data, t.part)
                     pred = np.asarray(solver.predict(params, rows_t, t.part.size,
-                                                     t.part.name)[t.name])
+                                                     t.infer)[t.name])
                     batch_errs.setdefault(t.name, []).append(
                         float(np.mean(pred != data[t.reference])))
                 if prog:
@@ -559,15 +559,17 @@ def predict(model: str, params_path: str, spec: str, overrides: dict, backend="n
     compiled, solver, params = _trained(model, params_path, overrides, backend)
     bound = bind(compiled, spec, "test")
     dpart = data_part(compiled.model)
-    names = [t.name for t in compiled.plan.targets if t.part == dpart]
+    targets = [t for t in compiled.plan.targets if t.part == dpart]
+    names = [t.name for t in targets]
     if not names:
         raise LwlcError(f"model {compiled.model.name} predicts nothing for its data part",
                         hint="a prediction is a class (margin constraint) or a value a "
                         "constraint equates to data")
     rows = bound.rows(slice(None))
+    infer = targets[0].infer
     chunks = []
     for start in range(0, len(bound), 4096):
         part = {k: v[start:start + 4096] for k, v in rows.items()}
-        got = solver.predict(params, part, len(next(iter(part.values()))), dpart.name)
+        got = solver.predict(params, part, len(next(iter(part.values()))), infer)
         chunks.append({k: np.asarray(got[k]) for k in names})
     return {k: np.concatenate([c[k] for c in chunks]) for k in names}

@@ -11,7 +11,7 @@ of declarations or at the kind of network: every role comes from a family's kind
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import networkx as nx
@@ -124,6 +124,7 @@ class Target:
     part: ir.SubBatch
     nodes: tuple[int, ...]
     reference: str  # the label (class) or the input (value)
+    infer: str = ""  # the batch part whose inference new items get: the first one it covers
 
 
 @dataclass(frozen=True, eq=False)
@@ -330,5 +331,7 @@ def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
     learned_vars = {lp.var for lp in learned}
     owners = edge_owners(model)
     schedules = {p.name: _schedule(model, p, learned_vars, owners) for p in model.batch.parts}
-    targets = tuple(t for f in model.families for t in kind_of(f).targets(model, f))
+    targets = tuple(
+        replace(t, infer=next(p.name for p in model.batch.parts if overlaps(t.part, p)))
+        for f in model.families for t in kind_of(f).targets(model, f))
     return Plan(model, plan, families, learned, schedules, targets, owners)

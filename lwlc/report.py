@@ -89,40 +89,64 @@ def ir_text(m: ir.Model, plan) -> str:
 
 
 def set_property_table(model_path, overrides, examples: int):
-    """Run the set library's property checks on every set kind a model uses."""
+    """Run the set library's property checks on every set kind a model uses; (ok, table)."""
+    results = library_results(model_path, overrides, examples)
+    return all(r.ok for r in results), result_table(f"set properties for {model_path}", results)
+
+
+def library_results(model_path, overrides, examples: int) -> list:
+    """The set library's property checks (`lwlc.sets._spec.check_kind`) on every set kind a
+    model uses, declared activation tables as pieces; one `lwlc.modeltest.Result` per kind and
+    property, kind "library", family the constraints that use the set."""
     from . import sets
     from .elaborate import load_model
     from .lower import lower
+    from .modeltest import Result
     from .sets._spec import check_kind
     from .split import split
 
     m = load_model(model_path, overrides)
     plan = lower(m, split(m))
     kinds: dict[str, object] = {}
+    users: dict[str, list[str]] = {}
     for lf in plan.families:
         f = lf.family
+        key = None
         if isinstance(f, ir.BilinearFamily):
-            kinds["bilinear"] = None
+            key = "bilinear"
         elif isinstance(f, ir.ClassFamily):
-            kinds["margin"] = None
+            key = "margin"
         elif isinstance(f, ir.ConsensusFamily) and f.side.kind not in ("none", "fixed"):
-            kinds[f.side.kind] = None
+            key = f.side.kind
         elif isinstance(f, ir.ActivationFamily):
-            kinds[f"activation:{f.set.name}"] = piece_tuple(f.set)
-    table = Table(title=f"set properties for {m.name}")
-    for col in ("set", "property", "examples", "result", "counterexample"):
-        table.add_column(col)
-    ok = True
+            key = f"activation:{f.set.name}"
+            kinds[key] = piece_tuple(f.set)
+        if key is not None:
+            kinds.setdefault(key, None)
+            users.setdefault(key, []).append(f.name)
+    out = []
     for key, pieces in kinds.items():
         name = key.split(":")[0]
         if name not in sets.REGISTRY and pieces is None:
             continue
         for r in check_kind("activation" if pieces is not None else name, examples,
                             pieces=pieces):
-            ok &= bool(r.ok)
-            table.add_row(key, r.property, str(r.examples), "pass" if r.ok else "FAIL",
-                          "" if r.ok else str(r.counterexample)[:60])
-    return ok, table
+            out.append(Result(", ".join(users[key]), "library", key, r.property,
+                              r.examples, bool(r.ok), None,
+                              "" if r.ok else str(r.counterexample)[:300]))
+    return out
+
+
+def result_table(title: str, results) -> Table:
+    """One row per checked property: family, kind, set, property, examples, result, worst."""
+    table = Table(title=title)
+    for col in ("family", "kind", "set", "property", "examples", "result", "worst"):
+        table.add_column(col, justify="right" if col in ("examples", "worst") else "left")
+    for r in results:
+        worst = "" if r.worst is None else f"{r.worst:.2e}"
+        table.add_row(r.family, r.kind, r.set, r.property, str(r.examples),
+                      "pass" if r.ok else "FAIL", worst, style=None if r.ok else "bold red")
+    return table
 
 
 def piece_tuple(aset: ir.ActivationSet) -> tuple:

@@ -17,6 +17,7 @@ from lwlc.driver import batch_data, bind, data_part, own_inputs, sample_codes
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted((ROOT / "models").glob("*.lwl"))
+EXAMPLES = sorted((ROOT / "docs" / "examples").glob("*.lwl"))
 
 # Small batches keep the suite fast; the models' structure is what is compared.
 SMALL = {"batch": 16, "data": 16, "code": 4}
@@ -70,7 +71,7 @@ def _state_after(backend, path, steps, dtype="float64"):
     return {k: np.asarray(v, dtype=np.float64) for k, v in state.items()}, first, last
 
 
-@pytest.mark.parametrize("path", MODELS, ids=[p.stem for p in MODELS])
+@pytest.mark.parametrize("path", MODELS + EXAMPLES, ids=[p.stem for p in MODELS + EXAMPLES])
 def test_jax_float64_equals_numpy(path):
     ref, f0, l0 = _state_after("numpy", path, 3)
     got, f1, l1 = _state_after("jax", path, 3)

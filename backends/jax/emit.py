@@ -38,13 +38,14 @@ _erf = jax.scipy.special.erf
 API = '''
 
 def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, beta={beta}):
-    """Run RRR on one batch inside one compiled loop. Returns (state, steps, first error,
-    last error). The first call for a shape compiles; its time is in LAST_COMPILE_SECONDS."""
+    """Run RRR on one batch inside one compiled loop. Returns (state, steps,
+    first error, last error). The first call for a shape compiles; its time is
+    added to LAST_COMPILE_SECONDS."""
     return run_compiled(rrr_step, state, data, iterations, tolerance, beta)
 
 
-# The helpers the driver calls once per batch, compiled: run op by op, the dispatch of each
-# array operation would cost more than the whole RRR loop of a small model.
+# The helpers the driver calls once per batch, compiled: run op by op, the dispatch
+# of each array operation would cost more than the whole RRR loop of a small model.
 init = jax.jit(init)
 consensus_params = jax.jit(consensus_params)
 latent_values = jax.jit(latent_values)

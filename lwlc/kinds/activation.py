@@ -53,20 +53,22 @@ def emit(w, lf: LoweredFamily) -> list[str]:
     for gi, g in enumerate(lf.groups):
         ix = w.group_index(lf, gi, g)
         m = g.edges.shape[1]
+        fixed = fam.fixed is not None
         lines.append(f"xe = {ix['E'].read('src', fam.x, R)}")
-        lines.append("xbar = xe.mean(axis=-1)  # consensus of x over the node's edges")
+        if not fixed:
+            lines.append("xbar = xe.mean(axis=-1)  # consensus of x over the node's edges")
         lines.append(f"y = {ix[fam.y].read('src', fam.y, R)}")
         lines.append(f"gy = {w.metric(fam.y, ix[fam.y])}")
         if fam.b:
             lines.append(f"b = {ix[fam.b].read('src', fam.b, R)}")
             lines.append(f"gb = {w.metric(fam.b, ix[fam.b])}")
-            lines.append("z, gz = y - b, gy * gb / (gy + gb)  # y, b move oppositely")
+            lines.append("z = y - b" if fixed else
+                         "z, gz = y - b, gy * gb / (gy + gb)  # y, b move oppositely")
         else:
-            lines.append("z, gz = y, gy")
-        lines.append(f"gx = {w.num(m * xmetric)}  # Lemma 4.1: replicas times x's metric")
-        if fam.fixed is not None:
+            lines.append("z = y" if fixed else "z, gz = y, gy")
+        if fixed:
             if fam.fixed.input is None:
-                lines.append(f"xnew = xp.full_like(xbar, {w.num(fam.fixed.constant)})")
+                lines.append(f"xnew = xp.full(xe.shape[:-1], {w.num(fam.fixed.constant)})")
             else:
                 inp = w.model.inputs[fam.fixed.input]
                 cols = w.input_cols(inp, g.nodes, f"{fam.name}_{gi}_cols")
@@ -74,6 +76,7 @@ def emit(w, lf: LoweredFamily) -> list[str]:
                              f"{cols}]  # x is fixed by the data")
             lines.append(f"znew = activation_fixed_projection(xp, z, xnew, {pieces})")
         else:
+            lines.append(f"gx = {w.num(m * xmetric)}  # Lemma 4.1: replicas times x's metric")
             lines.append(f"znew, xnew = activation_projection(xp, z, xbar, gz, gx, {pieces})")
         lines.append(ix["E"].put(fam.x, R, "xp.broadcast_to(xnew[..., None], xe.shape)"))
         if fam.b:
@@ -95,3 +98,74 @@ def init(w, lf: LoweredFamily) -> list[str]:
         nodes = w.node_index(g.nodes, f"{fam.name}_{gi}_nodes")
         lines.append(w.init_put(fam, fam.x, ix["E"], f"X[{R}][:, {nodes}, None]"))
     return lines
+
+
+# --- membership, for `lwlc test` (lwlc/modeltest.py): written from the definition, not from
+# the emitted projection -------------------------------------------------------------------
+
+
+def piece_functions(aset: ir.ActivationSet) -> list[tuple[float, float, object]]:
+    """(lo, hi, f) per piece of an activation set, f a NumPy function of z: x = a z + c for an
+    affine piece, the sympy curve (via the compiler's printer) for a smooth one."""
+    import numpy as np
+
+    from lwlc.backends.common import curve_functions
+
+    out = []
+    for p in aset.pieces:
+        if p.affine is not None:
+            a, c = p.affine
+            out.append((p.lo, p.hi, lambda t, a=a, c=c: a * t + c))
+        else:
+            f = curve_functions(p.curve)[0]
+            out.append((p.lo, p.hi, lambda t, f=f: np.asarray(f(np, t), dtype=np.float64)))
+    return out
+
+
+def piece_distance(aset: ir.ActivationSet, z, x):
+    """Per element, how far (z, x) is from the set's graph: the least, over pieces, of
+    max(distance of z to [lo, hi], |x − f(z clipped to [lo, hi])|); 0 on the graph."""
+    import numpy as np
+
+    z = np.asarray(z, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    best = np.full(np.broadcast(z, x).shape, np.inf)
+    for lo, hi, f in piece_functions(aset):
+        t = np.clip(z, lo, hi)
+        gap = np.maximum(np.maximum(lo - z, z - hi), 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            miss = np.abs(x - f(t))
+        miss = np.where(np.isnan(miss), np.inf, miss)
+        best = np.minimum(best, np.maximum(gap, miss))
+    return best
+
+
+def violation(model: ir.Model, lf: LoweredFamily, state: dict, data: dict) -> float:
+    """The largest violation of an activation family by `state` over its (item, node)
+    instances: with z = y − b (or y) and x̄ the mean of x over the node's edges, the x replicas'
+    distance from x̄, (z, x̄)'s distance from the set's pieces (`piece_distance`) and, with a
+    fixed x, |x̄ − the fixed value|. 0 when the state satisfies it."""
+    import numpy as np
+
+    from lwlc.kinds.consensus import fixed_values, part_rows
+
+    fam: ir.ActivationFamily = lf.family
+    rows = part_rows(model, fam.part)
+    X = np.asarray(state[fam.x], dtype=np.float64)[rows]
+    Y = np.asarray(state[fam.y], dtype=np.float64)[rows]
+    B = np.asarray(state[fam.b], dtype=np.float64)[rows] if fam.b else None
+    worst = 0.0
+    for g in lf.groups:
+        xe = X[:, g.edges]  # [items, n, m]
+        if xe.size == 0:
+            continue
+        xbar = xe.mean(axis=-1)
+        z = Y[:, g.positions[fam.y]]
+        if B is not None:
+            z = z - B[:, g.positions[fam.b]]
+        worst = max(worst, float(np.max(np.abs(xe - xbar[..., None]))),
+                    float(np.max(piece_distance(fam.set, z, xbar))))
+        if fam.fixed is not None:
+            want = fixed_values(model, fam.part, fam.fixed, g.nodes, data)
+            worst = max(worst, float(np.max(np.abs(xbar - want))))
+    return worst

@@ -89,3 +89,34 @@ def init(w, lf: LoweredFamily) -> list[str]:
         nodes = w.node_index(g.nodes, f"{fam.name}_{gi}_nodes")
         lines.append(w.init_put(fam, fam.y, ix[fam.y], f"Y[{R}][:, {nodes}]"))
     return lines
+
+
+# --- membership, for `lwlc test` (lwlc/modeltest.py): written from the definition, not from
+# the emitted projection -------------------------------------------------------------------
+
+
+def violation(model: ir.Model, lf: LoweredFamily, state: dict, data: dict) -> float:
+    """The largest |Σ_e x_e w_e − c·y| (or − the data) over the family's (item, node)
+    instances, e the node's in(j) (or out(i)) edges. 0 when the state satisfies it."""
+    from lwlc.kinds.consensus import part_rows
+
+    fam: ir.BilinearFamily = lf.family
+    rows = part_rows(model, fam.part)
+    X = np.asarray(state[fam.x], dtype=np.float64)[rows]
+    W = np.asarray(state[fam.w], dtype=np.float64)[rows]
+    worst = 0.0
+    for g in lf.groups:
+        if g.edges.size == 0:
+            continue
+        dot = (X[:, g.edges] * W[:, g.edges]).sum(axis=-1)  # [items, n]
+        if fam.y:
+            rhs = fam.coef * np.asarray(state[fam.y], dtype=np.float64)[rows][
+                :, g.positions[fam.y]]
+        else:
+            part = fam.part or model.batch.whole
+            inp = model.inputs[fam.data]
+            cols = [inp.nodes.index(n) for n in g.nodes]
+            rhs = np.asarray(data[inp.name], dtype=np.float64)[
+                part.start - inp.part.start:part.stop - inp.part.start][:, cols]
+        worst = max(worst, float(np.max(np.abs(dot - rhs))))
+    return worst

@@ -137,3 +137,92 @@ def init(w, lf: LoweredFamily) -> list[str]:
             nodes = w.node_index(g.nodes, f"{fam.name}_{gi}_nodes")
             lines.append(w.init_put(fam, fam.var, ix["E"], f"X[{R}][:, {nodes}, None]"))
     return lines
+
+
+# --- membership, for `lwlc test` (lwlc/modeltest.py): written from the definition, not from
+# the emitted projection -------------------------------------------------------------------
+
+
+def part_rows(model: ir.Model, part: ir.SubBatch | None) -> slice:
+    """The state rows of a family's batch items (its part, or the whole batch)."""
+    part = part or model.batch.whole
+    return slice(part.start, part.stop)
+
+
+def fixed_values(model: ir.Model, part: ir.SubBatch | None, fixed: ir.Fixed,
+                 nodes: tuple[int, ...], data: dict) -> np.ndarray:
+    """[items, nodes]: the value an input (or a constant) fixes for `nodes` on a part's items."""
+    part = part or model.batch.whole
+    if fixed.input is None:
+        return np.full((part.size, len(nodes)), float(fixed.constant))
+    inp = model.inputs[fixed.input]
+    cols = [inp.nodes.index(n) for n in nodes]
+    a = np.asarray(data[inp.name], dtype=np.float64)
+    return a[part.start - inp.part.start:part.stop - inp.part.start][:, cols]
+
+
+def _side_violation(fam: ir.ConsensusFamily, value: np.ndarray, vector: bool) -> float:
+    """How far consensus values are from the side constraint; `value` is [..., m] for a vector
+    consensus (over items of an edge variable), else [...] scalars. Fixed values: the caller."""
+    kind, args = fam.side.kind, fam.side.args
+    if kind in ("none", "fixed") or value.size == 0:
+        return 0.0
+    neg = float(np.max(np.maximum(-value, 0.0)))
+    if kind == "nonneg":
+        return neg
+    if kind == "box":
+        lo, hi = args
+        return float(np.max(np.maximum(np.maximum(lo - value, value - hi), 0.0)))
+    if not vector:  # sphere & co. on scalars are refused by the compiler
+        raise ModelError(f"constraint {fam.name}: {kind} needs a vector consensus", fam.span)
+    if kind == "sphere":
+        return float(np.max(np.abs(np.linalg.norm(value, axis=-1) - args[0])))
+    if kind == "nonneg_sphere":
+        return max(neg, float(np.max(np.abs(np.linalg.norm(value, axis=-1) - args[0]))))
+    if kind == "sparse_nonneg":
+        s = int(args[0])
+        mags = -np.sort(-np.abs(value), axis=-1)  # descending
+        excess = float(np.max(mags[..., s])) if s < value.shape[-1] else 0.0
+        return max(neg, excess)  # the (s+1)-th largest magnitude must be zero
+    raise ModelError(f"constraint {fam.name}: no membership test for side {kind}", fam.span)
+
+
+def violation(model: ir.Model, lf: LoweredFamily, state: dict, data: dict) -> float:
+    """The largest violation of a consensus family by `state` over all its instances: how far
+    a replica is from the replicas' mean (over a node's edges for each item, or over the items
+    for each node), and how far that mean is from the side constraint (fixed value, nonneg,
+    box, sphere norm, nonneg & sphere, at most s nonzeros). 0 when the state satisfies it."""
+    fam: ir.ConsensusFamily = lf.family
+    a = np.asarray(state[fam.var], dtype=np.float64)[part_rows(model, fam.part)]
+    worst = 0.0
+    for g in lf.groups:
+        if g.edges is not None:
+            v = a[:, g.edges]  # [items, n, m]
+        else:
+            v = a[:, g.positions[fam.var]][..., None]  # [items, n, 1]
+        if v.size == 0:
+            continue
+        if fam.over == "edges":
+            value = v.mean(axis=-1)  # [items, n]
+            spread = np.abs(v - value[..., None])
+            vector = False
+        else:
+            value = v.mean(axis=0)  # [n, m]
+            spread = np.abs(v - value)
+            vector = g.edges is not None
+            if not vector:
+                value = value[..., 0]
+        worst = max(worst, float(np.max(spread)), _side_violation(fam, value, vector))
+        if fam.side.kind == "fixed":
+            fixed = fam.side.fixed
+            if fam.over == "edges":
+                want = fixed_values(model, fam.part, fixed, g.nodes, data)
+            elif fixed.input is None:
+                want = np.full(value.shape, float(fixed.constant))
+            else:
+                raise ModelError(f"constraint {fam.name}: a consensus over items cannot equal "
+                                 "per-item data", fam.span)
+            if vector and want.ndim == value.ndim - 1:
+                want = want[..., None]
+            worst = max(worst, float(np.max(np.abs(value - want))))
+    return worst

@@ -66,3 +66,70 @@ def emit(w, lf: LoweredFamily) -> list[str]:
 
 def init(w, lf: LoweredFamily) -> list[str]:
     return []
+
+
+# --- membership, for `lwlc test` (lwlc/modeltest.py): written from the definition, not from
+# the emitted projection -------------------------------------------------------------------
+
+
+def class_miss(z, classes, margin: float):
+    """Per item, how far z [items, C] is from 'z ≥ Δ at the item's class, ≤ 0 elsewhere' for a
+    class position per item: max(Δ − z[class], z[other], 0)."""
+    import numpy as np
+
+    z = np.asarray(z, dtype=np.float64)
+    classes = np.broadcast_to(np.asarray(classes, dtype=np.int64), z.shape[:1])
+    own = np.arange(z.shape[1])[None, :] == classes[:, None]
+    short = np.maximum(margin - z[own], 0.0)
+    over = np.max(np.where(own, 0.0, np.maximum(z, 0.0)), axis=1, initial=0.0)
+    return np.maximum(short, over)
+
+
+def relaxed_violation(own, alt, movable, count: int) -> float:
+    """The least possible largest violation when up to `count` movable items may take their
+    alternative (violation `alt` instead of `own`): the smallest t such that every item over t
+    is movable with alt ≤ t, and there are at most `count` of them."""
+    import numpy as np
+
+    own, alt = np.asarray(own, dtype=np.float64), np.asarray(alt, dtype=np.float64)
+    for t in np.unique(np.concatenate([[0.0], own, alt])):
+        over = own > t
+        if np.sum(over) <= count and np.all(movable[over] & (alt[over] <= t)):
+            return float(t)
+    return float(np.max(own, initial=0.0))
+
+
+def violation(model: ir.Model, lf: LoweredFamily, state: dict, data: dict) -> float:
+    """The largest violation of a class family by `state` over its items: z = y − b (or y) on
+    the class nodes must be ≥ Δ at the label's class node and ≤ 0 at the others; with
+    `exempt n` up to n items may violate it, with `relabel n` up to n items may satisfy it with
+    another class, with `allow n as l` up to n items labelled otherwise may satisfy it as class
+    l. 0 when the state satisfies it."""
+    import numpy as np
+
+    from lwlc.kinds.consensus import part_rows
+
+    fam: ir.ClassFamily = lf.family
+    rows = part_rows(model, fam.part)
+    z = np.asarray(state[fam.y], dtype=np.float64)[rows][:, lf.class_positions[fam.y]]
+    if fam.b:
+        z = z - np.asarray(state[fam.b], dtype=np.float64)[rows][:, lf.class_positions[fam.b]]
+    if z.size == 0:
+        return 0.0
+    part = fam.part or model.batch.whole
+    lab = model.labels[fam.label]
+    labels = np.asarray(data[fam.label]).astype(np.int64)[
+        part.start - lab.part.start:part.stop - lab.part.start]
+    own = class_miss(z, labels, fam.margin)
+    everyone = np.ones(len(own), dtype=bool)
+    if fam.mode == "plain":
+        return float(np.max(own))
+    if fam.mode == "exempt":
+        return relaxed_violation(own, np.zeros_like(own), everyone, fam.count)
+    if fam.mode == "relabel":
+        best = np.min([class_miss(z, c, fam.margin) for c in range(z.shape[1])], axis=0)
+        return relaxed_violation(own, best, everyone, fam.count)
+    if fam.mode == "allow":
+        alt = class_miss(z, fam.allow_label, fam.margin)
+        return relaxed_violation(own, alt, labels != fam.allow_label, fam.count)
+    raise ValueError(f"constraint {fam.name}: unknown class mode {fam.mode}")

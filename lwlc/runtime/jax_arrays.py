@@ -8,7 +8,7 @@ JOIN_BLOCKS = True  # a set's output: its blocks concatenated where they tile a 
 
 
 def _fresh(a):
-    return a
+    return jnp.asarray(a)
 
 
 def _assign(a, index, value):

@@ -1,0 +1,226 @@
+"""The back end compiles the language, not the paper's networks: one regression test per defect
+of issue 10 (models written outside models/), both backends, float64."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lwlc.compiler import compile_model, load_solver
+from lwlc.driver import TrainConfig, batch_data, bind, data_part, own_inputs, train
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent / "models"
+SHIPPED = sorted((ROOT / "models").glob("*.lwl")) + sorted((ROOT / "docs" / "examples").glob(
+    "*.lwl")) + sorted(HERE.glob("*.lwl"))
+
+
+def _write(tmp_path, text: str, name: str = "m.lwl") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _train(path, backend, tmp_path, **overrides):
+    cfg = TrainConfig(model=str(path), overrides=overrides, backend=backend,
+                      out=str(tmp_path / backend), progress=False, quiet=True)
+    return train(cfg)
+
+
+def _steps(path, backend, steps=3, overrides=None):
+    """State after `steps` RRR iterations from the NumPy solver's initial state."""
+    c = compile_model(path, overrides, backend)
+    ref = load_solver(compile_model(path, overrides, "numpy").source)
+    solver = load_solver(c.source)
+    bound = bind(c, c.model.data["train"], "train")
+    idx = np.arange(data_part(c.model).size) % len(bound)
+    data = batch_data(c, bound, idx, own_inputs(c))
+    params = ref.initial_params(np.random.default_rng(1))
+    state = ref.init(params, data)
+    errs = []
+    for _ in range(steps):  # the JAX solver's compiled loop, one step at a time
+        state, _, err, _ = solver.solve_batch(state, data, iterations=1, tolerance=0.0)
+        errs.append(float(err))
+    return {k: np.asarray(v) for k, v in state.items()}, errs, solver, params, data
+
+
+# --- regression: outputs equal to data ----------------------------------------------------
+
+
+def test_regression_trains_and_predicts_its_outputs(tmp_path):
+    path = HERE / "regression.lwl"
+    c = compile_model(path)
+    assert [(t.name, t.kind, t.reference) for t in c.plan.targets] == [
+        ("outputs", "value", "t")]
+    sums = {b: _train(path, b, tmp_path, epochs=2, iterations=30) for b in ("numpy", "jax")}
+    assert sums["jax"]["outputs_rmse"] == pytest.approx(sums["numpy"]["outputs_rmse"], rel=1e-9)
+    # the targets are tanh(x A) / 2 (RMS about 0.2): the trained network predicts them
+    assert sums["numpy"]["outputs_rmse"] < 0.05
+    from lwlc.driver import predict
+
+    pred = predict(str(path), str(tmp_path / "numpy" / "params.npz"),
+                   "regression:inputs=4,outputs=2,items=50,seed=0", {}, "numpy")
+    assert list(pred) == ["outputs"] and pred["outputs"].shape == (50, 2)
+    assert np.all(np.isfinite(pred["outputs"])) and np.std(pred["outputs"]) > 0.05
+
+
+# --- smooth curves in both backends -------------------------------------------------------
+
+SMOOTH = """\
+model smooth
+param omega = 2.0
+set curve {{ x = {curve} for all }}
+nodes D[3], H[4], C[2]
+edges E = dense(D -> H) + dense(H -> C)
+batch k[8]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, H | C] metric outdeg on H, 1 on C
+var b[k, H | C] metric outdeg on H, 1 on C
+constraint inputs  for k, i in D: agree x[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in {use}
+constraint classes for k: y[k, C] - b[k, C] in margin(c[k], 0.1)
+constraint weights for j in H | C: agree w[*, in(j)] in sphere(omega)
+constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
+constraint bias    for j in H | C: agree b[*, j]
+data train = "blobs:inputs=3,classes=2,items=32,seed=1"
+"""
+
+CURVES = {  # every function a curve may use, and the built-in smooth sets
+    "sigmoid": ("z", "sigmoid"), "tanh_act": ("z", "tanh_act"),
+    "exp_log": ("log(1 + exp(z))", "curve"), "atan_erf": ("atan(z) + 0.2 * erf(z)", "curve"),
+    "sin_cos_abs_sqrt": ("0.3 * sin(z) + 0.2 * cos(z) + 0.1 * abs(z) + sqrt(1 + z * z)",
+                         "curve"),
+}
+
+
+@pytest.mark.parametrize("name", list(CURVES))
+def test_smooth_curves_run_in_both_backends(name, tmp_path):
+    curve, use = CURVES[name]
+    path = _write(tmp_path, SMOOTH.format(curve=curve, use=use))
+    ref, e_ref, *_ = _steps(path, "numpy", steps=2)
+    got, e_got, *_ = _steps(path, "jax", steps=2)
+    for k in ref:
+        assert np.all(np.isfinite(ref[k])), k
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-9, err_msg=k)
+    assert e_got == pytest.approx(e_ref, rel=1e-9)
+
+
+def test_digits_softplus_example_trains(tmp_path):
+    path = ROOT / "docs" / "examples" / "digits_softplus.lwl"
+    cfg = TrainConfig(model=str(path), data="digits:seed=0,limit=200", test=None,
+                      overrides={"epochs": 2, "iterations": 20, "k": 50}, backend="numpy",
+                      out=str(tmp_path), progress=False, quiet=True)
+    s = train(cfg)
+    assert 0.0 <= s["train_err"] < 0.5 and np.isfinite(s["rrr_err"])  # chance: 0.9
+
+
+# --- batch parts, odd names, cycles ------------------------------------------------------
+
+
+def test_multi_part_classifier_with_odd_names_and_cycles_trains(tmp_path):
+    """Batch parts with different activations, constraints named A, B, data, np, xp, state,
+    out; sets Lk / lk and lk2(1) / lk2_1; directed cycles among hidden nodes."""
+    path = HERE / "odd_names_cycles.lwl"
+    s = _train(path, "numpy", tmp_path, epochs=2, iterations=10)
+    assert s["epochs"] == 2 and s["train_err"] < 0.3  # 3 blobs: chance is 2/3
+    ref, e_ref, *_ = _steps(path, "numpy", steps=2)
+    got, e_got, *_ = _steps(path, "jax", steps=2)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-9, err_msg=k)
+    assert e_got == pytest.approx(e_ref, rel=1e-9)
+
+
+def test_names_that_differ_in_case_get_their_own_tables():
+    c = compile_model(HERE / "odd_names_cycles.lwl")
+    solver = load_solver(c.source)
+    fams = solver.FAMILIES
+    assert set(fams) >= {"A", "B", "B2", "state", "data", "np", "xp", "out"}
+    assert "constraint A, constraint B" not in c.source
+    assert solver.project_A.__doc__.startswith("Project onto constraint set A")
+    tables = {name: getattr(solver, name) for name in dir(solver) if name.startswith("PIECES_")}
+    assert len(tables) == 4  # Lk, lk, lk2(1), lk2_1: four different sets, four tables
+    assert tables["PIECES_Lk"][0][3] == 0.1 and tables["PIECES_lk"][0][0] == "curve"
+    for fam, table in (("B", "PIECES_Lk"), ("B2", "PIECES_lk"), ("state", "PIECES_lk2_1"),
+                       ("data", "PIECES_lk2_1_2")):
+        assert table in fams[fam][0].__code__.co_names, (fam, table)
+    assert tables["PIECES_lk2_1"] != tables["PIECES_lk2_1_2"]
+
+
+def test_a_cycle_is_relaxed_so_the_data_reaches_every_node():
+    c = compile_model(HERE / "odd_names_cycles.lwl")
+    solver = load_solver(c.source)
+    d = np.random.default_rng(0).uniform(0.5, 1.0, (6, 5))
+    params = solver.initial_params(np.random.default_rng(0))
+    X, Y = solver.forward(params, {"d": d}, 6, "clean")
+    m = c.model
+    hidden = [n for n in range(m.n_nodes) if not m.node_name(n).startswith(("D", "C"))]
+    assert np.all(np.abs(np.asarray(Y)[:, hidden]) > 0), "a node was never computed"
+    assert np.all(np.asarray(X)[:, :5] == d)
+
+
+# --- generated code -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_emitted_module_passes_ruff(path, backend, tmp_path):
+    """Every shipped and documented model, both backends: ruff's defaults, no findings."""
+    from ruff.__main__ import find_ruff_bin
+
+    out = tmp_path / "solver.py"
+    out.write_text(compile_model(path, None, backend).source)
+    done = subprocess.run([find_ruff_bin(), "check", "--isolated", "--no-cache", "--select",
+                           "E,F,W", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_emitted_module_holds_only_what_the_model_reaches(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    src = compile_model("models/majority.lwl").source
+    for unused in ("def piecewise_fixed_projection", "def smooth_projection", "PARAMS =",
+                   "def nonneg_projection", "def box_projection", "PROBLEM =", "def _erf",
+                   "def least_squares_values"):
+        assert unused not in src, unused
+    assert "/work/" not in src and str(ROOT) not in src  # no machine paths
+
+
+def test_header_regenerates_the_same_module(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from lwlc.cli import app
+
+    monkeypatch.chdir(ROOT)
+    runner = CliRunner()
+    first = tmp_path / "a.py"
+    r = runner.invoke(app, ["compile", "models/majority.lwl", "--backend", "jax", "--dtype",
+                            "float32", "--set", "k=64", "--set", "omega=2.5", "-o", str(first)])
+    assert r.exit_code == 0, r.output
+    text = first.read_text()
+    command = text.split("Regenerate instead of editing:\n")[1].split("\n\n")[0]
+    words = command.replace("\\\n", " ").split()
+    assert words[:2] == ["lwlc", "compile"] and "float32" in words and "k=64" in words
+    second = tmp_path / "b.py"
+    r = runner.invoke(app, words[1:] + ["-o", str(second)])
+    assert r.exit_code == 0, r.output
+    assert second.read_bytes() == first.read_bytes()
+
+
+def test_wheel_holds_the_grammar_prelude_and_models_under_lwlc(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT),
+                           "-w", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import zipfile
+
+    names = zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist()
+    assert "lwlc/grammar/lwl.lark" in names and "lwlc/prelude.lwl" in names
+    assert "lwlc/models/majority.lwl" in names and "lwlc/backends/common.py" in names
+    assert "lwlc/runtime/rrr.py" in names and "lwlc/kinds/consensus.py" in names
+    assert not any(n.startswith(("backends/", "grammar/", "models/")) for n in names)
