@@ -15,6 +15,7 @@ import numpy as np
 import sympy
 
 from . import ir
+from .kinds import kind_of
 from . import syntax as S
 from .errors import ModelError, Span, did_you_mean
 from .parse import parse_prelude
@@ -285,14 +286,7 @@ class _Elaborator:
         whose value goes nowhere (no out-edges, or no edges at all)."""
         used: set[str] = set()
         for f in self.families:
-            fixed = (f.side.fixed if isinstance(f, ir.ConsensusFamily)
-                     else f.fixed if isinstance(f, ir.ActivationFamily) else None)
-            if fixed is not None and fixed.input is not None:
-                used.add(fixed.input)
-            if isinstance(f, ir.BilinearFamily) and f.data:
-                used.add(f.data)
-            if isinstance(f, ir.ClassFamily):
-                used.add(f.label)
+            used |= kind_of(f).reads(f)[0]
         for inp in self.inputs.values():
             if inp.name not in used:
                 kind = "sample" if inp.name in self.samples else "input"
@@ -335,15 +329,7 @@ class _Elaborator:
         # In-edges but no out-edges, and no class or data constraint reads the node.
         read: set[int] = set()
         for f in self.families:
-            if isinstance(f, ir.ClassFamily):
-                read.update(f.classes)
-            elif isinstance(f, ir.BilinearFamily) and f.data and f.nodes:
-                read.update(f.nodes)
-            elif (isinstance(f, ir.ConsensusFamily) and f.over == "edges" and f.nodes
-                  and f.side.fixed is not None):  # agree x[k, in(j)] == d[k, j]
-                read.update(f.nodes)
-            elif isinstance(f, ir.ActivationFamily) and f.nodes:
-                read.update(f.nodes)  # (it needs out-edges: checked where it is elaborated)
+            read |= kind_of(f).reads(f)[1]
         sinks = [i for i in range(n) if indeg[i] > 0 and outdeg[i] == 0
                  and i not in read and i not in warned]
         if sinks:

@@ -12,14 +12,16 @@ of declarations or at the kind of network: every role comes from a family's kind
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import networkx as nx
 import numpy as np
 
 from . import ir
 from .errors import ModelError
-from .split import SplitPlan, split
+
+if TYPE_CHECKING:
+    from .split import SplitPlan
 
 Which = Literal["A", "B"]
 
@@ -324,6 +326,7 @@ def _neurons(model, nodes, computed, activation, set_value) -> list[Neuron]:
 def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
     """Lower an elaborated model to the plan the backends emit."""
     from .kinds import kind_of
+    from .split import split
 
     plan = plan or split(model)
     families = tuple(kind_of(f).lower(model, f, plan.sets[f.name]) for f in model.families)

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import ir
 from .errors import SplitError
+from .kinds import kind_of
 
 __all__ = [
     "OddCycle", "PinConflict", "SplitPlan", "Touch", "assign_sets", "describe_element",
@@ -117,59 +118,52 @@ def _node_positions(model: ir.Model, var: ir.Variable, nodes) -> np.ndarray:
     return pos
 
 
-def touches(model: ir.Model, family: ir.Family, _edges: _EdgeCache | None = None) -> list[Touch]:
-    """The compact footprints of `family`, one per variable reference (Elser Sect. 4.1, 5.1)."""
-    edges = _edges or _EdgeCache(model)
-    part = family.part
-    if part is None and model.batch is not None and not isinstance(family, ir.ConsensusFamily):
-        part = model.batch.whole
-    items = None if part is None else (part.start, part.stop)
-    nodes = family.nodes
-    out: list[Touch] = []
+class Footprint:
+    """What one family touches, collected through its kind's `touches` (lwlc/kinds)."""
 
-    def add(name: str, pos, owner, *, per_item: bool = True, stride: int | None = None):
-        var = model.variables[name]
-        rng = items
+    def __init__(self, model: ir.Model, family: ir.Family, edges: _EdgeCache):
+        self.model, self.family, self.edge_cache = model, family, edges
+        part = family.part
+        if part is None and model.batch is not None and kind_of(family).COVERS_BATCH:
+            part = model.batch.whole
+        self.items = None if part is None else (part.start, part.stop)
+        self.out: list[Touch] = []
+
+    def add(self, name: str, pos, owner, *, per_item: bool = True, stride: int | None = None):
+        var = self.model.variables[name]
+        rng = self.items
         if rng is None and var.batched:  # a batched variable is always read per item
-            rng = (0, model.batch.size)
-        out.append(Touch(
-            family.name, name, var.batched, var.size, rng, per_item and rng is not None,
+            rng = (0, self.model.batch.size)
+        nodes = self.family.nodes
+        self.out.append(Touch(
+            self.family.name, name, var.batched, var.size, rng, per_item and rng is not None,
             len(nodes) if stride is None else stride,
             np.asarray(pos, dtype=np.int64), np.asarray(owner, dtype=np.int64),
         ))
 
-    def by_node(name: str):
-        add(name, _node_positions(model, model.variables[name], nodes), np.arange(len(nodes)))
+    def nodes(self, name: str, per_item: bool = True) -> None:
+        """One element per node of the loop (y[k, i], b[*, j])."""
+        nodes = self.family.nodes
+        self.add(name, _node_positions(self.model, self.model.variables[name], nodes),
+                 np.arange(len(nodes)), per_item=per_item)
 
-    def by_edges(name: str, direction: str, **kw):
-        add(name, *edges(model.variables[name], direction, nodes), **kw)
+    def edges(self, name: str, direction: str, per_item: bool = True) -> None:
+        """The in(j)/out(i) edges of each node of the loop."""
+        var = self.model.variables[name]
+        self.add(name, *self.edge_cache(var, direction, self.family.nodes), per_item=per_item)
 
-    if isinstance(family, ir.ConsensusFamily):
-        var = model.variables[family.var]
-        per_item = family.over == "edges"
-        if var.axis == "edges":
-            by_edges(family.var, family.direction, per_item=per_item)
-        else:
-            add(family.var, _node_positions(model, var, nodes), np.arange(len(nodes)),
-                per_item=per_item)
-    elif isinstance(family, ir.ActivationFamily):
-        by_node(family.y)
-        if family.b:
-            by_node(family.b)
-        by_edges(family.x, family.direction)
-    elif isinstance(family, ir.ClassFamily):
-        for name in (family.y, family.b):
-            if name:
-                pos = _node_positions(model, model.variables[name], family.classes)
-                add(name, pos, np.zeros(len(pos)), stride=1)
-    elif isinstance(family, ir.BilinearFamily):
-        by_edges(family.x, family.direction)
-        by_edges(family.w, family.direction)
-        if family.y:
-            by_node(family.y)
-    else:  # pragma: no cover - every IR family kind is handled above
-        raise SplitError(f"lwlc cannot split a constraint of kind '{family.kind}'", family.span)
-    return out
+    def classes(self, name: str, nodes) -> None:
+        """A fixed group of nodes, all in one instance per item (y[k, C])."""
+        pos = _node_positions(self.model, self.model.variables[name], nodes)
+        self.add(name, pos, np.zeros(len(pos)), stride=1)
+
+
+def touches(model: ir.Model, family: ir.Family, _edges: _EdgeCache | None = None) -> list[Touch]:
+    """The compact footprints of `family`, one per variable reference (Elser Sect. 4.1, 5.1),
+    as its kind declares them."""
+    t = Footprint(model, family, _edges or _EdgeCache(model))
+    kind_of(family).touches(family, t)
+    return t.out
 
 
 def footprint(model: ir.Model, family: ir.Family) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -491,8 +485,8 @@ def split(model: ir.Model) -> SplitPlan:
         raise third
 
     pins = {f.name: f.pin for f in fams if f.pin}
-    bilinear = [f.name for f in fams if isinstance(f, ir.BilinearFamily)]
-    result = assign_sets(graph, pins, bilinear, names)
+    preferring_b = [f.name for f in fams if kind_of(f).PREFERRED_SET == "B"]
+    result = assign_sets(graph, pins, preferring_b, names)
     if isinstance(result, OddCycle):
         raise _odd_cycle_error(model, graph, result)
     if isinstance(result, PinConflict):
@@ -582,12 +576,7 @@ def _pin_error(model: ir.Model, graph: nx.Graph, pc: PinConflict) -> SplitError:
 
 
 def _instances(model: ir.Model, family: ir.Family) -> int:
-    n_nodes = len(family.nodes) if family.nodes is not None else 1
-    if isinstance(family, ir.ConsensusFamily) and family.over == "items":
-        return n_nodes
-    if family.part is None:
-        return n_nodes
-    return family.part.size * n_nodes
+    return kind_of(family).instances(family)
 
 
 def format_split(model: ir.Model, plan: SplitPlan) -> str:

@@ -11,6 +11,29 @@ from lwlc import ir
 from lwlc.lower import Learned, LoweredFamily, Source, Target, Which, groups_of
 
 KIND = "activation"
+PREFERRED_SET = None
+COVERS_BATCH = True
+
+
+def touches(fam: ir.ActivationFamily, t) -> None:
+    t.nodes(fam.y)
+    if fam.b:
+        t.nodes(fam.b)
+    t.edges(fam.x, fam.direction)
+
+
+def instances(fam: ir.ActivationFamily) -> int:
+    return (fam.part.size if fam.part is not None else 1) * len(fam.nodes or ())
+
+
+def reads(fam: ir.ActivationFamily) -> tuple[set[str], set[int]]:
+    used = {fam.fixed.input} if fam.fixed is not None and fam.fixed.input else set()
+    return used, set(fam.nodes or ())
+
+
+def library(fam: ir.ActivationFamily) -> list[str]:
+    return ["activation"]
+
 
 
 def lower(model: ir.Model, fam: ir.ActivationFamily, which: Which) -> LoweredFamily:

@@ -14,6 +14,30 @@ from lwlc.errors import ModelError
 from lwlc.lower import Learned, LoweredFamily, Source, Target, Which, groups_of
 
 KIND = "bilinear"
+PREFERRED_SET = "B"  # the neurons go to B where the split leaves a choice (Elser Sect. 5.1)
+COVERS_BATCH = True
+
+
+def touches(fam: ir.BilinearFamily, t) -> None:
+    t.edges(fam.x, fam.direction)
+    t.edges(fam.w, fam.direction)
+    if fam.y:
+        t.nodes(fam.y)
+
+
+def instances(fam: ir.BilinearFamily) -> int:
+    return (fam.part.size if fam.part is not None else 1) * len(fam.nodes or ())
+
+
+def reads(fam: ir.BilinearFamily) -> tuple[set[str], set[int]]:
+    if fam.data:
+        return {fam.data}, set(fam.nodes or ())
+    return set(), set()
+
+
+def library(fam: ir.BilinearFamily) -> list[str]:
+    return ["bilinear"]
+
 
 
 def lower(model: ir.Model, fam: ir.BilinearFamily, which: Which) -> LoweredFamily:

@@ -17,6 +17,38 @@ from lwlc.errors import ModelError
 from lwlc.lower import Group, Learned, LoweredFamily, Source, Which, groups_of
 
 KIND = "consensus"
+PREFERRED_SET = None  # the split decides
+COVERS_BATCH = False  # without a batch loop, a consensus covers no items (over items: its part)
+
+
+def touches(fam: ir.ConsensusFamily, t) -> None:
+    """Its footprint (split): the replicas, per item over edges, across items over items."""
+    per_item = fam.over == "edges"
+    if t.model.variables[fam.var].axis == "edges":
+        t.edges(fam.var, fam.direction, per_item=per_item)
+    else:
+        t.nodes(fam.var, per_item=per_item)
+
+
+def instances(fam: ir.ConsensusFamily) -> int:
+    nodes = len(fam.nodes) if fam.nodes is not None else 1
+    if fam.over == "items" or fam.part is None:
+        return nodes
+    return fam.part.size * nodes
+
+
+def reads(fam: ir.ConsensusFamily) -> tuple[set[str], set[int]]:
+    """(the inputs and labels it reads, the nodes whose value it reads)."""
+    fixed = fam.side.fixed
+    if fixed is not None and fixed.input is not None:
+        return {fixed.input}, set(fam.nodes or ())
+    return set(), (set(fam.nodes or ()) if fixed is not None and fam.over == "edges" else set())
+
+
+def library(fam: ir.ConsensusFamily) -> list[str]:
+    """The set-library kinds its projection uses (`lwlc test`)."""
+    return [fam.side.kind] if fam.side.kind not in ("none", "fixed") else []
+
 
 
 def lower(model: ir.Model, fam: ir.ConsensusFamily, which: Which) -> LoweredFamily:

@@ -10,6 +10,27 @@ from lwlc import ir
 from lwlc.lower import Learned, LoweredFamily, Source, Target, Which
 
 KIND = "class"
+PREFERRED_SET = None
+COVERS_BATCH = True
+
+
+def touches(fam: ir.ClassFamily, t) -> None:
+    for name in (fam.y, fam.b):
+        if name:
+            t.classes(name, fam.classes)
+
+
+def instances(fam: ir.ClassFamily) -> int:
+    return fam.part.size if fam.part is not None else 1
+
+
+def reads(fam: ir.ClassFamily) -> tuple[set[str], set[int]]:
+    return {fam.label}, set(fam.classes)
+
+
+def library(fam: ir.ClassFamily) -> list[str]:
+    return ["margin"]
+
 
 
 def lower(model: ir.Model, fam: ir.ClassFamily, which: Which) -> LoweredFamily:
