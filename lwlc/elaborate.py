@@ -15,9 +15,9 @@ import numpy as np
 import sympy
 
 from . import ir
-from .kinds import kind_of
 from . import syntax as S
 from .errors import ModelError, Span, did_you_mean
+from .kinds import kind_of
 from .parse import parse_prelude
 
 _FUNCTIONS = {

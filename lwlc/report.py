@@ -9,13 +9,9 @@ from . import ir
 
 
 def instance_count(f: ir.Family) -> int:
-    items = f.part.size if f.part is not None else 1
-    nodes = len(f.nodes) if f.nodes is not None else 1
-    if isinstance(f, ir.ConsensusFamily) and f.over == "items":
-        return nodes
-    if isinstance(f, ir.ClassFamily):
-        return items
-    return items * nodes
+    from .kinds import kind_of
+
+    return kind_of(f).instances(f)
 
 
 def relation_text(f: ir.Family) -> str:
