@@ -541,27 +541,28 @@ class SolverWriter:
         for k, v in metric.items():
             lines.append(f"    {k!r}: {v},")
         lines.append("}")
-        for name, owner in self.plan.owners.items():
-            es = m.edge_sets[m.variables[name].edge_set]
-            owner = np.where(owner < 0, m.n_nodes, owner)
-            if np.array_equal(owner, es.tail):
-                what = "its tail"
-            elif np.array_equal(owner, es.head):
-                what = "its head"
-            else:
-                what = "its node"
-            self._owner_names[name] = self.names.fresh(f"OWNER_{name}".upper())
-            blocks = dense_blocks(es)
-            if blocks is not None and what in ("its tail", "its head"):
-                tails = self.names.fresh(f"_{es.name}_TAIL".upper())
-                heads = self.names.fresh(f"_{es.name}_HEAD".upper())
-                lines.append(f"{tails}, {heads} = _dense_edges({blocks!r})")
-                value = tails if what == "its tail" else heads
-            else:
-                value = array_literal(owner)
-            lines.append(f"{self._owner_names[name]} = {value}  # {name}: each edge carries "
-                         f"the value of {what}")
         return "\n".join(lines) + "\n"
+
+    def owner(self, var: str) -> str:
+        """The constant naming, for each edge of `var`, the node whose value it carries."""
+        if var in self._owner_names:
+            return self._owner_names[var]
+        m = self.model
+        es = m.edge_sets[m.variables[var].edge_set]
+        owner = np.where(self.plan.owners[var] < 0, m.n_nodes, self.plan.owners[var])
+        what = {True: "its tail"}.get(bool(np.array_equal(owner, es.tail)),
+                                      "its head" if np.array_equal(owner, es.head) else "its node")
+        blocks = dense_blocks(es)
+        if blocks is not None and what != "its node":
+            ends = self.const(f"_{es.name}_{'tail' if what == 'its tail' else 'head'}",
+                              f"_dense_edges({blocks!r})[{0 if what == 'its tail' else 1}]")
+            value = ends
+        else:
+            value = array_literal(owner)
+        name = self.names.fresh(f"OWNER_{var}".upper())
+        self.consts.append(f"{name} = {value}  # {var}: each edge carries the value of {what}")
+        self._owner_names[var] = name
+        return name
 
     def step(self) -> str:
         s = self.model.solver
@@ -657,7 +658,7 @@ class SolverWriter:
     def _product(self, fam: ir.BilinearFamily, weight: str, value: str, g: Group) -> str:
         """Σ_e X[owner(e)] · params[weight][e] over each node's operand edges, / c."""
         edges = self.index(g.edges, f"{fam.name}_{len(g.nodes)}_edges")
-        owner = self._owner_names[value]
+        owner = self.owner(value)
         if edges.kind == "gather":
             xs = f"X[:, {owner}[{edges.name}]]"
             ws = f"params[{weight!r}][{edges.name}]"
@@ -706,7 +707,7 @@ class SolverWriter:
         pos, col = es.edges_of(fam.direction, tuple(fam.nodes))
         e = self.array(pos, f"{fam.name}_edges")
         c = self.array(col, f"{fam.name}_edge_nodes")
-        owner = self._owner_names[value]
+        owner = self.owner(value)
         return (f"A = edge_matrix(params[{weight!r}][{e}], {owner}[{e}], {c}, N_NODES + 1, "
                 f"{len(fam.nodes)})")
 

@@ -246,28 +246,34 @@ def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: set[str],
             for n in f.nodes:
                 neuron.setdefault(n, f)
     computed: dict[int, tuple[ir.BilinearFamily, str, str, np.ndarray]] = {}
-    for n, bf in neuron.items():
+    for bf in dict.fromkeys(neuron.values()):
         weight = _weight_operand(model, bf, learned_vars)
         value = bf.w if weight == bf.x else bf.x
         es = model.edge_sets[model.variables[value].edge_set]
-        pos, _ = es.edges_of(bf.direction, (n,))
-        computed[n] = (bf, weight, value, owners[value][pos])
+        mine = tuple(n for n in bf.nodes if neuron[n] is bf)
+        pos, own = es.edges_of(bf.direction, mine)
+        operands = owners[value][pos]
+        split_at = np.cumsum(np.bincount(own, minlength=len(mine)))[:-1]
+        for n, ops in zip(mine, np.split(operands, split_at), strict=True):
+            computed[n] = (bf, weight, value, ops)
     # X of a node is determined by its neuron when its activation links its y to its x
     determined = {n for n, (bf, *_rest) in computed.items()
                   if n not in sources and n in activation and activation[n].y == bf.y}
     graph = nx.DiGraph()
     graph.add_nodes_from(determined)
+    known = np.zeros(model.n_nodes + 1, dtype=bool)
+    known[list(determined)] = True
     for n in determined:
-        for o in computed[n][3].tolist():
-            if o in determined:
-                graph.add_edge(o, n)
+        ops = np.unique(computed[n][3])
+        graph.add_edges_from((int(o), n) for o in ops[known[ops]])
     cond = nx.condensation(graph)
     depth: dict[int, int] = {}
     for c in nx.topological_sort(cond):
         depth[c] = 1 + max((depth[p] for p in cond.predecessors(c)), default=-1)
     steps: list = []
-    latent = sorted({o for n in computed for o in computed[n][3].tolist()
-                     if o >= 0 and o not in determined and o not in sources})
+    operands = np.unique(np.concatenate([c[3] for c in computed.values()] or [[]])).astype(int)
+    latent = sorted(o for o in operands.tolist()
+                    if o >= 0 and o not in determined and o not in sources)
     for f in fams:
         if isinstance(f, ir.BilinearFamily) and f.data is not None:
             weight = _weight_operand(model, f, learned_vars)
