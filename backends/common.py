@@ -786,26 +786,27 @@ class SolverWriter:
 
     def init_function(self, forward_names) -> list[str]:
         plan, m = self.plan, self.model
+        body = []
+        for lf in plan.families:
+            body += kind_of(lf.family).init(self, lf)
+        uses = [name for name in ("X", "Y") if any(f"{name}[" in b for b in body)]
         lines = ["def init(params, data, rng=None):",
                  '    """A warm start (Sect. 4.3, 5.4): every variable from the learned '
                  'parameters and\n    the inference pass, as each family\'s kind says."""']
         parts = m.batch.parts
-        if len(parts) == 1:
-            lines.append(f"    X, Y = {forward_names[parts[0].name]}(params, data, BATCH)")
-        else:
-            calls = []
-            for p in parts:
-                calls.append(f"        {forward_names[p.name]}(params, {self._part_data(p)}, "
-                             f"{p.size}),")
-            lines += ["    pieces = ["] + calls + ["    ]",
-                      "    X = xp.concatenate([p[0] for p in pieces], axis=0)",
-                      "    Y = xp.concatenate([p[1] for p in pieces], axis=0)"]
+        if uses and len(parts) == 1:
+            got = ", ".join(n if n in uses else "_" for n in ("X", "Y"))
+            lines.append(f"    {got} = {forward_names[parts[0].name]}(params, data, BATCH)")
+        elif uses:
+            calls = [f"        {forward_names[p.name]}(params, {self._part_data(p)}, {p.size}),"
+                     for p in parts]
+            lines += ["    pieces = ["] + calls + ["    ]"]
+            for i, name in enumerate(("X", "Y")):
+                if name in uses:
+                    lines.append(f"    {name} = xp.concatenate([p[{i}] for p in pieces], axis=0)")
         sizes = {v.name: v.size for v in m.variables.values()}
         lines.append("    state = {" + ", ".join(f"{k!r}: xp.zeros((BATCH, {s}))"
                                                  for k, s in sizes.items()) + "}")
-        body = []
-        for lf in plan.families:
-            body += kind_of(lf.family).init(self, lf)
         touched = sorted({v for lf in plan.families for v in lf.family.variables})
         if body:
             lines.append(f"    out = _copy(state, {touched!r})")

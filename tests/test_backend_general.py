@@ -224,3 +224,14 @@ def test_wheel_holds_the_grammar_prelude_and_models_under_lwlc(tmp_path):
     assert "lwlc/models/majority.lwl" in names and "lwlc/backends/common.py" in names
     assert "lwlc/runtime/rrr.py" in names and "lwlc/kinds/consensus.py" in names
     assert not any(n.startswith(("backends/", "grammar/", "models/")) for n in names)
+
+
+@pytest.mark.parametrize("name", ["metric_x", "scalar_sparse"])
+def test_models_the_campaign_found_pass_lwlc_test(name):
+    """Refused before: a constant metric on the bilinear operands; sphere/sparse on scalar
+    consensus values. Now their emitted projections pass every property check."""
+    from lwlc.modeltest import test_model
+
+    results = test_model(HERE / f"{name}.lwl", None, examples=8)
+    failed = [r for r in results if not r.ok]
+    assert results and not failed, failed

@@ -7,6 +7,8 @@ the right, Σ x w / c is the model's prediction of that data (eq. 23).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from lwlc import ir
@@ -42,10 +44,9 @@ def library(fam: ir.BilinearFamily) -> list[str]:
 
 def lower(model: ir.Model, fam: ir.BilinearFamily, which: Which) -> LoweredFamily:
     for v in (fam.x, fam.w):
-        if not np.all(model.variables[v].metric == 1.0):
-            raise ModelError(
-                f"the bilinear projection (App. B) assumes metric 1 on {v}; rescale the "
-                "norm ω instead (Elser Sect. 4.2)", fam.span)
+        if not np.all(model.variables[v].metric == model.variables[v].metric[0]):
+            raise ModelError(f"the bilinear projection needs one metric weight for all of {v}",
+                             fam.span, hint=f"write a single constant: var {v}[k, E] metric 2.0")
     node_vars = (fam.y,) if fam.y else ()
     return LoweredFamily(fam, which, groups_of(model, tuple(fam.nodes), fam.x, fam.direction,
                                                node_vars))
@@ -92,8 +93,17 @@ def emit(w, lf: LoweredFamily) -> list[str]:
             lines.append(f"y = data[{inp.name!r}][{w.input_rows(inp, fam.part)}, {cols}]"
                          "  # fixed by the data")
             lines.append("ginv = 0.0")
-        lines.append(f"x, w, y = bilinear_projection(xp, x, w, y, {w.num(fam.coef)}, ginv)"
-                     "  # eq. 19, 51-54")
+        gx = float(w.model.variables[fam.x].metric[0])
+        gw = float(w.model.variables[fam.w].metric[0])
+        if gx == 1.0 and gw == 1.0:
+            lines.append(f"x, w, y = bilinear_projection(xp, x, w, y, {w.num(fam.coef)}, ginv)"
+                         "  # eq. 19, 51-54")
+        else:  # metric weights gx, gw: project sqrt(gx) x, sqrt(gw) w with c sqrt(gx gw)
+            sx, sw = w.num(math.sqrt(gx)), w.num(math.sqrt(gw))
+            coef = w.num(fam.coef * math.sqrt(gx * gw))
+            lines.append(f"x, w, y = bilinear_projection(xp, {sx} * x, {sw} * w, y, {coef}, "
+                         "ginv)  # eq. 19, 51-54 in metric-scaled coordinates")
+            lines.append(f"x, w = x / {sx}, w / {sw}")
         lines.append(ix["E"].put(fam.x, R, "x"))
         lines.append(ix["E"].put(fam.w, R, "w"))
         if fam.y:

@@ -93,6 +93,12 @@ def convex(fam: ir.ConsensusFamily) -> bool:
     return fam.side.kind in ("none", "fixed", "nonneg", "box")
 
 
+def is_vector(model: ir.Model, fam: ir.ConsensusFamily) -> bool:
+    """A consensus over items of an edge variable has a vector value per node (its edges);
+    every other consensus has one scalar per instance, a vector of length 1."""
+    return fam.over == "items" and model.variables[fam.var].axis == "edges"
+
+
 def side_lines(w, fam: ir.ConsensusFamily, g: Group, gi: int, value: str = "mean") -> list[str]:
     """Project the consensus value onto the side constraint (Lemma 4.1)."""
     side, k = fam.side, fam.side.kind
@@ -111,31 +117,22 @@ def side_lines(w, fam: ir.ConsensusFamily, g: Group, gi: int, value: str = "mean
     if k == "box":
         lo, hi = side.args
         return [f"{value} = box_projection(xp, {value}, {w.num(lo)}, {w.num(hi)})"]
+    # the vector sets act on the last axis: a scalar consensus is a vector of length 1
+    vec, back = (value, "") if is_vector(w.model, fam) else (f"{value}[..., None]", "[..., 0]")
     if k == "sphere":
-        return [f"{value} = sphere_projection(xp, {value}, {w.num(side.args[0])})"]
-    if k == "nonneg_sphere":
-        return [f"{value} = nonneg_sphere_projection(xp, {value}, {w.num(side.args[0])})"]
-    if k == "sparse_nonneg":
-        return [f"{value} = sparse_nonneg_projection(xp, {value}, {int(side.args[0])})"]
-    raise ModelError(f"no projection onto the side constraint {k}", fam.span)
-
-
-def _check_vector_side(model: ir.Model, fam: ir.ConsensusFamily) -> None:
-    vector = fam.over == "items" and model.variables[fam.var].axis == "edges"
-    if fam.side.kind in ("sphere", "nonneg_sphere", "sparse_nonneg") and not vector:
-        raise ModelError(
-            f"constraint {fam.name}: {fam.side.kind.replace('_', ' & ')} constrains a vector, "
-            "but this consensus has one scalar value per instance",
-            fam.span,
-            hint="use it on a consensus over items of an edge variable, e.g. "
-            "agree w[*, in(j)] in sphere(omega)",
-        )
+        call = f"sphere_projection(xp, {vec}, {w.num(side.args[0])})"
+    elif k == "nonneg_sphere":
+        call = f"nonneg_sphere_projection(xp, {vec}, {w.num(side.args[0])})"
+    elif k == "sparse_nonneg":
+        call = f"sparse_nonneg_projection(xp, {vec}, {int(side.args[0])})"
+    else:
+        raise ModelError(f"no projection onto the side constraint {k}", fam.span)
+    return [f"{value} = {call}{back}"]
 
 
 def emit(w, lf: LoweredFamily) -> list[str]:
     """Average the replicas, project the average, broadcast it back (Lemma 4.1)."""
     fam: ir.ConsensusFamily = lf.family
-    _check_vector_side(w.model, fam)
     var = w.model.variables[fam.var]
     R = w.rows(fam.part)
     lines = []
@@ -205,8 +202,8 @@ def _side_violation(fam: ir.ConsensusFamily, value: np.ndarray, vector: bool) ->
     if kind == "box":
         lo, hi = args
         return float(np.max(np.maximum(np.maximum(lo - value, value - hi), 0.0)))
-    if not vector:  # sphere & co. on scalars are refused by the compiler
-        raise ModelError(f"constraint {fam.name}: {kind} needs a vector consensus", fam.span)
+    if not vector:  # sphere & co. on a scalar: a vector of length 1
+        value = value[..., None]
     if kind == "sphere":
         return float(np.max(np.abs(np.linalg.norm(value, axis=-1) - args[0])))
     if kind == "nonneg_sphere":
