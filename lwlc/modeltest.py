@@ -224,10 +224,34 @@ def example_states(model: ir.Model, np_solver: ModuleType, data: dict,
         if i % 4 == 3:
             noise = rng.uniform(0.05, 1.0)
             out.append({v: start[v] + rng.normal(0.0, noise, size=shape[v]) for v in shape})
-        else:
-            scale = rng.uniform(1.0, 3.0)
-            out.append({v: rng.normal(0.0, scale, size=shape[v]) for v in shape})
+            continue
+        scale = rng.uniform(1.0, 3.0)
+        state = {v: rng.normal(0.0, scale, size=shape[v]) for v in shape}
+        if i % 4 == 1:
+            _misclassify(model, state, data, rng)
+        out.append(state)
     return out
+
+
+def _misclassify(model: ir.Model, state: dict, data: dict, rng: np.random.Generator) -> None:
+    """Make every item of every class family favour a class other than its label, so that the
+    counts of exempt, relabel and allow bind."""
+    for f in model.families:
+        if not isinstance(f, ir.ClassFamily):
+            continue
+        part = f.part or model.batch.whole
+        lab = model.labels[f.label]
+        labels = np.asarray(data[f.label])[part.start - lab.part.start:
+                                            part.stop - lab.part.start]
+        n = len(f.classes)
+        other = (labels + rng.integers(1, n, size=labels.shape)) % n
+        cols = model.variables[f.y].positions(f.classes)
+        push = 2.0 * ((np.arange(n) == other[:, None]) * 1.0 - (np.arange(n) == labels[:, None]))
+        y = state[f.y]
+        y[part.start:part.stop, cols] = push + rng.normal(0.0, 0.3, size=push.shape)
+        if f.b:
+            bcols = model.variables[f.b].positions(f.classes)
+            state[f.b][part.start:part.stop, bcols] = rng.normal(0.0, 0.3, size=push.shape)
 
 
 def _np_state(state: dict) -> dict[str, np.ndarray]:
@@ -397,6 +421,7 @@ def _check_family(model, fam: _Family, P, JP, states, data, rng) -> None:
             tally.examples += 1
         # in_set
         t["in_set"].see(viol[i], viol[i] <= fam.tol,
+                        f"{where}: P(s) is not finite" if not math.isfinite(viol[i]) else
                         f"{where}: P(s) violates the constraint by {viol[i]:.3g} (relative)")
         # untouched: the elements the family does not constrain keep their values
         moved, at = _outside_change(fam, s, p)
@@ -431,6 +456,14 @@ def _check_family(model, fam: _Family, P, JP, states, data, rng) -> None:
             t["nearest"].see(None, excess[k] <= fam.tol,
                              f"{where}, instance {k}: {label} is closer to s than P(s): "
                              f"d² {dq[k]:.10g} < {d0[k]:.10g}")
+        reference = getattr(fam.kind, "nearest_distance", None)
+        if reference is not None:  # the kind knows the exact distance to its set
+            dref = reference(model, fam.lf, s, data)
+            excess = (float(np.sum(d0)) - dref) / (1.0 + dref)
+            worst = excess if worst is None else max(worst, excess)
+            t["nearest"].see(None, excess <= fam.tol,
+                             f"{where}: the set's nearest point is at d² {dref:.10g}, P(s) at "
+                             f"{float(np.sum(d0)):.10g}")
         t["nearest"].see(worst, True, "")
         # nonexpansive (convex families): d(P(s), P(t)) ≤ d(s, t), instance by instance
         if "nonexpansive" in t:

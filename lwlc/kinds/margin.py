@@ -154,3 +154,50 @@ def violation(model: ir.Model, lf: LoweredFamily, state: dict, data: dict) -> fl
         alt = class_miss(z, fam.allow_label, fam.margin)
         return relaxed_violation(own, alt, labels != fam.allow_label, fam.count)
     raise ValueError(f"constraint {fam.name}: unknown class mode {fam.mode}")
+
+
+def nearest_distance(model: ir.Model, lf: LoweredFamily, state: dict, data: dict) -> float:
+    """The squared distance, in the model's metric on y and b, from `state` to the family's
+    set, from the definition (an independent reference for the emitted projection): an item's
+    nearest point as class c moves z to Δ at c and to 0 at the others where they are on the
+    wrong side, at the cost Σ g Δz² with g = g_y g_b / (g_y + g_b) (y and b move oppositely);
+    the modes then save, on at most `count` items, the most: all of it (exempt), the gain of
+    the best class (relabel) or of class l (allow, items labelled otherwise)."""
+    import numpy as np
+
+    from lwlc.kinds.consensus import part_rows
+
+    fam: ir.ClassFamily = lf.family
+    rows = part_rows(model, fam.part)
+    ypos = lf.class_positions[fam.y]
+    z = np.asarray(state[fam.y], dtype=np.float64)[rows][:, ypos]
+    g = np.asarray(model.variables[fam.y].metric, dtype=np.float64)[ypos]
+    if fam.b:
+        bpos = lf.class_positions[fam.b]
+        z = z - np.asarray(state[fam.b], dtype=np.float64)[rows][:, bpos]
+        gb = np.asarray(model.variables[fam.b].metric, dtype=np.float64)[bpos]
+        g = g * gb / (g + gb)
+    part = fam.part or model.batch.whole
+    lab = model.labels[fam.label]
+    labels = np.asarray(data[fam.label]).astype(np.int64)[
+        part.start - lab.part.start:part.stop - lab.part.start]
+
+    def cost(classes):
+        classes = np.broadcast_to(np.asarray(classes, dtype=np.int64), labels.shape)
+        own = np.arange(z.shape[1])[None, :] == classes[:, None]
+        dz = np.where(own, np.maximum(fam.margin - z, 0.0), np.maximum(z, 0.0))
+        return np.sum(g * dz * dz, axis=1)
+
+    own = cost(labels)
+    if fam.mode == "plain" or fam.count <= 0:
+        return float(np.sum(own))
+    if fam.mode == "exempt":
+        saving = own
+    elif fam.mode == "relabel":
+        saving = own - np.min([cost(c) for c in range(z.shape[1])], axis=0)
+    elif fam.mode == "allow":
+        saving = np.where(labels != fam.allow_label, own - cost(fam.allow_label), 0.0)
+    else:
+        raise ValueError(f"constraint {fam.name}: unknown class mode {fam.mode}")
+    best = np.sort(saving[saving > 0.0])[::-1][:fam.count]
+    return float(np.sum(own) - np.sum(best))

@@ -1,0 +1,163 @@
+"""`lwlc test MODEL`: the property checks run on the projections as emitted into a model's
+NumPy and JAX solvers (lwlc/modeltest.py), and they catch a broken emitted projection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import lwlc.compiler
+from lwlc import modeltest
+from lwlc.cli import app
+from lwlc.compiler import compile_model, load_solver
+from lwlc.kinds import margin
+
+ROOT = Path(__file__).resolve().parent.parent
+MAJORITY = ROOT / "models" / "majority.lwl"
+FAMILY_PROPERTIES = {"in_set", "untouched", "idempotent", "nearest", "numpy_jax"}
+
+SMOOTH_PARTS = """\
+model smooth_parts "smooth user curves on a batch with parts"
+param omega = 2.0
+set soft { x = 0 for z <= 0; x = log(1 + exp(z)) - log(2) for z >= 0 }
+nodes D[4]
+nodes Z[2]
+group N = D | Z
+edges E = dense(D -> Z) + dense(Z -> D)
+batch k = data[5] + code[3]
+input d[data, D]
+input s[code, Z]
+var x[k, E]
+var w[k, E]
+var y[k, N] metric outdeg
+var b[k, N] metric outdeg
+constraint data_in   for k in data, i in D:     (y[k, i] - b[k, i], agree x[k, out(i)] == d[k, i]) in soft
+constraint data_rest for k in data, i in N - D: (y[k, i] - b[k, i], agree x[k, out(i)]) in tanh_act
+constraint code_in   for k in code, i in Z:     (y[k, i] - b[k, i], agree x[k, out(i)] == s[k, i]) in tanh_act
+constraint code_rest for k in code, i in N - Z: (y[k, i] - b[k, i], agree x[k, out(i)]) in soft
+constraint weights   for j in N:                agree w[*, in(j)] in sphere(omega)
+constraint neuron    for k, j in N:             dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
+constraint bias      for j in N:                agree b[*, j]
+"""  # noqa: E501
+
+
+def failures(results):
+    return [(r.family, r.property, r.detail) for r in results if not r.ok]
+
+
+def test_majority_passes_on_its_emitted_solvers():
+    results = modeltest.test_model(MAJORITY, None, examples=6)
+    assert failures(results) == []
+    by_family: dict[str, set[str]] = {}
+    for r in results:
+        by_family.setdefault(r.family, set()).add(r.property)
+        assert r.examples > 0
+    for name in ("inputs", "hidden", "classes", "weights", "neuron", "bias"):
+        assert FAMILY_PROPERTIES <= by_family[name], name
+    assert "nonexpansive" in by_family["bias"] and "nonexpansive" in by_family["inputs"]
+    assert "nonexpansive" not in by_family["neuron"]  # not convex
+    assert {"metric", "finite", "numpy_jax"} <= by_family["(model)"]
+
+
+def test_small_batch_shrinks_only_what_the_caller_leaves_open():
+    assert modeltest.small_batch(MAJORITY, None) == {"batch": 8.0}
+    assert modeltest.small_batch(MAJORITY, {"batch": 32}) == {"batch": 32}
+    assert modeltest.small_batch(MAJORITY, {"k": 4}) == {"k": 4}
+    # 0.5% of the batch stays at least one exempted item
+    exempt = modeltest.small_batch(ROOT / "models" / "mnist_exempt.lwl", {"pixels": 16})
+    assert exempt["batch"] >= 100
+
+
+def test_smooth_user_curve_and_batch_parts_pass(tmp_path):
+    path = tmp_path / "smooth_parts.lwl"
+    path.write_text(SMOOTH_PARTS)
+    with np.errstate(over="ignore", invalid="ignore"):
+        results = modeltest.test_model(path, None, examples=6, seed=1)
+    assert failures(results) == []
+    names = {r.family for r in results}
+    assert {"data_in", "data_rest", "code_in", "code_rest", "neuron"} <= names
+
+
+def _bias_shifted(model_path, shift):
+    """A loaded NumPy solver whose `bias` projection writes the consensus plus `shift`."""
+    compiled = compile_model(model_path, {"batch": 8}, "numpy")
+    solver = load_solver(compiled.source, "modeltest_bad")
+    real, writes, which = solver.FAMILIES["bias"]
+
+    def bad(src, out, data):
+        real(src, out, data)
+        out["__writes__"]["b"] = [(i, v + shift) for i, v in out["__writes__"]["b"]]
+
+    return compiled, solver, (bad, writes, which)
+
+
+def test_a_wrong_emitted_projection_fails_naming_family_and_property(monkeypatch):
+    compiled, solver, bad = _bias_shifted(MAJORITY, 0.1)
+    jax_solver = load_solver(compile_model(MAJORITY, {"batch": 8}, "jax").source)
+    monkeypatch.setitem(solver.FAMILIES, "bias", bad)
+    results = modeltest.check_solvers(compiled, solver, jax_solver, examples=4)
+    failed = {(f, p) for f, p, _ in failures(results)}
+    assert ("bias", "idempotent") in failed and ("bias", "numpy_jax") in failed
+    assert ("bias", "in_set") not in failed  # still a consensus: only the value is wrong
+    assert all(f in ("bias", "(model)") for f, _ in failed)
+
+
+def test_a_wrong_metric_weight_fails_nearest():
+    """A subtle emitter bug: the activation's replica weight gx off by 25% (in the set, and
+    idempotent, but not the nearest point)."""
+    def tamper(backend, source):
+        if backend != "numpy":
+            return source
+        assert "gx = 2.0" in source
+        return source.replace("gx = 2.0", "gx = 2.5", 1)
+
+    results = modeltest.test_model(MAJORITY, None, examples=4, tamper=tamper)
+    failed = {(f, p) for f, p, _ in failures(results)}
+    assert ("hidden", "nearest") in failed
+    assert ("hidden", "in_set") not in failed and ("hidden", "idempotent") not in failed
+
+
+def test_cli_exits_1_and_names_the_family_and_property(monkeypatch):
+    real_emit = lwlc.compiler.emit
+
+    def emit(plan, backend, dtype="float64", command=None):
+        source = real_emit(plan, backend, dtype, command)
+        if backend == "numpy":  # the class projection reads the wrong margin
+            assert '0.1, "plain"' in source
+            source = source.replace('0.1, "plain"', '0.05, "plain"', 1)
+        return source
+
+    monkeypatch.setattr(lwlc.compiler, "emit", emit)
+    r = CliRunner().invoke(app, ["test", str(MAJORITY), "--no-library", "-n", "3"])
+    assert r.exit_code == 1, r.output
+    assert "FAIL classes (class, margin(0.1)): in_set" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_cli_passes_on_majority_with_the_library_section():
+    r = CliRunner().invoke(app, ["test", str(MAJORITY), "-n", "3"])
+    assert r.exit_code == 0, r.output
+    assert "library" in r.output and "all " in r.output and "checks passed" in r.output
+
+
+@pytest.mark.parametrize("mode,count,allow,want", [
+    ("plain", 0, 0, 1.0),
+    ("exempt", 1, 0, 0.0),
+    ("relabel", 1, 0, 0.0),
+    ("allow", 1, 1, 0.0),  # item 1 (class 0) satisfies it as class 1
+    ("allow", 1, 0, 1.0),  # no item of another class may become class 0 here
+])
+def test_class_violation_modes(mode, count, allow, want):
+    z = np.array([[1.0, -1.0], [-0.5, 1.0], [-1.0, 1.0]])
+    labels = np.array([0, 0, 1])
+    own = margin.class_miss(z, labels, 0.5)
+    assert own.tolist() == [0.0, 1.0, 0.0]
+    alt = {"plain": own, "exempt": np.zeros(3),
+           "relabel": np.min([margin.class_miss(z, c, 0.5) for c in (0, 1)], axis=0),
+           "allow": margin.class_miss(z, allow, 0.5)}[mode]
+    movable = labels != allow if mode == "allow" else np.ones(3, bool)
+    got = margin.relaxed_violation(own, alt, movable, count)
+    assert got == want
