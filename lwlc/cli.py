@@ -208,9 +208,16 @@ def train(
     backend: BackendOpt = "numpy",
     dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (jax only).")]
     = "float64",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write params.npz, log.csv and "
-                   "summary.json here.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The run directory: run.json "
+                   "(what defines the run), then params.npz, log.csv and summary.json after "
+                   "each epoch. Locked while the run writes to it; a directory that already "
+                   "holds a run is refused without --resume or --overwrite.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its "
+                      "last completed epoch; refused if the model text, --set values, data, "
+                      "seed, backend or dtype differ from the run's (only epochs may be "
+                      "raised), or if its files are damaged.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out "
+                         "(its run.json, params.npz, log.csv and summary.json).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
     devices: Annotated[int | None, typer.Option("--devices", min=1, help="JAX only: shard the "
                        "batch over the first N devices (default: all whose count divides the "
@@ -227,9 +234,15 @@ def train(
         _print_warnings(load_model(model, _overrides(set_)))
         cfg = TrainConfig(model=str(model), data=data, test=test, overrides=_overrides(set_),
                           seed=seed, backend=backend, dtype=dtype,
-                          out=str(out) if out else None, resume=resume, quiet=quiet,
-                          devices=devices)
-        summary = run_train(cfg, console=out_console)
+                          out=str(out) if out else None, resume=resume, overwrite=overwrite,
+                          quiet=quiet, devices=devices)
+        try:
+            summary = run_train(cfg, console=out_console, notes=err_console)
+        except KeyboardInterrupt as e:  # _run says "interrupted"; first, what is kept
+            note = getattr(e, "lwlc_note", None)
+            if note:
+                err_console.print(f"lwlc: note: {note}", markup=False)
+            raise
         if not quiet:
             from .driver import metric_keys
 

@@ -7,7 +7,8 @@
 Both train with the JAX backend (the whole per-batch RRR loop compiled); `lwlc train
 --backend numpy` runs the float64 reference instead.
 
-Outputs go to runs/demo/ (params.npz, log.csv, summary.json per model).
+Outputs go to runs/demo/ (run.json, params.npz, log.csv, summary.json per model), replacing
+the previous demo's runs there.
 """
 
 from __future__ import annotations
@@ -46,12 +47,12 @@ def main() -> int:
     runs = [
         ("2. exact NMF of LEDM(6), Elser Table 1 (beta 0.3, omega 0.6, r+ 5)",
          TrainConfig(model=str(MODELS / "nmf_ledm.lwl"), out=str(out / "nmf_ledm"),
-                     seed=17, backend="jax", progress=False)),
+                     seed=17, backend="jax", progress=False, overwrite=True)),
         ("3. majority-gate classifier 13-26-2 on generated depth-2 circuit data",
          TrainConfig(model=str(MODELS / "majority.lwl"),
                      data="majority:inputs=13,depth=2,seed=1",
                      test="majority:inputs=13,depth=2,seed=1", epochs=3, backend="jax",
-                     out=str(out / "majority"), progress=True)),
+                     out=str(out / "majority"), progress=True, overwrite=True)),
     ]
     for title, cfg in runs:
         console.print(f"\n[bold]{title}[/bold]")

@@ -2,12 +2,16 @@
 
 It runs any emitted solver (NumPy or JAX) through the solver module's API: `initial_params`,
 `init`, `solve_batch`, `consensus_params`, `predict`, `forward`. Outputs are written atomically:
-`params.npz`, `log.csv` (one row per epoch) and `summary.json`.
+`params.npz`, `log.csv` (one row per epoch) and `summary.json`, into a run directory that
+records what defines the run (`run.json`) and is locked while a run writes to it
+(lwlc/rundir.py). Before it allocates, a run checks that its state fits in memory
+(lwlc/resources.py); a state that becomes non-finite stops it, naming the constraint and the
+items at fault (lwlc/diverge.py).
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import io
 import json
 import math
@@ -20,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as datamod
-from . import ir
+from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
 from .errors import DataError, LwlcError, SolverError
 
@@ -36,6 +40,7 @@ class TrainConfig:
     dtype: str = "float64"
     out: str | None = None
     resume: bool = False
+    overwrite: bool = False  # replace a run already in `out` (else it is refused)
     progress: bool = True
     epochs: int | None = None
     quiet: bool = False
@@ -91,17 +96,9 @@ def save_params(path: Path, params: dict, meta: dict) -> None:
 
 
 def load_params(path: str | Path) -> tuple[dict, dict]:
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            params = {k: z[k] for k in z.files if k != "__meta__"}
-            meta = json.loads(str(z["__meta__"])) if "__meta__" in z.files else {}
-    except FileNotFoundError:
-        raise DataError(f"no such parameter file: {path}",
-                        hint="train first: lwlc train MODEL.lwl --out DIR") from None
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path} is not a parameter file written by lwlc train ({e})") from None
-    return params, meta
+    """Arrays and metadata of a params.npz; a DataError naming the file if it is missing,
+    truncated, damaged or not one (rundir.read_params)."""
+    return rundir.read_params(path)
 
 
 # --- data ↔ model ---------------------------------------------------------------------------
@@ -115,6 +112,7 @@ class Bound:
     inputs: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
     name: str
+    source: str = ""  # where it came from: a resolved path or the generator spec in full
 
     def __len__(self) -> int:
         return len(next(iter(self.inputs.values())))
@@ -172,7 +170,7 @@ def bind(compiled: Compiled, spec: str, role: str) -> Bound:
         out[inp.name] = values[:, start:start + len(inp.nodes)]
         start += len(inp.nodes)
     lab = {labels[0].name: ds.labels} if labels else {}
-    return Bound(out, lab, ds.name)
+    return Bound(out, lab, ds.name, ds.source)
 
 
 def own_inputs(compiled: Compiled) -> dict[str, np.ndarray]:
@@ -312,22 +310,58 @@ def _progress(enabled: bool):
                     TimeRemainingColumn(), transient=True)
 
 
-def train(cfg: TrainConfig, console=None) -> dict:
-    """Train a model; returns the summary written to OUT/summary.json."""
+def train(cfg: TrainConfig, console=None, notes=None) -> dict:
+    """Train a model; returns the summary written to OUT/summary.json. `console` gets the
+    per-epoch table, `notes` (a console too; default: `console`) what a resume dropped or found.
+
+    With `cfg.out`, the run directory is locked for the whole run; a directory already holding
+    a run is refused unless `cfg.resume` (continue it, after checking that the run's definition
+    and files are unchanged) or `cfg.overwrite` (replace it).
+    """
+    if cfg.resume and cfg.overwrite:
+        raise LwlcError("--resume and --overwrite exclude each other",
+                        hint="--resume continues the run in --out; --overwrite replaces it")
+    if cfg.resume and not cfg.out:
+        raise LwlcError("--resume needs --out DIR holding an earlier run's params.npz")
     overrides = dict(cfg.overrides)
     if cfg.epochs is not None:
         overrides["epochs"] = cfg.epochs
     if cfg.seed is not None:
         overrides["seed"] = cfg.seed
     compiled = compile_model(cfg.model, overrides, cfg.backend, cfg.dtype)
-    m = compiled.model
-    plan = compiled.plan
     solver = load_solver(compiled.source)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):
             raise LwlcError("--devices applies to the JAX backend", hint="add --backend jax")
         solver.mesh(cfg.devices)
     n_devices = len(solver.mesh().devices.flat) if hasattr(solver, "mesh") else 1
+    resources.check_memory(compiled.model, solver, cfg.dtype, cfg.backend)
+    run = rundir.RunDir(cfg.out) if cfg.out else None
+    if run is None:
+        return _train(cfg, console, compiled, solver, n_devices, overrides, None, notes)
+    run.lock()
+    try:
+        outputs = run.outputs()
+        if cfg.resume and not outputs and not run.has_record():
+            raise LwlcError(f"--resume: {run} holds no run to resume",
+                            hint="drop --resume to start one there")
+        if not cfg.resume and outputs and not cfg.overwrite:
+            raise LwlcError(f"{run} already holds a run ({run.describe()})",
+                            hint="--resume continues it, --overwrite replaces it; or give "
+                            "another --out")
+        return _train(cfg, console, compiled, solver, n_devices, overrides, run, notes)
+    finally:
+        run.unlock()
+
+
+def _note(console, text: str) -> None:
+    if console is not None:
+        console.print(f"lwlc: note: {text}", markup=False)
+
+
+def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int,
+           overrides: dict, run: rundir.RunDir | None, notes=None) -> dict:
+    m = compiled.model
     s = m.solver
     train_spec = cfg.data or m.data.get("train")
     if not train_spec:
@@ -336,38 +370,106 @@ def train(cfg: TrainConfig, console=None) -> dict:
     test_spec = cfg.test or (m.data.get("test") if not cfg.data else None)
     train_set = bind(compiled, train_spec, "train")
     test_set = bind(compiled, test_spec, "test") if test_spec else None
+    own: dict = own_inputs(compiled)
+    loaded = sum(v.nbytes for b in (train_set, test_set) if b is not None
+                 for v in (*b.inputs.values(), *b.labels.values()))
+    loaded += sum(v.nbytes for v in own.values())
+    resources.check_memory(m, solver, cfg.dtype, cfg.backend, loaded)  # again, data resident
     dpart = data_part(m)
     per_batch = dpart.size
     n_items = len(train_set)
     if n_items < per_batch:
         raise DataError(f"the batch holds {per_batch} items but {train_set.name} has only "
                         f"{n_items}", hint=f"--set {dpart.name}={n_items} uses them all")
+    if s.epochs < 1:
+        raise LwlcError("no epochs to run", hint="raise --set epochs=N")
     n_batches = max(1, n_items // per_batch)
-    out_dir = Path(cfg.out) if cfg.out else None
     rng_init = np.random.default_rng([s.seed, 0])
     params = {k: np.asarray(v) for k, v in solver.initial_params(rng_init).items()}
     start_epoch = 0
     rows: list[dict] = []
     total_iters = 0
     seconds = 0.0
-    if cfg.resume:
-        if out_dir is None or not (out_dir / "params.npz").exists():
-            raise LwlcError("--resume needs --out DIR holding an earlier run's params.npz")
-        params, meta = load_params(out_dir / "params.npz")
-        start_epoch = int(meta.get("epochs", 0))
-        total_iters = int(meta.get("iterations", 0))
-        seconds = float(meta.get("seconds", 0.0))
-        if (out_dir / "log.csv").exists():
-            with open(out_dir / "log.csv") as fh:
-                rows = list(csv.DictReader(fh))
+    rid = None
+    if run is not None:
+        record = rundir.run_record(
+            model=m, backend=cfg.backend, dtype=cfg.dtype, overrides=overrides,
+            train=rundir.data_record(train_spec, train_set),
+            test=rundir.data_record(test_spec, test_set),
+            own=rundir.own_record(own, m.data), devices=n_devices)
+        if cfg.resume:
+            stored = run.read_record()
+            diffs = rundir.differences(record, stored,
+                                       {k for k in overrides if k != "epochs"})
+            if diffs:
+                what = diffs[0] if len(diffs) == 1 else "".join(f"\n  - {d}" for d in diffs)
+                raise LwlcError(f"--resume: not the run in {run}: {what}",
+                                hint=f"resume with the options the run was started with (see "
+                                f"{run.file(rundir.RUN)}), or start over with --overwrite or "
+                                "another --out")
+            rid = rundir.run_id(stored)
+            cp = run.read_checkpoint(rid, m.name, solver.initial_params(
+                np.random.default_rng(0)))
+            for note in cp.notes:
+                _note(notes or console, note)
+            if cp.params is not None:
+                params = cp.params
+                start_epoch = cp.epochs
+                total_iters = int(cp.meta["iterations"])
+                seconds = float(cp.meta["seconds"])
+                rows = cp.rows
+            solved = cp.meta.get("stopped") == "solved" and cfg.stop_when_solved
+            if cp.params is not None and (start_epoch >= s.epochs or solved):
+                why = "was solved at" if solved else "already has"
+                if cp.summary is None:
+                    raise DataError(f"{run.file(rundir.SUMMARY)} is missing (the run {why} "
+                                    f"epoch {start_epoch}; nothing to train)",
+                                    hint=f"raise --set epochs above {start_epoch} to train "
+                                    "further, which rewrites it")
+                _note(notes or console, f"the run in {run} {why} epoch {start_epoch} (epochs = "
+                      f"{s.epochs}); nothing to train" + ("" if solved else
+                                                         "; raise --set epochs to go on"))
+                return cp.summary
+            run.clear_partial()
+        else:
+            run.clear()
+            rid = rundir.run_id(record)
+            run.write_record(record)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        try:
+            return _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set,
+                           test_set, own, params, start_epoch, rows, total_iters, seconds,
+                           n_batches)
+        except KeyboardInterrupt as e:
+            if run is not None:
+                e.lwlc_note = (f"{run} keeps its last completed epoch ({_kept(run)}); "
+                               "continue with the same command and --resume")
+            raise
+
+
+def _kept(run: rundir.RunDir) -> str:
+    with contextlib.suppress(Exception):
+        _, meta = rundir.read_params(run.file(rundir.PARAMS))
+        return f"epoch {int(meta['epochs'])}: params.npz, log.csv, summary.json"
+    return "none yet: only run.json"
+
+
+def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test_set, own,
+            params, start_epoch, rows, total_iters, seconds, n_batches) -> dict:
+    m = compiled.model
+    plan = compiled.plan
+    s = m.solver
+    dpart = data_part(m)
+    per_batch = dpart.size
+    n_items = len(train_set)
     n_edges = plan.n_edges
     K = m.batch.size
     prog = _progress(cfg.progress and not cfg.quiet)
     compile_seconds = 0.0
-    own: dict = own_inputs(compiled)
     summary: dict = {}
     class_targets = [t for t in plan.targets if t.kind == "class" and t.part == dpart]
     value_targets = [t for t in plan.targets if t.kind == "value"]
+    keep = diverge._copier(solver)
     if prog:
         prog.start()
     try:
@@ -393,6 +495,7 @@ def train(cfg: TrainConfig, console=None) -> dict:
                     data.update(sample_codes(compiled, solver, params, data, rng))
                 if state is None or not single:
                     state = solver.init(params, data)
+                start = keep(state) if single else None  # JAX consumes the state it is given
                 t0 = time.perf_counter()
                 state, steps, e0, e1 = solver.solve_batch(state, data)
                 dt = time.perf_counter() - t0
@@ -401,9 +504,15 @@ def train(cfg: TrainConfig, console=None) -> dict:
                     dt -= solver.LAST_COMPILE_SECONDS
                     solver.LAST_COMPILE_SECONDS = 0.0
                 seconds += dt
-                if not (math.isfinite(e1)):
-                    raise SolverError(f"RRR_err became {e1} in epoch {epoch + 1}, batch {bi + 1}",
-                                      hint="try a smaller beta or a different omega")
+                if not math.isfinite(e1) or not diverge.state_ok(state):
+                    kept = ""
+                    if run is not None:
+                        kept = (f"{run} keeps its last completed epoch ({_kept(run)})"
+                                if rows else f"no epoch completed; {run} holds only run.json")
+                    raise diverge.diagnose(
+                        solver, m, start if single else solver.init(params, data), data,
+                        where=f"epoch {epoch + 1}, batch {bi + 1}", rows=idx,
+                        part_start=dpart.start, kept=kept)
                 params = {k: np.asarray(v) for k, v in solver.consensus_params(state, data).items()}
                 iters += steps
                 first_errs.append(e0)
@@ -417,6 +526,11 @@ def train(cfg: TrainConfig, console=None) -> dict:
                 if prog:
                     prog.update(task, advance=1,
                                 info=f"epoch {epoch + 1}/{s.epochs} RRR_err {e1:.3g}")
+            for k, v in params.items():
+                if not np.all(np.isfinite(v)):
+                    raise SolverError(f"the consensus parameter '{k}' is not finite after "
+                                      f"epoch {epoch + 1}", hint="try a smaller beta or a "
+                                      "different omega")
             total_iters += iters
             row = {
                 "epoch": epoch + 1,
@@ -434,24 +548,25 @@ def train(cfg: TrainConfig, console=None) -> dict:
                                      batch_errs, rng, latent))
             rows.append(row)
             if not cfg.quiet and console is not None:
-                console.print(format_row(row, first=len(rows) == 1))
+                console.print(format_row(row, first=epoch == start_epoch))
             summary = make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K,
                                    n_edges, train_set, test_set)
             summary["devices"] = n_devices
-            if out_dir is not None:
-                write_outputs(out_dir, params, rows, summary)
             # Solved: a one-batch run at a fixed point, or a model without classes whose every
             # value target is reproduced exactly (the autoencoder program's stopping rule).
             exact = (bool(value_targets) and not class_targets
                      and all(row.get(metric_name(compiled, t, "train")) == 0.0
                              for t in value_targets))
-            if cfg.stop_when_solved and ((one_batch and last_errs[-1] < s.tolerance) or exact):
+            solved = cfg.stop_when_solved and ((one_batch and last_errs[-1] < s.tolerance)
+                                               or exact)
+            if run is not None:
+                write_outputs(run.path, params, rows, summary, run_id=rid,
+                              stopped="solved" if solved else None)
+            if solved:
                 break
     finally:
         if prog:
             prog.stop()
-    if not rows:
-        raise LwlcError("no epochs to run", hint="raise --set epochs=N")
     return summary
 
 
@@ -494,18 +609,30 @@ def make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K, n
     return summary
 
 
-def write_outputs(out_dir: Path, params: dict, rows: list[dict], summary: dict) -> None:
+def write_outputs(out_dir: Path, params: dict, rows: list[dict], summary: dict,
+                  run_id: str | None = None, stopped: str | None = None) -> None:
+    """The epoch's checkpoint, each file atomically: log.csv and summary.json, then params.npz,
+    whose metadata holds the run id and the hashes of the two (what --resume checks)."""
+    out_dir = Path(out_dir)
+    log = rundir.log_text(rows)
+    text = json.dumps(summary, indent=2) + "\n"
     meta = {"model": summary["model"], "epochs": summary["epochs"],
-            "iterations": summary["iterations"], "seconds": summary["seconds"]}
-    save_params(out_dir / "params.npz", params, meta)
-    buf = io.StringIO()
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    for r in rows:
-        writer.writerow(r)
-    atomic_write_text(out_dir / "log.csv", buf.getvalue())
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+            "iterations": summary["iterations"], "seconds": summary["seconds"],
+            "log_sha256": rundir.sha256_bytes(log.encode()),
+            "summary_sha256": rundir.sha256_bytes(text.encode())}
+    if run_id is not None:
+        meta["run"] = run_id
+    if stopped is not None:
+        meta["stopped"] = stopped
+    try:
+        atomic_write_text(out_dir / rundir.LOG, log)
+        atomic_write_text(out_dir / rundir.SUMMARY, text)
+        save_params(out_dir / rundir.PARAMS, params, meta)
+    except OSError as e:
+        raise LwlcError(f"cannot write the run's files in {out_dir}: {e.strerror or e}",
+                        hint="free some space or fix the permissions; each file is replaced "
+                        "atomically, so the previous epoch's files are intact: --resume "
+                        "continues from them") from None
 
 
 def format_row(row: dict, first: bool) -> str:
@@ -521,16 +648,15 @@ def format_row(row: dict, first: bool) -> str:
 def _trained(model: str, params_path: str, overrides: dict, backend: str):
     compiled = compile_model(model, overrides, backend)
     solver = load_solver(compiled.source)
-    params, _ = load_params(params_path)
+    params, meta = load_params(params_path)
+    name = compiled.model.name
     wanted = solver.initial_params(np.random.default_rng(0))
-    for k, v in wanted.items():
-        if k not in params:
-            raise DataError(f"{params_path} has no '{k}' for model {compiled.model.name}",
-                            hint="was it trained from another model?")
-        if np.shape(params[k]) != np.shape(v):
-            raise DataError(f"{params_path}: '{k}' has shape {np.shape(params[k])}, but model "
-                            f"{compiled.model.name} needs {np.shape(v)}",
-                            hint="was it trained from another model or other --set sizes?")
+    rundir.check_params(params, wanted, params_path, name)
+    trained_for = meta.get("model")
+    if isinstance(trained_for, str) and trained_for != name:
+        raise DataError(f"{params_path} holds the parameters of model {trained_for!r}, not of "
+                        f"{name!r} ({model})",
+                        hint=f"evaluate it with the model file of {trained_for!r}")
     return compiled, solver, params
 
 

@@ -1,0 +1,182 @@
+"""A training run whose state blows up: detect it, and say which constraint and items did it.
+
+After each batch the driver checks RRR_err (finite) and the state (finite, every value within
+`LIMIT`). When either fails, `diagnose` replays the batch one RRR iteration at a time from its
+start to the last good state, projects that state onto each constraint family alone (set A on
+the state, set B on the point RRR gives it: 2 P_A(x) - x), and names the first family whose
+output is not finite (or, failing that, beyond `LIMIT`), with the batch items concerned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import SolverError
+
+LIMIT = 1e150  # a state value beyond this is exploding, even if still finite
+
+
+def _peak(v) -> float:
+    """max |v| (NaN if v holds a NaN)."""
+    try:
+        m = abs(v).max()
+    except ValueError:  # empty
+        return 0.0
+    return float(m)
+
+
+def state_ok(state: dict) -> bool:
+    return all(_peak(v) <= LIMIT for v in state.values())
+
+
+def _copier(solver):
+    """A copy of a state the solver may consume (JAX donates the state to its compiled loop)."""
+    jnp = getattr(solver, "jnp", None)
+    if jnp is None:
+        return lambda st: st
+    return lambda st: {k: jnp.array(v, copy=True) for k, v in st.items()}
+
+
+def _bad_items(arrays: dict, names, K: int, test) -> tuple[list[int], str] | None:
+    """Batch items (rows) where `test` flags a value of any of the variables `names`."""
+    rows: set[int] = set()
+    found = None
+    for name in names:
+        a = np.asarray(arrays[name])
+        bad = test(a)
+        if not bad.any():
+            continue
+        found = found or name
+        if a.ndim >= 1 and a.shape[0] == K:
+            rows.update(np.nonzero(bad.reshape(K, -1).any(axis=1))[0].tolist())
+    if found is None:
+        return None
+    return sorted(rows), found
+
+
+def _nonfinite(a):
+    return ~np.isfinite(a)
+
+
+def _huge(a):
+    with np.errstate(invalid="ignore"):
+        return ~(np.abs(a) <= LIMIT)
+
+
+def find_family(solver, model, good: dict, data: dict):
+    """(family, set, items, variable, kind) of the first family whose projection of the last
+    good state is not finite (kind 'non-finite') or beyond LIMIT ('beyond 1e150'); or None."""
+    K = model.batch.size
+    fams = getattr(solver, "FAMILIES", None)
+    if not fams or not hasattr(solver, "project_family"):
+        return None
+    results = []  # (family, set, output, written variables)
+    for name, (_, written, which) in fams.items():
+        if which == "A":
+            results.append((name, which, solver.project_family(name, good, data), written))
+    s = model.solver
+    if hasattr(solver, "project_A"):
+        pa = solver.project_A(good, data)
+        if s.method == "ap":
+            point = pa
+        elif s.lam is None:
+            point = {k: 2.0 * pa[k] - good[k] for k in good}
+        else:
+            point = {k: (1.0 + s.lam) * pa[k] - s.lam * good[k] for k in good}
+        for name, (_, written, which) in fams.items():
+            if which == "B":
+                results.append((name, which, solver.project_family(name, point, data), written))
+    for test, kind in ((_nonfinite, "non-finite values"), (_huge, f"values beyond {LIMIT:g}")):
+        for name, which, out, written in results:
+            hit = _bad_items(out, written, K, test)
+            if hit is not None:
+                return name, which, hit[0], hit[1], kind
+    return None
+
+
+def _items_text(items: list[int], K: int, rows: np.ndarray | None, start: int) -> str:
+    if not items:
+        return "values shared by all items"
+    if len(items) == K:
+        return f"all {K} items of the batch"
+
+    def listed(xs) -> str:
+        return ("s " if len(xs) > 1 else " ") + ", ".join(map(str, xs[:8])) + (
+            ", ..." if len(xs) > 8 else "")
+
+    head = f"batch item{listed(items)} (of {K})"
+    if rows is not None:
+        data_rows = [int(rows[i - start]) for i in items if 0 <= i - start < len(rows)]
+        if data_rows:
+            head += f", that is training item{listed(data_rows)} (counted from 0)"
+    return head
+
+
+def diagnose(solver, model, start: dict, data: dict, *, where: str, rows=None, part_start=0,
+             kept: str = "", beta: float | None = None) -> SolverError:
+    """The error to raise for a batch whose RRR diverged; `start` is the state it began from,
+    `rows` the training items of its data part (which begins at batch item `part_start`)."""
+    s = model.solver
+    K = model.batch.size
+    copy = _copier(solver)
+    good, step, reproduced = start, 0, False
+    with np.errstate(all="ignore"):
+        if state_ok(start):
+            kw = {} if beta is None else {"beta": beta}
+            while step < s.iterations:
+                step += 1
+                nxt, _, _, err = solver.solve_batch(copy(good), data, iterations=1, **kw)
+                if not math.isfinite(err) or not state_ok(nxt):
+                    reproduced = True
+                    break
+                good = nxt
+                if err < s.tolerance:
+                    break
+        else:
+            reproduced, step = True, 0
+        found = find_family(solver, model, good, data) if reproduced else None
+    big = _data_peak(model, data, rows, part_start)
+    hints = []
+    if big is not None:
+        hints.append(big)
+    hints.append("try a smaller beta, another omega, or rescaled data")
+    if kept:
+        hints.append(kept)
+    at = (f"{where}, iteration {step}" if step else
+          f"{where} (its warm start already holds values beyond {LIMIT:g})")
+    if found is None:
+        peak = max((_peak(v) for v in good.values()), default=0.0)
+        return SolverError(f"RRR diverged in {at}: RRR_err or the state became non-finite or "
+                           f"exceeded {LIMIT:g} (largest value before: {peak:.3g})",
+                           hint="; ".join(hints))
+    family, which, items, var, kind = found
+    fam = next((f for f in model.families if f.name == family), None)
+    span = getattr(fam, "span", None)
+    return SolverError(
+        f"RRR diverged in {at}: constraint '{family}' (set {which}) gives {kind} in {var} for "
+        f"{_items_text(items, K, rows, part_start)}",
+        span=span, hint="; ".join(hints))
+
+
+def _data_peak(model, data: dict, rows, part_start: int) -> str | None:
+    """A note on data values large enough to overflow an RRR step (|value| >= 1e8)."""
+    worst, where = 0.0, None
+    for inp in model.inputs.values():
+        if inp.name not in data:
+            continue
+        a = np.abs(np.asarray(data[inp.name], dtype=np.float64))
+        if a.ndim != 2 or a.size == 0:
+            continue
+        i = int(np.argmax(a))
+        if a.flat[i] > worst:
+            worst, where = float(a.flat[i]), (inp, i // a.shape[1])
+    if where is None or worst < 1e8:
+        return None
+    inp, item = where
+    extra = ""
+    if rows is not None and inp.part.start == part_start and item < len(rows):
+        extra = f", training item {int(rows[item])}"
+    return (f"the batch's data reach |{inp.name}| = {worst:.3g} (batch item "
+            f"{inp.part.start + item}{extra})")

@@ -1,0 +1,411 @@
+"""Run directories: a run is never lost or mixed, bad run files are caught, a failing run says why.
+
+Small runs of models/majority.lwl (batch 16, 5 RRR iterations, 64 generated items).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from lwlc import data as datamod
+from lwlc.cli import app
+from lwlc.driver import TrainConfig, load_params, train
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "majority.lwl"
+DATA = "majority:inputs=13,depth=2,limit=64"
+SMALL = ["--set", "k=16", "--set", "iterations=5"]
+FILES = ["run.json", "params.npz", "log.csv", "summary.json"]
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def train_cli(out, *extra, epochs=1, model=MODEL, data=DATA):
+    return run("train", model, "--data", data, *SMALL, "--set", f"epochs={epochs}", "--out", out,
+               "-q", *extra)
+
+
+def clean(r) -> None:
+    """A user's error: exit 1, a message, never a traceback or an internal error."""
+    assert r.exit_code == 1, r.output
+    assert "internal error" not in r.output and "Traceback" not in r.output, r.output
+
+
+def same_params(a: Path, b: Path) -> bool:
+    pa, _ = load_params(a)
+    pb, _ = load_params(b)
+    return pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A 1-epoch run, and what resuming it to 2 epochs and evaluating it give."""
+    base = tmp_path_factory.mktemp("template")
+    r = train_cli(base / "run")
+    assert r.exit_code == 0, r.output
+    ref = base / "ref"
+    shutil.copytree(base / "run", ref)
+    r = train_cli(ref, "--resume", epochs=2)
+    assert r.exit_code == 0, r.output
+    ev = run("evaluate", MODEL, "--params", base / "run" / "params.npz", "--data", DATA, *SMALL)
+    assert ev.exit_code == 0, ev.output
+    return base / "run", ref, ev.output
+
+
+def copy_run(template, tmp_path) -> Path:
+    out = tmp_path / "run"
+    shutil.copytree(template[0], out)
+    return out
+
+
+# --- a directory holds one run ----------------------------------------------------------------
+
+
+def test_existing_run_is_refused_and_overwrite_replaces_it(template, tmp_path):
+    out = copy_run(template, tmp_path)
+    before = (out / "params.npz").read_bytes()
+    r = train_cli(out, epochs=2)
+    clean(r)
+    assert "already holds a run (1 epoch(s) of model majority)" in r.output
+    assert "--resume" in r.output and "--overwrite" in r.output
+    assert (out / "params.npz").read_bytes() == before  # untouched
+    r = train_cli(out, "--overwrite", "--seed", "3", epochs=2)
+    assert r.exit_code == 0, r.output
+    record = json.loads((out / "run.json").read_text())
+    assert record["seed"] == 3
+    assert len((out / "log.csv").read_text().splitlines()) == 3
+    r = train_cli(out, "--overwrite", "--resume")
+    clean(r)
+    assert "exclude each other" in r.output
+
+
+def test_resume_of_nothing_is_refused(tmp_path):
+    r = train_cli(tmp_path / "empty", "--resume")
+    clean(r)
+    assert "holds no run to resume" in r.output
+
+
+def test_a_run_that_never_finished_an_epoch_may_be_started_again(template, tmp_path):
+    out = copy_run(template, tmp_path)
+    for name in ("params.npz", "log.csv", "summary.json"):
+        (out / name).unlink()
+    r = train_cli(out)  # only run.json: nothing to lose
+    assert r.exit_code == 0, r.output
+    assert same_params(out / "params.npz", template[0] / "params.npz")
+
+
+def test_resume_continues_and_reports_a_finished_run(template, tmp_path):
+    out = copy_run(template, tmp_path)
+    r = train_cli(out, "--resume", epochs=2)
+    assert r.exit_code == 0, r.output
+    assert same_params(out / "params.npz", template[1] / "params.npz")
+    r = run("train", MODEL, "--data", DATA, *SMALL, "--set", "epochs=2", "--out", out,
+            "--resume")
+    assert r.exit_code == 0, r.output
+    assert "already has epoch 2" in r.output and "nothing to train" in r.output
+
+
+@pytest.mark.parametrize("change,expected", [
+    (["--set", "omega=3"], "--set omega=3 differs from the run's omega = 2"),
+    (["--set", "iterations=6"], "--set iterations=6 differs from the run's iterations = 5"),
+    (["--seed", "7"], "--seed 7 differs from the run's seed 0"),
+    (["--data", "majority:inputs=13,depth=2,limit=64,seed=2"],
+     "--data majority:inputs=13,depth=2,limit=64,seed=2 differs from the run's --data "
+     "majority:inputs=13,depth=2,limit=64"),
+    (["--test", DATA], "test data: majority:inputs=13,depth=2,limit=64 differs from the run's "
+     "none"),
+    (["--backend", "jax"], "--backend jax differs from the run's --backend numpy"),
+], ids=["set", "setting", "seed", "data", "test", "backend"])
+def test_resume_refuses_a_different_run(template, tmp_path, change, expected):
+    out = copy_run(template, tmp_path)
+    r = run("train", MODEL, "--data", DATA, *SMALL, "--set", "epochs=2", "--out", out, "-q",
+            "--resume", *change)
+    clean(r)
+    assert f"not the run in {out}" in r.output and expected in r.output, r.output
+    assert load_params(out / "params.npz")[1]["epochs"] == 1
+
+
+def test_resume_refuses_a_changed_model_or_data_file(tmp_path):
+    model = tmp_path / "m.lwl"
+    model.write_text(MODEL.read_text().replace('data train = "../../shared/data/maj13_2_3_train"',
+                                               "").replace('data test  = "../../shared/data/'
+                                                           'maj13_2_3_test"', ""))
+    data = tmp_path / "d.txt"
+    datamod.save_text(datamod.load(DATA), data)
+    out = tmp_path / "run"
+    assert train_cli(out, model=model, data=data).exit_code == 0
+    model.write_text(model.read_text() + "\n# a comment\n")
+    r = train_cli(out, "--resume", epochs=2, model=model, data=data)
+    clean(r)
+    assert "model text changed since the run" in r.output
+    model.write_text(model.read_text().replace("\n# a comment\n", ""))
+    lines = data.read_text().splitlines()
+    lines[2] = lines[2].replace("1.0", "0.0", 1) if "1.0" in lines[2] else \
+        lines[2].replace("0.0", "1.0", 1)
+    data.write_text("\n".join(lines) + "\n")
+    r = train_cli(out, "--resume", epochs=2, model=model, data=data)
+    clean(r)
+    assert f"training data {data} changed since the run" in r.output
+
+
+# --- every file read back is checked ------------------------------------------------------------
+
+
+DAMAGE = [
+    ("delete log.csv", "log.csv is missing: the per-epoch history of the run's 1 epoch(s) is lost"),
+    ("delete run.json", "run.json is missing"),
+    ("truncate params.npz", "params.npz is not a parameter file written by lwlc train"),
+    ("edit log.csv", "log.csv was changed after epoch 1 was written"),
+    ("edit summary.json", "summary.json was changed after epoch 1 was written"),
+    ("garble run.json", "run.json is not a run record written by lwlc train"),
+    ("foreign params.npz", "params.npz belongs to another run"),
+    ("nmf params.npz", "params.npz belongs to another run"),
+]
+
+
+@pytest.mark.parametrize("damage,expected", DAMAGE, ids=[d.replace(" ", "-") for d, _ in DAMAGE])
+def test_resume_checks_each_run_file(template, tmp_path, damage, expected):
+    out = copy_run(template, tmp_path)
+    verb, name = damage.split()
+    path = out / name
+    if verb == "delete":
+        path.unlink()
+    elif verb == "truncate":
+        path.write_bytes(path.read_bytes()[:1000])
+    elif verb == "edit":  # the last digit in the file, one up
+        raw = path.read_bytes()
+        i = max(raw.rfind(c) for c in b"0123456789")
+        path.write_bytes(raw[:i] + b"%d" % ((raw[i] - 48 + 1) % 10) + raw[i + 1:])
+    elif verb == "garble":
+        path.write_text(path.read_text()[:-20])
+    elif verb == "foreign":  # another run of the same model, other seed
+        other = tmp_path / "other"
+        assert train_cli(other, "--seed", "4").exit_code == 0
+        shutil.copy(other / "params.npz", path)
+    elif verb == "nmf":  # another model's parameters (other shapes)
+        other = tmp_path / "nmf"
+        r = run("train", ROOT / "models" / "nmf_ledm.lwl", "--set", "m=4", "--set", "r=4",
+                "--set", "iterations=5", "--set", "epochs=1", "--out", other, "-q")
+        assert r.exit_code == 0, r.output
+        shutil.copy(other / "params.npz", path)
+    r = train_cli(out, "--resume", epochs=2)
+    clean(r)
+    assert expected in r.output, r.output
+
+
+def test_evaluate_refuses_damaged_or_foreign_params(template, tmp_path):
+    out = copy_run(template, tmp_path)
+    (out / "params.npz").write_bytes((out / "params.npz").read_bytes()[:-100])
+    r = run("evaluate", MODEL, "--params", out / "params.npz", "--data", DATA)
+    clean(r)
+    assert "params.npz is not a parameter file written by lwlc train" in r.output
+    (out / "params.npz").write_bytes(b"epoch,gwm\n1,2\n")
+    r = run("evaluate", MODEL, "--params", out / "params.npz", "--data", DATA)
+    clean(r)
+    assert "is not a parameter file" in r.output
+    # the same network shapes, another model
+    r = run("evaluate", ROOT / "models" / "relabel.lwl", "--params",
+            template[0] / "params.npz", "--data", DATA)
+    clean(r)
+    assert "holds the parameters of model 'majority', not of 'relabel'" in r.output
+    r = run("evaluate", ROOT / "models" / "majority3.lwl", "--params",
+            template[0] / "params.npz", "--data", DATA)
+    clean(r)
+    assert "'w' has shape (390,)" in r.output
+
+
+@st.composite
+def damage(draw):
+    kind = draw(st.sampled_from(["truncate", "flip", "swap"]))
+    name = draw(st.sampled_from(FILES))
+    if kind == "swap":
+        return kind, name, draw(st.sampled_from([f for f in FILES if f != name]))
+    return kind, name, draw(st.floats(0.0, 1.0, exclude_max=True)), draw(st.integers(0, 7))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hurt=damage())
+def test_damaged_run_files_give_only_clear_errors(template, hurt):
+    """Truncated, bit-flipped or swapped run files: `train --resume` and `evaluate` either say
+    what is wrong (exit 1, naming a run file) or, the damage being harmless (a byte no reader
+    uses), reach exactly what the undamaged run reaches."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        shutil.copytree(template[0], out)
+        kind, name = hurt[0], hurt[1]
+        path = out / name
+        raw = path.read_bytes()
+        if kind == "truncate":
+            path.write_bytes(raw[:int(hurt[2] * len(raw))])
+        elif kind == "flip":
+            b = bytearray(raw)
+            b[int(hurt[2] * len(raw))] ^= 1 << hurt[3]
+            path.write_bytes(bytes(b))
+        else:
+            other = out / hurt[2]
+            a, b = path.read_bytes(), other.read_bytes()
+            path.write_bytes(b)
+            other.write_bytes(a)
+        ev = run("evaluate", MODEL, "--params", out / "params.npz", "--data", DATA, *SMALL)
+        r = train_cli(out, "--resume", epochs=2)
+        for res in (r, ev):
+            assert res.exit_code in (0, 1), res.output
+            assert "internal error" not in res.output and "Traceback" not in res.output
+            if res.exit_code == 1:
+                assert any(f in res.output for f in FILES), res.output
+        if ev.exit_code == 0:
+            assert ev.output == template[2]
+        if r.exit_code == 0:
+            assert same_params(out / "params.npz", template[1] / "params.npz"), hurt
+            assert len((out / "log.csv").read_text().splitlines()) == 3
+
+
+# --- one writer per directory ---------------------------------------------------------------
+
+
+def test_a_locked_directory_is_refused(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"4242 otherhost\n")
+        r = train_cli(out)
+        clean(r)
+        assert "is in use: another lwlc train (pid 4242 on otherhost)" in r.output
+        assert not (out / "run.json").exists()
+    finally:
+        os.close(fd)
+    assert train_cli(out).exit_code == 0  # released: free again
+
+
+# --- numerics and resources -------------------------------------------------------------------
+
+
+def test_huge_data_value_stops_naming_the_family_and_keeps_the_last_epoch(tmp_path):
+    """65 items in batches of 16: each epoch leaves one item out. The item left out in epoch 1
+    (seed 0) holds 1e200, so epoch 1 completes and epoch 2 diverges."""
+    n = 65
+    bad = int(np.random.default_rng([0, 1]).permutation(n)[-1])
+    assert int(np.random.default_rng([0, 2]).permutation(n)[-1]) != bad
+    ds = datamod.load(f"majority:inputs=13,depth=2,limit={n}")
+    x = np.array(ds.inputs)
+    x[bad, 3] = 1e200
+    data = tmp_path / "huge.txt"
+    datamod.save_text(datamod.Dataset(x, ds.labels, ds.n_classes, "huge", "huge"), data)
+    out = tmp_path / "run"
+    r = train_cli(out, data=data, epochs=3)
+    clean(r)
+    assert "RRR diverged in epoch 2" in r.output
+    assert "constraint 'inputs' (set A)" in r.output and "majority.lwl:23" in r.output
+    assert f"training item {bad} (counted from 0)" in r.output
+    assert "|d| = 1e+200" in r.output and "keeps its last completed epoch (epoch 1" in r.output
+    assert "RuntimeWarning" not in r.output
+    params, meta = load_params(out / "params.npz")
+    assert meta["epochs"] == 1 and all(np.isfinite(v).all() for v in params.values())
+    assert len((out / "log.csv").read_text().splitlines()) == 2
+
+
+def test_diagnosis_names_the_family_and_items_of_a_nan():
+    from lwlc.compiler import compile_model, load_solver
+    from lwlc.diverge import diagnose
+
+    c = compile_model(MODEL, {"k": 8})
+    solver = load_solver(c.source)
+    params = solver.initial_params(np.random.default_rng(0))
+    ds = datamod.load(DATA)
+    data = {"d": ds.inputs[:8], "c": ds.labels[:8]}
+    state = solver.init(params, data)
+    state["y"] = state["y"].copy()
+    state["y"][5, 3] = np.nan
+    err = diagnose(solver, c.model, state, data, where="epoch 1, batch 1", rows=np.arange(8))
+    assert "constraint 'hidden' (set A) gives non-finite values" in err.message
+    assert "batch item 5 (of 8)" in err.message and err.span.line == 24
+
+
+def test_memory_estimate_refuses_an_absurd_batch_before_allocating(tmp_path):
+    t0 = time.perf_counter()
+    r = train_cli(tmp_path / "run", "--set", "k=50000000")
+    clean(r)
+    assert time.perf_counter() - t0 < 20
+    assert "needs about 2.01 TB (k = 50000000 items × 836 values × 8 bytes" in r.output, r.output
+    assert "a smaller batch (--set k=N" in r.output and "float32" in r.output
+    assert not (tmp_path / "run").exists()
+
+
+# --- interrupted runs -----------------------------------------------------------------------
+
+
+KILL_ARGS = ["--data", DATA, "--set", "k=16", "--set", "iterations=25", "--set", "tolerance=0",
+             "--set", "epochs=6"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "run"
+    train(TrainConfig(model=str(MODEL), data=DATA, out=str(out), progress=False, quiet=True,
+                      overrides={"k": 16, "iterations": 25, "tolerance": 0, "epochs": 6}))
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_interrupted_run_resumes_to_the_same_params(tmp_path, uninterrupted, sig):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lwlc.cli", "train", str(MODEL), *KILL_ARGS, "--out", str(out),
+           "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(ready) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None and not ready():
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.communicate()
+
+    try:
+        lock = out / ".lock"
+        wait_for(lambda: lock.exists() and lock.read_text().strip())
+        # a second writer is refused, naming the first
+        r = run("train", MODEL, *KILL_ARGS, "--out", out, "-q", "--resume")
+        clean(r)
+        assert f"another lwlc train (pid {proc.pid}" in r.output
+        log = out / "log.csv"
+        wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3)  # 2 epochs
+        time.sleep(0.1)  # into epoch 3
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "continue with the same command and --resume" in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    epochs = load_params(out / "params.npz")[1]["epochs"]
+    assert 2 <= epochs < 6
+    r = run("train", MODEL, *KILL_ARGS, "--out", out, "-q", "--resume")
+    assert r.exit_code == 0, r.output
+    assert same_params(out / "params.npz", uninterrupted / "params.npz")
+    log = (out / "log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3", "4", "5", "6"]
+    assert not list(out.glob(".*.part"))
