@@ -35,7 +35,10 @@ PROTOCOLS: dict[str, tuple[str | None, dict]] = {
     "pjax_mlp": ("digits:seed=0", {"pixels": 64, "width": 64, "batch": 128, "epochs": 3}),
     "mnist_autoencoder": ("digits:seed=0", {"pixels": 64, "width": 64, "codes": 10,
                                             "epochs": 3}),
+    "digits_leaky": (None, {"epochs": 3}),
+    "digits_softplus": (None, {"epochs": 3}),
 }
+FOLDERS = ("models", "docs/examples")  # the shipped models and the documented ones
 
 
 
@@ -44,16 +47,25 @@ def main() -> None:
     ap.add_argument("--backends", nargs="+", default=["jax:float32", "jax:float64"],
                     help="BACKEND[:DTYPE] entries, e.g. numpy jax:float32")
     ap.add_argument("--only", nargs="+", default=None, help="model names (default: all)")
+    ap.add_argument("--epochs", type=int, default=None, help="cap every protocol's epochs")
+    ap.add_argument("--iterations", type=int, default=None,
+                    help="cap RRR iterations per batch (a quick does-it-train pass)")
     args = ap.parse_args()
-    names = args.only or sorted(p.stem for p in (ROOT / "models").glob("*.lwl"))
+    paths = {p.stem: p for folder in FOLDERS for p in sorted((ROOT / folder).glob("*.lwl"))}
+    names = args.only or list(paths)
     print(f"{'model':<20} {'backend':<14} {'epochs':>6} {'iters':>9} {'run s':>8} "
           f"{'compile s':>9}  metrics")
     for name in names:
         spec, overrides = PROTOCOLS.get(name, (None, {"epochs": 2}))
+        overrides = dict(overrides)
+        if args.epochs is not None:
+            overrides["epochs"] = min(overrides.get("epochs", args.epochs), args.epochs)
+        if args.iterations is not None:
+            overrides["iterations"] = args.iterations
         for entry in args.backends:
             backend, _, dtype = entry.partition(":")
             with tempfile.TemporaryDirectory() as tmp:
-                cfg = TrainConfig(model=str(ROOT / "models" / f"{name}.lwl"), data=spec,
+                cfg = TrainConfig(model=str(paths[name]), data=spec,
                                   overrides=dict(overrides), backend=backend,
                                   dtype=dtype or "float64", out=tmp, progress=False,
                                   quiet=True)

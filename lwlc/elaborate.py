@@ -303,8 +303,9 @@ class _Elaborator:
         if not self.edge_sets:
             return
         n = sum(d.size for d in self.node_decls)
-        indeg = sum(es.indeg for es in self.edge_sets.values())
-        outdeg = sum(es.outdeg for es in self.edge_sets.values())
+        # an edge set declared before later `nodes` counts fewer nodes: pad its degrees
+        indeg = sum(np.pad(es.indeg, (0, n - es.indeg.size)) for es in self.edge_sets.values())
+        outdeg = sum(np.pad(es.outdeg, (0, n - es.outdeg.size)) for es in self.edge_sets.values())
         warned: set[int] = set()
         # A consensus over a node's edges where it has none: its data or value is dropped.
         for f in self.families:

@@ -503,3 +503,18 @@ def test_atomic_write_follows_the_umask(tmp_path, mask):
     assert p.read_bytes() == b"payload"
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask
     assert [q.name for q in p.parent.iterdir()] == ["out.bin"]  # no temporary left
+
+
+def test_nodes_declared_after_an_edge_set_do_not_break_the_warnings(tmp_path):
+    """Found by the model generator: degrees of an edge set declared before later `nodes`."""
+    from lwlc.elaborate import load_model
+
+    path = tmp_path / "late.lwl"
+    path.write_text(
+        "nodes C[2], D[3]\nedges E = dense(C -> D)\nnodes P[1], Q[2]\nedges F = dense(P -> Q)\n"
+        "batch k[3]\ninput Y[k, D]\nvar x[k, E]\nvar w[k, E]\n"
+        "constraint codes for k, i in C: agree x[k, out(i)] >= 0\n"
+        "constraint weights for i in C: agree w[*, out(i)] in nonneg & sphere(1)\n"
+        "constraint factor for k, j in D: dot(x[k, in(j)], w[k, in(j)]) == Y[k, j]\n")
+    model = load_model(path)
+    assert any("P[0]" in w.message or "Q" in w.message for w in model.warnings)
