@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import errors as _errors
+from .files import publish
 
 __all__ = [
     "GENERATORS",
@@ -989,7 +990,7 @@ def save_text(dataset: Dataset, path: str | os.PathLike[str]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="ascii", newline="\n") as f:
             f.write(text)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -27,6 +27,7 @@ from . import data as datamod
 from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
 from .errors import DataError, LwlcError, SolverError
+from .files import publish
 
 
 @dataclass
@@ -54,19 +55,6 @@ class TrainConfig:
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write via a temporary file in the same folder and os.replace; the file gets the mode a
     plain open() would give it (0o666 less the umask), not mkstemp's private 0o600."""
-
-    def umask() -> int:
-        try:  # Linux: read it without changing it (os.umask can only be read by setting it)
-            with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-                for line in fh:
-                    if line.startswith("Umask:"):
-                        return int(line.split()[1], 8)
-        except (OSError, ValueError, IndexError):
-            pass
-        old = os.umask(0o077)  # elsewhere: briefly the most private mask, then restored
-        os.umask(old)
-        return old
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -75,8 +63,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~umask())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import ir
 from .errors import SplitError
+from .files import publish
 from .kinds import kind_of
 
 __all__ = [
@@ -686,7 +687,7 @@ def write_graph(model: ir.Model, plan: SplitPlan, path) -> None:
         else:
             os.close(fd)
             _draw(model, plan, tmp, fmt)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

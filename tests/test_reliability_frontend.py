@@ -518,3 +518,26 @@ def test_nodes_declared_after_an_edge_set_do_not_break_the_warnings(tmp_path):
         "constraint factor for k, j in D: dot(x[k, in(j)], w[k, in(j)]) == Y[k, j]\n")
     model = load_model(path)
     assert any("P[0]" in w.message or "Q" in w.message for w in model.warnings)
+
+
+@pytest.mark.parametrize("what", ["graph", "data"])
+def test_graphs_and_data_files_follow_the_umask(tmp_path, what):
+    """Every output follows the umask, the constraint graph and saved data files too."""
+    import os
+
+    from lwlc import data as datamod
+    from lwlc.elaborate import load_model
+    from lwlc.split import split, write_graph
+
+    old = os.umask(0o022)
+    try:
+        if what == "graph":
+            m = load_model(ROOT / "models" / "majority.lwl")
+            path = tmp_path / "g.dot"
+            write_graph(m, split(m), path)
+        else:
+            path = tmp_path / "d.txt"
+            datamod.save_text(datamod.load("blobs:items=4"), path)
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
