@@ -235,3 +235,21 @@ def test_models_the_campaign_found_pass_lwlc_test(name):
     results = test_model(HERE / f"{name}.lwl", None, examples=8)
     failed = [r for r in results if not r.ok]
     assert results and not failed, failed
+
+
+def test_a_dot_without_learned_weights_is_a_located_error(tmp_path):
+    """Which operand of dot(...) holds the weights comes from the model; when neither has a
+    consensus over items, the error says where and what to declare."""
+    from typer.testing import CliRunner
+
+    from lwlc.cli import app
+
+    text = (ROOT / "models" / "majority.lwl").read_text().replace(
+        "constraint weights for j in H | C:     agree w[*, in(j)] in sphere(omega)",
+        "constraint weights for k, j in H | C:  agree w[k, in(j)] in sphere(omega)")
+    path = tmp_path / "m.lwl"
+    path.write_text(text)
+    r = CliRunner().invoke(app, ["compile", str(path)])
+    assert r.exit_code == 1, r.output
+    assert "m.lwl:27:" in r.output and "neither operand of dot(x, w)" in r.output
+    assert "agree w[*, in(j)]" in r.output and "internal error" not in r.output
