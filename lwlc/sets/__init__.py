@@ -1,17 +1,13 @@
 """The set library: one module per constraint-set kind, each with its projection
-(written once,
-generic over the array namespace ``xp``), its property spec and its docs.
+(written once, generic over the array namespace ``xp``), its property spec and its docs.
 
 ``REGISTRY`` maps kind names (as used in .lwl files and docs) to modules. Every module
-defines
-``NAME``, ``CONVEX``, ``SUMMARY``, ``EQUATIONS``, ``PROJECTION`` (its main function),
-``EMIT``
-(the functions copied verbatim into generated solvers, in dependency order),
-``REQUIRES`` (other
-modules of this package whose ``EMIT`` it calls) and ``SPEC`` (a :class:`PropertySpec`).
-:func:`emit_source` returns the source text of the functions a solver needs; the
-generated module
-must import ``math`` and bind ``xp``-independent names only through these functions.
+defines ``NAME``, ``CONVEX``, ``SUMMARY``, ``EQUATIONS``, ``PROJECTION`` (its main
+function), ``EMIT`` (the functions copied verbatim into generated solvers, in dependency
+order), ``REQUIRES`` (other modules of this package whose ``EMIT`` it calls) and
+``SPEC`` (a :class:`PropertySpec`). :func:`emit_source` returns the source text of the
+functions a solver needs; the generated module must import ``math`` and bind
+``xp``-independent names only through these functions.
 """
 
 from __future__ import annotations
@@ -84,8 +80,7 @@ def _module_key(mod: ModuleType) -> str:
 
 def emit_order(names: list[str] | tuple[str, ...] | set[str]) -> list:
     """The EMIT functions of the named kinds/modules and their REQUIRES, dependencies
-    first,
-    each once, in a deterministic order (names sorted, then depth-first)."""
+    first, each once, in a deterministic order (names sorted, then depth-first)."""
     seen_mods: set[str] = set()
     seen_fns: set[int] = set()
     out: list = []
@@ -111,8 +106,7 @@ def emit_order(names: list[str] | tuple[str, ...] | set[str]) -> list:
 
 def emit_source(names: list[str] | tuple[str, ...] | set[str]) -> str:
     """Concatenated source text of the EMIT functions of ``names`` (kind or module
-    names) and
-    their REQUIRES, deduplicated and in dependency order."""
+    names) and their REQUIRES, deduplicated and in dependency order."""
     chunks = []
     for fn in emit_order(names):
         src = textwrap.dedent(inspect.getsource(fn)).rstrip() + "\n"

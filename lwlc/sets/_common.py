@@ -1,8 +1,7 @@
 """Helpers shared by the set modules (copied into generated solvers via EMIT).
 
 Annotations in emitted functions are strings ("Array", "ModuleType") so that the copied
-source
-never evaluates them.
+source never evaluates them.
 """
 
 from collections.abc import Callable, Iterable
@@ -38,18 +37,17 @@ def _fixed_loop(
     """Apply ``state = body(xp, state, *params)`` exactly ``n`` times.
 
     The same ``body`` runs under NumPy and JAX; under JAX the loop is a
-    ``lax.fori_loop`` (an
-    unrolled Python loop makes XLA's CPU fusion blow up: 30+ s compiles for 32 Newton
-    steps).
-    ``state`` must be a tuple of arrays with their final shapes and dtypes.
+    ``lax.fori_loop`` (an unrolled Python loop makes XLA's CPU fusion blow up: 30+ s
+    compiles for 32 Newton steps). ``state`` must be a tuple of arrays with their final
+    shapes and dtypes.
     """
     if _is_jax(xp):
         lax = __import__("jax").lax
         return lax.fori_loop(0, n, lambda i, s: body(xp, s, *params), state)
     # NumPy: body is pure, so once the sequence of states repeats (a fixed point, or the
     # last-bit two-cycle a converged Newton iteration often ends in) the state after all
-    # n steps
-    # is known; stopping there gives bit-identical results to running the whole budget.
+    # n steps is known; stopping there gives bit-identical results to running the whole
+    # budget.
     prev = None
     for i in range(n):
         new = body(xp, state, *params)
@@ -65,8 +63,8 @@ def _fixed_loop(
 
 def _barrier(xp: "ModuleType", values: "tuple") -> "tuple":
     """Materialize ``values`` once: under JAX an optimization barrier, so XLA cannot
-    recompute
-    (and round differently) a decision in several fusions; the identity under NumPy."""
+    recompute (and round differently) a decision in several fusions; the identity under
+    NumPy."""
     if _is_jax(xp):
         return __import__("jax").lax.optimization_barrier(values)
     return values
@@ -76,10 +74,8 @@ def _nearest_fixed_candidate(
     xp: "ModuleType", candidates: "Iterable", zero: "Array", tol: "Array"
 ) -> "Array":
     """Pick among per-piece candidates (t, miss, d) for a fixed x: the smallest miss of
-    x, then
-    the nearest z (d), then the first piece. Misses within ``tol`` tie: XLA may fuse a
-    t + c
-    differently in different pieces, and rounding must not decide."""
+    x, then the nearest z (d), then the first piece. Misses within ``tol`` tie: XLA may
+    fuse a t + c differently in different pieces, and rounding must not decide."""
     best_t = best_m = best_d = None
     for t, miss, d in candidates:
         if best_d is None:

@@ -1,17 +1,17 @@
 """Property specifications of the set kinds and the checks run on them.
 
-Each kind module defines ``SPEC = PropertySpec(...)``;
-``tests/sets/test_properties.py`` and
-``lwlc test MODEL.lwl`` (through :func:`check_kind`) run the same property checks on it:
+Each kind module defines ``SPEC = PropertySpec(...)``; ``tests/sets/test_properties.py``
+and ``lwlc test MODEL.lwl`` (through :func:`check_kind`) run the same property checks on
+it:
 
 - ``in_set``: the projection lies in the set (to a tolerance);
 - ``idempotent``: projecting the projection changes nothing;
-- ``nearest``: no sampled point of the set (nor a brute-force/multi-start minimizer) is
-closer;
+- ``nearest``: no sampled point of the set (nor a brute-force/multi-start minimizer)
+  is closer;
 - ``nonexpansive``: ‖P(a) − P(b)‖ ≤ ‖a − b‖ in the set's metric (convex kinds only);
 - ``numpy_jax``: NumPy, eager JAX and jitted JAX (float64) agree to 1e-12;
 - ``inference``: for activation sets that are function graphs, (z, f(z)) lies in the
-set.
+  set.
 
 Hypothesis, SciPy and JAX are imported lazily so that importing a kind module needs
 NumPy only.
@@ -41,17 +41,12 @@ class PropertySpec:
     """What the property checks need to know about a set kind.
 
     ``project(xp, *args)`` returns the projected point (one array or a tuple);
-    ``args[:arity]``
-    is the point to project, the rest are parameters (NumPy arrays are traced under
-    ``jax.jit``,
-    Python scalars, strings and tuples are static). ``make_args()`` returns the
-    hypothesis
-    strategy of ``args`` (exposed as ``draw_args``). ``contains(point, args, tol)`` is
-    a boolean
-    array over instances, ``distance(p, q, args)`` the squared distance in the set's
-    metric per
-    instance (``q`` may carry an extra leading sample axis), ``sample_set(args, rng,
-    n)`` returns
+    ``args[:arity]`` is the point to project, the rest are parameters (NumPy arrays are
+    traced under ``jax.jit``, Python scalars, strings and tuples are static).
+    ``make_args()`` returns the hypothesis strategy of ``args`` (exposed as
+    ``draw_args``). ``contains(point, args, tol)`` is a boolean array over instances,
+    ``distance(p, q, args)`` the squared distance in the set's metric per instance
+    (``q`` may carry an extra leading sample axis), ``sample_set(args, rng, n)`` returns
     ``n`` points of the set (tuple of arrays with a leading axis ``n``) and
     ``nearest_bruteforce(args)`` an independent (multi-start, enumeration) nearest
     point.
@@ -104,7 +99,6 @@ class PropertyResult:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # helpers
 
 
@@ -154,9 +148,8 @@ _TRACED = object()
 
 
 def call_jax(fn: Callable, *args: Any, jit: bool = True, x64: bool = True) -> Any:
-    """``fn(jax.numpy, *args)``: NumPy arrays are traced, everything else is static;
-    the jitted
-    function is cached per (fn, static arguments)."""
+    """``fn(jax.numpy, *args)``: NumPy arrays are traced, everything else is static; the
+    jitted function is cached per (fn, static arguments)."""
     import jax
     import jax.numpy as jnp
 
@@ -190,7 +183,6 @@ def _close(a: tuple, b: tuple, rtol: float) -> tuple[bool, float]:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # the properties; each raises AssertionError with a message on failure
 
 
@@ -307,11 +299,9 @@ def check_kind(
     property.
 
     ``pieces`` replaces the kind's own piece tables (``piecewise``, ``smooth``,
-    ``activation``)
-    with a user-declared one, as ``lwlc test MODEL.lwl`` does for declared activation
-    sets.
-    ``shrink=False`` reports the first failing example instead of a minimal one
-    (faster).
+    ``activation``) with a user-declared one, as ``lwlc test MODEL.lwl`` does for
+    declared activation sets. ``shrink=False`` reports the first failing example instead
+    of a minimal one (faster).
     """
     from hypothesis import HealthCheck, Phase, given, settings
 
@@ -379,7 +369,6 @@ def format_results(results: list[PropertyResult]) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# -------
 # strategy building blocks shared by the kind modules (hypothesis imported lazily)
 
 

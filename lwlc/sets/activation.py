@@ -1,16 +1,12 @@
 """Activation side constraint x_A = f(y − b) for any declared activation: a union of
-affine
-pieces (``piecewise``) and smooth curve pieces (``smooth``) in the (z, x) plane, z = y
-− b.
+affine pieces (``piecewise``) and smooth curve pieces (``smooth``) in the (z, x) plane,
+z = y − b.
 
 ``activation_projection`` returns the nearest candidate over all pieces (Elser eq. 26c,
-28–29;
-golden README: isotropic in (consensus x, y, b), i.e. gz = n/2, gx = n with n the
-out-degree).
-``activation_yb_update`` turns the change of z back into equal-and-opposite changes of
-y and b:
-minimizing gy Δy² + gb Δb² subject to Δy − Δb = Δz gives Δy = Δz gb/(gy + gb),
-Δb = −Δz gy/(gy + gb), and the metric gz = gy gb/(gy + gb) on z.
+28–29; golden README: isotropic in (consensus x, y, b), i.e. gz = n/2, gx = n with n the
+out-degree). ``activation_yb_update`` turns the change of z back into equal-and-opposite
+changes of y and b: minimizing gy Δy² + gb Δb² subject to Δy − Δb = Δz gives Δy = Δz
+gb/(gy + gb), Δb = −Δz gy/(gy + gb), and the metric gz = gy gb/(gy + gb) on z.
 """
 
 import math
@@ -78,8 +74,7 @@ def activation_fixed_projection(
     xp: "ModuleType", z: "Array", x: "Array", pieces: "tuple"
 ) -> "Array":
     """Nearest z' with f(z') = x for fixed x over affine and curve pieces; without an
-    exact
-    match, the piece reaching nearest to x (then nearest z; then first piece)."""
+    exact match, the piece reaching nearest to x (then nearest z; then first piece)."""
     zero = xp.zeros_like(z + x)
     tol = 4096.0 * float(xp.finfo(zero.dtype).eps) * (1.0 + xp.abs(x))
     candidates = (
@@ -94,9 +89,8 @@ def activation_fixed_projection(
 
 
 def activation_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":
-    """Forward map f(z) over affine and curve pieces; in a gap, the nearest piece
-    (ties: upper),
-    evaluated at the nearest point of its interval."""
+    """Forward map f(z) over affine and curve pieces; in a gap, the nearest piece (ties:
+    upper), evaluated at the nearest point of its interval."""
     ordered = sorted(pieces, key=lambda p: (p[1], p[2]))
     best_v = best_g = None
     for piece in ordered:
@@ -138,8 +132,7 @@ EMIT = (
 REQUIRES = ("piecewise", "smooth")
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 MIXED_TABLES = {
     "relu": relu_pieces(),

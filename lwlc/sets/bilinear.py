@@ -1,10 +1,8 @@
 """Bilinear constraint x·w = ω y (Elser eq. 16, 17–19, 51–54; App. B).
 
 Projection of (x, w, y) minimizing ‖x'−x‖² + ‖w'−w‖² + g (y'−y)² onto x'·w' = ω y'. The
-Lagrange
-system (eq. 52) gives x' = (x + u w)/(1−u²), w' = (w + u x)/(1−u²), y' = y − u ω/g with
-u the
-unique root in (−1, 1) of the increasing function (eq. 53)
+Lagrange system (eq. 52) gives x' = (x + u w)/(1−u²), w' = (w + u x)/(1−u²), y' = y − u
+ω/g with u the unique root in (−1, 1) of the increasing function (eq. 53)
 
     h0(u) = (p(1+u²) + q u)/(1−u²)² − ω y + ω² g⁻¹ u,   p = x·w,  q = x·x + w·w.
 
@@ -14,20 +12,14 @@ Numerics. With s = x + w, d = x − w, S = ‖s‖² = q + 2p and D = ‖d‖² 
     x' = (s/(1−u) + d/(1+u))/2,   w' = (s/(1−u) − d/(1+u))/2.
 
 The sign of h0(0) = p − ω y tells on which side of 0 the root lies; mirroring (S ↔ D, y
-→ −y,
-u → −u) reduces to a root u ≥ 0, which we represent by α = 1 − u ∈ (0, 1] so that both
-1 − u and
-1 + u = 2 − α are exact even when the root crowds the pole (x ≈ ±w, tiny x and w). The
-root is
-bracketed by α ∈ [√(S/(D + 4ωy)), 1] and found by Newton steps in u (eq. 54)
-safeguarded by
-bisection (geometric while the bracket spans more than a factor 4) with a fixed budget
-of 32
-iterations, the same steps for NumPy and JAX (a ``lax.fori_loop`` under JAX); the
-measured worst
-case is about 16 iterations to reach 1e−14. Degenerate inputs (x = ±w exactly, x = w =
-0), where
-the root leaves (−1, 1), give the limiting u = ±1 and finite results.
+→ −y, u → −u) reduces to a root u ≥ 0, which we represent by α = 1 − u ∈ (0, 1] so that
+both 1 − u and 1 + u = 2 − α are exact even when the root crowds the pole (x ≈ ±w, tiny
+x and w). The root is bracketed by α ∈ [√(S/(D + 4ωy)), 1] and found by Newton steps in
+u (eq. 54) safeguarded by bisection (geometric while the bracket spans more than a
+factor 4) with a fixed budget of 32 iterations, the same steps for NumPy and JAX (a
+``lax.fori_loop`` under JAX); the measured worst case is about 16 iterations to reach
+1e−14. Degenerate inputs (x = ±w exactly, x = w = 0), where the root leaves (−1, 1),
+give the limiting u = ±1 and finite results.
 """
 
 from collections.abc import Callable
@@ -57,8 +49,7 @@ def bilinear_newton_step(
 
     For a root in [0, 1/2] the iterate t is u and h0 is eq. 53 in (p, q); for a root in
     (1/2, 1) (``near``) t is α = 1 − u and h0 is written with S = q + 2p, D = q − 2p.
-    Either way
-    u, 1 − u and 1 + u keep full relative precision.
+    Either way u, 1 − u and 1 + u keep full relative precision.
     """
     t, lo, hi = state
     u = xp.where(near, 1.0 - t, t)
@@ -104,12 +95,10 @@ def bilinear_solve(
     wy = omega * y + zero
     g2 = omega * omega * ginv + zero
     # h0(0) = p − ω y ≤ 0: the root is u ≥ 0; otherwise mirror u → −u. Written as a
-    # comparison,
-    # not a difference, and pinned below: under jit XLA may recompute a cheap predicate
-    # in
-    # several fusions, contracting p − ω y to a fused multiply-add in some and not
-    # others, which
-    # would mix the two frames (seen: u = −0.11 for an exactly satisfied constraint).
+    # comparison, not a difference, and pinned below: under jit XLA may recompute a
+    # cheap predicate in several fusions, contracting p − ω y to a fused multiply-add in
+    # some and not others, which would mix the two frames (seen: u = −0.11 for an
+    # exactly satisfied constraint).
     up = p <= wy
     pc = xp.where(up, p, -p)
     sc = xp.where(up, S, D)
@@ -150,8 +139,7 @@ def bilinear_projection(
     """Project (x, w, y) onto x·w = ω y (eq. 51, 19a–b, 52c); vectors on the last axis.
 
     ``y``, ``omega`` and ``ginv`` (= 1/g; 0 for fixed y, the NMF case eq. 16) broadcast
-    against
-    the leading axes of ``x`` and ``w``. Returns (x', w', y').
+    against the leading axes of ``x`` and ``w``. Returns (x', w', y').
     """
     s = x + w
     d = x - w
@@ -177,8 +165,7 @@ EMIT = (bilinear_newton_step, bilinear_solve, bilinear_multiplier, bilinear_proj
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:

@@ -26,8 +26,7 @@ EMIT = (box_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:

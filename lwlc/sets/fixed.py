@@ -25,8 +25,7 @@ EMIT = (fixed_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:

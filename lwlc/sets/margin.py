@@ -1,31 +1,24 @@
 """Class constraints of the classifier (Elser eq. 26d–e, 32, 33; Sect. 5.3, 6.2).
 
 Input z = y − b on the class nodes, shape [..., K, C] (items K, classes C), integer
-labels
-[..., K] and the margin Δ. The labelled node needs z ≥ Δ, every other node z ≤ 0; y and
-b move
-equally and oppositely (equal weights υ), so an item's squared change of y and b is
-|Δz|²/2.
+labels [..., K] and the margin Δ. The labelled node needs z ≥ Δ, every other node z ≤ 0;
+y and b move equally and oppositely (equal weights υ), so an item's squared change of y
+and b is |Δz|²/2.
 
 Modes of ``class_projection`` (``count`` = EE or FPA):
 
 - ``plain``: eq. 26d–e for every item;
-- ``exempt`` (eq. 32): the ``count`` items whose projection moves y and b the most keep
-z
-  unprojected (golden README "Exemptions");
+- ``exempt`` (eq. 32): the ``count`` items whose projection moves y and b the most
+  keep z unprojected (golden README "Exemptions");
 - ``relabel`` (eq. 33): excess = d(own label) − min_l d(l); the ``count`` items with
-the largest
-  positive excess are projected with their best label (first on ties);
+  the largest positive excess are projected with their best label (first on ties);
 - ``allow`` (Sect. 6.2, golden README "False-positive-allowance classifier"): items
-labelled
-  other than ``allow_label`` for which the projection as ``allow_label`` is closer are
-  candidates;
-  at most ``count`` of them, those with the largest advantage, are projected as
-  ``allow_label``.
+  labelled other than ``allow_label`` for which the projection as ``allow_label`` is
+  closer are candidates; at most ``count`` of them, those with the largest advantage,
+  are projected as ``allow_label``.
 
 Ties are broken by a stable sort (lower item index first); selection uses ranks and
-masks only,
-so it runs under ``jax.jit``.
+masks only, so it runs under ``jax.jit``.
 """
 
 import itertools
@@ -125,8 +118,7 @@ EMIT = (margin_projection, class_distances, class_selection, class_projection)
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 _K, _C = 4, 3
 

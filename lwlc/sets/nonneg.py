@@ -24,8 +24,7 @@ EMIT = (nonneg_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:

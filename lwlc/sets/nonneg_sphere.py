@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 def nonneg_sphere_projection(xp: "ModuleType", v: "Array", radius: "Array") -> "Array":
     """Zero the negatives and rescale to norm ``radius``; with no positive entry, put
-    ``radius``
-    at the largest (least negative; first on ties) entry and 0 elsewhere (Sect. 4.2)."""
+    ``radius`` at the largest (least negative; first on ties) entry and 0 elsewhere
+    (Sect. 4.2)."""
     r = xp.asarray(radius)[..., None]
     vp = xp.maximum(v, 0.0)
     top = xp.max(vp, axis=-1, keepdims=True)  # scale first: no underflow/overflow
@@ -37,8 +37,7 @@ EMIT = (nonneg_sphere_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:

@@ -1,14 +1,11 @@
 """Declared activation sets: unions of affine pieces in the (z, x) plane, z = y − b.
 
-A piece ``("affine", lo, hi, a, c)`` is the segment x = a z + c, z ∈ [lo, hi] (lo/hi
-may be
-±inf). The activation side constraint x_A = f(y − b) (Elser eq. 26c, 38) is projected
-with the
-metric gz Δz² + gx Δx²; with y and b moving equally and oppositely (weights gy, gb) one
-has
-gz = gy gb/(gy + gb) (see ``activation.activation_yb_update``), and Lemma 4.1 gives gx
-= the
-out-degree. The golden classifiers use gz = n/2, gx = n (isotropic in (x, y, b)).
+A piece ``("affine", lo, hi, a, c)`` is the segment x = a z + c, z ∈ [lo, hi] (lo/hi may
+be ±inf). The activation side constraint x_A = f(y − b) (Elser eq. 26c, 38) is projected
+with the metric gz Δz² + gx Δx²; with y and b moving equally and oppositely (weights gy,
+gb) one has gz = gy gb/(gy + gb) (see ``activation.activation_yb_update``), and Lemma
+4.1 gives gx = the out-degree. The golden classifiers use gz = n/2, gx = n (isotropic in
+(x, y, b)).
 
 Tables used by the golden models (Δ = margin):
 
@@ -17,12 +14,9 @@ Tables used by the golden models (Δ = margin):
 - zigmoid: step plus ``("affine", -Δ, Δ, 1/(2Δ), 1/2)`` between them.
 
 Fixed x (x is data, gx = ∞): the nearest z with f(z) = x; flat pieces match x to a
-relative
-tolerance of 1e-12. When no piece reaches x, we take the piece whose reachable x-range
-is nearest
-to x (then the nearest z) and the nearest point of that piece: a documented choice,
-since the
-constraint then has no solution.
+relative tolerance of 1e-12. When no piece reaches x, we take the piece whose reachable
+x-range is nearest to x (then the nearest z) and the nearest point of that piece: a
+documented choice, since the constraint then has no solution.
 """
 
 import math
@@ -84,9 +78,8 @@ def piece_gap(xp: "ModuleType", z: "Array", lo: float, hi: float) -> "Array":
 def piecewise_projection(
     xp: "ModuleType", z: "Array", x: "Array", gz: "Array", gx: "Array", pieces: "tuple"
 ) -> "tuple":
-    """Nearest point (z', x') of the union of affine pieces under gz Δz² + gx Δx²
-    (ties: first
-    piece). Elser eq. 26c, 28–29; PJAX Thm 6 (ReLU) and Thm 9 (flat pieces)."""
+    """Nearest point (z', x') of the union of affine pieces under gz Δz² + gx Δx² (ties:
+    first piece). Elser eq. 26c, 28–29; PJAX Thm 6 (ReLU) and Thm 9 (flat pieces)."""
     z = z + xp.zeros_like(x)
     x = x + xp.zeros_like(z)
     best_t = best_x = best_d = None
@@ -110,8 +103,8 @@ def piecewise_fixed_projection(
     xp: "ModuleType", z: "Array", x: "Array", pieces: "tuple"
 ) -> "Array":
     """Nearest z' with f(z') = x for fixed x (gx = ∞; golden README autoencoder).
-    Without an
-    exact match, the piece with the nearest reachable x (then nearest z; then first)."""
+    Without an exact match, the piece with the nearest reachable x (then nearest z; then
+    first)."""
     z = z + xp.zeros_like(x)
     tol = 4096.0 * float(xp.finfo(z.dtype).eps) * (1.0 + xp.abs(x))
     candidates = (
@@ -122,8 +115,7 @@ def piecewise_fixed_projection(
 
 def piecewise_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":
     """Forward map f(z); in a gap, the piece whose interval is nearest (ties: upper
-    piece),
-    evaluated at the nearest point of its interval."""
+    piece), evaluated at the nearest point of its interval."""
     ordered = sorted(pieces, key=lambda p: (p[1], p[2]))
     best_v = best_g = None
     for piece in ordered:
@@ -158,8 +150,7 @@ EMIT = (
 REQUIRES = ("_common",)
 
 
-# --- named tables
-# ----------------------------------------------------------------------------
+# --- named tables ---------------------------------------------------------------------
 
 
 def relu_pieces() -> tuple:
@@ -184,8 +175,7 @@ def zigmoid_pieces(margin: float) -> tuple:
     )
 
 
-# --- properties (not emitted; shared with smooth/activation)
-# ---------------------------------
+# --- properties (not emitted; shared with smooth/activation) --------------------------
 
 
 def piece_value(piece: tuple, t: np.ndarray) -> np.ndarray:

@@ -2,17 +2,13 @@
 parity/benchmarks (PJAX's output node; lwlc's classifiers use hard margins instead).
 
 x* = argmin λ (LSE(x) − y·x) + ½‖x − x0‖² is characterized by x* = x0 + λ (y −
-softmax(x*))
-(eq. 49). PJAX iterates that fixed point 10 times, which need not converge (the map
-contracts
-only for λ < 2); here it is solved exactly. With v = x0 + λ y and c = LSE(x*), each
-s_i = softmax(x*)_i solves log s_i + λ s_i = v_i − c, i.e. t_i = log(λ s_i) solves
-e^t + t = log λ + v_i − c (a Lambert-W equation: 8 Newton steps from the asymptotic
-guess), and
-c is the root of the convex decreasing ψ(c) = Σ s_i(c) − 1 in [LSE(v) − λ, LSE(v)],
-found by
-12 Newton steps from the left end (monotone), safeguarded by bisection. Then x* = v − λ
-s.
+softmax(x*)) (eq. 49). PJAX iterates that fixed point 10 times, which need not converge
+(the map contracts only for λ < 2); here it is solved exactly. With v = x0 + λ y and c =
+LSE(x*), each s_i = softmax(x*)_i solves log s_i + λ s_i = v_i − c, i.e. t_i = log(λ
+s_i) solves e^t + t = log λ + v_i − c (a Lambert-W equation: 8 Newton steps from the
+asymptotic guess), and c is the root of the convex decreasing ψ(c) = Σ s_i(c) − 1 in
+[LSE(v) − λ, LSE(v)], found by 12 Newton steps from the left end (monotone), safeguarded
+by bisection. Then x* = v − λ s.
 """
 
 from typing import TYPE_CHECKING
@@ -67,8 +63,7 @@ def cross_entropy_prox(
     xp: "ModuleType", x0: "Array", y: "Array", lam: "Array"
 ) -> "Array":
     """prox of λ·CE(·, y) at x0 (PJAX eq. 48–49); logits on the last axis, λ > 0
-    broadcast
-    over the leading axes."""
+    broadcast over the leading axes."""
     lam = xp.asarray(lam)[..., None] + xp.zeros_like(x0[..., :1])
     v = x0 + lam * y
     top = xp.max(v, axis=-1, keepdims=True)
@@ -96,8 +91,7 @@ EMIT = (
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted): a prox, so "in the set" is the optimality condition,
-# "nearest"
+# --- properties (not emitted): a prox, so "in the set" is the optimality condition, "ne
 # compares the prox objective, and idempotence does not apply
 # --------------------------------
 

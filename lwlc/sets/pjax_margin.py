@@ -1,6 +1,6 @@
 """PJAX parity: single-logit margin constraint (PJAX Thm 10). Used for
-parity/benchmarks;
-lwlc's own classifier constraint is the ``margin`` kind (Elser eq. 26d–e)."""
+parity/benchmarks; lwlc's own classifier constraint is the ``margin`` kind (Elser eq.
+26d–e)."""
 
 from typing import TYPE_CHECKING
 
@@ -30,8 +30,7 @@ EMIT = (pjax_margin_projection,)
 REQUIRES = ()
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:

@@ -2,12 +2,9 @@
 parity/benchmarks.
 
 PJAX calls this graph convex; it is not (the graph of a convex function is not a convex
-set:
-(1, 0 | 1) and (0, 1 | 1) lie on it, their midpoint does not), so non-expansiveness is
-not
-claimed. The candidate enumeration of Thm 8 is still the exact nearest point, which the
-tests
-check against a 1-D brute force over y.
+set: (1, 0 | 1) and (0, 1 | 1) lie on it, their midpoint does not), so non-expansiveness
+is not claimed. The candidate enumeration of Thm 8 is still the exact nearest point,
+which the tests check against a 1-D brute force over y.
 """
 
 from typing import TYPE_CHECKING
@@ -57,8 +54,7 @@ EMIT = (max_projection,)
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:
@@ -86,8 +82,8 @@ def _sample(args: tuple, rng: np.random.Generator, n: int) -> tuple:
 
 def _bruteforce(args: tuple) -> tuple:
     """Minimize over y the cost of the nearest x with max(x) = y (x_j = min(x0_j, y),
-    the
-    largest raised to y if all lie below), by a dense grid and bounded refinement."""
+    the largest raised to y if all lie below), by a dense grid and bounded refinement.
+    """
     from scipy.optimize import minimize_scalar
 
     x, y = args

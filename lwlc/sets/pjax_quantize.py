@@ -1,10 +1,8 @@
 """PJAX parity: graph of quantization to a sorted level tuple (PJAX Thm 9).
 
 The graph is the union over levels z_i of I_i × {z_i}, with I_i the closure of the
-interval of
-inputs whose nearest level is z_i (bounded by the midpoints). PJAX takes equidistant
-levels in
-[−α, α]; any sorted tuple works here. Used for parity/benchmarks.
+interval of inputs whose nearest level is z_i (bounded by the midpoints). PJAX takes
+equidistant levels in [−α, α]; any sorted tuple works here. Used for parity/benchmarks.
 """
 
 import math
@@ -60,8 +58,7 @@ EMIT = (quantize_projection,)
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:

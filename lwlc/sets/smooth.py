@@ -2,36 +2,24 @@
 hi].
 
 ``f``, ``df``, ``d2f`` are elementwise functions ``(xp, t) -> array`` (the compiler
-generates them
-with sympy; the tests write tanh, sigmoid, softplus and a cubic by hand). Projection of
-(z, x) onto
-a curve piece minimizes E(t) = gz (t − z)² + gx (f(t) − x)² over t ∈ [lo, hi] (Elser
-eq. 28–29
-with a smooth f): the global minimizer satisfies gz (t − z)² ≤ E(clip(z)), so it lies
-in the
-window [z − R, z + R] ∩ [lo, hi], R = √(E(clip(z))/gz). The window is cut into 8
-segments; in
-each, the stationarity condition s(t) = gz (t − z) + gx (f(t) − x) f'(t) = 0 with
-s'(t) = gz + gx (f'(t)² + (f(t) − x) f''(t)) is solved by Newton steps safeguarded by
-bisection
-(24 steps); the best of the 9 nodes (endpoints included) and 8 segment solutions is
-kept and
-polished by 3 small Newton steps, so that a node within rounding of the minimizer (a
-flat
-minimum, where energies cannot tell them apart) becomes the minimizer itself and NumPy
-and JAX
-agree.
-Several local minima in one segment could hide the global one: a documented limit of
-any fixed
-budget, checked against SciPy multi-start minimization in the tests.
+generates them with sympy; the tests write tanh, sigmoid, softplus and a cubic by hand).
+Projection of (z, x) onto a curve piece minimizes E(t) = gz (t − z)² + gx (f(t) − x)²
+over t ∈ [lo, hi] (Elser eq. 28–29 with a smooth f): the global minimizer satisfies gz
+(t − z)² ≤ E(clip(z)), so it lies in the window [z − R, z + R] ∩ [lo, hi], R =
+√(E(clip(z))/gz). The window is cut into 8 segments; in each, the stationarity condition
+s(t) = gz (t − z) + gx (f(t) − x) f'(t) = 0 with s'(t) = gz + gx (f'(t)² + (f(t) − x)
+f''(t)) is solved by Newton steps safeguarded by bisection (24 steps); the best of the 9
+nodes (endpoints included) and 8 segment solutions is kept and polished by 3 small
+Newton steps, so that a node within rounding of the minimizer (a flat minimum, where
+energies cannot tell them apart) becomes the minimizer itself and NumPy and JAX agree.
+Several local minima in one segment could hide the global one: a documented limit of any
+fixed budget, checked against SciPy multi-start minimization in the tests.
 
 Fixed x (``curve_piece_fixed_candidate``): f(t) = x is bracketed on sorted nodes (129
-evenly
-spaced over [z − 16, z + 16] and z ± 2^k for k = 4 … 24, all clipped to [lo, hi]); the
-sign
-changes nearest to z on either side are solved by safeguarded Newton/bisection (64
-steps) and the
-nearer root wins. Roots closer together than the node spacing can be missed.
+evenly spaced over [z − 16, z + 16] and z ± 2^k for k = 4 … 24, all clipped to [lo,
+hi]); the sign changes nearest to z on either side are solved by safeguarded
+Newton/bisection (64 steps) and the nearer root wins. Roots closer together than the
+node spacing can be missed.
 """
 
 import math
@@ -96,9 +84,8 @@ def curve_polish_step(
     d2f: "Callable",
 ) -> "tuple":
     """Small Newton step on s(t) from a nearly stationary winner (|step| ≤ 1e-6 (1 +
-    |t|)), so
-    that a node lying within rounding of the minimizer is replaced by the minimizer
-    itself."""
+    |t|)), so that a node lying within rounding of the minimizer is replaced by the
+    minimizer itself."""
     t = state[0]
     ft = f(xp, t)
     dft = df(xp, t)
@@ -184,9 +171,8 @@ def curve_piece_fixed_candidate(
     f: "Callable",
     df: "Callable",
 ) -> "tuple":
-    """Nearest t ∈ [lo, hi] to z with f(t) = x; returns (t, x-miss, z-distance).
-    Without a
-    solution: the node nearest to z among those with f nearest to x (miss > 0)."""
+    """Nearest t ∈ [lo, hi] to z with f(t) = x; returns (t, x-miss, z-distance). Without
+    a solution: the node nearest to z among those with f nearest to x (miss > 0)."""
     zero = xp.zeros_like(z + x)
     z = z + zero
     x = x + zero
@@ -282,8 +268,7 @@ EMIT = (
 REQUIRES = ("_common",)
 
 
-# --- hand-written curves for tests and examples (not emitted)
-# --------------------------------
+# --- hand-written curves for tests and examples (not emitted) -------------------------
 
 
 def _tanh(xp: "ModuleType", t: "Array") -> "Array":
@@ -353,8 +338,7 @@ EXAMPLE_TABLES = {
 }
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _project(

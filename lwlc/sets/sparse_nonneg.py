@@ -30,8 +30,7 @@ EMIT = (sparse_nonneg_projection,)
 REQUIRES = ("_common",)
 
 
-# --- properties (not emitted)
-# ----------------------------------------------------------------
+# --- properties (not emitted) ---------------------------------------------------------
 
 
 def _make_args() -> object:
