@@ -10,8 +10,10 @@ is pruned to what the API reaches (`prune`), so it holds only what the model use
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import math
+import operator
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -267,23 +269,50 @@ def curve_source(name: str, expr) -> list[str]:
     return out
 
 
-def curve_functions(expr):
-    """(f, f', f'') of a smooth piece as callables (xp, z), from the same printed source as the
-    emitted solvers (for the set library's tests)."""
+def _erf(xp, z):
+    if xp is np:
+        return np.vectorize(math.erf, otypes=[float])(z)
     import jax.scipy.special
 
-    namespace: dict = {"math": math, "np": np}
-    source = "\n".join(curve_source("_curve", expr))
-    code = compile(source, "<lwlc curve>", "exec")
-    exec(code, namespace)  # source printed from a sympy tree, never from model text
+    return jax.scipy.special.erf(z)
 
-    def erf(z):
-        if isinstance(z, np.ndarray | float | int):
-            return np.vectorize(math.erf, otypes=[float])(z)
-        return jax.scipy.special.erf(z)
 
-    namespace["_erf"] = erf
-    return tuple(namespace[f"_curve{s}"] for s in ("", "_d", "_d2"))
+# sympy function name → elementwise array function of (xp, argument)
+_TREE_FUNCTIONS = {
+    "exp": lambda xp, a: xp.exp(a), "log": lambda xp, a: xp.log(a),
+    "tanh": lambda xp, a: xp.tanh(a), "sin": lambda xp, a: xp.sin(a),
+    "cos": lambda xp, a: xp.cos(a), "atan": lambda xp, a: xp.arctan(a),
+    "Abs": lambda xp, a: xp.abs(a), "sign": lambda xp, a: xp.sign(a),
+    "cosh": lambda xp, a: xp.cosh(a), "sinh": lambda xp, a: xp.sinh(a),
+    "erf": _erf, "DiracDelta": lambda xp, a: 0.0 * a,
+}
+
+
+def _evaluate(expr, xp, z):
+    """The value of a sympy expression in z, computed by walking its tree (no source text)."""
+    if expr.is_Symbol:
+        return z
+    if expr.is_Number or expr.is_NumberSymbol:
+        return float(expr)
+    args = [_evaluate(a, xp, z) for a in expr.args]
+    if expr.is_Add:
+        return functools.reduce(operator.add, args)
+    if expr.is_Mul:
+        return functools.reduce(operator.mul, args)
+    if expr.is_Pow:
+        return args[0] ** args[1]
+    name = type(expr).__name__
+    if name not in _TREE_FUNCTIONS:
+        raise ValueError(f"no array form of {name}")
+    return _TREE_FUNCTIONS[name](xp, args[0])
+
+
+def curve_functions(expr):
+    """(f, f', f'') of a smooth piece as callables (xp, z), evaluated from the sympy trees
+    that the emitted solvers print (for the set library's tests and `lwlc test`)."""
+    z = sympy.Symbol("z", real=True)
+    trees = (expr, sympy.diff(expr, z), sympy.diff(expr, z, 2))
+    return tuple((lambda xp, zz, t=t: _evaluate(t, xp, zz) + 0.0 * zz) for t in trees)
 
 
 class SolverWriter:

@@ -253,3 +253,18 @@ def test_a_dot_without_learned_weights_is_a_located_error(tmp_path):
     assert r.exit_code == 1, r.output
     assert "m.lwl:27:" in r.output and "neither operand of dot(x, w)" in r.output
     assert "agree w[*, in(j)]" in r.output and "internal error" not in r.output
+
+
+def test_curve_functions_equal_the_emitted_curve_code(tmp_path):
+    """The tree evaluator the tests use and the code printed into the solver agree."""
+    from lwlc.backends.common import curve_functions
+
+    curve = "log(1 + exp(z)) + 0.2 * erf(z) * atan(z) + 0.1 * abs(z) + sqrt(1 + z * z)"
+    path = _write(tmp_path, SMOOTH.format(curve=curve, use="curve"))
+    c = compile_model(path)
+    solver = load_solver(c.source)
+    piece = c.model.sets["curve"].pieces[0]
+    emitted = solver.PIECES_curve[0][3:6]  # ("curve", lo, hi, f, f', f'')
+    z = np.linspace(-3, 3, 13)
+    for mine, theirs in zip(curve_functions(piece.curve), emitted, strict=True):
+        np.testing.assert_allclose(mine(np, z), theirs(np, z), rtol=1e-12, atol=1e-12)
