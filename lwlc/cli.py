@@ -228,16 +228,17 @@ def train(
     def body():
         from .driver import TrainConfig
         from .driver import train as run_train
-        from .elaborate import load_model
+        from .errors import format_warning
 
         _check_dtype(backend, dtype)
-        _print_warnings(load_model(model, _overrides(set_)))
         cfg = TrainConfig(model=str(model), data=data, test=test, overrides=_overrides(set_),
                           seed=seed, backend=backend, dtype=dtype,
                           out=str(out) if out else None, resume=resume, overwrite=overwrite,
                           quiet=quiet, devices=devices)
         try:
-            summary = run_train(cfg, console=out_console, notes=err_console)
+            summary = run_train(cfg, console=out_console, notes=err_console,
+                                warn=lambda w: err_console.print(format_warning(w),
+                                                                 markup=False))
         except KeyboardInterrupt as e:  # _run says "interrupted"; first, what is kept
             note = getattr(e, "lwlc_note", None)
             if note:

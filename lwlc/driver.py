@@ -297,9 +297,10 @@ def _progress(enabled: bool):
                     TimeRemainingColumn(), transient=True)
 
 
-def train(cfg: TrainConfig, console=None, notes=None) -> dict:
+def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     """Train a model; returns the summary written to OUT/summary.json. `console` gets the
-    per-epoch table, `notes` (a console too; default: `console`) what a resume dropped or found.
+    per-epoch table, `notes` (a console too; default: `console`) what a resume dropped or found,
+    `warn` (a callable) each of the model's warnings once it is compiled.
 
     With `cfg.out`, the run directory is locked for the whole run; a directory already holding
     a run is refused unless `cfg.resume` (continue it, after checking that the run's definition
@@ -316,6 +317,8 @@ def train(cfg: TrainConfig, console=None, notes=None) -> dict:
     if cfg.seed is not None:
         overrides["seed"] = cfg.seed
     compiled = compile_model(cfg.model, overrides, cfg.backend, cfg.dtype)
+    for warning in compiled.model.warnings if warn is not None else ():
+        warn(warning)
     solver = load_solver(compiled.source)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):
