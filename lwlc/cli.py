@@ -222,6 +222,11 @@ def train(
     devices: Annotated[int | None, typer.Option("--devices", min=1, help="JAX only: shard the "
                        "batch over the first N devices (default: all whose count divides the "
                        "batch).")] = None,
+    restarts: Annotated[int | None, typer.Option("--restarts", min=1, help="Run R random "
+                        "starts of a one-batch model (NMF), seeds SEED .. SEED+R-1, each until "
+                        "RRR_err < tolerance or the cap (iterations x epochs); under JAX as one "
+                        "vmapped state. Prints each start's outcome; with --out writes "
+                        "restarts.json and restarts.csv there.")] = None,
 ) -> None:
     """Train a model with RRR: epochs of shuffled batches, warm starts, a per-epoch table."""
 
@@ -235,6 +240,12 @@ def train(
                           seed=seed, backend=backend, dtype=dtype,
                           out=str(out) if out else None, resume=resume, overwrite=overwrite,
                           quiet=quiet, devices=devices)
+        if restarts is not None:
+            from .restarts import train_restarts
+
+            train_restarts(cfg, restarts, console=out_console,
+                           warn=lambda w: err_console.print(format_warning(w), markup=False))
+            return
         try:
             summary = run_train(cfg, console=out_console, notes=err_console,
                                 warn=lambda w: err_console.print(format_warning(w),

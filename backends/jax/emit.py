@@ -13,7 +13,7 @@ from __future__ import annotations
 from lwlc.backends.common import Dialect, SolverWriter
 
 from lwlc.lower import Plan
-from lwlc.runtime import jax_arrays, jax_loop
+from lwlc.runtime import jax_arrays, jax_blocks, jax_loop
 
 IMPORTS = '''import math
 import os
@@ -54,8 +54,10 @@ forward = jax.jit(forward, static_argnums=(2, 3))
 '''
 
 RUNTIME = ((jax_arrays, ("JOIN_BLOCKS", "_fresh", "_assign")),
-           (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "devices", "mesh",
-                       "shard", "_loop", "run_compiled")))
+           (jax_blocks, ("_Blocked", "_split_blocks", "_join_blocks", "_assemble",
+                        "rrr_error")),
+           (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
+                       "devices", "mesh", "shard", "_loop", "run_compiled")))
 ROOTS = ("devices", "mesh", "shard", "LAST_COMPILE_SECONDS", "DTYPE")
 
 

@@ -27,7 +27,7 @@ def sections(module: ModuleType, names: tuple[str, ...] | list[str]) -> list[str
     want = set(names)
     out = []
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
             bound = {node.name}
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -39,7 +39,7 @@ def sections(module: ModuleType, names: tuple[str, ...] | list[str]) -> list[str
         if not bound & want:
             continue
         start = node.lineno - 1
-        if isinstance(node, ast.FunctionDef) and node.decorator_list:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.decorator_list:
             start = node.decorator_list[0].lineno - 1
         while start > 0 and lines[start - 1].lstrip().startswith("#"):
             start -= 1

@@ -14,26 +14,40 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from lwlc.runtime.jax_blocks import _join_blocks, _split_blocks
+
 DTYPE = "float64"
 BATCH = 1
 LAST_COMPILE_SECONDS = 0.0
 _MESH = None
 _EXECUTABLES = {}  # one compiled loop per state layout (shapes, dtypes)
+# RRR steps per pass of the compiled loop. Two: XLA then writes the first step's state
+# to scratch and the second's back in place, where one step per pass makes it copy the
+# whole state (each new variable reads the old values of others) every iteration.
+STEPS_PER_PASS = 2
 
 
 def devices(n=None):
     """The devices the batch is sharded over: all visible ones (or the first n, or
-    LWLC_DEVICES) whose count divides the batch size."""
+    LWLC_DEVICES) whose count divides the batch size. With several processes
+    (jax.distributed), jax.devices() lists every process's devices; each process then
+    gives the same number of its own (at least one), in process order."""
     devs = jax.devices()
+    procs = jax.process_count()
+    own = [[d for d in devs if d.process_index == p] for p in range(procs)]
     want = n or int(os.environ.get("LWLC_DEVICES", "0")) or len(devs)
-    want = min(want, len(devs))
-    while BATCH % want:
-        want -= 1
-    return devs[:want]
+    per = max(1, min(want // procs, min(len(o) for o in own)))
+    while per and BATCH % (per * procs):
+        per -= 1
+    if not per:
+        raise ValueError(f"a batch of {BATCH} items cannot be split evenly over "
+                         f"{procs} processes")
+    return [d for o in own for d in o[:per]]
 
 
 def mesh(n=None):
-    """The one-axis device mesh of the batch (made once, or again for a given n)."""
+    """The one-axis device mesh of the batch (made once, or again for a given n); with
+    several processes it spans all of them."""
     global _MESH
     if _MESH is None or n is not None:
         _MESH = Mesh(np.array(devices(n)), ("batch",))
@@ -41,35 +55,97 @@ def mesh(n=None):
 
 
 def shard(tree):
-    """Place per-item arrays with the batch axis split across the mesh."""
+    """Place per-item arrays with the batch axis split across the mesh (other arrays
+    replicated over it). With several processes every process holds the whole batch
+    and puts only its own devices' rows: no transfer and no check between processes.
+    Arrays that already span the processes (an earlier result) are resharded."""
     m = mesh()
-    batched = NamedSharding(m, P("batch"))
+    batched, whole = NamedSharding(m, P("batch")), NamedSharding(m, P())
+    one_process = jax.process_count() == 1
 
     def place(a):
-        a = jnp.asarray(a)
-        if a.dtype.kind == "f":
-            a = a.astype(DTYPE)
-        if a.ndim >= 1 and a.shape[0] == BATCH and len(m.devices.flat) > 1:
-            return jax.device_put(a, batched)
-        return a
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            if a.dtype.kind == "f" and a.dtype != np.dtype(DTYPE):
+                a = a.astype(DTYPE)
+            per_item = a.ndim and a.shape[0] == BATCH
+            return jax.device_put(a, batched if per_item else whole)
+        if one_process:
+            a = jnp.asarray(a)
+            if a.dtype.kind == "f":
+                a = a.astype(DTYPE)
+            if a.ndim >= 1 and a.shape[0] == BATCH and len(m.devices.flat) > 1:
+                return jax.device_put(a, batched)
+            return a
+        host = np.asarray(a)
+        kind = jax.dtypes.canonicalize_dtype(host.dtype)
+        host = host.astype(DTYPE if kind.kind == "f" else kind, copy=False)
+        where = batched if host.ndim and host.shape[0] == BATCH else whole
+        return jax.make_array_from_callback(host.shape, where, lambda idx: host[idx])
 
     return jax.tree_util.tree_map(place, tree)
 
 
+def gather(tree):
+    """Host (NumPy) copies of solver results, whole on every process. A result that
+    spans several processes (a batch-sharded state of a jax.distributed run) cannot go
+    through np.asarray; it is first replicated, a collective: every process must call
+    gather on the same results in the same order. With one process: np.asarray."""
+    from jax.experimental import multihost_utils
+
+    def get(a):
+        if isinstance(a, jax.Array) and not a.is_fully_addressable:
+            return multihost_utils.process_allgather(a, tiled=True)
+        return np.asarray(a)
+
+    return jax.tree_util.tree_map(get, tree)
+
+
+def init_distributed(coordinator=None, num_processes=None, process_id=None,
+                     timeout=300):
+    """Join a run of several processes (jax.distributed), one per host, before
+    anything else touches JAX. The arguments default to LWLC_COORDINATOR (host:port of
+    process 0), LWLC_NUM_PROCESSES and LWLC_PROCESS_ID; without a coordinator nothing
+    happens. CPU processes exchange collectives over gloo (TCP). Returns the process
+    count."""
+    coordinator = coordinator or os.environ.get("LWLC_COORDINATOR")
+    if not coordinator:
+        return 1
+    if num_processes is None:
+        num_processes = int(os.environ["LWLC_NUM_PROCESSES"])
+    if process_id is None:
+        process_id = int(os.environ["LWLC_PROCESS_ID"])
+    if getattr(jax.config, "jax_cpu_collectives_implementation", "gloo") is None:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator,
+                               num_processes=num_processes, process_id=process_id,
+                               initialization_timeout=timeout)
+    return jax.process_count()
+
+
 def _loop(step, state, data, iterations, tolerance, beta):
+    """Iterate ``step`` until the error is below ``tolerance`` or ``iterations`` steps,
+    STEPS_PER_PASS steps per pass; a step past the end runs with beta = 0, which leaves
+    the state exactly as it is (x + 0 (P_B - P_A))."""
+
     def cond(carry):
         _, i, _, last = carry
         return (i < iterations) & (last >= tolerance)
 
     def body(carry):
-        st, i, first, _ = carry
-        st, err = step(st, data, beta)
-        err = err.astype(DTYPE)
-        first = jnp.where(i == 0, err, first)
-        return st, i + 1, first, err
+        st, i, first, last = carry
+        for k in range(STEPS_PER_PASS):
+            go = (i < iterations) & (last >= tolerance) if k else True
+            st, err = step(st, data, jnp.where(go, beta, 0.0) if k else beta)
+            err = err.astype(DTYPE)
+            first = jnp.where(i == 0, err, first)
+            last = jnp.where(go, err, last)
+            i = i + jnp.where(go, 1, 0)
+        return st, i, first, last
 
     inf = jnp.asarray(jnp.inf, dtype=DTYPE)
-    return jax.lax.while_loop(cond, body, (state, jnp.asarray(0), inf, inf))
+    carry = (_split_blocks(state), jnp.asarray(0), inf, inf)
+    st, i, first, last = jax.lax.while_loop(cond, body, carry)
+    return _join_blocks(st), i, first, last
 
 
 def run_compiled(step, state, data, iterations, tolerance, beta):

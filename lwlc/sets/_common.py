@@ -16,6 +16,24 @@ def _is_jax(xp: "ModuleType") -> bool:
     return xp.__name__.startswith("jax")
 
 
+def _row_sums(xp: "ModuleType", terms: "tuple") -> "tuple":
+    """Sums of each array in ``terms`` over its last axis. Under JAX one variadic
+    reduction: XLA computes every term from the same read of its inputs (one pass over
+    x and w for the bilinear sums, not one per sum)."""
+    if not _is_jax(xp):
+        return tuple(xp.sum(t, axis=-1) for t in terms)
+    lax = __import__("jax").lax
+    zeros = tuple(xp.zeros((), t.dtype) for t in terms)
+    return tuple(
+        lax.reduce(
+            tuple(terms),
+            zeros,
+            lambda a, b: tuple(u + v for u, v in zip(a, b, strict=True)),
+            (terms[0].ndim - 1,),
+        )
+    )
+
+
 def _stable_argsort(xp: "ModuleType", a: "Array") -> "Array":
     """Stable argsort over the last axis (ties: lower index first), numpy and jax
     alike."""
@@ -39,7 +57,9 @@ def _fixed_loop(
     The same ``body`` runs under NumPy and JAX; under JAX the loop is a
     ``lax.fori_loop`` (an unrolled Python loop makes XLA's CPU fusion blow up: 30+ s
     compiles for 32 Newton steps). ``state`` must be a tuple of arrays with their final
-    shapes and dtypes.
+    shapes and dtypes. (Stopping at a repeat under JAX too was tried: over a whole
+    batch the slowest element needs 9-32 steps, and the test per step cost more than
+    it saved.)
     """
     if _is_jax(xp):
         lax = __import__("jax").lax
@@ -91,6 +111,7 @@ def _nearest_fixed_candidate(
 
 EMIT = (
     _is_jax,
+    _row_sums,
     _stable_argsort,
     _descending_ranks,
     _fixed_loop,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lwlc.sets._common import _barrier, _fixed_loop
+from lwlc.sets._common import _barrier, _fixed_loop, _row_sums
 from lwlc.sets._spec import PropertySpec, float_arrays, multistart_minimize, scalar
 
 if TYPE_CHECKING:
@@ -141,17 +141,18 @@ def bilinear_projection(
     ``y``, ``omega`` and ``ginv`` (= 1/g; 0 for fixed y, the NMF case eq. 16) broadcast
     against the leading axes of ``x`` and ``w``. Returns (x', w', y').
     """
-    s = x + w
-    d = x - w
-    p = xp.sum(x * w, axis=-1)
-    q = xp.sum(x * x + w * w, axis=-1)
-    u, one_minus, one_plus = bilinear_solve(
-        xp, p, q, xp.sum(s * s, axis=-1), xp.sum(d * d, axis=-1), y, omega, ginv
+    x, w = xp.broadcast_arrays(x, w)
+    p, q, S, D = _row_sums(
+        xp, (x * w, x * x + w * w, (x + w) * (x + w), (x - w) * (x - w))
     )
-    cs = 0.5 / one_minus[..., None]
-    cd = 0.5 / one_plus[..., None]
-    x_new = s * cs + d * cd
-    w_new = s * cs - d * cd
+    u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
+    # eq. 19a-b with s = x + w, d = x - w formed inside each elementwise pass (under
+    # JAX no s or d array is written); s and d rather than a x + c w, which cancels
+    # catastrophically as u -> 1
+    cs = (0.5 / one_minus)[..., None]
+    cd = (0.5 / one_plus)[..., None]
+    x_new = (x + w) * cs + (x - w) * cd
+    w_new = (x + w) * cs - (x - w) * cd
     y_new = y - u * omega * ginv
     return x_new, w_new, y_new
 

@@ -1,0 +1,302 @@
+"""`make bench`: the speed of lwlc's solvers, every case and backend side by side, in one run.
+
+    .venv/bin/python bench/bench.py [--quick] [--cases NAME ...] [--out bench/out]
+
+For each case (a shipped model at the issue's settings) and each backend/precision it prints and
+records:
+
+- seconds per RRR iteration, median of repeats, wall and CPU time (compile time apart);
+- WM/s: weight-multiplies per second, |K| x |E| x iterations / seconds (Elser eq. 24);
+- compile: seconds from parsing the model to a ready executable (JAX: the first compiled loop);
+- peak memory: the measuring process's peak resident set, and the state and data it holds;
+- bytes per iteration: XLA's cost analysis of one compiled RRR step (JAX), against the minimum,
+  reading and writing the whole state once (2 x state bytes);
+- the fraction of the memory-bandwidth bound reached: (2 x state bytes / bandwidth) / time, with
+  the bandwidth measured in the same run (a large array copy, STREAM "copy").
+
+Each measurement runs in its own process (a clean peak memory, no JIT cache shared between
+cases). Data: the model's own files where they exist (../shared), otherwise a generated set of
+the same width (the speed of an iteration does not depend on the values). Writes bench.json,
+bench.md and bench.png (WM/s against batch size and hidden-layer width) to --out, atomically.
+Never a timed test: this machine is shared and noisy; read the CPU column beside the wall one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass(frozen=True)
+class Case:
+    """A model at fixed settings; `fallback` is the data spec used when its files are absent."""
+
+    model: str
+    fallback: str | None = None
+    overrides: dict = field(default_factory=dict)
+    iterations: int = 20  # per timed repeat, at most
+
+
+CASES = {
+    "LEDM m=6": Case("models/nmf_ledm.lwl", iterations=2000),
+    "majority 13-26-2": Case("models/majority.lwl", "majority:inputs=13,depth=2,items=2048",
+                             iterations=200),
+    "majority 13-26-26-2": Case("models/majority3.lwl", "majority:inputs=13,depth=3,items=2048",
+                                iterations=200),
+    "MNIST 784-20-10": Case("models/mnist_exempt.lwl",
+                            "blobs:inputs=784,classes=10,items=3000,spread=0.3"),
+    "MLP 784-128-10": Case("models/pjax_mlp.lwl",
+                           "blobs:inputs=784,classes=10,items=3000,spread=0.3", iterations=10),
+    "MNIST AE 784-200-10-200-784": Case("models/mnist_autoencoder.lwl",
+                                        "blobs:inputs=784,classes=10,items=3000,spread=0.3",
+                                        iterations=10),
+}
+CONFIGS = (("numpy", "float64"), ("jax", "float32"), ("jax", "float64"))
+# the plot's sweeps: MNIST 784-H-10, JAX float32
+SWEEP_BATCH = (100, 250, 500, 1000, 2000)
+SWEEP_WIDTH = (10, 20, 50, 100, 200)
+
+
+def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 7) -> float:
+    """Bytes per second moved by a large array copy (read + write), median of `repeats`."""
+    a = np.ones(nbytes // 8)
+    b = np.empty_like(a)
+    np.copyto(b, a)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.copyto(b, a)
+        times.append(time.perf_counter() - t)
+    return 2 * a.nbytes / float(np.median(times))
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def step_bytes(solver, state: dict, data: dict) -> tuple[float, float]:
+    """XLA's cost analysis of one compiled RRR step on the loop's (blocked) state: bytes
+    accessed and flops."""
+    import jax
+
+    st = solver.shard(state)
+    if hasattr(solver, "_split_blocks"):
+        st = solver._split_blocks(st)
+    cost = jax.jit(solver.rrr_step).lower(st, solver.shard(data), 1.0).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost.get("bytes accessed", np.nan)), float(cost.get("flops", np.nan))
+
+
+def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s: float) -> dict:
+    """Compile, build one batch, time repeats of `solve_batch`; runs in a child process."""
+    from lwlc.compiler import compile_model, load_solver
+    from lwlc.driver import batch_data, bind, data_part, own_inputs, sample_codes
+
+    base_rss = _rss_mb()
+    t0 = time.perf_counter()
+    c = compile_model(str(ROOT / case.model), {**case.overrides, **overrides}, backend, dtype)
+    solver = load_solver(c.source)
+    m = c.model
+    spec = m.data.get("train")
+    try:
+        bound = bind(c, spec, "train")
+    except Exception:  # its files are absent here (../shared): same widths, generated
+        spec = case.fallback
+        bound = bind(c, spec, "train")
+    rng = np.random.default_rng(0)
+    part = data_part(m)
+    idx = rng.choice(len(bound), part.size, replace=len(bound) < part.size)
+    batch = batch_data(c, bound, idx, own_inputs(c))
+    if m.samples:
+        batch.update(sample_codes(c, solver, solver.initial_params(rng), batch, rng))
+    state = solver.init(solver.initial_params(rng), batch)
+    state, *_ = solver.solve_batch(state, batch, iterations=1, tolerance=0.0)
+    compile_s = time.perf_counter() - t0  # parse to a ready executable, and one iteration
+    state = {k: np.asarray(v) for k, v in state.items()}
+    # iterations per repeat: about budget_s / 5 of work, within [1, case.iterations]
+    t = time.perf_counter()
+    state, steps, _, _ = solver.solve_batch(state, batch, iterations=1, tolerance=0.0)
+    one = time.perf_counter() - t
+    n = int(max(1, min(case.iterations, budget_s / 5 / max(one, 1e-9))))
+    walls, cpus = [], []
+    for _ in range(5):
+        t, c0 = time.perf_counter(), time.process_time()
+        state, steps, _, _ = solver.solve_batch(state, batch, iterations=n, tolerance=0.0)
+        state = {k: np.asarray(v) for k, v in state.items()}  # waits for the result
+        walls.append((time.perf_counter() - t) / steps)
+        cpus.append((time.process_time() - c0) / steps)
+    K, E = m.batch.size, c.plan.n_edges
+    state_bytes = sum(v.nbytes for v in state.values())
+    data_bytes = sum(np.asarray(v).nbytes for v in batch.values())
+    xla_bytes = flops = None
+    if backend == "jax":
+        xla_bytes, flops = step_bytes(solver, state, batch)
+    wall = float(np.median(walls))
+    return {
+        "case": None, "model": m.name, "backend": backend, "dtype": dtype, "K": K, "E": E,
+        "iterations": n, "s_per_iter": wall, "cpu_s_per_iter": float(np.median(cpus)),
+        "wm_per_s": K * E / wall, "compile_s": compile_s,
+        "state_mb": state_bytes / 1e6, "data_mb": data_bytes / 1e6,
+        "base_rss_mb": base_rss,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "min_bytes": 2 * state_bytes, "xla_bytes": xla_bytes, "flops": flops,
+        "data": str(spec),
+    }
+
+
+def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: float) -> dict:
+    cmd = [sys.executable, __file__, "--one", name, backend, dtype, "--budget", str(budget),
+           "--overrides", json.dumps(overrides)]
+    env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    if r.returncode != 0:
+        return {"case": name, "backend": backend, "dtype": dtype, "error": r.stderr[-2000:]}
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["case"] = name
+    return out
+
+
+def table(rows: list[dict], bandwidth: float) -> str:
+    head = ("| case | backend | K | \\|E\\| | s/iter (wall) | CPU s/iter | WM/s | compile s | "
+            "peak MB (state + data) | XLA bytes/iter (x min) | bound % |")
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['case']} | {r['backend']} {r['dtype']} | failed: "
+                         f"{r['error'].strip().splitlines()[-1][:80]} |" + " |" * 8)
+            continue
+        bound = r["min_bytes"] / bandwidth / r["s_per_iter"]
+        xla = (f"{r['xla_bytes']:.3g} ({r['xla_bytes'] / r['min_bytes']:.1f}x)"
+               if r.get("xla_bytes") else "n/a")
+        lines.append(
+            f"| {r['case']} | {r['backend']} {r['dtype']} | {r['K']} | {r['E']} | "
+            f"{r['s_per_iter']:.3g} | {r['cpu_s_per_iter']:.3g} | {r['wm_per_s']:.3g} | "
+            f"{r['compile_s']:.2f} | {r['peak_rss_mb']:.0f} ({r['state_mb'] + r['data_mb']:.1f})"
+            f" | {xla} | {100 * bound:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(sweeps: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for ax, (key, label) in zip(axes, (("batch", "batch size K (784-20-10)"),
+                                       ("width", "hidden width H (784-H-10, K = 500)")),
+                                strict=True):
+        pts = [(r["x"], r["wm_per_s"]) for r in sweeps[key] if "wm_per_s" in r]
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.plot(xs, ys, "o-", label="lwlc JAX float32")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("WM/s")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle("RRR iteration throughput, MNIST-shaped classifier (make bench)")
+    _publish(path, lambda f: fig.savefig(f, format="png", dpi=120))
+
+
+def _publish(path: Path, write) -> None:
+    """Write through a temporary file in the same directory, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 2)[2])
+    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    ap.add_argument("--configs", nargs="+", default=[f"{b}:{d}" for b, d in CONFIGS],
+                    help="backend:dtype pairs (default: numpy:float64 jax:float32 jax:float64)")
+    ap.add_argument("--budget", type=float, default=8.0,
+                    help="seconds of timed work per measurement, about (default 8)")
+    ap.add_argument("--quick", action="store_true", help="small budget, no sweeps")
+    ap.add_argument("--no-sweep", action="store_true", help="skip the plot's sweeps")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    ap.add_argument("--one", nargs=3, metavar=("CASE", "BACKEND", "DTYPE"), help=argparse.SUPPRESS)
+    ap.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        name, backend, dtype = args.one
+        r = measure_one(CASES[name], backend, dtype, json.loads(args.overrides), args.budget)
+        print(json.dumps(r))
+        return
+    budget = 2.0 if args.quick else args.budget
+    out = Path(args.out)
+    bandwidth = copy_bandwidth()
+    print(f"memory bandwidth (copy, median): {bandwidth / 1e9:.1f} GB/s; "
+          f"{os.cpu_count()} CPUs; budget {budget:g} s per measurement", flush=True)
+    rows = []
+    for name in args.cases:
+        for cfg in args.configs:
+            backend, dtype = cfg.split(":")
+            r = run_child(name, backend, dtype, {}, budget)
+            rows.append(r)
+            if "error" in r:
+                print(f"{name:<28} {cfg:<14} failed: {r['error'].strip().splitlines()[-1]}",
+                      flush=True)
+            else:
+                print(f"{name:<28} {cfg:<14} {r['s_per_iter']:10.3g} s/iter "
+                      f"(CPU {r['cpu_s_per_iter']:.3g})  {r['wm_per_s']:9.3g} WM/s  "
+                      f"compile {r['compile_s']:5.2f} s  peak {r['peak_rss_mb']:6.0f} MB",
+                      flush=True)
+    sweeps: dict[str, list] = {"batch": [], "width": []}
+    if not (args.quick or args.no_sweep):
+        for key, values in (("batch", SWEEP_BATCH), ("width", SWEEP_WIDTH)):
+            for v in values:
+                over = {"batch": v} if key == "batch" else {"batch": 500, "width": v}
+                r = run_child("MNIST 784-20-10", "jax", "float32", over, budget / 2)
+                r["x"] = v
+                sweeps[key].append(r)
+                if "wm_per_s" in r:
+                    print(f"sweep {key}={v:<5} {r['wm_per_s']:9.3g} WM/s", flush=True)
+    md = (f"Memory bandwidth (copy, median of 7): {bandwidth / 1e9:.1f} GB/s. "
+          f"{os.cpu_count()} CPUs. Command: `{' '.join(['python', *sys.argv])}`\n\n"
+          + table(rows, bandwidth))
+    print("\n" + md)
+    report = {"bandwidth_bytes_per_s": bandwidth, "cpus": os.cpu_count(), "rows": rows,
+              "sweeps": sweeps, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    _publish(out / "bench.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
+    _publish(out / "bench.md", lambda f: f.write(md.encode()))
+    if sweeps["batch"] or sweeps["width"]:
+        plot(sweeps, out / "bench.png")
+    print(f"wrote {out}/bench.json, bench.md" + (", bench.png" if sweeps["batch"] else ""))
+
+
+if __name__ == "__main__":
+    main()

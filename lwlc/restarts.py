@@ -1,0 +1,432 @@
+"""Many random starts of a one-batch model at once (`lwlc train MODEL --restarts R`).
+
+Elser's NMF experiment (Table 1, `models/nmf_ledm.lwl`) asks what fraction of random starts
+reach RRR_err < tolerance, and in how many iterations. Each start is one continuous RRR run on
+the model's single batch, from its own initial parameters:
+
+* start r (r = 0 .. R-1) has seed S + r, S the --seed (else the model's `seed`), and its
+  initial parameters are ``solver.initial_params(np.random.default_rng([S + r, 0]))``: the
+  generator `lwlc train --seed S+r` uses, so start r begins where that run begins (and under
+  NumPy ends where it ends); its state is ``solver.init(params, batch)``;
+* it runs until RRR_err < tolerance (converged) or the iteration cap, ``iterations × epochs``
+  (the budget of such a run: a one-batch run's epochs are only reporting intervals), or until
+  its RRR_err is not finite (diverged: stopped, not converged).
+
+Under the JAX backend the R states are one state with a leading start axis, advanced by one
+compiled ``lax.while_loop`` over ``jax.vmap`` of the solver's ``rrr_step``: a start that has
+converged is frozen exactly (it gets beta = 0, and its previous values are selected back, so
+it stays bit-identical whatever the method), and the loop ends when no start is left running.
+The loop runs CHUNK iterations per call, so a progress bar can show how many starts have
+converged. Under NumPy the starts run one after another with the solver's ``solve_batch``.
+
+Each start's outcome: seed, converged, iterations, final RRR_err and the model's metrics
+(e.g. ``factor_rmse``), scored as the driver scores an epoch (driver.epoch_metrics).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import resources, rundir
+from .compiler import Compiled, compile_model, load_solver
+from .driver import (
+    Bound,
+    TrainConfig,
+    _progress,
+    atomic_write_text,
+    batch_data,
+    bind,
+    data_part,
+    epoch_metrics,
+    metric_keys,
+    own_inputs,
+)
+from .errors import DataError, LwlcError
+
+CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
+STEPS_PER_PASS = 1  # RRR steps per pass of the JAX loop (2, as in solve_batch, was no faster)
+JSON = "restarts.json"
+CSV = "restarts.csv"
+_COMPILED: dict = {}  # the compiled loop per solver module and layout of the starts
+
+
+@dataclass
+class Problem:
+    """A compiled one-batch model, its solver and its one batch of data."""
+
+    compiled: Compiled
+    solver: object
+    data: dict  # the batch: every input the solver reads
+    train_set: Bound
+    test_set: Bound | None
+    own: dict
+    backend: str
+    dtype: str
+
+    @property
+    def settings(self):
+        return self.compiled.model.solver
+
+
+@dataclass
+class Start:
+    """One start's outcome."""
+
+    seed: int
+    converged: bool
+    iterations: int
+    rrr_err: float
+    metrics: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        """The start as restarts.json and restarts.csv hold it (None for a non-finite value)."""
+        values = {"rrr_err": self.rrr_err, **self.metrics}
+        return {"seed": self.seed, "converged": self.converged, "iterations": self.iterations,
+                **{k: v if math.isfinite(v) else None for k, v in values.items()}}
+
+
+def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
+            dtype: str = "float64", data: str | None = None, test: str | None = None,
+            warn=None) -> Problem:
+    """Compile a model and bind its one batch; refuse a model whose training data is not
+    exactly one batch (or that restarts each epoch, or samples inputs)."""
+    compiled = compile_model(model, overrides or {}, backend, dtype)
+    for warning in compiled.model.warnings if warn is not None else ():
+        warn(warning)
+    m = compiled.model
+    solver = load_solver(compiled.source)
+    resources.check_memory(m, solver, dtype, backend)
+    train_spec = data or m.data.get("train")
+    if not train_spec:
+        raise DataError(f"model {m.name} names no training data",
+                        hint="pass --data SPEC (a file or a generator such as ledm:m=6)")
+    test_spec = test or (m.data.get("test") if not data else None)
+    train_set = bind(compiled, train_spec, "train")
+    test_set = bind(compiled, test_spec, "test") if test_spec else None
+    dpart = data_part(m)
+    n_items = len(train_set)
+    why = None
+    if m.samples:
+        why = f"it samples inputs ({', '.join(m.samples)}) from batch to batch"
+    elif n_items != dpart.size:
+        why = (f"its training data ({train_set.name}) has {n_items} items for a batch part "
+               f"'{dpart.name}' of {dpart.size}: " + ("several batches" if n_items > dpart.size
+                                                      else "less than one batch"))
+    if why is not None:
+        raise LwlcError(f"--restarts needs a model whose training data is exactly one batch "
+                        f"(as models/nmf_ledm.lwl); model {m.name} is not one: {why}",
+                        hint="train it without --restarts, or run one start per seed with "
+                        "--seed")
+    if m.solver.restart:
+        raise LwlcError(f"--restarts runs each start as one continuous RRR run, but model "
+                        f"{m.name} restarts each epoch from the consensus parameters "
+                        "(restart = 1)", hint="add --set restart=0")
+    own = own_inputs(compiled)
+    batch = batch_data(compiled, train_set, np.arange(n_items), own)
+    return Problem(compiled, solver, batch, train_set, test_set, own, backend, dtype)
+
+
+def seeds_of(problem: Problem, restarts: int, seed: int | None = None) -> list[int]:
+    first = problem.settings.seed if seed is None else seed
+    return [int(first) + r for r in range(restarts)]
+
+
+def initial_state(problem: Problem, seed: int) -> dict:
+    """Start `seed`'s RRR state: `lwlc train --seed SEED`'s initial parameters, warm-started."""
+    solver = problem.solver
+    params = solver.initial_params(np.random.default_rng([seed, 0]))
+    return solver.init(params, problem.data)
+
+
+def check_memory(problem: Problem, restarts: int) -> None:
+    """Refuse R starts whose states cannot fit together (resources.check_memory's estimate,
+    R times over, against the host's or the JAX device's free memory)."""
+    import os
+
+    if os.environ.get("LWLC_MEMORY_CHECK", "1") == "0" or problem.backend != "jax":
+        return  # NumPy holds one start at a time: resources.check_memory has checked it
+    m = problem.compiled.model
+    per_item, shared = resources.state_values(m)
+    width = 4 if problem.dtype == "float32" else 8
+    one = (per_item * m.batch.size + shared) * width * resources.COPIES
+    avail, where, _ = resources.device_available(problem.solver)
+    if avail is None:
+        avail, where = resources.host_available()
+    if avail is None or one * restarts <= avail:
+        return
+    raise LwlcError(f"{restarts} starts of model {m.name} need about "
+                    f"{resources._fmt(one * restarts)} for their RRR states "
+                    f"({resources._fmt(one)} each), but only {resources._fmt(avail)} is "
+                    f"available ({where})", hint=f"use fewer starts (about {avail // one} "
+                    "fit), or run them in several commands with --seed")
+
+
+def default_cap(problem: Problem) -> int:
+    s = problem.settings
+    return int(s.iterations) * max(1, int(s.epochs))
+
+
+def outcome(problem: Problem, seed: int, state: dict, iterations: int, err: float) -> Start:
+    """A finished start: its consensus parameters scored as the driver scores an epoch."""
+    compiled, solver, data = problem.compiled, problem.solver, problem.data
+    converged = bool(err < problem.settings.tolerance)
+    metrics: dict = {}
+    if math.isfinite(err):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            params = {k: np.asarray(v) for k, v in solver.consensus_params(state, data).items()}
+            dpart = data_part(compiled.model)
+            latent = None
+            if compiled.plan.schedules[dpart.name].latent:
+                latent = np.asarray(solver.latent_values(state, data)[dpart.name])
+            row = epoch_metrics(compiled, solver, params, problem.train_set, problem.test_set,
+                                problem.own, {}, np.random.default_rng(0), latent)
+        metrics = {k: float(row[k]) for k in metric_keys(row)}
+    return Start(seed, converged, int(iterations), float(err), metrics)
+
+
+# --- the two backends -----------------------------------------------------------------------
+
+
+def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
+    """Each start alone with solve_batch, `chunk` iterations per call. Returns the per-start
+    results, 0 compile seconds and the seconds spent in solve_batch."""
+    s = problem.settings
+    solver = problem.solver
+    out, seconds = [], 0.0
+    for seed in seeds:
+        state = initial_state(problem, seed)
+        done, err = 0, math.inf
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            while done < cap:
+                t0 = time.perf_counter()
+                state, steps, _, err = solver.solve_batch(state, problem.data,
+                                                          iterations=min(chunk, cap - done),
+                                                          tolerance=s.tolerance, beta=s.beta)
+                seconds += time.perf_counter() - t0
+                done += steps
+                if not err >= s.tolerance:  # converged, or not finite: stopped
+                    break
+                report(len(out), sum(e < s.tolerance for *_, e in out), done)
+        out.append((seed, state, done, err))
+        report(len(out), sum(e < s.tolerance for *_, e in out), done)
+    return out, 0.0, seconds
+
+
+def _advance(solver, dtype: str):
+    """The compiled call: up to `passes` RRR iterations of every running start, as one
+    vmapped state; a start stops (frozen, bit for bit) once its RRR_err < tol, at the cap,
+    or when its error is not finite."""
+    import jax
+    import jax.numpy as jnp
+
+    step = jax.vmap(solver.rrr_step, in_axes=(0, None, 0))
+
+    def running(its, last, cap, tol):
+        return (its < cap) & (last >= tol)  # False for NaN: a diverged start stops
+
+    def advance(states, its, last, data, passes, cap, tol, beta):
+        def cond(carry):
+            _, its, last, n = carry
+            return (n < passes) & jnp.any(running(its, last, cap, tol))
+
+        def body(carry):
+            for _ in range(STEPS_PER_PASS):
+                st, its, last, n = carry
+                go = running(its, last, cap, tol) & (n < passes)
+                new, err = step(st, data, jnp.where(go, beta, jnp.zeros_like(beta)))
+                new = {k: jnp.where(go.reshape((-1,) + (1,) * (v.ndim - 1)), v, st[k])
+                       for k, v in new.items()}
+                last = jnp.where(go, err.astype(dtype), last)
+                carry = new, its + go.astype(its.dtype), last, n + 1
+            return carry
+
+        st, its, last, _ = jax.lax.while_loop(cond, body, (states, its, last, jnp.asarray(0)))
+        return st, its, last
+
+    return jax.jit(advance, donate_argnums=(0, 1, 2))
+
+
+def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
+    """All starts as one state [R, ...]. Returns the per-start results, the seconds spent
+    compiling the loop and the seconds spent in it (after compiling)."""
+    import jax
+    import jax.numpy as jnp
+
+    s, dtype = problem.settings, problem.dtype
+
+    def device(a):
+        a = jnp.asarray(a)
+        return a.astype(dtype) if a.dtype.kind == "f" else a
+
+    starts = [initial_state(problem, seed) for seed in seeds]
+    states = {k: jnp.stack([device(st[k]) for st in starts]) for k in starts[0]}
+    data = jax.tree_util.tree_map(device, problem.data)
+    R = len(seeds)
+    its = jnp.zeros(R, dtype=jnp.asarray(0).dtype)
+    last = jnp.full(R, jnp.inf, dtype=dtype)
+    consts = (jnp.asarray(cap), jnp.asarray(s.tolerance, dtype=dtype),
+              jnp.full(R, s.beta, dtype=dtype))
+    args = (states, its, last, data, jnp.asarray(chunk), *consts)
+    key = (problem.solver.__name__, dtype, *((a.shape, str(a.dtype)) for a in
+                                             jax.tree_util.tree_leaves(args)))
+    t0 = time.perf_counter()
+    if key not in _COMPILED:
+        _COMPILED[key] = _advance(problem.solver, dtype).lower(*args).compile()
+    call = _COMPILED[key]
+    compile_seconds = time.perf_counter() - t0
+    seconds = 0.0
+    while True:
+        t0 = time.perf_counter()
+        states, its, last = call(states, its, last, data, jnp.asarray(chunk), *consts)
+        its_h, errs_h = np.asarray(its), np.asarray(last)
+        seconds += time.perf_counter() - t0
+        alive = (its_h < cap) & (errs_h >= s.tolerance)
+        report(int(R - np.sum(alive)), int(np.sum(errs_h < s.tolerance)), int(np.max(its_h)))
+        if not alive.any():
+            break
+    its, errs = np.asarray(its), np.asarray(last)
+    out = [(seed, {k: v[r] for k, v in states.items()}, int(its[r]), float(errs[r]))
+           for r, seed in enumerate(seeds)]
+    return out, compile_seconds, seconds
+
+
+# --- the whole search -----------------------------------------------------------------------
+
+
+def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | None = None,
+        chunk: int = CHUNK, progress: bool = False) -> dict:
+    """Run `restarts` starts of a prepared problem; returns the summary with one row per start
+    (what restarts.json holds). `cap` defaults to iterations × epochs of the model."""
+    if restarts < 1:
+        raise LwlcError(f"--restarts {restarts}: give at least 1")
+    check_memory(problem, restarts)
+    s = problem.settings
+    seeds = seeds_of(problem, restarts, seed)
+    cap = default_cap(problem) if cap is None else int(cap)
+    chunk = max(1, min(int(chunk), cap))
+    prog = _progress(progress)
+    task = None
+    name = problem.compiled.model.name
+
+    def report(stopped: int, converged: int, iteration: int) -> None:
+        if prog is not None:
+            prog.update(task, completed=converged,
+                        info=f"{stopped - converged} stopped unsolved, iteration {iteration}")
+
+    if prog is not None:
+        prog.start()
+        task = prog.add_task(f"{name}: starts solved", total=restarts, info="compiling"
+                             if problem.backend == "jax" else "")
+    try:
+        backend = _run_jax if problem.backend == "jax" else _run_numpy
+        results, compile_seconds, seconds = backend(problem, seeds, cap, chunk, report)
+    finally:
+        if prog is not None:
+            prog.stop()
+    starts = [outcome(problem, *r) for r in results]
+    solved = [st for st in starts if st.converged]
+    total = sum(st.iterations for st in starts)
+    m = problem.compiled.model
+    return {
+        "model": m.name,
+        "model_file": str(m.file),
+        "backend": problem.backend,
+        "dtype": problem.dtype,
+        "restarts": restarts,
+        "first_seed": seeds[0],
+        "seeds": f"start r has seed {seeds[0]} + r; its initial parameters come from "
+                 "numpy.random.default_rng([seed, 0]), as for lwlc train --seed SEED",
+        "solved": len(solved),
+        "fraction_solved": len(solved) / restarts,
+        "median_iterations": (statistics.median(st.iterations for st in solved)
+                              if solved else None),
+        "iterations_cap": cap,
+        "solver": {"method": s.method, "beta": s.beta, "tolerance": s.tolerance},
+        "params": dict(m.params),
+        "train_data": problem.train_set.name,
+        "seconds": seconds,
+        "compile_seconds": compile_seconds,
+        "start_iterations": total,
+        "us_per_start_iteration": 1e6 * seconds / total if total else None,
+        "starts": [st.row() for st in starts],
+    }
+
+
+def summary_line(result: dict) -> str:
+    med = result["median_iterations"]
+    shown = "-" if med is None else str(int(med)) if med == int(med) else f"{med:.1f}"
+    return (f"{result['solved']} of {result['restarts']} starts solved "
+            f"({100 * result['fraction_solved']:.1f} %), median iterations {shown}")
+
+
+def table(result: dict):
+    """A rich table, one row per start."""
+    from rich.table import Table
+
+    rows = result["starts"]
+    metrics = [k for k in (rows[0] if rows else {}) if k not in
+               ("seed", "converged", "iterations", "rrr_err")]
+    t = Table(title=f"{result['model']}: {result['restarts']} starts ({result['backend']}, "
+              f"{result['dtype']}, cap {result['iterations_cap']})")
+    for col in ("seed", "solved", "iterations", "RRR_err", *metrics):
+        t.add_column(col, justify="right")
+    for r in rows:
+        err = "nan" if r["rrr_err"] is None else f"{r['rrr_err']:.3g}"
+        t.add_row(str(r["seed"]), "yes" if r["converged"] else "no", str(r["iterations"]), err,
+                  *(f"{r[k]:.4g}" if isinstance(r.get(k), float) else "-" for k in metrics))
+    return t
+
+
+def write(out_dir, result: dict) -> None:
+    """restarts.json and restarts.csv (one row per start), each written atomically."""
+    import json
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    try:
+        atomic_write_text(out_dir / CSV, rundir.log_text(result["starts"]))
+        atomic_write_text(out_dir / JSON, json.dumps(result, indent=2) + "\n")
+    except OSError as e:
+        raise LwlcError(f"cannot write {JSON} in {out_dir}: {e.strerror or e}") from None
+
+
+def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
+                   chunk: int = CHUNK) -> dict:
+    """`lwlc train MODEL --restarts R`: run the starts, print a table and the summary line,
+    and with `cfg.out` write restarts.json and restarts.csv there (the directory locked as a
+    run's is; existing restart results are replaced only with `cfg.overwrite`)."""
+    if cfg.resume:
+        raise LwlcError("--resume does not apply to --restarts", hint="rerun the restarts, "
+                        "or resume a single start's run without --restarts")
+    if cfg.devices is not None:
+        raise LwlcError("--devices does not apply to --restarts: the starts run on one device")
+    overrides = dict(cfg.overrides)
+    if cfg.epochs is not None:
+        overrides["epochs"] = cfg.epochs
+    problem = prepare(cfg.model, overrides, cfg.backend, cfg.dtype, cfg.data, cfg.test, warn)
+    run_dir = rundir.RunDir(cfg.out) if cfg.out else None
+    if run_dir is not None:
+        run_dir.lock()
+    try:
+        if run_dir is not None and run_dir.file(JSON).exists() and not cfg.overwrite:
+            raise LwlcError(f"{run_dir} already holds {JSON}", hint="--overwrite replaces it; "
+                            "or give another --out")
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            result = run(problem, restarts, cfg.seed, chunk=chunk,
+                         progress=cfg.progress and not cfg.quiet)
+        if run_dir is not None:
+            write(run_dir.path, result)
+    finally:
+        if run_dir is not None:
+            run_dir.unlock()
+    if console is not None and not cfg.quiet:
+        console.print(table(result))
+        console.print(summary_line(result), markup=False)
+        if run_dir is not None:
+            console.print(f"wrote {run_dir.file(JSON)} and {run_dir.file(CSV)}", markup=False)
+    return result

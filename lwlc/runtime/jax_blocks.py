@@ -1,0 +1,218 @@
+"""The JAX loop's state held as column blocks, so that no iteration splits or joins it.
+
+Every family reads and writes whole column ranges of a variable (a dense layer's
+edges, a group's nodes); ``BLOCKS`` (emitted per model) lists, per variable, the
+boundaries of all those ranges. Inside the compiled loop such a variable is a
+:class:`_Blocked`: one array per range between boundaries. A family's read of a range
+is then its block, its write replaces the block, and the RRR update (eq. 45) and its
+error run block by block, so XLA fuses the reflection, the projection and the update of
+a block into a few passes over it instead of materializing concatenated copies of the
+whole state.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lwlc.runtime.state import _joined  # bound in a solver from the same runtime
+
+ALL = slice(None)
+BLOCKS = {}  # variable: column boundaries of its blocks (emitted per model)
+
+
+@jax.tree_util.register_pytree_node_class
+class _Blocked:
+    """A [K, n] array held as column blocks [K, stop - start] (a pytree)."""
+
+    __array_ufunc__ = None  # numpy_array * blocked: numpy defers to __rmul__
+
+    def __init__(self, blocks, bounds):
+        self.blocks = tuple(blocks)
+        self.bounds = tuple(bounds)
+
+    def tree_flatten(self):
+        return self.blocks, self.bounds
+
+    @classmethod
+    def tree_unflatten(cls, bounds, blocks):
+        return cls(blocks, bounds)
+
+    @property
+    def shape(self):
+        return (self.blocks[0].shape[0], self.bounds[-1])
+
+    @property
+    def dtype(self):
+        return self.blocks[0].dtype
+
+    def joined(self):
+        return jnp.concatenate(self.blocks, axis=1)
+
+    def _spans(self):
+        return zip(self.bounds[:-1], self.bounds[1:], strict=True)
+
+    def __getitem__(self, index):
+        rows, cols = index
+        if isinstance(cols, slice) and cols.step is None:
+            start = 0 if cols.start is None else cols.start
+            stop = self.bounds[-1] if cols.stop is None else cols.stop
+            pieces = [
+                b[rows, max(start, lo) - lo : min(stop, hi) - lo]
+                for b, (lo, hi) in zip(self.blocks, self._spans(), strict=True)
+                if lo < stop and start < hi
+            ]
+            return pieces[0] if len(pieces) == 1 else jnp.concatenate(pieces, axis=1)
+        return self.joined()[rows, cols]
+
+    def _map(self, other, op):
+        if isinstance(other, _Blocked):
+            return _Blocked(
+                [op(a, b) for a, b in zip(self.blocks, other.blocks, strict=True)],
+                self.bounds,
+            )
+        if isinstance(other, int | float):  # a weak type: keeps the blocks' dtype
+            return _Blocked([op(b, other) for b in self.blocks], self.bounds)
+        if not isinstance(other, jax.Array):
+            other = np.asarray(other, dtype=self.dtype)
+        if other.ndim and other.shape[-1] == self.bounds[-1]:
+            return _Blocked(
+                [
+                    op(b, other[..., lo:hi])
+                    for b, (lo, hi) in zip(self.blocks, self._spans(), strict=True)
+                ],
+                self.bounds,
+            )
+        return _Blocked([op(b, other) for b in self.blocks], self.bounds)
+
+    def __add__(self, other):
+        return self._map(other, lambda a, b: a + b)
+
+    def __sub__(self, other):
+        return self._map(other, lambda a, b: a - b)
+
+    def __mul__(self, other):
+        return self._map(other, lambda a, b: a * b)
+
+    def __radd__(self, other):
+        return self._map(other, lambda a, b: b + a)
+
+    def __rsub__(self, other):
+        return self._map(other, lambda a, b: b - a)
+
+    def __rmul__(self, other):
+        return self._map(other, lambda a, b: b * a)
+
+    def sum(self):
+        return sum(b.sum() for b in self.blocks)
+
+    def with_writes(self, puts):
+        """The blocks after the writes ``puts`` ((rows, cols) index, value)."""
+        K = self.shape[0]
+        out = []
+        for i, (lo, hi) in enumerate(self._spans()):
+            tiles, rest = [], []
+            for (rows, cols), value in puts:
+                if isinstance(cols, slice):
+                    if cols.start < hi and lo < cols.stop:
+                        tiles.append((rows, cols.start, cols.stop, value))
+                else:
+                    rest.append((rows, np.asarray(cols), value))
+            if not tiles and not rest:
+                out.append(self.blocks[i])
+                continue
+            tiles.sort(key=lambda t: t[1])
+            edges = [lo] + [min(t[2], hi) for t in tiles]
+            starts = [max(t[1], lo) for t in tiles]
+            if not rest and starts == edges[:-1] and edges[-1] == hi and all(
+                t[0] == ALL for t in tiles
+            ):  # the writes tile the block: no copy of it
+                parts = [
+                    jnp.broadcast_to(jnp.asarray(v, self.dtype), (K, b - a))[
+                        :, max(a, lo) - a : min(b, hi) - a
+                    ]
+                    for _, a, b, v in tiles
+                ]
+                flat = parts[0] if len(parts) == 1 else jnp.concatenate(parts, 1)
+                out.append(flat)
+                continue
+            block = self.blocks[i]
+            for rows, a, b, value in tiles:
+                n = len(range(K)[rows])
+                v = jnp.broadcast_to(jnp.asarray(value, block.dtype), (n, b - a))
+                block = block.at[rows, max(a, lo) - lo : min(b, hi) - lo].set(
+                    v[:, max(a, lo) - a : min(b, hi) - a]
+                )
+            for rows, cols, value in rest:
+                n = len(range(K)[rows])
+                v = jnp.broadcast_to(jnp.asarray(value, block.dtype), (n, *cols.shape))
+                flat, v = cols.reshape(-1), v.reshape(n, -1)
+                keep = np.flatnonzero((flat >= lo) & (flat < hi))
+                if keep.size:
+                    block = block.at[rows, flat[keep] - lo].set(v[:, keep])
+            out.append(block)
+        return _Blocked(out, self.bounds)
+
+
+def _split_blocks(state):
+    """The state with each variable of BLOCKS held as its blocks."""
+    out = dict(state)
+    for name, bounds in BLOCKS.items():
+        if name in out:
+            a = out[name]
+            out[name] = _Blocked(
+                [a[:, lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)],
+                bounds,
+            )
+    return out
+
+
+def _join_blocks(state):
+    """Plain arrays again."""
+    return {k: v.joined() if isinstance(v, _Blocked) else v for k, v in state.items()}
+
+
+def _assemble(out):
+    """Apply a set's recorded writes: block by block for a blocked variable, else as one
+    concatenation where the writes tile the variable, else as updates of a copy."""
+    writes = out.pop("__writes__")
+    for name, puts in writes.items():
+        base = out[name]
+        if isinstance(base, _Blocked):
+            out[name] = base.with_writes(puts)
+            continue
+        joined = _joined(base, puts)
+        if joined is None:
+            joined = jnp.asarray(base)
+            for index, value in puts:
+                joined = joined.at[index].set(jnp.asarray(value, dtype=joined.dtype))
+        out[name] = joined
+    return out
+
+
+
+def rrr_error(delta, metric, norm):
+    """RRR_err (eq. 22, 27): the metric norm of a state difference, over `norm`. The
+    squares of arrays of one shape (x's and w's blocks) are summed in one variadic
+    reduction, which XLA computes from the state without writing the difference out."""
+    groups = {}
+    for name, d in delta.items():
+        g = metric[name]
+        if isinstance(d, _Blocked):
+            for b, (lo, hi) in zip(d.blocks, d._spans(), strict=True):
+                gb = np.asarray(g[lo:hi]) if np.ndim(g) else g
+                groups.setdefault(b.shape, []).append(gb * b * b)
+        else:
+            groups.setdefault(d.shape, []).append(g * d * d)
+    total = 0.0
+    for terms in groups.values():
+        zeros = tuple(jnp.zeros((), t.dtype) for t in terms)
+        sums = jax.lax.reduce(
+            tuple(terms),
+            zeros,
+            lambda a, b: tuple(u + v for u, v in zip(a, b, strict=True)),
+            (terms[0].ndim - 1,),  # rows: XLA splits them over the cores
+        )
+        total = total + sum(r.sum() for r in sums)
+    return jnp.sqrt(total / norm)

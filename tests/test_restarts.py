@@ -1,0 +1,135 @@
+"""`lwlc train --restarts R`: many random starts of a one-batch model (NMF) at once.
+
+nmf_ledm with m = 6 and a loose tolerance (0.008, which some starts reach within a few hundred
+iterations and others not within the cap of 1500), so a few seconds give both outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lwlc import restarts as rs
+from lwlc.cli import app
+from lwlc.driver import TrainConfig, train
+from lwlc.errors import LwlcError
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+NMF = str(MODELS / "nmf_ledm.lwl")
+LOOSE = {"iterations": 1500, "tolerance": 0.008}
+SEEDS = [1, 2, 3, 4]
+
+
+@pytest.fixture(scope="module")
+def jax_problem():
+    pytest.importorskip("jax")
+    return rs.prepare(NMF, LOOSE, "jax", "float64")
+
+
+@pytest.fixture(scope="module")
+def jax_starts(jax_problem):
+    """The four starts as one vmapped state, 200 iterations per compiled call."""
+    results, _, _ = rs._run_jax(jax_problem, SEEDS, 1500, 200, lambda *a: None)
+    return results
+
+
+def _alone(problem, seed, cap=1500):
+    """One start by itself: the emitted solver's solve_batch, as `lwlc train` runs it."""
+    state = rs.initial_state(problem, seed)
+    return problem.solver.solve_batch(state, problem.data, iterations=cap,
+                                      tolerance=problem.settings.tolerance,
+                                      beta=problem.settings.beta)
+
+
+def test_jax_restarts_equal_each_start_alone(jax_problem, jax_starts):
+    converged = []
+    for (seed, state, its, err), want in zip(jax_starts, SEEDS, strict=True):
+        assert seed == want
+        ref, steps, _, ref_err = _alone(jax_problem, seed)
+        assert its == steps, f"seed {seed}"
+        assert err == pytest.approx(ref_err, abs=1e-9, rel=0)
+        for k in ref:
+            np.testing.assert_allclose(np.asarray(state[k]), np.asarray(ref[k]), rtol=0,
+                                       atol=1e-9)
+        got = rs.outcome(jax_problem, seed, state, its, err)
+        alone = rs.outcome(jax_problem, seed, ref, steps, ref_err)
+        assert got.converged == alone.converged == (ref_err < 0.008)
+        assert got.metrics.keys() == alone.metrics.keys() == {"factor_rmse"}
+        assert got.metrics["factor_rmse"] == pytest.approx(alone.metrics["factor_rmse"],
+                                                           abs=1e-9, rel=0)
+        converged.append(got.converged)
+    assert any(converged) and not all(converged), "the test wants both outcomes"
+
+
+def test_a_converged_start_is_frozen(jax_problem, jax_starts):
+    seed = next(s for s, _, its, _ in jax_starts if its < 1000)  # converged early
+    other = next(s for s, _, its, _ in jax_starts if its == 1500)  # runs to the cap
+    short, _, _ = rs._run_jax(jax_problem, [seed, other], 1000, 200, lambda *a: None)
+    full, _, _ = rs._run_jax(jax_problem, [seed, other], 1500, 200, lambda *a: None)
+    assert short[0][2] == full[0][2] < 1000 and short[1][2] == 1000 and full[1][2] == 1500
+    for k in short[0][1]:  # 500 (or more) further iterations of the batch left it untouched
+        np.testing.assert_array_equal(np.asarray(short[0][1][k]), np.asarray(full[0][1][k]))
+    assert short[0][3] == full[0][3]
+    assert not all(np.array_equal(np.asarray(short[1][1][k]), np.asarray(full[1][1][k]))
+                   for k in short[1][1])
+
+
+def test_summary_counts_and_median(jax_problem):
+    res = rs.run(jax_problem, 4, seed=1, chunk=500)
+    rows = res["starts"]
+    assert [r["seed"] for r in rows] == SEEDS
+    solved = [r for r in rows if r["converged"]]
+    assert res["solved"] == len(solved) and res["fraction_solved"] == len(solved) / 4
+    assert res["median_iterations"] == np.median([r["iterations"] for r in solved])
+    assert all(r["iterations"] == 1500 and r["rrr_err"] >= 0.008 for r in rows
+               if not r["converged"])
+    assert rs.summary_line(res).startswith(f"{len(solved)} of 4 starts solved (")
+
+
+def test_numpy_start_is_lwlc_train_with_its_seed():
+    problem = rs.prepare(NMF, {"iterations": 400, "tolerance": 0.008}, "numpy")
+    res = rs.run(problem, 2, seed=1, chunk=150)
+    first = res["starts"][0]
+    s = train(TrainConfig(model=NMF, overrides={"iterations": 400, "tolerance": 0.008},
+                          seed=1, progress=False, quiet=True))
+    assert first["seed"] == 1 and first["converged"]
+    assert first["iterations"] == s["iterations"]
+    assert first["rrr_err"] == s["rrr_err"] and first["factor_rmse"] == s["factor_rmse"]
+    second = res["starts"][1]
+    assert (second["seed"], second["converged"], second["iterations"]) == (2, False, 400)
+
+
+def test_multi_batch_model_is_refused():
+    with pytest.raises(LwlcError, match="exactly one batch") as e:
+        rs.prepare(str(MODELS / "majority.lwl"), {"batch": 64},
+                   data="majority:inputs=13,depth=2,seed=1,limit=256")
+    assert "256 items for a batch part 'k' of 64: several batches" in e.value.message
+    r = CliRunner().invoke(app, ["train", str(MODELS / "majority.lwl"), "--restarts", "2",
+                                 "--data", "majority:inputs=13,depth=2,seed=1,limit=256",
+                                 "--set", "batch=64"])
+    assert r.exit_code == 1
+    assert "error: --restarts needs a model whose training data is exactly one batch" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_cli_writes_restarts_json(tmp_path, jax_problem):
+    out = tmp_path / "run"
+    args = ["train", NMF, "--restarts", "3", "--backend", "jax", "--seed", "1",
+            "--set", "iterations=1500", "--set", "tolerance=0.008", "--out", str(out)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    data = json.loads((out / "restarts.json").read_text())
+    assert data["restarts"] == 3 and [s["seed"] for s in data["starts"]] == [1, 2, 3]
+    assert data["iterations_cap"] == 1500 and data["backend"] == "jax"
+    n = data["solved"]
+    assert f"{n} of 3 starts solved" in r.output
+    lines = (out / "restarts.csv").read_text().splitlines()
+    assert lines[0] == "seed,converged,iterations,rrr_err,factor_rmse" and len(lines) == 4
+    assert not list(out.glob("*.part"))
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1 and "already holds restarts.json" in again.output
+    assert CliRunner().invoke(app, [*args, "--overwrite", "--quiet"]).exit_code == 0
