@@ -510,7 +510,7 @@ class SolverWriter:
         library = sets.emit_source(sorted(self.kinds | {"_common"}))
         runtime_src = []
         own = {n for _, names in self.d.runtime for n in names}
-        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_assemble", "_joined",
+        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_assemble", "_tiling", "_joined",
                                        "_rows", "_cols", "_strided", "_dense_edges")),
                               (rrr, ("rrr_error", "rrr_update")),
                               (inference, ("edge_matrix", "least_squares_values"))):

@@ -90,6 +90,13 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _ready(state: dict) -> None:
+    """Wait for the (asynchronously computed) state."""
+    for v in state.values():
+        if hasattr(v, "block_until_ready"):
+            v.block_until_ready()
+
+
 def step_bytes(solver, state: dict, data: dict) -> tuple[float, float]:
     """XLA's cost analysis of one compiled RRR step on the loop's (blocked) state: bytes
     accessed and flops."""
@@ -128,19 +135,22 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     state = solver.init(solver.initial_params(rng), batch)
     state, *_ = solver.solve_batch(state, batch, iterations=1, tolerance=0.0)
     compile_s = time.perf_counter() - t0  # parse to a ready executable, and one iteration
-    state = {k: np.asarray(v) for k, v in state.items()}
-    # iterations per repeat: about budget_s / 5 of work, within [1, case.iterations]
+    # iterations per call: as many as the model runs per batch, within about budget_s / 5
+    # of work (at least 10 under JAX, whose per-call costs a batch of the model amortizes)
     t = time.perf_counter()
     state, steps, _, _ = solver.solve_batch(state, batch, iterations=1, tolerance=0.0)
+    _ready(state)
     one = time.perf_counter() - t
-    n = int(max(1, min(case.iterations, budget_s / 5 / max(one, 1e-9))))
+    n = int(min(m.solver.iterations, case.iterations, max(1, budget_s / 5 / max(one, 1e-9))))
+    n = max(n, 10) if backend == "jax" else n
     walls, cpus = [], []
     for _ in range(5):
         t, c0 = time.perf_counter(), time.process_time()
         state, steps, _, _ = solver.solve_batch(state, batch, iterations=n, tolerance=0.0)
-        state = {k: np.asarray(v) for k, v in state.items()}  # waits for the result
+        _ready(state)
         walls.append((time.perf_counter() - t) / steps)
         cpus.append((time.process_time() - c0) / steps)
+    state = {k: np.asarray(v) for k, v in state.items()}
     K, E = m.batch.size, c.plan.n_edges
     state_bytes = sum(v.nbytes for v in state.values())
     data_bytes = sum(np.asarray(v).nbytes for v in batch.values())

@@ -55,10 +55,10 @@ forward = jax.jit(forward, static_argnums=(2, 3))
 
 RUNTIME = ((jax_arrays, ("JOIN_BLOCKS", "_fresh", "_assign")),
            (jax_blocks, ("_Blocked", "_split_blocks", "_join_blocks", "_assemble",
-                        "rrr_error")),
+                        "rrr_error", "rrr_update")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
-                       "devices", "mesh", "shard", "_loop", "run_compiled")))
-ROOTS = ("devices", "mesh", "shard", "LAST_COMPILE_SECONDS", "DTYPE")
+                       "devices", "mesh", "shard", "gather", "_loop", "run_compiled")))
+ROOTS = ("devices", "mesh", "shard", "gather", "LAST_COMPILE_SECONDS", "DTYPE")
 
 
 def emit(plan: Plan, dtype: str = "float64", command: str | None = None) -> str:

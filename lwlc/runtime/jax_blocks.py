@@ -216,3 +216,24 @@ def rrr_error(delta, metric, norm):
         )
         total = total + sum(r.sum() for r in sums)
     return jnp.sqrt(total / norm)
+
+
+def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, norm):
+    """One iteration; returns (new state, RRR_err of P_B(2 P_A(x) - x) - P_A(x)).
+    Functional (JAX arrays and blocks), so that XLA fuses it."""
+    pa = project_A(state, data)
+    if method == "ap":
+        pb = project_B(pa, data)
+        delta = {k: pb[k] - pa[k] for k in state}
+        return pb, rrr_error(delta, metric, norm)
+    if lam is None:
+        pb = project_B({k: 2.0 * pa[k] - state[k] for k in state}, data)
+        delta = {k: pb[k] - pa[k] for k in state}
+        new = {k: state[k] + beta * delta[k] for k in state}
+        return new, rrr_error(delta, metric, norm)
+    pb_x = project_B(state, data)
+    left = project_B({k: (1.0 + lam) * pa[k] - lam * state[k] for k in state}, data)
+    right = project_A({k: (1.0 - lam) * pb_x[k] + lam * state[k] for k in state}, data)
+    delta = {k: left[k] - right[k] for k in state}
+    new = {k: state[k] + beta * delta[k] for k in state}
+    return new, rrr_error(delta, metric, norm)

@@ -11,25 +11,41 @@ xp = np
 
 
 def rrr_error(delta, metric, norm):
-    """RRR_err (eq. 22, 27): the metric norm of a state difference, over `norm`."""
+    """RRR_err (eq. 22, 27): the metric norm of a state difference, over `norm` (NumPy:
+    each sum of squares taken without a temporary)."""
     total = 0.0
     for name, d in delta.items():
-        total = total + (metric[name] * d * d).sum()
+        d2 = d.reshape(d.shape[0], -1)
+        g = np.broadcast_to(np.asarray(metric[name], dtype=d.dtype), d2.shape[1:])
+        total = total + np.einsum("ij,ij,j->", d2, d2, g)
     return xp.sqrt(total / norm)
 
 
 def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, norm):
-    """One iteration; returns (new state, RRR_err of P_B(2 P_A(x) - x) - P_A(x))."""
+    """One iteration; returns (new state, RRR_err of P_B(2 P_A(x) - x) - P_A(x)).
+
+    NumPy: the reflection, the difference and the new state are written into arrays
+    this step owns (no temporary per operation); the input state is never written."""
     pa = project_A(state, data)
     if method == "ap":
         pb = project_B(pa, data)
         delta = {k: pb[k] - pa[k] for k in state}
         return pb, rrr_error(delta, metric, norm)
     if lam is None:
-        pb = project_B({k: 2.0 * pa[k] - state[k] for k in state}, data)
-        delta = {k: pb[k] - pa[k] for k in state}
-        new = {k: state[k] + beta * delta[k] for k in state}
-        return new, rrr_error(delta, metric, norm)
+        reflected = {}
+        for k in state:
+            reflected[k] = np.multiply(pa[k], 2.0)
+            reflected[k] -= state[k]
+        pb = project_B(reflected, data)
+        delta = {}
+        for k in state:  # pb's arrays are fresh, or the reflection's (untouched by B)
+            own = pb[k] if pb[k].flags.writeable and pb[k] is not state[k] else None
+            delta[k] = np.subtract(pb[k], pa[k], out=own)
+        err = rrr_error(delta, metric, norm)
+        for k in state:
+            delta[k] *= beta
+            delta[k] += state[k]
+        return delta, err
     pb_x = project_B(state, data)
     left = project_B({k: (1.0 + lam) * pa[k] - lam * state[k] for k in state}, data)
     right = project_A({k: (1.0 - lam) * pb_x[k] + lam * state[k] for k in state}, data)

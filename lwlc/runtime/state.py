@@ -45,16 +45,18 @@ def _assemble(out):
     for name, puts in writes.items():
         joined = _joined(out[name], puts) if JOIN_BLOCKS else None
         if joined is None:
-            joined = _fresh(out[name])
+            # writes that tile the variable need no copy of the input underneath them
+            tiled = _tiling(out[name], puts) is not None
+            joined = np.empty(out[name].shape) if tiled else _fresh(out[name])
             for index, value in puts:
                 joined = _assign(joined, index, value)
         out[name] = joined
     return out
 
 
-def _joined(base, puts):
-    """The writes as one concatenation, if they are column blocks tiling ``base``; else
-    None."""
+def _tiling(base, puts):
+    """The writes as (start, stop, value) sorted, if they are column blocks tiling
+    ``base`` for every item; else None."""
     if not all(index[0] is ALL and isinstance(index[1], slice) for index, _ in puts):
         return None
     blocks = sorted(
@@ -63,6 +65,15 @@ def _joined(base, puts):
     )
     stops = [0] + [stop for _, stop, _ in blocks]
     if [start for start, _, _ in blocks] != stops[:-1] or stops[-1] != base.shape[1]:
+        return None
+    return blocks
+
+
+def _joined(base, puts):
+    """The writes as one concatenation, if they are column blocks tiling ``base``; else
+    None."""
+    blocks = _tiling(base, puts)
+    if blocks is None:
         return None
     return xp.concatenate(
         [

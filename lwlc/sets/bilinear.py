@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lwlc.sets._common import _barrier, _fixed_loop, _row_sums
+from lwlc.sets._common import _barrier, _fixed_loop, _is_jax, _row_sums
 from lwlc.sets._spec import PropertySpec, float_arrays, multistart_minimize, scalar
 
 if TYPE_CHECKING:
@@ -142,6 +142,15 @@ def bilinear_projection(
     against the leading axes of ``x`` and ``w``. Returns (x', w', y').
     """
     x, w = xp.broadcast_arrays(x, w)
+    if not _is_jax(xp):  # NumPy: form s and d once, sums without temporaries
+        s, d = x + w, x - w
+        p = xp.einsum("...i,...i->...", x, w)
+        q = xp.einsum("...i,...i->...", x, x) + xp.einsum("...i,...i->...", w, w)
+        S, D = xp.einsum("...i,...i->...", s, s), xp.einsum("...i,...i->...", d, d)
+        u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
+        s *= (0.5 / one_minus)[..., None]
+        d *= (0.5 / one_plus)[..., None]
+        return s + d, xp.subtract(s, d, out=s), y - u * omega * ginv
     p, q, S, D = _row_sums(
         xp, (x * w, x * x + w * w, (x + w) * (x + w), (x - w) * (x - w))
     )
