@@ -20,6 +20,11 @@ test: $(STAMP)
 	$(BIN)/ruff check lwlc backends tests bench
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 
+# Speed of every case and backend side by side (a few minutes; see docs/performance.md):
+# prints the table and writes bench/out/bench.{json,md,png}. ARGS="--quick" for a short run.
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check lwlc backends tests bench
 

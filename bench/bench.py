@@ -7,7 +7,8 @@ records:
 
 - seconds per RRR iteration, median of repeats, wall and CPU time (compile time apart);
 - WM/s: weight-multiplies per second, |K| x |E| x iterations / seconds (Elser eq. 24);
-- compile: seconds from parsing the model to a ready executable (JAX: the first compiled loop);
+- compile: seconds from parsing the model to a ready executable: lwlc's compile and import of
+  the solver, plus (JAX) XLA's compile of the loop;
 - peak memory: the measuring process's peak resident set, and the state and data it holds;
 - bytes per iteration: XLA's cost analysis of one compiled RRR step (JAX), against the minimum,
   reading and writing the whole state once (2 x state bytes);
@@ -48,10 +49,12 @@ class Case:
     fallback: str | None = None
     overrides: dict = field(default_factory=dict)
     iterations: int = 20  # per timed repeat, at most
+    restarts: int = 0  # > 0: that many starts advanced as one state (lwlc train --restarts)
 
 
 CASES = {
     "LEDM m=6": Case("models/nmf_ledm.lwl", iterations=2000),
+    "LEDM m=6, 256 starts": Case("models/nmf_ledm.lwl", iterations=400, restarts=256),
     "majority 13-26-2": Case("models/majority.lwl", "majority:inputs=13,depth=2,items=2048",
                              iterations=200),
     "majority 13-26-26-2": Case("models/majority3.lwl", "majority:inputs=13,depth=3,items=2048",
@@ -110,8 +113,39 @@ def step_bytes(solver, state: dict, data: dict) -> tuple[float, float]:
     return float(cost.get("bytes accessed", np.nan)), float(cost.get("flops", np.nan))
 
 
+def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict) -> dict:
+    """R starts of a one-batch model as one state (lwlc.restarts), tolerance 0: every start
+    runs the whole cap; time per start-iteration, compile apart."""
+    from lwlc import restarts
+
+    t0 = time.perf_counter()
+    problem = restarts.prepare(str(ROOT / case.model), {**overrides, "tolerance": 0.0},
+                               backend, dtype)
+    lwlc_s = time.perf_counter() - t0
+    walls, xla_s = [], None
+    for _ in range(3):
+        r = restarts.run(problem, case.restarts, cap=case.iterations, chunk=case.iterations)
+        walls.append(r["seconds"] / case.iterations)
+        xla_s = r["compile_seconds"] if xla_s is None else xla_s
+    wall = float(np.median(walls))
+    K, E = problem.compiled.model.batch.size, problem.compiled.plan.n_edges
+    return {
+        "model": problem.compiled.model.name, "backend": backend, "dtype": dtype, "K": K,
+        "E": E, "restarts": case.restarts, "iterations": case.iterations,
+        "s_per_iter": wall, "cpu_s_per_iter": float("nan"),
+        "s_per_start_iter": wall / case.restarts,
+        "wm_per_s": case.restarts * K * E / wall,
+        "compile_s": lwlc_s + (xla_s or 0.0), "lwlc_compile_s": lwlc_s,
+        "state_mb": float("nan"), "data_mb": float("nan"), "base_rss_mb": float("nan"),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "min_bytes": float("nan"), "xla_bytes": None, "flops": None, "data": "model's",
+    }
+
+
 def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s: float) -> dict:
     """Compile, build one batch, time repeats of `solve_batch`; runs in a child process."""
+    if case.restarts:
+        return measure_restarts(case, backend, dtype, overrides)
     from lwlc.compiler import compile_model, load_solver
     from lwlc.driver import batch_data, bind, data_part, own_inputs, sample_codes
 
@@ -119,6 +153,7 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     t0 = time.perf_counter()
     c = compile_model(str(ROOT / case.model), {**case.overrides, **overrides}, backend, dtype)
     solver = load_solver(c.source)
+    lwlc_s = time.perf_counter() - t0  # parse, split, lower, emit, import
     m = c.model
     spec = m.data.get("train")
     try:
@@ -134,7 +169,8 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         batch.update(sample_codes(c, solver, solver.initial_params(rng), batch, rng))
     state = solver.init(solver.initial_params(rng), batch)
     state, *_ = solver.solve_batch(state, batch, iterations=1, tolerance=0.0)
-    compile_s = time.perf_counter() - t0  # parse to a ready executable, and one iteration
+    # parse to a ready executable: lwlc's compile, then XLA's of the loop (JAX)
+    compile_s = lwlc_s + getattr(solver, "LAST_COMPILE_SECONDS", 0.0)
     # iterations per call: as many as the model runs per batch, within about budget_s / 5
     # of work (at least 10 under JAX, whose per-call costs a batch of the model amortizes)
     t = time.perf_counter()
@@ -161,7 +197,7 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     return {
         "case": None, "model": m.name, "backend": backend, "dtype": dtype, "K": K, "E": E,
         "iterations": n, "s_per_iter": wall, "cpu_s_per_iter": float(np.median(cpus)),
-        "wm_per_s": K * E / wall, "compile_s": compile_s,
+        "wm_per_s": K * E / wall, "compile_s": compile_s, "lwlc_compile_s": lwlc_s,
         "state_mb": state_bytes / 1e6, "data_mb": data_bytes / 1e6,
         "base_rss_mb": base_rss,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -194,9 +230,12 @@ def table(rows: list[dict], bandwidth: float) -> str:
         bound = r["min_bytes"] / bandwidth / r["s_per_iter"]
         xla = (f"{r['xla_bytes']:.3g} ({r['xla_bytes'] / r['min_bytes']:.1f}x)"
                if r.get("xla_bytes") else "n/a")
+        per = f"{r['s_per_iter']:.3g}"
+        if r.get("restarts"):
+            per += f" ({1e6 * r['s_per_start_iter']:.3g} µs per start)"
         lines.append(
             f"| {r['case']} | {r['backend']} {r['dtype']} | {r['K']} | {r['E']} | "
-            f"{r['s_per_iter']:.3g} | {r['cpu_s_per_iter']:.3g} | {r['wm_per_s']:.3g} | "
+            f"{per} | {r['cpu_s_per_iter']:.3g} | {r['wm_per_s']:.3g} | "
             f"{r['compile_s']:.2f} | {r['peak_rss_mb']:.0f} ({r['state_mb'] + r['data_mb']:.1f})"
             f" | {xla} | {100 * bound:.1f} |")
     return "\n".join(lines) + "\n"

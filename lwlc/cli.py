@@ -64,6 +64,62 @@ def _check_dtype(backend: str, dtype: str) -> None:
                         hint=f"use --backend jax --dtype {dtype}, or drop --dtype")
 
 
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise LwlcError(f"{name}={value}: not a whole number") from None
+
+
+def _join_processes(backend: str, coordinator: str | None, num_processes: int | None,
+                    process_id: int | None) -> int:
+    """Join a run of several processes (jax.distributed) when --coordinator (or
+    LWLC_COORDINATOR) says so, before anything touches JAX; returns the number of processes
+    (1 without a coordinator, and always with the NumPy backend, which ignores the LWLC_*
+    variables)."""
+    given = [flag for flag, v in (("--coordinator", coordinator),
+                                  ("--num-processes", num_processes),
+                                  ("--process-id", process_id)) if v is not None]
+    if backend != "jax":
+        if given:
+            raise LwlcError(f"{given[0]} applies to the JAX backend: the NumPy backend runs "
+                            "in one process", hint="add --backend jax, or drop " +
+                            ", ".join(given))
+        return 1
+    coordinator = coordinator or os.environ.get("LWLC_COORDINATOR", "").strip() or None
+    if coordinator is None:
+        if given:
+            raise LwlcError(f"{given[0]} needs --coordinator HOST:PORT (or LWLC_COORDINATOR)",
+                            hint="give every process the address of process 0, e.g. "
+                            "--coordinator host0:12345")
+        return 1
+    if num_processes is None:
+        num_processes = _env_int("LWLC_NUM_PROCESSES")
+    if process_id is None:
+        process_id = _env_int("LWLC_PROCESS_ID")
+    hint = ("run the same command on every host, with --num-processes N and its own "
+            "--process-id 0 ... N-1 (or LWLC_NUM_PROCESSES and LWLC_PROCESS_ID)")
+    if num_processes is None or process_id is None:
+        missing = "--num-processes" if num_processes is None else "--process-id"
+        raise LwlcError(f"--coordinator {coordinator}: {missing} is missing", hint=hint)
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+        raise LwlcError(f"--process-id {process_id} is not one of 0 ... {num_processes - 1} "
+                        f"(--num-processes {num_processes})", hint=hint)
+    from .runtime.jax_loop import init_distributed
+
+    try:
+        return init_distributed(coordinator, num_processes, process_id)
+    except Exception as e:  # timeouts, refused connections, a second initialize, ...
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LwlcError(f"cannot join the run at --coordinator {coordinator} as process "
+                        f"{process_id} of {num_processes}: {text}",
+                        hint="start the same command on every host (process 0 listens at the "
+                        "coordinator's address, which every host must reach)") from None
+
+
 def _print_warnings(model) -> None:
     """The model's warnings (unused inputs, dropped node values, ...), as FILE:LINE:COL: warning."""
     from .errors import format_warning
@@ -227,15 +283,40 @@ def train(
                         "RRR_err < tolerance or the cap (iterations x epochs); under JAX as one "
                         "vmapped state. Prints each start's outcome; with --out writes "
                         "restarts.json and restarts.csv there.")] = None,
+    coordinator: Annotated[str | None, typer.Option("--coordinator", metavar="HOST:PORT",
+                           help="JAX only: run across several processes (jax.distributed), "
+                           "one per host: HOST:PORT of process 0, which every host reaches. "
+                           "Run the same command on every host, each with its own "
+                           "--process-id; the batch is sharded over all their devices. Only "
+                           "process 0 prints and writes --out. Default: LWLC_COORDINATOR "
+                           "(none: one process).")] = None,
+    num_processes: Annotated[int | None, typer.Option("--num-processes", min=1, metavar="N",
+                             help="JAX, with --coordinator: the number of processes (default: "
+                             "LWLC_NUM_PROCESSES).")] = None,
+    process_id: Annotated[int | None, typer.Option("--process-id", min=0, metavar="I",
+                          help="JAX, with --coordinator: this process, 0 ... N-1; 0 is the "
+                          "coordinator, which prints and writes the run directory (default: "
+                          "LWLC_PROCESS_ID).")] = None,
 ) -> None:
     """Train a model with RRR: epochs of shuffled batches, warm starts, a per-epoch table."""
 
     def body():
+        _check_dtype(backend, dtype)
+        # first: jax.distributed must be joined before anything touches JAX's devices
+        processes = _join_processes(backend, coordinator, num_processes, process_id)
+        first = True
+        if processes > 1:
+            import jax
+
+            first = jax.process_index() == 0
+            if restarts is not None:
+                raise LwlcError("--restarts runs in one process", hint="drop --coordinator "
+                                "(and LWLC_COORDINATOR) for --restarts")
+
         from .driver import TrainConfig
         from .driver import train as run_train
         from .errors import format_warning
 
-        _check_dtype(backend, dtype)
         cfg = TrainConfig(model=str(model), data=data, test=test, overrides=_overrides(set_),
                           seed=seed, backend=backend, dtype=dtype,
                           out=str(out) if out else None, resume=resume, overwrite=overwrite,
@@ -255,7 +336,7 @@ def train(
             if note:
                 err_console.print(f"lwlc: note: {note}", markup=False)
             raise
-        if not quiet:
+        if not quiet and first:
             from .driver import metric_keys
 
             keys = ["model", "backend", "epochs", "iterations", "gwm", "seconds", "wm_per_s",

@@ -5,6 +5,11 @@ After each batch the driver checks RRR_err (finite) and the state (finite, every
 start to the last good state, projects that state onto each constraint family alone (set A on
 the state, set B on the point RRR gives it: 2 P_A(x) - x), and names the first family whose
 output is not finite (or, failing that, beyond `LIMIT`), with the batch items concerned.
+
+In a run of several processes (jax.distributed) every process diagnoses the same batch in step:
+the replay's states span the processes, and the state `diagnose` projects comes whole to each
+of them through the solver's `gather` (driver.to_host, a collective) before anything is
+projected or read on the host.
 """
 
 from __future__ import annotations
@@ -72,10 +77,19 @@ def find_family(solver, model, good: dict, data: dict):
     fams = getattr(solver, "FAMILIES", None)
     if not fams or not hasattr(solver, "project_family"):
         return None
+    from .driver import to_host
+
+    # Each family is projected from a copy of the state held whole by this process alone
+    # (JAX: as this process's own arrays, which the projections update with .at[]).
+    good = to_host(solver, good)
+    jnp = getattr(solver, "jnp", None)
+    if jnp is not None:
+        good = {k: jnp.asarray(v) for k, v in good.items()}
     results = []  # (family, set, output, written variables)
     for name, (_, written, which) in fams.items():
         if which == "A":
-            results.append((name, which, solver.project_family(name, good, data), written))
+            out = to_host(solver, solver.project_family(name, good, data))
+            results.append((name, which, out, written))
     s = model.solver
     if hasattr(solver, "project_A"):
         pa = solver.project_A(good, data)
@@ -87,7 +101,8 @@ def find_family(solver, model, good: dict, data: dict):
             point = {k: (1.0 + s.lam) * pa[k] - s.lam * good[k] for k in good}
         for name, (_, written, which) in fams.items():
             if which == "B":
-                results.append((name, which, solver.project_family(name, point, data), written))
+                out = to_host(solver, solver.project_family(name, point, data))
+                results.append((name, which, out, written))
     for test, kind in ((_nonfinite, "non-finite values"), (_huge, f"values beyond {LIMIT:g}")):
         for name, which, out, written in results:
             hit = _bad_items(out, written, K, test)
@@ -136,6 +151,9 @@ def diagnose(solver, model, start: dict, data: dict, *, where: str, rows=None, p
                     break
         else:
             reproduced, step = True, 0
+        from .driver import to_host
+
+        good = to_host(solver, good)  # whole on every process (a collective), as NumPy
         found = find_family(solver, model, good, data) if reproduced else None
     big = _data_peak(model, data, rows, part_start)
     hints = []

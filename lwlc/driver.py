@@ -7,6 +7,14 @@ records what defines the run (`run.json`) and is locked while a run writes to it
 (lwlc/rundir.py). Before it allocates, a run checks that its state fits in memory
 (lwlc/resources.py); a state that becomes non-finite stops it, naming the constraint and the
 items at fault (lwlc/diverge.py).
+
+A JAX run may span several processes (jax.distributed, one per host; `lwlc train
+--coordinator`): every process runs the same epochs on the same batches, and every solver
+result comes to the host through `to_host` (the solver's `gather`, a collective) at the same
+points on all of them. Only process 0 prints, and only it touches the run directory (lock,
+checks, run.json, the checkpoint); what it reads there to start (or why it refuses to) reaches
+the others through `_share`, as does the outcome of each epoch's writes, so they start where
+it starts and stop where it stops. The others need no access to the run directory at all.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +95,81 @@ def load_params(path: str | Path) -> tuple[dict, dict]:
     """Arrays and metadata of a params.npz; a DataError naming the file if it is missing,
     truncated, damaged or not one (rundir.read_params)."""
     return rundir.read_params(path)
+
+
+# --- solver results on the host, and several processes ------------------------------------------
+
+
+def to_host(solver, tree):
+    """NumPy copies of solver results (one array or a dict of them). With the JAX solver this
+    is its `gather`, which also brings a batch-sharded result of a several-process run
+    (jax.distributed) whole to every process: a collective, so every process must convert the
+    same results at the same points."""
+    gather = getattr(solver, "gather", None)
+    if gather is not None:
+        return gather(tree)
+    if isinstance(tree, dict):
+        return {k: np.asarray(v) for k, v in tree.items()}
+    return np.asarray(tree)
+
+
+def processes(solver) -> tuple[int, int]:
+    """(this process's index, the number of processes) of the run: (0, 1) but for a JAX
+    solver in a jax.distributed run (lwlc.runtime.jax_loop.init_distributed)."""
+    if not hasattr(solver, "gather"):
+        return 0, 1
+    import jax
+
+    return jax.process_index(), jax.process_count()
+
+
+def _broadcast(payload: bytes | None) -> bytes:
+    """Process 0's bytes on every process (the others pass None): two collectives."""
+    from jax.experimental import multihost_utils
+
+    size = np.array([0 if payload is None else len(payload)], dtype=np.int32)
+    size = int(np.asarray(multihost_utils.broadcast_one_to_all(size))[0])
+    buf = (np.zeros(size, np.uint8) if payload is None
+           else np.frombuffer(payload, dtype=np.uint8).copy())
+    return np.asarray(multihost_utils.broadcast_one_to_all(buf)).astype(np.uint8).tobytes()
+
+
+def _share(solver, fn) -> tuple[dict, dict]:
+    """Run `fn` (returning (JSON-able info, dict of NumPy arrays)) on process 0 only and hand
+    its result to every process; an exception it raises is raised there and, as an LwlcError
+    "process 0 stopped the run: ...", on the others. A collective: every process calls it at
+    the same point. With one process: fn()."""
+    rank, count = processes(solver)
+    if count == 1:
+        return fn()
+    if rank:
+        with np.load(io.BytesIO(_broadcast(None)), allow_pickle=False) as z:
+            info = json.loads(str(z["__info__"]))
+            arrays = {k: np.array(z[k]) for k in z.files if k != "__info__"}
+        if "error" in info:
+            raise LwlcError(f"process 0 stopped the run: {info['error']}", hint=info["hint"])
+        return info, arrays
+
+    def send(info: dict, arrays: dict) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, __info__=np.array(json.dumps(info)), **arrays)
+        _broadcast(buf.getvalue())
+
+    try:
+        info, arrays = fn()
+    except Exception as e:
+        send({"error": getattr(e, "message", None) or f"{type(e).__name__}: {e}",
+              "hint": getattr(e, "hint", None)}, {})
+        raise
+    send(info, arrays)
+    return info, arrays
+
+
+def _refuse(e: Exception):
+    """A `_share` function that raises `e` (process 0 refused the run before it began)."""
+    def fn():
+        raise e
+    return fn
 
 
 # --- data ↔ model ---------------------------------------------------------------------------
@@ -205,7 +289,7 @@ def sample_codes(compiled: Compiled, solver, params, data, rng) -> dict:
     for s in m.samples.values():
         src = part_data(m, data, s.source_part)
         X, _ = solver.forward(params, src, s.source_part.size, s.source_part.name)
-        enc = np.asarray(X)[:, list(s.nodes)]
+        enc = to_host(solver, X)[:, list(s.nodes)]
         pick = rng.integers(0, enc.shape[0], size=(s.part.size, len(s.nodes)))
         out[s.name] = np.take_along_axis(enc, pick, axis=0)
     return out
@@ -232,8 +316,8 @@ def score(compiled: Compiled, solver, params, target, data: dict, n: int,
         stop = min(n, start + chunk)
         rows = {k: v[start:stop] for k, v in data.items()}
         lat = None if latent is None else latent[start:stop]
-        pred = np.asarray(solver.predict(params, rows, stop - start, target.infer,
-                                         lat)[target.name])
+        pred = to_host(solver, solver.predict(params, rows, stop - start, target.infer,
+                                              lat)[target.name])
         ref = rows[target.reference]
         if target.kind == "class":
             wrong += float(np.sum(pred != ref))
@@ -317,28 +401,39 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     if cfg.seed is not None:
         overrides["seed"] = cfg.seed
     compiled = compile_model(cfg.model, overrides, cfg.backend, cfg.dtype)
+    solver = load_solver(compiled.source)
+    rank, count = processes(solver)
+    if rank:  # several processes (jax.distributed): the others print nothing
+        cfg = replace(cfg, quiet=True, progress=False)
+        console = notes = warn = None
     for warning in compiled.model.warnings if warn is not None else ():
         warn(warning)
-    solver = load_solver(compiled.source)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):
             raise LwlcError("--devices applies to the JAX backend", hint="add --backend jax")
         solver.mesh(cfg.devices)
     n_devices = len(solver.mesh().devices.flat) if hasattr(solver, "mesh") else 1
     resources.check_memory(compiled.model, solver, cfg.dtype, cfg.backend)
-    run = rundir.RunDir(cfg.out) if cfg.out else None
+    # Only process 0 has the run directory; the others learn from it where the run starts
+    # (or that it was refused) in _train.
+    run = rundir.RunDir(cfg.out) if cfg.out and rank == 0 else None
     if run is None:
         return _train(cfg, console, compiled, solver, n_devices, overrides, None, notes)
-    run.lock()
     try:
-        outputs = run.outputs()
-        if cfg.resume and not outputs and not run.has_record():
-            raise LwlcError(f"--resume: {run} holds no run to resume",
-                            hint="drop --resume to start one there")
-        if not cfg.resume and outputs and not cfg.overwrite:
-            raise LwlcError(f"{run} already holds a run ({run.describe()})",
-                            hint="--resume continues it, --overwrite replaces it; or give "
-                            "another --out")
+        try:
+            run.lock()
+            outputs = run.outputs()
+            if cfg.resume and not outputs and not run.has_record():
+                raise LwlcError(f"--resume: {run} holds no run to resume",
+                                hint="drop --resume to start one there")
+            if not cfg.resume and outputs and not cfg.overwrite:
+                raise LwlcError(f"{run} already holds a run ({run.describe()})",
+                                hint="--resume continues it, --overwrite replaces it; or give "
+                                "another --out")
+        except Exception as e:
+            if count > 1:  # the others wait in _train for where the run starts
+                _share(solver, _refuse(e))
+            raise
         return _train(cfg, console, compiled, solver, n_devices, overrides, run, notes)
     finally:
         run.unlock()
@@ -375,56 +470,69 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
         raise LwlcError("no epochs to run", hint="raise --set epochs=N")
     n_batches = max(1, n_items // per_batch)
     rng_init = np.random.default_rng([s.seed, 0])
-    params = {k: np.asarray(v) for k, v in solver.initial_params(rng_init).items()}
+    params = to_host(solver, solver.initial_params(rng_init))
     start_epoch = 0
     rows: list[dict] = []
     total_iters = 0
     seconds = 0.0
     rid = None
-    if run is not None:
+
+    def begin() -> tuple[dict, dict]:
+        """The run directory's side of the start (process 0 only): check a resumed run's record
+        and read its checkpoint, or start the run afresh. Returns the start as info (epoch,
+        iterations, seconds, rows, run id; the summary if there is nothing to train) and the
+        parameters read back (none for a fresh run)."""
         record = rundir.run_record(
             model=m, backend=cfg.backend, dtype=cfg.dtype, overrides=overrides,
             train=rundir.data_record(train_spec, train_set),
             test=rundir.data_record(test_spec, test_set),
             own=rundir.own_record(own, m.data), devices=n_devices)
-        if cfg.resume:
-            stored = run.read_record()
-            diffs = rundir.differences(record, stored,
-                                       {k for k in overrides if k != "epochs"})
-            if diffs:
-                what = diffs[0] if len(diffs) == 1 else "".join(f"\n  - {d}" for d in diffs)
-                raise LwlcError(f"--resume: not the run in {run}: {what}",
-                                hint=f"resume with the options the run was started with (see "
-                                f"{run.file(rundir.RUN)}), or start over with --overwrite or "
-                                "another --out")
-            rid = rundir.run_id(stored)
-            cp = run.read_checkpoint(rid, m.name, solver.initial_params(
-                np.random.default_rng(0)))
-            for note in cp.notes:
-                _note(notes or console, note)
-            if cp.params is not None:
-                params = cp.params
-                start_epoch = cp.epochs
-                total_iters = int(cp.meta["iterations"])
-                seconds = float(cp.meta["seconds"])
-                rows = cp.rows
-            solved = cp.meta.get("stopped") == "solved" and cfg.stop_when_solved
-            if cp.params is not None and (start_epoch >= s.epochs or solved):
-                why = "was solved at" if solved else "already has"
-                if cp.summary is None:
-                    raise DataError(f"{run.file(rundir.SUMMARY)} is missing (the run {why} "
-                                    f"epoch {start_epoch}; nothing to train)",
-                                    hint=f"raise --set epochs above {start_epoch} to train "
-                                    "further, which rewrites it")
-                _note(notes or console, f"the run in {run} {why} epoch {start_epoch} (epochs = "
-                      f"{s.epochs}); nothing to train" + ("" if solved else
-                                                         "; raise --set epochs to go on"))
-                return cp.summary
-            run.clear_partial()
-        else:
+        start = {"epoch": 0, "iterations": 0, "seconds": 0.0, "rows": [], "run": None,
+                 "summary": None}
+        if not cfg.resume:
             run.clear()
-            rid = rundir.run_id(record)
             run.write_record(record)
+            return {**start, "run": rundir.run_id(record)}, {}
+        stored = run.read_record()
+        diffs = rundir.differences(record, stored, {k for k in overrides if k != "epochs"})
+        if diffs:
+            what = diffs[0] if len(diffs) == 1 else "".join(f"\n  - {d}" for d in diffs)
+            raise LwlcError(f"--resume: not the run in {run}: {what}",
+                            hint=f"resume with the options the run was started with (see "
+                            f"{run.file(rundir.RUN)}), or start over with --overwrite or "
+                            "another --out")
+        start["run"] = rundir.run_id(stored)
+        cp = run.read_checkpoint(start["run"], m.name, solver.initial_params(
+            np.random.default_rng(0)))
+        for note in cp.notes:
+            _note(notes or console, note)
+        if cp.params is not None:
+            start.update(epoch=cp.epochs, iterations=int(cp.meta["iterations"]),
+                         seconds=float(cp.meta["seconds"]), rows=cp.rows)
+        solved = cp.meta.get("stopped") == "solved" and cfg.stop_when_solved
+        if cp.params is not None and (cp.epochs >= s.epochs or solved):
+            why = "was solved at" if solved else "already has"
+            if cp.summary is None:
+                raise DataError(f"{run.file(rundir.SUMMARY)} is missing (the run {why} "
+                                f"epoch {cp.epochs}; nothing to train)",
+                                hint=f"raise --set epochs above {cp.epochs} to train "
+                                "further, which rewrites it")
+            _note(notes or console, f"the run in {run} {why} epoch {cp.epochs} (epochs = "
+                  f"{s.epochs}); nothing to train" + ("" if solved else
+                                                     "; raise --set epochs to go on"))
+            start["summary"] = cp.summary
+        else:
+            run.clear_partial()
+        return start, cp.params or {}
+
+    # With several processes only process 0 has `run`; _share hands its start to the others.
+    if cfg.out and (run is not None or processes(solver)[1] > 1):
+        start, read = _share(solver, begin)
+        if start["summary"] is not None:
+            return start["summary"]
+        params = read or params
+        start_epoch, total_iters, seconds = start["epoch"], start["iterations"], start["seconds"]
+        rows, rid = start["rows"], start["run"]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
             return _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set,
@@ -460,6 +568,7 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
     class_targets = [t for t in plan.targets if t.kind == "class" and t.part == dpart]
     value_targets = [t for t in plan.targets if t.kind == "value"]
     keep = diverge._copier(solver)
+    shared = processes(solver)[1] > 1  # process 0 tells the others how its writes went
     if prog:
         prog.start()
     try:
@@ -503,14 +612,14 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
                         solver, m, start if single else solver.init(params, data), data,
                         where=f"epoch {epoch + 1}, batch {bi + 1}", rows=idx,
                         part_start=dpart.start, kept=kept)
-                params = {k: np.asarray(v) for k, v in solver.consensus_params(state, data).items()}
+                params = to_host(solver, solver.consensus_params(state, data))
                 iters += steps
                 first_errs.append(e0)
                 last_errs.append(e1)
                 for t in class_targets:
                     rows_t = part_data(m, data, t.part)
-                    pred = np.asarray(solver.predict(params, rows_t, t.part.size,
-                                                     t.infer)[t.name])
+                    pred = to_host(solver, solver.predict(params, rows_t, t.part.size,
+                                                          t.infer)[t.name])
                     batch_errs.setdefault(t.name, []).append(
                         float(np.mean(pred != data[t.reference])))
                 if prog:
@@ -533,7 +642,7 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
             }
             latent = None
             if single and plan.schedules[dpart.name].latent:
-                latent = np.asarray(solver.latent_values(state, data)[dpart.name])
+                latent = to_host(solver, solver.latent_values(state, data)[dpart.name])
             row.update(epoch_metrics(compiled, solver, params, train_set, test_set, own,
                                      batch_errs, rng, latent))
             rows.append(row)
@@ -549,15 +658,21 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
                              for t in value_targets))
             solved = cfg.stop_when_solved and ((one_batch and last_errs[-1] < s.tolerance)
                                                or exact)
-            if run is not None:
-                write_outputs(run.path, params, rows, summary, run_id=rid,
-                              stopped="solved" if solved else None)
+            if run is not None or (cfg.out and shared):
+                _share(solver, partial(_write_epoch, run, params, rows, summary, rid, solved))
             if solved:
                 break
     finally:
         if prog:
             prog.stop()
     return summary
+
+
+def _write_epoch(run, params, rows, summary, rid, solved) -> tuple[dict, dict]:
+    """The epoch's checkpoint into the run directory (a `_share` function: process 0 only)."""
+    write_outputs(run.path, params, rows, summary, run_id=rid,
+                  stopped="solved" if solved else None)
+    return {}, {}
 
 
 METRIC_SUFFIXES = ("_err", "_rmse")
@@ -687,5 +802,5 @@ def predict(model: str, params_path: str, spec: str, overrides: dict, backend="n
     for start in range(0, len(bound), 4096):
         part = {k: v[start:start + 4096] for k, v in rows.items()}
         got = solver.predict(params, part, len(next(iter(part.values()))), infer)
-        chunks.append({k: np.asarray(got[k]) for k in names})
+        chunks.append(to_host(solver, {k: got[k] for k in names}))
     return {k: np.concatenate([c[k] for c in chunks]) for k in names}

@@ -57,7 +57,8 @@ RUNTIME = ((jax_arrays, ("JOIN_BLOCKS", "_fresh", "_assign")),
            (jax_blocks, ("_Blocked", "_split_blocks", "_join_blocks", "_assemble",
                         "rrr_error", "rrr_update")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
-                       "devices", "mesh", "shard", "gather", "_loop", "run_compiled")))
+                       "devices", "mesh", "shard", "gather", "_loop", "_use_xla_cache",
+                       "run_compiled")))
 ROOTS = ("devices", "mesh", "shard", "gather", "LAST_COMPILE_SECONDS", "DTYPE")
 
 

@@ -111,41 +111,42 @@ class _Blocked:
         """The blocks after the writes ``puts`` ((rows, cols) index, value)."""
         K = self.shape[0]
         out = []
-        for i, (lo, hi) in enumerate(self._spans()):
-            tiles, rest = [], []
-            for (rows, cols), value in puts:
-                if isinstance(cols, slice):
-                    if cols.start < hi and lo < cols.stop:
-                        tiles.append((rows, cols.start, cols.stop, value))
-                else:
-                    rest.append((rows, np.asarray(cols), value))
-            if not tiles and not rest:
-                out.append(self.blocks[i])
-                continue
-            tiles.sort(key=lambda t: t[1])
-            edges = [lo] + [min(t[2], hi) for t in tiles]
-            starts = [max(t[1], lo) for t in tiles]
-            if not rest and starts == edges[:-1] and edges[-1] == hi and all(
-                t[0] == ALL for t in tiles
+        for block, (lo, hi) in zip(self.blocks, self._spans(), strict=True):
+            mine = [
+                (rows, cols, value)
+                for (rows, cols), value in puts
+                if not isinstance(cols, slice) or (cols.start < hi and lo < cols.stop)
+            ]
+            tiles = sorted(
+                ((c.start, c.stop, v) for r, c, v in mine
+                 if isinstance(c, slice) and r == ALL),
+                key=lambda t: t[0],
+            )
+            ends = [lo] + [min(b, hi) for _, b, _ in tiles]
+            if (
+                tiles
+                and len(tiles) == len(mine)
+                and [max(a, lo) for a, _, _ in tiles] == ends[:-1]
+                and ends[-1] == hi
             ):  # the writes tile the block: no copy of it
                 parts = [
-                    jnp.broadcast_to(jnp.asarray(v, self.dtype), (K, b - a))[
+                    jnp.broadcast_to(jnp.asarray(v, block.dtype), (K, b - a))[
                         :, max(a, lo) - a : min(b, hi) - a
                     ]
-                    for _, a, b, v in tiles
+                    for a, b, v in tiles
                 ]
-                flat = parts[0] if len(parts) == 1 else jnp.concatenate(parts, 1)
-                out.append(flat)
+                out.append(parts[0] if len(parts) == 1 else jnp.concatenate(parts, 1))
                 continue
-            block = self.blocks[i]
-            for rows, a, b, value in tiles:
+            for rows, cols, value in mine:
                 n = len(range(K)[rows])
-                v = jnp.broadcast_to(jnp.asarray(value, block.dtype), (n, b - a))
-                block = block.at[rows, max(a, lo) - lo : min(b, hi) - lo].set(
-                    v[:, max(a, lo) - a : min(b, hi) - a]
-                )
-            for rows, cols, value in rest:
-                n = len(range(K)[rows])
+                if isinstance(cols, slice):
+                    a, b = cols.start, cols.stop
+                    v = jnp.broadcast_to(jnp.asarray(value, block.dtype), (n, b - a))
+                    block = block.at[rows, max(a, lo) - lo : min(b, hi) - lo].set(
+                        v[:, max(a, lo) - a : min(b, hi) - a]
+                    )
+                    continue
+                cols = np.asarray(cols)
                 v = jnp.broadcast_to(jnp.asarray(value, block.dtype), (n, *cols.shape))
                 flat, v = cols.reshape(-1), v.reshape(n, -1)
                 keep = np.flatnonzero((flat >= lo) & (flat < hi))

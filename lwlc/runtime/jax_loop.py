@@ -148,10 +148,25 @@ def _loop(step, state, data, iterations, tolerance, beta):
     return _join_blocks(st), i, first, last
 
 
+def _use_xla_cache():
+    """JAX's persistent compilation cache in the directory LWLC_XLA_CACHE, if set (a
+    model compiled before is then ready in a fraction of the time). Off by default: the
+    cache holds machine code, so the directory must be the user's own and writable by
+    nobody else; otherwise it is not used."""
+    path = os.environ.get("LWLC_XLA_CACHE", "")
+    if not path or jax.config.jax_compilation_cache_dir:
+        return
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.stat(path)
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def run_compiled(step, state, data, iterations, tolerance, beta):
     """Run `step` on one batch inside one compiled loop. Returns (state, steps, first
-    error,
-    last error). The first call for a layout compiles; its time adds to
+    error, last error). The first call for a layout compiles; its time adds to
     LAST_COMPILE_SECONDS."""
     global LAST_COMPILE_SECONDS
     state, data = shard(state), shard(data)
@@ -164,6 +179,7 @@ def run_compiled(step, state, data, iterations, tolerance, beta):
     )
     if key not in _EXECUTABLES:
         t0 = time.perf_counter()
+        _use_xla_cache()
         loop = jax.jit(_loop, static_argnums=0, donate_argnums=1)
         _EXECUTABLES[key] = loop.lower(step, state, data, *args).compile()
         LAST_COMPILE_SECONDS += time.perf_counter() - t0

@@ -1,0 +1,133 @@
+"""The speed paths of the solvers against their plain definitions: the JAX loop's blocked
+state (lwlc/runtime/jax_blocks.py), two RRR steps per loop pass, NumPy's in-place update,
+and the opt-in XLA cache."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lwlc.compiler import compile_model, load_solver
+from lwlc.driver import batch_data, bind, own_inputs
+from lwlc.runtime import jax_blocks, jax_loop
+from lwlc.runtime.jax_blocks import ALL, _Blocked
+
+jax.config.update("jax_enable_x64", True)
+MODELS = os.path.join(os.path.dirname(__file__), "..", "models")
+
+
+@st.composite
+def writes(draw):
+    """A [K, n] array cut into blocks, and a list of writes: column slices over all or
+    some rows, and gathers."""
+    K, n = draw(st.integers(1, 5)), draw(st.integers(2, 12))
+    cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=4)))
+    bounds = (0, *cuts, n)
+    puts = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["slice", "rows", "gather"]))
+        rows = ALL if kind != "rows" else slice(draw(st.integers(0, K - 1)), K)
+        nrows = len(range(K)[rows])
+        if kind == "gather":
+            cols = np.array(draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n,
+                                          unique=True)))
+            value = np.full((nrows, cols.size), draw(st.floats(-5, 5)))
+        else:
+            a = draw(st.integers(0, n - 1))
+            b = draw(st.integers(a + 1, n))
+            cols = slice(a, b)
+            value = np.arange(nrows * (b - a), dtype=float).reshape(nrows, b - a) + 100
+        puts.append(((rows, cols), value))
+    return K, n, bounds, puts
+
+
+@settings(max_examples=60, deadline=None)
+@given(writes())
+def test_blocked_writes_equal_writes_to_the_whole_array(case):
+    K, n, bounds, puts = case
+    base = np.arange(K * n, dtype=float).reshape(K, n)
+    spans = zip(bounds[:-1], bounds[1:], strict=True)
+    blocked = _Blocked([jnp.asarray(base[:, lo:hi]) for lo, hi in spans], bounds)
+    want = base.copy()
+    for index, value in puts:
+        want[index] = value
+    got = blocked.with_writes(puts)
+    np.testing.assert_array_equal(np.asarray(got.joined()), want)
+    for a in range(n):  # reads of any column range see the same values
+        for b in range(a + 1, n + 1):
+            np.testing.assert_array_equal(np.asarray(got[ALL, a:b]), want[:, a:b])
+
+
+def test_blocked_arithmetic_keeps_blocks_and_dtype():
+    bounds = (0, 2, 5)
+    x = _Blocked([jnp.ones((3, 2), jnp.float32), jnp.ones((3, 3), jnp.float32)], bounds)
+    metric = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    y = 2.0 * x - x * metric + metric * x
+    assert isinstance(y, _Blocked) and y.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(y.joined()), np.full((3, 5), 2.0))
+    d = {"x": x}
+    err = jax_blocks.rrr_error(d, {"x": metric}, 3)
+    np.testing.assert_allclose(float(err), np.sqrt(metric.sum() * 3 / 3), rtol=1e-6)
+
+
+def _majority(backend: str):
+    c = compile_model(os.path.join(MODELS, "majority.lwl"), {"batch": 16}, backend, "float64")
+    solver = load_solver(c.source)
+    bound = bind(c, "majority:inputs=13,depth=2,items=64,seed=3", "train")
+    data = batch_data(c, bound, np.arange(16), own_inputs(c))
+    state = solver.init(solver.initial_params(np.random.default_rng(0)), data)
+    return solver, {k: np.asarray(v) for k, v in state.items()}, data
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 3, 7])
+def test_two_steps_per_pass_stop_where_one_step_at_a_time_stops(iterations):
+    """An odd budget, and a tolerance met after an odd step: the JAX loop (two steps per
+    pass, the second held still past the end) gives NumPy's steps, errors and state."""
+    ref, state, data = _majority("numpy")
+    fast, _, _ = _majority("jax")
+    r = ref.solve_batch(dict(state), data, iterations=iterations, tolerance=0.0)
+    f = fast.solve_batch(dict(state), data, iterations=iterations, tolerance=0.0)
+    assert f[1] == r[1] == iterations
+    np.testing.assert_allclose([f[2], f[3]], [r[2], r[3]], rtol=1e-12)
+    for k in state:
+        np.testing.assert_allclose(np.asarray(f[0][k]), r[0][k], rtol=1e-12, atol=1e-12)
+    # a tolerance met first after step `iterations` stops both there
+    errors, s = [], dict(state)
+    for _ in range(iterations):
+        s, e = ref.rrr_step(s, data)
+        errors.append(float(e))
+    if errors[-1] < min(errors[:-1], default=np.inf):
+        tol = (errors[-1] + min(errors[:-1], default=2 * errors[-1])) / 2
+        r = ref.solve_batch(dict(state), data, iterations=10, tolerance=tol)
+        f = fast.solve_batch(dict(state), data, iterations=10, tolerance=tol)
+        assert f[1] == r[1] == iterations
+        np.testing.assert_allclose(np.asarray(f[0]["w"]), r[0]["w"], rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_update_never_writes_its_input():
+    solver, state, data = _majority("numpy")
+    before = {k: v.copy() for k, v in state.items()}
+    new, _ = solver.rrr_step(state, data)
+    for k in state:
+        np.testing.assert_array_equal(state[k], before[k])
+        assert not np.shares_memory(new[k], state[k])
+
+
+def test_xla_cache_is_opt_in_and_refuses_a_shared_directory(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO)
+    monkeypatch.setenv("LWLC_XLA_CACHE", str(shared))
+    before = jax.config.jax_compilation_cache_dir
+    jax_loop._use_xla_cache()
+    assert jax.config.jax_compilation_cache_dir == before  # group/world-writable: unused
+    monkeypatch.delenv("LWLC_XLA_CACHE")
+    jax_loop._use_xla_cache()
+    assert jax.config.jax_compilation_cache_dir == before  # unset: off
