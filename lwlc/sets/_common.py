@@ -34,6 +34,16 @@ def _row_sums(xp: "ModuleType", terms: "tuple") -> "tuple":
     )
 
 
+def _item_mean(xp: "ModuleType", v: "Array") -> "Array":
+    """The mean of ``v`` over its first axis (the batch items). Under JAX a
+    matrix-vector product: XLA's CPU reduction over a leading axis of a wide array is
+    up to 50x slower (133 ms against 2.3 ms for 500 x 39200 float32)."""
+    if not _is_jax(xp):
+        return v.mean(axis=0)
+    ones = xp.full((v.shape[0],), 1.0 / v.shape[0], dtype=v.dtype)
+    return (ones @ v.reshape(v.shape[0], -1)).reshape(v.shape[1:])
+
+
 def _stable_argsort(xp: "ModuleType", a: "Array") -> "Array":
     """Stable argsort over the last axis (ties: lower index first), numpy and jax
     alike."""
@@ -112,6 +122,7 @@ def _nearest_fixed_candidate(
 EMIT = (
     _is_jax,
     _row_sums,
+    _item_mean,
     _stable_argsort,
     _descending_ranks,
     _fixed_loop,
