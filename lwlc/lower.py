@@ -171,10 +171,41 @@ def groups_of(model: ir.Model, nodes: tuple[int, ...], edge_var: str | None,
             continue
         members = [i for i in range(len(nodes)) if deg[i] == m]
         mat = np.stack([positions[owner == i] for i in members]).astype(np.int64)
-        group_nodes = tuple(nodes[i] for i in members)
-        pos = {v: model.variables[v].positions(group_nodes) for v in node_vars}
-        out.append(Group(group_nodes, mat, pos))
+        for lo, hi in _contiguous_runs(mat):
+            group_nodes = tuple(nodes[i] for i in members[lo:hi])
+            pos = {v: model.variables[v].positions(group_nodes) for v in node_vars}
+            out.append(Group(group_nodes, mat[lo:hi], pos))
     return tuple(out)
+
+
+def _block_kind(mat: np.ndarray) -> str | None:
+    """'rows' or 'cols' if the [nodes, edges] positions are one contiguous range read
+    row-wise or column-wise (a dense layer's in- or out-edges), else None."""
+    n, m = mat.shape
+    s0 = int(mat.flat[0])
+    if np.array_equal(mat, s0 + np.arange(n * m).reshape(n, m)):
+        return "rows"
+    if np.array_equal(mat, s0 + np.arange(n * m).reshape(m, n).T):
+        return "cols"
+    return None
+
+
+def _contiguous_runs(mat: np.ndarray) -> list[tuple[int, int]]:
+    """Row ranges of `mat` to emit as separate groups: the whole, if it is one contiguous
+    block or irregular anyway; else its maximal runs that each are one (nodes of equal
+    degree in several dense layers: one group per layer reads slices, not a gather)."""
+    n = mat.shape[0]
+    if _block_kind(mat) is not None or n == 1:
+        return [(0, n)]
+    cuts = [0]
+    for i in range(1, n + 1):
+        if i < n and _block_kind(mat[cuts[-1] : i + 1]) is not None:
+            continue
+        cuts.append(i)
+    runs = list(zip(cuts[:-1], cuts[1:], strict=True))
+    if all(_block_kind(mat[a:b]) is not None for a, b in runs) and len(runs) < n:
+        return runs
+    return [(0, n)]
 
 
 def overlaps(a: ir.SubBatch | None, b: ir.SubBatch) -> bool:

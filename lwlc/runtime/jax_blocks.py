@@ -117,25 +117,9 @@ class _Blocked:
                 for (rows, cols), value in puts
                 if not isinstance(cols, slice) or (cols.start < hi and lo < cols.stop)
             ]
-            tiles = sorted(
-                ((c.start, c.stop, v) for r, c, v in mine
-                 if isinstance(c, slice) and r == ALL),
-                key=lambda t: t[0],
-            )
-            ends = [lo] + [min(b, hi) for _, b, _ in tiles]
-            if (
-                tiles
-                and len(tiles) == len(mine)
-                and [max(a, lo) for a, _, _ in tiles] == ends[:-1]
-                and ends[-1] == hi
-            ):  # the writes tile the block: no copy of it
-                parts = [
-                    jnp.broadcast_to(jnp.asarray(v, block.dtype), (K, b - a))[
-                        :, max(a, lo) - a : min(b, hi) - a
-                    ]
-                    for a, b, v in tiles
-                ]
-                out.append(parts[0] if len(parts) == 1 else jnp.concatenate(parts, 1))
+            tiled = _tiled(mine, lo, hi, K, block.dtype)
+            if tiled is not None:  # the writes tile the block: no copy of it
+                out.append(tiled)
                 continue
             for rows, cols, value in mine:
                 n = len(range(K)[rows])
@@ -154,6 +138,36 @@ class _Blocked:
                     block = block.at[rows, flat[keep] - lo].set(v[:, keep])
             out.append(block)
         return _Blocked(out, self.bounds)
+
+
+def _tiled(puts, lo, hi, K, dtype):
+    """The block [K, lo:hi] made of writes that tile it (bands of rows, each cut into
+    column ranges: a batch part's families, say), or None if they do not."""
+    bands = {}
+    if not puts:
+        return None
+    for rows, cols, value in puts:
+        r = range(K)[rows]
+        if not isinstance(cols, slice) or r.step != 1 or not len(r):
+            return None
+        bands.setdefault((r.start, r.stop), []).append((cols.start, cols.stop, value))
+    spans = sorted(bands)
+    if [a for a, _ in spans] != [0] + [b for _, b in spans[:-1]] or spans[-1][1] != K:
+        return None
+    out = []
+    for r0, r1 in spans:
+        tiles = sorted(bands[(r0, r1)], key=lambda t: t[0])
+        ends = [lo] + [min(b, hi) for _, b, _ in tiles]
+        if [max(a, lo) for a, _, _ in tiles] != ends[:-1] or ends[-1] != hi:
+            return None
+        parts = [
+            jnp.broadcast_to(jnp.asarray(v, dtype), (r1 - r0, b - a))[
+                :, max(a, lo) - a : min(b, hi) - a
+            ]
+            for a, b, v in tiles
+        ]
+        out.append(parts[0] if len(parts) == 1 else jnp.concatenate(parts, 1))
+    return out[0] if len(out) == 1 else jnp.concatenate(out, 0)
 
 
 def _split_blocks(state):
@@ -202,10 +216,11 @@ def rrr_error(delta, metric, norm):
         g = metric[name]
         if isinstance(d, _Blocked):
             for b, (lo, hi) in zip(d.blocks, d._spans(), strict=True):
-                gb = np.asarray(g[lo:hi]) if np.ndim(g) else g
-                groups.setdefault(b.shape, []).append(gb * b * b)
+                gb = jnp.asarray(g[lo:hi] if np.ndim(g) else g, b.dtype)
+                groups.setdefault((b.shape, b.dtype), []).append(gb * b * b)
         else:
-            groups.setdefault(d.shape, []).append(g * d * d)
+            g = jnp.asarray(g, d.dtype)
+            groups.setdefault((d.shape, d.dtype), []).append(g * d * d)
     total = 0.0
     for terms in groups.values():
         zeros = tuple(jnp.zeros((), t.dtype) for t in terms)
