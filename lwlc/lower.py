@@ -197,13 +197,13 @@ def _contiguous_runs(mat: np.ndarray) -> list[tuple[int, int]]:
     n = mat.shape[0]
     if _block_kind(mat) is not None or n == 1:
         return [(0, n)]
-    cuts = [0]
-    for i in range(1, n + 1):
-        if i < n and _block_kind(mat[cuts[-1] : i + 1]) is not None:
-            continue
-        cuts.append(i)
+    # a run goes on where the next row continues the last one as rows (it starts where
+    # the last one ends) or as columns (every position one further)
+    rows_go_on = mat[1:, 0] == mat[:-1, -1] + 1
+    cols_go_on = np.all(mat[1:] == mat[:-1] + 1, axis=1)
+    cuts = [0, *(np.flatnonzero(~(rows_go_on | cols_go_on)) + 1).tolist(), n]
     runs = list(zip(cuts[:-1], cuts[1:], strict=True))
-    if all(_block_kind(mat[a:b]) is not None for a, b in runs) and len(runs) < n:
+    if len(runs) < n and all(_block_kind(mat[a:b]) is not None for a, b in runs):
         return runs
     return [(0, n)]
 

@@ -131,3 +131,23 @@ def test_xla_cache_is_opt_in_and_refuses_a_shared_directory(tmp_path, monkeypatc
     monkeypatch.delenv("LWLC_XLA_CACHE")
     jax_loop._use_xla_cache()
     assert jax.config.jax_compilation_cache_dir == before  # unset: off
+
+
+def test_equal_degree_nodes_of_several_layers_are_read_as_slices():
+    """The autoencoder's D and Z nodes both have 200 in-edges, in two dense layers: one
+    group per layer, so the weights are read as slices and the JAX state is blocked."""
+    from lwlc.lower import _contiguous_runs
+
+    layers = np.concatenate([np.arange(0, 1200).reshape(6, 200),
+                             np.arange(5000, 5400).reshape(2, 200)])
+    assert _contiguous_runs(layers) == [(0, 6), (6, 8)]
+    cols = np.arange(40).reshape(8, 5).T  # one dense layer's out-edges: stays whole
+    assert _contiguous_runs(cols) == [(0, 5)]
+    irregular = np.array([[0, 3], [7, 1], [2, 9]])
+    assert _contiguous_runs(irregular) == [(0, 3)]
+    c = compile_model(os.path.join(MODELS, "mnist_autoencoder.lwl"),
+                      {"pixels": 16, "width": 8, "codes": 4}, "jax", "float32")
+    assert "BLOCKS = {" in c.source
+    blocks = c.source[c.source.index("BLOCKS = {"):].split("}", 1)[0]
+    assert '"x": (0, ' in blocks and '"w": (0, ' in blocks
+    assert "_EDGES = _strided" not in c.source
