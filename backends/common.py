@@ -510,9 +510,9 @@ class SolverWriter:
         library = sets.emit_source(sorted(self.kinds | {"_common"}))
         runtime_src = []
         own = {n for _, names in self.d.runtime for n in names}
-        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_assemble", "_tiling", "_joined",
+        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_assemble", "_tiles",
                                        "_rows", "_cols", "_strided", "_dense_edges")),
-                              (rrr, ("rrr_error", "rrr_update")),
+                              (rrr, ("rrr_error", "rrr_update", "_other_update")),
                               (inference, ("edge_matrix", "least_squares_values"))):
             runtime_src += [f"# {module.__name__}\n{s}" for s in runtime.sections(
                 module, [n for n in names if n != "xp" and n not in own])]
@@ -994,7 +994,7 @@ class SolverWriter:
 
 
 def _runtime_names(d: Dialect) -> set[str]:
-    names = {"xp", "np", "jnp", "jax", "math", "os", "time", "ALL", "JOIN_BLOCKS", "DTYPE",
+    names = {"xp", "np", "jnp", "jax", "math", "os", "time", "ALL", "DTYPE",
              "Any", "Array", "A", "X", "Y", "K", "v", "mean", "out", "data", "params",
              "state", "src", "latent", "pa", "pb", "yl", "part", "rng", "pieces"}
     for mod in (state, rrr, inference, *(m for m, _ in d.runtime)):

@@ -53,7 +53,7 @@ predict = jax.jit(predict, static_argnums=(2, 3))
 forward = jax.jit(forward, static_argnums=(2, 3))
 '''
 
-RUNTIME = ((jax_arrays, ("JOIN_BLOCKS", "_fresh", "_assign")),
+RUNTIME = ((jax_arrays, ("_fresh", "_assign")),
            (jax_blocks, ("_Blocked", "_tiled", "_split_blocks", "_join_blocks", "_assemble",
                         "rrr_error", "rrr_update")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",

@@ -12,7 +12,6 @@ IMPORTS = '''import math
 import numpy as np
 
 xp = np
-JOIN_BLOCKS = False  # a set's output: a copy of its input, updated in place block by block
 
 
 def _erf(z):

@@ -1,10 +1,8 @@
-"""JAX's array writes: functional updates, and a set's output joined from its blocks."""
+"""JAX's array writes: functional updates."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
-
-JOIN_BLOCKS = True  # a set's output: its blocks concatenated where they tile a variable
 
 
 def _fresh(a):

@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lwlc.runtime.state import _joined  # bound in a solver from the same runtime
+from lwlc.runtime.rrr import _other_update  # bound in a solver from the same runtime
+from lwlc.runtime.state import _tiles
 
 ALL = slice(None)
 BLOCKS = {}  # variable: column boundaries of its blocks (emitted per model)
@@ -117,7 +118,7 @@ class _Blocked:
                 for (rows, cols), value in puts
                 if not isinstance(cols, slice) or (cols.start < hi and lo < cols.stop)
             ]
-            tiled = _tiled(mine, lo, hi, K, block.dtype)
+            tiled = _tiled(puts, lo, hi, K, block.dtype)
             if tiled is not None:  # the writes tile the block: no copy of it
                 out.append(tiled)
                 continue
@@ -141,25 +142,13 @@ class _Blocked:
 
 
 def _tiled(puts, lo, hi, K, dtype):
-    """The block [K, lo:hi] made of writes that tile it (bands of rows, each cut into
-    column ranges: a batch part's families, say), or None if they do not."""
-    bands = {}
-    if not puts:
-        return None
-    for rows, cols, value in puts:
-        r = range(K)[rows]
-        if not isinstance(cols, slice) or r.step != 1 or not len(r):
-            return None
-        bands.setdefault((r.start, r.stop), []).append((cols.start, cols.stop, value))
-    spans = sorted(bands)
-    if [a for a, _ in spans] != [0] + [b for _, b in spans[:-1]] or spans[-1][1] != K:
+    """The columns lo:hi of a [K, n] variable made of writes that tile them (_tiles),
+    joined without a copy of the input; or None if they do not tile them."""
+    bands = _tiles(puts, lo, hi, K)
+    if bands is None:
         return None
     out = []
-    for r0, r1 in spans:
-        tiles = sorted(bands[(r0, r1)], key=lambda t: t[0])
-        ends = [lo] + [min(b, hi) for _, b, _ in tiles]
-        if [max(a, lo) for a, _, _ in tiles] != ends[:-1] or ends[-1] != hi:
-            return None
+    for r0, r1, tiles in bands:
         parts = [
             jnp.broadcast_to(jnp.asarray(v, dtype), (r1 - r0, b - a))[
                 :, max(a, lo) - a : min(b, hi) - a
@@ -189,22 +178,21 @@ def _join_blocks(state):
 
 
 def _assemble(out):
-    """Apply a set's recorded writes: block by block for a blocked variable, else as one
-    concatenation where the writes tile the variable, else as updates of a copy."""
+    """Apply a set's recorded writes: block by block for a blocked variable, else joined
+    where the writes tile the variable, else as updates of the input."""
     writes = out.pop("__writes__")
     for name, puts in writes.items():
         base = out[name]
         if isinstance(base, _Blocked):
             out[name] = base.with_writes(puts)
             continue
-        joined = _joined(base, puts)
+        joined = _tiled(puts, 0, base.shape[1], base.shape[0], base.dtype)
         if joined is None:
             joined = jnp.asarray(base)
             for index, value in puts:
                 joined = joined.at[index].set(jnp.asarray(value, dtype=joined.dtype))
         out[name] = joined
     return out
-
 
 
 def rrr_error(delta, metric, norm):
@@ -238,18 +226,11 @@ def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, nor
     """One iteration; returns (new state, RRR_err of P_B(2 P_A(x) - x) - P_A(x)).
     Functional (JAX arrays and blocks), so that XLA fuses it."""
     pa = project_A(state, data)
-    if method == "ap":
-        pb = project_B(pa, data)
-        delta = {k: pb[k] - pa[k] for k in state}
-        return pb, rrr_error(delta, metric, norm)
-    if lam is None:
-        pb = project_B({k: 2.0 * pa[k] - state[k] for k in state}, data)
-        delta = {k: pb[k] - pa[k] for k in state}
-        new = {k: state[k] + beta * delta[k] for k in state}
-        return new, rrr_error(delta, metric, norm)
-    pb_x = project_B(state, data)
-    left = project_B({k: (1.0 + lam) * pa[k] - lam * state[k] for k in state}, data)
-    right = project_A({k: (1.0 - lam) * pb_x[k] + lam * state[k] for k in state}, data)
-    delta = {k: left[k] - right[k] for k in state}
+    if method == "ap" or lam is not None:
+        return _other_update(
+            project_A, project_B, state, pa, data, beta, lam, method, metric, norm
+        )
+    pb = project_B({k: 2.0 * pa[k] - state[k] for k in state}, data)
+    delta = {k: pb[k] - pa[k] for k in state}
     new = {k: state[k] + beta * delta[k] for k in state}
     return new, rrr_error(delta, metric, norm)

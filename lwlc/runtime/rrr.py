@@ -27,25 +27,35 @@ def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, nor
     NumPy: the reflection, the difference and the new state are written into arrays
     this step owns (no temporary per operation); the input state is never written."""
     pa = project_A(state, data)
+    if method == "ap" or lam is not None:
+        return _other_update(
+            project_A, project_B, state, pa, data, beta, lam, method, metric, norm
+        )
+    reflected = {}
+    for k in state:
+        reflected[k] = np.multiply(pa[k], 2.0)
+        reflected[k] -= state[k]
+    pb = project_B(reflected, data)
+    delta = {}
+    for k in state:  # pb's arrays are fresh, or the reflection's (untouched by B)
+        own = pb[k] if pb[k].flags.writeable and pb[k] is not state[k] else None
+        delta[k] = np.subtract(pb[k], pa[k], out=own)
+    err = rrr_error(delta, metric, norm)
+    for k in state:
+        delta[k] *= beta
+        delta[k] += state[k]
+    return delta, err
+
+
+def _other_update(
+    project_A, project_B, state, pa, data, beta, lam, method, metric, norm
+):
+    """Alternating projections (``method`` "ap"), or RRR with λ (eq. 47), from P_A(x)
+    = ``pa``; functional, for both backends."""
     if method == "ap":
         pb = project_B(pa, data)
         delta = {k: pb[k] - pa[k] for k in state}
         return pb, rrr_error(delta, metric, norm)
-    if lam is None:
-        reflected = {}
-        for k in state:
-            reflected[k] = np.multiply(pa[k], 2.0)
-            reflected[k] -= state[k]
-        pb = project_B(reflected, data)
-        delta = {}
-        for k in state:  # pb's arrays are fresh, or the reflection's (untouched by B)
-            own = pb[k] if pb[k].flags.writeable and pb[k] is not state[k] else None
-            delta[k] = np.subtract(pb[k], pa[k], out=own)
-        err = rrr_error(delta, metric, norm)
-        for k in state:
-            delta[k] *= beta
-            delta[k] += state[k]
-        return delta, err
     pb_x = project_B(state, data)
     left = project_B({k: (1.0 + lam) * pa[k] - lam * state[k] for k in state}, data)
     right = project_A({k: (1.0 - lam) * pb_x[k] + lam * state[k] for k in state}, data)

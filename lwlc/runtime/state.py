@@ -1,11 +1,9 @@
 """A constraint set's output, assembled from its families' blocks.
 
 Each family function reads slices of the input state and records its writes with
-``_put``;
-``_assemble`` applies them. With ``JOIN_BLOCKS`` (JAX) the blocks of a variable that
-tile it
-for every item are concatenated instead, which spares XLA the copy of the input and the
-updates in place.
+``_put``; ``_assemble`` applies them. ``_tiles`` tells whether a set's writes cover a
+variable (or one of the JAX loop's blocks, lwlc/runtime/jax_blocks.py) exactly, so that
+nothing of the input underneath needs copying.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import numpy as np
 
 xp = np
 ALL = slice(None)
-JOIN_BLOCKS = False  # NumPy: a copy of the input, updated in place block by block
 
 
 def _fresh(a):
@@ -40,50 +37,47 @@ def _put(out, name, index, value):
 
 
 def _assemble(out):
-    """Apply the recorded writes, variable by variable."""
+    """Apply the recorded writes, variable by variable, to a copy of the input (to a
+    fresh array where the writes tile the variable)."""
     writes = out.pop("__writes__")
     for name, puts in writes.items():
-        joined = _joined(out[name], puts) if JOIN_BLOCKS else None
-        if joined is None:
-            # writes that tile the variable need no copy of the input underneath them
-            tiled = _tiling(out[name], puts) is not None
-            joined = np.empty(out[name].shape) if tiled else _fresh(out[name])
-            for index, value in puts:
-                joined = _assign(joined, index, value)
+        base = out[name]
+        tiled = _tiles(puts, 0, base.shape[1], base.shape[0]) is not None
+        joined = np.empty(base.shape) if tiled else _fresh(base)
+        for index, value in puts:
+            joined = _assign(joined, index, value)
         out[name] = joined
     return out
 
 
-def _tiling(base, puts):
-    """The writes as (start, stop, value) sorted, if they are column blocks tiling
-    ``base`` for every item; else None."""
-    if not all(index[0] is ALL and isinstance(index[1], slice) for index, _ in puts):
+def _tiles(puts, lo, hi, K):
+    """The writes ((rows, cols) index, value) that fall in columns lo:hi, if they tile
+    [0, K) x [lo, hi) exactly as bands of rows (a batch part's), each cut into column
+    ranges: [(row start, row stop, [(col start, col stop, value), ...]), ...]; else
+    None. A gather, or overlapping writes, never tile."""
+    bands = {}
+    for (rows, cols), value in puts:
+        if not isinstance(cols, slice):
+            return None
+        if not (cols.start < hi and lo < cols.stop):
+            continue
+        r = range(K)[rows]
+        if r.step != 1 or not len(r):
+            return None
+        bands.setdefault((r.start, r.stop), []).append((cols.start, cols.stop, value))
+    spans = sorted(bands)
+    if not spans or [a for a, _ in spans] != [0] + [b for _, b in spans[:-1]]:
         return None
-    blocks = sorted(
-        ((index[1].start, index[1].stop, value) for index, value in puts),
-        key=lambda block: block[0],
-    )
-    stops = [0] + [stop for _, stop, _ in blocks]
-    if [start for start, _, _ in blocks] != stops[:-1] or stops[-1] != base.shape[1]:
+    if spans[-1][1] != K:
         return None
-    return blocks
-
-
-def _joined(base, puts):
-    """The writes as one concatenation, if they are column blocks tiling ``base``; else
-    None."""
-    blocks = _tiling(base, puts)
-    if blocks is None:
-        return None
-    return xp.concatenate(
-        [
-            xp.broadcast_to(
-                xp.asarray(value, dtype=base.dtype), (base.shape[0], stop - start)
-            )
-            for start, stop, value in blocks
-        ],
-        axis=1,
-    )
+    out = []
+    for r0, r1 in spans:
+        tiles = sorted(bands[(r0, r1)], key=lambda t: t[0])
+        ends = [lo] + [min(b, hi) for _, b, _ in tiles]
+        if [max(a, lo) for a, _, _ in tiles] != ends[:-1] or ends[-1] != hi:
+            return None
+        out.append((r0, r1, tiles))
+    return out
 
 
 def _rows(start, n, m):
