@@ -60,7 +60,12 @@ def _descending_ranks(xp: "ModuleType", key: "Array") -> "Array":
 
 
 def _fixed_loop(
-    xp: "ModuleType", n: int, body: "Callable", state: "tuple", params: "tuple"
+    xp: "ModuleType",
+    n: int,
+    body: "Callable",
+    state: "tuple",
+    params: "tuple",
+    elementwise: bool = False,
 ) -> "tuple":
     """Apply ``state = body(xp, state, *params)`` exactly ``n`` times.
 
@@ -70,10 +75,34 @@ def _fixed_loop(
     shapes and dtypes. (Stopping at a repeat under JAX too was tried: over a whole
     batch the slowest element needs 9-32 steps, and the test per step cost more than
     it saved.)
+
+    ``elementwise``: ``body`` acts on each element alone (no reduction, no axis). Under
+    JAX the arrays then run flattened to one axis: XLA's CPU loops vectorize over the
+    last axis only, and a short one (6 data nodes, 26 neurons) left the Newton loop of
+    the bilinear projection 1.5-6.5x slower than on the flat array.
     """
     if _is_jax(xp):
         lax = __import__("jax").lax
-        return lax.fori_loop(0, n, lambda i, s: body(xp, s, *params), state)
+        shape = ()
+        if elementwise:
+            arrays = [a for a in state + params if hasattr(a, "shape")]
+            shape = __import__("numpy").broadcast_shapes(*(a.shape for a in arrays))
+        if len(shape) < 2:
+            return lax.fori_loop(0, n, lambda i, s: body(xp, s, *params), state)
+
+        def flat(a: "Any") -> "Any":
+            if not hasattr(a, "shape") or a.ndim == 0:
+                return a
+            return xp.broadcast_to(a, shape).reshape(-1)
+
+        flat_params = tuple(flat(a) for a in params)
+        out = lax.fori_loop(
+            0,
+            n,
+            lambda i, s: body(xp, s, *flat_params),
+            tuple(flat(a) for a in state),
+        )
+        return tuple(a.reshape(shape) for a in out)
     # NumPy: body is pure, so once the sequence of states repeats (a fixed point, or the
     # last-bit two-cycle a converged Newton iteration often ends in) the state after all
     # n steps is known; stopping there gives bit-identical results to running the whole

@@ -115,7 +115,12 @@ def bilinear_solve(
     lo = xp.where(near, a_lo, 0.0)
     hi = zero + 0.5
     state = _fixed_loop(
-        xp, 32, bilinear_newton_step, (lo, lo, hi), (near, pc, q, sc, dc, yc, g2)
+        xp,
+        32,
+        bilinear_newton_step,
+        (lo, lo, hi),
+        (near, pc, q, sc, dc, yc, g2),
+        elementwise=True,
     )
     t = state[0]
     u = xp.where(near, 1.0 - t, t)

@@ -39,7 +39,9 @@ def cross_entropy_softmax_at(
     big = ell > 1.0
     safe = xp.where(big, ell, 2.0)
     t = xp.where(big, xp.log(safe - xp.log(safe)), ell - xp.exp(xp.minimum(ell, 1.0)))
-    t = _fixed_loop(xp, 8, cross_entropy_lambert_step, (t,), (ell,))[0]
+    t = _fixed_loop(
+        xp, 8, cross_entropy_lambert_step, (t,), (ell,), elementwise=True
+    )[0]
     return xp.exp(t - loglam)
 
 

@@ -129,14 +129,24 @@ def curve_piece_candidate(
     a, b = nodes[..., :-1], nodes[..., 1:]
     state = (0.5 * (a + b), a, b)
     t, _, _ = _fixed_loop(
-        xp, 24, curve_stationary_step, state, (zc, xc, gzc, gxc, f, df, d2f)
+        xp,
+        24,
+        curve_stationary_step,
+        state,
+        (zc, xc, gzc, gxc, f, df, d2f),
+        elementwise=True,
     )
     cands = xp.concatenate([nodes, t], axis=-1)
     energy = gzc * (cands - zc) ** 2 + gxc * (f(xp, cands) - xc) ** 2
     k = xp.argmin(energy, axis=-1)[..., None]
     best = xp.take_along_axis(cands, k, axis=-1)[..., 0]
     best = _fixed_loop(
-        xp, 3, curve_polish_step, (best,), (z, x, gz, gx, lo, hi, f, df, d2f)
+        xp,
+        3,
+        curve_polish_step,
+        (best,),
+        (z, x, gz, gx, lo, hi, f, df, d2f),
+        elementwise=True,
     )[0]
     fb = f(xp, best)
     return best, fb, gz * (best - z) ** 2 + gx * (fb - x) ** 2
@@ -205,7 +215,9 @@ def curve_piece_fixed_candidate(
     neg = xp.where(ga < 0.0, a, b)
     pos = xp.where(ga < 0.0, b, a)
     state = (0.5 * (a + b), neg, pos)
-    t, _, _ = _fixed_loop(xp, 64, curve_root_step, state, (xc, f, df))
+    t, _, _ = _fixed_loop(
+        xp, 64, curve_root_step, state, (xc, f, df), elementwise=True
+    )
     exact = g == 0.0
     cands = xp.concatenate([nodes, t], axis=-1)
     valid = xp.concatenate([exact, has], axis=-1)
