@@ -151,3 +151,69 @@ def test_equal_degree_nodes_of_several_layers_are_read_as_slices():
     blocks = c.source[c.source.index("BLOCKS = {"):].split("}", 1)[0]
     assert '"x": (0, ' in blocks and '"w": (0, ' in blocks
     assert "_EDGES = _strided" not in c.source
+
+
+def _halving(xp, state, target):
+    """A toy elementwise iteration: t -> (t + target) / 2, with a step counter."""
+    t, n = state
+    return (t + target) / 2.0, n + 1.0
+
+
+def _close(xp, old, new, target):
+    return xp.abs(new[0] - old[0]) <= 1e-3
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(-100.0, 100.0), min_size=6, max_size=6),
+       st.sampled_from([(6,), (2, 3), (3, 2, 1)]))
+def test_fixed_loop_until_stops_after_the_same_step_in_numpy_and_jax(values, shape):
+    from lwlc.sets._common import _fixed_loop
+
+    target = np.asarray(values).reshape(shape)
+    start = (np.zeros(shape), np.zeros(shape))
+    ref = _fixed_loop(np, 40, _halving, start, (target,), until=_close)
+    for elementwise in (False, True):
+        got = _fixed_loop(jnp, 40, _halving, tuple(map(jnp.asarray, start)),
+                          (jnp.asarray(target),), elementwise=elementwise, until=_close)
+        assert got[0].shape == shape
+        np.testing.assert_array_equal(np.asarray(got[1]), ref[1])  # same number of steps
+        np.testing.assert_allclose(np.asarray(got[0]), ref[0], rtol=1e-15, atol=1e-13)
+    # every element took the steps of the slowest one, and no more
+    steps = np.ceil(np.log2(np.maximum(np.abs(target).max(), 1e-300) / 1e-3 / 2.0))
+    assert ref[1].max() == ref[1].min() <= max(steps, 0) + 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 0.5, 2.0]))
+def test_bilinear_newton_stops_early_at_the_root_of_the_full_budget(seed, ginv):
+    """The convergence test of eq. 54's iteration ends it within a few steps of the
+    32-step budget's root: the same u to rounding, u ω y-scaled."""
+    from lwlc.sets import _common, bilinear
+
+    rng = np.random.default_rng(seed)
+    x, w = rng.normal(size=(2, 40, 7)) * rng.choice([1e-3, 1.0, 30.0], size=(2, 40, 1))
+    y = rng.normal(size=40) * rng.choice([0.1, 1.0, 10.0])
+    p, q = (x * w).sum(-1), (x * x + w * w).sum(-1)
+    S, D = ((x + w) ** 2).sum(-1), ((x - w) ** 2).sum(-1)
+    calls = []
+    newton_step = bilinear.bilinear_newton_step
+
+    def counted(xp, state, *params):
+        calls.append(1)
+        return newton_step(xp, state, *params)
+
+    def full(xp, n, body, state, params, elementwise=False, until=None):
+        return _common._fixed_loop(xp, n, body, state, params)  # all 32 (to a repeat)
+
+    early = bilinear.bilinear_solve(np, p, q, S, D, y, 1.3, ginv)
+    orig_step, orig_loop = bilinear.bilinear_newton_step, bilinear._fixed_loop
+    try:
+        bilinear.bilinear_newton_step = counted
+        bilinear.bilinear_solve(np, p, q, S, D, y, 1.3, ginv)
+        bilinear.bilinear_newton_step, bilinear._fixed_loop = orig_step, full
+        whole = bilinear.bilinear_solve(np, p, q, S, D, y, 1.3, ginv)
+    finally:
+        bilinear.bilinear_newton_step, bilinear._fixed_loop = orig_step, orig_loop
+    assert len(calls) <= 16
+    for a, b in zip(early, whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)

@@ -66,15 +66,15 @@ def _fixed_loop(
     state: "tuple",
     params: "tuple",
     elementwise: bool = False,
+    until: "Callable | None" = None,
 ) -> "tuple":
-    """Apply ``state = body(xp, state, *params)`` exactly ``n`` times.
+    """Apply ``state = body(xp, state, *params)`` ``n`` times, or (with ``until``) until
+    ``until(xp, old, new, *params)`` holds for every element, at most ``n`` times.
 
-    The same ``body`` runs under NumPy and JAX; under JAX the loop is a
-    ``lax.fori_loop`` (an unrolled Python loop makes XLA's CPU fusion blow up: 30+ s
-    compiles for 32 Newton steps). ``state`` must be a tuple of arrays with their final
-    shapes and dtypes. (Stopping at a repeat under JAX too was tried: over a whole
-    batch the slowest element needs 9-32 steps, and the test per step cost more than
-    it saved.)
+    The same ``body`` runs under NumPy and JAX, stopping after the same step; under JAX
+    the loop is a ``lax.fori_loop`` / ``lax.while_loop`` (an unrolled Python loop makes
+    XLA's CPU fusion blow up: 30+ s compiles for 32 Newton steps). ``state`` must be a
+    tuple of arrays with their final shapes and dtypes.
 
     ``elementwise``: ``body`` acts on each element alone (no reduction, no axis). Under
     JAX the arrays then run flattened to one axis: XLA's CPU loops vectorize over the
@@ -87,26 +87,42 @@ def _fixed_loop(
         if elementwise:
             arrays = [a for a in state + params if hasattr(a, "shape")]
             shape = __import__("numpy").broadcast_shapes(*(a.shape for a in arrays))
-        if len(shape) < 2:
-            return lax.fori_loop(0, n, lambda i, s: body(xp, s, *params), state)
+        flat = len(shape) >= 2
 
-        def flat(a: "Any") -> "Any":
-            if not hasattr(a, "shape") or a.ndim == 0:
+        def flatten(a: "Any") -> "Any":
+            if not flat or not hasattr(a, "shape") or a.ndim == 0:
                 return a
             return xp.broadcast_to(a, shape).reshape(-1)
 
-        flat_params = tuple(flat(a) for a in params)
-        out = lax.fori_loop(
-            0,
-            n,
-            lambda i, s: body(xp, s, *flat_params),
-            tuple(flat(a) for a in state),
-        )
-        return tuple(a.reshape(shape) for a in out)
-    # NumPy: body is pure, so once the sequence of states repeats (a fixed point, or the
-    # last-bit two-cycle a converged Newton iteration often ends in) the state after all
-    # n steps is known; stopping there gives bit-identical results to running the whole
-    # budget.
+        args = tuple(flatten(a) for a in params)
+        start = tuple(flatten(a) for a in state)
+        if until is None:
+            out = lax.fori_loop(0, n, lambda i, s: body(xp, s, *args), start)
+        else:
+
+            def step(carry: "tuple") -> "tuple":
+                i, old, _ = carry
+                new = body(xp, old, *args)
+                return i + 1, new, xp.all(until(xp, old, new, *args))
+
+            def going(carry: "tuple") -> "Any":
+                i, _, done = carry
+                return (i < n) & ~done
+
+            out = lax.while_loop(going, step, (0, start, False))[1]
+        return tuple(a.reshape(shape) for a in out) if flat else out
+    if until is not None:
+        for _ in range(n):
+            new = body(xp, state, *params)
+            done = xp.all(until(xp, state, new, *params))
+            state = new
+            if done:
+                break
+        return state
+    # NumPy without ``until``: body is pure, so once the sequence of states repeats
+    # (a fixed point, or the last-bit two-cycle a converged Newton iteration often
+    # ends in) the state after all n steps is known; stopping there gives
+    # bit-identical results to running the whole budget.
     prev = None
     for i in range(n):
         new = body(xp, state, *params)

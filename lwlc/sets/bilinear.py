@@ -75,6 +75,19 @@ def bilinear_newton_step(
     return t, lo, hi
 
 
+def bilinear_newton_done(
+    xp: "ModuleType", old: "tuple", new: "tuple", near: "Array", *_: "Array"
+) -> "Array":
+    """The iteration of eq. 54 has converged: the last step, or the bracket, is within
+    16 ulps of the scale t carries. For u ≤ 1/2 (t = u) that scale is 1: 1 ± u and
+    u ω/g need u to absolute precision, and the last bits of a small u cycle (h0 is
+    rounded at the scale of ω y). For u > 1/2 (t = α = 1 − u) it is α itself. A
+    Newton step this small leaves an error of its square: the root to rounding."""
+    t, lo, hi = new
+    tol = 16.0 * float(xp.finfo(t.dtype).eps) * xp.where(near, t, 1.0)
+    return (xp.abs(t - old[0]) <= tol) | (hi - lo <= tol)
+
+
 def bilinear_solve(
     xp: "ModuleType",
     p: "Array",
@@ -121,6 +134,7 @@ def bilinear_solve(
         (lo, lo, hi),
         (near, pc, q, sc, dc, yc, g2),
         elementwise=True,
+        until=bilinear_newton_done,
     )
     t = state[0]
     u = xp.where(near, 1.0 - t, t)
@@ -176,7 +190,13 @@ CONVEX = False
 SUMMARY = "x·w = ω y per neuron (fixed y with ginv = 0: NMF), exact multiplier root"
 EQUATIONS = "Elser eq. 16–19, 51–54, Lemma B.1; App. B"
 PROJECTION = bilinear_projection
-EMIT = (bilinear_newton_step, bilinear_solve, bilinear_multiplier, bilinear_projection)
+EMIT = (
+    bilinear_newton_step,
+    bilinear_newton_done,
+    bilinear_solve,
+    bilinear_multiplier,
+    bilinear_projection,
+)
 REQUIRES = ("_common",)
 
 
