@@ -689,6 +689,11 @@ class SolverWriter:
                              f"size={var.size}))")
             else:
                 lines.append(f"    params[{name!r}] = xp.zeros({var.size})")
+        lines += ["    return _side_projected(params)", "",
+                  "",
+                  "def _side_projected(params):",
+                  '    """Each learned parameter projected onto its consensus side constraint."""',
+                  "    params = dict(params)"]
         for lp in plan.learned:
             side = lp.family.side
             if side.kind == "none":

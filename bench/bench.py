@@ -7,8 +7,9 @@ records:
 
 - seconds per RRR iteration, median of repeats, wall and CPU time (compile time apart);
 - WM/s: weight-multiplies per second, |K| x |E| x iterations / seconds (Elser eq. 24);
-- compile: seconds from parsing the model to a ready executable: lwlc's compile and import of
-  the solver, plus (JAX) XLA's compile of the loop;
+- compile: seconds from parsing the model to a ready executable and first state: lwlc's
+  compile and import of the solver, the initial parameters and warm start (under JAX, with the
+  compiles of the helpers they call), plus (JAX) XLA's compile of the loop;
 - peak memory: the measuring process's peak resident set, and the state and data it holds;
 - bytes per iteration: XLA's cost analysis of one compiled RRR step (JAX), against the minimum,
   reading and writing the whole state once (2 x state bytes);
@@ -166,12 +167,15 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     part = data_part(m)
     idx = rng.choice(len(bound), part.size, replace=len(bound) < part.size)
     batch = batch_data(c, bound, idx, own_inputs(c))
+    t0 = time.perf_counter()
     if m.samples:
         batch.update(sample_codes(c, solver, solver.initial_params(rng), batch, rng))
     state = solver.init(solver.initial_params(rng), batch)
+    _ready(state)
+    init_s = time.perf_counter() - t0  # under JAX: compiling the helpers init calls
     state, *_ = solver.solve_batch(state, batch, iterations=1, tolerance=0.0)
-    # parse to a ready executable: lwlc's compile, then XLA's of the loop (JAX)
-    compile_s = lwlc_s + getattr(solver, "LAST_COMPILE_SECONDS", 0.0)
+    # parse to a ready executable: lwlc's compile, the first state, XLA's compile of the loop
+    compile_s = lwlc_s + init_s + getattr(solver, "LAST_COMPILE_SECONDS", 0.0)
     # iterations per call: as many as the model runs per batch, within about budget_s / 5
     # of work (at least 10 under JAX, whose per-call costs a batch of the model amortizes)
     t = time.perf_counter()
@@ -199,6 +203,7 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         "case": None, "model": m.name, "backend": backend, "dtype": dtype, "K": K, "E": E,
         "iterations": n, "s_per_iter": wall, "cpu_s_per_iter": float(np.median(cpus)),
         "wm_per_s": K * E / wall, "compile_s": compile_s, "lwlc_compile_s": lwlc_s,
+        "init_s": init_s,
         "state_mb": state_bytes / 1e6, "data_mb": data_bytes / 1e6,
         "base_rss_mb": base_rss,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -46,6 +46,7 @@ def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, bet
 
 # The helpers the driver calls once per batch, compiled: run op by op, the dispatch
 # of each array operation would cost more than the whole RRR loop of a small model.
+_side_projected = jax.jit(_side_projected)
 init = jax.jit(init)
 consensus_params = jax.jit(consensus_params)
 latent_values = jax.jit(latent_values)
