@@ -56,7 +56,7 @@ forward = jax.jit(forward, static_argnums=(2, 3))
 
 RUNTIME = ((jax_arrays, ("_fresh", "_assign")),
            (jax_blocks, ("_Blocked", "_tiled", "_split_blocks", "_join_blocks", "_assemble",
-                        "rrr_error", "rrr_update")),
+                        "_LANES", "rrr_error", "rrr_update")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
                        "devices", "mesh", "shard", "gather", "_loop", "_use_xla_cache",
                        "run_compiled")))

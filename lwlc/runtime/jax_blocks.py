@@ -195,6 +195,13 @@ def _assemble(out):
     return out
 
 
+# Row lengths the error's reduction cuts its rows into: a reduction over a short last axis
+# first, then over the partial sums. XLA's CPU loop for the error (which recomputes
+# P_B - P_A inside the reduction) ran about 15% slower on whole rows (MNIST 784-20-10,
+# float32: 58 against 48-51 ms per iteration).
+_LANES = (16, 8, 4, 2)
+
+
 def rrr_error(delta, metric, norm):
     """RRR_err (eq. 22, 27): the metric norm of a state difference, over `norm`. The
     squares of arrays of one shape (x's and w's blocks) are summed in one variadic
@@ -211,6 +218,10 @@ def rrr_error(delta, metric, norm):
             groups.setdefault((d.shape, d.dtype), []).append(g * d * d)
     total = 0.0
     for terms in groups.values():
+        n = terms[0].shape[-1]
+        lanes = next((w for w in _LANES if n % w == 0 and n > w), None)
+        if lanes is not None:  # rows as [n / lanes, lanes], summed over the lanes first
+            terms = [t.reshape(t.shape[:-1] + (n // lanes, lanes)) for t in terms]
         zeros = tuple(jnp.zeros((), t.dtype) for t in terms)
         sums = jax.lax.reduce(
             tuple(terms),
