@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -87,11 +86,19 @@ def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 7) -> float:
     return 2 * a.nbytes / float(np.median(times))
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (VmRSS) or its peak (VmHWM), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _peak_mb() -> float:
+    """The peak resident memory of this process since it started. VmHWM, not getrusage's
+    ru_maxrss: Linux carries ru_maxrss over from the parent through fork and exec, so every
+    child would report at least the parent's peak (its bandwidth test holds 512 MB)."""
+    return _rss_mb("VmHWM")
 
 
 def _ready(state: dict) -> None:
@@ -139,7 +146,7 @@ def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict) -> d
         "wm_per_s": case.restarts * K * E / wall,
         "compile_s": lwlc_s + (xla_s or 0.0), "lwlc_compile_s": lwlc_s,
         "state_mb": float("nan"), "data_mb": float("nan"), "base_rss_mb": float("nan"),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_mb(),
         "min_bytes": float("nan"), "xla_bytes": None, "flops": None, "data": "model's",
     }
 
@@ -206,7 +213,7 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         "init_s": init_s,
         "state_mb": state_bytes / 1e6, "data_mb": data_bytes / 1e6,
         "base_rss_mb": base_rss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_mb(),
         "min_bytes": 2 * state_bytes, "xla_bytes": xla_bytes, "flops": flops,
         "data": str(spec),
     }
