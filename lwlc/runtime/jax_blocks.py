@@ -195,8 +195,8 @@ def _assemble(out):
     return out
 
 
-# Row lengths the error's reduction cuts its rows into: a reduction over a short last axis
-# first, then over the partial sums. XLA's CPU loop for the error (which recomputes
+# Row lengths the error's reduction cuts its rows into: a reduction over a short last
+# axis first, then over the partial sums. XLA's CPU loop for the error (which recomputes
 # P_B - P_A inside the reduction) ran about 15% slower on whole rows (MNIST 784-20-10,
 # float32: 58 against 48-51 ms per iteration).
 _LANES = (16, 8, 4, 2)
