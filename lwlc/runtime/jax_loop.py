@@ -133,9 +133,15 @@ def _loop(step, state, data, iterations, tolerance, beta):
 
     def body(carry):
         st, i, first, last = carry
+        # The data pass a barrier with the state, so XLA cannot hoist what the step
+        # derives from them out of the loop: it materialized the broadcast of MNIST's
+        # inputs to every hidden neuron ([K, E]: 8 bytes per edge in float64), and
+        # three loops per step read it back instead of the [K, inputs] data.
+        # Float64 MNIST: 76 -> 66 ms per iteration; float32 48 -> 44-48.
+        st, inputs = jax.lax.optimization_barrier((st, data))
         for k in range(STEPS_PER_PASS):
             go = (i < iterations) & (last >= tolerance) if k else True
-            st, err = step(st, data, jnp.where(go, beta, 0.0) if k else beta)
+            st, err = step(st, inputs, jnp.where(go, beta, 0.0) if k else beta)
             err = err.astype(DTYPE)
             first = jnp.where(i == 0, err, first)
             last = jnp.where(go, err, last)
