@@ -79,13 +79,16 @@ def bilinear_newton_done(
     xp: "ModuleType", old: "tuple", new: "tuple", near: "Array", *_: "Array"
 ) -> "Array":
     """The iteration of eq. 54 has converged: the last step, or the bracket, is within
-    16 ulps of the scale t carries. For u ≤ 1/2 (t = u) that scale is 1: 1 ± u and
-    u ω/g need u to absolute precision, and the last bits of a small u cycle (h0 is
-    rounded at the scale of ω y). For u > 1/2 (t = α = 1 − u) it is α itself. A
-    Newton step this small leaves an error of its square: the root to rounding."""
+    16 ulps of the scale t carries, or the step came back to a bracket end (a point it
+    evaluated before: it cycles in the last bits). For u ≤ 1/2 (t = u) that scale is
+    1: 1 ± u and u ω/g need u to absolute precision, and the last bits of a small u
+    cycle (h0 is rounded at the scale of ω y). For u > 1/2 (t = α = 1 − u) it is α
+    itself. A Newton step this small leaves an error of its square: the root to
+    rounding."""
     t, lo, hi = new
     tol = 16.0 * float(xp.finfo(t.dtype).eps) * xp.where(near, t, 1.0)
-    return (xp.abs(t - old[0]) <= tol) | (hi - lo <= tol)
+    close = (xp.abs(t - old[0]) <= tol) | (hi - lo <= tol)
+    return close | (t == lo) | (t == hi)
 
 
 def bilinear_solve(
