@@ -74,7 +74,9 @@ def _fixed_loop(
     The same ``body`` runs under NumPy and JAX, stopping after the same step; under JAX
     the loop is a ``lax.fori_loop`` / ``lax.while_loop`` (an unrolled Python loop makes
     XLA's CPU fusion blow up: 30+ s compiles for 32 Newton steps). ``state`` must be a
-    tuple of arrays with their final shapes and dtypes.
+    tuple of arrays with their final shapes and dtypes. With ``until`` the elements of
+    one call share the stopping step, so an element's last bits can depend on the
+    others; under ``jax.vmap`` each mapped instance stops on its own.
 
     ``elementwise``: ``body`` acts on each element alone (no reduction, no axis). Under
     JAX the arrays then run flattened to one axis: XLA's CPU loops vectorize over the
