@@ -89,7 +89,8 @@ def _fixed_loop(
         if elementwise:
             arrays = [a for a in state + params if hasattr(a, "shape")]
             shape = __import__("numpy").broadcast_shapes(*(a.shape for a in arrays))
-        flat = len(shape) >= 2
+        # flat only when every state array has the full shape (the loop keeps its shape)
+        flat = len(shape) >= 2 and all(a.shape == shape for a in state)
 
         def flatten(a: "Any") -> "Any":
             if not flat or not hasattr(a, "shape") or a.ndim == 0:
