@@ -49,7 +49,6 @@ from .driver import (
 from .errors import DataError, LwlcError
 
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
-STEPS_PER_PASS = 1  # RRR steps per pass of the JAX loop (2, as in solve_batch, was no faster)
 JSON = "restarts.json"
 CSV = "restarts.csv"
 _COMPILED: dict = {}  # the compiled loop per solver module and layout of the starts
@@ -234,16 +233,14 @@ def _advance(solver, dtype: str):
             _, its, last, n = carry
             return (n < passes) & jnp.any(running(its, last, cap, tol))
 
-        def body(carry):
-            for _ in range(STEPS_PER_PASS):
-                st, its, last, n = carry
-                go = running(its, last, cap, tol) & (n < passes)
-                new, err = step(st, data, jnp.where(go, beta, jnp.zeros_like(beta)))
-                new = {k: jnp.where(go.reshape((-1,) + (1,) * (v.ndim - 1)), v, st[k])
-                       for k, v in new.items()}
-                last = jnp.where(go, err.astype(dtype), last)
-                carry = new, its + go.astype(its.dtype), last, n + 1
-            return carry
+        def body(carry):  # one RRR step per pass (two, as in solve_batch, was no faster)
+            st, its, last, n = carry
+            go = running(its, last, cap, tol) & (n < passes)
+            new, err = step(st, data, jnp.where(go, beta, jnp.zeros_like(beta)))
+            new = {k: jnp.where(go.reshape((-1,) + (1,) * (v.ndim - 1)), v, st[k])
+                   for k, v in new.items()}
+            last = jnp.where(go, err.astype(dtype), last)
+            return new, its + go.astype(its.dtype), last, n + 1
 
         st, its, last, _ = jax.lax.while_loop(cond, body, (states, its, last, jnp.asarray(0)))
         return st, its, last
