@@ -255,3 +255,18 @@ def test_float32_runs_and_stays_close(name: str) -> None:
         assert a.dtype == np.float32, (name, a.dtype)  # the float32 JAX solver stays float32
         assert np.all(np.isfinite(a))
         np.testing.assert_allclose(a, r, rtol=2e-3, atol=2e-3)
+
+
+def test_fixed_activation_nearest_at_the_tolerance_edge() -> None:
+    """x = 1e-12 lies just outside the constant relu piece's tolerance (4096 eps): the
+    projection takes the exact root z' = 1e-12, and the property check's dense samples
+    must use the same tolerance (a random-mode draw found them looser)."""
+    from lwlc.sets import activation
+    from lwlc.sets._spec import check_nearest
+
+    z = -np.ones(6)
+    x = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1e-12])
+    relu = (("affine", -np.inf, 0.0, 0.0, 0.0), ("affine", 0.0, np.inf, 1.0, 0.0))
+    got = activation.activation_fixed_projection(np, z, x, relu)
+    np.testing.assert_array_equal(got, [-1.0] * 5 + [1e-12])
+    check_nearest(activation.SPEC, (z, x, np.ones(6), np.ones(6), relu, "fixed"))
