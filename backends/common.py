@@ -352,7 +352,7 @@ class SolverWriter:
     num = staticmethod(num)
 
     def line_ref(self, f: ir.Family) -> str:
-        text = (f.span.line_text() or "").split("#")[0].strip()
+        text = f.span.lines_text() or ""
         return f"{self.file}:{f.span.line}: {text}"
 
     @property

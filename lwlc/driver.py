@@ -35,7 +35,8 @@ import numpy as np
 from . import data as datamod
 from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
-from .errors import DataError, LwlcError, SolverError
+from .elaborate import label_problems, names_read
+from .errors import DataError, LwlcError, ModelError, SolverError
 from .files import publish
 
 
@@ -223,10 +224,10 @@ def bind(compiled: Compiled, spec: str, role: str) -> Bound:
     inputs = data_inputs(m)
     width = sum(len(i.nodes) for i in inputs)
     part = inputs[0].part
-    labels = [lb for lb in m.labels.values() if lb.part == part]
-    if len(labels) > 1:
-        raise DataError(f"model {m.name} has {len(labels)} labels on batch part {part.name}; "
-                        "a data set has one class column", hint="keep one label per part")
+    for lab, message, hint in label_problems(m):  # a label this data cannot fill
+        raise ModelError(message, lab.span, hint=hint)
+    labels = [lb for lb in m.labels.values()
+              if lb.part == part and lb.name in names_read(m)]
     n_classes = len(labels[0].classes) if labels else None
     try:
         datamod.validate_for(ds, width, n_classes)

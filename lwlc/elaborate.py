@@ -294,6 +294,9 @@ class _Elaborator:
                     f"{kind} {inp.name} is not used by any constraint: its values are ignored",
                     inp.span, hint=f"use it in a constraint (e.g. agree x[k, out(i)] == "
                     f"{inp.name}[k, i]) or remove it"))
+        for lab, message, hint in label_problems(self):
+            self.warnings.append(ir.ModelWarning(message + ": it gets no values", lab.span,
+                                                 hint=hint))
         for lab in self.labels.values():
             if lab.name not in used:
                 self.warnings.append(ir.ModelWarning(
@@ -1381,6 +1384,54 @@ class _Context:
         return ir.ClassFamily(**self.base(pin, rel.span), y=names[0], b=names[1],
                               classes=classes, label=label.name, margin=margin, mode=mode,
                               count=count, allow_label=allow_label)
+
+
+def names_read(model: ir.Model | _Elaborator) -> set[str]:
+    """The inputs and labels some constraint reads."""
+    read: set[str] = set()
+    for f in model.families:
+        read |= kind_of(f).reads(f)[0]
+    return read
+
+
+def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, str]]:
+    """Labels no training set can fill, as (label, message, hint). A label gets its
+    classes from the training set's class column, which fills the data part: the
+    batch part of the first input with no values of its own (sampled, or bound by
+    `data NAME = ...`). A label that a constraint reads on another part, or a second
+    one on that part, never gets values: a warning at elaboration (`lwlc test` still
+    checks its constraints with drawn labels), an error at its line when the model is
+    trained (lwlc.driver.bind)."""
+    fed = [i for i in model.inputs.values()
+           if i.name not in model.samples and i.name not in model.data]
+    read = names_read(model)
+    out, seen = [], None
+    for lab in model.labels.values():
+        if lab.name not in read:  # unused: warned as such, and never bound
+            continue
+        if not fed:
+            out.append((lab, f"label {lab.name} has no data to come from: every input "
+                        "has values of its own, so no training set is read",
+                        "labels are the class column of the training set, which fills "
+                        "the first input not bound by its own `data NAME = ...` line or "
+                        "sampled"))
+            continue
+        part = fed[0].part
+        if lab.part != part:
+            out.append((lab, f"label {lab.name} is on batch part '{lab.part.name}', but "
+                        f"the training set's class column fills part '{part.name}' (the "
+                        f"part of input {fed[0].name}, the first one the training set "
+                        "fills)",
+                        f"declare the label on that part, e.g. label {lab.name}"
+                        f"[{part.name}] in ...; a part's classes come only from the "
+                        "training set"))
+        elif seen is not None:
+            out.append((lab, f"a second label on batch part '{part.name}' (label "
+                        f"{seen.name} is on line {seen.span.line}): the training set "
+                        "has one class column", "keep one label per part"))
+        else:
+            seen = lab
+    return out
 
 
 def elaborate(program: S.Program, overrides: dict[str, float] | None = None) -> ir.Model:

@@ -30,6 +30,14 @@ class Span:
             return lines[self.line - 1]
         return ""
 
+    def lines_text(self) -> str | None:
+        """The source lines the span covers, each without its comment, joined by single
+        spaces (a statement written over several lines reads as one)."""
+        if self.source is None:
+            return None
+        lines = self.source.splitlines()[self.line - 1:(self.end_line or self.line)]
+        return " ".join(" ".join(ln.split("#")[0].split()) for ln in lines).strip()
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 

@@ -15,8 +15,7 @@ def instance_count(f: ir.Family) -> int:
 
 
 def relation_text(f: ir.Family) -> str:
-    text = f.span.line_text() or ""
-    text = text.split("#")[0]
+    text = f.span.lines_text() or ""
     return text.split(":", 1)[1].strip() if ":" in text else text.strip()
 
 
@@ -49,7 +48,10 @@ def summary(m: ir.Model) -> str:
                    f"   (line {f.span.line})")
     s = m.solver
     out.append("")
-    out.append(f"solve {s.method}: beta {s.beta:g}, {s.iterations} iterations/batch, "
+    extra = (f", lam {s.lam:g}" if s.lam is not None else "") + (
+        f", error per {s.error}" if s.error != "item" else "") + (
+        ", restart each epoch" if s.restart else "")
+    out.append(f"solve {s.method}: beta {s.beta:g}{extra}, {s.iterations} iterations/batch, "
                f"tolerance {s.tolerance:g}, {s.epochs} epochs, seed {s.seed}")
     if m.data:
         out.append("data: " + ", ".join(f"{k} = {v}" for k, v in m.data.items()))

@@ -683,3 +683,49 @@ def test_tutorial_walks_through_the_whole_majority_model():
     assert [f.name for f in ours.families] == [f.name for f in shipped.families]
     assert family_table(ours) == family_table(shipped)
     assert ours.params == shipped.params and ours.solver == shipped.solver
+
+
+def test_a_label_the_training_set_cannot_fill_warns_and_stops_training(tmp_path):
+    # labels come from the training set's class column, which fills the data part: a label
+    # on another part (or a second one on that part) never gets values. `check` warns
+    # (`lwlc test` still checks its constraints, with drawn labels); training stops at its line.
+    from lwlc.compiler import compile_model
+    from lwlc.driver import bind
+
+    classes = "constraint classes for k:             y[k, C] - b[k, C] in margin(c[k], margin)"
+    parts = edit(edit(edit(TINY, "batch k[8]", "batch k = main[8] + side[4]"),
+                      "label c[k] in C", "label c[k] in C\nlabel f[side] in C"),
+                 classes, classes.replace("for k:    ", "for k in main:")
+                 + "\nconstraint other for k in side: y[k, C] - b[k, C] in margin(f[k], margin)")
+    own = TINY + 'data d = "majority:inputs=3,depth=1"\n'
+    unused = edit(TINY, "label c[k] in C", "label c[k] in C\nlabel e[k] in C")
+    assert [w.message for w in load(unused).warnings] == [
+        "label e is not used by any constraint: the classes are ignored"]
+    cases = [(parts, "label f", "label f is on batch part 'side'"),
+             (own, "label c", "label c has no data to come from")]
+    for src, where, message in cases:
+        line, col = at(src, where)
+        warned = [w for w in load(src).warnings if message in w.message]
+        assert warned and (warned[0].span.line, warned[0].span.col) == (line, col)
+        if src is own:
+            continue  # training stops earlier: no input for the training data
+        path = tmp_path / "t.lwl"
+        path.write_text(src)
+        with pytest.raises(LwlcError) as info:
+            bind(compile_model(str(path), None, "numpy"), "majority:inputs=3,depth=1", "train")
+        err = info.value
+        assert message in err.message and (err.span.line, err.span.col) == (line, col)
+    assert "fills part 'k'" in load(parts).warnings[0].message
+
+
+def test_check_summary_shows_a_multiline_relation_and_every_solver_setting():
+    from lwlc.report import summary
+
+    relation = "y[k, C] - b[k, C] in margin(c[k], margin)"
+    src = edit(TINY, "constraint classes for k:             " + relation,
+               "constraint classes\n  for k   # items\n  : " + relation)
+    src = edit(src, "solve rrr(beta = 1.0,", "solve rrr(beta = 0.5, lam = 0.9,")
+    text = summary(load(src))
+    row = next(ln for ln in text.splitlines() if ln.startswith("classes"))
+    assert relation in row and "(line 19)" in row
+    assert "lam 0.9" in text
