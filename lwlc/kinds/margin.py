@@ -73,11 +73,8 @@ def emit(w, lf: LoweredFamily) -> list[str]:
                   "z = y - b"]
     else:
         lines += ["z = y"]
-    # a ranking mode ignores z's rounding, which is relative to y and b (class_selection)
-    scale = ", xp.abs(y) + xp.abs(b)" if fam.b and fam.mode != "plain" else ""
     lines.append(f"znew = class_projection(xp, z, data[{fam.label!r}][{lrows}], "
-                 f"{w.num(fam.margin)}, {fam.mode!r}, {fam.count}, {fam.allow_label}"
-                 f"{scale})")
+                 f"{w.num(fam.margin)}, {fam.mode!r}, {fam.count}, {fam.allow_label})")
     if fam.b:
         w.need("activation")  # activation_yb_update
         lines.append("y, b = activation_yb_update(xp, y, b, znew - z, gy, gb)")

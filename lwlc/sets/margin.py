@@ -63,16 +63,9 @@ def class_selection(
     mode: str,
     count: int,
     allow_label: int,
-    scale: "Array | None" = None,
 ) -> "tuple":
     """Target class per item and whether the item is projected (eq. 32, 33; Sect.
-    6.2).
-
-    Items are ranked on a grid as fine as z's rounding allows: ``scale`` is the size of
-    the values z was computed from (|y| + |b| for z = y − b; |z| by default), z is known
-    to about eps · scale, and an item's distances to about (Δ + |z|) times that. Keys
-    within one grid step tie, and ties go to the lower index in both backends (NumPy and
-    XLA round differently; a symmetric start can make every z 0 up to rounding)."""
+    6.2)."""
     dist = _barrier(xp, (class_distances(xp, z, margin),))[
         0
     ]  # computed once (see _barrier)
@@ -81,25 +74,17 @@ def class_selection(
     )
     active = own >= 0.0
     target = labels
-    if mode == "plain":
-        return target, active
-    finfo = xp.finfo(dist.dtype)
-    zmax = xp.max(xp.abs(z))
-    size = zmax if scale is None else xp.maximum(zmax, xp.max(scale))
-    spread = size * (xp.max(xp.asarray(margin)) + zmax)
-    step = 64.0 * float(finfo.eps) * xp.maximum(xp.maximum(spread, xp.max(dist)),
-                                                float(finfo.tiny))
     if mode == "exempt":
-        active = _descending_ranks(xp, xp.floor(own / step)) >= count
+        active = _descending_ranks(xp, own) >= count
     elif mode == "relabel":
         best = xp.argmin(dist, axis=-1)
-        excess = xp.floor((own - xp.min(dist, axis=-1)) / step)
+        excess = own - xp.min(dist, axis=-1)
         cand = excess > 0.0
         ranks = _descending_ranks(xp, xp.where(cand, excess, -xp.inf))
         target = xp.where(cand & (ranks < count), best, labels)
     elif mode == "allow":
         is_allow = xp.arange(z.shape[-1]) == allow_label
-        adv = xp.floor((own - xp.sum(xp.where(is_allow, dist, 0.0), axis=-1)) / step)
+        adv = own - xp.sum(xp.where(is_allow, dist, 0.0), axis=-1)
         cand = (labels != allow_label) & (adv > 0.0)
         ranks = _descending_ranks(xp, xp.where(cand, adv, -xp.inf))
         target = xp.where(cand & (ranks < count), allow_label, labels)
@@ -114,13 +99,10 @@ def class_projection(
     mode: str,
     count: int,
     allow_label: int,
-    scale: "Array | None" = None,
 ) -> "Array":
     """Class constraint projection in mode plain / exempt / relabel / allow (module
-    doc); ``scale``: see class_selection."""
-    target, active = class_selection(
-        xp, z, labels, margin, mode, count, allow_label, scale
-    )
+    doc)."""
+    target, active = class_selection(xp, z, labels, margin, mode, count, allow_label)
     return xp.where(active[..., None], margin_projection(xp, z, target, margin), z)
 
 
