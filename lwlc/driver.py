@@ -35,7 +35,7 @@ import numpy as np
 from . import data as datamod
 from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
-from .elaborate import label_problems, names_read
+from .elaborate import label_problems, names_read, training_inputs
 from .errors import DataError, LwlcError, ModelError, SolverError
 from .files import publish
 
@@ -195,26 +195,20 @@ class Bound:
         return out
 
 
-def own_data(model: ir.Model, inp: ir.Input) -> bool:
-    """Whether an input gets its values other than from the training set (sampled, eq. 37, or
-    bound by its own `data NAME = SPEC`)."""
-    return inp.name in model.samples or inp.name in model.data
-
-
 def data_part(model: ir.Model) -> ir.SubBatch:
     """The batch part whose inputs and label the training data fills: the part of the first
     input that gets no values of its own."""
-    for inp in model.inputs.values():
-        if not own_data(model, inp):
-            return inp.part
-    raise LwlcError(f"model {model.name} has no input for the training data",
-                    hint="declare one, e.g. input d[k, D]; inputs that are sampled or bound by "
-                    "their own `data NAME = ...` are not filled from the training data")
+    fed = training_inputs(model)
+    if not fed:
+        raise LwlcError(f"model {model.name} has no input for the training data",
+                        hint="declare one, e.g. input d[k, D]; inputs that are sampled or bound "
+                        "by their own `data NAME = ...` are not filled from the training data")
+    return fed[0].part
 
 
 def data_inputs(model: ir.Model) -> list[ir.Input]:
     part = data_part(model)
-    return [i for i in model.inputs.values() if i.part == part and not own_data(model, i)]
+    return [i for i in training_inputs(model) if i.part == part]
 
 
 def bind(compiled: Compiled, spec: str, role: str) -> Bound:
@@ -224,10 +218,12 @@ def bind(compiled: Compiled, spec: str, role: str) -> Bound:
     inputs = data_inputs(m)
     width = sum(len(i.nodes) for i in inputs)
     part = inputs[0].part
-    for lab, message, hint in label_problems(m):  # a label this data cannot fill
+    problems = label_problems(m)  # a label the training set cannot fill
+    if problems:
+        lab, message, hint = problems[0]
         raise ModelError(message, lab.span, hint=hint)
-    labels = [lb for lb in m.labels.values()
-              if lb.part == part and lb.name in names_read(m)]
+    read = names_read(m)
+    labels = [lb for lb in m.labels.values() if lb.part == part and lb.name in read]
     n_classes = len(labels[0].classes) if labels else None
     try:
         datamod.validate_for(ds, width, n_classes)

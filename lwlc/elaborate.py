@@ -284,9 +284,7 @@ class _Elaborator:
     def model_warnings(self) -> None:
         """Legal but probably unintended: an input or label no constraint reads, and nodes
         whose value goes nowhere (no out-edges, or no edges at all)."""
-        used: set[str] = set()
-        for f in self.families:
-            used |= kind_of(f).reads(f)[0]
+        used = names_read(self)
         for inp in self.inputs.values():
             if inp.name not in used:
                 kind = "sample" if inp.name in self.samples else "input"
@@ -1394,6 +1392,14 @@ def names_read(model: ir.Model | _Elaborator) -> set[str]:
     return read
 
 
+def training_inputs(model: ir.Model | _Elaborator) -> list[ir.Input]:
+    """The inputs whose values come from the training set: all but those sampled (eq. 37)
+    or bound by their own `data NAME = SPEC`. The first one's batch part is the data
+    part, which the training set's columns and class column fill."""
+    return [i for i in model.inputs.values()
+            if i.name not in model.samples and i.name not in model.data]
+
+
 def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, str]]:
     """Labels no training set can fill, as (label, message, hint). A label gets its
     classes from the training set's class column, which fills the data part: the
@@ -1402,8 +1408,7 @@ def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, s
     one on that part, never gets values: a warning at elaboration (`lwlc test` still
     checks its constraints with drawn labels), an error at its line when the model is
     trained (lwlc.driver.bind)."""
-    fed = [i for i in model.inputs.values()
-           if i.name not in model.samples and i.name not in model.data]
+    fed = training_inputs(model)
     read = names_read(model)
     out, seen = [], None
     for lab in model.labels.values():
