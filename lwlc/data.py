@@ -142,7 +142,7 @@ class ModelDataSpec(str):
         return (ModelDataSpec, (str(self), self.role, self.span))
 
 
-def _at_model_line(e: DataError, spec: ModelDataSpec) -> DataError:
+def at_model_line(e: DataError, spec: ModelDataSpec) -> DataError:
     """``e`` (from loading ``spec``) pointed at the model's ``data`` statement."""
     role = f"data {spec.role}"
     if e.path is not None and e.line is not None:  # inside the data file: keep its line
@@ -881,7 +881,7 @@ def load(spec: str | os.PathLike[str], *, role: str = "train",
         try:
             return load(str(spec), role=role, base_dir=base_dir)
         except DataError as e:
-            raise _at_model_line(e, spec) from None
+            raise at_model_line(e, spec) from None
     if role not in ROLES:
         raise DataError(f"unknown data role '{role}'", hint="role is 'train' or 'test'")
     spec = os.fspath(spec)

@@ -211,6 +211,12 @@ def data_inputs(model: ir.Model) -> list[ir.Input]:
     return [i for i in training_inputs(model) if i.part == part]
 
 
+def _located(e: datamod.DataError, spec: str) -> datamod.DataError:
+    """A data set that does not fit the model, at the model's `data` line when the spec
+    came from there (a spec from the command line has no line)."""
+    return datamod.at_model_line(e, spec) if isinstance(spec, datamod.ModelDataSpec) else e
+
+
 def bind(compiled: Compiled, spec: str, role: str) -> Bound:
     """Load a data set and split its columns over the model's data inputs."""
     m = compiled.model
@@ -228,10 +234,11 @@ def bind(compiled: Compiled, spec: str, role: str) -> Bound:
     try:
         datamod.validate_for(ds, width, n_classes)
     except datamod.DataError as e:
-        raise DataError(str(e.args[0]) if e.args else str(e),
-                        hint=(f"the model's inputs {', '.join(i.name for i in inputs)} take "
-                              f"{width} columns in all" if len(inputs) > 1
-                              else getattr(e, "hint", None))) from None
+        if len(inputs) > 1:
+            e = datamod.DataError(e.message, hint=f"the model's inputs "
+                                  f"{', '.join(i.name for i in inputs)} take {width} columns "
+                                  "in all")
+        raise _located(e, spec) from None
     values = np.asarray(ds.inputs, dtype=np.float64)
     out, start = {}, 0
     for inp in inputs:
@@ -249,7 +256,10 @@ def own_inputs(compiled: Compiled) -> dict[str, np.ndarray]:
         if inp.name in m.samples or inp.name not in m.data:
             continue
         ds = datamod.load(m.data[inp.name], role="train")
-        datamod.validate_for(ds, len(inp.nodes), None)
+        try:
+            datamod.validate_for(ds, len(inp.nodes), None)
+        except datamod.DataError as e:
+            raise _located(e, m.data[inp.name]) from None
         out[inp.name] = np.asarray(ds.inputs, dtype=np.float64)
     return out
 

@@ -544,3 +544,24 @@ def test_graphs_and_data_files_follow_the_umask(tmp_path, what):
     finally:
         os.umask(old)
     assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_data_of_the_wrong_width_from_the_model_is_an_error_at_its_data_line(tmp_path):
+    # a spec written in the model points at its `data` line; one from --data has no line
+    src = TINY + 'data train = "majority:inputs=5,depth=1"\n'
+    path = write_model(tmp_path, src)
+    r = run("train", path, "--out", tmp_path / "run")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    line, col = at(src, '"majority:inputs=5,depth=1"')
+    assert f"m.lwl:{line}:{col}: error: data train: data " in r.output
+    assert "has 5 inputs per item but the model's data layer has 3 nodes" in r.output
+    assert "^" * len('"majority:inputs=5,depth=1"') in r.output
+    r = run("train", path, "--data", "majority:inputs=5,depth=1", "--out", tmp_path / "r2")
+    assert r.exit_code == 1 and "lwlc: error: data " in r.output
+    # an input bound by its own data line, of the wrong width, likewise
+    src = edit((ROOT / "models" / "binary_autoencoder.lwl").read_text(),
+               'data s     = "bits:n={n}"', 'data s     = "bits:n=4"')
+    r = run("train", write_model(tmp_path, src, "s.lwl"), "--out", tmp_path / "r3")
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    line, col = at(src, '"bits:n=4"')
+    assert f"s.lwl:{line}:{col}: error: data s: " in r.output, r.output
