@@ -157,6 +157,10 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         return measure_restarts(case, backend, dtype, overrides)
     from lwlc.compiler import compile_model, load_solver
     from lwlc.driver import batch_data, bind, data_part, own_inputs, sample_codes
+    from lwlc.resources import reuse_freed_memory
+
+    if backend == "numpy":  # as lwlc train does
+        reuse_freed_memory()
 
     base_rss = _rss_mb()
     t0 = time.perf_counter()

@@ -421,6 +421,8 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
         solver.mesh(cfg.devices)
     n_devices = len(solver.mesh().devices.flat) if hasattr(solver, "mesh") else 1
     resources.check_memory(compiled.model, solver, cfg.dtype, cfg.backend)
+    if cfg.backend == "numpy":
+        resources.reuse_freed_memory()  # NumPy allocates state-sized arrays every step
     # Only process 0 has the run directory; the others learn from it where the run starts
     # (or that it was refused) in _train.
     run = rundir.RunDir(cfg.out) if cfg.out and rank == 0 else None

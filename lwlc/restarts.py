@@ -100,6 +100,8 @@ def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
     m = compiled.model
     solver = load_solver(compiled.source)
     resources.check_memory(m, solver, dtype, backend)
+    if backend == "numpy":
+        resources.reuse_freed_memory()
     train_spec = data or m.data.get("train")
     if not train_spec:
         raise DataError(f"model {m.name} names no training data",

@@ -5,7 +5,9 @@ and the opt-in XLA cache."""
 from __future__ import annotations
 
 import os
+import platform
 import stat
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -217,3 +219,37 @@ def test_bilinear_newton_stops_early_at_the_root_of_the_full_budget(seed, ginv):
     assert len(calls) <= 16
     for a, b in zip(early, whole, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+
+
+_MMAPPED_BYTES = """
+import ctypes, sys
+import numpy as np
+from lwlc.resources import reuse_freed_memory
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks",
+                "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Mallinfo2
+if sys.argv[1] == "reuse":
+    assert reuse_freed_memory()
+a = np.ones(8 << 20)  # 64 MB
+print(libc.mallinfo2().hblkhd >= a.nbytes)
+"""
+
+
+@pytest.mark.skipif(not (sys.platform == "linux" and platform.libc_ver()[0] == "glibc"),
+                    reason="glibc's allocator")
+def test_reuse_freed_memory_keeps_state_sized_arrays_off_fresh_mappings():
+    """A 64 MB array is a fresh mapping by default (its pages fault in on first touch,
+    every NumPy step); after reuse_freed_memory it comes from the heap, reused."""
+    import subprocess
+
+    def mapped(mode):
+        out = subprocess.run([sys.executable, "-c", _MMAPPED_BYTES, mode], check=True,
+                             capture_output=True, text=True).stdout
+        return out.strip() == "True"
+
+    assert mapped("default")
+    assert not mapped("reuse")
