@@ -726,18 +726,26 @@ class SolverWriter:
                 f"    X = _assign(X, (ALL, {nodes}), data[{inp.name!r}][:K, {cols}])"]
 
     def _product(self, fam: ir.BilinearFamily, weight: str, value: str, g: Group) -> str:
-        """Σ_e X[owner(e)] · params[weight][e] over each node's operand edges, / c."""
+        """Σ_e X[owner(e)] · params[weight][e] over each node's operand edges, / c. Where
+        every node reads the same operand nodes in the same order (a dense layer), a
+        matrix product: the gathered [K, nodes, operands] array is never formed."""
         edges = self.index(g.edges, f"{fam.name}_{len(g.nodes)}_edges")
+        coef = "" if fam.coef == 1.0 else f" / {num(fam.coef)}"
+        if edges.kind == "gather":
+            ws = f"params[{weight!r}][{edges.name}]"
+        else:
+            ws = edges.read1(f"params[{weight!r}]")
+        operands = self.plan.owners[value][np.asarray(g.edges)]
+        if operands.ndim == 2 and (operands >= 0).all() and (operands == operands[0]).all():
+            cols = self.index(operands[0], f"{fam.name}_{len(g.nodes)}_operands").cols
+            return f"(X[:, {cols}] @ {ws}.T){coef}"
         owner = self.owner(value)
         if edges.kind == "gather":
             xs = f"X[:, {owner}[{edges.name}]]"
-            ws = f"params[{weight!r}][{edges.name}]"
         else:
             xs = f"X[:, {owner}[{edges.cols}].reshape({edges.n}, {edges.m})]"
             if edges.kind == "cols":
                 xs = f"X[:, {owner}[{edges.cols}].reshape({edges.m}, {edges.n}).T]"
-            ws = edges.read1(f"params[{weight!r}]")
-        coef = "" if fam.coef == 1.0 else f" / {num(fam.coef)}"
         return f"({xs} * {ws}).sum(axis=-1){coef}"
 
     def _bias(self, fam, nodes) -> str:

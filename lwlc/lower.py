@@ -290,17 +290,7 @@ def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: set[str],
     # X of a node is determined by its neuron when its activation links its y to its x
     determined = {n for n, (bf, *_rest) in computed.items()
                   if n not in sources and n in activation and activation[n].y == bf.y}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(determined)
-    known = np.zeros(model.n_nodes + 1, dtype=bool)
-    known[list(determined)] = True
-    for n in determined:
-        ops = np.unique(computed[n][3])
-        graph.add_edges_from((int(o), n) for o in ops[known[ops]])
-    cond = nx.condensation(graph)
-    depth: dict[int, int] = {}
-    for c in nx.topological_sort(cond):
-        depth[c] = 1 + max((depth[p] for p in cond.predecessors(c)), default=-1)
+    levels, loops = _levels(determined, computed, model.n_nodes + 1)
     steps: list = []
     operands = np.unique(np.concatenate([c[3] for c in computed.values()] or [[]])).astype(int)
     latent = sorted(o for o in operands.tolist()
@@ -317,23 +307,70 @@ def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: set[str],
                 side = _latent_side(model, value, unknown)
                 steps.append(LatentSolve(unknown, f, weight, side))
                 latent = sorted(set(latent) | set(unknown))
-    by_level: dict[int, list] = {}
-    for c in sorted(depth, key=lambda c: depth[c]):
-        members = tuple(sorted(cond.nodes[c]["members"]))
-        level = by_level.setdefault(depth[c], [])
-        level.append(members)
-    for d in sorted(by_level):
-        plain = [n for members in by_level[d] if len(members) == 1 for n in members
-                 if not graph.has_edge(n, n)]
+    for d in sorted(levels):
+        plain = sorted(n for members in levels[d] if len(members) == 1 for n in members
+                       if n not in loops)
         steps += _neurons(model, plain, computed, activation, True)
-        for members in by_level[d]:
-            if len(members) > 1 or graph.has_edge(members[0], members[0]):
+        for members in levels[d]:
+            if len(members) > 1 or members[0] in loops:
                 inner = _neurons(model, list(members), computed, activation, True)
                 steps.append(Sweep(tuple(inner), len(members), members))
     # pre-activations of the other computed nodes (fixed or without activation): Y only
     rest = [n for n in computed if n not in determined]
     steps += _neurons(model, sorted(rest), computed, activation, False)
     return Schedule(part, tuple(dict.fromkeys(sources.values())), tuple(steps), tuple(latent))
+
+
+def _levels(determined: set[int], computed: dict, size: int
+            ) -> tuple[dict[int, list[tuple[int, ...]]], set[int]]:
+    """The determined nodes in the order inference computes them, and the nodes that are
+    their own operand. Level d holds the node tuples whose operands lie in earlier levels:
+    single nodes, or the members of a directed cycle (relaxed together). The acyclic part
+    is peeled level by level on the edge arrays (Kahn's algorithm); only what lies on or
+    after a cycle goes to networkx's condensation."""
+    nodes = np.array(sorted(determined), dtype=np.int64)
+    if not nodes.size:
+        return {}, set()
+    inside = np.zeros(size, dtype=bool)
+    inside[nodes] = True
+    src, dst = [], []
+    for n in nodes.tolist():
+        ops = np.asarray(computed[n][3], dtype=np.int64)
+        ops = np.unique(ops[ops >= 0])
+        ops = ops[inside[ops]]
+        src.append(ops)
+        dst.append(np.full(ops.size, n, dtype=np.int64))
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    loops = set(src[src == dst].tolist())
+    indeg = np.bincount(dst, minlength=size)
+    depth = np.full(size, -1, dtype=np.int64)
+    frontier, d = nodes[indeg[nodes] == 0], 0
+    while frontier.size:
+        depth[frontier] = d
+        out = np.isin(src, frontier)
+        indeg -= np.bincount(dst[out], minlength=size)
+        reached = np.unique(dst[out])
+        frontier, d = reached[indeg[reached] == 0], d + 1
+    levels: dict[int, list[tuple[int, ...]]] = {}
+    for n in nodes[depth[nodes] >= 0].tolist():
+        levels.setdefault(int(depth[n]), []).append((n,))
+    rest = nodes[depth[nodes] < 0]
+    if rest.size:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(rest.tolist())
+        within = (depth[src] < 0) & (depth[dst] < 0)
+        graph.add_edges_from(zip(src[within].tolist(), dst[within].tolist(), strict=True))
+        after = np.zeros(size, dtype=np.int64)  # 1 + the deepest peeled operand
+        fed = (depth[src] >= 0) & (depth[dst] < 0)
+        np.maximum.at(after, dst[fed], depth[src[fed]] + 1)
+        cond = nx.condensation(graph)
+        level: dict[int, int] = {}
+        for c in nx.topological_sort(cond):
+            members = tuple(sorted(cond.nodes[c]["members"]))
+            level[c] = max([int(after[m]) for m in members]
+                           + [level[p] + 1 for p in cond.predecessors(c)])
+            levels.setdefault(level[c], []).append(members)
+    return levels, loops
 
 
 def _latent_side(model: ir.Model, var: str, nodes: tuple[int, ...]) -> ir.SideConstraint:
