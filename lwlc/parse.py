@@ -6,6 +6,7 @@ trees until elaboration folds them with plain arithmetic.
 
 from __future__ import annotations
 
+import difflib
 import functools
 from importlib import resources
 from pathlib import Path
@@ -472,6 +473,31 @@ def _ends_early(file: str, source: str, tok: Token | None, expected) -> ParseErr
     )
 
 
+def _unclosed_brace(text: str, stop: int) -> tuple[int, int] | None:
+    """(line, column) of the innermost '{' before offset ``stop`` that no '}' closes,
+    outside strings and comments; None if every block before ``stop`` is closed."""
+    opened: list[int] = []
+    i = 0
+    while i < min(stop, len(text)):
+        ch = text[i]
+        if ch == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                break
+        elif ch == '"':
+            end = text.find('"', i + 1)
+            i = end if end >= 0 else len(text)
+        elif ch == "{":
+            opened.append(i)
+        elif ch == "}" and opened:
+            opened.pop()
+        i += 1
+    if not opened:
+        return None
+    at = opened[-1]
+    return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+
+
 def parse_text(source: str, file: str = "<string>") -> S.Program:
     """Parse model text to a Program; raise ParseError with a span on any malformed input."""
     text = _normalize(source)
@@ -514,11 +540,29 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
             text = repr(text)[1:-1]
         if len(text) > 40:
             text = text[:37] + "..."
+        line = source.split("\n")[tok.line - 1] if tok.line else ""
+        first = line.split(maxsplit=1)[0] if line.strip() else ""
+        opened = _unclosed_brace(source, tok.start_pos)
+        if first in _STATEMENT_KEYWORDS and opened is not None:
+            col = len(line) - len(line.lstrip()) + 1
+            raise ParseError(
+                f"'}}' missing before this statement: the block opened at line {opened[0]} "
+                "is not closed",
+                Span(file, tok.line, col, tok.line, col + len(first), source),
+                hint=f"end the set's pieces with '}}' (the '{{' is at {file}:{opened[0]}:"
+                f"{opened[1]})",
+            ) from None
         what = f"keyword '{text}'" if text in _KEYWORDS else f"'{text}'"
+        hint = f"expected {_expected_words(e.expected)}"
+        starts_line = line[: tok.column - 1].strip() == ""
+        close = difflib.get_close_matches(text, _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
+        if tok.type == "NAME" and starts_line and close:
+            hint = (f"did you mean '{close[0]}'? A statement starts with one of "
+                    + ", ".join(_STATEMENT_KEYWORDS))
         raise ParseError(
             f"unexpected {what}",
             Span(file, tok.line, tok.column, tok.end_line, tok.end_column, source),
-            hint=f"expected {_expected_words(e.expected)}",
+            hint=hint,
         ) from None
     except lark.exceptions.LarkError as e:  # any other parser failure is still located
         raise ParseError(f"cannot parse the model: {e}", Span(file, 1, 1, source=source)) from None

@@ -252,6 +252,7 @@ class SplitPlan:
     footprints: Mapping[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(repr=False)
     touches: dict[str, tuple[Touch, ...]] = field(repr=False, default_factory=dict)
     coverage: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # var → (A, B, all)
+    untouched: dict[str, int] = field(default_factory=dict)  # var → elements in no constraint
 
     @property
     def A(self) -> tuple[str, ...]:
@@ -499,11 +500,15 @@ def split(model: ir.Model) -> SplitPlan:
 
     # element level, after assignment: within one set every element has at most one owner
     coverage: dict[str, tuple[int, int, int]] = {}
+    untouched: dict[str, int] = {}
     for var, us in uses.items():
         v = model.variables[var]
         n_items = model.batch.size if (v.batched and model.batch) else 1
         covered = {"A": 0, "B": 0}
+        touched = 0
         for lo, hi, active in _segments(us):
+            touched += int(np.count_nonzero(np.logical_or.reduce([u.mask for u in active]))
+                           ) * (hi - lo)
             for s in "AB":
                 members = [u for u in active if sets[names[u.family]] == s]
                 if not members:
@@ -524,6 +529,8 @@ def split(model: ir.Model) -> SplitPlan:
                     raise err
                 covered[s] += int(np.count_nonzero(count)) * (hi - lo)
         coverage[var] = (covered["A"], covered["B"], n_items * v.size)
+        if us and touched < n_items * v.size:
+            untouched[var] = n_items * v.size - touched
 
     users: dict[str, list[str]] = {v: [] for v in model.variables}
     for var, us in uses.items():
@@ -534,6 +541,7 @@ def split(model: ir.Model) -> SplitPlan:
     return SplitPlan(
         sets=sets, graph=graph, free=free, footprints=_Footprints(model),
         touches={n: tuple(ts) for n, ts in all_touches.items()}, coverage=coverage,
+        untouched=untouched,
     )
 
 
@@ -612,6 +620,10 @@ def format_split(model: ir.Model, plan: SplitPlan) -> str:
             lines.append(f"  {v}: " + (", ".join(fs) if fs else "unused"))
     else:
         lines.append("free variables: none")
+    if plan.untouched:
+        lines.append("elements in no constraint (RRR leaves them at their initial values):")
+        for v, n in plan.untouched.items():
+            lines.append(f"  {v}: {n:,} of {plan.coverage[v][2]:,}")
     return "\n".join(lines)
 
 

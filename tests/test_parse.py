@@ -285,6 +285,28 @@ def test_unexpected_keyword():
     assert err.hint == "expected ',', a new statement"
 
 
+@pytest.mark.parametrize("typo, keyword", [("constrant", "constraint"), ("vra", "var"),
+                                            ("Nodes", "nodes"), ("slove", "solve")])
+def test_a_misspelt_statement_keyword_gets_a_did_you_mean(typo, keyword):
+    src = TINY.replace("\nnodes ", f"\n{typo} ", 1) if keyword == "nodes" else TINY + f"{typo} x\n"
+    err = parse_error(src)
+    check_located(err, *at(src, typo), f"unexpected '{typo}'", width=len(typo))
+    assert err.hint.startswith(f"did you mean '{keyword}'? A statement starts with one of")
+    # an unrelated name at the start of a line keeps the plain hint
+    assert parse_error(TINY + "zzz x\n").hint.startswith("expected")
+
+
+@pytest.mark.parametrize("last", ["x = 1 for z >= 1", "x = 1 for z >= 1;"])
+def test_a_set_without_its_closing_brace_is_reported_where_the_brace_is_missing(last):
+    block = "set clip {\n    x = -1 for z <= -1;\n    x = z for -1 <= z <= 1;\n    " + last
+    src = TINY.replace("var x[k, E]", block + "\n\nvar x[k, E]")
+    err = parse_error(src)
+    check_located(err, *at(src, "var x[k, E]"), "'}' missing before this statement",
+                  width=3)
+    assert f"t.lwl:{at(src, '{')[0]}:{at(src, '{')[1]}" in err.hint
+    assert parse_text(src.replace(last, last + " }"))  # closed: it parses
+
+
 def test_keywords_are_names_where_a_name_is_expected():
     # Contextual lexing: `data` is a statement keyword and also a batch part's name.
     prog = parse_text("param for = 2.0\nbatch k = data[3] + code[2]\n")

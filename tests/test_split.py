@@ -615,3 +615,19 @@ def test_format_split_table():
     assert rows["neuron"][1] == "B" and rows["neuron"][-1] == "27"
     assert rows["inputs"][3] == f"{128 * 13:,}"
     assert "free variables: none" in text
+
+
+def test_check_counts_the_elements_no_constraint_touches():
+    """y is declared on T too, but the outputs fix a data value, not y: its T elements are
+    in no constraint. `free variables: none` alone would hide that."""
+    src = (Path(__file__).parent / "models" / "regression.lwl").read_text()
+    model = model_of(src, "regression.lwl")
+    plan = split(model)
+    assert plan.untouched == {"y": 16 * 2}  # batch 16, T = 2 nodes
+    text = format_split(model, plan)
+    assert "elements in no constraint (RRR leaves them at their initial values):" in text
+    assert "  y: 32 of 128" in text
+    plan = split(model_of(src.replace("var y[k, H | T] metric outdeg on H, 1 on T",
+                                      "var y[k, H] metric outdeg"), "regression.lwl"))
+    assert plan.untouched == {}
+    assert "elements in no constraint" not in format_split(model, plan)
