@@ -351,8 +351,8 @@ def train(
 def evaluate(
     model: ModelArg,
     params: Annotated[Path, typer.Option("--params", "-p", help="params.npz from lwlc train.")],
-    data: Annotated[str, typer.Option("--data", "-d", help="Data to evaluate on (file or "
-                                      "generator spec).")],
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Data to evaluate on (file "
+                    "or generator spec); default: the model's `data test`.")] = None,
     set_: SetOpt = None,
     backend: BackendOpt = "numpy",
 ) -> None:
@@ -372,7 +372,8 @@ def evaluate(
 def predict(
     model: ModelArg,
     params: Annotated[Path, typer.Option("--params", "-p", help="params.npz from lwlc train.")],
-    data: Annotated[str, typer.Option("--data", "-d", help="Items to predict.")],
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Items to predict (file or "
+                    "generator spec); default: the model's `data test`.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions "
                       "(one per line) here.")] = None,
     set_: SetOpt = None,

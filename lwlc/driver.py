@@ -774,9 +774,25 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str):
     return compiled, solver, params
 
 
-def evaluate(model: str, params_path: str, spec: str, overrides: dict, backend="numpy") -> dict:
-    """Each target of the data part scored on a data set: error rate or RMS error."""
+def _test_spec(compiled: Compiled, spec: str | None, command: str) -> str:
+    """The data to evaluate or predict on: ``spec``, else the model's `data test`."""
+    if spec:
+        return spec
+    declared = compiled.model.data.get("test")
+    if not declared:
+        raise LwlcError(f"model {compiled.model.name} declares no test data, and no --data "
+                        "was given",
+                        hint=f"pass --data SPEC (a file or a generator), or add a line "
+                        f'`data test = "..."` to the model; lwlc {command} --help')
+    return declared
+
+
+def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
+             backend="numpy") -> dict:
+    """Each target of the data part scored on a data set (the model's test data unless
+    ``spec`` is given): error rate or RMS error."""
     compiled, solver, params = _trained(model, params_path, overrides, backend)
+    spec = _test_spec(compiled, spec, "evaluate")
     bound = bind(compiled, spec, "test")
     dpart = data_part(compiled.model)
     out = {"model": compiled.model.name, "data": bound.name, "items": len(bound)}
@@ -794,9 +810,12 @@ def evaluate(model: str, params_path: str, spec: str, overrides: dict, backend="
     return out
 
 
-def predict(model: str, params_path: str, spec: str, overrides: dict, backend="numpy"):
-    """What the model predicts for every item of a data set: one array per target."""
+def predict(model: str, params_path: str, spec: str | None, overrides: dict,
+            backend="numpy"):
+    """What the model predicts for every item of a data set (the model's test data unless
+    ``spec`` is given): one array per target."""
     compiled, solver, params = _trained(model, params_path, overrides, backend)
+    spec = _test_spec(compiled, spec, "predict")
     bound = bind(compiled, spec, "test")
     dpart = data_part(compiled.model)
     targets = [t for t in compiled.plan.targets if t.part == dpart]

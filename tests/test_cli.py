@@ -154,3 +154,40 @@ def test_devices_option(tmp_path):
             "iterations=5", "-q", "-o", tmp_path)
     assert r.exit_code == 0, r.output
     assert '"devices": 1' in (tmp_path / "summary.json").read_text()
+
+
+TINY_CLASSIFIER = """\
+model m
+nodes D[2], C[2]
+edges E = dense(D -> C)
+batch k[4]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, C]
+constraint f for k, i in D: agree x[k, out(i)] == d[k, i]
+constraint cl for k: y[k, C] in margin(c[k], 0.5)
+constraint t for j in C: agree w[*, in(j)]
+constraint n for k, j in C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+data train = "blobs:inputs=2,classes=2,items=8"
+solve rrr(iterations = 5, epochs = 1)
+"""
+
+
+def test_evaluate_and_predict_default_to_the_models_test_data(tmp_path):
+    model = tmp_path / "m.lwl"
+    model.write_text(TINY_CLASSIFIER)
+    r = run("train", model, "--out", tmp_path / "run", "--quiet")
+    assert r.exit_code == 0, r.output
+    params = tmp_path / "run" / "params.npz"
+    for cmd in ("evaluate", "predict"):  # no `data test`, no --data: a clear error
+        r = run(cmd, model, "--params", params)
+        assert r.exit_code == 1 and "declares no test data, and no --data" in r.output
+        assert "Traceback" not in r.output
+    model.write_text(TINY_CLASSIFIER + 'data test = "blobs:inputs=2,classes=2,items=6"\n')
+    r = run("evaluate", model, "--params", params)
+    assert r.exit_code == 0, r.output
+    assert '"items": 6' in r.output and '"data": "blobs (test)"' in r.output
+    r = run("predict", model, "--params", params)
+    assert r.exit_code == 0 and len(r.output.split()) == 6, r.output
