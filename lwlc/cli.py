@@ -128,6 +128,11 @@ def _print_warnings(model) -> None:
         err_console.print(format_warning(w), markup=False)
 
 
+def _note(text: str) -> None:
+    """A note on stderr that does not stop the command."""
+    err_console.print(f"lwlc: note: {text}", markup=False)
+
+
 def _run(fn):
     """Run a command body; turn every LwlcError into a located message and exit 1."""
     try:
@@ -362,7 +367,7 @@ def evaluate(
     def body():
         from .driver import evaluate as run_eval
 
-        res = run_eval(str(model), str(params), data, _overrides(set_), backend)
+        res = run_eval(str(model), str(params), data, _overrides(set_), backend, warn=_note)
         out_console.print(json.dumps(res, indent=2), markup=False)
 
     _run(body)
@@ -388,7 +393,8 @@ def predict(
         from .driver import atomic_write_text
         from .driver import predict as run_predict
 
-        pred = run_predict(str(model), str(params), data, _overrides(set_), backend)
+        pred = run_predict(str(model), str(params), data, _overrides(set_), backend,
+                           warn=_note)
         columns = [np.asarray(v).reshape(len(v), -1) for v in pred.values()]
         table = np.concatenate(columns, axis=1)
         lines = "\n".join(" ".join(f"{v:g}" for v in row) for row in table) + "\n"

@@ -732,6 +732,7 @@ def write_outputs(out_dir: Path, params: dict, rows: list[dict], summary: dict,
     text = json.dumps(summary, indent=2) + "\n"
     meta = {"model": summary["model"], "epochs": summary["epochs"],
             "iterations": summary["iterations"], "seconds": summary["seconds"],
+            "values": summary["params"],  # the model's params it was trained with
             "log_sha256": rundir.sha256_bytes(log.encode()),
             "summary_sha256": rundir.sha256_bytes(text.encode())}
     if run_id is not None:
@@ -759,10 +760,44 @@ def format_row(row: dict, first: bool) -> str:
     return (head + "\n" + line) if first else line
 
 
-def _trained(model: str, params_path: str, overrides: dict, backend: str):
-    compiled = compile_model(model, overrides, backend)
-    solver = load_solver(compiled.source)
+def _trained_values(params_path: str, meta: dict) -> tuple[dict, str]:
+    """The model's `param` values the parameters were trained with, and where that is
+    recorded: params.npz's metadata, else the run.json beside it; {} if neither says."""
+    values = meta.get("values")
+    if isinstance(values, dict):
+        return values, str(params_path)
+    beside = Path(params_path).parent / rundir.RUN
+    try:
+        recorded = json.loads(beside.read_text()).get("params")
+    except (OSError, ValueError, AttributeError):
+        return {}, ""
+    return (recorded, str(beside)) if isinstance(recorded, dict) else ({}, "")
+
+
+def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=None):
+    """The compiled model, its solver and trained parameters. A model `param` that
+    training changed (--set) and this command does not set takes its trained value."""
     params, meta = load_params(params_path)
+    compiled = compile_model(model, overrides, backend)
+    values, where = _trained_values(params_path, meta)
+    adopt = {}
+    for k, v in values.items():
+        now = compiled.model.params.get(k)
+        if now is None or not isinstance(v, int | float) or float(v) == float(now):
+            continue
+        if k in overrides:
+            if warn is not None:
+                warn(f"{k} = {now:g} here, but the parameters were trained with {k} = {v:g} "
+                     f"({where})")
+            continue
+        adopt[k] = v
+    if adopt:
+        compiled = compile_model(model, {**overrides, **adopt}, backend)
+        if warn is not None:
+            shown = ", ".join(f"{k} = {v:g}" for k, v in adopt.items())
+            warn(f"using {shown} as in training ({where}), not the model file's value; "
+                 f"--set {next(iter(adopt))}=V uses another")
+    solver = load_solver(compiled.source)
     name = compiled.model.name
     wanted = solver.initial_params(np.random.default_rng(0))
     rundir.check_params(params, wanted, params_path, name)
@@ -788,10 +823,10 @@ def _test_spec(compiled: Compiled, spec: str | None, command: str) -> str:
 
 
 def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
-             backend="numpy") -> dict:
+             backend="numpy", warn=None) -> dict:
     """Each target of the data part scored on a data set (the model's test data unless
     ``spec`` is given): error rate or RMS error."""
-    compiled, solver, params = _trained(model, params_path, overrides, backend)
+    compiled, solver, params = _trained(model, params_path, overrides, backend, warn)
     spec = _test_spec(compiled, spec, "evaluate")
     bound = bind(compiled, spec, "test")
     dpart = data_part(compiled.model)
@@ -811,10 +846,10 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
 
 
 def predict(model: str, params_path: str, spec: str | None, overrides: dict,
-            backend="numpy"):
+            backend="numpy", warn=None):
     """What the model predicts for every item of a data set (the model's test data unless
     ``spec`` is given): one array per target."""
-    compiled, solver, params = _trained(model, params_path, overrides, backend)
+    compiled, solver, params = _trained(model, params_path, overrides, backend, warn)
     spec = _test_spec(compiled, spec, "predict")
     bound = bind(compiled, spec, "test")
     dpart = data_part(compiled.model)

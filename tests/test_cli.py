@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,27 @@ def test_evaluate_and_predict_default_to_the_models_test_data(tmp_path):
     assert '"items": 6' in r.output and '"data": "blobs (test)"' in r.output
     r = run("predict", model, "--params", params)
     assert r.exit_code == 0 and len(r.output.split()) == 6, r.output
+
+
+def test_evaluate_uses_the_param_values_the_parameters_were_trained_with(tmp_path):
+    """Trained with --set omega=3, evaluated without: omega = 3 is used (with a note),
+    as if --set omega=3 were given; an explicit other value is used, with a note."""
+    model = ROOT / "tests" / "models" / "regression.lwl"
+    spec = "regression:inputs=4,outputs=2,items=32,seed=1"
+    r = run("train", model, "--set", "omega=3", "--set", "epochs=1", "--out", tmp_path / "r",
+            "--quiet")
+    assert r.exit_code == 0, r.output
+    params = tmp_path / "r" / "params.npz"
+
+    def rmse(*extra):
+        r = run("evaluate", model, "--params", params, "--data", spec, *extra)
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output[r.output.index("{"):]), r.output
+
+    adopted, out = rmse()
+    assert "using omega = 3 as in training" in out
+    explicit, out = rmse("--set", "omega=3")
+    assert "note" not in out and adopted == explicit
+    other, out = rmse("--set", "omega=2")
+    assert "omega = 2 here, but the parameters were trained with omega = 3" in out
+    assert other != explicit
