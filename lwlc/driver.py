@@ -337,6 +337,13 @@ def score(compiled: Compiled, solver, params, target, data: dict, n: int,
     return math.sqrt(sq / max(1, count))
 
 
+def scored_on_data(target, dpart: ir.SubBatch) -> bool:
+    """A target whose items lie in the part the training set fills is scored on the training
+    and test sets (every item inferred as one of the target's part), else on its part's own
+    inputs."""
+    return dpart.start <= target.part.start and target.part.stop <= dpart.stop
+
+
 def epoch_metrics(compiled: Compiled, solver, params, train_set: Bound, test_set: Bound | None,
                   own: dict, batch_errs: dict, rng, latent=None) -> dict:
     """Every target scored: on the training and test sets for the data part's targets, on the
@@ -345,7 +352,7 @@ def epoch_metrics(compiled: Compiled, solver, params, train_set: Bound, test_set
     dpart = data_part(m)
     out: dict = {}
     for t in compiled.plan.targets:
-        if t.part == dpart:
+        if scored_on_data(t, dpart):
             if t.kind == "class" and t.name in batch_errs:
                 out[metric_name(compiled, t, "batch")] = float(np.mean(batch_errs[t.name]))
             out[metric_name(compiled, t, "train")] = score(
@@ -574,7 +581,7 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
     prog = _progress(cfg.progress and not cfg.quiet)
     compile_seconds = 0.0
     summary: dict = {}
-    class_targets = [t for t in plan.targets if t.kind == "class" and t.part == dpart]
+    class_targets = [t for t in plan.targets if t.kind == "class" and scored_on_data(t, dpart)]
     value_targets = [t for t in plan.targets if t.kind == "value"]
     keep = diverge._copier(solver)
     shared = processes(solver)[1] > 1  # process 0 tells the others how its writes went
@@ -629,8 +636,9 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
                     rows_t = part_data(m, data, t.part)
                     pred = to_host(solver, solver.predict(params, rows_t, t.part.size,
                                                           t.infer)[t.name])
-                    batch_errs.setdefault(t.name, []).append(
-                        float(np.mean(pred != data[t.reference])))
+                    lab = m.labels[t.reference].part  # the reference rows of t's items
+                    ref = data[t.reference][t.part.start - lab.start:t.part.stop - lab.start]
+                    batch_errs.setdefault(t.name, []).append(float(np.mean(pred != ref)))
                 if prog:
                     prog.update(task, advance=1,
                                 info=f"epoch {epoch + 1}/{s.epochs} RRR_err {e1:.3g}")
@@ -832,7 +840,7 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
     dpart = data_part(compiled.model)
     out = {"model": compiled.model.name, "data": bound.name, "items": len(bound)}
     for t in compiled.plan.targets:
-        if t.part != dpart:
+        if not scored_on_data(t, dpart):
             continue
         value = score(compiled, solver, params, t, bound.rows(slice(None)), len(bound))
         if t.kind == "class":
@@ -853,7 +861,7 @@ def predict(model: str, params_path: str, spec: str | None, overrides: dict,
     spec = _test_spec(compiled, spec, "predict")
     bound = bind(compiled, spec, "test")
     dpart = data_part(compiled.model)
-    targets = [t for t in compiled.plan.targets if t.part == dpart]
+    targets = [t for t in compiled.plan.targets if scored_on_data(t, dpart)]
     names = [t.name for t in targets]
     if not names:
         raise LwlcError(f"model {compiled.model.name} predicts nothing for its data part",

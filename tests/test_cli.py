@@ -216,3 +216,21 @@ def test_evaluate_uses_the_param_values_the_parameters_were_trained_with(tmp_pat
     other, out = rmse("--set", "omega=2")
     assert "omega = 2 here, but the parameters were trained with omega = 3" in out
     assert other != explicit
+
+
+def test_a_class_constraint_on_one_batch_part_is_scored(tmp_path):
+    """The class constraint covers part `a` of batch k = a + b (both fed by d): its error is
+    reported in training and by evaluate and predict (was: no metric at all, silently)."""
+    model = tmp_path / "m.lwl"
+    model.write_text(TINY_CLASSIFIER.replace("batch k[4]", "batch k = a[4] + b[2]")
+                     .replace("constraint cl for k:", "constraint cl for k in a:")
+                     .replace("items=8", "items=12")
+                     + 'data test = "blobs:inputs=2,classes=2,items=6"\n')
+    r = run("train", model, "--out", tmp_path / "run", "--quiet")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert {"batch_err", "train_err", "test_err"} <= set(summary)
+    r = run("evaluate", model, "--params", tmp_path / "run" / "params.npz")
+    assert r.exit_code == 0 and '"error"' in r.output, r.output
+    r = run("predict", model, "--params", tmp_path / "run" / "params.npz")
+    assert r.exit_code == 0 and len(r.output.split()) == 6, r.output
