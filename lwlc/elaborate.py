@@ -264,9 +264,12 @@ class _Elaborator:
             known = list(self.params) + list(SOLVER_SETTINGS) + ["batch"]
             if self.batch:
                 known += [p.name for p in self.batch.parts]
-            if name == "batch" and self.batch and len(self.batch.parts) > 1:
-                raise ModelError("--set batch: the batch has parts; set each part's size, e.g. "
-                                 f"--set {self.batch.parts[0].name}=...", None)
+            if (self.batch and len(self.batch.parts) > 1
+                    and name in ("batch", self.batch.index)):
+                parts = ", ".join(p.name for p in self.batch.parts)
+                raise ModelError(f"--set {name}: the batch has parts ({parts}); set each "
+                                 f"part's size, e.g. --set {self.batch.parts[0].name}=...",
+                                 None)
             raise ModelError(f"--set {name}: the model has no parameter or setting '{name}'",
                              None, hint=did_you_mean(name, known))
         self.model_warnings()
@@ -578,7 +581,9 @@ class _Elaborator:
                                      "≥ 1", p.span)
                 size = int(v)
             else:
-                size = self.evaluate_int(p.size, f"the size of batch part {p.name}", minimum=1)
+                what = ("the batch size" if len(st.parts) == 1
+                        else f"the size of batch part {p.name}")
+                size = self.evaluate_int(p.size, what, minimum=1)
             if size < 1:
                 raise ModelError(f"batch part {p.name} must hold at least one item", p.span)
             if p.name != st.name:
@@ -853,13 +858,18 @@ class _Elaborator:
         env = dict(zip(decl.params, args, strict=True))
         try:
             pieces = tuple(self.piece(p, env) for p in decl.pieces)
-        except ModelError as err:  # in the prelude: the user can only fix the arguments
-            if err.span is None or err.span.file == ref.span.file:
+        except ModelError as err:
+            # In the prelude the user can only fix the arguments; in the model's own
+            # parametrised set, either: the use is where the values come from.
+            if err.span is None or (err.span.file == ref.span.file and not args):
                 raise
             shown = ", ".join(f"{a:g}" for a in args)
+            named = ", ".join(f"{n} = {a:g}" for n, a in zip(decl.params, args, strict=True))
             raise ModelError(f"set {ref.name}({shown}): {err.message} (in its definition at "
                              f"{Path(err.span.file).name}:{err.span.line})", ref.span,
-                             hint="check the set's arguments") from None
+                             hint=f"check the set's arguments here ({named})"
+                             + (", or its definition" if err.span.file == ref.span.file
+                                else "")) from None
         key = ref.name if not args else f"{ref.name}({', '.join(f'{a:g}' for a in args)})"
         aset = ir.ActivationSet(ref.name, args, pieces, decl.span)
         self.sets[key] = aset
@@ -1097,6 +1107,9 @@ class _Context:
         if v.axis == "edges":
             raise ModelError(f"{v.name} is indexed by edges; use in(j) or out(i) of the "
                              "loop's node", last.span)
+        if isinstance(g, S.GroupRef) and g.name not in self.el.groups and self.node_var:
+            raise self.el.unknown(g.name, g.span, "node group or loop variable",
+                                  [self.node_var, *self.el.groups])
         nodes = self.el.group(g)
         missing = set(nodes) - set(v.nodes)
         if missing:
@@ -1422,11 +1435,15 @@ def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, s
                         "sampled"))
             continue
         part = fed[0].part
+
+        def shown(p: ir.SubBatch) -> str:
+            whole = model.batch is not None and p.name == model.batch.index
+            return f"the whole batch '{p.name}'" if whole else f"batch part '{p.name}'"
+
         if lab.part != part:
-            out.append((lab, f"label {lab.name} is on batch part '{lab.part.name}', but "
-                        f"the training set's class column fills part '{part.name}' (the "
-                        f"part of input {fed[0].name}, the first one the training set "
-                        "fills)",
+            out.append((lab, f"label {lab.name} is on {shown(lab.part)}, but the training "
+                        f"set's class column fills {shown(part)} (the items of input "
+                        f"{fed[0].name}, the first one the training set fills)",
                         f"declare the label on that part, e.g. label {lab.name}"
                         f"[{part.name}] in ...; a part's classes come only from the "
                         "training set"))

@@ -335,6 +335,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._fd: int | None = None
+        self._created = False  # the lock made the directory (nothing was there)
 
     def __str__(self) -> str:
         return str(self.path)
@@ -347,6 +348,7 @@ class RunDir:
     def lock(self) -> None:
         """Take DIR/.lock for this process (flock, released when it ends, however it ends)."""
         try:
+            self._created = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
             raise LwlcError(f"--out {self.path} is a file, not a directory",
@@ -385,9 +387,16 @@ class RunDir:
         self._fd = fd
 
     def unlock(self) -> None:
+        """Release the lock. A directory this run created and left empty (it failed before
+        writing anything) goes too; the lock file is removed while still held, so no
+        other process can have taken it."""
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
+            if self._created and [p.name for p in self.path.iterdir()] == [LOCK]:
+                with contextlib.suppress(OSError):
+                    self.file(LOCK).unlink()
+                    self.path.rmdir()
             os.close(self._fd)  # releases the flock
             self._fd = None
 

@@ -234,3 +234,17 @@ def test_a_class_constraint_on_one_batch_part_is_scored(tmp_path):
     assert r.exit_code == 0 and '"error"' in r.output, r.output
     r = run("predict", model, "--params", tmp_path / "run" / "params.npz")
     assert r.exit_code == 0 and len(r.output.split()) == 6, r.output
+
+
+def test_a_run_that_fails_before_writing_leaves_no_directory_behind(tmp_path):
+    model = tmp_path / "m.lwl"
+    model.write_text(TINY_CLASSIFIER)
+    out = tmp_path / "new" / "run"
+    r = run("train", model, "--data", "blobs:inputs=3,classes=2,items=8", "--out", out,
+            "--quiet")  # three columns for a two-input model: refused before any write
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert not out.exists()
+    out.mkdir(parents=True)  # a directory the user made stays
+    r = run("train", model, "--data", "blobs:inputs=3,classes=2,items=8", "--out", out,
+            "--quiet")
+    assert r.exit_code == 1 and out.is_dir()

@@ -428,6 +428,10 @@ ERRORS = [
      "set step takes 1 argument(s), got 0", "declared as set step(delta)"),
     ("set-bad-argument", "in relu", "in zigmoid(0)", ("zigmoid(0)", 0),
      "set zigmoid(0): division by zero (in its definition at prelude.lwl:", "arguments"),
+    ("loop-variable-typo", "agree b[*, j]", "agree b[*, jj]", ("jj", 0),
+     "unknown node group or loop variable 'jj'", "did you mean 'j'?"),
+    ("own-set-bad-argument", "in relu", "in mine7(0)", ("mine7(0)", 0),
+     "set mine7(0): division by zero (in its definition at t.lwl:", "(s = 0), or its definition"),
     ("piece-condition-not-on-z", "in relu", "in mine", ("y <= 0", 0),
      "a piece's condition compares z with constants", "for z <= 0"),
     ("piece-interval-not-on-z", "in relu", "in mine2", ("y in [0, 1]", 0),
@@ -581,6 +585,7 @@ EXTRA_SETS = {  # user sets that the cases above use (`in mine`, ...)
     "mine4": "set mine4 { y = z for all }\n",
     "mine5": "set mine5 { x = exp(z, 2) for all }\n",
     "mine6": "set mine6(z) { x = z for all }\n",
+    "mine7": "set mine7(s) { x = s * tanh(z / s) for all }\n",
 }
 
 
@@ -654,9 +659,11 @@ def test_set_batch_must_be_whole():
 
 def test_set_batch_on_a_batch_with_parts():
     src = (MODELS / "mnist_autoencoder.lwl").read_text()
-    with pytest.raises(ModelError, match="the batch has parts; set each part's size, e.g. "
-                       "--set data="):
-        load(src, {"batch": 100})
+    index = src.split("\nbatch ", 1)[1].split()[0]  # the batch index (k), also refused
+    for name in ("batch", index):
+        with pytest.raises(ModelError, match=r"the batch has parts \(data, code\); set each "
+                           "part's size, e.g. --set data="):
+            load(src, {name: 100})
 
 
 def test_set_parameter_must_be_finite():
@@ -715,7 +722,7 @@ def test_a_label_the_training_set_cannot_fill_warns_and_stops_training(tmp_path)
             bind(compile_model(str(path), None, "numpy"), "majority:inputs=3,depth=1", "train")
         err = info.value
         assert message in err.message and (err.span.line, err.span.col) == (line, col)
-    assert "fills part 'k'" in load(parts).warnings[0].message
+    assert "fills the whole batch 'k'" in load(parts).warnings[0].message
 
 
 def test_check_summary_shows_a_multiline_relation_and_every_solver_setting():
