@@ -261,7 +261,10 @@ def table(rows: list[dict], bandwidth: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(sweeps: dict, path: Path) -> None:
+def plot(sweeps: dict, path: Path, bandwidth: float | None = None) -> None:
+    """WM/s against batch size and hidden width on a linear scale from 0 (flat means the
+    time grows as K x E), with the float32 memory-bandwidth bound: the copy rate over
+    16 bytes per WM (x and w read and written once, 4 bytes each)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -275,8 +278,12 @@ def plot(sweeps: dict, path: Path) -> None:
         if pts:
             xs, ys = zip(*pts, strict=True)
             ax.plot(xs, ys, "o-", label="lwlc JAX float32")
+        if bandwidth:
+            ax.axhline(bandwidth / 16, color="gray", linestyle="--",
+                       label=f"bandwidth bound ({bandwidth / 1e9:.1f} GB/s copy rate / 16 B)")
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        ax.set_ylim(0, 1.1 * max([bandwidth / 16 if bandwidth else 0.0]
+                                 + [y for _, y in pts]))
         ax.set_xlabel(label)
         ax.set_ylabel("WM/s")
         ax.grid(True, which="both", alpha=0.3)
@@ -363,7 +370,7 @@ def main() -> None:
     _publish(out / "bench.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
     _publish(out / "bench.md", lambda f: f.write(md.encode()))
     if sweeps["batch"] or sweeps["width"]:
-        plot(sweeps, out / "bench.png")
+        plot(sweeps, out / "bench.png", bandwidth)
     print(f"wrote {out}/bench.json, bench.md" + (", bench.png" if sweeps["batch"] else ""))
 
 
