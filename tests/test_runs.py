@@ -355,7 +355,9 @@ def test_memory_estimate_refuses_an_absurd_batch_before_allocating(tmp_path):
 # --- interrupted runs -----------------------------------------------------------------------
 
 
-KILL_ARGS = ["--data", DATA, "--set", "k=16", "--set", "iterations=25", "--set", "tolerance=0",
+# Long enough (about 0.3 s per epoch) that the run still holds its lock when the second
+# writer of the test below tries it: with 25 iterations it could finish first.
+KILL_ARGS = ["--data", DATA, "--set", "k=16", "--set", "iterations=100", "--set", "tolerance=0",
              "--set", "epochs=6"]
 
 
@@ -363,7 +365,7 @@ KILL_ARGS = ["--data", DATA, "--set", "k=16", "--set", "iterations=25", "--set",
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("whole") / "run"
     train(TrainConfig(model=str(MODEL), data=DATA, out=str(out), progress=False, quiet=True,
-                      overrides={"k": 16, "iterations": 25, "tolerance": 0, "epochs": 6}))
+                      overrides={"k": 16, "iterations": 100, "tolerance": 0, "epochs": 6}))
     return out
 
 
