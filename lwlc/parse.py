@@ -559,6 +559,13 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
         if tok.type == "NAME" and starts_line and close:
             hint = (f"did you mean '{close[0]}'? A statement starts with one of "
                     + ", ".join(_STATEMENT_KEYWORDS))
+        previous = (e.token_history or [None])[-1]
+        if previous is not None and previous.type == "NAME" and not starts_line:
+            # `agre x[...]`: a misspelt keyword, read as a name, before the unexpected token
+            near = difflib.get_close_matches(str(previous), sorted(_KEYWORDS), n=1,
+                                             cutoff=0.75)
+            if near and near[0] != str(previous):
+                hint = f"'{previous}' is not a keyword: did you mean '{near[0]}'? ({hint})"
         raise ParseError(
             f"unexpected {what}",
             Span(file, tok.line, tok.column, tok.end_line, tok.end_column, source),

@@ -307,6 +307,13 @@ def test_a_set_without_its_closing_brace_is_reported_where_the_brace_is_missing(
     assert parse_text(src.replace(last, last + " }"))  # closed: it parses
 
 
+def test_a_misspelt_keyword_inside_a_statement_is_named_in_the_hint():
+    src = TINY.replace("agree x[k, out(i)] == d[k, i]", "agre x[k, out(i)] == d[k, i]")
+    err = parse_error(src)
+    check_located(err, *at(src, "x[k, out(i)] =="), "unexpected 'x'")
+    assert err.hint.startswith("'agre' is not a keyword: did you mean 'agree'?")
+
+
 def test_keywords_are_names_where_a_name_is_expected():
     # Contextual lexing: `data` is a statement keyword and also a batch part's name.
     prog = parse_text("param for = 2.0\nbatch k = data[3] + code[2]\n")
