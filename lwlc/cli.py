@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from .errors import LwlcError
+from .files import output_file
 
 app = typer.Typer(
     name="lwlc",
@@ -33,8 +34,9 @@ ModelArg = Annotated[Path, typer.Argument(help="The .lwl model file.", show_defa
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", metavar="NAME=VALUE",
-                 help="Override a parameter or solver setting (beta, iterations, tolerance, "
-                 "epochs, seed, batch or a batch part's size). Repeatable."),
+                 help="Override a parameter or solver setting (beta, lam, iterations, "
+                 "tolerance, epochs, seed, restart, batch or a batch part's size). "
+                 "Repeatable."),
 ]
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="numpy (float64 reference) or "
                                          "jax (compiled).")]
@@ -197,6 +199,8 @@ def compile_(
         if emit not in ("code", "ir", "graph"):
             raise LwlcError(f"--emit {emit}: choose code, ir or graph")
         _check_dtype(backend, dtype)
+        if output is not None:
+            output_file(output)
         if emit == "code":
             text = compile_model(model, _overrides(set_), backend, dtype).source
         else:
@@ -234,6 +238,7 @@ def graph(model: ModelArg,
         from .errors import SplitError
         from .split import split, write_graph
 
+        output_file(output)
         m = load_model(model, _overrides(set_))
         _print_warnings(m)
         try:
@@ -393,6 +398,8 @@ def predict(
         from .driver import atomic_write_text
         from .driver import predict as run_predict
 
+        if output:
+            output_file(output)
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend,
                            warn=_note)
         columns = [np.asarray(v).reshape(len(v), -1) for v in pred.values()]
@@ -409,7 +416,8 @@ def predict(
 @app.command("test")
 def test_sets(
     model: ModelArg,
-    examples: Annotated[int, typer.Option("--examples", "-n", help="Examples per property.")]
+    examples: Annotated[int, typer.Option("--examples", "-n", min=1,
+                                          help="Examples per property.")]
     = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random states and data.")]
     = 0,

@@ -421,7 +421,8 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
         cfg = replace(cfg, quiet=True, progress=False)
         console = notes = warn = None
     for warning in compiled.model.warnings if warn is not None else ():
-        warn(warning)
+        if warning.about != "missing data":  # the data a run reads: an error if missing
+            warn(warning)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):
             raise LwlcError("--devices applies to the JAX backend", hint="add --backend jax")
@@ -438,6 +439,10 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     try:
         try:
             run.lock()
+            if any(run.file(name).exists() for name in rundir.RESTARTS):
+                raise LwlcError(f"{run} holds the results of lwlc train --restarts",
+                                hint="give the run another --out: one folder holds one kind "
+                                "of result")
             outputs = run.outputs()
             if cfg.resume and not outputs and not run.has_record():
                 raise LwlcError(f"--resume: {run} holds no run to resume",
@@ -480,8 +485,10 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     per_batch = dpart.size
     n_items = len(train_set)
     if n_items < per_batch:
-        raise DataError(f"the batch holds {per_batch} items but {train_set.name} has only "
-                        f"{n_items}", hint=f"--set {dpart.name}={n_items} uses them all")
+        short = datamod.DataError(f"the batch holds {per_batch} items but {train_set.name} "
+                                  f"has only {n_items}",
+                                  hint=f"--set {dpart.name}={n_items} uses them all")
+        raise _located(short, train_spec)
     if s.epochs < 1:
         raise LwlcError("no epochs to run", hint="raise --set epochs=N")
     n_batches = max(1, n_items // per_batch)
@@ -788,23 +795,21 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
     params, meta = load_params(params_path)
     compiled = compile_model(model, overrides, backend)
     values, where = _trained_values(params_path, meta)
-    adopt = {}
+    adopt, notes = {}, []
     for k, v in values.items():
         now = compiled.model.params.get(k)
         if now is None or not isinstance(v, int | float) or float(v) == float(now):
             continue
         if k in overrides:
-            if warn is not None:
-                warn(f"{k} = {now:g} here, but the parameters were trained with {k} = {v:g} "
-                     f"({where})")
+            notes.append(f"{k} = {now:g} here, but the parameters were trained with "
+                         f"{k} = {v:g} ({where})")
             continue
         adopt[k] = v
     if adopt:
         compiled = compile_model(model, {**overrides, **adopt}, backend)
-        if warn is not None:
-            shown = ", ".join(f"{k} = {v:g}" for k, v in adopt.items())
-            warn(f"using {shown} as in training ({where}), not the model file's value; "
-                 f"--set {next(iter(adopt))}=V uses another")
+        shown = ", ".join(f"{k} = {v:g}" for k, v in adopt.items())
+        notes.append(f"using {shown} as in training ({where}), not the model file's value; "
+                     f"--set {next(iter(adopt))}=V uses another")
     solver = load_solver(compiled.source)
     name = compiled.model.name
     wanted = solver.initial_params(np.random.default_rng(0))
@@ -814,6 +819,8 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
         raise DataError(f"{params_path} holds the parameters of model {trained_for!r}, not of "
                         f"{name!r} ({model})",
                         hint=f"evaluate it with the model file of {trained_for!r}")
+    for note in notes if warn is not None else ():  # only for parameters that fit
+        warn(note)
     return compiled, solver, params
 
 

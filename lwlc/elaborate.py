@@ -741,7 +741,8 @@ class _Elaborator:
             self.warnings.append(ir.ModelWarning(
                 f"data {role}: data file not found ({e.path})", where,
                 hint="training fails unless the file is there or --data/--test names other "
-                "data; a relative path is taken from the model file's folder"))
+                "data; a relative path is taken from the model file's folder",
+                about="missing data"))
         except datamod.DataError as e:
             where_file = f" ({e.path})" if e.path is not None and e.path not in e.message else ""
             raise ModelError(f"data {role}: {e.message}{where_file}", where, hint=e.hint) from None
@@ -811,9 +812,24 @@ class _Elaborator:
             raise fail("beta", f"beta must lie in (0, 2], got {beta:g}")
         if not float(settings["tolerance"]) >= 0:
             raise fail("tolerance", "the tolerance must be ≥ 0")
+        lam = settings["lam"]
+        if lam is not None and not float(lam) > 0:
+            err = fail("lam", f"lam must be > 0, got {float(lam):g}")
+            err.hint = ("λ of eq. 47: the generalized RRR flow approaches its fixed points for "
+                        "λ > 0 (Elser Thm A.2); λ = 1 is plain RRR")
+            raise err
+        ignored = {"ap": ("beta", "lam"), "dr": ("beta",)}.get(method, ())
+        for key in ignored:
+            given = key in from_set or key in spans
+            if given and st is not None and (key != "beta" or float(settings[key]) != 1.0):
+                what = {"ap": "alternating projections take no step size and no λ",
+                        "dr": "Douglas-Rachford is RRR with beta = 1"}[method]
+                self.warnings.append(ir.ModelWarning(
+                    f"solve {method} ignores {key}: {what}",
+                    spans.get(key, st.span),
+                    hint="use rrr for a step size β and λ (eq. 45, 47), or drop the setting"))
         if method == "dr":
             beta = 1.0
-        lam = settings["lam"]
         restart = whole("restart", 0)
         if restart > 1:
             raise fail("restart", f"restart is 0 or 1, got {restart}")

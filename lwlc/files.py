@@ -24,3 +24,22 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     over `path` atomically."""
     os.chmod(tmp, 0o666 & ~umask())
     os.replace(tmp, path)
+
+
+def output_file(path: str | os.PathLike, option: str = "--output"):
+    """``path`` checked as a file to write: not a directory, and its folder created. A
+    LwlcError (not an OSError) when it cannot be."""
+    from pathlib import Path
+
+    from .errors import LwlcError
+
+    path = Path(path)
+    if path.is_dir():
+        raise LwlcError(f"{option} {path} is a directory, not a file",
+                        hint="give a file's name (one inside that folder, if you like)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LwlcError(f"cannot create the folder of {option} {path}: {e.strerror or e}",
+                        hint="give a path in a folder you can write to") from None
+    return path

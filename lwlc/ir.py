@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 
@@ -313,6 +314,9 @@ class ModelWarning:
     message: str
     span: Span = field(compare=False)
     hint: str | None = None
+    # "missing data": a `data` file not found where the model is checked. `lwlc check` says
+    # so; a run leaves it out: the file it reads is an error then, the others do not matter.
+    about: Literal["model", "missing data"] = "model"
 
 
 @dataclass(frozen=True, eq=False)

@@ -49,8 +49,7 @@ from .driver import (
 from .errors import DataError, LwlcError
 
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
-JSON = "restarts.json"
-CSV = "restarts.csv"
+JSON, CSV = rundir.RESTARTS
 _COMPILED: dict = {}  # the compiled loop per solver module and layout of the starts
 
 
@@ -96,7 +95,8 @@ def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
     exactly one batch (or that restarts each epoch, or samples inputs)."""
     compiled = compile_model(model, overrides or {}, backend, dtype)
     for warning in compiled.model.warnings if warn is not None else ():
-        warn(warning)
+        if warning.about != "missing data":  # the data a run reads: an error if missing
+            warn(warning)
     m = compiled.model
     solver = load_solver(compiled.source)
     resources.check_memory(m, solver, dtype, backend)
@@ -345,7 +345,8 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
         "median_iterations": (statistics.median(st.iterations for st in solved)
                               if solved else None),
         "iterations_cap": cap,
-        "solver": {"method": s.method, "beta": s.beta, "tolerance": s.tolerance},
+        "solver": {"method": s.method, "beta": s.beta, "lam": s.lam, "tolerance": s.tolerance,
+                   "error": s.error},
         "params": dict(m.params),
         "train_data": problem.train_set.name,
         "seconds": seconds,
@@ -412,6 +413,10 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
     if run_dir is not None:
         run_dir.lock()
     try:
+        if run_dir is not None and (run_dir.outputs() or run_dir.has_record()):
+            raise LwlcError(f"{run_dir} holds a training run, not restarts",
+                            hint="give the restarts another --out: one folder holds one kind "
+                            "of result")
         if run_dir is not None and run_dir.file(JSON).exists() and not cfg.overwrite:
             raise LwlcError(f"{run_dir} already holds {JSON}", hint="--overwrite replaces it; "
                             "or give another --out")

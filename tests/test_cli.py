@@ -248,3 +248,14 @@ def test_a_run_that_fails_before_writing_leaves_no_directory_behind(tmp_path):
     r = run("train", model, "--data", "blobs:inputs=3,classes=2,items=8", "--out", out,
             "--quiet")
     assert r.exit_code == 1 and out.is_dir()
+
+
+def test_too_few_items_for_a_batch_is_an_error_at_the_models_data_line(tmp_path):
+    model = tmp_path / "m.lwl"
+    model.write_text(TINY_CLASSIFIER.replace("items=8", "items=3"))
+    r = run("train", model, "--out", tmp_path / "run", "--quiet")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    line = TINY_CLASSIFIER.splitlines().index(
+        next(ln for ln in TINY_CLASSIFIER.splitlines() if ln.startswith("data train"))) + 1
+    assert f"m.lwl:{line}:14: error: data train: the batch holds 4 items but" in r.output
+    assert "--set k=3 uses them all" in r.output

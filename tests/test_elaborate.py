@@ -556,6 +556,8 @@ ERRORS = [
      "the number 1e999 is too large: it overflows a float", None),
     ("negative-tolerance", "seed = 0", "seed = 0, tolerance = -1", ("tolerance", 0),
      "the tolerance must be ≥ 0", None),
+    ("lam-not-positive", "seed = 0", "seed = 0, lam = 0", ("lam", 0),
+     "lam must be > 0, got 0", "Elser Thm A.2"),
     ("restart-not-boolean", "seed = 0", "seed = 0, restart = 2", ("restart", 0),
      "restart is 0 or 1, got 2", None),
     ("error-convention", "seed = 0", 'seed = 0, error = "elements"', ("error", 0),
@@ -736,3 +738,13 @@ def test_check_summary_shows_a_multiline_relation_and_every_solver_setting():
     row = next(ln for ln in text.splitlines() if ln.startswith("classes"))
     assert relation in row and "(line 19)" in row
     assert "lam 0.9" in text
+
+
+def test_a_setting_the_method_ignores_is_a_warning_at_it():
+    for solve, key in (("solve ap(lam = 0.5,", "lam"), ("solve ap(beta = 0.5,", "beta"),
+                       ("solve dr(beta = 0.3,", "beta")):
+        src = edit(TINY, "solve rrr(beta = 1.0,", solve)
+        warned = [w for w in load(src).warnings if f"ignores {key}" in w.message]
+        assert warned and (warned[0].span.line, warned[0].span.col) == at(src, f"{key} = ")
+    plain = edit(TINY, "solve rrr(beta = 1.0,", "solve dr(")  # nothing ignored: no warning
+    assert not [w for w in load(plain).warnings if "ignores" in w.message]

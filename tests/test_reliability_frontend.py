@@ -274,6 +274,7 @@ def test_train_reports_a_missing_model_data_file_at_its_data_line(tmp_path):
     line, col = at(src, '"gone.txt"')
     assert r.exit_code == 1, r.output
     assert f"m.lwl:{line}:{col}: error: data train: data file not found" in r.output
+    assert "warning: data train" not in r.output  # said once, as the error (check warns)
     assert "Traceback" not in r.output
 
 

@@ -133,3 +133,26 @@ def test_cli_writes_restarts_json(tmp_path, jax_problem):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 1 and "already holds restarts.json" in again.output
     assert CliRunner().invoke(app, [*args, "--overwrite", "--quiet"]).exit_code == 0
+
+
+def test_restarts_and_a_training_run_never_share_a_folder(tmp_path):
+    """One folder, one kind of result: --restarts refuses a run's folder, and a run the
+    restarts' folder, --overwrite or not (their files would be mixed)."""
+    from typer.testing import CliRunner
+
+    from lwlc.cli import app
+
+    def train(*args):
+        return CliRunner().invoke(app, ["train", str(MODELS / "nmf_ledm.lwl"), "--set",
+                                        "iterations=3", "--set", "epochs=1", "--quiet",
+                                        *map(str, args)])
+
+    run_dir, starts = tmp_path / "run", tmp_path / "starts"
+    assert train("--out", run_dir).exit_code == 0
+    assert train("--out", starts, "--restarts", 2).exit_code == 0
+    r = train("--out", run_dir, "--restarts", 2, "--overwrite")
+    assert r.exit_code == 1 and "holds a training run, not restarts" in r.output
+    r = train("--out", starts, "--overwrite")
+    assert r.exit_code == 1 and "holds the results of lwlc train --restarts" in r.output
+    solver = json.loads((starts / "restarts.json").read_text())["solver"]
+    assert {"method", "beta", "lam", "tolerance", "error"} <= set(solver)
