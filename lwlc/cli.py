@@ -402,9 +402,13 @@ def predict(
             output_file(output)
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend,
                            warn=_note)
-        columns = [np.asarray(v).reshape(len(v), -1) for v in pred.values()]
-        table = np.concatenate(columns, axis=1)
-        lines = "\n".join(" ".join(f"{v:g}" for v in row) for row in table) + "\n"
+        columns = []  # classes as whole numbers, values to full precision (shortest repr)
+        for v in pred.values():
+            a = np.asarray(v).reshape(len(v), -1)
+            fmt = str if a.dtype.kind in "iub" else (lambda x: repr(float(x)))
+            columns.append([[fmt(x) for x in row] for row in a.tolist()])
+        lines = "\n".join(" ".join(cell for part in row for cell in part)
+                          for row in zip(*columns, strict=True)) + "\n"
         if output:
             atomic_write_text(output, lines)
         else:
