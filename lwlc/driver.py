@@ -195,6 +195,13 @@ class Bound:
         return out
 
 
+def run_warnings(model: ir.Model) -> list[ir.ModelWarning]:
+    """The model's warnings a training run prints: not a missing data file (`lwlc check`
+    says that), since the file the run reads is then an error and the others do not
+    matter."""
+    return [w for w in model.warnings if w.about != "missing data"]
+
+
 def data_part(model: ir.Model) -> ir.SubBatch:
     """The batch part whose inputs and label the training data fills: the part of the first
     input that gets no values of its own."""
@@ -420,9 +427,8 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     if rank:  # several processes (jax.distributed): the others print nothing
         cfg = replace(cfg, quiet=True, progress=False)
         console = notes = warn = None
-    for warning in compiled.model.warnings if warn is not None else ():
-        if warning.about != "missing data":  # the data a run reads: an error if missing
-            warn(warning)
+    for warning in run_warnings(compiled.model) if warn is not None else ():
+        warn(warning)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):
             raise LwlcError("--devices applies to the JAX backend", hint="add --backend jax")
@@ -439,10 +445,7 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     try:
         try:
             run.lock()
-            if any(run.file(name).exists() for name in rundir.RESTARTS):
-                raise LwlcError(f"{run} holds the results of lwlc train --restarts",
-                                hint="give the run another --out: one folder holds one kind "
-                                "of result")
+            run.refuse_other_kind("run")
             outputs = run.outputs()
             if cfg.resume and not outputs and not run.has_record():
                 raise LwlcError(f"--resume: {run} holds no run to resume",

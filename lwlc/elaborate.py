@@ -793,9 +793,10 @@ class _Elaborator:
         span = st.span if st else None
         spans = {k.name: k.span for k in st.kwargs} if st else {}
 
-        def fail(key: str, message: str):
+        def fail(key: str, message: str, hint: str | None = None):
             where = f"--set {key}={float(settings[key]):g}: " if key in from_set else ""
-            return ModelError(where + message, None if key in from_set else spans.get(key, span))
+            return ModelError(where + message, None if key in from_set else spans.get(key, span),
+                              hint=hint)
 
         def whole(key: str, minimum: int) -> int:
             v = float(settings[key])
@@ -814,10 +815,9 @@ class _Elaborator:
             raise fail("tolerance", "the tolerance must be ≥ 0")
         lam = settings["lam"]
         if lam is not None and not float(lam) > 0:
-            err = fail("lam", f"lam must be > 0, got {float(lam):g}")
-            err.hint = ("λ of eq. 47: the generalized RRR flow approaches its fixed points for "
-                        "λ > 0 (Elser Thm A.2); λ = 1 is plain RRR")
-            raise err
+            raise fail("lam", f"lam must be > 0, got {float(lam):g}",
+                       hint="λ of eq. 47: the generalized RRR flow approaches its fixed points "
+                       "for λ > 0 (Elser Thm A.2); λ = 1 is plain RRR")
         ignored = {"ap": ("beta", "lam"), "dr": ("beta",)}.get(method, ())
         for key in ignored:
             given = key in from_set or key in spans
@@ -1429,6 +1429,14 @@ def training_inputs(model: ir.Model | _Elaborator) -> list[ir.Input]:
             if i.name not in model.samples and i.name not in model.data]
 
 
+def _part_shown(model: ir.Model | _Elaborator, part: ir.SubBatch) -> str:
+    """A batch part as a message names it; the whole batch of a batch with parts by its
+    index."""
+    if model.batch is not None and part.name == model.batch.index:
+        return f"the whole batch '{part.name}'"
+    return f"batch part '{part.name}'"
+
+
 def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, str]]:
     """Labels no training set can fill, as (label, message, hint). A label gets its
     classes from the training set's class column, which fills the data part: the
@@ -1451,14 +1459,10 @@ def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, s
                         "sampled"))
             continue
         part = fed[0].part
-
-        def shown(p: ir.SubBatch) -> str:
-            whole = model.batch is not None and p.name == model.batch.index
-            return f"the whole batch '{p.name}'" if whole else f"batch part '{p.name}'"
-
         if lab.part != part:
-            out.append((lab, f"label {lab.name} is on {shown(lab.part)}, but the training "
-                        f"set's class column fills {shown(part)} (the items of input "
+            out.append((lab, f"label {lab.name} is on {_part_shown(model, lab.part)}, but "
+                        f"the training set's class column fills {_part_shown(model, part)} "
+                        f"(the items of input "
                         f"{fed[0].name}, the first one the training set fills)",
                         f"declare the label on that part, e.g. label {lab.name}"
                         f"[{part.name}] in ...; a part's classes come only from the "

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+from .errors import LwlcError
 
 
 def umask() -> int:
@@ -26,13 +29,9 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def output_file(path: str | os.PathLike, option: str = "--output"):
+def output_file(path: str | os.PathLike, option: str = "--output") -> Path:
     """``path`` checked as a file to write: not a directory, and its folder created. A
     LwlcError (not an OSError) when it cannot be."""
-    from pathlib import Path
-
-    from .errors import LwlcError
-
     path = Path(path)
     if path.is_dir():
         raise LwlcError(f"{option} {path} is a directory, not a file",

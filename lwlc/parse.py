@@ -540,10 +540,11 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
             text = repr(text)[1:-1]
         if len(text) > 40:
             text = text[:37] + "..."
-        line = source.split("\n")[tok.line - 1] if tok.line else ""
+        at = Span(file, tok.line, tok.column, tok.end_line, tok.end_column, source)
+        line = at.line_text() or ""
         first = line.split(maxsplit=1)[0] if line.strip() else ""
-        opened = _unclosed_brace(source, tok.start_pos)
-        if first in _STATEMENT_KEYWORDS and opened is not None:
+        opened = _unclosed_brace(source, tok.start_pos) if first in _STATEMENT_KEYWORDS else None
+        if opened is not None:
             col = len(line) - len(line.lstrip()) + 1
             raise ParseError(
                 f"'}}' missing before this statement: the block opened at line {opened[0]} "
@@ -566,11 +567,7 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
                                              cutoff=0.75)
             if near and near[0] != str(previous):
                 hint = f"'{previous}' is not a keyword: did you mean '{near[0]}'? ({hint})"
-        raise ParseError(
-            f"unexpected {what}",
-            Span(file, tok.line, tok.column, tok.end_line, tok.end_column, source),
-            hint=hint,
-        ) from None
+        raise ParseError(f"unexpected {what}", at, hint=hint) from None
     except lark.exceptions.LarkError as e:  # any other parser failure is still located
         raise ParseError(f"cannot parse the model: {e}", Span(file, 1, 1, source=source)) from None
     _check_depth(tree, file, source)

@@ -45,6 +45,7 @@ from .driver import (
     epoch_metrics,
     metric_keys,
     own_inputs,
+    run_warnings,
 )
 from .errors import DataError, LwlcError
 
@@ -94,9 +95,8 @@ def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
     """Compile a model and bind its one batch; refuse a model whose training data is not
     exactly one batch (or that restarts each epoch, or samples inputs)."""
     compiled = compile_model(model, overrides or {}, backend, dtype)
-    for warning in compiled.model.warnings if warn is not None else ():
-        if warning.about != "missing data":  # the data a run reads: an error if missing
-            warn(warning)
+    for warning in run_warnings(compiled.model) if warn is not None else ():
+        warn(warning)
     m = compiled.model
     solver = load_solver(compiled.source)
     resources.check_memory(m, solver, dtype, backend)
@@ -413,10 +413,8 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
     if run_dir is not None:
         run_dir.lock()
     try:
-        if run_dir is not None and (run_dir.outputs() or run_dir.has_record()):
-            raise LwlcError(f"{run_dir} holds a training run, not restarts",
-                            hint="give the restarts another --out: one folder holds one kind "
-                            "of result")
+        if run_dir is not None:
+            run_dir.refuse_other_kind("restarts")
         if run_dir is not None and run_dir.file(JSON).exists() and not cfg.overwrite:
             raise LwlcError(f"{run_dir} already holds {JSON}", hint="--overwrite replaces it; "
                             "or give another --out")

@@ -26,6 +26,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -408,6 +409,18 @@ class RunDir:
 
     def has_record(self) -> bool:
         return self.file(RUN).exists()
+
+    def refuse_other_kind(self, kind: Literal["run", "restarts"]) -> None:
+        """One folder holds one kind of result: a training run's, or `--restarts`'.
+        Writing the other kind there (even with --overwrite) would mix them."""
+        restarts = any(self.file(name).exists() for name in RESTARTS)
+        run = bool(self.outputs()) or self.has_record()
+        if restarts if kind == "run" else run:
+            held = ("the results of lwlc train --restarts" if kind == "run"
+                    else "a training run, not restarts")
+            raise LwlcError(f"{self.path} holds {held}",
+                            hint=f"give the {'run' if kind == 'run' else 'restarts'} another "
+                            "--out: one folder holds one kind of result")
 
     def describe(self) -> str:
         """'3 epochs of model majority' or 'the files params.npz, log.csv', for messages."""
