@@ -259,3 +259,17 @@ def test_too_few_items_for_a_batch_is_an_error_at_the_models_data_line(tmp_path)
         next(ln for ln in TINY_CLASSIFIER.splitlines() if ln.startswith("data train"))) + 1
     assert f"m.lwl:{line}:14: error: data train: the batch holds 4 items but" in r.output
     assert "--set k=3 uses them all" in r.output
+
+
+def test_an_output_that_is_a_directory_is_an_error_and_a_missing_folder_is_made(tmp_path):
+    model = ROOT / "models" / "majority.lwl"
+    for cmd in (["compile", model], ["graph", model]):
+        r = run(*cmd, "-o", tmp_path)
+        assert r.exit_code == 1, r.output
+        assert f"lwlc: error: --output {tmp_path} is a directory, not a file" in r.output
+        assert "Traceback" not in r.output and "internal error" not in r.output
+    r = run("graph", model, "-o", tmp_path / "new" / "deeper" / "g.dot")
+    assert r.exit_code == 0 and (tmp_path / "new" / "deeper" / "g.dot").is_file(), r.output
+    r = run("test", model, "-n", "0")
+    assert r.exit_code == 2 and "internal error" not in r.output  # refused as an option
+    assert "Invalid value for '--examples'" in r.output

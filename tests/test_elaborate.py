@@ -428,6 +428,8 @@ ERRORS = [
      "set step takes 1 argument(s), got 0", "declared as set step(delta)"),
     ("set-bad-argument", "in relu", "in zigmoid(0)", ("zigmoid(0)", 0),
      "set zigmoid(0): division by zero (in its definition at prelude.lwl:", "arguments"),
+    ("batch-size-not-whole", "batch k[8]", "batch k[8.5]", ("8.5", 0),
+     "the batch size must be a whole number ≥ 1, got 8.5", None),
     ("loop-variable-typo", "agree b[*, j]", "agree b[*, jj]", ("jj", 0),
      "unknown node group or loop variable 'jj'", "did you mean 'j'?"),
     ("own-set-bad-argument", "in relu", "in mine7(0)", ("mine7(0)", 0),
