@@ -443,7 +443,7 @@ def test_sets(
         from .report import library_results, result_table
 
         overrides = small_batch(model, _overrides(set_))
-        results = library_results(model, overrides, examples) if library else []
+        results = library_results(model, overrides, examples, seed) if library else []
         results += test_model(model, overrides, examples, seed)
         sizes = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
         out_console.print(result_table(f"lwlc test {model}" + (f" ({sizes})" if sizes else ""),

@@ -432,8 +432,21 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):
             raise LwlcError("--devices applies to the JAX backend", hint="add --backend jax")
-        solver.mesh(cfg.devices)
+    wanted, source = cfg.devices, "--devices"
+    if wanted is None and hasattr(solver, "mesh") and os.environ.get("LWLC_DEVICES", "").strip():
+        text, source = os.environ["LWLC_DEVICES"].strip(), "LWLC_DEVICES"
+        if not text.isdigit() or int(text) < 1:
+            raise LwlcError(f"LWLC_DEVICES={text!r} is not a whole number >= 1",
+                            hint="set it to the number of devices to shard the batch over, "
+                                 "or unset it to use all of them")
+        wanted = int(text)
+    if wanted is not None:
+        solver.mesh(wanted)
     n_devices = len(solver.mesh().devices.flat) if hasattr(solver, "mesh") else 1
+    if wanted is not None and n_devices != wanted and (notes or console) is not None:
+        _note(notes or console, f"{source} {wanted}: using {n_devices} device(s), the most "
+              f"of the {len(solver.jax.devices())} visible that divides the batch of "
+              f"{solver.BATCH} items")
     resources.check_memory(compiled.model, solver, cfg.dtype, cfg.backend)
     if cfg.backend == "numpy":
         resources.reuse_freed_memory()  # NumPy allocates state-sized arrays every step

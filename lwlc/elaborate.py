@@ -881,6 +881,13 @@ class _Elaborator:
                 raise
             shown = ", ".join(f"{a:g}" for a in args)
             named = ", ".join(f"{n} = {a:g}" for n, a in zip(decl.params, args, strict=True))
+            if err.span.file == ref.span.file:
+                # the model's own set: the piece is where to look (and its hint applies);
+                # the use says which arguments it was checked with
+                raise ModelError(
+                    err.message, err.span,
+                    hint=(f"{err.hint}; " if err.hint else "") + f"the set is used at line "
+                    f"{ref.span.line} as {ref.name}({shown}) ({named})") from None
             raise ModelError(f"set {ref.name}({shown}): {err.message} (in its definition at "
                              f"{Path(err.span.file).name}:{err.span.line})", ref.span,
                              hint=f"check the set's arguments here ({named})"
@@ -1386,9 +1393,19 @@ class _Context:
                              getattr(lab, "span", rel.set.span),
                              hint=did_you_mean(getattr(lab, "name", ""), self.el.labels))
         label = self.el.labels[lab.name]
+        first = lab.indices[0] if len(lab.indices) == 1 else None
+        if not (isinstance(first, S.IndexGroup) and isinstance(first.group, S.GroupRef)
+                and first.group.name == self.batch_var):
+            raise ModelError(f"a label takes one index, the loop's batch index: "
+                             f"write {lab.name}[{self.batch_var}]", lab.span,
+                             hint=f"the class constraint loops `for {self.batch_var}`; "
+                                  f"{lab.name}[{self.batch_var}] is item {self.batch_var}'s class")
         if label.classes != classes:
-            raise ModelError(f"label {label.name} ranges over other nodes than the class "
-                             "constraint", rel.span)
+            raise ModelError(f"label {label.name} is over other nodes than this class "
+                             f"constraint's y[{self.batch_var}, ...]", lab.span,
+                             hint=f"label {label.name} is declared at line {label.span.line} "
+                                  "over other class nodes; a label's group and the class "
+                                  "constraint's group must be the same nodes")
         margin = self.el.evaluate(delta)
         if margin < 0:
             raise ModelError("the margin Δ must be ≥ 0", delta.span)

@@ -535,6 +535,9 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
         tok = e.token
         if tok.type == "$END":
             raise _ends_early(file, source, tok, e.expected) from None
+        glued = _glued_keyword(file, source, text, (e.token_history or [None])[-1])
+        if glued is not None:
+            raise glued from None
         text = str(tok)
         if not text.isprintable():  # control characters inside a string token
             text = repr(text)[1:-1]
@@ -573,6 +576,29 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
     _check_depth(tree, file, source)
     statements = _ToAst(file, source).transform(tree)
     return S.Program(file, source, tuple(statements))
+
+
+def _glued_keyword(file: str, source: str, parsed: str, previous) -> ParseError | None:
+    """`inputs d[k, D]`, `sett f(a)`, `nodess H[2]`: the lexer reads a keyword that starts a
+    longer word as the keyword and a name (`input` `s`), and the error comes a token later.
+    Name the whole word instead."""
+    if previous is None or previous.type != "NAME" or not previous.start_pos:
+        return None
+    start = previous.start_pos
+    while start > 0 and (parsed[start - 1].isalnum() or parsed[start - 1] == "_"):
+        start -= 1
+    word = parsed[start:previous.end_pos]
+    head = word[: previous.start_pos - start]
+    if start == previous.start_pos or head not in _KEYWORDS:
+        return None
+    col = previous.column - (previous.start_pos - start)
+    close = difflib.get_close_matches(word, sorted(_KEYWORDS), n=1, cutoff=0.6)
+    return ParseError(
+        f"unknown keyword '{word}'",
+        Span(file, previous.line, col, previous.line, col + len(word), source),
+        hint=(f"did you mean '{close[0]}'? " if close else "")
+        + "a keyword is followed by a space",
+    )
 
 
 def parse_file(path: str | Path) -> S.Program:

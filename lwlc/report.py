@@ -92,10 +92,11 @@ def set_property_table(model_path, overrides, examples: int):
     return all(r.ok for r in results), result_table(f"set properties for {model_path}", results)
 
 
-def library_results(model_path, overrides, examples: int) -> list:
+def library_results(model_path, overrides, examples: int, seed: int | None = None) -> list:
     """The set library's property checks (`lwlc.sets._spec.check_kind`) on every set kind a
     model uses, declared activation tables as pieces; one `lwlc.modeltest.Result` per kind and
-    property, kind "library", family the constraints that use the set."""
+    property, kind "library", family the constraints that use the set. With `seed`, hypothesis
+    draws the same examples every time (`lwlc test --seed`)."""
     from . import sets
     from .elaborate import load_model
     from .lower import lower
@@ -128,7 +129,7 @@ def library_results(model_path, overrides, examples: int) -> list:
         if name not in sets.REGISTRY and pieces is None:
             continue
         for r in check_kind("activation" if pieces is not None else name, examples,
-                            pieces=pieces):
+                            pieces=pieces, seed=seed):
             out.append(Result(", ".join(users[key]), "library", key, r.property,
                               r.examples, bool(r.ok), None,
                               "" if r.ok else str(r.counterexample)[:300]))

@@ -157,6 +157,20 @@ def test_devices_option(tmp_path):
     assert '"devices": 1' in (tmp_path / "summary.json").read_text()
 
 
+def test_a_device_count_that_cannot_be_met_is_said_and_a_bad_one_is_an_error(tmp_path,
+                                                                              monkeypatch):
+    spec = "majority:inputs=13,depth=2,seed=1,limit=64"
+    args = ("train", ROOT / "models" / "majority.lwl", "--data", spec, "--backend", "jax",
+            "--set", "epochs=1", "--set", "batch=32", "--set", "iterations=2")
+    r = run(*args, "--devices", "3", "-o", tmp_path / "a")
+    assert r.exit_code == 0, r.output
+    assert "--devices 3: using 1 device(s)" in r.output
+    monkeypatch.setenv("LWLC_DEVICES", "two")
+    r = run(*args, "-o", tmp_path / "b")
+    assert r.exit_code == 1 and "LWLC_DEVICES='two' is not a whole number >= 1" in r.output
+    assert "Traceback" not in r.output and "internal error" not in r.output
+
+
 TINY_CLASSIFIER = """\
 model m
 nodes D[2], C[2]

@@ -161,3 +161,30 @@ def test_class_violation_modes(mode, count, allow, want):
     movable = labels != allow if mode == "allow" else np.ones(3, bool)
     got = margin.relaxed_violation(own, alt, movable, count)
     assert got == want
+
+
+def test_library_checks_draw_the_same_examples_for_the_same_seed(monkeypatch):
+    """`lwlc test --seed`: the set library's hypothesis examples are reproducible."""
+    from lwlc.sets import _spec
+
+    drawn = []
+    original = _spec._property_runner
+
+    def recording(spec, prop, state):
+        run = original(spec, prop, state)
+
+        def wrapped(pair):
+            drawn.append(repr(pair[0]))
+            return run(pair)
+
+        return wrapped
+
+    monkeypatch.setattr(_spec, "_property_runner", recording)
+
+    def examples(seed):
+        drawn.clear()
+        _spec.check_kind("bilinear", 3, seed=seed, shrink=False)
+        return list(drawn)
+
+    assert examples(7) == examples(7)
+    assert examples(7) != examples(8)

@@ -296,6 +296,16 @@ def test_a_misspelt_statement_keyword_gets_a_did_you_mean(typo, keyword):
     assert parse_error(TINY + "zzz x\n").hint.startswith("expected")
 
 
+@pytest.mark.parametrize("glued, keyword", [("inputs d[k, D]", "input"),
+                                             ("params leak = 2", "param")])
+def test_a_keyword_glued_to_more_letters_is_named_whole(glued, keyword):
+    src = TINY + glued + "\n"
+    word = glued.split()[0]
+    err = parse_error(src)
+    check_located(err, *at(src, glued), f"unknown keyword '{word}'", width=len(word))
+    assert err.hint.startswith(f"did you mean '{keyword}'?")
+
+
 @pytest.mark.parametrize("last", ["x = 1 for z >= 1", "x = 1 for z >= 1;"])
 def test_a_set_without_its_closing_brace_is_reported_where_the_brace_is_missing(last):
     block = "set clip {\n    x = -1 for z <= -1;\n    x = z for -1 <= z <= 1;\n    " + last

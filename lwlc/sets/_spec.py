@@ -293,7 +293,8 @@ def strategy_for(spec: PropertySpec, prop: str, pieces: tuple | None = None) -> 
 
 
 def check_kind(
-    name: str, max_examples: int = 30, pieces: tuple | None = None, shrink: bool = True
+    name: str, max_examples: int = 30, pieces: tuple | None = None, shrink: bool = True,
+    seed: int | None = None,
 ) -> list[PropertyResult]:
     """Run every applicable property of kind ``name`` with hypothesis; one result per
     property.
@@ -301,9 +302,10 @@ def check_kind(
     ``pieces`` replaces the kind's own piece tables (``piecewise``, ``smooth``,
     ``activation``) with a user-declared one, as ``lwlc test MODEL.lwl`` does for
     declared activation sets. ``shrink=False`` reports the first failing example instead
-    of a minimal one (faster).
+    of a minimal one (faster). ``seed`` makes the examples reproducible (None: random).
     """
     from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
 
     from lwlc.sets import REGISTRY
 
@@ -322,6 +324,8 @@ def check_kind(
         runner = settings_(
             given(strategy_for(spec, prop, pieces))(_property_runner(spec, prop, state))
         )
+        if seed is not None:
+            runner = hypothesis_seed(seed)(runner)
         try:
             runner()
             results.append(PropertyResult(name, prop, state["n"], True))
