@@ -212,6 +212,16 @@ class Ix:
             return f"{arr}[{self.cols}].reshape({self.m}, {self.n}).T"
         return f"{arr}[{self.cols}]"
 
+    def read_mean(self, arr: str, R: str) -> str:
+        """The mean over the items R of this block of `arr`, shaped as read1 shapes it."""
+        cols = self.name if self.kind == "gather" else f"slice({self.start}, {self.stop})"
+        mean = f"_item_means(xp, {arr}, {R}, {cols})"
+        if self.kind == "rows":
+            return f"{mean}.reshape({self.n}, {self.m})"
+        if self.kind == "cols":
+            return f"{mean}.reshape({self.m}, {self.n}).T"
+        return mean
+
     def assign1(self, arr: str, value: str) -> str:
         if self.kind == "gather":
             return f"{arr} = _assign({arr}, {self.name}, {value})"
@@ -329,6 +339,34 @@ def curve_functions(expr):
     z = sympy.Symbol("z", real=True)
     trees = (expr, sympy.diff(expr, z), sympy.diff(expr, z, 2))
     return tuple((lambda xp, zz, t=t: _evaluate(t, xp, zz) + 0.0 * zz) for t in trees)
+
+
+# The fused edge pass is the default where the bilinear rows have at least this mean
+# fan-in: below it XLA's vectorized Newton solves and the unfused passes are as fast or
+# faster (docs/performance.md: 784-20-10 style nets at fan-in 17 gain 4-15 %, at 28 30-40
+# %, at 92 2.3-2.7x; majority 13-26-2 (14) and LEDM (5) lose).
+FUSED_MIN_FAN_IN = 24
+
+
+def fused_families(plan: Plan) -> list[LoweredFamily]:
+    """The bilinear families of set B that the JAX loop's edge pass projects
+    (lwlc/runtime/jax_fused.py): those over the first pair of edge variables (x, w) of a
+    bilinear family in B, when no other family of B touches x or w, for RRR and DR (the
+    update of eq. 45). Whether set A's writes of x and w allow it is decided when the loop
+    is traced."""
+    s = plan.model.solver
+    if s.method == "ap" or s.lam is not None:
+        return []
+    in_b = plan.in_set("B")
+    bilinear = [lf for lf in in_b if lf.family.kind == "bilinear"]
+    if not bilinear:
+        return []
+    pair = (bilinear[0].family.x, bilinear[0].family.w)
+    fused = [lf for lf in bilinear if (lf.family.x, lf.family.w) == pair]
+    if pair[0] == pair[1] or any(set(pair) & set(lf.family.variables)
+                                 for lf in in_b if not any(lf is f for f in fused)):
+        return []
+    return fused
 
 
 class SolverWriter:
@@ -498,6 +536,7 @@ class SolverWriter:
                          f"{lf.set!r}),")
         table.append("}")
         set_fns.append("\n".join(table) + "\n")
+        set_fns.append(self.fused(fam_names))
         set_fns.append(
             "def project_family(name, state, data):\n"
             '    """Project onto one constraint family alone (what `lwlc test` checks)."""\n'
@@ -510,7 +549,8 @@ class SolverWriter:
         library = sets.emit_source(sorted(self.kinds | {"_common"}))
         runtime_src = []
         own = {n for _, names in self.d.runtime for n in names}
-        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_assemble", "_tiles",
+        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_spread", "_assemble",
+                                       "_tiles",
                                        "_rows", "_cols", "_strided", "_dense_edges")),
                               (rrr, ("rrr_error", "rrr_update", "_other_update")),
                               (inference, ("edge_matrix", "least_squares_values"))):
@@ -628,6 +668,78 @@ class SolverWriter:
         self.consts.append(f"{name} = {value}  # {var}: each edge carries the value of {what}")
         self._owner_names[var] = name
         return name
+
+    def index_expr(self, a: np.ndarray, base: str) -> str:
+        """An index array as an expression: _rows/_cols/np.arange, or its constant."""
+        ix = self.index(np.asarray(a, dtype=np.int64), base)
+        if ix.kind == "rows":
+            return f"_rows({ix.start}, {ix.n}, {ix.m})"
+        if ix.kind == "cols":
+            return f"_cols({ix.start}, {ix.n}, {ix.m})"
+        if ix.kind == "range":
+            return f"np.arange({ix.start}, {ix.stop})"
+        return ix.name
+
+    def fused(self, fam_names: dict[str, str]) -> str:
+        """FUSED_ROWS and rrr_step_fused, for a backend whose loop has the edge pass
+        (lwlc/runtime/jax_fused.py)."""
+        if not any("_fused_update" in names for _, names in self.d.runtime):
+            return ""
+        fused = fused_families(self.plan)
+        if not fused:
+            return ""
+        m = self.model
+        lines = ["FUSED_ROWS = (  # (x, w, y, input, its first item, items, c, metric of x, w,",
+                 "    # groups (edges [n, m], y's or the input's columns [n])): jax_fused.py"]
+        for lf in fused:
+            fam = lf.family
+            part = fam.part or m.batch.whole
+            groups = []
+            for gi, g in enumerate(lf.groups):
+                edges = self.index_expr(g.edges, f"{fam.name}_{gi}_edges")
+                if fam.y:
+                    where = self.index_expr(g.positions[fam.y], f"{fam.name}_{gi}_{fam.y}")
+                else:
+                    inp = m.inputs[fam.data]
+                    where = self.index_expr([inp.nodes.index(n) for n in g.nodes],
+                                            f"{fam.name}_{gi}_cols")
+                groups.append(f"({edges}, {where})")
+            inp = m.inputs[fam.data] if fam.data else None
+            gx = num(float(m.variables[fam.x].metric[0]))
+            gw = num(float(m.variables[fam.w].metric[0]))
+            lines.append(f"    # {fam.name} ({self.file}:{fam.span.line})")
+            lines.append(
+                f"    ({fam.x!r}, {fam.w!r}, {fam.y or None!r}, {inp.name if inp else None!r}, "
+                f"{inp.part.start if inp else 0}, ({part.start}, {part.stop}), "
+                f"{num(fam.coef)}, {gx}, {gw}, ({', '.join(groups)},)),")
+        lines.append(")")
+        rows = sum(len(g.nodes) for lf in fused for g in lf.groups)
+        fan_in = sum(g.edges.size for lf in fused for g in lf.groups) / max(rows, 1)
+        on = fan_in >= FUSED_MIN_FAN_IN
+        lines.append(f"FUSED_EDGE_PASS = {on}  # mean fan-in of the rows {fan_in:.0f} "
+                     f"{'>=' if on else '<'} {FUSED_MIN_FAN_IN} (LWLC_FUSED=0/1 overrides)")
+        rest = [lf for lf in self.plan.in_set("B") if not any(lf is f for f in fused)]
+        lines.append("B_REST = (  # set B's other families: (projection, variables it writes)")
+        lines += [f"    ({fam_names[lf.family.name]}, {sorted(set(lf.family.variables))!r}),"
+                  for lf in rest]
+        lines.append(")")
+        norm = "K" if self.model.solver.error != "element" else \
+            f"(K * {max(1, self.plan.n_edges)})"
+        lines += [
+            "",
+            "",
+            "def rrr_step_fused(state, data, beta=1.0):",
+            '    """rrr_step with set B\'s bilinear rows, the update and its error in one pass',
+            "    over the edge variables (lwlc/runtime/fused.py), where set A writes them as",
+            '    spreads; otherwise rrr_step."""',
+            "    K = next(iter(state.values())).shape[0]",
+            f"    done = _fused_update(project_A, B_REST, state, data, beta, METRIC, {norm})",
+            "    return rrr_step(state, data, beta) if done is None else done",
+            "",
+            "",
+            "rrr_step_fused.unblocked = True  # the loop holds the edge variables whole",
+        ]
+        return "\n".join(lines) + "\n"
 
     def step(self) -> str:
         s = self.model.solver

@@ -67,7 +67,7 @@ CASES = {
                                         "blobs:inputs=784,classes=10,items=3000,spread=0.3",
                                         iterations=10),
 }
-CONFIGS = (("numpy", "float64"), ("jax", "float32"), ("jax", "float64"))
+CONFIGS = (("numpy", "float64"), ("jax", "float32"), ("jax-unfused", "float32"), ("jax", "float64"))
 # the plot's sweeps: MNIST 784-H-10, JAX float32
 SWEEP_BATCH = (100, 250, 500, 1000, 2000)
 SWEEP_WIDTH = (10, 20, 50, 100, 200)
@@ -108,17 +108,32 @@ def _ready(state: dict) -> None:
             v.block_until_ready()
 
 
+def fused(solver) -> bool:
+    """Whether the solver's loop runs the fused edge pass (lwlc/runtime/jax_fused.py)."""
+    return hasattr(solver, "rrr_step_fused") and solver.fused_edge_pass()
+
+
 def step_bytes(solver, state: dict, data: dict) -> tuple[float, float]:
-    """XLA's cost analysis of one compiled RRR step on the loop's (blocked) state: bytes
-    accessed and flops."""
+    """XLA's cost analysis of one compiled RRR step as the loop runs it: bytes accessed
+    and flops. The fused step: XLA's figure for its own part, plus the edge pass's one
+    read and one write of x and w (a custom call, which XLA counts as nothing); else
+    rrr_step on the blocked state."""
     import jax
 
     st = solver.shard(state)
-    if hasattr(solver, "_split_blocks"):
-        st = solver._split_blocks(st)
-    cost = jax.jit(solver.rrr_step).lower(st, solver.shard(data), 1.0).compile().cost_analysis()
+    if fused(solver):
+        step = jax.jit(solver.rrr_step_fused, donate_argnums=0)
+    else:
+        step = jax.jit(solver.rrr_step)
+        if hasattr(solver, "_split_blocks"):
+            st = solver._split_blocks(st)
+    cost = step.lower(st, solver.shard(data), 1.0).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost.get("bytes accessed", np.nan)), float(cost.get("flops", np.nan))
+    pass_bytes = 0.0
+    if fused(solver):
+        pass_bytes = 2.0 * sum(np.asarray(state[v]).nbytes for v in solver.FUSED_ROWS[0][:2])
+    return (float(cost.get("bytes accessed", np.nan)) + pass_bytes,
+            float(cost.get("flops", np.nan)))
 
 
 def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict) -> dict:
@@ -220,19 +235,26 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         "base_rss_mb": base_rss,
         "peak_rss_mb": peak, "peak_with_cost_analysis_mb": _peak_mb(),
         "min_bytes": 2 * state_bytes, "xla_bytes": xla_bytes, "flops": flops,
-        "data": str(spec),
+        "data": str(spec), "fused": backend == "jax" and fused(solver),
     }
 
 
 def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: float) -> dict:
+    """One measurement in a process of its own; backend "jax-unfused" is JAX with the
+    fused edge pass off (LWLC_FUSED=0: the unfused step, the reference)."""
+    label, backend = backend, "jax" if backend == "jax-unfused" else backend
     cmd = [sys.executable, __file__, "--one", name, backend, dtype, "--budget", str(budget),
            "--overrides", json.dumps(overrides)]
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    if label == "jax-unfused":
+        env["LWLC_FUSED"] = "0"
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     if r.returncode != 0:
         return {"case": name, "backend": backend, "dtype": dtype, "error": r.stderr[-2000:]}
     out = json.loads(r.stdout.strip().splitlines()[-1])
     out["case"] = name
+    if label == "jax-unfused":
+        out["backend"] = "jax unfused"
     return out
 
 
@@ -255,8 +277,9 @@ def table(rows: list[dict], bandwidth: float) -> str:
         per = f"{r['s_per_iter']:.3g}"
         if r.get("restarts"):
             per += f" ({1e6 * r['s_per_start_iter']:.3g} µs per start)"
+        fused_pass = " fused" if r.get("fused") else ""
         lines.append(
-            f"| {r['case']} | {r['backend']} {r['dtype']} | {r['K']} | {r['E']} | "
+            f"| {r['case']} | {r['backend']} {r['dtype']}{fused_pass} | {r['K']} | {r['E']} | "
             f"{per} | {cpu} | {r['wm_per_s']:.3g} | "
             f"{r['compile_s']:.2f} | {r['peak_rss_mb']:.0f}{held} | {xla} | {bound} |")
     return "\n".join(lines) + "\n"
@@ -319,7 +342,8 @@ def main() -> None:
                                  epilog=__doc__.split("\n\n", 2)[2])
     ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     ap.add_argument("--configs", nargs="+", default=[f"{b}:{d}" for b, d in CONFIGS],
-                    help="backend:dtype pairs (default: numpy:float64 jax:float32 jax:float64)")
+                    help="backend:dtype pairs (default: numpy:float64 jax:float32 "
+                         "jax-unfused:float32 jax:float64; jax-unfused: the unfused step)")
     ap.add_argument("--budget", type=float, default=8.0,
                     help="seconds of timed work per measurement, about (default 8)")
     ap.add_argument("--quick", action="store_true", help="small budget, no sweeps")

@@ -1,19 +1,21 @@
 """JAX backend: the same emitted solver as NumPy, jit-compiled, float32 or float64, sharded over
 the batch axis across all visible devices.
 
-The emitted module imports only jax, numpy and the standard library. `solve_batch` runs the
-whole per-batch RRR loop (up to the cap or the tolerance) inside one compiled `lax.while_loop`
-(lwlc/runtime/jax_loop.py); the state is donated between calls. With several devices, state and
-data are placed with a `NamedSharding` over a one-axis `Mesh` on the batch axis; the consensus
-means over items become the collectives XLA inserts. The code is the same for one device or many.
+The emitted module imports only jax, numpy and the standard library; a model with the fused
+edge pass (lwlc/runtime/jax_fused.py) also imports lwlc.runtime.fused (numba) where it is
+there. `solve_batch` runs the whole per-batch RRR loop (up to the cap or the tolerance) inside
+one compiled `lax.while_loop` (lwlc/runtime/jax_loop.py); the state is donated between calls.
+With several devices, state and data are placed with a `NamedSharding` over a one-axis `Mesh`
+on the batch axis; the consensus means over items become the collectives XLA inserts. The code
+is the same for one device or many.
 """
 
 from __future__ import annotations
 
-from lwlc.backends.common import Dialect, SolverWriter
+from lwlc.backends.common import Dialect, SolverWriter, fused_families
 
 from lwlc.lower import Plan
-from lwlc.runtime import jax_arrays, jax_blocks, jax_loop
+from lwlc.runtime import jax_arrays, jax_blocks, jax_fused, jax_loop
 
 IMPORTS = '''import math
 import os
@@ -41,7 +43,7 @@ def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, bet
     """Run RRR on one batch inside one compiled loop. Returns (state, steps,
     first error, last error). The first call for a shape compiles; its time is
     added to LAST_COMPILE_SECONDS."""
-    return run_compiled(rrr_step, state, data, iterations, tolerance, beta)
+    return run_compiled({step}, state, data, iterations, tolerance, beta)
 
 
 # The helpers the driver calls once per batch, compiled: run op by op, the dispatch
@@ -57,6 +59,8 @@ forward = jax.jit(forward, static_argnums=(2, 3))
 RUNTIME = ((jax_arrays, ("_fresh", "_assign")),
            (jax_blocks, ("_Blocked", "_tiled", "_split_blocks", "_join_blocks", "_assemble",
                         "_LANES", "rrr_error", "rrr_update")),
+           (jax_fused, ("_LAZY", "_Spread", "_spread", "_band_slots",
+                        "_tables", "_run_mode", "_fused_update", "fused_edge_pass")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
                        "devices", "mesh", "shard", "gather", "_loop", "_use_xla_cache",
                        "run_compiled")))
@@ -67,8 +71,10 @@ def emit(plan: Plan, dtype: str = "float64", command: str | None = None) -> str:
     """The JAX solver module's source text for a lowered plan."""
     s = plan.model.solver
     beta = 1.0 if s.method == "dr" else s.beta
+    step = "rrr_step_fused if fused_edge_pass() else rrr_step" if fused_families(plan) \
+        else "rrr_step"
     api = API.format(iterations=s.iterations, tolerance=repr(float(s.tolerance)),
-                     beta=repr(float(beta)))
+                     beta=repr(float(beta)), step=step)
     dialect = Dialect(name="jax", imports=IMPORTS.replace("{dtype}", dtype), runtime=RUNTIME,
                       api=api, roots=ROOTS)
     return SolverWriter(plan, dialect, command).write()

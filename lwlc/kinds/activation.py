@@ -101,7 +101,7 @@ def emit(w, lf: LoweredFamily) -> list[str]:
         else:
             lines.append(f"gx = {w.num(m * xmetric)}  # Lemma 4.1: replicas times x's metric")
             lines.append(f"znew, xnew = activation_projection(xp, z, xbar, gz, gx, {pieces})")
-        lines.append(ix["E"].put(fam.x, R, "xp.broadcast_to(xnew[..., None], xe.shape)"))
+        lines.append(ix["E"].put(fam.x, R, "_spread(xnew[..., None], xe.shape)"))
         if fam.b:
             lines.append("y, b = activation_yb_update(xp, y, b, znew - z, gy, gb)")
             lines.append(ix[fam.y].put(fam.y, R, "y"))

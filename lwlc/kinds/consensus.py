@@ -143,10 +143,11 @@ def emit(w, lf: LoweredFamily) -> list[str]:
         if fam.over == "edges":
             lines.append("mean = v.mean(axis=-1)  # the consensus value (Lemma 4.1)")
         else:
-            lines.append("mean = _item_mean(xp, v)  # consensus over the batch items")
+            mean = idx.read_mean(f"src[{fam.var!r}]", R)
+            lines.append(f"mean = {mean}  # consensus over the batch items")
         lines += side_lines(w, fam, g, gi)
-        value = ("xp.broadcast_to(mean[..., None], v.shape)" if fam.over == "edges"
-                 else "xp.broadcast_to(mean, v.shape)")
+        value = ("_spread(mean[..., None], v.shape)" if fam.over == "edges"
+                 else "_spread(mean, v.shape)")
         lines.append(idx.put(fam.var, R, value))
     return lines
 

@@ -20,6 +20,8 @@ from lwlc.runtime.rrr import _other_update  # bound in a solver from the same ru
 from lwlc.runtime.state import _tiles
 
 ALL = slice(None)
+_LAZY = set()  # bound in a solver to jax_fused's
+_Spread = type("_Spread", (), {})  # bound in a solver to jax_fused's
 BLOCKS = {}  # variable: column boundaries of its blocks (emitted per model)
 
 
@@ -179,9 +181,14 @@ def _join_blocks(state):
 
 def _assemble(out):
     """Apply a set's recorded writes: block by block for a blocked variable, else joined
-    where the writes tile the variable, else as updates of the input."""
+    where the writes tile the variable, else as updates of the input. The writes of a
+    variable in _LAZY stay a list (jax_fused.py); other spreads become arrays."""
     writes = out.pop("__writes__")
     for name, puts in writes.items():
+        if name in _LAZY:
+            out[name] = list(puts)
+            continue
+        puts = [(i, v.dense() if isinstance(v, _Spread) else v) for i, v in puts]
         base = out[name]
         if isinstance(base, _Blocked):
             out[name] = base.with_writes(puts)

@@ -149,7 +149,8 @@ def _loop(step, state, data, iterations, tolerance, beta):
         return st, i, first, last
 
     inf = jnp.asarray(jnp.inf, dtype=DTYPE)
-    carry = (_split_blocks(state), jnp.asarray(0), inf, inf)
+    whole = getattr(step, "unblocked", False)  # the fused step holds x and w whole
+    carry = (state if whole else _split_blocks(state), jnp.asarray(0), inf, inf)
     st, i, first, last = jax.lax.while_loop(cond, body, carry)
     return _join_blocks(st), i, first, last
 
@@ -176,7 +177,8 @@ def run_compiled(step, state, data, iterations, tolerance, beta):
     LAST_COMPILE_SECONDS."""
     global LAST_COMPILE_SECONDS
     state, data = shard(state), shard(data)
-    key = tuple((k, v.shape, str(v.dtype)) for k, v in sorted(state.items()))
+    key = (step.__name__,)
+    key += tuple((k, v.shape, str(v.dtype)) for k, v in sorted(state.items()))
     key += tuple((k, v.shape, str(v.dtype)) for k, v in sorted(data.items()))
     args = (
         jnp.asarray(iterations),

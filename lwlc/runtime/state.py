@@ -36,6 +36,12 @@ def _put(out, name, index, value):
     out["__writes__"][name].append((index, value))
 
 
+def _spread(value, shape):
+    """A consensus value broadcast to its replicas (the JAX loop keeps it as the value
+    where it can: lwlc/runtime/jax_fused.py)."""
+    return xp.broadcast_to(value, shape)
+
+
 def _assemble(out):
     """Apply the recorded writes, variable by variable, to a copy of the input (to a
     fresh array where the writes tile the variable)."""

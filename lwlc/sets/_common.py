@@ -44,6 +44,24 @@ def _item_mean(xp: "ModuleType", v: "Array") -> "Array":
     return (ones @ v.reshape(v.shape[0], -1)).reshape(v.shape[1:])
 
 
+def _item_means(xp: "ModuleType", a: "Any", rows: "Any", cols: "Any") -> "Array":
+    """The mean over the items ``rows`` of the columns ``cols`` of a [K, n] variable.
+    Under JAX a matrix-vector product (``_item_mean``) of the whole variable, sliced
+    after (a dot of a column slice would first copy the slice; the fused loop holds x
+    and w whole, and XLA shares one dot among the slices), or of the block that holds
+    the columns (the unfused loop's blocks, lwlc/runtime/jax_blocks.py)."""
+    if not _is_jax(xp):
+        return a[rows][:, cols].mean(axis=0)
+    blocks = getattr(a, "blocks", None)
+    if blocks is None:
+        return _item_mean(xp, a[rows])[cols]
+    if isinstance(cols, slice):
+        for block, lo, hi in zip(blocks, a.bounds[:-1], a.bounds[1:], strict=True):
+            if lo <= cols.start and cols.stop <= hi:
+                return _item_mean(xp, block[rows])[cols.start - lo:cols.stop - lo]
+    return _item_mean(xp, a[rows, cols])
+
+
 def _stable_argsort(xp: "ModuleType", a: "Array") -> "Array":
     """Stable argsort over the last axis (ties: lower index first), numpy and jax
     alike."""
@@ -171,6 +189,7 @@ EMIT = (
     _is_jax,
     _row_sums,
     _item_mean,
+    _item_means,
     _stable_argsort,
     _descending_ranks,
     _fixed_loop,

@@ -88,8 +88,8 @@ def bilinear_newton_done(
     t, lo, hi = new
     tol = 16.0 * float(xp.finfo(t.dtype).eps) * xp.where(near, t, 1.0)
     close = (xp.abs(t - old[0]) <= tol) | (hi - lo <= tol)
-    # hi = 1/2 is the initial bracket end, never evaluated: a first Newton step that lands
-    # exactly on it (x = 0, w = 1/2, y = 1, omega = g = 1) has not converged
+    # hi = 1/2 is the initial bracket end, never evaluated: a first Newton step that
+    # lands exactly on it (x = 0, w = 1/2, y = 1, omega = g = 1) has not converged
     return close | (t == lo) | ((t == hi) & (hi < 0.5))
 
 

@@ -134,3 +134,25 @@ def test_float32_stays_finite() -> None:
             assert np.asarray(a).dtype == np.float32 and np.all(np.isfinite(np.asarray(a)))
         lhs = np.sum(np.asarray(out[0]) * np.asarray(out[1]), -1)
         np.testing.assert_allclose(lhs, y, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("ginv", [1.0, 0.0])
+def test_a_first_newton_step_onto_the_initial_bracket_end_is_not_converged(ginv):
+    """x = 0, w = (1/2, ..), y = 1, ω = g = 1: the first Newton step lands exactly on u =
+    1/2, the bracket's initial end, which was taken for the root (x'·w' = 0.889 for ω y' =
+    0.5). NumPy, JAX and the fused kernel's scalar solve."""
+    from lwlc.runtime.fused import multiplier
+
+    x, w, y = np.zeros((1, 4)), np.full((1, 4), 0.5), np.array([1.0 if ginv else 0.125])
+    for out in (bilinear_projection(np, x, w, y, 1.0, ginv),
+                call_jax(bilinear_projection, x, w, y, np.asarray(1.0), np.asarray(ginv))):
+        xn, wn, yn = (np.asarray(a) for a in out)
+        assert abs(float(np.sum(xn * wn)) - float(yn[0])) < 1e-14
+        again = bilinear_projection(np, xn, wn, yn, 1.0, ginv)
+        moved = [float(np.max(np.abs(a - b))) for a, b in zip(again, (xn, wn, yn), strict=True)]
+        assert max(moved) < 1e-14
+    p, q = float(np.sum(x * w)), float(np.sum(x * x + w * w))
+    S, D = float(np.sum((x + w) ** 2)), float(np.sum((x - w) ** 2))
+    u, _, _ = multiplier(p, q, S, D, float(y[0]), 1.0, ginv)
+    assert u == pytest.approx(float(bilinear_multiplier(np, p, q, y[0], 1.0, ginv)), abs=1e-14)
+    assert u != 0.5
