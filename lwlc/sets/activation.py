@@ -204,6 +204,8 @@ def _fixed_bruteforce_samples(args: tuple, n: int) -> tuple:
                         grid[k],
                         grid[k + 1],
                         xtol=1e-15,
+                        maxiter=1000,
+                        disp=False,  # a multiple root (t³ = 0) may miss xtol: keep it
                     )
                 )
         roots = sorted(roots, key=lambda t: abs(t - zi))[:n]

@@ -251,21 +251,26 @@ def bruteforce_union(
                 gzi: float = gzi,
                 gxi: float = gxi,
             ) -> float:
-                return (
-                    gzi * (t - zi) ** 2
-                    + gxi * (float(piece_value(p, np.asarray(t))) - xi) ** 2
-                )
+                d = float(piece_value(p, np.asarray(t))) - xi
+                return gzi * (t - zi) ** 2 + gxi * d * d  # d * d: inf, no OverflowError
 
-            grid = np.linspace(lo, hi, 257)
-            vals = [energy(t) for t in grid]
-            k = int(np.argmin(vals))
-            a, b = grid[max(k - 1, 0)], grid[min(k + 1, 256)]
-            cands = [grid[k], lo, hi]
-            if b > a:
-                res = minimize_scalar(
-                    energy, bounds=(a, b), method="bounded", options={"xatol": 1e-13}
-                )
-                cands.append(float(res.x))
+            # even points and points at every scale around z (a steep curve's minimum
+            # is near z in a window made huge by E(clip(z)))
+            near = zi + radius * np.concatenate([-(2.0 ** -np.arange(1, 40)),
+                                                 2.0 ** -np.arange(1, 40)])
+            grid = np.unique(np.concatenate([np.linspace(lo, hi, 1025),
+                                             np.clip(near, lo, hi)]))
+            vals = np.array([energy(t) for t in grid])
+            cands = [lo, hi]
+            for k in np.argsort(vals)[:3]:  # refine the three best
+                a, b = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+                cands.append(grid[k])
+                if b > a:
+                    res = minimize_scalar(
+                        energy, bounds=(a, b), method="bounded",
+                        options={"xatol": 1e-13},
+                    )
+                    cands.append(float(res.x))
             for t in cands:
                 e = energy(t)
                 if e < best[0]:

@@ -271,3 +271,23 @@ def test_fixed_activation_nearest_at_the_tolerance_edge() -> None:
     got = activation.activation_fixed_projection(np, z, x, relu)
     np.testing.assert_array_equal(got, [-1.0] * 5 + [1e-12])
     check_nearest(activation.SPEC, (z, x, np.ones(6), np.ones(6), relu, "fixed"))
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_a_steep_curve_is_projected_to_its_nearest_point(be) -> None:
+    """x = t³ from (z, x) = (±10, 0), (±6, 0): the nearest points are t = ±1.23904 and
+    ±1.10297 (a grid of 2e6 points over [-10, 10]). Undamped Newton steps on the steep
+    stationarity condition stopped at t = 2.7485 (energy 483.7 against 80.37)."""
+    from lwlc.sets.activation import activation_projection
+
+    cube = ("curve", -math.inf, math.inf, lambda xp, t: t**3, lambda xp, t: 3 * t**2,
+            lambda xp, t: 6 * t)
+    z = np.array([10.0, 6.0, -10.0, -6.0])
+    t, x = ev(be, activation_projection, z, np.zeros(4), 1.0, 1.0, (cube,))
+    grid = np.linspace(-10, 10, 2_000_001)
+    for zi, ti in zip(z, np.asarray(t), strict=True):
+        energy = (grid - zi) ** 2 + grid**6
+        best = grid[np.argmin(energy)]
+        assert abs(ti - best) < 2e-5
+        assert (ti - zi) ** 2 + ti**6 <= energy.min() + 1e-9
+    np.testing.assert_allclose(np.asarray(x), np.asarray(t) ** 3, rtol=1e-12)
