@@ -36,7 +36,7 @@ from . import data as datamod
 from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
 from .elaborate import label_problems, names_read, training_inputs
-from .errors import DataError, LwlcError, ModelError, SolverError
+from .errors import DataError, LwlcError, ModelError, SolverError, Span
 from .files import publish
 
 
@@ -195,11 +195,25 @@ class Bound:
         return out
 
 
-def run_warnings(model: ir.Model) -> list[ir.ModelWarning]:
+# RRR_err in float32 is exact to about float32's eps times the state's size: a tolerance
+# below this is never reached, and every batch runs all its iterations
+FLOAT32_TOLERANCE = 1e-6
+
+
+def run_warnings(model: ir.Model, dtype: str = "float64") -> list[ir.ModelWarning]:
     """The model's warnings a training run prints: not a missing data file (`lwlc check`
     says that), since the file the run reads is then an error and the others do not
-    matter."""
-    return [w for w in model.warnings if w.about != "missing data"]
+    matter; and, in float32, a tolerance float32 cannot resolve."""
+    out = [w for w in model.warnings if w.about != "missing data"]
+    tol = model.solver.tolerance
+    if dtype == "float32" and 0.0 < tol < FLOAT32_TOLERANCE:
+        span = model.solver.span or Span(model.file, 1, 1)
+        out.append(ir.ModelWarning(
+            f"the run's tolerance {tol:g} is below what float32 resolves", span,
+            hint=f"RRR_err in float32 is exact to about 1e-7 of the state's size, so every "
+                 f"batch runs all its iterations; use --dtype float64, or a tolerance of "
+                 f"{FLOAT32_TOLERANCE:g} or more"))
+    return out
 
 
 def data_part(model: ir.Model) -> ir.SubBatch:
@@ -427,7 +441,7 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     if rank:  # several processes (jax.distributed): the others print nothing
         cfg = replace(cfg, quiet=True, progress=False)
         console = notes = warn = None
-    for warning in run_warnings(compiled.model) if warn is not None else ():
+    for warning in run_warnings(compiled.model, cfg.dtype) if warn is not None else ():
         warn(warning)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):

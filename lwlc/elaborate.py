@@ -8,6 +8,7 @@ from the model text is ever evaluated as Python.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -499,6 +500,8 @@ class _Elaborator:
                     raise ModelError(
                         f"fanin {fanin} is larger than the {len(tails)} possible tails",
                         kw["fanin"].span,
+                        hint=f"each head draws fanin distinct tails: at most fanin = "
+                             f"{len(tails)}, which is dense(...)",
                     )
                 rng = np.random.default_rng(seed)
                 t = np.concatenate(
@@ -613,7 +616,10 @@ class _Elaborator:
         self.declare(st.name, "a label", st.span)
         classes = self.group(st.classes)
         if len(classes) < 2:
-            raise ModelError("a label needs at least two classes", st.span)
+            raise ModelError("a label needs at least two classes", st.span,
+                             hint=f"its group has {len(classes)} node(s); a label names one of "
+                                  "the class nodes per item (a regression target is an input "
+                                  "with `==`)")
         self.labels[st.name] = ir.Label(st.name, self.batch_part(st.batch, st.span), classes,
                                         st.span)
 
@@ -707,9 +713,14 @@ class _Elaborator:
             raise ModelError(f"set '{st.name}' is declared twice", st.span)
         for i, name in enumerate(st.params):
             if name in ("x", "z") or name in st.params[:i]:
-                raise ModelError(f"set {st.name}: parameter '{name}' is "
-                                 + ("repeated" if name in st.params[:i] else "reserved: z and x "
-                                    "are the set's coordinates"), st.span)
+                repeated = name in st.params[:i]
+                renamed = ", ".join(p if p != name else name + "0" for p in st.params)
+                raise ModelError(
+                    f"set {st.name}: parameter '{name}' is "
+                    + ("repeated" if repeated else "reserved: z and x are the set's coordinates"),
+                    _param_span(st, name, st.params[:i].count(name)),
+                    hint=(f"give each parameter of {st.name} its own name" if repeated else
+                          f"rename it, e.g. set {st.name}({renamed})"))
         self.set_decls[st.name] = st
 
     def st_ConstraintDecl(self, st: S.ConstraintDecl):
@@ -1030,6 +1041,22 @@ class _Elaborator:
             return fn(*[self.sympy_expr(a, env) for a in e.args])
         raise ModelError("a piece's expression uses only z, numbers and parameters",
                          getattr(e, "span", None))
+
+
+def _param_span(st: S.SetDecl, name: str, nth: int) -> Span:
+    """Where parameter `name` (its nth repeat) is written in a set's header; the whole
+    statement where it cannot be found."""
+    text = st.span.line_text() or ""
+    start = text.find("(", text.find(st.name))
+    stop = text.find(")", start)
+    if start < 0 or stop < 0:
+        return st.span
+    hits = [start + 1 + m.start()
+            for m in re.finditer(rf"\b{re.escape(name)}\b", text[start + 1:stop])]
+    if len(hits) <= nth:
+        return st.span
+    col = hits[nth] + 1
+    return Span(st.span.file, st.span.line, col, st.span.line, col + len(name), st.span.source)
 
 
 class _Context:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from rich.table import Table
 
@@ -132,15 +134,23 @@ def library_results(model_path, overrides, examples: int, seed: int | None = Non
                             pieces=pieces, seed=seed):
             out.append(Result(", ".join(users[key]), "library", key, r.property,
                               r.examples, bool(r.ok), None,
-                              "" if r.ok else str(r.counterexample)[:300]))
+                              "" if r.ok else shown(r.counterexample)[:300]))
     return out
 
 
+def shown(value) -> str:
+    """A counterexample as text, functions by name: a curve piece's generated f, f', f''
+    print as <lambda>, not as their addresses."""
+    return re.sub(r"<function (?:[\w.<>]*\.)?([\w<>]+) at 0x[0-9a-f]+>", r"\1", str(value))
+
+
 def result_table(title: str, results) -> Table:
-    """One row per checked property: family, kind, set, property, examples, result, worst."""
+    """One row per checked property: family, kind, set, property, examples, result, worst.
+    Names wrap rather than being cut (a narrow or piped console keeps them whole)."""
     table = Table(title=title)
     for col in ("family", "kind", "set", "property", "examples", "result", "worst"):
-        table.add_column(col, justify="right" if col in ("examples", "worst") else "left")
+        table.add_column(col, justify="right" if col in ("examples", "worst") else "left",
+                         overflow="fold")
     for r in results:
         worst = "" if r.worst is None else f"{r.worst:.2e}"
         table.add_row(r.family, r.kind, r.set, r.property, str(r.examples),

@@ -287,3 +287,15 @@ def test_an_output_that_is_a_directory_is_an_error_and_a_missing_folder_is_made(
     r = run("test", model, "-n", "0")
     assert r.exit_code == 2 and "internal error" not in r.output  # refused as an option
     assert "Invalid value for '--examples'" in r.output
+
+
+def test_a_tolerance_float32_cannot_resolve_is_a_warning(tmp_path):
+    args = ("train", ROOT / "models" / "majority.lwl", "--data", "majority:depth=2,limit=64",
+            "--backend", "jax", "--set", "epochs=1", "--set", "iterations=2", "--set",
+            "batch=32", "--set", "tolerance=1e-12", "-q")
+    r = run(*args, "--dtype", "float32", "-o", tmp_path / "f32")
+    assert r.exit_code == 0, r.output
+    assert "warning: the run's tolerance 1e-12 is below what float32 resolves" in r.output
+    assert "majority.lwl:" in r.output and "--dtype float64" in r.output
+    r = run(*args, "--dtype", "float64", "-o", tmp_path / "f64")
+    assert r.exit_code == 0 and "float32 resolves" not in r.output

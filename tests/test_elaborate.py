@@ -417,7 +417,7 @@ ERRORS = [
     ("random-bad-option", "dense(H1 -> C)", "random(H1 -> C, fanin = 2, sed = 1)", ("sed", 0),
      "random(...) has no option 'sed'", "did you mean 'seed'?"),
     ("random-fanin-too-large", "dense(H1 -> C)", "random(H1 -> C, fanin = 9)", ("fanin", 0),
-     "fanin 9 is larger than the 4 possible tails", None),
+     "fanin 9 is larger than the 4 possible tails", "at most fanin = 4"),
     ("dense-option", "dense(H1 -> C)", "dense(H1 -> C, fanin = 2)", ("fanin", 0),
      "dense(...) takes no option 'fanin'", None),
     ("edge-file-missing", "dense(H1 -> C)", 'file("nope.txt")', ('file("nope.txt")', 0),
@@ -444,8 +444,12 @@ ERRORS = [
      "a piece defines x, not 'y'", None),
     ("piece-function-arity", "in relu", "in mine5", ("exp(z, 2)", 0),
      "exp(...) takes one argument, got 2", None),
-    ("set-parameter-reserved", "in relu", "in mine6(1)", ("set mine6", 0),
-     "parameter 'z' is reserved", None),
+    ("set-parameter-reserved", "in relu", "in mine6(1)", ("z) { x = z", 0),
+     "parameter 'z' is reserved", "rename it, e.g. set mine6(z0)"),
+    ("set-parameter-repeated", "in relu", "in mine8(1, 2)", ("a) { x = a", 0),
+     "set mine8: parameter 'a' is repeated", "its own name"),
+    ("label-one-class", "label c[k] in C", "nodes Q[1]\nlabel c[k] in Q", ("label c[k]", 0),
+     "a label needs at least two classes", "its group has 1 node(s)"),
     ("set-declared-twice", "in relu", "in mine", ("set mine {", 1),
      "set 'mine' is declared twice", None),
     ("loop-variable-without-domain", "for k, i in D:", "for k, i:", ("i:", 0),
@@ -597,6 +601,7 @@ EXTRA_SETS = {  # user sets that the cases above use (`in mine`, ...)
     "mine5": "set mine5 { x = exp(z, 2) for all }\n",
     "mine6": "set mine6(z) { x = z for all }\n",
     "mine7": "set mine7(s) { x = s * tanh(z / s) for all }\n",
+    "mine8": "set mine8(a, a) { x = a * z for all }\n",
 }
 
 
