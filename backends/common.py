@@ -689,8 +689,7 @@ class SolverWriter:
         if not fused:
             return ""
         m = self.model
-        lines = ["FUSED_ROWS = (  # (x, w, y, input, its first item, items, c, metric of x, w,",
-                 "    # groups (edges [n, m], y's or the input's columns [n])): jax_fused.py"]
+        lines = ["FUSED_ROWS = (  # the bilinear families the edge pass projects (jax_fused.py)"]
         for lf in fused:
             fam = lf.family
             part = fam.part or m.batch.whole
@@ -707,11 +706,18 @@ class SolverWriter:
             inp = m.inputs[fam.data] if fam.data else None
             gx = num(float(m.variables[fam.x].metric[0]))
             gw = num(float(m.variables[fam.w].metric[0]))
-            lines.append(f"    # {fam.name} ({self.file}:{fam.span.line})")
-            lines.append(
-                f"    ({fam.x!r}, {fam.w!r}, {fam.y or None!r}, {inp.name if inp else None!r}, "
-                f"{inp.part.start if inp else 0}, ({part.start}, {part.stop}), "
-                f"{num(fam.coef)}, {gx}, {gw}, ({', '.join(groups)},)),")
+            lines += [
+                f"    dict(  # {fam.name} ({self.file}:{fam.span.line})",
+                f"        x={fam.x!r}, w={fam.w!r}, y={fam.y or None!r},  # Σ x w = c y",
+                f"        input={inp.name if inp else None!r},  # or y fixed by this input,",
+                f"        first={inp.part.start if inp else 0},  # whose first item this is",
+                f"        items=({part.start}, {part.stop}), c={num(fam.coef)},",
+                f"        gx={gx}, gw={gw},  # the metric of x and w",
+                "        groups=(  # (edges [n, m], the columns of y or the input [n])",
+                *[f"            {g}," for g in groups],
+                "        ),",
+                "    ),",
+            ]
         lines.append(")")
         rows = sum(len(g.nodes) for lf in fused for g in lf.groups)
         fan_in = sum(g.edges.size for lf in fused for g in lf.groups) / max(rows, 1)

@@ -131,7 +131,8 @@ def step_bytes(solver, state: dict, data: dict) -> tuple[float, float]:
     cost = cost[0] if isinstance(cost, list) else cost
     pass_bytes = 0.0
     if fused(solver):
-        pass_bytes = 2.0 * sum(np.asarray(state[v]).nbytes for v in solver.FUSED_ROWS[0][:2])
+        pair = (solver.FUSED_ROWS[0]["x"], solver.FUSED_ROWS[0]["w"])
+        pass_bytes = 2.0 * sum(np.asarray(state[v]).nbytes for v in pair)
     return (float(cost.get("bytes accessed", np.nan)) + pass_bytes,
             float(cost.get("flops", np.nan)))
 

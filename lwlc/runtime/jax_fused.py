@@ -151,7 +151,7 @@ def _fused_update(project_A, families, state, data, beta, metric, norm):
     edge pass; None where set A's writes of x and w are not spreads covering them."""
     from lwlc.runtime.fused import register
 
-    xv, wv = FUSED_ROWS[0][0], FUSED_ROWS[0][1]
+    xv, wv = FUSED_ROWS[0]["x"], FUSED_ROWS[0]["w"]
     _LAZY.update((xv, wv))
     try:
         pa = project_A(state, data)
@@ -165,7 +165,7 @@ def _fused_update(project_A, families, state, data, beta, metric, norm):
             r = range(K)[rows] if isinstance(rows, slice) else range(0)
             cuts |= {r.start, r.stop}
     for row in FUSED_ROWS:
-        cuts |= set(row[5])
+        cuts |= set(row["items"])
     bands = list(zip(sorted(cuts)[:-1], sorted(cuts)[1:], strict=True))
     found = {v: _band_slots(pa[v], K, E, bands) for v in (xv, wv)}
     if any(f is None for f in found.values()):
@@ -178,7 +178,9 @@ def _fused_update(project_A, families, state, data, beta, metric, norm):
 
     rows, coefs, index, ry, y_puts = [], [], [[], [], [], [], []], [], []
     off = first = 0
-    for _, _, yv, inp, shift, (r0, r1), coef, gx, gw, groups in FUSED_ROWS:
+    for row in FUSED_ROWS:
+        yv, inp, shift, (r0, r1) = row["y"], row["input"], row["first"], row["items"]
+        coef, gx, gw, groups = row["c"], row["gx"], row["gw"], row["groups"]
         sx, sw = float(np.sqrt(gx)), float(np.sqrt(gw))
         for edges_of, where in groups:
             edges_of, where = np.asarray(edges_of), np.asarray(where)
