@@ -188,3 +188,21 @@ def test_library_checks_draw_the_same_examples_for_the_same_seed(monkeypatch):
 
     assert examples(7) == examples(7)
     assert examples(7) != examples(8)
+
+
+def test_lwlc_test_prints_no_numpy_warnings_for_a_piece_at_its_domains_edge(tmp_path):
+    """sqrt(z) evaluated at z = 0 (its slope is infinite there) warned from NumPy in the
+    middle of the table; the checks report any non-finite projection themselves."""
+    src = MAJORITY.read_text().replace(
+        "in relu", "in root").replace("solve rrr(", "set root { x = sqrt(z) for z >= 0; "
+                                      "x = 0 for z <= 0 }\nsolve rrr(")
+    path = tmp_path / "root.lwl"
+    path.write_text(src)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        r = CliRunner().invoke(app, ["test", str(path), "-n", "3"])
+    assert "checks passed" in r.output or "FAIL" in r.output, r.output
+    assert "Traceback" not in r.output
+    assert not [w for w in seen if issubclass(w.category, RuntimeWarning)]
