@@ -204,23 +204,21 @@ class Ix:
             return f"{base}.reshape(-1, {self.m}, {self.n}).transpose(0, 2, 1)"
         return base
 
+    def _as_block(self, flat: str) -> str:
+        """A vector of this block's elements, in order, shaped as the block."""
+        if self.kind == "rows":
+            return f"{flat}.reshape({self.n}, {self.m})"
+        if self.kind == "cols":
+            return f"{flat}.reshape({self.m}, {self.n}).T"
+        return flat
+
     def read1(self, arr: str) -> str:
         """The same block of an unbatched vector (e.g. learned weights)."""
-        if self.kind == "rows":
-            return f"{arr}[{self.cols}].reshape({self.n}, {self.m})"
-        if self.kind == "cols":
-            return f"{arr}[{self.cols}].reshape({self.m}, {self.n}).T"
-        return f"{arr}[{self.cols}]"
+        return self._as_block(f"{arr}[{self.cols}]")
 
     def read_mean(self, arr: str, R: str) -> str:
         """The mean over the items R of this block of `arr`, shaped as read1 shapes it."""
-        cols = self.name if self.kind == "gather" else f"slice({self.start}, {self.stop})"
-        mean = f"_item_means(xp, {arr}, {R}, {cols})"
-        if self.kind == "rows":
-            return f"{mean}.reshape({self.n}, {self.m})"
-        if self.kind == "cols":
-            return f"{mean}.reshape({self.m}, {self.n}).T"
-        return mean
+        return self._as_block(f"_item_means(xp, {arr}, {R}, {self.expr})")
 
     def assign1(self, arr: str, value: str) -> str:
         if self.kind == "gather":
