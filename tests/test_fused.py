@@ -1,6 +1,7 @@
 """The fused edge pass (lwlc/runtime/fused.py, jax_fused.py) against the unfused step it
-replaces: the kernel row by row against the bilinear projection, its scalar multiplier
-against bilinear_solve, and whole fused iterations against rrr_step on shipped models."""
+replaces: the kernel row by row against the bilinear projection, its scalar multiplier and
+its multipliers in SIMD lanes against bilinear_solve, and whole fused iterations against
+rrr_step on shipped models."""
 
 from __future__ import annotations
 
@@ -150,6 +151,40 @@ def test_the_multiplier_equals_bilinear_solve(values, y, omega, ginv, kind):
         assert g == pytest.approx(h, rel=1e-12, abs=1e-13)
 
 
+def _multipliers(rows):
+    """fused.multipliers of the rows [(p, q, S, D, y, omega, ginv)], one SIMD lane each."""
+    a = np.array(rows, float).T.copy()
+    n = a.shape[1]
+    out = np.empty((3, n))
+    lanes = (*(np.empty(n) for _ in range(8)), *(np.empty(n, np.int8) for _ in range(3)))
+    fused.multipliers(n, *a, *out, lanes)
+    return out
+
+
+ROW = st.tuples(st.lists(st.floats(-3, 3), min_size=8, max_size=8), st.floats(-4, 4),
+                st.floats(0.25, 3), st.sampled_from([0.0, 0.05, 1.0, 4.0]),
+                st.sampled_from(["free", "near", "anti"]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(ROW, min_size=1, max_size=24))
+def test_the_multipliers_in_simd_lanes_equal_bilinear_solve(drawn):
+    """Rows side by side in SIMD lanes, each stopping at its own step (near and far
+    roots, anti-parallel rows, fixed and free y mixed), equal bilinear_solve row by row."""
+    rows, want = [], []
+    for values, y, omega, ginv, kind in drawn:
+        x = np.asarray(values[:4])
+        w = {"free": np.asarray(values[4:]), "near": x + 1e-6 * np.asarray(values[4:]),
+             "anti": -x + 1e-6 * np.asarray(values[4:])}[kind]
+        p, q = float(x @ w), float(x @ x + w @ w)
+        S, D = float((x + w) @ (x + w)), float((x - w) @ (x - w))
+        rows.append((p, q, S, D, y, omega, ginv))
+        want.append([float(v) for v in bilinear_solve(
+            np, np.array(p), np.array(q), np.array(S), np.array(D), np.array(y), omega, ginv)])
+    got = _multipliers(rows)
+    np.testing.assert_allclose(got.T, np.array(want), rtol=1e-12, atol=1e-13)
+
+
 def _solver(path, overrides=None, dtype="float64"):
     c = compile_model(path, overrides, "jax", dtype)
     return c, load_solver(c.source)
@@ -264,3 +299,35 @@ def test_which_solvers_have_the_pass(monkeypatch):
     assert not solver.fused_edge_pass()
     _, mnist = _solver(ROOT / "models" / "mnist_exempt.lwl", {"pixels": 64, "batch": 8})
     assert mnist.FUSED_EDGE_PASS  # fan-in 49
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_roots_kernel_under_vmap_equals_bilinear_solve(dtype, monkeypatch):
+    """bilinear_solve under jax.vmap inside fused.roots_kernel() (as lwlc.restarts traces
+    its step) calls the kernel and equals the NumPy iteration row by row; outside the
+    block, or with LWLC_FUSED=0, XLA's loop runs."""
+    rng = np.random.default_rng(3)
+    x, w = rng.normal(size=(2, 5, 7, 4))
+    sums = [np.sum(a * b, -1) for a, b in ((x, w), (x, x))]
+    sums[1] = sums[1] + np.sum(w * w, -1)
+    sums += [np.sum((x + w) ** 2, -1), np.sum((x - w) ** 2, -1), rng.normal(size=(5, 7))]
+    want = bilinear_solve(np, *sums, 1.3, 0.5)
+    args = [jnp.asarray(a, dtype) for a in sums]
+
+    def solve(*a):
+        return bilinear_solve(jnp, *a, 1.3, 0.5)
+
+    def run():
+        f = jax.jit(jax.vmap(solve))
+        return f.lower(*args).as_text(), f(*args)
+
+    with fused.roots_kernel():
+        text, got = run()
+    assert "lwlc_roots" in text
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for g, h in zip(got, want, strict=True):
+        np.testing.assert_allclose(np.asarray(g, np.float64), h, rtol=tol, atol=tol)
+    assert "lwlc_roots" not in run()[0]
+    monkeypatch.setenv("LWLC_FUSED", "0")
+    with fused.roots_kernel():
+        assert "lwlc_roots" not in run()[0]

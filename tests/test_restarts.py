@@ -38,11 +38,19 @@ def jax_starts(jax_problem):
 
 
 def _alone(problem, seed, cap=1500):
-    """One start by itself: the emitted solver's solve_batch, as `lwlc train` runs it."""
+    """One start by itself: the emitted solver's solve_batch, as `lwlc train` runs it, its
+    loop compiled as the restarts compile theirs (the multipliers by the roots kernel: the
+    same arithmetic; RRR would amplify a last-bit difference over 1500 iterations)."""
     state = rs.initial_state(problem, seed)
-    return problem.solver.solve_batch(state, problem.data, iterations=cap,
-                                      tolerance=problem.settings.tolerance,
-                                      beta=problem.settings.beta)
+    compiled = problem.solver._EXECUTABLES
+    compiled.clear()
+    try:
+        with rs._roots_kernel():
+            return problem.solver.solve_batch(state, problem.data, iterations=cap,
+                                              tolerance=problem.settings.tolerance,
+                                              beta=problem.settings.beta)
+    finally:
+        compiled.clear()
 
 
 def test_jax_restarts_equal_each_start_alone(jax_problem, jax_starts):

@@ -16,12 +16,17 @@ The kernel is compiled by numba (cached beside this module) and called from insi
 compiled JAX loop through XLA's typed FFI (``jax.ffi.ffi_call``); the emitted solver
 builds its arguments (lwlc/runtime/jax_fused.py). The unfused step stays the reference:
 tests/test_fused.py compares the two.
+
+A second kernel, `roots`, is bilinear_solve alone (eq. 53-54) for the restarts' vmapped
+step (roots_kernel): 64 roots at a time in SIMD lanes, each stopping at its own step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
+import os
 
 import numba
 import numpy as np
@@ -42,6 +47,12 @@ ITEM_RUN, EDGE_RUN, GATHER = 0, 1, 2
 # the columns of the float row table COEFS [R, 4]: the bilinear coefficient in
 # metric-scaled coordinates, sqrt of x's and w's metric, 1/g of y (0: y fixed)
 OMEGA, SX, SW, GINV = range(4)
+
+
+# roots solved together, one per SIMD lane (the `roots` kernel)
+_TILE = 64
+# from this many roots on, `roots` runs on numba's threads
+_SERIAL_ROOTS = 1 << 10
 
 
 @numba.njit(cache=True)
@@ -107,6 +118,143 @@ def multiplier(p, q, S, D, y, omega, ginv):
     if up:
         return u, one_minus, one_plus
     return -u, one_plus, one_minus
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _newton_lanes(n, t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
+    """One safeguarded Newton/bisection step (eq. 54) of each of n roots not yet done,
+    written without branches so that LLVM runs it in SIMD lanes: the step of
+    lwlc.sets.bilinear.bilinear_newton_step and the test of bilinear_newton_done.
+    Returns how many roots are still running."""
+    running = 0
+    for i in range(n):
+        ti = t[i]
+        nr = near[i] != 0
+        lo_i = lo[i]
+        hi_i = hi[i]
+        u = 1.0 - ti if nr else ti
+        a = ti if nr else 1.0 - ti
+        b = 2.0 - ti if nr else 1.0 + ti
+        # the arithmetic of bilinear_newton_step, operation for operation (a root to
+        # the same last bits as the XLA loop: RRR amplifies a last-bit difference)
+        u2 = u * u
+        den = a * b
+        h_pq = (pc[i] * (1.0 + u2) + q[i] * u) / (den * den) - yc[i] + g2[i] * u
+        dh_pq = (q[i] * (1.0 + 3.0 * u2) + 2.0 * pc[i] * u * (3.0 + u2)) / (
+            den * den * den
+        ) + g2[i]
+        h_sd = 0.25 * sc[i] / (a * a) - 0.25 * dc[i] / (b * b) - yc[i] + g2[i] * u
+        dh_sd = 0.5 * sc[i] / (a * a * a) + 0.5 * dc[i] / (b * b * b) + g2[i]
+        h = h_sd if nr else h_pq
+        dh = dh_sd if nr else dh_pq
+        rise = -h if nr else h  # increasing in t
+        lo_n = ti if rise < 0.0 else lo_i
+        hi_n = ti if rise > 0.0 else hi_i
+        pos = dh > 0.0
+        t_newton = ti - rise / (dh if pos else 1.0)
+        ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
+        geometric = (lo_n > 0.0) & (hi_n > 4.0 * lo_n)
+        mid = math.sqrt(lo_n) * math.sqrt(hi_n) if geometric else 0.5 * (lo_n + hi_n)
+        t_n = ti if h == 0.0 else (t_newton if ok else mid)
+        tol = 16.0 * _EPS * (t_n if nr else 1.0)
+        # hi = 1/2 is the initial bracket end, never evaluated: landing on it is no test
+        stop = (
+            (abs(t_n - ti) <= tol)
+            | (hi_n - lo_n <= tol)
+            | (t_n == lo_n)
+            | ((t_n == hi_n) & (hi_n < 0.5))
+        )
+        was = done[i] != 0
+        t[i] = ti if was else t_n
+        lo[i] = lo_i if was else lo_n
+        hi[i] = hi_i if was else hi_n
+        finished = was | stop
+        done[i] = 1 if finished else 0
+        running += 0 if finished else 1
+    return running
+
+
+@numba.njit(cache=True, error_model="numpy")
+def multipliers(n, p, q, S, D, y, omega, ginv, u, one_minus, one_plus, lanes):
+    """Roots of eq. 53 of n rows from their sums, in float64: u, 1 - u and 1 + u, each
+    to full relative precision. The SIMD form of lwlc.sets.bilinear.bilinear_solve
+    (mirrored to u ≥ 0; t = u, or α = 1 - u where the root crowds 1; Newton steps
+    safeguarded by bisection, at most 32, each row stopping at the same test).
+    ``lanes``: scratch arrays (t, lo, hi, pc, sc, dc, yc, g2, near, up, done)."""
+    t, lo, hi, pc, sc, dc, yc, g2, near, up, done = lanes
+    for i in range(n):
+        Si = max(S[i], 0.0)
+        Di = max(D[i], 0.0)
+        wy = omega[i] * y[i]
+        g2[i] = omega[i] * omega[i] * ginv[i]
+        upward = p[i] <= wy  # h0(0) = p - ω y ≤ 0: the root is u ≥ 0, else mirror
+        up[i] = 1 if upward else 0
+        pc[i] = p[i] if upward else -p[i]
+        sc[i] = Si if upward else Di
+        dc[i] = Di if upward else Si
+        yc[i] = wy if upward else -wy
+        # h0(1/2) < 0: the root lies in (1/2, 1)
+        nr = sc[i] - dc[i] / 9.0 - yc[i] + 0.5 * g2[i] < 0.0
+        near[i] = 1 if nr else 0
+        num = dc[i] + 4.0 * yc[i]
+        a_lo = _A_MIN
+        if num > 0.0:
+            a_lo = math.sqrt(min(max(sc[i] / num, _A_MIN * _A_MIN), 0.25))
+        a_lo = max(a_lo, _A_MIN)
+        lo[i] = a_lo if nr else 0.0
+        hi[i] = 0.5
+        t[i] = lo[i]
+        done[i] = 0
+    for _ in range(32):
+        if _newton_lanes(n, t, lo, hi, near, done, pc, q, sc, dc, yc, g2) == 0:
+            break
+    for i in range(n):
+        ti = t[i]
+        nr = near[i] != 0
+        ui = 1.0 - ti if nr else ti
+        om = ti if nr else 1.0 - ti
+        op = 2.0 - ti if nr else 1.0 + ti
+        upward = up[i] != 0
+        u[i] = ui if upward else -ui
+        one_minus[i] = om if upward else op
+        one_plus[i] = op if upward else om
+
+
+@numba.njit(cache=True)
+def _roots_tiles(lo, hi, p, q, S, D, y, omega, ginv, u, one_minus, one_plus):
+    """multipliers over rows lo .. hi - 1, _TILE rows at a time."""
+    lanes = (
+        np.empty(_TILE), np.empty(_TILE), np.empty(_TILE), np.empty(_TILE),
+        np.empty(_TILE), np.empty(_TILE), np.empty(_TILE), np.empty(_TILE),
+        np.empty(_TILE, np.int8), np.empty(_TILE, np.int8), np.empty(_TILE, np.int8),
+    )  # fmt: skip
+    for a in range(lo, hi, _TILE):
+        b = min(a + _TILE, hi)
+        sums = (p[a:b], q[a:b], S[a:b], D[a:b], y[a:b], omega[a:b], ginv[a:b])
+        multipliers(b - a, *sums, u[a:b], one_minus[a:b], one_plus[a:b], lanes)
+
+
+@numba.njit(cache=True, parallel=True)
+def _roots_threads(p, q, S, D, y, omega, ginv, u, one_minus, one_plus):
+    """_roots_tiles over chunks of the rows on numba's threads."""
+    n = p.shape[0]
+    chunks = min(_CHUNKS, (n + _TILE - 1) // _TILE)
+    for c in numba.prange(chunks):
+        lo = (c * n // chunks) // _TILE * _TILE
+        hi = n if c == chunks - 1 else ((c + 1) * n // chunks) // _TILE * _TILE
+        _roots_tiles(lo, hi, p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
+
+
+@numba.njit(cache=True)
+def roots(p, q, S, D, y, omega, ginv, u, one_minus, one_plus):
+    """u, 1 - u, 1 + u of eq. 53 for every row (1-D arrays, float32 or float64; the
+    iteration runs in float64): lwlc.sets.bilinear.bilinear_solve as a compiled kernel,
+    _TILE rows in SIMD lanes at a time, on numba's threads for many rows."""
+    n = p.shape[0]
+    if n < _SERIAL_ROOTS:
+        _roots_tiles(0, n, p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
+    else:
+        _roots_threads(p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "nsz"})
@@ -428,17 +576,69 @@ def _handler(pointer, int_pointer):
     return handler
 
 
-TARGETS = {"float32": "lwlc_edge_pass_f32", "float64": "lwlc_edge_pass_f64"}
+@numba.njit(cache=True)
+def _size(table, i):
+    """The number of elements of the i-th buffer of an args or rets table."""
+    buf = numba.carray(_i64p(table[i]), 6)
+    n = 1
+    if buf[4] > 0:
+        dims = numba.carray(_i64p(buf[5]), buf[4])
+        for j in range(buf[4]):
+            n *= dims[j]
+    return n
+
+
+def _roots_handler(pointer):
+    """The FFI handler of `roots` over buffers of one precision: p, q, S, D, y, omega,
+    ginv in, u, 1 - u, 1 + u out, all of one size (any shape, read flat)."""
+
+    @numba.cfunc(types.int64(types.int64), cache=True)
+    def handler(frame_address):
+        frame = numba.carray(_i64p(frame_address), 20)
+        if _metadata(frame[1]):
+            return 0
+        if numba.carray(_i32p(frame_address), 10)[8] != 3:  # not the execute stage
+            return 0
+        args = numba.carray(_i64p(frame[_ARGS]), frame[_ARGS_SIZE])
+        rets = numba.carray(_i64p(frame[_RETS]), 3)
+        n = _size(args, 0)
+        p = numba.carray(pointer(_buffer(args, 0)[0]), n)
+        q = numba.carray(pointer(_buffer(args, 1)[0]), n)
+        S = numba.carray(pointer(_buffer(args, 2)[0]), n)
+        D = numba.carray(pointer(_buffer(args, 3)[0]), n)
+        y = numba.carray(pointer(_buffer(args, 4)[0]), n)
+        omega = numba.carray(pointer(_buffer(args, 5)[0]), n)
+        ginv = numba.carray(pointer(_buffer(args, 6)[0]), n)
+        u = numba.carray(pointer(_buffer(rets, 0)[0]), n)
+        one_minus = numba.carray(pointer(_buffer(rets, 1)[0]), n)
+        one_plus = numba.carray(pointer(_buffer(rets, 2)[0]), n)
+        roots(p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
+        return 0
+
+    return handler
+
+
+TARGETS = {
+    ("edge_pass", "float32"): "lwlc_edge_pass_f32",
+    ("edge_pass", "float64"): "lwlc_edge_pass_f64",
+    ("roots", "float32"): "lwlc_roots_f32",
+    ("roots", "float64"): "lwlc_roots_f64",
+}
 _REGISTERED: dict[str, object] = {}
 
 
-def register(dtype: str) -> str:
-    """Register the kernel for `dtype` with XLA (once per process); its target name."""
-    name = TARGETS[dtype]
+def register(dtype: str, kernel: str = "edge_pass") -> str:
+    """Register a kernel ("edge_pass" or "roots") for `dtype` with XLA (once per
+    process); its target name."""
+    name = TARGETS[kernel, dtype]
     if name not in _REGISTERED:
         import jax
 
-        fn = _handler(*((_f32p, _i32p) if dtype == "float32" else (_f64p, _i64p)))
+        f32 = dtype == "float32"
+        if kernel == "edge_pass":
+            fn = _handler(*((_f32p, _i32p) if f32 else (_f64p, _i64p)))
+        else:
+            fn = _roots_handler(_f32p if f32 else _f64p)
         new_capsule = ctypes.pythonapi.PyCapsule_New
         new_capsule.restype = ctypes.py_object
         new_capsule.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
@@ -446,3 +646,60 @@ def register(dtype: str) -> str:
         jax.ffi.register_ffi_target(name, capsule, platform="cpu")
         _REGISTERED[name] = (fn, capsule)  # keep the compiled handler alive
     return name
+
+
+_ROOTS_KERNEL = [False]  # set while a caller traces its step inside roots_kernel()
+
+
+@contextlib.contextmanager
+def roots_kernel():
+    """JAX code traced inside this block solves bilinear_solve's roots with the `roots`
+    kernel (where kernels_on). lwlc.restarts traces its vmapped step here: XLA's loop
+    over the roots of R vmapped starts is a batched while loop that selects every
+    start's state at every step; the kernel stops each root at its own step (a start's
+    values do not depend on the others). Elsewhere XLA's loop is as fast or faster."""
+    before = _ROOTS_KERNEL[0]
+    _ROOTS_KERNEL[0] = True
+    try:
+        yield
+    finally:
+        _ROOTS_KERNEL[0] = before
+
+
+def kernels_on() -> bool:
+    """Whether JAX code may call these kernels: on one CPU device in one process (they
+    do not split a sharded batch), unless LWLC_FUSED=0 (the XLA-only step, the
+    reference)."""
+    import jax
+
+    if os.environ.get("LWLC_FUSED", "").strip() == "0":
+        return False
+    return (
+        jax.default_backend() == "cpu"
+        and jax.process_count() == 1
+        and jax.device_count() == 1
+    )
+
+
+def jax_roots(p, q, S, D, y, omega, ginv):
+    """bilinear_solve's (u, 1 - u, 1 + u) under JAX by the `roots` kernel, called from
+    the compiled code through XLA's FFI (under jax.vmap too); None where the kernel
+    does not apply (outside roots_kernel(), not kernels_on, not float32 or float64)."""
+    import jax
+    import jax.numpy as jnp
+
+    if not _ROOTS_KERNEL[0]:
+        return None
+
+    arrays = jnp.broadcast_arrays(p, q, S, D, y, omega, ginv)
+    dtype = jnp.result_type(*arrays)
+    if dtype.name not in ("float32", "float64") or not kernels_on():
+        return None
+    shape = arrays[0].shape
+    flat = [a.astype(dtype).reshape(-1) for a in arrays]
+    out = jax.ffi.ffi_call(
+        register(dtype.name, "roots"),
+        (jax.ShapeDtypeStruct(flat[0].shape, dtype),) * 3,
+        vmap_method="broadcast_all",
+    )(*flat)
+    return tuple(o.reshape(shape) for o in out)

@@ -93,6 +93,19 @@ def bilinear_newton_done(
     return close | (t == lo) | ((t == hi) & (hi < 0.5))
 
 
+def _compiled_roots(xp: "ModuleType", *sums: "Array") -> "tuple | None":
+    """bilinear_solve by the compiled kernel (lwlc/runtime/fused.py `roots`: this
+    iteration, each row stopping at its own step, rows in SIMD lanes) where the caller
+    asked for it (the restarts' vmapped step, on one CPU device); otherwise None."""
+    if not _is_jax(xp):
+        return None
+    try:
+        from lwlc.runtime.fused import jax_roots
+    except ImportError:  # numba missing
+        return None
+    return jax_roots(*sums)
+
+
 def bilinear_solve(
     xp: "ModuleType",
     p: "Array",
@@ -105,6 +118,9 @@ def bilinear_solve(
 ) -> "tuple":
     """Root of eq. 53 from p = x·w, q = x·x + w·w, S = ‖x + w‖², D = ‖x − w‖²; returns
     (u, 1 − u, 1 + u), each to full relative precision."""
+    compiled = _compiled_roots(xp, p, q, S, D, y, omega, ginv)
+    if compiled is not None:
+        return compiled
     zero = xp.zeros_like(p + q + S + D + y + omega + ginv)
     p = p + zero
     q = q + zero
@@ -198,6 +214,7 @@ PROJECTION = bilinear_projection
 EMIT = (
     bilinear_newton_step,
     bilinear_newton_done,
+    _compiled_roots,
     bilinear_solve,
     bilinear_multiplier,
     bilinear_projection,
