@@ -10,7 +10,10 @@ records:
 - compile: seconds from parsing the model to a ready executable and first state: lwlc's
   compile and import of the solver, the initial parameters and warm start (under JAX, with the
   compiles of the helpers they call), plus (JAX) XLA's compile of the loop;
-- peak memory: the measuring process's peak resident set, and the state and data it holds;
+- peak memory: the measuring process's peak resident set; the same above the runtime (its
+  resident set once Python, lwlc, JAX and numba are loaded, before any data or state); the
+  buffers of the compiled loop by XLA's memory analysis (JAX: arguments, outputs not written
+  in place, temporaries); beside them, the state and data the run holds;
 - bytes per iteration: XLA's cost analysis of one compiled RRR step (JAX), against the minimum,
   reading and writing the whole state once (2 x state bytes);
 - the fraction of the memory-bandwidth bound reached: (2 x state bytes / bandwidth) / time, with
@@ -167,6 +170,15 @@ def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict) -> d
     }
 
 
+def _buffers_mb(executable) -> float:
+    """The buffers a compiled loop holds while it runs, by XLA's memory analysis: its
+    arguments, its outputs less those written in place of a donated argument, and its
+    temporaries (the body's intermediates), in MB."""
+    m = executable.memory_analysis()
+    return (m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
+            + m.temp_size_in_bytes) / 1e6
+
+
 def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s: float) -> dict:
     """Compile, build one batch, time repeats of `solve_batch`; runs in a child process."""
     if case.restarts:
@@ -183,6 +195,12 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     c = compile_model(str(ROOT / case.model), {**case.overrides, **overrides}, backend, dtype)
     solver = load_solver(c.source)
     lwlc_s = time.perf_counter() - t0  # parse, split, lower, emit, import
+    if backend == "jax":
+        try:  # the kernels' module (numba), which a fused step imports when it is traced
+            import lwlc.runtime.fused  # noqa: F401
+        except ImportError:
+            pass
+    runtime_rss = _rss_mb()  # Python, NumPy, lwlc, JAX, numba: before any data or state
     m = c.model
     spec = m.data.get("train")
     try:
@@ -219,6 +237,8 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         walls.append((time.perf_counter() - t) / steps)
         cpus.append((time.process_time() - c0) / steps)
     peak = _peak_mb()  # the run's; the cost analysis below compiles one more step
+    loop_peak = max((_buffers_mb(e) for e in getattr(solver, "_EXECUTABLES", {}).values()),
+                    default=None)
     state = {k: np.asarray(v) for k, v in state.items()}
     K, E = m.batch.size, c.plan.n_edges
     state_bytes = sum(v.nbytes for v in state.values())
@@ -233,7 +253,7 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         "wm_per_s": K * E / wall, "compile_s": compile_s, "lwlc_compile_s": lwlc_s,
         "init_s": init_s,
         "state_mb": state_bytes / 1e6, "data_mb": data_bytes / 1e6,
-        "base_rss_mb": base_rss,
+        "base_rss_mb": base_rss, "runtime_rss_mb": runtime_rss, "loop_peak_mb": loop_peak,
         "peak_rss_mb": peak, "peak_with_cost_analysis_mb": _peak_mb(),
         "min_bytes": 2 * state_bytes, "xla_bytes": xla_bytes, "flops": flops,
         "data": str(spec), "fused": backend == "jax" and fused(solver),
@@ -261,7 +281,8 @@ def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: floa
 
 def table(rows: list[dict], bandwidth: float) -> str:
     head = ("| case | backend | K | \\|E\\| | s/iter (wall) | CPU s/iter | WM/s | compile s | "
-            "peak MB (state + data) | XLA bytes/iter (x min) | bound % |")
+            "peak MB: process, above runtime, XLA loop (state + data) | "
+            "XLA bytes/iter (x min) | bound % |")
     lines = [head, "|" + "---|" * 11]
     for r in rows:
         if "error" in r:
@@ -272,6 +293,11 @@ def table(rows: list[dict], bandwidth: float) -> str:
         cpu = "n/a" if np.isnan(r["cpu_s_per_iter"]) else f"{r['cpu_s_per_iter']:.3g}"
         held = r["state_mb"] + r["data_mb"]
         held = "" if np.isnan(held) else f" ({held:.1f})"
+        peak = f"{r['peak_rss_mb']:.0f}"
+        if r.get("runtime_rss_mb") is not None:
+            peak += f", {r['peak_rss_mb'] - r['runtime_rss_mb']:.0f}"
+        if r.get("loop_peak_mb") is not None:
+            peak += f", {r['loop_peak_mb']:.1f}"
         bound = "n/a" if np.isnan(bound) else f"{100 * bound:.1f}"
         xla = (f"{r['xla_bytes']:.3g} ({r['xla_bytes'] / r['min_bytes']:.1f}x)"
                if r.get("xla_bytes") else "n/a")
@@ -282,7 +308,7 @@ def table(rows: list[dict], bandwidth: float) -> str:
         lines.append(
             f"| {r['case']} | {r['backend']} {r['dtype']}{fused_pass} | {r['K']} | {r['E']} | "
             f"{per} | {cpu} | {r['wm_per_s']:.3g} | "
-            f"{r['compile_s']:.2f} | {r['peak_rss_mb']:.0f}{held} | {xla} | {bound} |")
+            f"{r['compile_s']:.2f} | {peak}{held} | {xla} | {bound} |")
     return "\n".join(lines) + "\n"
 
 

@@ -253,3 +253,22 @@ def test_reuse_freed_memory_keeps_state_sized_arrays_off_fresh_mappings():
 
     assert mapped("default")
     assert not mapped("reuse")
+
+
+def test_set_b_writes_an_owned_reflection_in_place_reading_each_value_first():
+    """NumPy's rrr_update hands set B the reflection it owns ("__owned__"): _assemble writes
+    into it, and a value that views it is read before any write lands."""
+    from lwlc.runtime import state as runtime_state
+
+    base = np.arange(12.0).reshape(2, 6)
+    old = base.copy()
+    out = runtime_state._copy({"x": base, "__owned__": True}, ["x"])
+    runtime_state._put(out, "x", (slice(None), slice(3, 6)), -np.ones((2, 3)))
+    runtime_state._put(out, "x", (slice(None), slice(0, 3)), base[:, 3:6])  # a view
+    got = runtime_state._assemble(out)
+    assert got["x"] is base and "__owned__" not in got
+    np.testing.assert_array_equal(base[:, 0:3], old[:, 3:6])
+    np.testing.assert_array_equal(base[:, 3:6], -1.0)
+    unowned = runtime_state._copy({"x": old}, ["x"])
+    runtime_state._put(unowned, "x", (slice(None), slice(0, 3)), np.zeros((2, 3)))
+    assert runtime_state._assemble(unowned)["x"] is not old  # a copy otherwise

@@ -24,8 +24,9 @@ def rrr_error(delta, metric, norm):
 def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, norm):
     """One iteration; returns (new state, RRR_err of P_B(2 P_A(x) - x) - P_A(x)).
 
-    NumPy: the reflection, the difference and the new state are written into arrays
-    this step owns (no temporary per operation); the input state is never written."""
+    NumPy: the reflection, its projection, the difference and the new state are written
+    into arrays this step owns (no temporary per operation); the input state is never
+    written."""
     pa = project_A(state, data)
     if method == "ap" or lam is not None:
         return _other_update(
@@ -35,14 +36,16 @@ def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, nor
     for k in state:
         reflected[k] = np.multiply(pa[k], 2.0)
         reflected[k] -= state[k]
-    pb = project_B(reflected, data)
+    # set B writes its projection into the reflection, which this step owns
+    pb = project_B({**reflected, "__owned__": True}, data)
     delta = {}
-    for k in state:  # pb's arrays are fresh, or the reflection's (untouched by B)
+    for k in state:  # pb's arrays are the reflection's, or fresh
         own = pb[k] if pb[k].flags.writeable and pb[k] is not state[k] else None
         delta[k] = np.subtract(pb[k], pa[k], out=own)
     err = rrr_error(delta, metric, norm)
     for k in state:
-        delta[k] *= beta
+        if beta != 1.0:  # (times 1 is exact: skip the pass)
+            delta[k] *= beta
         delta[k] += state[k]
     return delta, err
 

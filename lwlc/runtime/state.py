@@ -44,12 +44,20 @@ def _spread(value, shape):
 
 def _assemble(out):
     """Apply the recorded writes, variable by variable, to a copy of the input (to a
-    fresh array where the writes tile the variable)."""
+    fresh array where the writes tile the variable), or to the input itself where the
+    caller owns it ("__owned__": an RRR step's reflection, rrr.py)."""
     writes = out.pop("__writes__")
+    owned = out.pop("__owned__", False)
     for name, puts in writes.items():
         base = out[name]
-        tiled = _tiles(puts, 0, base.shape[1], base.shape[0]) is not None
-        joined = np.empty(base.shape) if tiled else _fresh(base)
+        if owned:  # a value that reads the input is copied before any write lands
+            puts = [(i, np.array(v) if np.may_share_memory(v, base) else v)
+                    for i, v in puts]
+            joined = base
+        elif _tiles(puts, 0, base.shape[1], base.shape[0]) is not None:
+            joined = np.empty(base.shape)
+        else:
+            joined = _fresh(base)
         for index, value in puts:
             joined = _assign(joined, index, value)
         out[name] = joined
