@@ -11,9 +11,9 @@ import math
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy
 
 from . import ir
 from . import syntax as S
@@ -21,14 +21,18 @@ from .errors import ModelError, Span, did_you_mean
 from .kinds import kind_of
 from .parse import parse_prelude
 
+if TYPE_CHECKING:
+    import sympy
+
 _FUNCTIONS = {
     "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "floor": math.floor,
     "ceil": math.ceil, "round": round, "min": min, "max": max, "tanh": math.tanh,
     "sin": math.sin, "cos": math.cos,
 }
+# a smooth piece's functions: their sympy names (sympy is imported for such a piece only)
 _SYMPY_FUNCTIONS = {
-    "sqrt": sympy.sqrt, "exp": sympy.exp, "log": sympy.log, "abs": sympy.Abs, "tanh": sympy.tanh,
-    "sin": sympy.sin, "cos": sympy.cos, "atan": sympy.atan, "erf": sympy.erf,
+    "sqrt": "sqrt", "exp": "exp", "log": "log", "abs": "Abs", "tanh": "tanh", "sin": "sin",
+    "cos": "cos", "atan": "atan", "erf": "erf",
 }
 SOLVER_SETTINGS = ("beta", "lam", "iterations", "tolerance", "epochs", "seed", "restart",
                    "error")
@@ -1019,6 +1023,8 @@ class _Elaborator:
 
     def sympy_expr(self, e: S.Expr, env) -> sympy.Expr:
         """Build the sympy expression node by node from the parse tree (no text is parsed)."""
+        import sympy
+
         z = sympy.Symbol("z", real=True)
         if isinstance(e, S.Num):
             v = self.evaluate(e, env)  # a located error for 1e400 or a stray %
@@ -1033,9 +1039,9 @@ class _Elaborator:
             a, b = self.sympy_expr(e.left, env), self.sympy_expr(e.right, env)
             return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a**b}[e.op]
         if isinstance(e, S.Call):
-            fn = _SYMPY_FUNCTIONS.get(e.func)
-            if fn is None:
+            if e.func not in _SYMPY_FUNCTIONS:
                 raise self.unknown(e.func, e.span, "function", _SYMPY_FUNCTIONS)
+            fn = getattr(sympy, _SYMPY_FUNCTIONS[e.func])
             if len(e.args) != 1:
                 raise ModelError(f"{e.func}(...) takes one argument, got {len(e.args)}", e.span)
             return fn(*[self.sympy_expr(a, env) for a in e.args])

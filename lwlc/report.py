@@ -160,7 +160,7 @@ def result_table(title: str, results) -> Table:
 
 def piece_tuple(aset: ir.ActivationSet) -> tuple:
     """The set library's piece tuple for an instantiated activation set (curves via sympy)."""
-    from lwlc.backends.common import curve_functions
+    from lwlc.backends.curves import curve_functions
 
     out = []
     for p in aset.pieces:

@@ -257,7 +257,7 @@ def test_a_dot_without_learned_weights_is_a_located_error(tmp_path):
 
 def test_curve_functions_equal_the_emitted_curve_code(tmp_path):
     """The tree evaluator the tests use and the code printed into the solver agree."""
-    from lwlc.backends.common import curve_functions
+    from lwlc.backends.curves import curve_functions
 
     curve = "log(1 + exp(z)) + 0.2 * erf(z) * atan(z) + 0.1 * abs(z) + sqrt(1 + z * z)"
     path = _write(tmp_path, SMOOTH.format(curve=curve, use="curve"))

@@ -451,3 +451,21 @@ def test_documented_examples_parse(doc):
     assert len(blocks) >= 8
     for block in blocks:
         assert parse_text(block, doc).statements
+
+
+def test_the_parser_tables_are_kept_only_in_a_cache_folder_of_the_users_own(tmp_path,
+                                                                          monkeypatch):
+    """lark's tables (a pickle) are read back only from a folder nobody else may write to."""
+    import os
+    import stat
+
+    from lwlc import parse
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = parse._tables_file()
+    assert path == str(tmp_path / "cache" / "lwlc" / "parser-tables.lark")
+    assert stat.S_IMODE(os.stat(tmp_path / "cache" / "lwlc").st_mode) & 0o077 == 0
+    (tmp_path / "cache" / "lwlc").chmod(0o777)
+    assert parse._tables_file() is False
+    monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-such-place")
+    assert parse._tables_file() is False

@@ -132,7 +132,7 @@ def piece_functions(aset: ir.ActivationSet) -> list[tuple[float, float, object]]
     affine piece, the sympy curve (via the compiler's printer) for a smooth one."""
     import numpy as np
 
-    from lwlc.backends.common import curve_functions
+    from lwlc.backends.curves import curve_functions
 
     out = []
     for p in aset.pieces:
