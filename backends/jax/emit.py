@@ -48,6 +48,8 @@ def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, bet
 
 # The helpers the driver calls once per batch, compiled: run op by op, the dispatch
 # of each array operation would cost more than the whole RRR loop of a small model.
+# With LWLC_XLA_CACHE their compiles are kept on disk too.
+_use_xla_cache()
 _side_projected = jax.jit(_side_projected)
 init = jax.jit(init)
 consensus_params = jax.jit(consensus_params)
