@@ -51,8 +51,6 @@ OMEGA, SX, SW, GINV = range(4)
 
 # roots solved together, one per SIMD lane (the `roots` kernel)
 _TILE = 64
-# from this many roots on, `roots` runs on numba's threads
-_SERIAL_ROOTS = 1 << 10
 
 
 @numba.njit(cache=True)
@@ -135,16 +133,18 @@ def _newton_lanes(n, t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
         u = 1.0 - ti if nr else ti
         a = ti if nr else 1.0 - ti
         b = 2.0 - ti if nr else 1.0 + ti
-        # the arithmetic of bilinear_newton_step, operation for operation (a root to
-        # the same last bits as the XLA loop: RRR amplifies a last-bit difference)
+        # bilinear_newton_step with one division for 1/a, 1/b and 1/(a b) (the roots
+        # agree with it to a few ulps; divisions and square roots bound this loop)
+        iden = 1.0 / (a * b)
+        ia = b * iden
+        ib = a * iden
         u2 = u * u
-        den = a * b
-        h_pq = (pc[i] * (1.0 + u2) + q[i] * u) / (den * den) - yc[i] + g2[i] * u
-        dh_pq = (q[i] * (1.0 + 3.0 * u2) + 2.0 * pc[i] * u * (3.0 + u2)) / (
-            den * den * den
+        h_pq = (pc[i] * (1.0 + u2) + q[i] * u) * (iden * iden) - yc[i] + g2[i] * u
+        dh_pq = (q[i] * (1.0 + 3.0 * u2) + 2.0 * pc[i] * u * (3.0 + u2)) * (
+            iden * iden * iden
         ) + g2[i]
-        h_sd = 0.25 * sc[i] / (a * a) - 0.25 * dc[i] / (b * b) - yc[i] + g2[i] * u
-        dh_sd = 0.5 * sc[i] / (a * a * a) + 0.5 * dc[i] / (b * b * b) + g2[i]
+        h_sd = 0.25 * sc[i] * (ia * ia) - 0.25 * dc[i] * (ib * ib) - yc[i] + g2[i] * u
+        dh_sd = 0.5 * sc[i] * (ia * ia * ia) + 0.5 * dc[i] * (ib * ib * ib) + g2[i]
         h = h_sd if nr else h_pq
         dh = dh_sd if nr else dh_pq
         rise = -h if nr else h  # increasing in t
@@ -154,7 +154,7 @@ def _newton_lanes(n, t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
         t_newton = ti - rise / (dh if pos else 1.0)
         ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
         geometric = (lo_n > 0.0) & (hi_n > 4.0 * lo_n)
-        mid = math.sqrt(lo_n) * math.sqrt(hi_n) if geometric else 0.5 * (lo_n + hi_n)
+        mid = math.sqrt(lo_n * hi_n) if geometric else 0.5 * (lo_n + hi_n)  # lo, hi ≤ 1
         t_n = ti if h == 0.0 else (t_newton if ok else mid)
         tol = 16.0 * _EPS * (t_n if nr else 1.0)
         # hi = 1/2 is the initial bracket end, never evaluated: landing on it is no test
@@ -234,27 +234,13 @@ def _roots_tiles(lo, hi, p, q, S, D, y, omega, ginv, u, one_minus, one_plus):
         multipliers(b - a, *sums, u[a:b], one_minus[a:b], one_plus[a:b], lanes)
 
 
-@numba.njit(cache=True, parallel=True)
-def _roots_threads(p, q, S, D, y, omega, ginv, u, one_minus, one_plus):
-    """_roots_tiles over chunks of the rows on numba's threads."""
-    n = p.shape[0]
-    chunks = min(_CHUNKS, (n + _TILE - 1) // _TILE)
-    for c in numba.prange(chunks):
-        lo = (c * n // chunks) // _TILE * _TILE
-        hi = n if c == chunks - 1 else ((c + 1) * n // chunks) // _TILE * _TILE
-        _roots_tiles(lo, hi, p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
-
-
 @numba.njit(cache=True)
 def roots(p, q, S, D, y, omega, ginv, u, one_minus, one_plus):
     """u, 1 - u, 1 + u of eq. 53 for every row (1-D arrays, float32 or float64; the
     iteration runs in float64): lwlc.sets.bilinear.bilinear_solve as a compiled kernel,
-    _TILE rows in SIMD lanes at a time, on numba's threads for many rows."""
-    n = p.shape[0]
-    if n < _SERIAL_ROOTS:
-        _roots_tiles(0, n, p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
-    else:
-        _roots_threads(p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
+    _TILE rows in SIMD lanes at a time, on one thread (numba's threads, woken for a few
+    thousand roots, cost more than they save, and far more when the cores are busy)."""
+    _roots_tiles(0, p.shape[0], p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "nsz"})
