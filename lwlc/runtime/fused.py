@@ -24,6 +24,7 @@ step (roots_kernel): 64 roots at a time in SIMD lanes, each stopping at its own 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import math
 import os
@@ -634,7 +635,8 @@ def register(dtype: str, kernel: str = "edge_pass") -> str:
     return name
 
 
-_ROOTS_KERNEL = [False]  # set while a caller traces its step inside roots_kernel()
+# set while a caller traces its step inside roots_kernel()
+_ROOTS_KERNEL = contextvars.ContextVar("lwlc_roots_kernel", default=False)
 
 
 @contextlib.contextmanager
@@ -644,12 +646,11 @@ def roots_kernel():
     over the roots of R vmapped starts is a batched while loop that selects every
     start's state at every step; the kernel stops each root at its own step (a start's
     values do not depend on the others). Elsewhere XLA's loop is as fast or faster."""
-    before = _ROOTS_KERNEL[0]
-    _ROOTS_KERNEL[0] = True
+    token = _ROOTS_KERNEL.set(True)
     try:
         yield
     finally:
-        _ROOTS_KERNEL[0] = before
+        _ROOTS_KERNEL.reset(token)
 
 
 def kernels_on() -> bool:
@@ -674,7 +675,7 @@ def jax_roots(p, q, S, D, y, omega, ginv):
     import jax
     import jax.numpy as jnp
 
-    if not _ROOTS_KERNEL[0]:
+    if not _ROOTS_KERNEL.get():
         return None
 
     arrays = jnp.broadcast_arrays(p, q, S, D, y, omega, ginv)
