@@ -67,6 +67,14 @@ def _problem(rng, K, dtype):
             a.extend(s.tolist())
         off += m
     ry = rng.normal(size=(K, len(rows)))
+    # row 1 at a pole: x = w there and both read the same P_A, so the reflected rows are
+    # equal (D = 0), and y far below their product leaves no root in (-1, 1): u = -1
+    k0, k1, m, off, p0, _, xmode, _, _ = rows[1]
+    rows[1][7] = xmode
+    for a, b in ((3, 1), (4, 2)):
+        index[a][off:off + m] = index[b][off:off + m]
+    w[:, index[0][off:off + m]] = x[:, index[0][off:off + m]]
+    ry[:, 1] = -6.0
 
     def cast(a):
         return a.astype(dtype)
@@ -117,6 +125,8 @@ def test_the_pass_equals_the_bilinear_projection_row_by_row(seed, dtype, in_plac
     if not _disjoint(rows, index, K):
         return
     want = _reference(x, w, t_item, t_edge, ry, rows, coefs, index, 0.7)
+    pos = index[0, rows[1][3]:rows[1][3] + rows[1][2]]
+    assert not np.allclose(want[0][:, pos], want[1][:, pos])  # the pole breaks x = w
     xo, wo = (x, w) if in_place else (np.zeros_like(x), np.zeros_like(w))
     x_in, w_in = x.copy(), w.copy()
     if in_place:

@@ -157,10 +157,8 @@ def test_generated_models_run_alike_on_numpy_and_jax(drawn):
 
 
 @pytest.mark.modelgen
-@pytest.mark.xfail(strict=True, reason="known, open: after 3 RRR steps NumPy's project_B of "
-                   "this model is not idempotent (a neuron's y moves by 0.5 when projected "
-                   "again); found by a random draw in session 8, present since session 7 at "
-                   "least (65de3aa)")
 def test_generated_model_26329_project_b_is_idempotent():
+    """A fan-in-1 neuron with x = w exactly and no root of eq. 53 in (−1, 1): its bilinear
+    projection left the set (x' = w' = x/2), so P_B moved it again (y by 0.5)."""
     result = exercise(draw_model(26329)[0], backends=("numpy",), iterations=3)
     assert result["status"] in ("ok", "refused"), _report(draw_model(26329)[0], result)

@@ -119,6 +119,36 @@ def multiplier(p, q, S, D, y, omega, ginv):
     return -u, one_plus, one_minus
 
 
+_POLE = 2.0 * _A_MIN  # 1 ± u at or below this: the root sits at a pole
+
+
+@numba.njit(cache=True)
+def pole(S, D, wy, one_minus, one_plus):
+    """(cs, cd, fs, fd) of x' = cs s + cd d + (fs + fd) e_0, w' = cs s - cd d + (fs -
+    fd) e_0 (eq. 19a-b, wy = ω y'): the scalar form of lwlc.sets.bilinear.bilinear_pole.
+    At u = -1 (1 + u at the solve's floor) d is free and takes the length the
+    constraint leaves it, along d, or e_0 where d = 0; likewise s at u = 1."""
+    cs = 0.5 / one_minus
+    cd = 0.5 / one_plus
+    fs = 0.0
+    fd = 0.0
+    if one_plus <= _POLE:
+        length = math.sqrt(max(S * cs * cs - wy, 0.0))
+        if D > 0.0:
+            cd = length / math.sqrt(D)
+        else:
+            cd = 0.0
+            fd = length
+    if one_minus <= _POLE:
+        length = math.sqrt(max(D * cd * cd + wy, 0.0))
+        if S > 0.0:
+            cs = length / math.sqrt(S)
+        else:
+            cs = 0.0
+            fs = length
+    return cs, cd, fs, fd
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _newton_lanes(n, t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
     """One safeguarded Newton/bisection step (eq. 54) of each of n roots not yet done,
@@ -326,6 +356,19 @@ def _row_update_unit(xs, ws, ax, aw, cs, cd, beta):
 
 
 @numba.njit(cache=True)
+def _pole_error(xs, ws, ax, aw, sx, sw, cs, cd, fs, fd):
+    """What the e_0 parts (fs ± fd, metric-scaled) add to the row's Σ g (P_B - P_A)²:
+    g (d0 + f/√g)² - g d0² for x's and w's first element (d0 = P_B - P_A without f)."""
+    rx = sx * (2.0 * float(ax[0]) - float(xs[0]))
+    rw = sw * (2.0 * float(aw[0]) - float(ws[0]))
+    dx = ((rx + rw) * cs + (rx - rw) * cd) / sx - float(ax[0])
+    dw = ((rx + rw) * cs - (rx - rw) * cd) / sw - float(aw[0])
+    ex = fs + fd
+    ew = fs - fd
+    return 2.0 * sx * dx * ex + ex * ex + 2.0 * sw * dw * ew + ew * ew
+
+
+@numba.njit(cache=True)
 def _a_values(mode, k, m, off, t_item, t_edge, sl_item, sl_edge, buf):
     """A row's P_A values: a view of a table's run, or gathered into ``buf``."""
     if mode == ITEM_RUN:
@@ -416,23 +459,20 @@ def edge_pass(
                 ginv = float(coefs[r, GINV])
                 yr = float(ry[k, rows[r, YCOL]])
                 u, one_minus, one_plus = multiplier(p, q, S, D, yr, omega, ginv)
-                y_out[k, rows[r, YCOL]] = yr - u * omega * ginv
+                y_new = yr - u * omega * ginv
+                y_out[k, rows[r, YCOL]] = y_new
+                cs, cd, fs, fd = pole(S, D, omega * y_new, one_minus, one_plus)
+                extra = 0.0
+                if fs != 0.0 or fd != 0.0:  # a root at a pole, its free part along e_0
+                    extra = _pole_error(xs, ws, ax, aw, sx, sw, cs, cd, fs, fd)
                 if unit:
-                    err += _row_update_unit(
-                        xs, ws, ax, aw, 0.5 / one_minus, 0.5 / one_plus, float(beta)
-                    )
+                    err += _row_update_unit(xs, ws, ax, aw, cs, cd, float(beta))
                 else:
-                    err += _row_update(
-                        xs,
-                        ws,
-                        ax,
-                        aw,
-                        sx,
-                        sw,
-                        0.5 / one_minus,
-                        0.5 / one_plus,
-                        float(beta),
-                    )
+                    err += _row_update(xs, ws, ax, aw, sx, sw, cs, cd, float(beta))
+                if fs != 0.0 or fd != 0.0:
+                    err += extra
+                    xs[0] += float(beta) * (fs + fd) / sx
+                    ws[0] += float(beta) * (fs - fd) / sw
                 if rows[r, PMODE] != 1:
                     for j in range(m):
                         x_out[k, index[0, off + j]] = bx[j]

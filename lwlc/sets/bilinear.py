@@ -18,8 +18,10 @@ x and w). The root is bracketed by α ∈ [√(S/(D + 4ωy)), 1] and found by Ne
 u (eq. 54) safeguarded by bisection (geometric while the bracket spans more than a
 factor 4) with a fixed budget of 32 iterations, the same steps for NumPy and JAX (a
 ``lax.fori_loop`` under JAX); the measured worst case is about 16 iterations to reach
-1e−14. Degenerate inputs (x = ±w exactly, x = w = 0), where the root leaves (−1, 1),
-give the limiting u = ±1 and finite results.
+1e−14. Where the root leaves (−1, 1) (x = ±w exactly, x = w = 0) or crowds the pole
+closer than the solve's floor on α, u = ∓1 and the part that 1 ± u divides (d or s) is
+free: the constraint fixes only its length (App. A.2), along d (or s), or e_0 where that
+is 0 (bilinear_pole).
 """
 
 from collections.abc import Callable
@@ -99,11 +101,11 @@ def _compiled_roots(xp: "ModuleType", *sums: "Array") -> "tuple | None":
     asked for it (the restarts' vmapped step, on one CPU device); otherwise None."""
     if not _is_jax(xp):
         return None
-    try:
-        from lwlc.runtime.fused import jax_roots
-    except ImportError:  # numba missing
+    try:  # emitted set code imports nothing at its top: numba is optional
+        fused = __import__("lwlc.runtime.fused", fromlist=["jax_roots"])
+    except ImportError:  # numba missing, or lwlc not installed
         return None
-    return jax_roots(*sums)
+    return fused.jax_roots(*sums)
 
 
 def bilinear_solve(
@@ -173,6 +175,41 @@ def bilinear_multiplier(
     return u
 
 
+def bilinear_pole(
+    xp: "ModuleType",
+    S: "Array",
+    D: "Array",
+    wy: "Array",
+    one_minus: "Array",
+    one_plus: "Array",
+) -> "tuple":
+    """The coefficients (cs, cd) of x' = cs s + cd d + (fs + fd) e_0, w' = cs s − cd d +
+    (fs − fd) e_0 (eq. 19a–b; wy = ω y'), with the root at a pole handled.
+
+    Where 1 + u sits at the solve's floor (x = w exactly and no root in (−1, 1): the
+    root is u = −1), d/(1 + u) is 0/0 or underflows: its limit has the length
+    √(‖s'‖² − ω y') that x'·w' = ω y' leaves it, along d, or e_0 for d = 0 (any
+    direction is as near). Likewise s at u = 1. Elsewhere cs = 1/(2(1 − u)), cd =
+    1/(2(1 + u)), fs = fd = 0.
+    """
+    cs = 0.5 / one_minus
+    cd = 0.5 / one_plus
+    floor = 2.0 * float(xp.finfo(cs.dtype).tiny) ** (1.0 / 3.0)  # 2× the solve's
+    at_d = one_plus <= floor
+    at_s = one_minus <= floor
+    if not _is_jax(xp) and not (xp.any(at_d) or xp.any(at_s)):
+        return cs, cd, 0.0, 0.0  # NumPy: no row at a pole (the common case)
+    len_d = xp.sqrt(xp.maximum(S * xp.where(at_d, cs * cs, 0.0) - wy, 0.0))
+    len_s = xp.sqrt(xp.maximum(D * xp.where(at_s, cd * cd, 0.0) + wy, 0.0))
+    cd_pole = len_d / xp.sqrt(xp.where(D > 0.0, D, 1.0))
+    cs_pole = len_s / xp.sqrt(xp.where(S > 0.0, S, 1.0))
+    fd = xp.where(at_d & (D <= 0.0), len_d, 0.0)
+    fs = xp.where(at_s & (S <= 0.0), len_s, 0.0)
+    cd = xp.where(at_d, xp.where(D > 0.0, cd_pole, 0.0), cd)
+    cs = xp.where(at_s, xp.where(S > 0.0, cs_pole, 0.0), cs)
+    return cs, cd, fs, fd
+
+
 def bilinear_projection(
     xp: "ModuleType", x: "Array", w: "Array", y: "Array", omega: "Array", ginv: "Array"
 ) -> "tuple":
@@ -188,21 +225,29 @@ def bilinear_projection(
         q = xp.einsum("...i,...i->...", x, x) + xp.einsum("...i,...i->...", w, w)
         S, D = xp.einsum("...i,...i->...", s, s), xp.einsum("...i,...i->...", d, d)
         u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
-        s *= (0.5 / one_minus)[..., None]
-        d *= (0.5 / one_plus)[..., None]
-        return s + d, xp.subtract(s, d, out=s), y - u * omega * ginv
+        y_new = y - u * omega * ginv
+        cs, cd, fs, fd = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus)
+        s *= cs[..., None]
+        d *= cd[..., None]
+        x_new = s + d
+        w_new = xp.subtract(s, d, out=s)
+        if xp.any(fs != 0.0) or xp.any(fd != 0.0):
+            x_new[..., 0] += fs + fd
+            w_new[..., 0] += fs - fd
+        return x_new, w_new, y_new
     p, q, S, D = _row_sums(
         xp, (x * w, x * x + w * w, (x + w) * (x + w), (x - w) * (x - w))
     )
     u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
+    y_new = y - u * omega * ginv
+    cs, cd, fs, fd = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus)
     # eq. 19a-b with s = x + w, d = x - w formed inside each elementwise pass (under
     # JAX no s or d array is written); s and d rather than a x + c w, which cancels
     # catastrophically as u -> 1
-    cs = (0.5 / one_minus)[..., None]
-    cd = (0.5 / one_plus)[..., None]
-    x_new = (x + w) * cs + (x - w) * cd
-    w_new = (x + w) * cs - (x - w) * cd
-    y_new = y - u * omega * ginv
+    cs, cd = cs[..., None], cd[..., None]
+    e0 = (xp.arange(x.shape[-1]) == 0).astype(x.dtype)
+    x_new = (x + w) * cs + (x - w) * cd + (fs + fd)[..., None] * e0
+    w_new = (x + w) * cs - (x - w) * cd + (fs - fd)[..., None] * e0
     return x_new, w_new, y_new
 
 
@@ -217,6 +262,7 @@ EMIT = (
     _compiled_roots,
     bilinear_solve,
     bilinear_multiplier,
+    bilinear_pole,
     bilinear_projection,
 )
 REQUIRES = ("_common",)

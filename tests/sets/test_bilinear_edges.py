@@ -43,26 +43,76 @@ def test_x_equals_minus_w_with_a_root(ginv: float) -> None:
     _check(X, -X, np.array([-10.0, -3.0]), 1.0, ginv)
 
 
-def test_exactly_degenerate_inputs_give_the_finite_limit() -> None:
-    # x = w with ω y ≤ p/4 (NMF): the root leaves (−1, 1); the limit u → −1 gives x' = w' = x/2.
-    xn, wn, yn = _check(X, X.copy(), np.array([0.5, 0.01]), 1.0, 0.0, satisfied=False)
-    np.testing.assert_allclose(xn, X / 2)
-    np.testing.assert_allclose(wn, X / 2)
-    u = bilinear_multiplier(np, np.sum(X * X, -1), 2 * np.sum(X * X, -1), np.array([0.5, 0.01]),
-                            1.0, 0.0)
+def test_x_equals_w_beyond_the_root_breaks_the_symmetry() -> None:
+    # x = w with ω y < p/4 (NMF): no root in (−1, 1); at u = −1, s' = x and d' is free: the
+    # constraint fixes its length √(p − 4 ω y), along e_0 (any direction is as near)
+    y = np.array([0.5, 0.01])
+    xn, wn, yn = _check(X, X.copy(), y, 1.0, 0.0)
+    half = np.sqrt(np.sum(X * X, -1) / 4 - y)
+    np.testing.assert_allclose(xn, X / 2 + half[:, None] * np.eye(3)[0], rtol=1e-14)
+    np.testing.assert_allclose(wn, X / 2 - half[:, None] * np.eye(3)[0], rtol=1e-14)
+    u = bilinear_multiplier(np, np.sum(X * X, -1), 2 * np.sum(X * X, -1), y, 1.0, 0.0)
     np.testing.assert_allclose(u, -1.0)
+
+
+def _idempotent(x, w, y, omega, ginv):
+    once = bilinear_projection(np, x, w, np.asarray(y, dtype=float), omega, ginv)
+    twice = bilinear_projection(np, *once, omega, ginv)
+    for a, b in zip(once, twice, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-14, atol=1e-14)
+
+
+def test_generated_model_26329_row_is_projected_onto_the_set() -> None:
+    """The neuron row of tests/modelgen.py's seed 26329 (fan-in 1, x = w exactly, y far
+    below x w, g = 2): P(x) was (x/2, x/2, y + 1/2), off the set, and P(P(x)) moved y by
+    another 1/2. At u = −1 the nearest points are (x/2 ± L, x/2 ∓ L, y + 1/2)."""
+    from lwlc.sets.bilinear import SPEC
+
+    x = np.array([[0.1621803421134781]])
+    y = np.array([-2.4394568262829526])
+    xn, wn, yn = _check(x, x.copy(), y, 1.0, 0.5)
+    L = np.sqrt((x[0, 0] / 2) ** 2 - (y[0] + 0.5))
+    np.testing.assert_allclose(yn, y + 0.5, rtol=1e-15)
+    np.testing.assert_allclose([xn[0, 0], wn[0, 0]], [x[0, 0] / 2 + L, x[0, 0] / 2 - L],
+                               rtol=1e-14)
+    _idempotent(x, x.copy(), y, 1.0, 0.5)
+    # as near as SciPy's minimum (started off the line x = w)
+    args = (x, x.copy(), y, 1.0, 0.5)
+    near = SPEC.distance(args[:3], (xn, wn, yn), args)
+    assert near <= SPEC.distance(args[:3], SPEC.nearest_bruteforce(args), args) + 1e-12
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_root_closer_to_the_pole_than_the_solve_resolves(sign: float) -> None:
+    # tiny x and w, x − w (x + w for sign −1) of order 1e−110: 1 ± u ≈ 1e−110 lies below
+    # the solve's floor on α; the free part keeps its direction and takes the length the
+    # constraint leaves it
+    x = 1e-100 * np.array([[1.0, 2.0], [0.5, -1.0]])
+    w = sign * (x + np.array([[0.0, 1e-110], [3e-111, 0.0]]))
+    y = sign * np.array([-3.0, -0.4])
+    for ginv in (0.0, 0.5):
+        xn, wn, _ = _check(x, w, y, 1.0, ginv)
+        _idempotent(x, w, y, 1.0, ginv)
+        free = xn - sign * wn  # along the row's own x − w (x + w)
+        assert abs(free[0, 0]) < 1e-90 * abs(free[0, 1])
+        assert abs(free[1, 1]) < 1e-90 * abs(free[1, 0])
 
 
 def test_zero_vectors() -> None:
     z = np.zeros((4, 3))
     y = np.array([0.3, -0.2, 3.0, 0.0])
-    # with a free y, x' = w' = 0 and y' = y − u ω/g with u = clip(y g/ω, −1, 1)
-    xn, wn, yn = _check(z, z, y, 1.0, 0.5, satisfied=False)
-    np.testing.assert_array_equal(xn, 0.0)
+    # with a free y, u = clip(y g/ω, −1, 1) and y' = y − u ω/g; where |y| > ω/g, u = ±1 and
+    # x' = ±w' has the length √|ω y'| along e_0
+    xn, wn, yn = _check(z, z, y, 1.0, 0.5)
     np.testing.assert_allclose(yn, [0.0, 0.0, 2.5, 0.0])
-    _check(z[:2], z[:2], y[:2], 1.0, 0.5)  # |y| ≤ ω/g: the constraint holds (y' = 0)
-    # NMF (y fixed): finite, no NaN, u = the limit ±1 (or 0 for y = 0)
-    _check(z, z, y, 1.0, 0.0, satisfied=False)
+    np.testing.assert_allclose(xn, np.sqrt([0.0, 0.0, 2.5, 0.0])[:, None] * np.eye(3)[0])
+    np.testing.assert_array_equal(wn, xn)
+    _idempotent(z, z, y, 1.0, 0.5)
+    # NMF (y fixed): u = ±1 (or 0 for y = 0), |x'| = |w'| = √|ω y|, x' = sign(y) w'
+    xn, wn, yn = _check(z, z, y, 1.0, 0.0)
+    np.testing.assert_allclose(xn[:, 0], np.sqrt(np.abs(y)))
+    np.testing.assert_allclose(wn[:, 0], np.sign(y) * np.sqrt(np.abs(y)))
+    _idempotent(z, z, y, 1.0, 0.0)
     u = bilinear_multiplier(np, np.zeros(4), np.zeros(4), y, 1.0, 0.0)
     np.testing.assert_allclose(u, [1.0, -1.0, 1.0, 0.0])
 
