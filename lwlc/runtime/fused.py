@@ -123,11 +123,12 @@ _POLE = 2.0 * _A_MIN  # 1 ± u at or below this: the root sits at a pole
 
 
 @numba.njit(cache=True)
-def pole(S, D, wy, one_minus, one_plus):
-    """(cs, cd, fs, fd) of x' = cs s + cd d + (fs + fd) e_0, w' = cs s - cd d + (fs -
-    fd) e_0 (eq. 19a-b, wy = ω y'): the scalar form of lwlc.sets.bilinear.bilinear_pole.
-    At u = -1 (1 + u at the solve's floor) d is free and takes the length the
-    constraint leaves it, along d, or e_0 where d = 0; likewise s at u = 1."""
+def pole(S, D, wy, one_minus, one_plus, m):
+    """(csx, csw, cdx, cdw, cx, cw) of x' = csx s + cdx d + cx, w' = csw s - cdw d + cw
+    (eq. 19a-b, wy = ω y', m the row's length): the scalar form of
+    lwlc.sets.bilinear.bilinear_pole. At u = -1 (1 + u at the solve's floor) the part
+    along d is free and takes the length the constraint leaves it, along d, or s where
+    d = 0, or the diagonal where both are 0; likewise s at u = 1."""
     cs = 0.5 / one_minus
     cd = 0.5 / one_plus
     fs = 0.0
@@ -139,14 +140,26 @@ def pole(S, D, wy, one_minus, one_plus):
         else:
             cd = 0.0
             fd = length
-    if one_minus <= _POLE:
+    elif one_minus <= _POLE:
         length = math.sqrt(max(D * cd * cd + wy, 0.0))
         if S > 0.0:
             cs = length / math.sqrt(S)
         else:
             cs = 0.0
             fs = length
-    return cs, cd, fs, fd
+    csx = csw = cs
+    cdx = cdw = cd
+    cx = cw = 0.0
+    if S > 0.0:
+        csx += fd / math.sqrt(S)
+        csw -= fd / math.sqrt(S)
+    if D > 0.0:
+        cdx += fs / math.sqrt(D)
+        cdw -= fs / math.sqrt(D)
+    if S <= 0.0 and D <= 0.0:
+        cx = (fs + fd) / math.sqrt(m)
+        cw = (fs - fd) / math.sqrt(m)
+    return csx, csw, cdx, cdw, cx, cw
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -356,16 +369,22 @@ def _row_update_unit(xs, ws, ax, aw, cs, cd, beta):
 
 
 @numba.njit(cache=True)
-def _pole_error(xs, ws, ax, aw, sx, sw, cs, cd, fs, fd):
-    """What the e_0 parts (fs ± fd, metric-scaled) add to the row's Σ g (P_B - P_A)²:
-    g (d0 + f/√g)² - g d0² for x's and w's first element (d0 = P_B - P_A without f)."""
-    rx = sx * (2.0 * float(ax[0]) - float(xs[0]))
-    rw = sw * (2.0 * float(aw[0]) - float(ws[0]))
-    dx = ((rx + rw) * cs + (rx - rw) * cd) / sx - float(ax[0])
-    dw = ((rx + rw) * cs - (rx - rw) * cd) / sw - float(aw[0])
-    ex = fs + fd
-    ew = fs - fd
-    return 2.0 * sx * dx * ex + ex * ex + 2.0 * sw * dw * ew + ew * ew
+def _row_update_pole(xs, ws, ax, aw, sx, sw, coef, beta):
+    """_row_update for a row whose root sits at a pole: x' = csx s + cdx d + cx, w' =
+    csw s - cdw d + cw (``coef``, from pole; rare, so plainly written)."""
+    csx, csw, cdx, cdw, cx, cw = coef
+    err = 0.0
+    for j in range(xs.shape[0]):
+        rx = sx * (2.0 * float(ax[j]) - float(xs[j]))
+        rw = sw * (2.0 * float(aw[j]) - float(ws[j]))
+        s = rx + rw
+        d = rx - rw
+        dx = (s * csx + d * cdx + cx) / sx - float(ax[j])
+        dw = (s * csw - d * cdw + cw) / sw - float(aw[j])
+        xs[j] += beta * dx
+        ws[j] += beta * dw
+        err += sx * sx * dx * dx + sw * sw * dw * dw
+    return err
 
 
 @numba.njit(cache=True)
@@ -461,18 +480,14 @@ def edge_pass(
                 u, one_minus, one_plus = multiplier(p, q, S, D, yr, omega, ginv)
                 y_new = yr - u * omega * ginv
                 y_out[k, rows[r, YCOL]] = y_new
-                cs, cd, fs, fd = pole(S, D, omega * y_new, one_minus, one_plus)
-                extra = 0.0
-                if fs != 0.0 or fd != 0.0:  # a root at a pole, its free part along e_0
-                    extra = _pole_error(xs, ws, ax, aw, sx, sw, cs, cd, fs, fd)
-                if unit:
-                    err += _row_update_unit(xs, ws, ax, aw, cs, cd, float(beta))
+                coef = pole(S, D, omega * y_new, one_minus, one_plus, m)
+                csx, csw, cdx, cdw, cx, cw = coef
+                if csx != csw or cdx != cdw or cx != 0.0 or cw != 0.0:  # at a pole
+                    err += _row_update_pole(xs, ws, ax, aw, sx, sw, coef, float(beta))
+                elif unit:
+                    err += _row_update_unit(xs, ws, ax, aw, csx, cdx, float(beta))
                 else:
-                    err += _row_update(xs, ws, ax, aw, sx, sw, cs, cd, float(beta))
-                if fs != 0.0 or fd != 0.0:
-                    err += extra
-                    xs[0] += float(beta) * (fs + fd) / sx
-                    ws[0] += float(beta) * (fs - fd) / sw
+                    err += _row_update(xs, ws, ax, aw, sx, sw, csx, cdx, float(beta))
                 if rows[r, PMODE] != 1:
                     for j in range(m):
                         x_out[k, index[0, off + j]] = bx[j]

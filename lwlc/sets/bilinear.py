@@ -20,8 +20,8 @@ factor 4) with a fixed budget of 32 iterations, the same steps for NumPy and JAX
 ``lax.fori_loop`` under JAX); the measured worst case is about 16 iterations to reach
 1e−14. Where the root leaves (−1, 1) (x = ±w exactly, x = w = 0) or crowds the pole
 closer than the solve's floor on α, u = ∓1 and the part that 1 ± u divides (d or s) is
-free: the constraint fixes only its length (App. A.2), along d (or s), or e_0 where that
-is 0 (bilinear_pole).
+free: the constraint fixes only its length (App. A.2); it goes along itself, or the
+other part, or the diagonal (bilinear_pole).
 """
 
 from collections.abc import Callable
@@ -182,32 +182,68 @@ def bilinear_pole(
     wy: "Array",
     one_minus: "Array",
     one_plus: "Array",
+    m: int,
 ) -> "tuple":
-    """The coefficients (cs, cd) of x' = cs s + cd d + (fs + fd) e_0, w' = cs s − cd d +
-    (fs − fd) e_0 (eq. 19a–b; wy = ω y'), with the root at a pole handled.
+    """The per-row coefficients (csx, csw, cdx, cdw, cx, cw) of x' = csx s + cdx d + cx,
+    w' = csw s − cdw d + cw (eq. 19a–b with s = x + w, d = x − w; wy = ω y'; m the
+    row's length), with a root at a pole handled.
 
-    Where 1 + u sits at the solve's floor (x = w exactly and no root in (−1, 1): the
-    root is u = −1), d/(1 + u) is 0/0 or underflows: its limit has the length
-    √(‖s'‖² − ω y') that x'·w' = ω y' leaves it, along d, or e_0 for d = 0 (any
-    direction is as near). Likewise s at u = 1. Elsewhere cs = 1/(2(1 − u)), cd =
-    1/(2(1 + u)), fs = fd = 0.
+    Elsewhere csx = csw = 1/(2(1 − u)), cdx = cdw = 1/(2(1 + u)), cx = cw = 0. Where
+    1 + u sits at the solve's floor (x = w exactly and no root in (−1, 1): u = −1),
+    d/(1 + u) is 0/0 or underflows: the part along d is free, and x'·w' = ω y' fixes
+    only its length √(‖s'‖² − ω y'). Every direction is as near; it goes along d, or
+    along s where d = 0, or (1, ..., 1)/√m where both are 0. Likewise s at u = 1. The
+    choice keeps the rows' elementwise pass as it is (no element singled out).
     """
     cs = 0.5 / one_minus
     cd = 0.5 / one_plus
     floor = 2.0 * float(xp.finfo(cs.dtype).tiny) ** (1.0 / 3.0)  # 2× the solve's
     at_d = one_plus <= floor
     at_s = one_minus <= floor
-    if not _is_jax(xp) and not (xp.any(at_d) or xp.any(at_s)):
-        return cs, cd, 0.0, 0.0  # NumPy: no row at a pole (the common case)
-    len_d = xp.sqrt(xp.maximum(S * xp.where(at_d, cs * cs, 0.0) - wy, 0.0))
-    len_s = xp.sqrt(xp.maximum(D * xp.where(at_s, cd * cd, 0.0) + wy, 0.0))
-    cd_pole = len_d / xp.sqrt(xp.where(D > 0.0, D, 1.0))
-    cs_pole = len_s / xp.sqrt(xp.where(S > 0.0, S, 1.0))
-    fd = xp.where(at_d & (D <= 0.0), len_d, 0.0)
-    fs = xp.where(at_s & (S <= 0.0), len_s, 0.0)
-    cd = xp.where(at_d, xp.where(D > 0.0, cd_pole, 0.0), cd)
-    cs = xp.where(at_s, xp.where(S > 0.0, cs_pole, 0.0), cs)
-    return cs, cd, fs, fd
+    if _is_jax(xp):  # a branch XLA takes only when some row is at a pole
+        zero = xp.zeros_like(cs)
+        return __import__("jax").lax.cond(
+            xp.any(at_d | at_s),
+            lambda: bilinear_pole_parts(xp, S, D, wy, cs, cd, at_d, at_s, m),
+            lambda: (cs, cs, cd, cd, zero, zero),
+        )
+    if not (xp.any(at_d) or xp.any(at_s)):
+        return cs, cs, cd, cd, 0.0, 0.0  # NumPy: no row at a pole (the common case)
+    return bilinear_pole_parts(xp, S, D, wy, cs, cd, at_d, at_s, m)
+
+
+def bilinear_pole_parts(
+    xp: "ModuleType",
+    S: "Array",
+    D: "Array",
+    wy: "Array",
+    cs: "Array",
+    cd: "Array",
+    at_d: "Array",
+    at_s: "Array",
+    m: int,
+) -> "tuple":
+    """bilinear_pole's coefficients where rows ``at_d`` (1 + u at the floor) or ``at_s``
+    (1 − u) are at a pole; the other rows keep (cs, cs, cd, cd, 0, 0)."""
+    len_d = xp.sqrt(xp.maximum(S * xp.where(at_d, cs * cs, 0.0) - wy, 0.0))  # of d'/2
+    len_s = xp.sqrt(xp.maximum(D * xp.where(at_s, cd * cd, 0.0) + wy, 0.0))  # of s'/2
+    S_pos, D_pos = S > 0.0, D > 0.0
+    rS = 1.0 / xp.sqrt(xp.where(S_pos, S, 1.0))
+    rD = 1.0 / xp.sqrt(xp.where(D_pos, D, 1.0))
+    # d'/2 along d; where d = 0 along s (x' and w' move apart), or the diagonal
+    cd_new = xp.where(at_d & D_pos, len_d * rD, xp.where(at_d, 0.0, cd))
+    fd = xp.where(at_d & ~D_pos, len_d, 0.0)
+    # s'/2 along s; where s = 0 along d (x' and w' move together), or the diagonal
+    cs_new = xp.where(at_s & S_pos, len_s * rS, xp.where(at_s, 0.0, cs))
+    fs = xp.where(at_s & ~S_pos, len_s, 0.0)
+    csx = cs_new + xp.where(S_pos, fd * rS, 0.0)
+    csw = cs_new - xp.where(S_pos, fd * rS, 0.0)
+    cdx = cd_new + xp.where(D_pos, fs * rD, 0.0)
+    cdw = cd_new - xp.where(D_pos, fs * rD, 0.0)
+    diag = 1.0 / float(m) ** 0.5
+    cx = xp.where(S_pos | D_pos, 0.0, (fs + fd) * diag)
+    cw = xp.where(S_pos | D_pos, 0.0, (fs - fd) * diag)
+    return csx, csw, cdx, cdw, cx, cw
 
 
 def bilinear_projection(
@@ -219,6 +255,7 @@ def bilinear_projection(
     against the leading axes of ``x`` and ``w``. Returns (x', w', y').
     """
     x, w = xp.broadcast_arrays(x, w)
+    m = x.shape[-1]
     if not _is_jax(xp):  # NumPy: form s and d once, sums without temporaries
         s, d = x + w, x - w
         p = xp.einsum("...i,...i->...", x, w)
@@ -226,28 +263,27 @@ def bilinear_projection(
         S, D = xp.einsum("...i,...i->...", s, s), xp.einsum("...i,...i->...", d, d)
         u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
         y_new = y - u * omega * ginv
-        cs, cd, fs, fd = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus)
-        s *= cs[..., None]
-        d *= cd[..., None]
-        x_new = s + d
-        w_new = xp.subtract(s, d, out=s)
-        if xp.any(fs != 0.0) or xp.any(fd != 0.0):
-            x_new[..., 0] += fs + fd
-            w_new[..., 0] += fs - fd
+        coef = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus, m)
+        csx, csw, cdx, cdw, cx, cw = coef
+        if csx is csw and cdx is cdw:  # no row at a pole
+            s *= csx[..., None]
+            d *= cdx[..., None]
+            return s + d, xp.subtract(s, d, out=s), y_new
+        x_new = s * csx[..., None] + d * cdx[..., None] + cx[..., None]
+        w_new = s * csw[..., None] - d * cdw[..., None] + cw[..., None]
         return x_new, w_new, y_new
     p, q, S, D = _row_sums(
         xp, (x * w, x * x + w * w, (x + w) * (x + w), (x - w) * (x - w))
     )
     u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
     y_new = y - u * omega * ginv
-    cs, cd, fs, fd = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus)
+    coef = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus, m)
+    csx, csw, cdx, cdw, cx, cw = (c[..., None] for c in coef)
     # eq. 19a-b with s = x + w, d = x - w formed inside each elementwise pass (under
     # JAX no s or d array is written); s and d rather than a x + c w, which cancels
     # catastrophically as u -> 1
-    cs, cd = cs[..., None], cd[..., None]
-    e0 = (xp.arange(x.shape[-1]) == 0).astype(x.dtype)
-    x_new = (x + w) * cs + (x - w) * cd + (fs + fd)[..., None] * e0
-    w_new = (x + w) * cs - (x - w) * cd + (fs - fd)[..., None] * e0
+    x_new = (x + w) * csx + (x - w) * cdx + cx
+    w_new = (x + w) * csw - (x - w) * cdw + cw
     return x_new, w_new, y_new
 
 
@@ -262,6 +298,7 @@ EMIT = (
     _compiled_roots,
     bilinear_solve,
     bilinear_multiplier,
+    bilinear_pole_parts,
     bilinear_pole,
     bilinear_projection,
 )

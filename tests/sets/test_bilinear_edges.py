@@ -45,12 +45,14 @@ def test_x_equals_minus_w_with_a_root(ginv: float) -> None:
 
 def test_x_equals_w_beyond_the_root_breaks_the_symmetry() -> None:
     # x = w with ω y < p/4 (NMF): no root in (−1, 1); at u = −1, s' = x and d' is free: the
-    # constraint fixes its length √(p − 4 ω y), along e_0 (any direction is as near)
+    # constraint fixes its length √(p − 4 ω y); every direction is as near, and d = 0 leaves
+    # it along s (the rows' elementwise pass stays as it is)
     y = np.array([0.5, 0.01])
     xn, wn, yn = _check(X, X.copy(), y, 1.0, 0.0)
     half = np.sqrt(np.sum(X * X, -1) / 4 - y)
-    np.testing.assert_allclose(xn, X / 2 + half[:, None] * np.eye(3)[0], rtol=1e-14)
-    np.testing.assert_allclose(wn, X / 2 - half[:, None] * np.eye(3)[0], rtol=1e-14)
+    along = X / np.linalg.norm(X, axis=-1, keepdims=True)
+    np.testing.assert_allclose(xn, X / 2 + half[:, None] * along, rtol=1e-14)
+    np.testing.assert_allclose(wn, X / 2 - half[:, None] * along, rtol=1e-14)
     u = bilinear_multiplier(np, np.sum(X * X, -1), 2 * np.sum(X * X, -1), y, 1.0, 0.0)
     np.testing.assert_allclose(u, -1.0)
 
@@ -102,16 +104,17 @@ def test_zero_vectors() -> None:
     z = np.zeros((4, 3))
     y = np.array([0.3, -0.2, 3.0, 0.0])
     # with a free y, u = clip(y g/ω, −1, 1) and y' = y − u ω/g; where |y| > ω/g, u = ±1 and
-    # x' = ±w' has the length √|ω y'| along e_0
+    # x' = ±w' has the length √|ω y'|, along the diagonal (x = w = 0 gives no direction)
+    diagonal = np.ones(3) / np.sqrt(3.0)
     xn, wn, yn = _check(z, z, y, 1.0, 0.5)
     np.testing.assert_allclose(yn, [0.0, 0.0, 2.5, 0.0])
-    np.testing.assert_allclose(xn, np.sqrt([0.0, 0.0, 2.5, 0.0])[:, None] * np.eye(3)[0])
+    np.testing.assert_allclose(xn, np.sqrt([0.0, 0.0, 2.5, 0.0])[:, None] * diagonal)
     np.testing.assert_array_equal(wn, xn)
     _idempotent(z, z, y, 1.0, 0.5)
     # NMF (y fixed): u = ±1 (or 0 for y = 0), |x'| = |w'| = √|ω y|, x' = sign(y) w'
     xn, wn, yn = _check(z, z, y, 1.0, 0.0)
-    np.testing.assert_allclose(xn[:, 0], np.sqrt(np.abs(y)))
-    np.testing.assert_allclose(wn[:, 0], np.sign(y) * np.sqrt(np.abs(y)))
+    np.testing.assert_allclose(xn, np.sqrt(np.abs(y))[:, None] * diagonal)
+    np.testing.assert_allclose(wn, (np.sign(y) * np.sqrt(np.abs(y)))[:, None] * diagonal)
     _idempotent(z, z, y, 1.0, 0.0)
     u = bilinear_multiplier(np, np.zeros(4), np.zeros(4), y, 1.0, 0.0)
     np.testing.assert_allclose(u, [1.0, -1.0, 1.0, 0.0])
