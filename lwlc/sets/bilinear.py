@@ -201,9 +201,14 @@ def bilinear_pole(
     at_d = one_plus <= floor
     at_s = one_minus <= floor
     if _is_jax(xp):  # a branch XLA takes only when some row is at a pole
+        jax = __import__("jax")
         zero = xp.zeros_like(cs)
-        return __import__("jax").lax.cond(
-            xp.any(at_d | at_s),
+        # under jax.vmap (the restarts) the test covers every instance, so that the cond
+        # stays a branch, not a select of both; the parts leave other rows bit for bit
+        anywhere = jax.custom_batching.custom_vmap(lambda flags: xp.any(flags))
+        anywhere.def_vmap(lambda size, batched, flags: (xp.any(flags), False))
+        return jax.lax.cond(
+            anywhere(at_d | at_s),
             lambda: bilinear_pole_parts(xp, S, D, wy, cs, cd, at_d, at_s, m),
             lambda: (cs, cs, cd, cd, zero, zero),
         )

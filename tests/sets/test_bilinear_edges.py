@@ -209,3 +209,26 @@ def test_a_first_newton_step_onto_the_initial_bracket_end_is_not_converged(ginv)
     u, _, _ = multiplier(p, q, S, D, float(y[0]), 1.0, ginv)
     assert u == pytest.approx(float(bilinear_multiplier(np, p, q, y[0], 1.0, ginv)), abs=1e-14)
     assert u != 0.5
+
+
+def test_under_vmap_a_pole_in_one_instance_leaves_the_others_bit_for_bit() -> None:
+    """The restarts vmap the step: the pole branch is taken for all instances when one needs
+    it, and gives every other row exactly what the plain branch gives."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(5)
+    x, w = rng.normal(size=(2, 3, 4, 5))
+    y = rng.normal(size=(3, 4))
+    w[1, 2] = x[1, 2]  # instance 1, row 2: x = w, and y far below: a pole
+    y[1, 2] = -9.0
+
+    def project(a, b, c):
+        return bilinear_projection(jnp, a, b, c, 1.0, 0.5)
+
+    batched = jax.jit(jax.vmap(project))(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y))
+    for i in range(3):
+        alone = jax.jit(project)(jnp.asarray(x[i]), jnp.asarray(w[i]), jnp.asarray(y[i]))
+        for got, want in zip(batched, alone, strict=True):
+            np.testing.assert_array_equal(np.asarray(got[i]), np.asarray(want))
+    assert not np.allclose(batched[0][1, 2], batched[1][1, 2])  # the pole breaks x = w
