@@ -253,7 +253,7 @@ def _advance(solver, dtype: str):
 
 def _roots_kernel():
     """The bilinear roots of the vmapped step by the compiled kernel (lwlc/runtime/
-    fused.py roots_kernel: 1.7-2.5x faster for 256 LEDM starts), where numba is there."""
+    fused.py roots_kernel: 1.5-2.1x faster for 256 LEDM starts), where numba is there."""
     try:
         from .runtime.fused import roots_kernel
     except ImportError:
