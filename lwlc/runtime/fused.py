@@ -54,69 +54,95 @@ OMEGA, SX, SW, GINV = range(4)
 _TILE = 64
 
 
-@numba.njit(cache=True)
-def multiplier(p, q, S, D, y, omega, ginv):
-    """Root of eq. 53 (u, 1 - u, 1 + u) from the row sums, in float64: the scalar
-    form of lwlc.sets.bilinear.bilinear_solve (mirrored to u ≥ 0; t = u, or α = 1 - u
-    where the root crowds 1; Newton steps safeguarded by bisection, at most 32,
-    stopping at the same test)."""
+@numba.njit(inline="always")
+def _mirrored(p, q, S, D, y, omega, ginv):
+    """The root problem of eq. 53 mirrored to u ≥ 0 and its start, as
+    lwlc.sets.bilinear.bilinear_solve sets it up: (up, pc, sc, dc, yc, g2, near, lo);
+    near: the root lies in (1/2, 1) and the iterate is α = 1 - u, bracketed from lo."""
     S = max(S, 0.0)
     D = max(D, 0.0)
     wy = omega * y
     g2 = omega * omega * ginv
-    up = p <= wy
-    if up:
-        pc, sc, dc, yc = p, S, D, wy
-    else:
-        pc, sc, dc, yc = -p, D, S, -wy
-    near = sc - dc / 9.0 - yc + 0.5 * g2 < 0.0  # h0(1/2) < 0: the root lies in (1/2, 1)
+    up = p <= wy  # h0(0) = p - ω y ≤ 0: the root is u ≥ 0, else mirror
+    pc = p if up else -p
+    sc = S if up else D
+    dc = D if up else S
+    yc = wy if up else -wy
+    near = sc - dc / 9.0 - yc + 0.5 * g2 < 0.0  # h0(1/2) < 0
     num = dc + 4.0 * yc
     a_lo = _A_MIN
     if num > 0.0:
         a_lo = math.sqrt(min(max(sc / num, _A_MIN * _A_MIN), 0.25))
     a_lo = max(a_lo, _A_MIN)
-    lo = a_lo if near else 0.0
-    hi = 0.5
-    t = lo
-    for _ in range(32):
-        old = t
-        if near:
-            u, a, b = 1.0 - t, t, 2.0 - t
-            h = 0.25 * sc / (a * a) - 0.25 * dc / (b * b) - yc + g2 * u
-            dh = 0.5 * sc / (a * a * a) + 0.5 * dc / (b * b * b) + g2
-        else:
-            u, a, b = t, 1.0 - t, 1.0 + t
-            u2 = u * u
-            den = a * b
-            h = (pc * (1.0 + u2) + q * u) / (den * den) - yc + g2 * u
-            dh = (q * (1.0 + 3.0 * u2) + 2.0 * pc * u * (3.0 + u2)) / (
-                den * den * den
-            ) + g2
-        rise = -h if near else h  # increasing in t
-        if rise < 0.0:
-            lo = t
-        if rise > 0.0:
-            hi = t
-        pos = dh > 0.0
-        t_newton = t - rise / (dh if pos else 1.0)
-        ok = pos and t_newton >= lo and t_newton <= hi
-        if lo > 0.0 and hi > 4.0 * lo:
-            mid = math.sqrt(lo) * math.sqrt(hi)
-        else:
-            mid = 0.5 * (lo + hi)
-        if h != 0.0:
-            t = t_newton if ok else mid
-        tol = 16.0 * _EPS * (t if near else 1.0)
-        # hi = 1/2 is the initial bracket end, never evaluated: landing on it is no test
-        if abs(t - old) <= tol or hi - lo <= tol or t == lo or (t == hi and hi < 0.5):
-            break
-    if near:
-        u, one_minus, one_plus = 1.0 - t, t, 2.0 - t
-    else:
-        u, one_minus, one_plus = t, 1.0 - t, 1.0 + t
+    return up, pc, sc, dc, yc, g2, near, a_lo if near else 0.0
+
+
+@numba.njit(inline="always")
+def _newton_step(t, lo, hi, near, pc, q, sc, dc, yc, g2):
+    """One safeguarded Newton/bisection step (eq. 54) and its stopping test, without
+    branches (so that LLVM runs it in SIMD lanes): bilinear_newton_step and
+    bilinear_newton_done of lwlc.sets.bilinear, with one division for 1/a, 1/b and
+    1/(a b) (the roots agree to a few ulps; divisions and square roots bound it).
+    Returns (t, lo, hi, stop)."""
+    u = 1.0 - t if near else t
+    a = t if near else 1.0 - t
+    b = 2.0 - t if near else 1.0 + t
+    iden = 1.0 / (a * b)
+    ia = b * iden
+    ib = a * iden
+    u2 = u * u
+    h_pq = (pc * (1.0 + u2) + q * u) * (iden * iden) - yc + g2 * u
+    dh_pq = (q * (1.0 + 3.0 * u2) + 2.0 * pc * u * (3.0 + u2)) * (
+        iden * iden * iden
+    ) + g2
+    h_sd = 0.25 * sc * (ia * ia) - 0.25 * dc * (ib * ib) - yc + g2 * u
+    dh_sd = 0.5 * sc * (ia * ia * ia) + 0.5 * dc * (ib * ib * ib) + g2
+    h = h_sd if near else h_pq
+    dh = dh_sd if near else dh_pq
+    rise = -h if near else h  # increasing in t
+    lo_n = t if rise < 0.0 else lo
+    hi_n = t if rise > 0.0 else hi
+    pos = dh > 0.0
+    t_newton = t - rise / (dh if pos else 1.0)
+    ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
+    geometric = (lo_n > 0.0) & (hi_n > 4.0 * lo_n)
+    mid = math.sqrt(lo_n * hi_n) if geometric else 0.5 * (lo_n + hi_n)  # lo, hi ≤ 1
+    t_n = t if h == 0.0 else (t_newton if ok else mid)
+    tol = 16.0 * _EPS * (t_n if near else 1.0)
+    # hi = 1/2 is the initial bracket end, never evaluated: landing on it is no test
+    stop = (
+        (abs(t_n - t) <= tol)
+        | (hi_n - lo_n <= tol)
+        | (t_n == lo_n)
+        | ((t_n == hi_n) & (hi_n < 0.5))
+    )
+    return t_n, lo_n, hi_n, stop
+
+
+@numba.njit(inline="always")
+def _unmirrored(t, near, up):
+    """(u, 1 - u, 1 + u) from the iterate, each to full relative precision."""
+    u = 1.0 - t if near else t
+    one_minus = t if near else 1.0 - t
+    one_plus = 2.0 - t if near else 1.0 + t
     if up:
         return u, one_minus, one_plus
     return -u, one_plus, one_minus
+
+
+@numba.njit(cache=True, error_model="numpy")
+def multiplier(p, q, S, D, y, omega, ginv):
+    """Root of eq. 53 (u, 1 - u, 1 + u) from one row's sums, in float64: the scalar
+    form of lwlc.sets.bilinear.bilinear_solve (mirrored to u ≥ 0; t = u, or α = 1 - u
+    where the root crowds 1; Newton steps safeguarded by bisection, at most 32,
+    stopping at the same test)."""
+    up, pc, sc, dc, yc, g2, near, lo = _mirrored(p, q, S, D, y, omega, ginv)
+    t, hi = lo, 0.5
+    for _ in range(32):
+        t, lo, hi, stop = _newton_step(t, lo, hi, near, pc, q, sc, dc, yc, g2)
+        if stop:
+            break
+    return _unmirrored(t, near, up)
 
 
 _POLE = 2.0 * _A_MIN  # 1 ± u at or below this: the root sits at a pole
@@ -164,54 +190,17 @@ def pole(S, D, wy, one_minus, one_plus, m):
 
 @numba.njit(cache=True, error_model="numpy")
 def _newton_lanes(n, t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
-    """One safeguarded Newton/bisection step (eq. 54) of each of n roots not yet done,
-    written without branches so that LLVM runs it in SIMD lanes: the step of
-    lwlc.sets.bilinear.bilinear_newton_step and the test of bilinear_newton_done.
-    Returns how many roots are still running."""
+    """_newton_step of each of n roots not yet done, in SIMD lanes. Returns how many
+    roots are still running."""
     running = 0
     for i in range(n):
-        ti = t[i]
-        nr = near[i] != 0
-        lo_i = lo[i]
-        hi_i = hi[i]
-        u = 1.0 - ti if nr else ti
-        a = ti if nr else 1.0 - ti
-        b = 2.0 - ti if nr else 1.0 + ti
-        # bilinear_newton_step with one division for 1/a, 1/b and 1/(a b) (the roots
-        # agree with it to a few ulps; divisions and square roots bound this loop)
-        iden = 1.0 / (a * b)
-        ia = b * iden
-        ib = a * iden
-        u2 = u * u
-        h_pq = (pc[i] * (1.0 + u2) + q[i] * u) * (iden * iden) - yc[i] + g2[i] * u
-        dh_pq = (q[i] * (1.0 + 3.0 * u2) + 2.0 * pc[i] * u * (3.0 + u2)) * (
-            iden * iden * iden
-        ) + g2[i]
-        h_sd = 0.25 * sc[i] * (ia * ia) - 0.25 * dc[i] * (ib * ib) - yc[i] + g2[i] * u
-        dh_sd = 0.5 * sc[i] * (ia * ia * ia) + 0.5 * dc[i] * (ib * ib * ib) + g2[i]
-        h = h_sd if nr else h_pq
-        dh = dh_sd if nr else dh_pq
-        rise = -h if nr else h  # increasing in t
-        lo_n = ti if rise < 0.0 else lo_i
-        hi_n = ti if rise > 0.0 else hi_i
-        pos = dh > 0.0
-        t_newton = ti - rise / (dh if pos else 1.0)
-        ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
-        geometric = (lo_n > 0.0) & (hi_n > 4.0 * lo_n)
-        mid = math.sqrt(lo_n * hi_n) if geometric else 0.5 * (lo_n + hi_n)  # lo, hi ≤ 1
-        t_n = ti if h == 0.0 else (t_newton if ok else mid)
-        tol = 16.0 * _EPS * (t_n if nr else 1.0)
-        # hi = 1/2 is the initial bracket end, never evaluated: landing on it is no test
-        stop = (
-            (abs(t_n - ti) <= tol)
-            | (hi_n - lo_n <= tol)
-            | (t_n == lo_n)
-            | ((t_n == hi_n) & (hi_n < 0.5))
+        t_n, lo_n, hi_n, stop = _newton_step(
+            t[i], lo[i], hi[i], near[i] != 0, pc[i], q[i], sc[i], dc[i], yc[i], g2[i]
         )
         was = done[i] != 0
-        t[i] = ti if was else t_n
-        lo[i] = lo_i if was else lo_n
-        hi[i] = hi_i if was else hi_n
+        t[i] = t[i] if was else t_n
+        lo[i] = lo[i] if was else lo_n
+        hi[i] = hi[i] if was else hi_n
         finished = was | stop
         done[i] = 1 if finished else 0
         running += 0 if finished else 1
@@ -221,31 +210,15 @@ def _newton_lanes(n, t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
 @numba.njit(cache=True, error_model="numpy")
 def multipliers(n, p, q, S, D, y, omega, ginv, u, one_minus, one_plus, lanes):
     """Roots of eq. 53 of n rows from their sums, in float64: u, 1 - u and 1 + u, each
-    to full relative precision. The SIMD form of lwlc.sets.bilinear.bilinear_solve
-    (mirrored to u ≥ 0; t = u, or α = 1 - u where the root crowds 1; Newton steps
-    safeguarded by bisection, at most 32, each row stopping at the same test).
+    to full relative precision: multiplier's iteration in SIMD lanes, each row stopping
+    at its own step.
     ``lanes``: scratch arrays (t, lo, hi, pc, sc, dc, yc, g2, near, up, done)."""
     t, lo, hi, pc, sc, dc, yc, g2, near, up, done = lanes
     for i in range(n):
-        Si = max(S[i], 0.0)
-        Di = max(D[i], 0.0)
-        wy = omega[i] * y[i]
-        g2[i] = omega[i] * omega[i] * ginv[i]
-        upward = p[i] <= wy  # h0(0) = p - ω y ≤ 0: the root is u ≥ 0, else mirror
+        mirrored = _mirrored(p[i], q[i], S[i], D[i], y[i], omega[i], ginv[i])
+        upward, pc[i], sc[i], dc[i], yc[i], g2[i], nr, lo[i] = mirrored
         up[i] = 1 if upward else 0
-        pc[i] = p[i] if upward else -p[i]
-        sc[i] = Si if upward else Di
-        dc[i] = Di if upward else Si
-        yc[i] = wy if upward else -wy
-        # h0(1/2) < 0: the root lies in (1/2, 1)
-        nr = sc[i] - dc[i] / 9.0 - yc[i] + 0.5 * g2[i] < 0.0
         near[i] = 1 if nr else 0
-        num = dc[i] + 4.0 * yc[i]
-        a_lo = _A_MIN
-        if num > 0.0:
-            a_lo = math.sqrt(min(max(sc[i] / num, _A_MIN * _A_MIN), 0.25))
-        a_lo = max(a_lo, _A_MIN)
-        lo[i] = a_lo if nr else 0.0
         hi[i] = 0.5
         t[i] = lo[i]
         done[i] = 0
@@ -253,15 +226,7 @@ def multipliers(n, p, q, S, D, y, omega, ginv, u, one_minus, one_plus, lanes):
         if _newton_lanes(n, t, lo, hi, near, done, pc, q, sc, dc, yc, g2) == 0:
             break
     for i in range(n):
-        ti = t[i]
-        nr = near[i] != 0
-        ui = 1.0 - ti if nr else ti
-        om = ti if nr else 1.0 - ti
-        op = 2.0 - ti if nr else 1.0 + ti
-        upward = up[i] != 0
-        u[i] = ui if upward else -ui
-        one_minus[i] = om if upward else op
-        one_plus[i] = op if upward else om
+        u[i], one_minus[i], one_plus[i] = _unmirrored(t[i], near[i] != 0, up[i] != 0)
 
 
 @numba.njit(cache=True)
