@@ -117,11 +117,11 @@ def main() -> None:
     for name, rss, hwm in rows:
         print(f"| {name} | {rss:.0f} | {hwm:.0f} | {max(hwm - runtime, 0):.0f} |")
     if args.backend == "jax":
+        from bench import _buffers_mb  # bench/bench.py, beside this script
+
         for executable in getattr(solver, "_EXECUTABLES", {}).values():
-            m = executable.memory_analysis()
-            loop = (m.argument_size_in_bytes + m.output_size_in_bytes
-                    - m.alias_size_in_bytes + m.temp_size_in_bytes) / 1e6
-            temp = m.temp_size_in_bytes / 1e6
+            loop = _buffers_mb(executable)
+            temp = executable.memory_analysis().temp_size_in_bytes / 1e6
             print(f"\nthe compiled loop's buffers (XLA): {loop:.1f} MB = "
                   f"{loop / held:.2f} x state + data (temporaries {temp:.1f} MB)")
     else:
