@@ -265,7 +265,7 @@ def graph(model: ModelArg,
 def train(
     model: ModelArg,
     data: Annotated[str | None, typer.Option("--data", "-d", help="Training data: a file in the "
-                    "paper's text format (.zip ok) or a generator NAME:key=value,... "
+                    "paper's or boolearn's text format (.zip ok) or a generator NAME:key=value,... "
                     "(default: the model's `data train`).")] = None,
     test: Annotated[str | None, typer.Option("--test", "-t", help="Test data, as --data.")] = None,
     set_: SetOpt = None,

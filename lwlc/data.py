@@ -3,6 +3,7 @@
 A data SPEC names either a file or a built-in generator (see ``docs/data.md``)::
 
     path/to/maj13_2_3_train            text file in the paper's format
+    path/to/2x2.dat                    a boolearn task (Elser & Lal 2026), told by its header
     path/to/mnist_train_10k.zip        the same, as the single member of a zip archive
     path/to/file?limit=100             ... only the first 100 items
     ledm:m=6                           LEDM of eq. 25 (Elser 2021, Sect. 4.4.1)
@@ -715,10 +716,104 @@ def _check_lines(raw: bytes, body_start: int, hline: int, per_item: int, what: s
              "a value, or this line has extra values")
 
 
+def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int] | None:
+    """The three header lines of a boolearn ``.dat`` file (``N`` / ``type count`` / ``type
+    count``, the types 0 analog, 1 or 2) with each line's number and tokens, and the offset
+    where the items start; None where the file does not start so."""
+    lines, pos = [], 0
+    while len(lines) < 3 and pos <= len(raw):
+        nl = raw.find(b"\n", pos)
+        end = len(raw) if nl < 0 else nl
+        toks = list(_TOKEN_RE.finditer(raw, pos, end))
+        if toks:
+            if not all(re.fullmatch(rb"[0-9]+", t.group()) for t in toks):
+                return None
+            lines.append((_line_col(raw, pos)[0], toks))
+        pos = end + 1
+    if [len(t) for _, t in lines] != [1, 2, 2]:
+        return None
+    in_type = int(lines[1][1][0].group())
+    out_type, out_count = (int(t.group()) for t in lines[2][1])
+    if in_type not in (0, 1, 2) or (out_type not in (0, 2) and out_count != 1):
+        return None
+    if int(lines[0][1][0].group()) == 2:
+        # also the paper's header of unlabeled items of two values each, as lines 2-3 would
+        # be: boolearn's only where its count of numbers fits
+        in_count = int(lines[1][1][1].group())
+        per_item = in_count + (1 if out_count == 1 and out_type >= 2 else out_count)
+        if len(_TOKEN_RE.findall(raw)) != 5 + 2 * per_item:
+            return None
+    return lines, min(pos, len(raw))
+
+
+def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
+                    source: str) -> Dataset:
+    """A boolearn ``.dat`` file (shared/data/boolearn/README.md): each item's inputs, then
+    its outputs. An output ``N 1`` (N ≥ 3, or 2) is a class index over N classes: the
+    labels. Other outputs (Boolean or analog values) follow the inputs as more columns, so
+    that a model reads them with ``input d[k, In | Out]``."""
+    lines, body_start = header
+    (hline, (n_tok,)), (iline, (in_type, in_count)), (oline, (out_type, out_count)) = lines
+    n_items, n_in = int(n_tok.group()), int(in_count.group())
+    otype, ocount = int(out_type.group()), int(out_count.group())
+    if n_in == 0:
+        raise DataError(
+            "a generative boolearn task (input count 0) has no inputs to train on",
+            path=where, line=iline, col=in_count.start() - raw.rfind(b"\n", 0,
+                                                                    in_count.start()),
+            hint="lwlc reads boolearn tasks with inputs: 2x2.dat, mnistjr.dat, auto8.dat")
+    classes = ocount == 1 and otype >= 2
+    per_item = n_in + (1 if classes else ocount)
+    what = (f"{n_in} inputs + " + ("the class index" if classes else f"{ocount} outputs")
+            + ", as the boolearn header says")
+    body = raw[body_start:]
+    try:
+        flat = _parse_body(body)
+    except _BadToken as e:
+        line, col = _line_col(raw, body_start + e.offset)
+        raise DataError(f"{e.why}: '{_show(e.token)}'", path=where, line=line, col=col,
+                        hint="items are whitespace-separated decimal numbers") from None
+    _check_lines(raw, body_start, hline, per_item, what, where)
+    if flat.size != n_items * per_item:
+        found, extra = divmod(flat.size, per_item)
+        at = min(n_items, found) * per_item
+        line, col = _line_col(raw, body_start + _token_offset(body, at))
+        raise DataError(
+            f"the header (line {hline}) announces {n_items} items of {per_item} numbers "
+            f"({what}); the file holds {found} item(s)"
+            + (f" and {extra} number(s) more" if extra else ""),
+            path=where, line=line if at < flat.size else hline,
+            col=col if at < flat.size else n_tok.start() + 1,
+            hint="check the item count on the first line and the counts on lines 2 and 3")
+    table = flat.reshape(n_items, per_item)
+    if not np.isfinite(table).all():
+        idx = int(np.flatnonzero(~np.isfinite(table).ravel())[0])
+        line, col = _line_col(raw, body_start + _token_offset(body, idx))
+        raise DataError("a value is not finite (NaN and infinity are not allowed)",
+                        path=where, line=line, col=col)
+    if not classes:
+        return Dataset(table, None, None, name, source)
+    lab = table[:, n_in]
+    wrong = (lab != np.floor(lab)) | (lab < 0) | (lab >= otype)
+    if wrong.any():
+        item = int(np.flatnonzero(wrong)[0])
+        line, col = _line_col(raw, body_start + _token_offset(body, item * per_item + n_in))
+        raise DataError(
+            f"item {item + 1}: class index {lab[item]:g} is not an integer in [0, {otype})",
+            path=where, line=line, col=col,
+            hint=f"line {oline} declares a 1-hot output over {otype} classes, stored as the "
+                 "class index")
+    return Dataset(table[:, :n_in], lab.astype(np.int64), otype, name, source)
+
+
 def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
-    """Parse the paper's text format from ``raw`` bytes; ``where`` names the file in errors."""
+    """Parse the paper's text format (or boolearn's, which its header tells apart) from
+    ``raw`` bytes; ``where`` names the file in errors."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    boolearn = _boolearn_header(raw)
+    if boolearn is not None:
+        return _parse_boolearn(raw, boolearn, where, name, source)
     if _TOKEN_RE.search(raw) is None:
         raise DataError("empty data file", path=where,
                         hint="expected a header line 'NDATA NCLASS' followed by the items")

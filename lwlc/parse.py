@@ -6,6 +6,7 @@ trees until elaboration folds them with plain arithmetic.
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import functools
 import os
@@ -58,11 +59,34 @@ def _tables_file() -> str | bool:
     return str(folder / "parser-tables.lark")
 
 
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_SOURCE = contextvars.ContextVar("lwlc_parse_source", default="")  # the text being lexed
+
+
+class _GluedKeyword(Exception):
+    """A keyword token followed by more letters (`nodesD[13]`)."""
+
+    def __init__(self, token: Token):
+        super().__init__(str(token))
+        self.token = token
+
+
+def _keyword_token(token: Token) -> Token:
+    """Refuse a keyword that a name goes on from: where the parser expects only keywords
+    (a statement's start), the contextual lexer would read `nodesD[13]` as `nodes D[13]`."""
+    text = _SOURCE.get()
+    if token.end_pos is not None and token.end_pos < len(text) \
+            and text[token.end_pos] in _NAME_CHARS:
+        raise _GluedKeyword(token)
+    return token
+
+
 @functools.cache
 def _parser() -> lark.Lark:
     return lark.Lark(
         GRAMMAR_PATH.read_text(), parser="lalr", propagate_positions=True,
         maybe_placeholders=True, cache=_tables_file(),
+        lexer_callbacks={word.upper(): _keyword_token for word in _KEYWORDS},
     )
 
 
@@ -533,8 +557,12 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
             Span(file, 1, 1, source=source),
             hint="a model declares nodes, variables and constraints; see models/ for examples",
         )
+    reset = _SOURCE.set(text)
     try:
         tree = _parser().parse(text)
+    except _GluedKeyword as e:
+        raise _glued_word(file, source, text, e.token.start_pos, e.token.line,
+                          e.token.column) from None
     except lark.exceptions.UnexpectedCharacters as e:
         char = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
         if char == '"':
@@ -554,9 +582,6 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
         tok = e.token
         if tok.type == "$END":
             raise _ends_early(file, source, tok, e.expected) from None
-        glued = _glued_keyword(file, source, text, (e.token_history or [None])[-1])
-        if glued is not None:
-            raise glued from None
         text = str(tok)
         if not text.isprintable():  # control characters inside a string token
             text = repr(text)[1:-1]
@@ -592,29 +617,25 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
         raise ParseError(f"unexpected {what}", at, hint=hint) from None
     except lark.exceptions.LarkError as e:  # any other parser failure is still located
         raise ParseError(f"cannot parse the model: {e}", Span(file, 1, 1, source=source)) from None
+    finally:
+        _SOURCE.reset(reset)
     _check_depth(tree, file, source)
     statements = _ToAst(file, source).transform(tree)
     return S.Program(file, source, tuple(statements))
 
 
-def _glued_keyword(file: str, source: str, parsed: str, previous) -> ParseError | None:
-    """`inputs d[k, D]`, `sett f(a)`, `nodess H[2]`: the lexer reads a keyword that starts a
-    longer word as the keyword and a name (`input` `s`), and the error comes a token later.
-    Name the whole word instead."""
-    if previous is None or previous.type != "NAME" or not previous.start_pos:
-        return None
-    start = previous.start_pos
-    while start > 0 and (parsed[start - 1].isalnum() or parsed[start - 1] == "_"):
-        start -= 1
-    word = parsed[start:previous.end_pos]
-    head = word[: previous.start_pos - start]
-    if start == previous.start_pos or head not in _KEYWORDS:
-        return None
-    col = previous.column - (previous.start_pos - start)
+def _glued_word(file: str, source: str, parsed: str, start: int, line: int,
+                col: int) -> ParseError:
+    """`inputs d[k, D]`, `nodesD[13]`: the lexer would read a keyword that starts a longer
+    word as the keyword and a name (`input` `s`). Name the whole word instead."""
+    end = start
+    while end < len(parsed) and parsed[end] in _NAME_CHARS:
+        end += 1
+    word = parsed[start:end]
     close = difflib.get_close_matches(word, sorted(_KEYWORDS), n=1, cutoff=0.6)
     return ParseError(
         f"unknown keyword '{word}'",
-        Span(file, previous.line, col, previous.line, col + len(word), source),
+        Span(file, line, col, line, col + len(word), source),
         hint=(f"did you mean '{close[0]}'? " if close else "")
         + "a keyword is followed by a space",
     )

@@ -57,6 +57,52 @@ def test_load_reference_style_file(tmp_path):
     np.testing.assert_array_equal(ds.labels, [1, 1, 1, 1])
 
 
+BOOLEARN = Path("/work/shared/data/boolearn")
+
+
+def test_boolearn_files_read_as_their_readme_says(tmp_path):
+    # Boolean outputs follow the inputs as columns; `N 1` outputs are a class index
+    p = write(tmp_path, "mul.dat", "2\n2 2\n2 3\n\n1 0\n0 1 1\n\n0 1\n1 0 0\n")
+    ds = D.load(str(p))
+    np.testing.assert_array_equal(ds.inputs, [[1, 0, 0, 1, 1], [0, 1, 1, 0, 0]])
+    assert ds.labels is None and ds.n_classes is None
+    p = write(tmp_path, "cls.dat", "3\n0 2\n10 1\n\n0.5 1\n9\n\n0 0\n0\n\n1 .25\n3\n")
+    ds = D.load(str(p))
+    np.testing.assert_array_equal(ds.inputs, [[0.5, 1], [0, 0], [1, 0.25]])
+    np.testing.assert_array_equal(ds.labels, [9, 0, 3])
+    assert ds.n_classes == 10
+    # the paper's header of unlabeled pairs stays the paper's format
+    ds = D.load(str(write(tmp_path, "pairs.txt", "2\n1 3\n0 5\n2 2\n")))
+    np.testing.assert_array_equal(ds.inputs, [[1, 3], [0, 5], [2, 2]])
+
+
+@pytest.mark.skipif(not BOOLEARN.is_dir(), reason="shared boolearn data not present")
+def test_the_shared_boolearn_tasks_load():
+    mul = D.load(str(BOOLEARN / "2x2.dat"))
+    assert mul.inputs.shape == (16, 8) and mul.labels is None
+    a, b = mul.inputs[:, :2] @ [2, 1], mul.inputs[:, 2:4] @ [2, 1]  # a 2-bit multiplier
+    np.testing.assert_array_equal(mul.inputs[:, 4:] @ [8, 4, 2, 1], a * b)
+    digits = D.load(str(BOOLEARN / "mnistjr.dat"))
+    assert digits.inputs.shape == (3823, 64) and digits.n_classes == 10
+    assert set(np.unique(digits.labels)) == set(range(10))
+
+
+@pytest.mark.parametrize("content, line, col, fragment", [
+    ("3\n2 2\n2 1\n0 1 1\n1 1 0\n0 0\n", 6, 1,
+     "item 3: expected 3 numbers on its line (2 inputs + the class index"),
+    ("3\n2 2\n5 1\n0 1 1\n1 1 7\n0 0 1\n", 5, 5,
+     "item 2: class index 7 is not an integer in [0, 5)"),
+    ("16\n1 0\n2 4\n", 2, 3, "a generative boolearn task (input count 0)"),
+    ("4\n2 2\n2 2\n0 1\n1 0\n\n1 1\n0 1\n", 1, 1,
+     "the header (line 1) announces 4 items of 4 numbers"),
+    ("2\n2 2\n2 1\n0 1 1\n1 x 0\n", 5, 3, "not a number: 'x'"),
+])
+def test_boolearn_errors_are_located(tmp_path, content, line, col, fragment):
+    err = error_of(write(tmp_path, "bad.dat", content))
+    assert (err.line, err.col) == (line, col), str(err)
+    assert fragment in str(err)
+
+
 def test_load_unlabeled_header(tmp_path):
     # RRRnmf.c format: header NDATA only, no class column.
     p = write(tmp_path, "nmf", "2\n1 2\n3 4\n5 6\n")

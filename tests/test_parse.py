@@ -297,13 +297,26 @@ def test_a_misspelt_statement_keyword_gets_a_did_you_mean(typo, keyword):
 
 
 @pytest.mark.parametrize("glued, keyword", [("inputs d[k, D]", "input"),
-                                             ("params leak = 2", "param")])
+                                             ("params leak = 2", "param"),
+                                             ("nodesD[13]", "nodes"),
+                                             ("var2 z[k, E]", "var")])
 def test_a_keyword_glued_to_more_letters_is_named_whole(glued, keyword):
+    # `nodesD[13]` used to parse as `nodes D[13]`: a statement's start admits only keywords
     src = TINY + glued + "\n"
-    word = glued.split()[0]
+    word = glued.split("[")[0].split()[0]
     err = parse_error(src)
     check_located(err, *at(src, glued), f"unknown keyword '{word}'", width=len(word))
     assert err.hint.startswith(f"did you mean '{keyword}'?")
+
+
+def test_a_keyword_glued_to_a_name_inside_a_statement_is_refused():
+    src = TINY.replace("for k, i in D:", "for k, i inD:")
+    err = parse_error(src)
+    check_located(err, *at(src, "inD:"), "unknown keyword 'inD'", width=3)
+    # names that merely start with a keyword stay names
+    ok = TINY.replace("input d[k, D]", "input in_data[k, D]").replace("d[k, i]",
+                                                                       "in_data[k, i]")
+    parse_text(ok)
 
 
 @pytest.mark.parametrize("last", ["x = 1 for z >= 1", "x = 1 for z >= 1;"])
