@@ -924,6 +924,8 @@ class _Elaborator:
             curve = self.sympy_expr(p.expr, env)
         if lo > hi:
             raise ModelError("the piece's interval is empty", p.condition.span)
+        if curve is not None:
+            _check_curve(curve, lo, hi, p)
         return ir.Piece(lo, hi, affine, curve, p.span)
 
     def interval(self, c: S.Condition, env) -> tuple[float, float]:
@@ -1047,6 +1049,75 @@ class _Elaborator:
             return fn(*[self.sympy_expr(a, env) for a in e.args])
         raise ModelError("a piece's expression uses only z, numbers and parameters",
                          getattr(e, "span", None))
+
+
+def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> None:
+    """A smooth piece's curve must be finite, with a finite slope, and without a kink on its
+    closed interval: the projection solves for the stationary point of eq. 4's distance by
+    Newton steps, which miss the nearest point at a kink or an infinite slope (`lwlc test`
+    shows it). Refused with the point; a question sympy cannot decide is let through."""
+    import sympy
+    from sympy.calculus.util import continuous_domain
+
+    z = sympy.Symbol("z", real=True)
+    where = sympy.Interval(_sympy_bound(lo), _sympy_bound(hi))
+    shown = f"[{lo:g}, {hi:g}]"
+    slope = sympy.diff(curve, z)
+    for kink in sorted(curve.atoms(sympy.Abs), key=str):
+        try:  # where abs's argument is 0, the slope may jump: a kink
+            zeros = sympy.solveset(kink.args[0], z, where.interior)
+            if not isinstance(zeros, sympy.FiniteSet):
+                zeros = zeros.intersect(sympy.Interval(-100, 100))
+            points = sorted((float(p) for p in zeros), key=abs) if isinstance(
+                zeros, sympy.FiniteSet) else []
+        except (NotImplementedError, ValueError, TypeError):
+            continue
+        for p in points:
+            h = 1e-9 * (1.0 + abs(p))
+            left, right = (float(slope.subs(z, p + d).evalf()) for d in (-h, h))
+            if abs(right - left) > 1e-6 * (1.0 + abs(left) + abs(right)):
+                raise ModelError(
+                    f"the curve has a kink at z = {p:g}, where abs({kink.args[0]}) turns (its "
+                    f"slope jumps from {left:.3g} to {right:.3g}), inside this piece's "
+                    f"interval {shown}",
+                    piece.span,
+                    hint="a smooth piece's projection needs a curve without kinks: split the "
+                         "piece there, e.g. `x = -z for z <= 0; x = z for z >= 0`")
+    # the domain of abs and erf is all of the reals; sympy knows it for the others
+    plain = curve.replace(sympy.Abs, lambda g: sympy.sqrt(g**2 + 1)).replace(
+        sympy.erf, sympy.tanh)
+    slope = sympy.diff(plain, z)
+    for what, f in (("the curve is not real and finite", plain),
+                    ("the curve's slope is infinite", slope)):
+        try:
+            bad = sympy.Complement(where, continuous_domain(f, z, where))
+        except (NotImplementedError, ValueError, TypeError, RecursionError):
+            continue
+        if bad is sympy.S.EmptySet or isinstance(bad, sympy.Complement):
+            continue  # all of it, or sympy cannot tell
+        raise ModelError(
+            f"{what} {_shown_points(bad)}, in this piece's interval {shown}", piece.span,
+            hint="a smooth piece's projection solves for its nearest point by Newton steps "
+                 "and needs a finite curve with a finite slope on the closed interval: end "
+                 "the piece before that point and cover the rest with another piece")
+
+
+def _shown_points(points: sympy.Set) -> str:
+    """`at z = 0`, `at z = -1, 1`, `for z in [-1, 0)`: where a curve fails."""
+    import sympy
+
+    if isinstance(points, sympy.FiniteSet) and len(points) <= 3:
+        return "at z = " + ", ".join(f"{float(p):g}" for p in sorted(points))
+    if isinstance(points, sympy.Interval):
+        return (f"for z in {'(' if points.left_open else '['}{float(points.start):g}, "
+                f"{float(points.end):g}{')' if points.right_open else ']'}")
+    return f"for z in {points}"
+
+
+def _sympy_bound(v: float) -> sympy.Expr:
+    import sympy
+
+    return sympy.oo if v == math.inf else -sympy.oo if v == -math.inf else sympy.Float(v)
 
 
 def _param_span(st: S.SetDecl, name: str, nth: int) -> Span:

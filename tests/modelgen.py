@@ -219,7 +219,7 @@ def _user_sets() -> list[tuple[str, tuple[str, ...], str, bool]]:
         ("arctan", (), "x = atan(z) for all", True),
         ("gauss", (), "x = erf(z) for all", True),
         ("sine", (), "x = sin(z) for -1 <= z <= 1", True),
-        ("root", (), "x = 0 for z <= 0; x = sqrt(z) for z >= 0", True),
+        ("root", (), "x = 0 for z <= 0; x = sqrt(z + 1) - 1 for z >= 0", True),
     ]
 
 

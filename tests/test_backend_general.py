@@ -96,7 +96,7 @@ data train = "blobs:inputs=3,classes=2,items=32,seed=1"
 CURVES = {  # every function a curve may use, and the built-in smooth sets
     "sigmoid": ("z", "sigmoid"), "tanh_act": ("z", "tanh_act"),
     "exp_log": ("log(1 + exp(z))", "curve"), "atan_erf": ("atan(z) + 0.2 * erf(z)", "curve"),
-    "sin_cos_abs_sqrt": ("0.3 * sin(z) + 0.2 * cos(z) + 0.1 * abs(z) + sqrt(1 + z * z)",
+    "sin_cos_abs_sqrt": ("0.3 * sin(z) + 0.2 * cos(z) + 0.1 * z * abs(z) + sqrt(1 + z * z)",
                          "curve"),
 }
 
@@ -259,7 +259,7 @@ def test_curve_functions_equal_the_emitted_curve_code(tmp_path):
     """The tree evaluator the tests use and the code printed into the solver agree."""
     from lwlc.backends.curves import curve_functions
 
-    curve = "log(1 + exp(z)) + 0.2 * erf(z) * atan(z) + 0.1 * abs(z) + sqrt(1 + z * z)"
+    curve = "log(1 + exp(z)) + 0.2 * erf(z) * atan(z) + 0.1 * z * abs(z) + sqrt(1 + z * z)"
     path = _write(tmp_path, SMOOTH.format(curve=curve, use="curve"))
     c = compile_model(path)
     solver = load_solver(c.source)

@@ -365,6 +365,37 @@ def test_user_set_with_smooth_and_affine_pieces():
     assert not s.is_affine
 
 
+@pytest.mark.parametrize("piece, message", [
+    ("x = abs(z) for all", "kink at z = 0, where abs(z) turns (its slope jumps from -1 to 1)"),
+    ("x = abs(z - 1) + z for z in [0, 2]", "kink at z = 1"),
+    ("x = abs(sin(z)) for all", "kink at z = 0"),
+    ("x = sqrt(z) for z >= 0", "the curve's slope is infinite at z = 0"),
+    ("x = (z + 1) ^ 0.5 for z >= -1", "the curve's slope is infinite at z = -1"),
+    ("x = log(z) for z >= 0", "the curve is not real and finite at z = 0"),
+    ("x = sqrt(z) for z >= -1", "the curve is not real and finite for z in [-1, 0)"),
+    ("x = 1 / (z ^ 2 - 1) for -2 <= z <= 2", "not real and finite at z = -1, 1"),
+])
+def test_a_smooth_piece_with_a_kink_or_an_infinite_slope_is_refused_at_its_piece(piece,
+                                                                                 message):
+    """The Newton solve of a smooth piece misses the nearest point there (lwlc test saw it)."""
+    src = edit(TINY, "in relu", "in f") + f"set f {{ {piece} }}\n"
+    err = model_error(src)
+    check_located(err, *at(src, piece), message)
+    assert "piece" in err.hint
+
+
+@pytest.mark.parametrize("piece", [
+    "x = z / (1 + abs(z)) for all",  # softsign: abs, but its slope is continuous
+    "x = 0.1 * z * abs(z) + z for all",
+    "x = abs(z) + z for z >= 0",  # the kink at an end of the interval
+    "x = sqrt(z + 1) - 1 for z >= 0",
+    "x = log(z) for z >= 1",
+    "x = erf(z) + atan(z) for all",
+])
+def test_smooth_pieces_without_kinks_or_infinite_slopes_are_accepted(piece):
+    load(edit(TINY, "in relu", "in f") + f"set f {{ {piece} }}\n")
+
+
 def test_user_set_shadows_a_builtin():
     src = TINY + "set relu { x = z for all }\n"
     assert load(src).family("hidden").set.pieces[0].lo == -math.inf

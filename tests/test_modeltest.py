@@ -190,16 +190,24 @@ def test_library_checks_draw_the_same_examples_for_the_same_seed(monkeypatch):
     assert examples(7) != examples(8)
 
 
-def test_lwlc_test_prints_no_numpy_warnings_for_a_piece_at_its_domains_edge(tmp_path):
-    """sqrt(z) evaluated at z = 0 (its slope is infinite there) warned from NumPy in the
-    middle of the table; the checks report any non-finite projection themselves."""
-    src = MAJORITY.read_text().replace(
+def test_lwlc_test_refuses_a_piece_with_an_infinite_slope_and_prints_no_numpy_warnings(
+        tmp_path):
+    """sqrt(z) at z = 0 (its slope is infinite there) warned from NumPy in the middle of the
+    table and failed `nearest`; it is now refused where the piece is written. A curve that
+    overflows far out (exp of a large z) prints no warnings either: the checks report any
+    non-finite projection themselves."""
+    import warnings
+
+    root = MAJORITY.read_text().replace(
         "in relu", "in root").replace("solve rrr(", "set root { x = sqrt(z) for z >= 0; "
                                       "x = 0 for z <= 0 }\nsolve rrr(")
     path = tmp_path / "root.lwl"
-    path.write_text(src)
-    import warnings
-
+    path.write_text(root)
+    r = CliRunner().invoke(app, ["test", str(path), "-n", "3"])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert f"{path}:" in r.output and "slope is infinite at z = 0" in r.output, r.output
+    path.write_text(root.replace("x = sqrt(z) for z >= 0", "x = log(1 + exp(z)) - log(2) "
+                                 "for z >= 0"))
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         r = CliRunner().invoke(app, ["test", str(path), "-n", "3"])
