@@ -76,12 +76,24 @@ def convex(fam: ir.BilinearFamily) -> bool:
 
 
 def emit(w, lf: LoweredFamily) -> list[str]:
+    """Each group's rows read, projected (eq. 19, 51-54) and written back. A family with
+    several groups (nodes of different in-degrees) has their roots found by one solve
+    (bilinear_projection_groups)."""
     fam: ir.BilinearFamily = lf.family
     w.need("bilinear")
     R = w.rows(fam.part)
-    lines = []
+    gx = float(w.model.variables[fam.x].metric[0])
+    gw = float(w.model.variables[fam.w].metric[0])
+    # metric weights gx, gw: project sqrt(gx) x, sqrt(gw) w with c sqrt(gx gw)
+    scaled = not (gx == 1.0 and gw == 1.0)
+    sx, sw = w.num(math.sqrt(gx)), w.num(math.sqrt(gw))
+    coef = w.num(fam.coef * math.sqrt(gx * gw)) if scaled else w.num(fam.coef)
+    several = len(lf.groups) > 1
+    lines = ["groups = []  # one root solve for the rows of every in-degree"] if several else []
     for gi, g in enumerate(lf.groups):
         ix = w.group_index(lf, gi, g)
+        if several:
+            lines.append(f"# {len(g.nodes)} node(s) of {g.edges.shape[1]} edge(s) each")
         lines.append(f"x = {ix['E'].read('src', fam.x, R)}")
         lines.append(f"w = {ix['E'].read('src', fam.w, R)}")
         if fam.y:
@@ -93,21 +105,32 @@ def emit(w, lf: LoweredFamily) -> list[str]:
             lines.append(f"y = data[{inp.name!r}][{w.input_rows(inp, fam.part)}, {cols}]"
                          "  # fixed by the data")
             lines.append("ginv = 0.0")
-        gx = float(w.model.variables[fam.x].metric[0])
-        gw = float(w.model.variables[fam.w].metric[0])
-        if gx == 1.0 and gw == 1.0:
-            lines.append(f"x, w, y = bilinear_projection(xp, x, w, y, {w.num(fam.coef)}, ginv)"
-                         "  # eq. 19, 51-54")
-        else:  # metric weights gx, gw: project sqrt(gx) x, sqrt(gw) w with c sqrt(gx gw)
-            sx, sw = w.num(math.sqrt(gx)), w.num(math.sqrt(gw))
-            coef = w.num(fam.coef * math.sqrt(gx * gw))
-            lines.append(f"x, w, y = bilinear_projection(xp, {sx} * x, {sw} * w, y, {coef}, "
-                         "ginv)  # eq. 19, 51-54 in metric-scaled coordinates")
-            lines.append(f"x, w = x / {sx}, w / {sw}")
-        lines.append(ix["E"].put(fam.x, R, "x"))
-        lines.append(ix["E"].put(fam.w, R, "w"))
-        if fam.y:
-            lines.append(ix[fam.y].put(fam.y, R, "y"))
+        x, wv = (f"{sx} * x", f"{sw} * w") if scaled else ("x", "w")
+        if several:
+            lines.append(f"groups.append(({x}, {wv}, y, ginv))")
+            continue
+        lines.append(f"x, w, y = bilinear_projection(xp, {x}, {wv}, y, {coef}, ginv)"
+                     + ("  # eq. 19, 51-54 in metric-scaled coordinates" if scaled
+                        else "  # eq. 19, 51-54"))
+        lines += _write_back(w, lf, fam, gi, g, R, scaled, sx, sw)
+    if several:
+        lines.append(f"projected = bilinear_projection_groups(xp, groups, {coef})"
+                     + ("  # eq. 19, 51-54 in metric-scaled coordinates" if scaled
+                        else "  # eq. 19, 51-54"))
+        for gi, g in enumerate(lf.groups):
+            lines.append(f"x, w, y = projected[{gi}]")
+            lines += _write_back(w, lf, fam, gi, g, R, scaled, sx, sw)
+    return lines
+
+
+def _write_back(w, lf: LoweredFamily, fam: ir.BilinearFamily, gi: int, g, R: str,
+                scaled: bool, sx: str, sw: str) -> list[str]:
+    ix = w.group_index(lf, gi, g)
+    lines = [f"x, w = x / {sx}, w / {sw}"] if scaled else []
+    lines.append(ix["E"].put(fam.x, R, "x"))
+    lines.append(ix["E"].put(fam.w, R, "w"))
+    if fam.y:
+        lines.append(ix[fam.y].put(fam.y, R, "y"))
     return lines
 
 

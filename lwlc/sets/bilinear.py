@@ -182,7 +182,7 @@ def bilinear_pole(
     wy: "Array",
     one_minus: "Array",
     one_plus: "Array",
-    m: int,
+    m: "int | Array",
 ) -> "tuple":
     """The per-row coefficients (csx, csw, cdx, cdw, cx, cw) of x' = csx s + cdx d + cx,
     w' = csw s − cdw d + cw (eq. 19a–b with s = x + w, d = x − w; wy = ω y'; m the
@@ -226,7 +226,7 @@ def bilinear_pole_parts(
     cd: "Array",
     at_d: "Array",
     at_s: "Array",
-    m: int,
+    m: "int | Array",
 ) -> "tuple":
     """bilinear_pole's coefficients where rows ``at_d`` (1 + u at the floor) or ``at_s``
     (1 − u) are at a pole; the other rows keep (cs, cs, cd, cd, 0, 0)."""
@@ -245,10 +245,48 @@ def bilinear_pole_parts(
     csw = cs_new - xp.where(S_pos, fd * rS, 0.0)
     cdx = cd_new + xp.where(D_pos, fs * rD, 0.0)
     cdw = cd_new - xp.where(D_pos, fs * rD, 0.0)
-    diag = 1.0 / float(m) ** 0.5
+    diag = 1.0 / xp.sqrt(xp.asarray(m, dtype=cs.dtype))  # m: per row where rows differ
     cx = xp.where(S_pos | D_pos, 0.0, (fs + fd) * diag)
     cw = xp.where(S_pos | D_pos, 0.0, (fs - fd) * diag)
     return csx, csw, cdx, cdw, cx, cw
+
+
+def bilinear_sums(xp: "ModuleType", x: "Array", w: "Array") -> "tuple":
+    """The row sums p = x·w, q = x·x + w·w, S = ‖x + w‖², D = ‖x − w‖² (on the last
+    axis), and under NumPy s = x + w and d = x − w themselves, which the update then
+    writes in place (under JAX None: XLA forms them inside each pass)."""
+    if not _is_jax(xp):  # NumPy: form s and d once, sums without temporaries
+        s, d = x + w, x - w
+        p = xp.einsum("...i,...i->...", x, w)
+        q = xp.einsum("...i,...i->...", x, x) + xp.einsum("...i,...i->...", w, w)
+        S, D = xp.einsum("...i,...i->...", s, s), xp.einsum("...i,...i->...", d, d)
+        return p, q, S, D, s, d
+    p, q, S, D = _row_sums(
+        xp, (x * w, x * x + w * w, (x + w) * (x + w), (x - w) * (x - w))
+    )
+    return p, q, S, D, None, None
+
+
+def bilinear_update(
+    xp: "ModuleType", x: "Array", w: "Array", s: "Array", d: "Array", coef: "tuple"
+) -> "tuple":
+    """x' and w' from bilinear_pole's per-row coefficients (eq. 19a–b)."""
+    csx, csw, cdx, cdw, cx, cw = coef
+    if s is not None:  # NumPy
+        if csx is csw and cdx is cdw:  # no row at a pole
+            s *= csx[..., None]
+            d *= cdx[..., None]
+            return s + d, xp.subtract(s, d, out=s)
+        x_new = s * csx[..., None] + d * cdx[..., None] + cx[..., None]
+        w_new = s * csw[..., None] - d * cdw[..., None] + cw[..., None]
+        return x_new, w_new
+    csx, csw, cdx, cdw, cx, cw = (c[..., None] for c in coef)
+    # eq. 19a-b with s = x + w, d = x - w formed inside each elementwise pass (under
+    # JAX no s or d array is written); s and d rather than a x + c w, which cancels
+    # catastrophically as u -> 1
+    x_new = (x + w) * csx + (x - w) * cdx + cx
+    w_new = (x + w) * csw - (x - w) * cdw + cw
+    return x_new, w_new
 
 
 def bilinear_projection(
@@ -260,36 +298,48 @@ def bilinear_projection(
     against the leading axes of ``x`` and ``w``. Returns (x', w', y').
     """
     x, w = xp.broadcast_arrays(x, w)
-    m = x.shape[-1]
-    if not _is_jax(xp):  # NumPy: form s and d once, sums without temporaries
-        s, d = x + w, x - w
-        p = xp.einsum("...i,...i->...", x, w)
-        q = xp.einsum("...i,...i->...", x, x) + xp.einsum("...i,...i->...", w, w)
-        S, D = xp.einsum("...i,...i->...", s, s), xp.einsum("...i,...i->...", d, d)
-        u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
-        y_new = y - u * omega * ginv
-        coef = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus, m)
-        csx, csw, cdx, cdw, cx, cw = coef
-        if csx is csw and cdx is cdw:  # no row at a pole
-            s *= csx[..., None]
-            d *= cdx[..., None]
-            return s + d, xp.subtract(s, d, out=s), y_new
-        x_new = s * csx[..., None] + d * cdx[..., None] + cx[..., None]
-        w_new = s * csw[..., None] - d * cdw[..., None] + cw[..., None]
-        return x_new, w_new, y_new
-    p, q, S, D = _row_sums(
-        xp, (x * w, x * x + w * w, (x + w) * (x + w), (x - w) * (x - w))
-    )
+    p, q, S, D, s, d = bilinear_sums(xp, x, w)
+    u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
+    y_new = y - u * omega * ginv
+    coef = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus, x.shape[-1])
+    return (*bilinear_update(xp, x, w, s, d, coef), y_new)
+
+
+def bilinear_projection_groups(
+    xp: "ModuleType", groups: "list", omega: "Array"
+) -> "list":
+    """bilinear_projection of each group (x, w, y, ginv) of a family's rows (its nodes
+    grouped by their number of edges, lwlc/lower.py ``groups_of``), the roots of all
+    rows found by one solve: under JAX one Newton loop and one pole test for the family,
+    not one per group (a model with 14 in-degrees ran 14 loops). Returns [(x', w', y')].
+    """
+    if len(groups) == 1:
+        return [bilinear_projection(xp, *groups[0][:3], omega, groups[0][3])]
+    rows, parts = [], []
+    for x, w, y, ginv in groups:
+        x, w = xp.broadcast_arrays(x, w)
+        p, q, S, D, s, d = bilinear_sums(xp, x, w)
+        shape = p.shape
+        full = [xp.broadcast_to(v, shape).reshape(-1) for v in (p, q, S, D, y, ginv)]
+        full.append(xp.full(p.size, float(x.shape[-1]), dtype=p.dtype))  # row length
+        rows.append(full)
+        parts.append((x, w, s, d, shape, p.size))
+    p, q, S, D, y, ginv, m = (xp.concatenate(c) for c in zip(*rows, strict=True))
     u, one_minus, one_plus = bilinear_solve(xp, p, q, S, D, y, omega, ginv)
     y_new = y - u * omega * ginv
     coef = bilinear_pole(xp, S, D, omega * y_new, one_minus, one_plus, m)
-    csx, csw, cdx, cdw, cx, cw = (c[..., None] for c in coef)
-    # eq. 19a-b with s = x + w, d = x - w formed inside each elementwise pass (under
-    # JAX no s or d array is written); s and d rather than a x + c w, which cancels
-    # catastrophically as u -> 1
-    x_new = (x + w) * csx + (x - w) * cdx + cx
-    w_new = (x + w) * csw - (x - w) * cdw + cw
-    return x_new, w_new, y_new
+    same = coef[0] is coef[1] and coef[2] is coef[3]  # NumPy: no row at a pole
+    out, start = [], 0
+    for x, w, s, d, shape, size in parts:
+        cut = slice(start, start + size)
+        start += size
+        if same:
+            cs, cd = coef[0][cut].reshape(shape), coef[2][cut].reshape(shape)
+            part = (cs, cs, cd, cd, 0.0, 0.0)
+        else:
+            part = tuple(c[cut].reshape(shape) for c in coef)
+        out.append((*bilinear_update(xp, x, w, s, d, part), y_new[cut].reshape(shape)))
+    return out
 
 
 NAME = "bilinear"
@@ -305,7 +355,10 @@ EMIT = (
     bilinear_multiplier,
     bilinear_pole_parts,
     bilinear_pole,
+    bilinear_sums,
+    bilinear_update,
     bilinear_projection,
+    bilinear_projection_groups,
 )
 REQUIRES = ("_common",)
 

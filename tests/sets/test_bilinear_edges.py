@@ -232,3 +232,37 @@ def test_under_vmap_a_pole_in_one_instance_leaves_the_others_bit_for_bit() -> No
         for got, want in zip(batched, alone, strict=True):
             np.testing.assert_array_equal(np.asarray(got[i]), np.asarray(want))
     assert not np.allclose(batched[0][1, 2], batched[1][1, 2])  # the pole breaks x = w
+
+
+@pytest.mark.parametrize("ginv", [0.0, 0.7])
+def test_groups_share_one_solve_and_equal_each_group_alone(ginv: float) -> None:
+    """bilinear_projection_groups (a family's rows of several in-degrees, one root
+    solve) gives each group what bilinear_projection gives it alone, under NumPy and
+    JAX; a row at a pole in one group (x = w beyond the root) leaves the others as
+    they are."""
+    import jax
+    import jax.numpy as jnp
+
+    from lwlc.sets.bilinear import bilinear_projection_groups
+
+    rng = np.random.default_rng(3)
+    groups = []
+    for n, m in [(4, 2), (3, 5), (2, 9)]:
+        x, w = rng.normal(size=(6, n, m)), rng.normal(size=(6, n, m))
+        groups.append((x, w, rng.normal(size=(6, n)), ginv * rng.uniform(0.5, 2, size=n)))
+    x, w, y, g = groups[1]
+    w[2, 1] = x[2, 1]  # a pole row: x = w with ω y far below p
+    y[2, 1] = -50.0
+    omega = 1.7
+    got = bilinear_projection_groups(np, groups, omega)
+    with jax.enable_x64(True):
+        jgot = jax.jit(lambda gs: bilinear_projection_groups(jnp, gs, omega))(
+            [tuple(jnp.asarray(a) for a in grp) for grp in groups])
+    for grp, mine, theirs in zip(groups, got, jgot, strict=True):
+        alone = bilinear_projection(np, *grp[:3], omega, grp[3])
+        for a, b, c in zip(alone, mine, theirs, strict=True):
+            assert a.shape == b.shape == c.shape
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+            np.testing.assert_allclose(np.asarray(c), a, rtol=1e-12, atol=1e-13)
+    xn, wn, yn = got[1]
+    np.testing.assert_allclose(np.sum(xn * wn, -1), omega * yn, atol=1e-12)
