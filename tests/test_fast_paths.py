@@ -67,6 +67,20 @@ def test_blocked_writes_equal_writes_to_the_whole_array(case):
             np.testing.assert_array_equal(np.asarray(got[ALL, a:b]), want[:, a:b])
 
 
+@settings(max_examples=60, deadline=None)
+@given(writes())
+def test_a_sets_writes_to_a_whole_array_equal_numpys(case):
+    """_assemble on a variable the loop does not block: the tiles, the one gather of the
+    written values (writes at index arrays over every row) or the updates."""
+    K, n, _, puts = case
+    base = np.arange(K * n, dtype=float).reshape(K, n)
+    want = base.copy()
+    for index, value in puts:
+        want[index] = value
+    out = jax_blocks._assemble({"v": jnp.asarray(base), "__writes__": {"v": list(puts)}})
+    np.testing.assert_array_equal(np.asarray(out["v"]), want)
+
+
 def test_blocked_arithmetic_keeps_blocks_and_dtype():
     bounds = (0, 2, 5)
     x = _Blocked([jnp.ones((3, 2), jnp.float32), jnp.ones((3, 3), jnp.float32)], bounds)
