@@ -90,8 +90,13 @@ def activation_fixed_projection(
 
 def activation_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":
     """Forward map f(z) over affine and curve pieces; in a gap, the nearest piece (ties:
-    upper), evaluated at the nearest point of its interval."""
+    upper), evaluated at the nearest point of its interval. A z within rounding of a tie
+    (256 ulps of 1 + |z|) is a tie: the gap's midpoint is where a sum that is 0 in exact
+    arithmetic lands (equal inputs against centred weights), and its last bits, which
+    differ between NumPy and XLA, must not pick the piece."""
     ordered = sorted(pieces, key=lambda p: (p[1], p[2]))
+    z = xp.asarray(z + 0.0)
+    slack = 256.0 * float(xp.finfo(z.dtype).eps) * (1.0 + xp.abs(z))
     best_v = best_g = None
     for piece in ordered:
         t = xp.minimum(xp.maximum(z, piece[1]), piece[2])
@@ -103,7 +108,7 @@ def activation_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Arra
         if best_g is None:
             best_v, best_g = v, g
         else:
-            take = g <= best_g
+            take = g <= best_g + slack
             best_v = xp.where(take, v, best_v)
             best_g = xp.where(take, g, best_g)
     return best_v

@@ -408,11 +408,14 @@ def union_inference(args: tuple) -> tuple:
 
 
 def _nearest_covered(z: np.ndarray, pieces: tuple) -> np.ndarray:
+    """The z of the inference map's point: the nearest piece's nearest z, ties (and z
+    within rounding of a tie, activation_inference) to the upper piece."""
     best, gap = np.array(z, dtype=float), np.full(z.shape, np.inf)
+    slack = 256.0 * float(np.finfo(best.dtype).eps) * (1.0 + np.abs(best))
     for p in sorted(pieces, key=lambda p: (p[1], p[2])):
         t = np.clip(z, p[1], p[2])
         g = np.abs(t - z)
-        take = g <= gap
+        take = g <= gap + slack
         best, gap = np.where(take, t, best), np.where(take, g, gap)
     return best
 
