@@ -905,10 +905,15 @@ def predict(model: str, params_path: str, spec: str | None, overrides: dict,
                         hint="a prediction is a class (margin constraint) or a value a "
                         "constraint equates to data")
     rows = bound.rows(slice(None))
-    infer = targets[0].infer
-    chunks = []
-    for start in range(0, len(bound), 4096):
-        part = {k: v[start:start + 4096] for k, v in rows.items()}
-        got = solver.predict(params, part, len(next(iter(part.values()))), infer)
-        chunks.append(to_host(solver, {k: got[k] for k in names}))
-    return {k: np.concatenate([c[k] for c in chunks]) for k in names}
+    out = {}
+    # each target through the batch part it is inferred as (two class constraints may
+    # cover different parts)
+    for infer in dict.fromkeys(t.infer for t in targets):
+        mine = [t.name for t in targets if t.infer == infer]
+        chunks = []
+        for start in range(0, len(bound), 4096):
+            part = {k: v[start:start + 4096] for k, v in rows.items()}
+            got = solver.predict(params, part, len(next(iter(part.values()))), infer)
+            chunks.append(to_host(solver, {k: got[k] for k in mine}))
+        out.update({k: np.concatenate([c[k] for c in chunks]) for k in mine})
+    return {k: out[k] for k in names}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -117,6 +118,53 @@ def test_train_evaluate_predict(tmp_path):
     assert r.exit_code == 0, r.output
     lines = (tmp_path / "pred.txt").read_text().split()
     assert len(lines) == 64 and set(lines) <= {"0", "1"}
+
+
+TWO_CLASS_PARTS = """\
+model two_parts
+nodes D[4], H[6], C[2]
+edges E = dense(D -> H) + dense(H -> C)
+batch k = p[12] + q[4]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, H | C] metric outdeg on H, 1 on C
+var b[k, H | C] metric outdeg on H, 1 on C
+constraint inputs  for k, i in D:     agree x[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H:     (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint cp      for k in p:        y[k, C] - b[k, C] in margin(c[k], 0.1)
+constraint cq      for k in q:        y[k, C] - b[k, C] in margin(c[k], 0.1)
+constraint weights for j in H | C:    agree w[*, in(j)] in sphere(2)
+constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == 2 * y[k, j]
+constraint bias    for j in H | C:    agree b[*, j]
+data train = "blobs:items=64"
+data test  = "blobs:items=32"
+solve rrr(iterations = 5, epochs = 1)
+"""
+
+
+def test_predict_with_class_constraints_over_different_batch_parts(tmp_path):
+    """Each class constraint is inferred as items of its own part (this was an internal
+    error: every target was read from the first one's inference); the columns score as
+    evaluate scores them."""
+    model = tmp_path / "two_parts.lwl"
+    model.write_text(TWO_CLASS_PARTS)
+    r = run("train", model, "--out", tmp_path / "run", "--quiet")
+    assert r.exit_code == 0, r.output
+    params = tmp_path / "run" / "params.npz"
+    r = run("predict", model, "--params", params, "-o", tmp_path / "pred.txt")
+    assert r.exit_code == 0, r.output
+    pred = np.loadtxt(tmp_path / "pred.txt", dtype=int)
+    assert pred.shape == (32, 2)
+    from lwlc.data import load
+
+    labels = load("blobs:items=32", role="test").labels
+    r = run("evaluate", model, "--params", params)
+    assert r.exit_code == 0, r.output
+    scores = json.loads(r.output[r.output.index("{"):])
+    for col, name in enumerate(("cp", "cq")):
+        assert np.mean(pred[:, col] != labels) == pytest.approx(scores[f"{name}_error"])
 
 
 def test_bad_data_is_a_clear_error(tmp_path):
