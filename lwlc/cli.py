@@ -160,16 +160,19 @@ def _run(fn):
 def check(model: ModelArg, set_: SetOpt = None,
           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
           = False) -> None:
-    """Parse, elaborate and split a model; print its summary and A/B split, or its errors."""
+    """Parse, elaborate and split a model; print its summary and A/B split, or its errors
+    (also those of lowering it to a solver, which compile and train would meet)."""
 
     def body():
         from .elaborate import load_model
+        from .lower import lower
         from .report import summary
         from .split import format_split, split
 
         m = load_model(model, _overrides(set_))
         _print_warnings(m)
         plan = split(m)
+        lower(m, plan)
         if not quiet:
             out_console.print(summary(m), markup=False)
             out_console.print(format_split(m, plan), markup=False)

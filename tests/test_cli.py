@@ -167,6 +167,18 @@ def test_predict_with_class_constraints_over_different_batch_parts(tmp_path):
         assert np.mean(pred[:, col] != labels) == pytest.approx(scores[f"{name}_error"])
 
 
+def test_check_reports_what_lowering_refuses(tmp_path):
+    """A dot(x, w) where neither operand has a consensus over items passed `lwlc check`
+    and failed at `lwlc train`; check now lowers the model too."""
+    model = tmp_path / "nolearn.lwl"
+    model.write_text(TWO_CLASS_PARTS.replace(
+        "constraint weights for j in H | C:    agree w[*, in(j)] in sphere(2)\n", ""))
+    for command in ("check", "train"):
+        r = run(command, model, "--quiet")
+        assert r.exit_code == 1 and "neither operand of dot(x, w)" in r.output, r.output
+        assert "nolearn.lwl:15:1" in r.output
+
+
 def test_bad_data_is_a_clear_error(tmp_path):
     bad = tmp_path / "d.txt"
     bad.write_text("13 2\n1 0 x\n")
