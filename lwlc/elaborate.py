@@ -99,6 +99,7 @@ class _Elaborator:
         self.data_spans: dict[str, tuple[str, Span]] = {}
         self.warnings: list[ir.ModelWarning] = []
         self.names: dict[str, tuple[str, Span]] = {}  # every declared name → (kind, span)
+        self.declared_at = _declarations(program)  # name → where the model declares it
 
     # --- names ---------------------------------------------------------------------------
     def declare(self, name: str, kind: str, span: Span) -> None:
@@ -113,7 +114,19 @@ class _Elaborator:
         self.names[name] = (kind, span)
 
     def unknown(self, name: str, span: Span, what: str, candidates) -> ModelError:
+        later = self.later(name, span)
+        if later is not None:
+            return later
         return ModelError(f"unknown {what} '{name}'", span, hint=did_you_mean(name, candidates))
+
+    def later(self, name: str, span: Span) -> ModelError | None:
+        """The error for a name used before the statement that declares it, if it is."""
+        at = self.declared_at.get(name)
+        if name in self.names or at is None or (at.line, at.col) <= (span.line, span.col):
+            return None
+        return ModelError(f"'{name}' is used before it is declared (at line {at.line})", span,
+                          hint=f"move line {at.line} above this one: a model declares each "
+                          "name before its first use")
 
     # --- expressions ---------------------------------------------------------------------
     def evaluate(self, e: S.Expr, env: dict[str, float] | None = None) -> float:
@@ -601,6 +614,9 @@ class _Elaborator:
 
     def batch_part(self, name: str, span: Span) -> ir.SubBatch:
         if self.batch is None:
+            later = self.later(name, span)
+            if later is not None:
+                raise later
             raise ModelError("declare the batch before using it", span,
                              hint="e.g. batch k[128]")
         if name == self.batch.index:
@@ -662,6 +678,9 @@ class _Elaborator:
             is_batch = (self.batch is not None
                         and getattr(first, "name", None) == self.batch.index)
             if not (isinstance(first, S.GroupRef) and is_batch):
+                later = self.later(getattr(first, "name", ""), first.span)
+                if later is not None:
+                    raise later
                 raise ModelError(
                     "the first index of a two-index variable is the batch index",
                     first.span,
@@ -686,12 +705,14 @@ class _Elaborator:
 
     def metric_values(self, st: S.VarDecl, var: ir.Variable, es) -> np.ndarray:
         weights = np.ones(var.size)
+        source = [None] * var.size  # the metric item that gave each weight
         edges = next(iter(self.edge_sets.values()), None)
         for item in st.metric:
             if var.axis == "edges":
                 if item.on is not None:
                     raise ModelError("a metric on an edge variable is one constant", item.span)
                 weights[:] = self.evaluate(item.value)
+                source = [item] * var.size
                 continue
             nodes = var.nodes if item.on is None else self.group(item.on)
             missing = set(nodes) - set(var.nodes)
@@ -707,9 +728,25 @@ class _Elaborator:
                 weights[pos] = deg[np.array(nodes)]
             else:
                 weights[pos] = self.evaluate(item.value)
-        if np.any(weights <= 0) or not np.all(np.isfinite(weights)):
-            raise ModelError(f"the metric weights of {var.name} must be positive and finite "
-                             "(a node with out-degree 0 has outdeg weight 0)", st.span)
+            for p in np.atleast_1d(pos):
+                source[int(p)] = item
+        bad = np.flatnonzero(~(np.isfinite(weights) & (weights > 0)))
+        if bad.size:
+            i = int(bad[0])
+            item = source[i]
+            where = "" if var.axis == "edges" else f" at {self.node_name(var.nodes[i])}"
+            why = ""
+            if item is not None and isinstance(item.value, S.Name) \
+                    and item.value.id in DEGREE_NAMES:
+                why = (f": it has no {'out' if item.value.id == 'outdeg' else 'in'}-edges, "
+                       f"so its {item.value.id} is 0")
+            raise ModelError(
+                f"the metric weight of {var.name}{where} is {weights[i]:g}{why}",
+                item.span if item is not None else st.span,
+                hint="a metric weight is positive and finite"
+                + (f" ({bad.size} of {var.name}'s weights are not)" if bad.size > 1 else "")
+                + ("; give such nodes their own weight, e.g. `metric outdeg on H, 1 on C`"
+                   if why else ""))
         return weights
 
     def st_SetDecl(self, st: S.SetDecl):
@@ -1118,6 +1155,23 @@ def _sympy_bound(v: float) -> sympy.Expr:
     import sympy
 
     return sympy.oo if v == math.inf else -sympy.oo if v == -math.inf else sympy.Float(v)
+
+
+def _declarations(program: S.Program) -> dict[str, Span]:
+    """Where each name of the model is declared (its first declaration): a parameter,
+    node group, group, edge set, batch and its parts, input, label, sample, variable or
+    set."""
+    out: dict[str, Span] = {}
+    for st in program.statements:
+        if isinstance(st, S.ModelDecl | S.ConstraintDecl):
+            continue  # the model's and the constraints' names are used nowhere
+        name = getattr(st, "name", None)
+        if isinstance(name, str):
+            out.setdefault(name, st.span)
+        for part in getattr(st, "parts", ()) or ():
+            if isinstance(part, S.SubBatch):
+                out.setdefault(part.name, part.span)
+    return out
 
 
 def _param_span(st: S.SetDecl, name: str, nth: int) -> Span:

@@ -582,6 +582,17 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
         tok = e.token
         if tok.type == "$END":
             raise _ends_early(file, source, tok, e.expected) from None
+        previous = (e.token_history or [None])[-1]
+        # '{' and ';' appear only in a set's body: `{ }` or `; ;` leave out a piece
+        if previous is not None and (previous.type, tok.type) in (
+                ("LBRACE", "RBRACE"), ("LBRACE", "SEMICOLON"), ("SEMICOLON", "SEMICOLON")):
+            empty = tok.type == "RBRACE"
+            raise ParseError(
+                "a set needs at least one piece" if empty else "an empty piece",
+                Span(file, previous.line, previous.column, tok.end_line, tok.end_column,
+                     source),
+                hint="write pieces as `x = EXPRESSION for CONDITION ON z`, separated by ';'"
+                + ("" if empty else " (two ';' in a row)")) from None
         text = str(tok)
         if not text.isprintable():  # control characters inside a string token
             text = repr(text)[1:-1]

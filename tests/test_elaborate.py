@@ -396,6 +396,19 @@ def test_smooth_pieces_without_kinks_or_infinite_slopes_are_accepted(piece):
     load(edit(TINY, "in relu", "in f") + f"set f {{ {piece} }}\n")
 
 
+@pytest.mark.parametrize("old, new, name, used", [
+    ("batch k[8]\n", "", "k", "input d[k, D]"),  # batch below its first use
+    ("edges E = dense(D -> H1) + dense(H1 -> C)\n", "", "E", "E]\nvar w"),
+])
+def test_a_name_used_before_its_declaration_says_so(old, new, name, used):
+    src = edit(TINY, old, new) + old  # the declaration moved to the end
+    err = model_error(src)
+    line = src.count("\n", 0, src.rindex(old)) + 1
+    check_located(err, *at(src, used), f"'{name}' is used before it is declared (at line "
+                  f"{line})")
+    assert err.hint.startswith(f"move line {line} above this one")
+
+
 def test_user_set_shadows_a_builtin():
     src = TINY + "set relu { x = z for all }\n"
     assert load(src).family("hidden").set.pieces[0].lo == -math.inf
@@ -572,7 +585,8 @@ ERRORS = [
     ("reference-index-count", "agree b[*, j]", "agree b[j]", ("b[j]", 0),
      "b has 2 index(es), got 1", None),
     ("metric-zero-weight", "metric outdeg on H, upsilon on C\nvar b",
-     "metric outdeg\nvar b", ("var y", 0), "the metric weights of y must be positive", None),
+     "metric outdeg\nvar b", ("outdeg\nvar b", 0),
+     "the metric weight of y at C[0] is 0: it has no out-edges, so its outdeg is 0", None),
     ("metric-on-edge-variable", "var w[k, E]", "var w[k, E] metric 2 on H", ("2 on H", 0),
      "a metric on an edge variable is one constant", None),
     ("metric-outside-variable", "var w[k, E]", "var v[k, H] metric 2 on C\nvar w[k, E]",

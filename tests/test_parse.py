@@ -319,6 +319,17 @@ def test_a_keyword_glued_to_a_name_inside_a_statement_is_refused():
     parse_text(ok)
 
 
+@pytest.mark.parametrize("body, snippet, message", [
+    ("{ }", "{ }", "a set needs at least one piece"),
+    ("{ x = z for all; ; }", "; ;", "an empty piece"),
+    ("{ ; x = z for all }", "{ ;", "an empty piece"),
+])
+def test_a_set_without_a_piece_is_named_so_not_a_missing_brace(body, snippet, message):
+    src = TINY + f"set foo {body}\n"
+    err = parse_error(src)
+    check_located(err, *at(src, snippet), message, width=len(snippet))
+
+
 @pytest.mark.parametrize("last", ["x = 1 for z >= 1", "x = 1 for z >= 1;"])
 def test_a_set_without_its_closing_brace_is_reported_where_the_brace_is_missing(last):
     block = "set clip {\n    x = -1 for z <= -1;\n    x = z for -1 <= z <= 1;\n    " + last
