@@ -77,8 +77,8 @@ def convex(fam: ir.BilinearFamily) -> bool:
 
 def emit(w, lf: LoweredFamily) -> list[str]:
     """Each group's rows read, projected (eq. 19, 51-54) and written back. A family with
-    several groups (nodes of different in-degrees) has their roots found by one solve
-    (bilinear_projection_groups)."""
+    several groups (nodes of different in-degrees) has their roots found together
+    (bilinear_projection_groups: one solve, beside a dominant group's own)."""
     fam: ir.BilinearFamily = lf.family
     w.need("bilinear")
     R = w.rows(fam.part)
@@ -89,7 +89,8 @@ def emit(w, lf: LoweredFamily) -> list[str]:
     sx, sw = w.num(math.sqrt(gx)), w.num(math.sqrt(gw))
     coef = w.num(fam.coef * math.sqrt(gx * gw)) if scaled else w.num(fam.coef)
     several = len(lf.groups) > 1
-    lines = ["groups = []  # one root solve for the rows of every in-degree"] if several else []
+    lines = ["groups = []  # the rows of each in-degree, their roots solved together"] \
+        if several else []
     for gi, g in enumerate(lf.groups):
         ix = w.group_index(lf, gi, g)
         if several:

@@ -24,6 +24,7 @@ free: the constraint fixes only its length (App. A.2); it goes along itself, or 
 other part, or the diagonal (bilinear_pole).
 """
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -309,12 +310,27 @@ def bilinear_projection_groups(
     xp: "ModuleType", groups: "list", omega: "Array"
 ) -> "list":
     """bilinear_projection of each group (x, w, y, ginv) of a family's rows (its nodes
-    grouped by their number of edges, lwlc/lower.py ``groups_of``), the roots of all
-    rows found by one solve: under JAX one Newton loop and one pole test for the family,
-    not one per group (a model with 14 in-degrees ran 14 loops). Returns [(x', w', y')].
-    """
-    if len(groups) == 1:
-        return [bilinear_projection(xp, *groups[0][:3], omega, groups[0][3])]
+    grouped by their number of edges, lwlc/lower.py ``groups_of``). The roots of the
+    groups other than a dominant one (more than half the rows) are found by one solve:
+    under JAX one Newton loop and one pole test for them, not one per group (a model
+    with 14 in-degrees ran 14 loops). A dominant group keeps its own loop: a merged loop
+    runs every row for as many steps as its slowest group needs (majority 13-26-2: 392
+    against 362 µs per iteration). Returns [(x', w', y')] in the groups' order."""
+    rows = [math.prod(xp.broadcast_shapes(g[0].shape, g[1].shape)[:-1]) for g in groups]
+    alone = [i for i, n in enumerate(rows) if 2 * n > sum(rows)]
+    merged = [i for i in range(len(groups)) if i not in alone]
+    if len(merged) < 2:
+        return [bilinear_projection(xp, *g[:3], omega, g[3]) for g in groups]
+    out = {i: bilinear_projection(xp, *g[:3], omega, g[3])
+           for i, g in enumerate(groups) if i in alone}
+    solved = _one_solve(xp, [groups[i] for i in merged], omega)
+    out.update(zip(merged, solved, strict=True))
+    return [out[i] for i in range(len(groups))]
+
+
+def _one_solve(xp: "ModuleType", groups: "list", omega: "Array") -> "list":
+    """bilinear_projection of each group, the roots of all their rows found by one
+    bilinear_solve on the rows side by side."""
     rows, parts = [], []
     for x, w, y, ginv in groups:
         x, w = xp.broadcast_arrays(x, w)
@@ -358,6 +374,7 @@ EMIT = (
     bilinear_sums,
     bilinear_update,
     bilinear_projection,
+    _one_solve,
     bilinear_projection_groups,
 )
 REQUIRES = ("_common",)

@@ -235,7 +235,9 @@ def test_under_vmap_a_pole_in_one_instance_leaves_the_others_bit_for_bit() -> No
 
 
 @pytest.mark.parametrize("ginv", [0.0, 0.7])
-def test_groups_share_one_solve_and_equal_each_group_alone(ginv: float) -> None:
+@pytest.mark.parametrize("widths", [[(4, 2), (3, 5), (2, 9)], [(4, 2), (30, 5), (2, 9)]],
+                         ids=["merged", "a-dominant-group-alone"])
+def test_groups_share_one_solve_and_equal_each_group_alone(ginv: float, widths) -> None:
     """bilinear_projection_groups (a family's rows of several in-degrees, one root
     solve) gives each group what bilinear_projection gives it alone, under NumPy and
     JAX; a row at a pole in one group (x = w beyond the root) leaves the others as
@@ -247,7 +249,7 @@ def test_groups_share_one_solve_and_equal_each_group_alone(ginv: float) -> None:
 
     rng = np.random.default_rng(3)
     groups = []
-    for n, m in [(4, 2), (3, 5), (2, 9)]:
+    for n, m in widths:
         x, w = rng.normal(size=(6, n, m)), rng.normal(size=(6, n, m))
         groups.append((x, w, rng.normal(size=(6, n)), ginv * rng.uniform(0.5, 2, size=n)))
     x, w, y, g = groups[1]
