@@ -212,7 +212,12 @@ class _Elaborator:
             raise ModelError(f"the number {_span_text(e.span) or e.value} is too large: it "
                              "overflows a float", e.span)
         if isinstance(e, S.Num) and e.percent:
-            return int(round(e.value / 100.0 * base))
+            count = int(round(e.value / 100.0 * base))
+            if count == 0 and e.value > 0:
+                self.warnings.append(ir.ModelWarning(
+                    f"{_span_text(e.span) or f'{e.value:g}%'} of {base} items rounds to 0: "
+                    f"{what} is 0", e.span, hint=f"at least {100.0 / base:.3g}% makes one item here"))
+            return count
         return self.evaluate_int(e, what)
 
     # --- groups --------------------------------------------------------------------------

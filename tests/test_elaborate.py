@@ -807,3 +807,13 @@ def test_a_setting_the_method_ignores_is_a_warning_at_it():
         assert warned and (warned[0].span.line, warned[0].span.col) == at(src, f"{key} = ")
     plain = edit(TINY, "solve rrr(beta = 1.0,", "solve dr(")  # nothing ignored: no warning
     assert not [w for w in load(plain).warnings if "ignores" in w.message]
+
+
+def test_a_percentage_that_rounds_to_no_item_is_a_warning_at_it():
+    src = edit(TINY, "margin(c[k], margin)", "margin(c[k], margin) exempt 5%")
+    (warned,) = [w for w in load(src).warnings if "rounds to 0" in w.message]
+    assert warned.message == "5% of 8 items rounds to 0: the exempt count is 0"
+    assert (warned.span.line, warned.span.col) == at(src, "5%")
+    assert warned.hint == "at least 12.5% makes one item here"
+    src = edit(TINY, "margin(c[k], margin)", "margin(c[k], margin) exempt 7%")  # 0.56: 1
+    assert not [w for w in load(src).warnings if "rounds to 0" in w.message]
