@@ -62,6 +62,7 @@ CASES = {
                              iterations=200),
     "majority 13-26-26-2": Case("models/majority3.lwl", "majority:inputs=13,depth=3,items=2048",
                                 iterations=200),
+    "irregular 16-40-3": Case("bench/models/irregular.lwl", iterations=200),
     "MNIST 784-20-10": Case("models/mnist_exempt.lwl",
                             "blobs:inputs=784,classes=10,items=3000,spread=0.3"),
     "MLP 784-128-10": Case("models/pjax_mlp.lwl",
