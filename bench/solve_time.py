@@ -1,6 +1,7 @@
-"""Best-of-3 time of one compiled `solve_batch` per RRR iteration, for one model, backend and
-precision: the quick before/after check of an emitter change (run it on both versions, back to
-back, under the same load).
+"""Time of one compiled `solve_batch` per RRR iteration (best and median of --repeats, with CPU
+time), for one model, backend and precision, and the seconds its compile took (lwlc's, the warm
+start's, the loop's): the quick before/after check of an emitter change (run it on both
+versions, back to back, under the same load).
 
     .venv/bin/python bench/solve_time.py models/mnist_exempt.lwl --backend jax --dtype float32 \
         --iterations 5
@@ -31,21 +32,31 @@ def main() -> None:
     ap.add_argument("--backend", default="jax", choices=["numpy", "jax"])
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    t0 = time.perf_counter()
     compiled = compile_model(args.model, {}, args.backend, args.dtype)
     solver = load_solver(compiled.source)
+    t_lwlc = time.perf_counter() - t0
     bound = bind(compiled, compiled.model.data["train"], "train")
     data = batch_data(compiled, bound, np.arange(compiled.model.batch.size), {})
+    t0 = time.perf_counter()
     state = solver.init(solver.initial_params(np.random.default_rng(0)), data)
+    t_init = time.perf_counter() - t0
     state, *_ = solver.solve_batch(state, data, iterations=2, tolerance=0.0)
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
+    t_loop = getattr(solver, "LAST_COMPILE_SECONDS", 0.0)
+    walls, cpus = [], []
+    for _ in range(args.repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
         state, *_ = solver.solve_batch(state, data, iterations=args.iterations, tolerance=0.0)
-        best = min(best, (time.perf_counter() - t0) / args.iterations)
+        walls.append((time.perf_counter() - t0) / args.iterations)
+        cpus.append((time.process_time() - c0) / args.iterations)
+    best, median = min(walls), float(np.median(walls))
     wm = compiled.model.batch.size * compiled.plan.n_edges
-    print(f"{Path(args.model).stem} {args.backend} {args.dtype}: {best * 1e3:.2f} ms per "
-          f"iteration (best of 3 x {args.iterations}), {wm / best:.3g} WM/s")
+    print(f"{Path(args.model).stem} {args.backend} {args.dtype}: {best * 1e3:.3f} ms per "
+          f"iteration (best of {args.repeats} x {args.iterations}; median {median * 1e3:.3f}, "
+          f"CPU {np.median(cpus) * 1e3:.3f}), {wm / best:.3g} WM/s; compile: lwlc "
+          f"{t_lwlc:.2f} s, warm start {t_init:.2f} s, loop {t_loop:.2f} s")
 
 
 if __name__ == "__main__":
