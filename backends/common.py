@@ -702,14 +702,17 @@ class SolverWriter:
         for name in plan.params:
             var = m.variables[name]
             if var.axis == "edges":
-                lines.append(f"    params[{name!r}] = xp.asarray(rng.uniform(0.0, 1.0, "
-                             f"size={var.size}))")
+                lines.append(f"    params[{name!r}] = rng.uniform(0.0, 1.0, size={var.size})")
             else:
-                lines.append(f"    params[{name!r}] = xp.zeros({var.size})")
-        lines += ["    return _side_projected(params)", "",
+                lines.append(f"    params[{name!r}] = np.zeros({var.size})")
+        lines += ["    params = _side_projected(params, np, _host_assign)",
+                  "    return {name: xp.asarray(value) for name, value in params.items()}", "",
                   "",
-                  "def _side_projected(params):",
-                  '    """Each learned parameter projected onto its consensus side constraint."""',
+                  "def _side_projected(params, xp, _assign):",
+                  '    """Each learned parameter projected onto its consensus side constraint, '
+                  'with\n    the array module xp and its _assign: NumPy, float64, under every '
+                  'backend\n    (it runs once per run; JAX took longer to compile it than '
+                  'NumPy\n    takes to run it)."""',
                   "    params = dict(params)"]
         for lp in plan.learned:
             side = lp.family.side

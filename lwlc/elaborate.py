@@ -216,7 +216,8 @@ class _Elaborator:
             if count == 0 and e.value > 0:
                 self.warnings.append(ir.ModelWarning(
                     f"{_span_text(e.span) or f'{e.value:g}%'} of {base} items rounds to 0: "
-                    f"{what} is 0", e.span, hint=f"at least {100.0 / base:.3g}% makes one item here"))
+                    f"{what} is 0", e.span,
+                    hint=f"at least {100.0 / base:.3g}% makes one item here"))
             return count
         return self.evaluate_int(e, what)
 

@@ -50,7 +50,6 @@ def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, bet
 # of each array operation would cost more than the whole RRR loop of a small model.
 # With LWLC_XLA_CACHE their compiles are kept on disk too.
 _use_xla_cache()
-_side_projected = jax.jit(_side_projected)
 init = jax.jit(init)
 consensus_params = jax.jit(consensus_params)
 latent_values = jax.jit(latent_values)
@@ -58,7 +57,7 @@ predict = jax.jit(predict, static_argnums=(2, 3))
 forward = jax.jit(forward, static_argnums=(2, 3))
 '''
 
-RUNTIME = ((jax_arrays, ("_fresh", "_assign")),
+RUNTIME = ((jax_arrays, ("_fresh", "_assign", "_host_assign")),
            (jax_blocks, ("_Blocked", "_tiled", "_gathered", "_split_blocks", "_join_blocks",
                         "_assemble", "_LANES", "rrr_error", "rrr_update")),
            (jax_fused, ("_LAZY", "_Spread", "_spread", "_band_slots",

@@ -26,7 +26,7 @@ def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, bet
     return iterate(rrr_step, state, data, iterations, tolerance, beta)
 '''
 
-RUNTIME = ((state, ("_fresh", "_assign")), (rrr, ("iterate",)))
+RUNTIME = ((state, ("_fresh", "_assign", "_host_assign")), (rrr, ("iterate",)))
 
 
 def emit(plan: Plan, dtype: str = "float64", command: str | None = None) -> str:

@@ -23,6 +23,9 @@ def _assign(a, index, value):
     return a
 
 
+_host_assign = _assign  # the initial parameters' writes (the JAX runtime's differs)
+
+
 def _copy(state, names):
     """A set's output: the input state, with a list of pending writes per touched
     variable."""
