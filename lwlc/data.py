@@ -30,7 +30,6 @@ import functools
 import math
 import os
 import re
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import errors as _errors
-from .files import publish
+from .files import publish, temp_for
 
 __all__ = [
     "GENERATORS",
@@ -1079,7 +1078,7 @@ def save_text(dataset: Dataset, path: str | os.PathLike[str]) -> None:
     text = "\n".join(lines) + "\n"
     directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = temp_for(directory / path.name, suffix=".tmp")
     except OSError as e:
         raise DataError(f"cannot write data file: {e.strerror or e}", path=str(path)) from None
     try:

@@ -24,7 +24,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -37,7 +36,7 @@ from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
 from .elaborate import label_problems, names_read, training_inputs
 from .errors import DataError, LwlcError, ModelError, SolverError, Span
-from .files import publish
+from .files import publish, temp_for
 
 
 @dataclass
@@ -67,7 +66,7 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     plain open() would give it (0o666 less the umask), not mkstemp's private 0o600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = temp_for(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 from .errors import LwlcError
@@ -22,11 +27,54 @@ def umask() -> int:
     return old
 
 
+def temp_for(path: str | os.PathLike, suffix: str = ".part") -> tuple[int, str]:
+    """mkstemp's (fd, name) for a file that `publish` will move over `path`: in the folder
+    of `path` (of its target, for a symbolic link), so that the move is atomic; in the
+    system's temporary folder where `path` is no regular file (a device, a FIFO), which is
+    written through and whose folder (/dev) may not be writable."""
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = True  # a new file
+    real = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
+    folder = (os.path.dirname(real) or ".") if regular else tempfile.gettempdir()
+    return tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=suffix)
+
+
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """Give a finished temporary file the default mode (0o666 less the umask), then move it
-    over `path` atomically."""
-    os.chmod(tmp, 0o666 & ~umask())
-    os.replace(tmp, path)
+    over `path` atomically. A `path` that is a symbolic link has its target replaced (the
+    link stays); one that is no regular file (a device such as /dev/null or /dev/stdout, a
+    FIFO) is written through, never replaced. A write that fails is a LwlcError."""
+    try:
+        st = os.stat(path)  # follows links
+    except OSError:
+        st = None
+    try:
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            with open(tmp, "rb") as src, open(path, "wb") as out:
+                shutil.copyfileobj(src, out)
+            os.unlink(tmp)
+            return
+        dest = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
+        os.chmod(tmp, 0o666 & ~umask())
+        try:
+            os.replace(tmp, dest)
+        except OSError as e:
+            if e.errno != errno.EXDEV:  # a link to another file system: copy there first
+                raise
+            fd, near = tempfile.mkstemp(dir=os.path.dirname(dest) or ".",
+                                        prefix=f".{os.path.basename(dest)}.", suffix=".part")
+            with open(tmp, "rb") as src, os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(src, out)
+            os.chmod(near, 0o666 & ~umask())
+            os.replace(near, dest)
+            os.unlink(tmp)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise LwlcError(f"cannot write {path}: {e.strerror or e}",
+                        hint="check the path, its folder's permissions and free space") from None
 
 
 def output_file(path: str | os.PathLike, option: str = "--output") -> Path:

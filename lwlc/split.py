@@ -16,7 +16,6 @@ variable's axis, so the checks run on position masks per range of batch items, n
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 
 from . import ir
 from .errors import SplitError
-from .files import publish
+from .files import publish, temp_for
 from .kinds import kind_of
 
 __all__ = [
@@ -685,13 +684,16 @@ def write_graph(model: ir.Model, plan: SplitPlan, path) -> None:
     """Write the family graph as .dot, .svg or .png (atomically: temp file + os.replace)."""
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
+    if path.is_dir():
+        raise SplitError(f"{path} is a directory, not a file", None,
+                         hint="name the file *.dot (Graphviz), *.svg or *.png")
     if fmt not in ("dot", "svg", "png"):
         raise SplitError(
             f"cannot write the constraint graph as '{path.suffix or path.name}'",
             None, hint="name the file *.dot (Graphviz), *.svg or *.png",
         )
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{fmt}", dir=directory)
+    fd, tmp = temp_for(directory / path.name, suffix=f".{fmt}")
     try:
         if fmt == "dot":
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

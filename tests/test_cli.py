@@ -359,3 +359,38 @@ def test_a_tolerance_float32_cannot_resolve_is_a_warning(tmp_path):
     assert "majority.lwl:" in r.output and "--dtype float64" in r.output
     r = run(*args, "--dtype", "float64", "-o", tmp_path / "f64")
     assert r.exit_code == 0 and "float32 resolves" not in r.output
+
+
+def test_outputs_replace_a_links_target_and_write_through_devices_and_fifos(tmp_path):
+    """-o replaced a symbolic link, a FIFO or a device (/dev/null, /dev/full became plain
+    files, exit 0) with a plain file; a link's target is replaced now, and what is no
+    regular file is written through (a failed write is an error)."""
+    import os
+    import stat
+    import threading
+
+    model = ROOT / "models" / "majority.lwl"
+    target = tmp_path / "target.py"
+    target.write_text("old")
+    link = tmp_path / "link.py"
+    link.symlink_to(target)
+    r = run("compile", model, "-o", link)
+    assert r.exit_code == 0, r.output
+    assert link.is_symlink() and target.read_text().startswith('"""RRR solver')
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    r = run("compile", model, "-o", fifo)
+    reader.join(timeout=30)
+    assert r.exit_code == 0 and got and got[0].startswith(b'"""RRR solver'), r.output
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    if os.path.exists("/dev/null") and stat.S_ISCHR(os.stat("/dev/null").st_mode):
+        r = run("compile", model, "-o", "/dev/null")
+        assert r.exit_code == 0 and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    if os.path.exists("/dev/full") and stat.S_ISCHR(os.stat("/dev/full").st_mode):
+        r = run("compile", model, "-o", "/dev/full")
+        assert r.exit_code == 1 and "cannot write /dev/full" in r.output
+        assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
