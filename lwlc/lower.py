@@ -163,14 +163,15 @@ def groups_of(model: ir.Model, nodes: tuple[int, ...], edge_var: str | None,
         return (Group(tuple(nodes), None, pos),)
     var = model.variables[edge_var]
     es = model.edge_sets[var.edge_set]
-    positions, owner = es.edges_of(direction, tuple(nodes))
+    positions, owner = es.edges_of(direction, tuple(nodes))  # sorted by owner
     deg = np.bincount(owner, minlength=len(nodes))
+    first = np.concatenate(([0], np.cumsum(deg)[:-1]))  # each node's first position
     out = []
     for m in sorted(set(deg.tolist())):
         if m == 0:
             continue
-        members = [i for i in range(len(nodes)) if deg[i] == m]
-        mat = np.stack([positions[owner == i] for i in members]).astype(np.int64)
+        members = np.flatnonzero(deg == m).tolist()
+        mat = positions[first[members][:, None] + np.arange(m)].astype(np.int64)
         for lo, hi in _contiguous_runs(mat):
             group_nodes = tuple(nodes[i] for i in members[lo:hi])
             pos = {v: model.variables[v].positions(group_nodes) for v in node_vars}

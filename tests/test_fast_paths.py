@@ -286,3 +286,35 @@ def test_set_b_writes_an_owned_reflection_in_place_reading_each_value_first():
     unowned = runtime_state._copy({"x": old}, ["x"])
     runtime_state._put(unowned, "x", (slice(None), slice(0, 3)), np.zeros((2, 3)))
     assert runtime_state._assemble(unowned)["x"] is not old  # a copy otherwise
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 9), st.integers(1, 12), st.integers(0, 2**31 - 1),
+       st.sampled_from(["in", "out"]))
+def test_groups_of_gives_each_nodes_edges_in_order(n_tail, n_head, seed, direction):
+    """groups_of reads each node's edges from edges_of's sorted positions (it scanned all
+    edges once per node: `lwlc check` on 40000 hidden nodes took 83 s, now 2 s): every
+    node of the family is in one group, with its own edges, in edge order."""
+    from lwlc import ir
+    from lwlc.lower import groups_of
+
+    rng = np.random.default_rng(seed)
+    pairs = sorted({(int(t), int(n_tail + h)) for t, h in zip(
+        rng.integers(0, n_tail, 40), rng.integers(0, n_head, 40), strict=True)},
+        key=lambda e: (e[1], e[0]))
+    tail, head = (np.array(c) for c in zip(*pairs, strict=True))
+    es = ir.EdgeSet("E", tail, head, n_tail + n_head, (), None)
+    nodes = tuple(range(n_tail, n_tail + n_head)) if direction == "in" else tuple(range(n_tail))
+    var = ir.Variable("x", True, "edges", "E", None, np.ones(len(tail)), len(tail), None)
+
+    class Model:
+        variables = {"x": var}
+        edge_sets = {"E": es}
+
+    ends = head if direction == "in" else tail
+    seen = []
+    for g in groups_of(Model, nodes, "x", direction, ()):
+        for node, row in zip(g.nodes, g.edges, strict=True):
+            np.testing.assert_array_equal(row, np.flatnonzero(ends == node))
+            seen.append(node)
+    assert sorted(seen) == sorted(n for n in nodes if (ends == n).any())
