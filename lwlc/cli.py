@@ -52,6 +52,13 @@ def _overrides(values: list[str] | None) -> dict[str, float]:
         try:
             out[name] = float(value)
         except ValueError:
+            words = {  # the solve statement's words, not numbers
+                "error": 'write error = "item" or "element" in the model\'s solve statement',
+                "method": "choose the method in the model's solve statement: solve "
+                          "rrr(...), dr(...) or ap(...)"}
+            if name in words:
+                raise LwlcError(f"--set {item}: {name} cannot be set with --set",
+                                hint=words[name]) from None
             raise LwlcError(f"--set {item}: '{value}' is not a number") from None
     return out
 

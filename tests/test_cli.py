@@ -45,6 +45,13 @@ def test_set_overrides_parameters_and_settings():
     assert "48 edges" in r.output and "beta 0.5" in r.output
 
 
+@pytest.mark.parametrize("item, hint", [("error=element", 'error = "item" or "element"'),
+                                         ("method=dr", "solve rrr(...), dr(...) or ap(...)")])
+def test_solve_words_cannot_be_set_and_say_where_they_go(item, hint):
+    r = run("check", ROOT / "models" / "majority.lwl", "--set", item)
+    assert r.exit_code == 1 and "cannot be set with --set" in r.output and hint in r.output
+
+
 def test_unknown_set_name_is_an_error_with_a_hint():
     r = run("check", ROOT / "models" / "majority.lwl", "--set", "omgea=3")
     assert r.exit_code == 1
