@@ -160,6 +160,9 @@ def parse_log(path: Path, raw: bytes) -> tuple[list[dict], list[str]]:
                         hint=hint)
     rows = []
     for n, cells in enumerate(table[1:], start=1):
+        if not cells:
+            raise DataError(f"{path}:{n + 1}: an empty row (were its line ends converted?)",
+                            hint=hint)
         if len(cells) != len(header):
             raise DataError(f"{path}:{n + 1}: {len(cells)} values for {len(header)} columns",
                             hint=hint)
@@ -531,9 +534,15 @@ class RunDir:
                                 hint=f"restore it, or {START_OVER}")
             if cp.epochs and sha256_bytes("".join(lines[:cp.epochs + 1]).encode()) \
                     != cp.meta["log_sha256"]:
-                raise DataError(f"{lpath} was changed after epoch {cp.epochs} was written (it "
-                                f"does not match the log hash in {ppath})",
-                                hint=f"restore it, or {START_OVER}")
+                raise DataError(f"{lpath} and {ppath} do not belong together: the log's first "
+                                f"{cp.epochs} row(s) do not match the hash {PARAMS} recorded "
+                                f"at epoch {cp.epochs}",
+                                hint=f"one of them was changed, or copied from another run or "
+                                f"epoch; restore it, or {START_OVER}")
+            if len(rows) > cp.epochs + 1 and not ppath.exists():
+                raise DataError(f"{ppath} is missing: the run's checkpoint is lost ({lpath} "
+                                f"has {len(rows)} epoch rows)", hint=f"restore it, or "
+                                f"{START_OVER}")
             if len(rows) > cp.epochs + 1:
                 raise DataError(f"{lpath} has {len(rows)} epoch rows but {ppath} is at epoch "
                                 f"{cp.epochs}", hint=damaged)

@@ -173,7 +173,9 @@ DAMAGE = [
     ("delete log.csv", "log.csv is missing: the per-epoch history of the run's 1 epoch(s) is lost"),
     ("delete run.json", "run.json is missing"),
     ("truncate params.npz", "params.npz is not a parameter file written by lwlc train"),
-    ("edit log.csv", "log.csv was changed after epoch 1 was written"),
+    ("edit log.csv", "log.csv and {out}/params.npz do not belong together: the log's first 1 "
+                     "row(s) do not match the hash params.npz recorded at epoch 1"),
+    ("crlf log.csv", "log.csv:2: an empty row (were its line ends converted?)"),
     ("edit summary.json", "summary.json was changed after epoch 1 was written"),
     ("garble run.json", "run.json is not a run record written by lwlc train"),
     ("foreign params.npz", "params.npz belongs to another run"),
@@ -196,6 +198,8 @@ def test_resume_checks_each_run_file(template, tmp_path, damage, expected):
         path.write_bytes(raw[:i] + b"%d" % ((raw[i] - 48 + 1) % 10) + raw[i + 1:])
     elif verb == "garble":
         path.write_text(path.read_text()[:-20])
+    elif verb == "crlf":
+        path.write_bytes(path.read_bytes().replace(b"\r\n", b"\r\r\n"))  # unix2dos
     elif verb == "foreign":  # another run of the same model, other seed
         other = tmp_path / "other"
         assert train_cli(other, "--seed", "4").exit_code == 0
@@ -208,7 +212,18 @@ def test_resume_checks_each_run_file(template, tmp_path, damage, expected):
         shutil.copy(other / "params.npz", path)
     r = train_cli(out, "--resume", epochs=2)
     clean(r)
-    assert expected in r.output, r.output
+    assert expected.format(out=out) in r.output, r.output
+
+
+def test_resume_names_a_missing_checkpoint(template, tmp_path):
+    """A 2-epoch run without its params.npz: 'params.npz is missing', not a mismatch of the
+    log's rows with 'epoch 0'."""
+    out = tmp_path / "run"
+    shutil.copytree(template[0].parent / "ref", out)
+    (out / "params.npz").unlink()
+    r = train_cli(out, "--resume", epochs=3)
+    clean(r)
+    assert f"{out / 'params.npz'} is missing: the run's checkpoint is lost" in r.output, r.output
 
 
 def test_evaluate_refuses_damaged_or_foreign_params(template, tmp_path):
