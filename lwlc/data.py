@@ -715,6 +715,17 @@ def _check_lines(raw: bytes, body_start: int, hline: int, per_item: int, what: s
              "a value, or this line has extra values")
 
 
+def _numbers(raw: bytes, body_start: int, where: str) -> np.ndarray:
+    """Every number of ``raw`` from ``body_start`` on; a located DataError at a token that
+    is not one."""
+    try:
+        return _parse_body(raw[body_start:])
+    except _BadToken as e:
+        line, col = _line_col(raw, body_start + e.offset)
+        raise DataError(f"{e.why}: '{_show(e.token)}'", path=where, line=line, col=col,
+                        hint="items are whitespace-separated decimal numbers") from None
+
+
 def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int] | None:
     """The three header lines of a boolearn ``.dat`` file (``N`` / ``type count`` / ``type
     count``, the types 0 analog, 1 or 2) with each line's number and tokens, and the offset
@@ -766,12 +777,7 @@ def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
     what = (f"{n_in} inputs + " + ("the class index" if classes else f"{ocount} outputs")
             + ", as the boolearn header says")
     body = raw[body_start:]
-    try:
-        flat = _parse_body(body)
-    except _BadToken as e:
-        line, col = _line_col(raw, body_start + e.offset)
-        raise DataError(f"{e.why}: '{_show(e.token)}'", path=where, line=line, col=col,
-                        hint="items are whitespace-separated decimal numbers") from None
+    flat = _numbers(raw, body_start, where)
     _check_lines(raw, body_start, hline, per_item, what, where)
     if flat.size != n_items * per_item:
         found, extra = divmod(flat.size, per_item)
@@ -845,12 +851,7 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
     per_item = n_in + (1 if n_classes is not None else 0)
     body_start = end
     body = raw[body_start:]
-    try:
-        flat = _parse_body(body)
-    except _BadToken as e:
-        line, col = _line_col(raw, body_start + e.offset)
-        raise DataError(f"{e.why}: '{_show(e.token)}'", path=where, line=line, col=col,
-                        hint="items are whitespace-separated decimal numbers") from None
+    flat = _numbers(raw, body_start, where)
     if flat.size == 0:
         raise DataError("the file has a header but no items", path=where, line=hline,
                         hint=f"after the header, give {per_item} numbers per item")

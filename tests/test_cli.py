@@ -87,6 +87,9 @@ def test_emit_ir_and_graph(tmp_path):
     assert r.exit_code == 0 and "digraph" in r.output or "graph" in r.output
     r = run("graph", ROOT / "models" / "majority.lwl", "-o", tmp_path / "g.dot")
     assert r.exit_code == 0 and (tmp_path / "g.dot").read_text().strip()
+    r = run("graph", ROOT / "models" / "majority.lwl", "-o", tmp_path)  # a folder
+    assert r.exit_code == 1 and f"{tmp_path} is a directory, not a file" in r.output, r.output
+    assert "Traceback" not in r.output
 
 
 def test_compile_is_deterministic_and_standalone(tmp_path):

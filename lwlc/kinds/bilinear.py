@@ -91,8 +91,8 @@ def emit(w, lf: LoweredFamily) -> list[str]:
     several = len(lf.groups) > 1
     lines = ["groups = []  # the rows of each in-degree, their roots solved together"] \
         if several else []
-    for gi, g in enumerate(lf.groups):
-        ix = w.group_index(lf, gi, g)
+    indexes = [w.group_index(lf, gi, g) for gi, g in enumerate(lf.groups)]
+    for gi, (g, ix) in enumerate(zip(lf.groups, indexes, strict=True)):
         if several:
             lines.append(f"# {len(g.nodes)} node(s) of {g.edges.shape[1]} edge(s) each")
         lines.append(f"x = {ix['E'].read('src', fam.x, R)}")
@@ -113,20 +113,20 @@ def emit(w, lf: LoweredFamily) -> list[str]:
         lines.append(f"x, w, y = bilinear_projection(xp, {x}, {wv}, y, {coef}, ginv)"
                      + ("  # eq. 19, 51-54 in metric-scaled coordinates" if scaled
                         else "  # eq. 19, 51-54"))
-        lines += _write_back(w, lf, fam, gi, g, R, scaled, sx, sw)
+        lines += _write_back(ix, fam, R, scaled, sx, sw)
     if several:
         lines.append(f"projected = bilinear_projection_groups(xp, groups, {coef})"
                      + ("  # eq. 19, 51-54 in metric-scaled coordinates" if scaled
                         else "  # eq. 19, 51-54"))
-        for gi, g in enumerate(lf.groups):
+        for gi, ix in enumerate(indexes):
             lines.append(f"x, w, y = projected[{gi}]")
-            lines += _write_back(w, lf, fam, gi, g, R, scaled, sx, sw)
+            lines += _write_back(ix, fam, R, scaled, sx, sw)
     return lines
 
 
-def _write_back(w, lf: LoweredFamily, fam: ir.BilinearFamily, gi: int, g, R: str,
-                scaled: bool, sx: str, sw: str) -> list[str]:
-    ix = w.group_index(lf, gi, g)
+def _write_back(ix: dict, fam: ir.BilinearFamily, R: str, scaled: bool, sx: str,
+                sw: str) -> list[str]:
+    """A group's projected x, w (unscaled) and y written to its columns."""
     lines = [f"x, w = x / {sx}, w / {sw}"] if scaled else []
     lines.append(ix["E"].put(fam.x, R, "x"))
     lines.append(ix["E"].put(fam.w, R, "w"))
