@@ -1157,6 +1157,61 @@ def _shown_points(points: sympy.Set) -> str:
     return f"for z in {points}"
 
 
+def _values(piece: ir.Piece) -> sympy.Set | None:
+    """The values x the piece takes on its closed interval (None: sympy cannot tell)."""
+    import sympy
+    from sympy.calculus.util import function_range
+
+    z = sympy.Symbol("z", real=True)
+    lo, hi = _sympy_bound(piece.lo), _sympy_bound(piece.hi)
+    if piece.affine is not None:
+        a, c = (sympy.Float(v) for v in piece.affine)
+        ends = sorted([a * lo + c if lo.is_finite or a else c,
+                       a * hi + c if hi.is_finite or a else c], key=lambda e: float(e))
+        return sympy.Interval(*ends)
+    try:  # abs(g) is ±g between the zeros of g (sympy's range does not take abs)
+        cuts = set()
+        for kink in piece.curve.atoms(sympy.Abs):
+            zeros = sympy.solveset(kink.args[0], z, sympy.Interval.open(lo, hi))
+            if not isinstance(zeros, sympy.FiniteSet):
+                return None
+            cuts |= set(zeros)
+        ends = [lo, *sorted(cuts), hi]
+        taken = sympy.S.EmptySet
+        for a, b in zip(ends[:-1], ends[1:], strict=True):
+            mid = (a + b) / 2 if a.is_finite and b.is_finite else (
+                b - 1 if b.is_finite else a + 1 if a.is_finite else sympy.Integer(0))
+            part = piece.curve.replace(
+                sympy.Abs, lambda g, m=mid: g if g.subs(z, m) >= 0 else -g)
+            taken = taken | function_range(part, z, sympy.Interval(a, b))
+    except (NotImplementedError, ValueError, TypeError, RecursionError):
+        return None
+    return taken
+
+
+def _only_approached(pieces: tuple, value: float) -> float | None:
+    """The value nearest to x that the set's pieces approach but never take, where that is
+    the nearest they come to x (x = f(z) with x fixed then has no nearest point: the
+    projection's steps run off); None where the set takes x, or a value nearest to it, or
+    sympy cannot tell."""
+    import sympy
+
+    taken = sympy.S.EmptySet
+    for piece in pieces:
+        values = _values(piece)
+        if values is None:
+            return None
+        taken = taken | values
+    v = sympy.Float(value)
+    if taken.contains(v) is not sympy.false:
+        return None
+    ends = [e for e in taken.boundary if e.is_finite] if taken.boundary.is_FiniteSet else []
+    if not ends:
+        return None
+    nearest = min(ends, key=lambda e: abs(float(e) - value))
+    return float(nearest) if taken.contains(nearest) is sympy.false else None
+
+
 def _sympy_bound(v: float) -> sympy.Expr:
     import sympy
 
@@ -1465,6 +1520,16 @@ class _Context:
                              "over", rel.x.span)
         fixed = self.fixed_value(rel.fixed) if rel.fixed is not None else None
         aset = self.el.instantiate_set(rel.set)
+        if fixed is not None and fixed.constant is not None and any(
+                p.curve is not None for p in aset.pieces):
+            limit = _only_approached(aset.pieces, fixed.constant)
+            if limit is not None:
+                raise ModelError(
+                    f"set {rel.set.name} never takes the value x = {fixed.constant:g}: it "
+                    f"only approaches {limit:g}", rel.fixed.span,
+                    hint="with x fixed, the projection moves z to where f(z) is x, or the "
+                         "nearest value the set takes; a value the curve only approaches has "
+                         "no such z. Fix x to a value the set takes")
         return ir.ActivationFamily(**self.base(pin, rel.span), y=names[0], b=names[1],
                                    x=xv.name, direction=direction, fixed=fixed, set=aset)
 

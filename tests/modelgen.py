@@ -916,10 +916,16 @@ class _Gen:
                     fixed = ""
                     if d.chance(0.05):
                         fixed = f" == {self.const(d.choice([0, 0.5, 1]))}"
+                    use = self.sets.use()
+                    if fixed and self.sets.kinds[-1] == "smooth":
+                        # a smooth curve may only approach the constant (logistic and 1),
+                        # which the front end refuses: a fixed constant with affine sets only
+                        fixed = ""
+                    if fixed:
                         self.feature("activation-fixed-constant")
                     self.constraint("hidden", "A",
                                     f"for {bind}, {i} in {self.domain(chunk)}: ({z}, agree "
-                                    f"{x}[{lv}, out({i})]{fixed}) in {self.sets.use()}")
+                                    f"{x}[{lv}, out({i})]{fixed}) in {use}")
                 if split_parts:
                     self.feature("activation-per-part")
         # classes

@@ -409,6 +409,30 @@ def test_a_name_used_before_its_declaration_says_so(old, new, name, used):
     assert err.hint.startswith(f"move line {line} above this one")
 
 
+@pytest.mark.parametrize("fixed, use, approached", [
+    ("1", "soft { x = z / (1 + abs(z)) for all }", 1.0),  # softsign only approaches 1
+    ("0.5", "soft { x = z / (1 + abs(z)) for all }", None),
+    ("2", "soft { x = 1 / (1 + exp(-z)) for all }", 1.0),
+    ("0", "soft { x = 1 / (1 + exp(-z)) for all }", 0.0),
+    ("0.5", "soft { x = 0 for z <= -0.2; x = 1 for z >= 0.2 }", None),  # nearest: 0, taken
+    ("3", "soft { x = 0 for z <= 0; x = tanh(z) for z in [0, 2] }", None),  # tanh(2), taken
+])
+def test_an_activation_fixed_to_a_value_its_curve_only_approaches_is_refused(fixed, use,
+                                                                              approached):
+    """x = f(z) with x fixed: the projection moves z to where f(z) = x, or to the nearest
+    value the set takes. For a value a curve only approaches (softsign and 1) there is no
+    such z: its Newton steps ran off to z = 1e7 and P_A was not idempotent (a generated
+    model, modelgen seed 5491424)."""
+    src = edit(TINY, "agree x[k, out(i)]) in relu", f"agree x[k, out(i)] == {fixed}) in soft")
+    src += f"set {use}\n"
+    if approached is None:
+        load(src)
+        return
+    err = model_error(src)
+    check_located(err, *at(src, f"{fixed}) in soft"), f"set soft never takes the value x = "
+                  f"{fixed}: it only approaches {approached:g}")
+
+
 def test_user_set_shadows_a_builtin():
     src = TINY + "set relu { x = z for all }\n"
     assert load(src).family("hidden").set.pieces[0].lo == -math.inf
