@@ -10,6 +10,7 @@ is pruned to what the API reaches (`prune`), so it holds only what the model use
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import math
 import re
@@ -1051,6 +1052,13 @@ def format_source(text: str) -> str:
     return done.stdout.decode()
 
 
+@functools.cache
+def _annotation_names(text: str) -> frozenset[str]:
+    """The names a string annotation uses."""
+    tree = ast.parse(text, mode="eval")
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+
+
 def prune(text: str, roots: tuple[str, ...]) -> str:
     """Drop the top-level functions, assignments and imports that nothing reachable from
     `roots` (and from the module's other statements) uses, with the comments just above them."""
@@ -1070,14 +1078,14 @@ def prune(text: str, roots: tuple[str, ...]) -> str:
         return set()
 
     def used(node) -> set[str]:
-        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-        for n in ast.walk(node):  # names in string annotations ("Array", "ModuleType")
-            ann = [a.annotation for a in n.args.args] + [n.returns] \
-                if isinstance(n, ast.FunctionDef) else []
-            for a in ann:
-                if isinstance(a, ast.Constant) and isinstance(a.value, str):
-                    names |= {m.id for m in ast.walk(ast.parse(a.value, mode="eval"))
-                              if isinstance(m, ast.Name)}
+        names: set[str] = set()
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                names.add(n.id)
+            elif isinstance(n, ast.FunctionDef):  # string annotations ("Array", ...)
+                for a in [*(arg.annotation for arg in n.args.args), n.returns]:
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str):
+                        names |= _annotation_names(a.value)
         return names
 
     defs = {}

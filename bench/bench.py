@@ -9,7 +9,9 @@ records:
 - WM/s: weight-multiplies per second, |K| x |E| x iterations / seconds (Elser eq. 24);
 - compile: seconds from parsing the model to a ready executable and first state: lwlc's
   compile and import of the solver, the initial parameters and warm start (under JAX, with the
-  compiles of the helpers they call), plus (JAX) XLA's compile of the loop;
+  compiles of the helpers they call), plus (JAX) XLA's compile of the loop; under JAX a first
+  compile (an empty XLA cache on disk) and, in brackets, a second process's compile of the
+  same model from that cache (a user's second run);
 - peak memory: the measuring process's peak resident set; the same above the runtime (its
   resident set once Python, lwlc, JAX and numba are loaded, before any data or state); the
   buffers of the compiled loop by XLA's memory analysis (JAX: arguments, outputs not written
@@ -141,7 +143,8 @@ def step_bytes(solver, state: dict, data: dict) -> tuple[float, float]:
             float(cost.get("flops", np.nan)))
 
 
-def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict) -> dict:
+def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict,
+                     compile_only: bool = False) -> dict:
     """R starts of a one-batch model as one state (lwlc.restarts), tolerance 0: every start
     runs the whole cap; time per start-iteration, compile apart."""
     from lwlc import restarts
@@ -150,6 +153,9 @@ def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict) -> d
     problem = restarts.prepare(str(ROOT / case.model), {**overrides, "tolerance": 0.0},
                                backend, dtype)
     lwlc_s = time.perf_counter() - t0
+    if compile_only:
+        r = restarts.run(problem, case.restarts, cap=1, chunk=1)
+        return {"compile_s": lwlc_s + r["compile_seconds"]}
     n = case.iterations if backend == "jax" else max(1, case.iterations // 10)  # NumPy: slow
     walls, xla_s = [], None
     for _ in range(3):
@@ -180,10 +186,12 @@ def _buffers_mb(executable) -> float:
             + m.temp_size_in_bytes) / 1e6
 
 
-def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s: float) -> dict:
-    """Compile, build one batch, time repeats of `solve_batch`; runs in a child process."""
+def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s: float,
+                compile_only: bool = False) -> dict:
+    """Compile, build one batch, time repeats of `solve_batch`; runs in a child process.
+    compile_only: return {"compile_s": ...} once the executable and first state are ready."""
     if case.restarts:
-        return measure_restarts(case, backend, dtype, overrides)
+        return measure_restarts(case, backend, dtype, overrides, compile_only)
     from lwlc.compiler import compile_model, load_solver
     from lwlc.driver import batch_data, bind, data_part, own_inputs, sample_codes
     from lwlc.resources import reuse_freed_memory
@@ -222,6 +230,8 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     state, *_ = solver.solve_batch(state, batch, iterations=1, tolerance=0.0)
     # parse to a ready executable: lwlc's compile, the first state, XLA's compile of the loop
     compile_s = lwlc_s + init_s + getattr(solver, "LAST_COMPILE_SECONDS", 0.0)
+    if compile_only:
+        return {"compile_s": compile_s}
     # iterations per call: as many as the model runs per batch, within about budget_s / 5
     # of work (at least 10 under JAX, whose per-call costs a batch of the model amortizes)
     t = time.perf_counter()
@@ -261,19 +271,32 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     }
 
 
-def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: float) -> dict:
+def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: float,
+              cached: bool = True) -> dict:
     """One measurement in a process of its own; backend "jax-unfused" is JAX with the
-    fused edge pass off (LWLC_FUSED=0: the unfused step, the reference)."""
+    fused edge pass off (LWLC_FUSED=0: the unfused step, the reference). Each JAX
+    measurement starts with an empty XLA cache on disk (its compile is a first one); with
+    `cached`, a second process then compiles the same model again from that cache
+    (compile_cached_s: what a user's second run of a model takes)."""
     label, backend = backend, "jax" if backend == "jax-unfused" else backend
     cmd = [sys.executable, __file__, "--one", name, backend, dtype, "--budget", str(budget),
            "--overrides", json.dumps(overrides)]
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
     if label == "jax-unfused":
         env["LWLC_FUSED"] = "0"
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
-    if r.returncode != 0:
-        return {"case": name, "backend": backend, "dtype": dtype, "error": r.stderr[-2000:]}
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory(prefix="lwlc-bench-xla-") as cache:
+        env["LWLC_XLA_CACHE"] = os.path.join(cache, "xla") if backend == "jax" else "off"
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+        if r.returncode != 0:
+            return {"case": name, "backend": backend, "dtype": dtype,
+                    "error": r.stderr[-2000:]}
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        if cached and backend == "jax":
+            again = subprocess.run([*cmd, "--compile-only"], capture_output=True, text=True,
+                                   env=env, timeout=1800)
+            if again.returncode == 0:
+                line = again.stdout.strip().splitlines()[-1]
+                out["compile_cached_s"] = json.loads(line)["compile_s"]
     out["case"] = name
     if label == "jax-unfused":
         out["backend"] = "jax unfused"
@@ -281,7 +304,8 @@ def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: floa
 
 
 def table(rows: list[dict], bandwidth: float) -> str:
-    head = ("| case | backend | K | \\|E\\| | s/iter (wall) | CPU s/iter | WM/s | compile s | "
+    head = ("| case | backend | K | \\|E\\| | s/iter (wall) | CPU s/iter | WM/s | "
+            "compile s: first (cached) | "
             "peak MB: process, above runtime, XLA loop (state + data) | "
             "XLA bytes/iter (x min) | bound % |")
     lines = [head, "|" + "---|" * 11]
@@ -306,10 +330,13 @@ def table(rows: list[dict], bandwidth: float) -> str:
         if r.get("restarts"):
             per += f" ({1e6 * r['s_per_start_iter']:.3g} µs per start)"
         fused_pass = " fused" if r.get("fused") else ""
+        compile_s = f"{r['compile_s']:.2f}"
+        if r.get("compile_cached_s") is not None:
+            compile_s += f" ({r['compile_cached_s']:.2f})"
         lines.append(
             f"| {r['case']} | {r['backend']} {r['dtype']}{fused_pass} | {r['K']} | {r['E']} | "
             f"{per} | {cpu} | {r['wm_per_s']:.3g} | "
-            f"{r['compile_s']:.2f} | {peak}{held} | {xla} | {bound} |")
+            f"{compile_s} | {peak}{held} | {xla} | {bound} |")
     return "\n".join(lines) + "\n"
 
 
@@ -379,10 +406,12 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "out"))
     ap.add_argument("--one", nargs=3, metavar=("CASE", "BACKEND", "DTYPE"), help=argparse.SUPPRESS)
     ap.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
+    ap.add_argument("--compile-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         name, backend, dtype = args.one
-        r = measure_one(CASES[name], backend, dtype, json.loads(args.overrides), args.budget)
+        r = measure_one(CASES[name], backend, dtype, json.loads(args.overrides), args.budget,
+                        args.compile_only)
         print(json.dumps(r))
         return
     budget = 2.0 if args.quick else args.budget
@@ -402,14 +431,17 @@ def main() -> None:
             else:
                 print(f"{name:<28} {cfg:<14} {r['s_per_iter']:10.3g} s/iter "
                       f"(CPU {r['cpu_s_per_iter']:.3g})  {r['wm_per_s']:9.3g} WM/s  "
-                      f"compile {r['compile_s']:5.2f} s  peak {r['peak_rss_mb']:6.0f} MB",
+                      f"compile {r['compile_s']:5.2f} s"
+                      + (f" ({r['compile_cached_s']:.2f} cached)" if "compile_cached_s" in r
+                         else "") + f"  peak {r['peak_rss_mb']:6.0f} MB",
                       flush=True)
     sweeps: dict[str, list] = {"batch": [], "width": []}
     if not (args.quick or args.no_sweep):
         for key, values in (("batch", SWEEP_BATCH), ("width", SWEEP_WIDTH)):
             for v in values:
                 over = {"batch": v} if key == "batch" else {"batch": 500, "width": v}
-                r = run_child("MNIST 784-20-10", "jax", "float32", over, budget / 2)
+                r = run_child("MNIST 784-20-10", "jax", "float32", over, budget / 2,
+                              cached=False)
                 r["x"] = v
                 sweeps[key].append(r)
                 if "wm_per_s" in r:

@@ -27,6 +27,28 @@ def umask() -> int:
     return old
 
 
+def own_cache_folder(name: str = "") -> str | None:
+    """The folder `name` in lwlc's cache folder ($XDG_CACHE_HOME or ~/.cache, then
+    lwlc/), made (mode 0700) if need be. None where it cannot be made, or where it or
+    lwlc/ is not the user's own or others may write to it: what lwlc keeps there is
+    read back as code (lark's parser tables by pickle, XLA's machine code).
+    Copied into the emitted JAX solvers: lines of at most 88 columns."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    top = os.path.join(root, "lwlc")
+    folder = os.path.join(top, name) if name else top
+    try:
+        os.makedirs(top, mode=0o700, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        stats = [os.stat(top), os.stat(folder)]
+    except OSError:
+        return None
+    if any(st.st_uid != os.getuid() or st.st_mode & 0o022 for st in stats):
+        return None
+    return folder
+
+
 def temp_for(path: str | os.PathLike, suffix: str = ".part") -> tuple[int, str]:
     """mkstemp's (fd, name) for a file that `publish` will move over `path`: in the folder
     of `path` (of its target, for a symbolic link), so that the move is atomic; in the

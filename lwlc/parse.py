@@ -18,6 +18,7 @@ from lark import Token, Transformer, v_args
 
 from . import syntax as S
 from .errors import ParseError, Span
+from .files import own_cache_folder
 
 # grammar/ at the repository's top level, installed as the package lwlc.grammar
 GRAMMAR_PATH = Path(str(resources.files("lwlc.grammar").joinpath("lwl.lark")))
@@ -44,19 +45,10 @@ _STATEMENT_KEYWORDS = (
 
 def _tables_file() -> str | bool:
     """Where lark keeps the parser's tables between processes (building them takes 0.2 s):
-    a file in the user's own cache directory ($XDG_CACHE_HOME or ~/.cache, then lwlc/),
-    which nobody else may write to; lark rebuilds it when the grammar changes. False (build
-    them in each process) where there is no such directory."""
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = Path(root) / "lwlc"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = folder.stat()
-    except OSError:
-        return False
-    if st.st_uid != os.getuid() or st.st_mode & 0o022:
-        return False
-    return str(folder / "parser-tables.lark")
+    in lwlc's cache folder of the user's own (files.own_cache_folder); lark rebuilds them
+    when the grammar changes. False (build them in each process) where there is none."""
+    folder = own_cache_folder()
+    return False if folder is None else os.path.join(folder, "parser-tables.lark")
 
 
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")

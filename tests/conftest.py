@@ -1,5 +1,8 @@
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from hypothesis import settings
@@ -10,3 +13,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# XLA's compiled executables go to a cache folder of this test process (and the CLI runs it
+# starts), not the user's own (lwlc/runtime/jax_loop.py _use_xla_cache)
+if "LWLC_XLA_CACHE" not in os.environ:
+    _xla_cache = tempfile.mkdtemp(prefix="lwlc-test-xla-")
+    os.environ["LWLC_XLA_CACHE"] = _xla_cache
+    atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)

@@ -136,17 +136,98 @@ def test_numpy_update_never_writes_its_input():
         assert not np.shares_memory(new[k], state[k])
 
 
-def test_xla_cache_is_opt_in_and_refuses_a_shared_directory(tmp_path, monkeypatch):
+class _Config:
+    """A stand-in for jax.config: records what _use_xla_cache sets."""
+
+    def __init__(self, cache_dir=None):
+        self.jax_compilation_cache_dir = cache_dir
+        self.set = {}
+
+    def update(self, name, value):
+        self.set[name] = value
+
+
+def _xla_cache_settings(monkeypatch, setting=None, config=None) -> dict:
+    config = config or _Config()
+    monkeypatch.setattr(jax_loop, "jax", type("jax", (), {"config": config}))
+    if setting is None:
+        monkeypatch.delenv("LWLC_XLA_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("LWLC_XLA_CACHE", setting)
+    jax_loop._use_xla_cache()
+    return config.set
+
+
+def test_xla_cache_is_on_by_default_in_the_users_own_capped_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    got = _xla_cache_settings(monkeypatch)
+    folder = tmp_path / "cache" / "lwlc" / "xla"
+    assert got["jax_compilation_cache_dir"] == str(folder)
+    assert got["jax_compilation_cache_max_size"] == jax_loop.XLA_CACHE_BYTES
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for off in ("off", "0", "OFF"):
+        assert _xla_cache_settings(monkeypatch, off) == {}
+    # a folder of the user's own choosing, made private
+    own = tmp_path / "mine"
+    got = _xla_cache_settings(monkeypatch, str(own))
+    assert got["jax_compilation_cache_dir"] == str(own)
+    assert stat.S_IMODE(own.stat().st_mode) == 0o700
+    # a cache the user set up through JAX's own options is left alone
+    assert _xla_cache_settings(monkeypatch, None, _Config(str(tmp_path / "jax"))) == {}
+
+
+def test_xla_cache_refuses_a_folder_others_may_write_to(tmp_path, monkeypatch):
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO)
-    monkeypatch.setenv("LWLC_XLA_CACHE", str(shared))
-    before = jax.config.jax_compilation_cache_dir
-    jax_loop._use_xla_cache()
-    assert jax.config.jax_compilation_cache_dir == before  # group/world-writable: unused
-    monkeypatch.delenv("LWLC_XLA_CACHE")
-    jax_loop._use_xla_cache()
-    assert jax.config.jax_compilation_cache_dir == before  # unset: off
+    assert _xla_cache_settings(monkeypatch, str(shared)) == {}
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "lwlc").mkdir(parents=True)
+    (tmp_path / "cache" / "lwlc").chmod(0o777)  # lwlc's cache folder itself
+    assert _xla_cache_settings(monkeypatch) == {}
+    monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-such-place")
+    assert _xla_cache_settings(monkeypatch) == {}
+
+
+def test_xla_cache_stays_off_by_default_without_filelock(tmp_path, monkeypatch):
+    """JAX caps the folder's size only with the filelock package; without it lwlc's own
+    folder is not used (it would grow without bound), a folder the user names is."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "filelock" else real(name, *a))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert _xla_cache_settings(monkeypatch) == {}
+    got = _xla_cache_settings(monkeypatch, str(tmp_path / "mine"))
+    assert got["jax_compilation_cache_dir"] == str(tmp_path / "mine")
+    assert "jax_compilation_cache_max_size" not in got
+
+
+def test_a_model_compiled_again_in_a_new_process_comes_from_the_xla_cache(tmp_path):
+    """The second process finds the loop's executable on disk and runs it to the same
+    state as the first."""
+    import subprocess
+
+    script = (
+        "import sys, numpy as np\n"
+        "from lwlc.compiler import compile_model, load_solver\n"
+        "from lwlc.driver import batch_data, bind, own_inputs\n"
+        f"c = compile_model({os.path.join(MODELS, 'majority.lwl')!r}, {{}}, 'jax', 'float32')\n"
+        "s = load_solver(c.source)\n"
+        "b = bind(c, 'majority:inputs=13,depth=2,items=512', 'train')\n"
+        "d = batch_data(c, b, np.arange(c.model.batch.size), own_inputs(c))\n"
+        "st = s.init(s.initial_params(np.random.default_rng(0)), d)\n"
+        "st, n, _, err = s.solve_batch(st, d, iterations=5, tolerance=0.0)\n"
+        "print(repr(float(err)), float(np.abs(np.asarray(st['w'])).sum()))\n"
+    )
+    env = dict(os.environ, LWLC_XLA_CACHE=str(tmp_path / "xla"), JAX_PLATFORMS="cpu")
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, timeout=300) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout
+    assert "Error reading persistent compilation cache" not in runs[1].stderr
+    assert len(list((tmp_path / "xla").iterdir())) > 0
 
 
 def test_equal_degree_nodes_of_several_layers_are_read_as_slices():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from lwlc.backends.common import Dialect, SolverWriter, fused_families
 
+from lwlc import files
 from lwlc.lower import Plan
 from lwlc.runtime import jax_arrays, jax_blocks, jax_fused, jax_loop
 
@@ -48,7 +49,7 @@ def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, bet
 
 # The helpers the driver calls once per batch, compiled: run op by op, the dispatch
 # of each array operation would cost more than the whole RRR loop of a small model.
-# With LWLC_XLA_CACHE their compiles are kept on disk too.
+# XLA's cache on disk (LWLC_XLA_CACHE) keeps their compiles too.
 _use_xla_cache()
 init = jax.jit(init)
 consensus_params = jax.jit(consensus_params)
@@ -64,7 +65,8 @@ RUNTIME = ((jax_arrays, ("_fresh", "_assign", "_host_assign")),
                         "_tables", "_run_mode", "_fused_update", "fused_edge_pass")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
                        "devices", "mesh", "shard", "gather", "_loop", "_use_xla_cache",
-                       "run_compiled")))
+                       "XLA_CACHE_BYTES", "run_compiled")),
+           (files, ("own_cache_folder",)))
 ROOTS = ("devices", "mesh", "shard", "gather", "LAST_COMPILE_SECONDS", "DTYPE")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from lwlc.files import own_cache_folder
 from lwlc.runtime.jax_blocks import _join_blocks, _split_blocks
 
 DTYPE = "float64"
@@ -155,20 +156,44 @@ def _loop(step, state, data, iterations, tolerance, beta):
     return _join_blocks(st), i, first, last
 
 
+# The cap on the size of lwlc's own XLA cache folder (bytes); the least recently used
+# executables go first.
+XLA_CACHE_BYTES = 1 << 30
+
+
 def _use_xla_cache():
-    """JAX's persistent compilation cache in the directory LWLC_XLA_CACHE, if set (a
-    model compiled before is then ready in a fraction of the time). Off by default: the
-    cache holds machine code, so the directory must be the user's own and writable by
-    nobody else; otherwise it is not used."""
-    path = os.environ.get("LWLC_XLA_CACHE", "")
-    if not path or jax.config.jax_compilation_cache_dir:
+    """Keep XLA's compiled executables on disk (JAX's persistent compilation cache): a
+    model compiled before is then ready in a fraction of the time. LWLC_XLA_CACHE
+    names the folder; unset, it is xla/ in lwlc's cache folder (own_cache_folder),
+    capped at XLA_CACHE_BYTES (which needs the filelock package, else the cache stays
+    off); "off" turns it off. The cache holds machine code: a folder that is not the
+    user's own or that others may write to is not used. A cache set up through JAX's
+    own options is left as it is."""
+    import importlib.util
+
+    setting = os.environ.get("LWLC_XLA_CACHE", "").strip()
+    if setting.lower() in ("off", "0", "no", "false"):
         return
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    st = os.stat(path)
-    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+    if jax.config.jax_compilation_cache_dir:  # set up by the user, or done
         return
+    capped = importlib.util.find_spec("filelock") is not None
+    if setting:
+        path = os.path.abspath(os.path.expanduser(setting))
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            st = os.stat(path)
+        except OSError:
+            return
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return
+    else:
+        path = own_cache_folder("xla") if capped else None
+        if path is None:
+            return
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    if capped:
+        jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
 
 
 def run_compiled(step, state, data, iterations, tolerance, beta):
