@@ -769,12 +769,43 @@ class SolverWriter:
                 xs = f"X[:, {owner}[{edges.cols}].reshape({edges.m}, {edges.n}).T]"
         return f"({xs} * {ws}).sum(axis=-1){coef}"
 
-    def _bias(self, fam, nodes) -> str:
-        """`- b` of an activation or class family, from the learned biases (or nothing)."""
-        if fam.b and fam.b in self.plan.params:
-            pos = self.index(self.model.variables[fam.b].positions(nodes), f"{fam.name}_bpos")
-            return f" - params[{fam.b!r}][{pos.cols}]"
-        return ""
+    def _learned_term(self, var: str | None, nodes, base: str) -> str | None:
+        """The learned value of `var` on `nodes` (params[...]), None where it is not learned."""
+        if var and var in self.plan.params:
+            pos = self.index(self.model.variables[var].positions(nodes), base)
+            return f"params[{var!r}][{pos.cols}]"
+        return None
+
+    def _neuron_var(self, nodes) -> str | None:
+        """The variable the forward pass computes for `nodes` by their neuron's product
+        (Y of the inference), None where no neuron computes them."""
+        want = set(np.asarray(nodes).tolist())
+
+        def find(steps):
+            for st in steps:
+                if isinstance(st, Neuron) and want & set(np.asarray(st.group.nodes).tolist()):
+                    return st.bilinear.y
+                if isinstance(st, Sweep):
+                    got = find(st.steps)
+                    if got:
+                        return got
+            return None
+
+        for sched in self.plan.schedules.values():
+            got = find(sched.steps)
+            if got:
+                return got
+        return None
+
+    def _preactivation(self, fam, nodes, value: str, neuron: str | None) -> str:
+        """z = y - b of an activation or class family on `nodes`, `value` being the
+        neuron's computed variable `neuron`, which may be either term; the other term
+        is its learned value, or 0 where it is not learned (a per-item variable)."""
+        if neuron is not None and fam.b == neuron and fam.y != neuron:
+            other = self._learned_term(fam.y, nodes, f"{fam.name}_ypos")
+            return f"{other} - {value}" if other else f"-{value}"
+        bias = self._learned_term(fam.b, nodes, f"{fam.name}_bpos")
+        return f"{value} - {bias}" if bias else value
 
     def _neuron_lines(self, step: Neuron, indent: str) -> list[str]:
         bf, g = step.bilinear, step.group
@@ -786,9 +817,11 @@ class SolverWriter:
         af = step.activation
         if step.set_value and af is not None:
             pieces = self.pieces(af.set)
-            lines.append(f"{indent}# {af.name} ({self.file}:{af.span.line}): x = f(y - b)")
+            z = self._preactivation(af, g.nodes, "yl", bf.y)
+            diff = f"{af.y} - {af.b}" if af.b else af.y
+            lines.append(f"{indent}# {af.name} ({self.file}:{af.span.line}): x = f({diff})")
             lines.append(f"{indent}X = _assign(X, (ALL, {nodes}), activation_inference("
-                         f"xp, yl{self._bias(af, g.nodes)}, {pieces}))")
+                         f"xp, {z}, {pieces}))")
         return lines
 
     def array(self, a: np.ndarray, base: str) -> str:
@@ -992,14 +1025,15 @@ class SolverWriter:
                 f = t.family
                 where = f"{f.name} ({self.file}:{f.span.line})"
                 nodes = self.node_index(t.nodes, f"{f.name}_target_nodes")
+                z = self._preactivation(f, t.nodes, f"Y[:, {nodes}]", self._neuron_var(t.nodes))
+                diff = f"{f.y} - {f.b}" if f.b else f.y
                 if t.kind == "class":
-                    lines.append(f"    # {where}: the class node with the largest y - b")
-                    lines.append(f"    out[{t.name!r}] = xp.argmax(Y[:, {nodes}]"
-                                 f"{self._bias(f, t.nodes)}, axis=-1)")
+                    lines.append(f"    # {where}: the class node with the largest {diff}")
+                    lines.append(f"    out[{t.name!r}] = xp.argmax({z}, axis=-1)")
                 elif isinstance(f, ir.ActivationFamily):
-                    lines.append(f"    # {where}: f(y - b) where x is fixed (eq. 40-41)")
-                    lines.append(f"    out[{t.name!r}] = activation_inference(xp, Y[:, {nodes}]"
-                                 f"{self._bias(f, t.nodes)}, {self.pieces(f.set)})")
+                    lines.append(f"    # {where}: f({diff}) where x is fixed (eq. 40-41)")
+                    lines.append(f"    out[{t.name!r}] = activation_inference(xp, {z}, "
+                                 f"{self.pieces(f.set)})")
                 else:
                     weight = self._weight_of(f)
                     value = f.w if weight == f.x else f.x

@@ -288,9 +288,11 @@ def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: set[str],
         split_at = np.cumsum(np.bincount(own, minlength=len(mine)))[:-1]
         for n, ops in zip(mine, np.split(operands, split_at), strict=True):
             computed[n] = (bf, weight, value, ops)
-    # X of a node is determined by its neuron when its activation links its y to its x
+    # X of a node is determined by its neuron when its activation links the neuron's y
+    # (either term of the activation's y - b) to its x
     determined = {n for n, (bf, *_rest) in computed.items()
-                  if n not in sources and n in activation and activation[n].y == bf.y}
+                  if n not in sources and n in activation
+                  and bf.y in (activation[n].y, activation[n].b)}
     levels, loops = _levels(determined, computed, model.n_nodes + 1)
     steps: list = []
     operands = np.unique(np.concatenate([c[3] for c in computed.values()] or [[]])).astype(int)

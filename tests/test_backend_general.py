@@ -49,6 +49,63 @@ def _steps(path, backend, steps=3, overrides=None):
     return {k: np.asarray(v) for k, v in state.items()}, errs, solver, params, data
 
 
+# --- either term of `y - b` may be the neuron's -------------------------------------------
+
+_SIGNED = """
+model signed
+param om = 2
+set leaky(a) { x = a * z for z <= 0; x = z for z >= 0 }
+nodes D[3], H[4], C[3]
+edges E = dense(D -> H) + dense(H -> C)
+batch k[8]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, H | C] metric outdeg on H, 1 on C
+var b[k, H | C] metric outdeg on H, 1 on C
+constraint inp for k, i in D: agree x[k, out(i)] == d[k, i]
+constraint act for k, i in H: (ACT, agree x[k, out(i)]) in leaky(0.2)
+constraint cls for k: CLS in margin(c[k], 0.1)
+constraint wn for j in H | C: agree w[*, in(j)] in sphere(om)
+constraint nn for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == om * y[k, j]
+constraint bb for j in H | C: agree b[*, j]
+data train = "blobs:inputs=3,classes=3,items=24"
+solve rrr(iterations = 5, epochs = 1)
+"""
+
+
+@pytest.mark.parametrize("act, cls", [("b[k, i] - y[k, i]", "b[k, C] - y[k, C]"),
+                                      ("b[k, i] - y[k, i]", "y[k, C] - b[k, C]"),
+                                      ("y[k, i] - b[k, i]", "b[k, C] - y[k, C]")])
+def test_the_neuron_may_be_either_term_of_y_minus_b(act, cls, tmp_path):
+    """`b - y` with the neuron's y is the net `y' - b'` with y' = -y (weights -w) and
+    b' = -b: inference, warm start and prediction of the one with (w, b) equal the
+    other's with (-w, -b), layer by layer (a model that took y for the positive term
+    inferred nothing through `b - y` and predicted argmax(y) of `b - y` classes)."""
+    plain = _SIGNED.replace("ACT", "y[k, i] - b[k, i]").replace("CLS", "y[k, C] - b[k, C]")
+    signed = _SIGNED.replace("ACT", act).replace("CLS", cls)
+    ref = load_solver(compile_model(_write(tmp_path, plain, "plain.lwl"), None, "numpy").source)
+    for backend in ("numpy", "jax"):
+        c = compile_model(_write(tmp_path, signed, "signed.lwl"), None, backend)
+        solver = load_solver(c.source)
+        bound = bind(c, c.model.data["train"], "train")
+        data = batch_data(c, bound, np.arange(8), own_inputs(c))
+        rng = np.random.default_rng(4)
+        w = rng.normal(size=c.plan.n_edges)
+        b = 0.1 * rng.normal(size=7)
+        flip_h = np.r_[-np.ones(4) if act.startswith("b") else np.ones(4),
+                       -np.ones(3) if cls.startswith("b") else np.ones(3)]
+        flip_w = np.r_[np.full(12, flip_h[0]), np.full(12, flip_h[-1])]
+        got = solver.predict({"w": w, "b": b}, data, 8)["cls"]
+        want = ref.predict({"w": w * flip_w, "b": b * flip_h}, data, 8)["cls"]
+        np.testing.assert_array_equal(np.asarray(got), want)
+        X, _ = solver.forward({"w": w, "b": b}, data, 8)
+        Xr, _ = ref.forward({"w": w * flip_w, "b": b * flip_h}, data, 8)
+        np.testing.assert_allclose(np.asarray(X), Xr, atol=1e-12)
+        assert len(set(np.asarray(got).tolist())) > 1  # not one class for every item
+
+
 # --- regression: outputs equal to data ----------------------------------------------------
 
 
