@@ -607,16 +607,16 @@ class SolverWriter:
             gx = num(float(m.variables[fam.x].metric[0]))
             gw = num(float(m.variables[fam.w].metric[0]))
             lines += [
-                f"    dict(  # {fam.name} ({self.file}:{fam.span.line})",
-                f"        x={fam.x!r}, w={fam.w!r}, y={fam.y or None!r},  # Σ x w = c y",
-                f"        input={inp.name if inp else None!r},  # or y fixed by this input,",
-                f"        first={inp.part.start if inp else 0},  # whose first item this is",
-                f"        items=({part.start}, {part.stop}), c={num(fam.coef)},",
-                f"        gx={gx}, gw={gw},  # the metric of x and w",
-                "        groups=(  # (edges [n, m], the columns of y or the input [n])",
+                f"    {{  # {fam.name} ({self.file}:{fam.span.line})",
+                f'        "x": {fam.x!r}, "w": {fam.w!r}, "y": {fam.y or None!r},  # Σ x w = c y',
+                f'        "input": {inp.name if inp else None!r},  # or y fixed by this input,',
+                f'        "first": {inp.part.start if inp else 0},  # whose first item this is',
+                f'        "items": ({part.start}, {part.stop}), "c": {num(fam.coef)},',
+                f'        "gx": {gx}, "gw": {gw},  # the metric of x and w',
+                '        "groups": (  # (edges [n, m], the columns of y or the input [n])',
                 *[f"            {g}," for g in groups],
                 "        ),",
-                "    ),",
+                "    },",
             ]
         lines.append(")")
         rows = sum(len(g.nodes) for lf in fused for g in lf.groups)
@@ -1021,12 +1021,15 @@ class SolverWriter:
                       + ", ".join(t.name for t in targets) + '."""',
                       f"    X, Y = {forward_names[part.name]}(params, data, K, latent)",
                       "    out = {}"]
+            head = len(lines) - 2
             for t in targets:
                 f = t.family
                 where = f"{f.name} ({self.file}:{f.span.line})"
                 nodes = self.node_index(t.nodes, f"{f.name}_target_nodes")
-                z = self._preactivation(f, t.nodes, f"Y[:, {nodes}]", self._neuron_var(t.nodes))
-                diff = f"{f.y} - {f.b}" if f.b else f.y
+                if t.kind == "class" or isinstance(f, ir.ActivationFamily):
+                    z = self._preactivation(f, t.nodes, f"Y[:, {nodes}]",
+                                            self._neuron_var(t.nodes))
+                    diff = f"{f.y} - {f.b}" if f.b else f.y
                 if t.kind == "class":
                     lines.append(f"    # {where}: the class node with the largest {diff}")
                     lines.append(f"    out[{t.name!r}] = xp.argmax({z}, axis=-1)")
@@ -1042,6 +1045,10 @@ class SolverWriter:
                     lines.append(f"    # {where}: the product the data must equal (eq. 23)")
                     lines.append(f"    {build}")
                     lines.append(f"    out[{t.name!r}] = (X @ A){coef}")
+            body = lines[head + 1:]
+            got = ", ".join(n if any(re.search(rf"\b{n}\b", b) for b in body) else "_"
+                            for n in ("X", "Y"))
+            lines[head] = lines[head].replace("X, Y =", f"{got} =")
             lines += ["    return out", ""]
         default = next(iter(pnames), m.batch.parts[0].name)
         lines += [f"def predict(params, data, K, part={default!r}, latent=None):",
@@ -1073,17 +1080,22 @@ def _runtime_names(d: Dialect) -> set[str]:
 
 
 def format_source(text: str) -> str:
-    """The module in ruff's format (88 columns): generated lines wrapped like written ones."""
+    """The module in ruff's format (88 columns) with its imports sorted: generated lines
+    wrapped like written ones."""
     import subprocess
 
     from ruff.__main__ import find_ruff_bin
 
-    done = subprocess.run([find_ruff_bin(), "format", "--isolated", "--line-length", str(LINE),
-                           "--stdin-filename", "solver.py", "-"], input=text.encode(),
-                          capture_output=True, check=False)
-    if done.returncode != 0:  # pragma: no cover - the emitted source is always valid Python
-        raise RuntimeError(f"ruff format failed on the emitted solver: {done.stderr.decode()}")
-    return done.stdout.decode()
+    ruff = find_ruff_bin()
+    for command in (["check", "--select", "I", "--fix"],  # the imports sorted, as isort does
+                    ["format", "--line-length", str(LINE)]):
+        done = subprocess.run([ruff, *command, "--isolated", "--stdin-filename", "solver.py",
+                               "-"], input=text.encode(), capture_output=True, check=False)
+        if done.returncode != 0:  # pragma: no cover - the emitted source is valid Python
+            raise RuntimeError(f"ruff {command[0]} failed on the emitted solver: "
+                               f"{done.stderr.decode()}")
+        text = done.stdout.decode()
+    return text
 
 
 @functools.cache

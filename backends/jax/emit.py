@@ -23,16 +23,15 @@ import os
 import time
 
 import jax
+import jax.numpy as jnp
+import jax.scipy.special
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 DTYPE = "{dtype}"
-if DTYPE == "float64":
+if DTYPE == "float64":  # before the module makes its first array
     jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import jax.scipy.special  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import Mesh, NamedSharding  # noqa: E402
-from jax.sharding import PartitionSpec as P  # noqa: E402
 
 xp = jnp
 _erf = jax.scipy.special.erf

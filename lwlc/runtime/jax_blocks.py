@@ -213,7 +213,7 @@ def _split_blocks(state):
         if name in out:
             a = out[name]
             out[name] = _Blocked(
-                [a[:, lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)],
+                [a[:, bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)],
                 bounds,
             )
     return out

@@ -139,7 +139,7 @@ def curve_piece_candidate(
         pts = xp.minimum(xp.maximum(pts, lo), hi)
         e = gz[..., None] * (pts - z[..., None]) ** 2
         e = e + gx[..., None] * (f(xp, pts) - x[..., None]) ** 2
-        e = xp.where(e == e, e, xp.inf)  # NaN: not a candidate
+        e = xp.where(xp.isnan(e), xp.inf, e)  # NaN: not a candidate
         pick = xp.argmin(e, axis=-1)[..., None]
         near = xp.take_along_axis(pts, pick, axis=-1)[..., 0]
         step = radius / 16.0  # the even points' spacing
