@@ -288,12 +288,12 @@ class SolverWriter:
     num = staticmethod(num)
 
     def line_ref(self, f: ir.Family) -> str:
-        text = f.span.lines_text() or ""
+        text = quoted(f.span.lines_text() or "")
         return f"{self.file}:{f.span.line}: {text}"
 
     @property
     def file(self) -> str:
-        return self.model.file.replace("\\", "/").rsplit("/", 1)[-1]
+        return quoted(self.model.file.replace("\\", "/").rsplit("/", 1)[-1])
 
     def need(self, kind: str) -> None:
         """Bring a set-library kind's functions into the module."""
@@ -483,8 +483,9 @@ class SolverWriter:
 
     def header(self) -> str:
         m = self.model
-        title = "\n".join(textwrap.wrap(m.title, LINE)) + "\n\n" if m.title else ""
-        regen = self.command or f"lwlc compile {self.file} --backend {self.d.name}"
+        title = "\n".join(textwrap.wrap(quoted(m.title), LINE)) + "\n\n" if m.title else ""
+        regen = quoted(self.command) if self.command else \
+            f"lwlc compile {self.file} --backend {self.d.name}"
         lines, cur = [], ""
         for word in re.findall(r"--\S+ \S+|\S+", regen):  # an option stays with its value
             if cur and len(cur) + len(word) + 1 > LINE - 12:
@@ -1096,6 +1097,22 @@ def format_source(text: str) -> str:
                                f"{done.stderr.decode()}")
         text = done.stdout.decode()
     return text
+
+
+def quoted(text: str) -> str:
+    """Text of the user's (a path, the model's title, a line of the model) as it may stand
+    in an emitted comment or docstring: backslashes and double quotes escaped (no \"\"\"
+    ends a docstring, no \\N{...} breaks one) and every character that is not printable
+    (line breaks among them: none starts a line of code) written as its escape."""
+    out = []
+    for ch in text:
+        if ch in "\\\"":
+            out.append("\\" + ch)
+        elif not ch.isprintable():
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 @functools.cache

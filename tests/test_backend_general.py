@@ -49,6 +49,40 @@ def _steps(path, backend, steps=3, overrides=None):
     return {k: np.asarray(v) for k, v in state.items()}, errs, solver, params, data
 
 
+# --- the user's text in emitted comments and docstrings -----------------------------------
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_paths_titles_and_model_lines_never_become_code(backend, tmp_path, monkeypatch):
+    """A path, a title or a model line holding \"\"\", a backslash escape or a line break
+    stays text of the emitted module: importing it runs nothing of theirs (a folder named
+    `d\"\"\";__import__(...)...` once ran its code when `lwlc train` loaded the solver)."""
+    import ast
+    import importlib.util
+
+    monkeypatch.chdir(tmp_path)
+    evil = '""";__import__("pathlib").Path("RAN").touch();"""'
+    folder = tmp_path / f"d{evil}"
+    folder.mkdir()
+    text = (_SIGNED.replace("ACT", "y[k, i] - b[k, i]").replace("CLS", "y[k, C] - b[k, C]")
+            .replace("model signed", 'model signed "t \\N{foo} \\x u\u2028v\x85w"')
+            .replace("constraint bb for j in H | C: agree b[*, j]",
+                     f"constraint bb for j in H | C: agree b[*, j]  # {evil}\\"))
+    path = folder / f"m{evil}.lwl"
+    path.write_text(text)
+    source = compile_model(str(path), None, backend).source
+    tree = ast.parse(source)  # it is Python
+    doc = ast.get_docstring(tree)
+    assert f"m{evil}.lwl" in doc and "\\N{foo}" in doc and "u\u2028v" in doc
+    out = tmp_path / "solver.py"
+    out.write_text(source)
+    spec = importlib.util.spec_from_file_location("solver_under_test", out)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert not (tmp_path / "RAN").exists()
+    bb = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and "bb" in n.name)
+    assert evil in ast.get_docstring(bb)
+
+
 # --- either term of `y - b` may be the neuron's -------------------------------------------
 
 _SIGNED = """
