@@ -237,8 +237,9 @@ def _located(e: datamod.DataError, spec: str) -> datamod.DataError:
     return datamod.at_model_line(e, spec) if isinstance(spec, datamod.ModelDataSpec) else e
 
 
-def bind(compiled: Compiled, spec: str, role: str) -> Bound:
-    """Load a data set and split its columns over the model's data inputs."""
+def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True) -> Bound:
+    """Load a data set and split its columns over the model's data inputs. Without
+    `need_labels` (predict) unlabeled data are bound too; labels given are still checked."""
     m = compiled.model
     ds = datamod.load(spec, role=role)
     inputs = data_inputs(m)
@@ -250,6 +251,8 @@ def bind(compiled: Compiled, spec: str, role: str) -> Bound:
         raise ModelError(message, lab.span, hint=hint)
     read = names_read(m)
     labels = [lb for lb in m.labels.values() if lb.part == part and lb.name in read]
+    if not need_labels and ds.labels is None:
+        labels = []
     n_classes = len(labels[0].classes) if labels else None
     try:
         datamod.validate_for(ds, width, n_classes)
@@ -895,7 +898,7 @@ def predict(model: str, params_path: str, spec: str | None, overrides: dict,
     ``spec`` is given): one array per target."""
     compiled, solver, params = _trained(model, params_path, overrides, backend, warn)
     spec = _test_spec(compiled, spec, "predict")
-    bound = bind(compiled, spec, "test")
+    bound = bind(compiled, spec, "test", need_labels=False)
     dpart = data_part(compiled.model)
     targets = [t for t in compiled.plan.targets if scored_on_data(t, dpart)]
     names = [t.name for t in targets]

@@ -130,6 +130,27 @@ def test_train_evaluate_predict(tmp_path):
     assert len(lines) == 64 and set(lines) <= {"0", "1"}
 
 
+def test_predict_takes_unlabeled_data(tmp_path):
+    """Predicting classes of items nobody has labeled is what predict is for; evaluate
+    still needs the labels."""
+    out = tmp_path / "run"
+    spec = "majority:inputs=13,depth=2,seed=2,limit=32"
+    r = run("train", ROOT / "models" / "majority.lwl", "--data", spec, "--set", "batch=32",
+            "--set", "epochs=1", "--set", "iterations=5", "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    rng = np.random.default_rng(0)
+    items = rng.integers(0, 2, size=(5, 13)) * 2 - 1
+    (tmp_path / "unlabeled.txt").write_text(
+        "13\n" + "\n".join(" ".join(str(v) for v in row) for row in items) + "\n")
+    r = run("predict", ROOT / "models" / "majority.lwl", "--params", out / "params.npz",
+            "--data", tmp_path / "unlabeled.txt")
+    assert r.exit_code == 0, r.output
+    assert len(r.output.split()) == 5 and set(r.output.split()) <= {"0", "1"}
+    r = run("evaluate", ROOT / "models" / "majority.lwl", "--params", out / "params.npz",
+            "--data", tmp_path / "unlabeled.txt")
+    assert r.exit_code == 1 and "has no labels" in r.output
+
+
 TWO_CLASS_PARTS = """\
 model two_parts
 nodes D[4], H[6], C[2]
