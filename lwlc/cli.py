@@ -210,7 +210,7 @@ def compile_(
             raise LwlcError(f"--emit {emit}: choose code, ir or graph")
         _check_dtype(backend, dtype)
         if output is not None:
-            output_file(output)
+            output_file(output, inputs=(model,))
         if emit == "code":
             text = compile_model(model, _overrides(set_), backend, dtype).source
         else:
@@ -248,7 +248,7 @@ def graph(model: ModelArg,
         from .errors import SplitError
         from .split import split, write_graph
 
-        output_file(output)
+        output_file(output, inputs=(model,))
         m = load_model(model, _overrides(set_))
         _print_warnings(m)
         try:
@@ -409,7 +409,7 @@ def predict(
         from .driver import predict as run_predict
 
         if output:
-            output_file(output)
+            output_file(output, inputs=(model, params, data or ""))
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend,
                            warn=_note)
         columns = []  # classes as whole numbers, values to full precision (shortest repr)

@@ -65,8 +65,12 @@ def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write via a temporary file in the same folder and os.replace; the file gets the mode a
     plain open() would give it (0o666 less the umask), not mkstemp's private 0o600."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_for(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = temp_for(path)
+    except OSError as e:  # a read-only or full file system, a folder one may not write to
+        raise LwlcError(f"cannot write {path}: {e.strerror or e}",
+                        hint="check the path, its folder's permissions and free space") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
@@ -479,7 +483,7 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
             if cfg.resume and not outputs and not run.has_record():
                 raise LwlcError(f"--resume: {run} holds no run to resume",
                                 hint="drop --resume to start one there")
-            if not cfg.resume and outputs and not cfg.overwrite:
+            if not cfg.resume and (outputs or run.has_record()) and not cfg.overwrite:
                 raise LwlcError(f"{run} already holds a run ({run.describe()})",
                                 hint="--resume continues it, --overwrite replaces it; or give "
                                 "another --out")

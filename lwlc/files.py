@@ -53,14 +53,20 @@ def temp_for(path: str | os.PathLike, suffix: str = ".part") -> tuple[int, str]:
     """mkstemp's (fd, name) for a file that `publish` will move over `path`: in the folder
     of `path` (of its target, for a symbolic link), so that the move is atomic; in the
     system's temporary folder where `path` is no regular file (a device, a FIFO), which is
-    written through and whose folder (/dev) may not be writable."""
+    written through and whose folder (/dev) may not be writable. A LwlcError where no file
+    can be made there."""
     try:
         regular = stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         regular = True  # a new file
     real = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
     folder = (os.path.dirname(real) or ".") if regular else tempfile.gettempdir()
-    return tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=suffix)
+    try:
+        return tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.",
+                                suffix=suffix)
+    except OSError as e:  # a read-only or full file system, a folder one may not write to
+        raise LwlcError(f"cannot write {path}: {e.strerror or e}",
+                        hint="check the path, its folder's permissions and free space") from None
 
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
@@ -99,13 +105,21 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
                         hint="check the path, its folder's permissions and free space") from None
 
 
-def output_file(path: str | os.PathLike, option: str = "--output") -> Path:
-    """``path`` checked as a file to write: not a directory, and its folder created. A
-    LwlcError (not an OSError) when it cannot be."""
+def output_file(path: str | os.PathLike, option: str = "--output",
+                inputs: tuple = ()) -> Path:
+    """``path`` checked as a file to write: not a directory, not one of the command's
+    `inputs` (the model, its parameters, its data: the output would replace them), and
+    its folder created. A LwlcError (not an OSError) when it cannot be."""
     path = Path(path)
     if path.is_dir():
         raise LwlcError(f"{option} {path} is a directory, not a file",
                         hint="give a file's name (one inside that folder, if you like)")
+    for given in inputs:
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            if os.path.samefile(path, given) and stat.S_ISREG(os.stat(path).st_mode):
+                raise LwlcError(f"{option} {path} is the file this command reads ({given}): "
+                                "writing it would replace it",
+                                hint="write the output to another file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

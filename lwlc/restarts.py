@@ -427,9 +427,10 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
     try:
         if run_dir is not None:
             run_dir.refuse_other_kind("restarts")
-        if run_dir is not None and run_dir.file(JSON).exists() and not cfg.overwrite:
-            raise LwlcError(f"{run_dir} already holds {JSON}", hint="--overwrite replaces it; "
-                            "or give another --out")
+        held = [n for n in (JSON, CSV) if run_dir is not None and run_dir.file(n).exists()]
+        if held and not cfg.overwrite:
+            raise LwlcError(f"{run_dir} already holds {' and '.join(held)}",
+                            hint="--overwrite replaces it; or give another --out")
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             result = run(problem, restarts, cfg.seed, chunk=chunk,
                          progress=cfg.progress and not cfg.quiet)

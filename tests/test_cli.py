@@ -380,6 +380,43 @@ def test_an_output_that_is_a_directory_is_an_error_and_a_missing_folder_is_made(
     assert "Invalid value for '--examples'" in r.output
 
 
+def test_an_output_is_never_the_file_the_command_reads(tmp_path):
+    """`compile m.lwl -o m.lwl` replaced the model with Python, `predict --data d -o d`
+    the data with predictions (a user test)."""
+    model = tmp_path / "m.lwl"
+    model.write_bytes((ROOT / "models" / "majority.lwl").read_bytes())
+    for cmd in ("compile", "graph"):
+        r = run(cmd, model, "-o", model)
+        assert r.exit_code == 1, r.output
+        assert f"--output {model} is the file this command reads" in r.output
+    assert model.read_bytes() == (ROOT / "models" / "majority.lwl").read_bytes()
+    out = tmp_path / "run"
+    spec = "majority:inputs=13,depth=2,seed=2,limit=32"
+    r = run("train", model, "--data", spec, "--set", "batch=32", "--set", "epochs=1",
+            "--set", "iterations=2", "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    data = tmp_path / "items.txt"
+    data.write_text("13\n" + " ".join(["1"] * 13) + "\n")
+    for target in (data, out / "params.npz"):
+        before = target.read_bytes()
+        r = run("predict", model, "--params", out / "params.npz", "--data", data, "-o", target)
+        assert r.exit_code == 1 and "is the file this command reads" in r.output, r.output
+        assert target.read_bytes() == before
+
+
+def test_an_output_where_no_file_can_be_made_is_an_error(tmp_path):
+    """A folder no file can be made in (here /proc) was an internal error (OSError)."""
+    import os
+
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux /proc")
+    model = ROOT / "models" / "majority.lwl"
+    for cmd, name in (("compile", "/proc/lwlc-x.py"), ("graph", "/proc/lwlc-x.dot")):
+        r = run(cmd, model, "-o", name)
+        assert r.exit_code == 1, r.output
+        assert f"cannot write {name}" in r.output and "internal error" not in r.output
+
+
 def test_a_tolerance_float32_cannot_resolve_is_a_warning(tmp_path):
     args = ("train", ROOT / "models" / "majority.lwl", "--data", "majority:depth=2,limit=64",
             "--backend", "jax", "--set", "epochs=1", "--set", "iterations=2", "--set",

@@ -164,3 +164,18 @@ def test_restarts_and_a_training_run_never_share_a_folder(tmp_path):
     assert r.exit_code == 1 and "holds the results of lwlc train --restarts" in r.output
     solver = json.loads((starts / "restarts.json").read_text())["solver"]
     assert {"method", "beta", "lam", "tolerance", "error"} <= set(solver)
+
+
+def test_a_restarts_csv_of_the_users_is_not_written_over(tmp_path):
+    """restarts.csv alone (no restarts.json) was replaced without --overwrite."""
+    from typer.testing import CliRunner
+
+    from lwlc.cli import app
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "restarts.csv").write_text("my,table\n")
+    r = CliRunner().invoke(app, ["train", str(MODELS / "nmf_ledm.lwl"), "--restarts", "1",
+                                 "--set", "iterations=3", "--quiet", "--out", str(out)])
+    assert r.exit_code == 1 and "already holds restarts.csv" in r.output, r.output
+    assert (out / "restarts.csv").read_text() == "my,table\n"

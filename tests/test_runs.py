@@ -97,6 +97,18 @@ def test_existing_run_is_refused_and_overwrite_replaces_it(template, tmp_path):
     assert "exclude each other" in r.output
 
 
+def test_a_folder_holding_only_a_run_json_is_not_written_over(tmp_path):
+    """A run.json of the user's own (or of a run that stopped before its first epoch) was
+    replaced without --overwrite."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "run.json").write_text('{"my": "notes"}')
+    r = train_cli(out)
+    clean(r)
+    assert "already holds a run (its run.json)" in r.output
+    assert (out / "run.json").read_text() == '{"my": "notes"}'
+
+
 def test_resume_of_nothing_is_refused(tmp_path):
     r = train_cli(tmp_path / "empty", "--resume")
     clean(r)
