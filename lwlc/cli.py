@@ -49,18 +49,30 @@ def _overrides(values: list[str] | None) -> dict[str, float]:
             raise LwlcError(f"--set {item}: expected NAME=VALUE", hint="e.g. --set omega=2")
         name, _, value = item.partition("=")
         name = name.strip()
-        try:
-            out[name] = float(value)
+        words = {  # the solve statement's words, not numbers
+            "error": 'write error = "item" or "element" in the model\'s solve statement',
+            "method": "choose the method in the model's solve statement: solve "
+                      "rrr(...), dr(...) or ap(...)"}
+        if name in words:
+            raise LwlcError(f"--set {item}: {name} cannot be set with --set",
+                            hint=words[name])
+        text = value.strip()
+        try:  # a whole number stays exact (a seed above 2^53 would lose digits as a float)
+            out[name] = int(text) if text.lstrip("+-").isdecimal() and text.isascii() \
+                else float(text)
         except ValueError:
-            words = {  # the solve statement's words, not numbers
-                "error": 'write error = "item" or "element" in the model\'s solve statement',
-                "method": "choose the method in the model's solve statement: solve "
-                          "rrr(...), dr(...) or ap(...)"}
-            if name in words:
-                raise LwlcError(f"--set {item}: {name} cannot be set with --set",
-                                hint=words[name]) from None
             raise LwlcError(f"--set {item}: '{value}' is not a number") from None
     return out
+
+
+def _check_data_options(**given: str | None) -> None:
+    """--data and --test name a file or a generator: an empty one is refused (it read as
+    no option, and the model's own data were used without a word)."""
+    for option, value in given.items():
+        if value is not None and not value.strip():
+            raise LwlcError(f"--{option} is empty", hint=f"give --{option} a file or a "
+                            f"generator such as blobs:items=100, or drop --{option} to use "
+                            "the model's own data line")
 
 
 def _check_dtype(backend: str, dtype: str) -> None:
@@ -322,6 +334,7 @@ def train(
 
     def body():
         _check_dtype(backend, dtype)
+        _check_data_options(data=data, test=test)
         # first: jax.distributed must be joined before anything touches JAX's devices
         processes = _join_processes(backend, coordinator, num_processes, process_id)
         first = True
@@ -382,6 +395,7 @@ def evaluate(
     def body():
         from .driver import evaluate as run_eval
 
+        _check_data_options(data=data)
         res = run_eval(str(model), str(params), data, _overrides(set_), backend, warn=_note)
         out_console.print(json.dumps(res, indent=2), markup=False)
 
@@ -408,6 +422,7 @@ def predict(
         from .driver import atomic_write_text
         from .driver import predict as run_predict
 
+        _check_data_options(data=data)
         if output:
             output_file(output, inputs=(model, params, data or ""))
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend,

@@ -857,10 +857,16 @@ class _Elaborator:
                               hint=hint)
 
         def whole(key: str, minimum: int) -> int:
-            v = float(settings[key])
+            raw = settings[key]
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= minimum:
+                return raw  # exact, however large (a seed)
+            v = float(raw)
             if not math.isfinite(v) or v != int(v) or v < minimum:
                 raise fail(key, f"solver setting {key} must be a whole number ≥ {minimum}, "
                            f"got {v:g}")
+            if abs(v) > 2**53:
+                raise fail(key, f"solver setting {key} = {v:g} is beyond 2^53, where a "
+                           "number written with a decimal point or exponent has lost digits")
             return int(v)
 
         for key in sorted(from_set):

@@ -46,10 +46,33 @@ def test_set_overrides_parameters_and_settings():
 
 
 @pytest.mark.parametrize("item, hint", [("error=element", 'error = "item" or "element"'),
+                                         ("error=1", 'error = "item" or "element"'),
                                          ("method=dr", "solve rrr(...), dr(...) or ap(...)")])
 def test_solve_words_cannot_be_set_and_say_where_they_go(item, hint):
     r = run("check", ROOT / "models" / "majority.lwl", "--set", item)
     assert r.exit_code == 1 and "cannot be set with --set" in r.output and hint in r.output
+
+
+def test_whole_number_settings_stay_exact_and_an_empty_data_option_is_refused(tmp_path):
+    """--seed 2^53 + 1 ran as 2^53 (the value went through a float); --set seed=1e30 was
+    taken; --data "" silently used the model's data."""
+    import numpy as np
+
+    model = ROOT / "models" / "nmf_ledm.lwl"
+    for seed in ("9007199254740993", "9007199254740992"):
+        r = run("train", model, "--seed", seed, "--set", "iterations=2", "-q", "-o",
+                tmp_path / seed)
+        assert r.exit_code == 0, r.output
+        assert json.loads((tmp_path / seed / "run.json").read_text())["seed"] == int(seed)
+    a, b = (np.load(tmp_path / s / "params.npz")["w"] for s in ("9007199254740993",
+                                                                "9007199254740992"))
+    assert not np.array_equal(a, b)
+    r = run("check", model, "--set", "seed=1e30")
+    assert r.exit_code == 1 and "beyond 2^53" in r.output
+    for args in (["train", model, "--data", ""], ["train", model, "--test", " "],
+                 ["evaluate", model, "--data", "", "-p", "x.npz"]):
+        r = run(*args)
+        assert r.exit_code == 1 and f"{args[2]} is empty" in r.output, r.output
 
 
 def test_unknown_set_name_is_an_error_with_a_hint():
