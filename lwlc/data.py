@@ -726,6 +726,9 @@ def _numbers(raw: bytes, body_start: int, where: str) -> np.ndarray:
                         hint="items are whitespace-separated decimal numbers") from None
 
 
+_HEADER_MAX = 2**31 - 1  # a header count beyond this (inputs, classes, items) is a typo
+
+
 def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int] | None:
     """The three header lines of a boolearn ``.dat`` file (``N`` / ``type count`` / ``type
     count``, the types 0 analog, 1 or 2) with each line's number and tokens, and the offset
@@ -764,6 +767,13 @@ def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
     that a model reads them with ``input d[k, In | Out]``."""
     lines, body_start = header
     (hline, (n_tok,)), (iline, (in_type, in_count)), (oline, (out_type, out_count)) = lines
+    for tok, line in ((n_tok, hline), (in_count, iline), (out_type, oline), (out_count, oline)):
+        if int(tok.group()) > _HEADER_MAX:
+            raise DataError(f"header number {_show(tok.group())} is larger than any data "
+                            "file holds", path=where, line=line,
+                            col=tok.start() - raw.rfind(b"\n", 0, tok.start()),
+                            hint="the header counts items, inputs and outputs (README of "
+                            "boolearn); check this number")
     n_items, n_in = int(n_tok.group()), int(in_count.group())
     otype, ocount = int(out_type.group()), int(out_count.group())
     if n_in == 0:
@@ -845,6 +855,9 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
         if not re.fullmatch(rb"[0-9]+", t) or int(t) < 1:
             raise DataError(f"bad header: {what} must be a positive integer, found '{_show(t)}'",
                             path=where, line=hline, col=m.start() + 1, hint=fmt_hint)
+        if int(t) > _HEADER_MAX:
+            raise DataError(f"bad header: {what} = {_show(t)} is larger than any data file "
+                            "holds", path=where, line=hline, col=m.start() + 1, hint=fmt_hint)
         hvals.append(int(t))
     n_in = hvals[0]
     n_classes = hvals[1] if len(hvals) == 2 else None

@@ -206,6 +206,8 @@ def test_empty_file(tmp_path, content):
         ("2 0\n1 2 0\n", 3, "NCLASS must be a positive integer, found '0'"),
         ("2.5 2\n1 2 0\n", 1, "NDATA must be a positive integer"),
         ("\n\n2 -1\n", 3, "NCLASS must be a positive integer, found '-1'"),
+        ("99999999999999999999 2\n1 2 0\n", 1, "NDATA = 99999999999999999999 is larger"),
+        ("2 9223372036854775807\n1 2 0\n", 3, "NCLASS = 9223372036854775807 is larger"),
     ],
 )
 def test_bad_header(tmp_path, content, col, fragment):
@@ -213,6 +215,13 @@ def test_bad_header(tmp_path, content, col, fragment):
     assert "bad header" in e.message and fragment in e.message
     assert e.line == content.count("\n", 0, content.index(content.strip()[0])) + 1
     assert e.col == col and "NDATA NCLASS" in e.hint
+
+
+def test_a_huge_boolearn_header_number_is_located(tmp_path):
+    """It was an internal error (OverflowError)."""
+    e = error_of(write(tmp_path, "b.dat", "4\n1 2\n2 99999999999999999999\n1 0 0\n"))
+    assert "header number 99999999999999999999 is larger" in e.message
+    assert (e.line, e.col) == (3, 3)
 
 
 def test_non_numeric_token_located(tmp_path):
