@@ -265,6 +265,13 @@ class _Elaborator:
                 raise ModelError(f"unknown data role '{role}'", span,
                                  hint="use data train = \"...\", data test = \"...\" or name "
                                  "an input: data s = \"...\"")
+            if role in self.samples:
+                smp = self.samples[role]
+                raise ModelError(f"data '{role}': sample {role} draws its values from the "
+                                 f"source of its `sample` line ({self.program.file}:"
+                                 f"{smp.span.line}), so data of its own would be unused", span,
+                                 hint=f"drop this line, or declare {role} as an input "
+                                 f"(input {role}[...]) to read it from data")
         for role, (spec, span) in list(self.data_spans.items()):
             self.check_data(role, spec, span)
         for d in self.prelude.statements:

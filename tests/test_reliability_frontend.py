@@ -566,3 +566,14 @@ def test_data_of_the_wrong_width_from_the_model_is_an_error_at_its_data_line(tmp
     assert r.exit_code == 1 and "Traceback" not in r.output, r.output
     line, col = at(src, '"bits:n=4"')
     assert f"s.lwl:{line}:{col}: error: data s: " in r.output, r.output
+
+
+def test_data_for_a_sample_is_refused_at_its_line():
+    """`data s = ...` for a sample was accepted and never read (a user test)."""
+    src = (Path(__file__).resolve().parent.parent / "models" / "mnist_autoencoder.lwl") \
+        .read_text() + '\ndata s = "bits:n=10"\n'
+    with pytest.raises(ModelError) as e:
+        load(src)
+    assert "sample s draws its values from the source of its `sample` line" in e.value.message
+    assert e.value.span.line == src.count("\n")
+    assert "input s[...]" in e.value.hint
