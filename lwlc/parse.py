@@ -10,6 +10,7 @@ import contextvars
 import difflib
 import functools
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -593,7 +594,22 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
         at = Span(file, tok.line, tok.column, tok.end_line, tok.end_column, source)
         line = at.line_text() or ""
         first = line.split(maxsplit=1)[0] if line.strip() else ""
-        opened = _unclosed_brace(source, tok.start_pos) if first in _STATEMENT_KEYWORDS else None
+        starts_line = line[: tok.column - 1].strip() == ""
+        in_set = _unclosed_brace(source, tok.start_pos)
+        piece_next = re.match(r"\s*x\s*=", source[tok.end_pos:]) is not None
+        if in_set is not None and not starts_line and (
+                (text == "," and piece_next)
+                or (text == "x" and re.match(r"\s*=", source[tok.end_pos:]) is not None
+                    and previous is not None and previous.type not in ("LBRACE", "SEMICOLON"))):
+            # `{ x = 0 for z <= 0 x = 1 for z >= 0 }`: a piece starts where ';' is missing
+            raise ParseError(
+                "';' missing between two pieces of the set" if text == "x" else
+                "the pieces of a set are separated by ';', not ','", at,
+                hint="write pieces as `x = EXPRESSION for CONDITION ON z`, separated by ';'",
+            ) from None
+        # a statement's keyword starts this line, after a '{' on an earlier line
+        opened = in_set if first in _STATEMENT_KEYWORDS and in_set is not None \
+            and in_set[0] < tok.line else None
         if opened is not None:
             col = len(line) - len(line.lstrip()) + 1
             raise ParseError(
@@ -605,7 +621,6 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
             ) from None
         what = f"keyword '{text}'" if text in _KEYWORDS else f"'{text}'"
         hint = f"expected {_expected_words(e.expected)}"
-        starts_line = line[: tok.column - 1].strip() == ""
         close = difflib.get_close_matches(text, _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
         if tok.type == "NAME" and starts_line and close:
             hint = (f"did you mean '{close[0]}'? A statement starts with one of "

@@ -330,6 +330,18 @@ def test_a_set_without_a_piece_is_named_so_not_a_missing_brace(body, snippet, me
     check_located(err, *at(src, snippet), message, width=len(snippet))
 
 
+@pytest.mark.parametrize("body, snippet, message", [
+    ("{ x = 0 for z <= -0.1 x = 1 for z >= 0.1 }", "x = 1", "';' missing between two pieces"),
+    ("{ x = 0 for z <= -0.1, x = 1 for z >= 0.1 }", ", x", "separated by ';', not ','"),
+])
+def test_a_missing_semicolon_between_pieces_is_named_so(body, snippet, message):
+    """It was reported as a '}' missing before the set's own line (a user test)."""
+    src = TINY + f"set foo {body}\n"
+    err = parse_error(src)
+    check_located(err, *at(src, snippet), message)
+    assert "separated by ';'" in err.hint
+
+
 @pytest.mark.parametrize("last", ["x = 1 for z >= 1", "x = 1 for z >= 1;"])
 def test_a_set_without_its_closing_brace_is_reported_where_the_brace_is_missing(last):
     block = "set clip {\n    x = -1 for z <= -1;\n    x = z for -1 <= z <= 1;\n    " + last
