@@ -110,6 +110,7 @@ def library_results(model_path, overrides, examples: int, seed: int | None = Non
     plan = lower(m, split(m))
     kinds: dict[str, object] = {}
     users: dict[str, list[str]] = {}
+    modes: dict[str, set[str]] = {}  # a declared table: x free, fixed, or both
     for lf in plan.families:
         f = lf.family
         key = None
@@ -122,6 +123,7 @@ def library_results(model_path, overrides, examples: int, seed: int | None = Non
         elif isinstance(f, ir.ActivationFamily):
             key = f"activation:{f.set.name}"
             kinds[key] = piece_tuple(f.set)
+            modes.setdefault(key, set()).add("free" if f.fixed is None else "fixed")
         if key is not None:
             kinds.setdefault(key, None)
             users.setdefault(key, []).append(f.name)
@@ -130,11 +132,12 @@ def library_results(model_path, overrides, examples: int, seed: int | None = Non
         name = key.split(":")[0]
         if name not in sets.REGISTRY and pieces is None:
             continue
+        used = tuple(sorted(modes[key])) if key in modes else None
         for r in check_kind("activation" if pieces is not None else name, examples,
-                            pieces=pieces, seed=seed):
+                            pieces=pieces, seed=seed, modes=used):
             out.append(Result(", ".join(users[key]), "library", key, r.property,
                               r.examples, bool(r.ok), None,
-                              "" if r.ok else shown(r.counterexample)[:300]))
+                              "" if r.ok else shown(r.counterexample)[:600]))
     return out
 
 

@@ -214,3 +214,54 @@ def test_lwlc_test_refuses_a_piece_with_an_infinite_slope_and_prints_no_numpy_wa
     assert "checks passed" in r.output or "FAIL" in r.output, r.output
     assert "Traceback" not in r.output
     assert not [w for w in seen if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_declared_set_is_checked_only_in_the_modes_the_model_uses_it():
+    """`lwlc test` failed legal models through the fixed-x mode of a non-monotone curve
+    that no constraint fixed (a user test); the counterexample's message comes first."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from lwlc.report import library_results
+    from lwlc.sets import REGISTRY
+    from lwlc.sets._spec import strategy_for
+
+    pieces = (("affine", float("-inf"), 0.0, 0.0, 0.0), ("affine", 0.0, float("inf"), 1.0, 0.0))
+    seen = set()
+
+    @settings(max_examples=60, deadline=None)
+    @given(strategy_for(REGISTRY["activation"].SPEC, "in_set", pieces, ("free",)),
+           st.none())
+    def draw(args, _):
+        seen.add(args[0][5])
+
+    draw()
+    assert seen == {"free"}
+    text = """model cubic_free
+    set cubic { x = z^3 - z for all }
+    nodes In[3], Ha[4], Oc[2]
+    edges E = dense(In -> Ha) + dense(Ha -> Oc)
+    batch k[8]
+    input d[k, In]
+    label c[k] in Oc
+    var x[k, E]
+    var w[k, E]
+    var y[k, Ha | Oc] metric outdeg on Ha, 1 on Oc
+    var b[k, Ha | Oc] metric outdeg on Ha, 1 on Oc
+    constraint inp for k, i in In: agree x[k, out(i)] == d[k, i]
+    constraint ac for k, i in Ha: (y[k, i] - b[k, i], agree x[k, out(i)]) in cubic
+    constraint cls for k: y[k, Oc] - b[k, Oc] in margin(c[k], 0.1)
+    constraint wn for j in Ha | Oc: agree w[*, in(j)] in sphere(2)
+    constraint nn for k, j in Ha | Oc: dot(x[k, in(j)], w[k, in(j)]) == 2 * y[k, j]
+    constraint bb for j in Ha | Oc: agree b[*, j]
+    data train = "blobs:inputs=3,classes=2,items=64,seed=2"
+    """
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cubic.lwl"
+        path.write_text("\n".join(line.strip() for line in text.splitlines()))
+        results = [r for r in library_results(str(path), {}, 40, seed=0)
+                   if r.set == "activation:cubic"]
+    assert results and all(r.ok for r in results), [r.detail for r in results if not r.ok]

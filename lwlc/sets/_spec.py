@@ -276,15 +276,21 @@ def run_property(
         raise ValueError(f"unknown property {prop!r}")
 
 
-def strategy_for(spec: PropertySpec, prop: str, pieces: tuple | None = None) -> Any:
+def strategy_for(
+    spec: PropertySpec,
+    prop: str,
+    pieces: tuple | None = None,
+    modes: tuple | None = None,
+) -> Any:
     """The hypothesis strategy for one property (pairs of draws for
-    ``nonexpansive``)."""
+    ``nonexpansive``); `modes` narrows a declared table's draws to the modes a model
+    uses it in (x free, x fixed)."""
     from hypothesis import strategies as st
 
     if pieces is not None:
         if spec.make_args_with_pieces is None:
             raise ValueError("this kind takes no declared pieces")
-        base = spec.make_args_with_pieces(pieces)
+        base = spec.make_args_with_pieces(pieces, modes)
     else:
         base = spec.draw_args
     if prop == "nonexpansive":
@@ -294,7 +300,7 @@ def strategy_for(spec: PropertySpec, prop: str, pieces: tuple | None = None) -> 
 
 def check_kind(
     name: str, max_examples: int = 30, pieces: tuple | None = None, shrink: bool = True,
-    seed: int | None = None,
+    seed: int | None = None, modes: tuple | None = None,
 ) -> list[PropertyResult]:
     """Run every applicable property of kind ``name`` with hypothesis; one result per
     property.
@@ -303,6 +309,7 @@ def check_kind(
     ``activation``) with a user-declared one, as ``lwlc test MODEL.lwl`` does for
     declared activation sets. ``shrink=False`` reports the first failing example instead
     of a minimal one (faster). ``seed`` makes the examples reproducible (None: random).
+    ``modes`` (with ``pieces``): only the modes the model uses the table in.
     """
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -322,7 +329,9 @@ def check_kind(
     for prop in spec.properties():
         state: dict[str, Any] = {"n": 0, "failing": None}
         runner = settings_(
-            given(strategy_for(spec, prop, pieces))(_property_runner(spec, prop, state))
+            given(strategy_for(spec, prop, pieces, modes))(
+                _property_runner(spec, prop, state)
+            )
         )
         if seed is not None:
             runner = hypothesis_seed(seed)(runner)
@@ -332,9 +341,8 @@ def check_kind(
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             ce = repr(state["failing"]) if state["failing"] is not None else ""
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-            results.append(
-                PropertyResult(name, prop, state["n"], False, f"{ce} {msg}".strip())
-            )
+            text = f"{msg} (example: {ce})" if ce else msg  # the message whole, first
+            results.append(PropertyResult(name, prop, state["n"], False, text))
     return results
 
 

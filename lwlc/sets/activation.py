@@ -230,7 +230,7 @@ def _inference(args: tuple) -> tuple:
     return _nearest_covered(z, pieces), activation_inference(np, z, pieces)
 
 
-def _make_args_with(pieces: tuple | None) -> object:
+def _make_args_with(pieces: tuple | None, modes: tuple | None = None) -> object:
     from hypothesis import strategies as st
 
     @st.composite
@@ -240,7 +240,7 @@ def _make_args_with(pieces: tuple | None) -> object:
         # random affine tables are the ``piecewise`` kind's job (compiles once each)
         else:
             table = draw(st.sampled_from(list(MIXED_TABLES.values())))
-        return point_args(draw, table)
+        return point_args(draw, table, modes=modes)
 
     return draw_args()
 

@@ -320,12 +320,16 @@ def random_pieces(draw: Callable, allow_curves: bool = False) -> tuple:
     return tuple(pieces)
 
 
-def point_args(draw: Callable, pieces: tuple, n: int = 6) -> tuple:
-    """Draw (z, x, gz, gx, pieces, mode) for a union of pieces."""
+def point_args(
+    draw: Callable, pieces: tuple, n: int = 6, modes: tuple | None = None
+) -> tuple:
+    """Draw (z, x, gz, gx, pieces, mode) for a union of pieces; the mode (x free, or
+    fixed at a value the set takes) one of `modes` (default: both, free twice as
+    often)."""
     from hypothesis import strategies as st
 
     z = draw(float_arrays((n,), -8.0, 8.0))
-    mode = draw(st.sampled_from(["free", "free", "fixed"]))
+    mode = draw(st.sampled_from(list(modes or ("free", "free", "fixed"))))
     if mode == "fixed":
         # a reachable x: the value of a random piece at a random point of it
         which = draw(st.lists(st.integers(0, len(pieces) - 1), min_size=n, max_size=n))
@@ -420,7 +424,7 @@ def _nearest_covered(z: np.ndarray, pieces: tuple) -> np.ndarray:
     return best
 
 
-def _make_args_with(pieces: tuple | None) -> object:
+def _make_args_with(pieces: tuple | None, modes: tuple | None = None) -> object:
     from hypothesis import strategies as st
 
     @st.composite
@@ -433,7 +437,7 @@ def _make_args_with(pieces: tuple | None) -> object:
             table = draw(
                 st.sampled_from([relu_pieces(), step_pieces(0.5), zigmoid_pieces(0.25)])
             )
-        return point_args(draw, table)
+        return point_args(draw, table, modes=modes)
 
     return draw_args()
 

@@ -422,7 +422,7 @@ def _inference(args: tuple) -> tuple:
     return _nearest_covered(z, pieces), activation_inference(np, z, pieces)
 
 
-def _make_args_with(pieces: tuple | None) -> object:
+def _make_args_with(pieces: tuple | None, modes: tuple | None = None) -> object:
     from hypothesis import strategies as st
 
     @st.composite
