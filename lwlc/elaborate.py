@@ -356,12 +356,22 @@ class _Elaborator:
             what = (f"their data {fixed.input}[k, i] is dropped"
                     if fixed is not None and fixed.input is not None
                     else "the constraint does nothing there and their value is dropped")
+            other = "in" if f.direction == "out" else "out"
+            deg_other = es.indeg if f.direction == "out" else es.outdeg
+            if all(deg_other[i] > 0 for i in empty):
+                # edges the other way: `in(i)` written for `out(i)` (or the reverse)
+                hint = (f"these nodes have {other}-edges: {f.direction}(i) selects the edges "
+                        f"{'leaving' if f.direction == 'out' else 'entering'} node i; did you "
+                        f"mean {other}(i)?")
+            elif f.direction == "out":
+                hint = ("random(...) draws the tails of each head, so a tail may get no "
+                        "out-edge: raise fanin, change the seed, or add edges for these nodes")
+            else:
+                hint = "add edges into these nodes, or leave them out of the constraint's domain"
             self.warnings.append(ir.ModelWarning(
                 f"{self._nodes_text(empty)} no {f.direction}-edges in {es.name}: constraint "
                 f"'{f.name}' (line {f.span.line}) has nothing to agree over there, so {what}",
-                self._edge_term_span(es.name, empty, f.direction),
-                hint="random(...) draws the tails of each head, so a tail may get no out-edge: "
-                "raise fanin, change the seed, or add edges for these nodes"))
+                self._edge_term_span(es.name, empty, f.direction), hint=hint))
         # In-edges but no out-edges, and no class or data constraint reads the node.
         read: set[int] = set()
         for f in self.families:
@@ -437,7 +447,7 @@ class _Elaborator:
         size = self.evaluate_int(st.size, f"the size of node group {st.name}", minimum=1)
         start = sum(d.size for d in self.node_decls)
         if start + size > MAX_NODES:
-            raise ModelError(f"the model has too many nodes ({start + size:g} > {MAX_NODES:g})",
+            raise ModelError(f"the model has too many nodes ({start + size:,} > {MAX_NODES:,})",
                              st.size.span)
         self.node_decls.append(ir.NodeDecl(st.name, start, size, st.span))
         self.groups[st.name] = tuple(range(start, start + size))

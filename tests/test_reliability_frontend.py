@@ -338,7 +338,7 @@ def test_random_edges_that_drop_data_and_nodes_without_edges_warn():
     w = next(w for k, w in by_text.items() if k.startswith("nodes D["))
     assert w.message.endswith("have no out-edges in E: constraint 'inputs' (line 16) has "
                               "nothing to agree over there, so their data d[k, i] is dropped")
-    assert "of the 10 nodes of D" in w.message
+    assert "of the 10 nodes of D" in w.message and "raise fanin" in w.hint
     assert (w.span.line, w.span.col) == at(src, "random(D -> H")
     x = by_text["nodes X[0], X[1] (all 2 nodes of X)"]
     assert x.message.endswith("have no edges: nothing connects them to the network")
@@ -577,3 +577,14 @@ def test_data_for_a_sample_is_refused_at_its_line():
     assert "sample s draws its values from the source of its `sample` line" in e.value.message
     assert e.value.span.line == src.count("\n")
     assert "input s[...]" in e.value.hint
+
+
+def test_in_for_out_on_the_data_nodes_warns_with_the_right_hint():
+    """`agree x[k, in(i)] == d[k, i]` on a data layer with only out-edges: the hint spoke
+    of random(...)'s fanin in a dense model (a user test)."""
+    src = edit(TINY, "agree x[k, out(i)] == d[k, i]", "agree x[k, in(i)] == d[k, i]")
+    m = load(src)
+    w = next(w for w in m.warnings if "have no in-edges" in w.message)
+    assert "their data d[k, i] is dropped" in w.message
+    assert w.hint == ("these nodes have out-edges: in(i) selects the edges entering node i; "
+                      "did you mean out(i)?")
