@@ -881,6 +881,8 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
     spec = _test_spec(compiled, spec, "evaluate")
     bound = bind(compiled, spec, "test")
     dpart = data_part(compiled.model)
+    _uninferred_latent(compiled, [t.infer for t in compiled.plan.targets
+                                  if scored_on_data(t, dpart)], warn)
     out = {"model": compiled.model.name, "data": bound.name, "items": len(bound)}
     for t in compiled.plan.targets:
         if not scored_on_data(t, dpart):
@@ -894,6 +896,34 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
         else:
             out[f"{t.name}_rmse"] = value
     return out
+
+
+def _uninferred_latent(compiled: Compiled, parts, warn) -> None:
+    """Say where a part's latent nodes cannot be inferred for new items: no least-squares
+    solve reaches them (eq. 12-13 needs the nodes to feed the fixed product directly), so
+    inference takes them as 0 and the predictions do not depend on the item there."""
+    from .lower import LatentSolve
+
+    def solved(steps) -> set[int]:
+        out: set[int] = set()
+        for st in steps:
+            if isinstance(st, LatentSolve):
+                out |= set(st.nodes)
+            elif hasattr(st, "steps"):
+                out |= solved(st.steps)
+        return out
+
+    m = compiled.model
+    for name in dict.fromkeys(parts):
+        sched = compiled.plan.schedules[name]
+        left = [n for n in sched.latent if n not in solved(sched.steps)]
+        if left and warn is not None:
+            names = ", ".join(m.node_name(n) for n in left[:4]) + (" ..." if len(left) > 4
+                                                                   else "")
+            warn(f"the latent nodes {names} of batch part '{name}' get their values from "
+                 "training, item by item, and no least-squares solve (eq. 12-13) infers them "
+                 "for new items: they are taken as 0 here, so these predictions do not depend "
+                 "on them")
 
 
 def predict(model: str, params_path: str, spec: str | None, overrides: dict,
@@ -911,6 +941,7 @@ def predict(model: str, params_path: str, spec: str | None, overrides: dict,
                         hint="a prediction is a class (margin constraint) or a value a "
                         "constraint equates to data")
     rows = bound.rows(slice(None))
+    _uninferred_latent(compiled, [t.infer for t in targets], warn)
     out = {}
     # each target through the batch part it is inferred as (two class constraints may
     # cover different parts)

@@ -174,6 +174,47 @@ def test_predict_takes_unlabeled_data(tmp_path):
     assert r.exit_code == 1 and "has no labels" in r.output
 
 
+DECODER = """\
+model deepdec "decoder only: latent codes -> relu hidden -> data"
+nodes Zl[2], Hh[5], Dd[6]
+edges E = dense(Zl -> Hh) + dense(Hh -> Dd)
+batch k[8]
+input Y[k, Dd]
+var x[k, E]
+var w[k, E]
+var y[k, Hh] metric outdeg
+var b[k, Hh] metric outdeg
+constraint codes for k, i in Zl: agree x[k, out(i)] in box(0, 1)
+constraint act   for k, i in Hh: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint wn    for j in Hh | Dd: agree w[*, in(j)] in sphere(1.5)
+constraint nn    for k, j in Hh: dot(x[k, in(j)], w[k, in(j)]) == 1.5 * y[k, j]
+constraint fit   for k, j in Dd: dot(x[k, in(j)], w[k, in(j)]) == Y[k, j]
+constraint bb    for j in Hh: agree b[*, j]
+data train = "bits:n=6"
+solve rrr(iterations = 5, epochs = 1)
+"""
+
+
+def test_predictions_through_latent_nodes_no_solve_infers_say_so(tmp_path):
+    """A decoder whose codes feed a hidden layer (not the fixed product) predicted the same
+    row for every item without a word (a user test); NMF's codes are solved (no note)."""
+    model = tmp_path / "dec.lwl"
+    model.write_text(DECODER)
+    r = run("train", model, "-o", tmp_path / "run", "--quiet")
+    assert r.exit_code == 0, r.output
+    for cmd in ("predict", "evaluate"):
+        r = run(cmd, model, "--params", tmp_path / "run" / "params.npz", "--data", "bits:n=6")
+        assert r.exit_code == 0, r.output
+        assert "the latent nodes Zl[0], Zl[1] of batch part 'k'" in r.output
+        assert "taken as 0 here" in r.output
+    nmf = ROOT / "models" / "nmf_ledm.lwl"
+    r = run("train", nmf, "--set", "iterations=3", "-o", tmp_path / "nmf", "--quiet")
+    assert r.exit_code == 0, r.output
+    r = run("evaluate", nmf, "--params", tmp_path / "nmf" / "params.npz", "--data",
+            "ledm:m=6")
+    assert r.exit_code == 0 and "latent nodes" not in r.output, r.output
+
+
 TWO_CLASS_PARTS = """\
 model two_parts
 nodes D[4], H[6], C[2]
