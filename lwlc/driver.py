@@ -548,6 +548,7 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
             own=rundir.own_record(own, m.data), devices=n_devices)
         start = {"epoch": 0, "iterations": 0, "seconds": 0.0, "rows": [], "run": None,
                  "summary": None}
+        run.clear_partial()  # temporary files a run stopped by a signal left behind
         if not cfg.resume:
             run.clear()
             run.write_record(record)
@@ -572,7 +573,10 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
         if cp.params is not None and (cp.epochs >= s.epochs or solved):
             why = "was solved at" if solved else "already has"
             if cp.summary is None:
-                raise DataError(f"{run.file(rundir.SUMMARY)} is missing (the run {why} "
+                state = ("does not belong to its last checkpoint (a run stopped between "
+                         "writing them)" if run.file(rundir.SUMMARY).exists() else
+                         "is missing")
+                raise DataError(f"{run.file(rundir.SUMMARY)} {state} (the run {why} "
                                 f"epoch {cp.epochs}; nothing to train)",
                                 hint=f"raise --set epochs above {cp.epochs} to train "
                                 "further, which rewrites it")
@@ -580,8 +584,6 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
                   f"{s.epochs}); nothing to train" + ("" if solved else
                                                      "; raise --set epochs to go on"))
             start["summary"] = cp.summary
-        else:
-            run.clear_partial()
         return start, cp.params or {}
 
     # With several processes only process 0 has `run`; _share hands its start to the others.

@@ -109,6 +109,17 @@ def test_a_folder_holding_only_a_run_json_is_not_written_over(tmp_path):
     assert (out / "run.json").read_text() == '{"my": "notes"}'
 
 
+def test_temporary_files_a_signal_left_go_when_the_run_goes_on(template, tmp_path):
+    """.log.csv.*.part and the like, left by a SIGTERM mid-write, stayed for good."""
+    out = copy_run(template, tmp_path)
+    left = [out / ".log.csv.x1.part", out / ".summary.json.x2.part"]
+    for p in left:
+        p.write_text("half")
+    r = train_cli(out, "--resume", epochs=2)
+    assert r.exit_code == 0, r.output
+    assert not any(p.exists() for p in left)
+
+
 def test_resume_of_nothing_is_refused(tmp_path):
     r = train_cli(tmp_path / "empty", "--resume")
     clean(r)
