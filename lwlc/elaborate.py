@@ -518,7 +518,12 @@ class _Elaborator:
     def edge_term(self, term: S.EdgeTerm) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(term, S.EdgeCall):
             tails, heads = self.group(term.tail), self.group(term.head)
-            kw = {k.name: k for k in term.kwargs}
+            kw = {}
+            for k in term.kwargs:
+                if k.name in kw:
+                    raise ModelError(f"{term.func}(...) gives {k.name} twice", k.span,
+                                     hint=f"keep one {k.name} = ...")
+                kw[k.name] = k
             if term.func == "dense":
                 if kw:
                     k = next(iter(kw.values()))

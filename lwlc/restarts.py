@@ -50,6 +50,7 @@ from .driver import (
 )
 from .errors import DataError, LwlcError
 
+MAX_RESTARTS = 1_000_000  # one command's starts (each a row of restarts.json)
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
 JSON, CSV = rundir.RESTARTS
 _COMPILED: dict = {}  # the compiled loop per solver module and layout of the starts
@@ -315,6 +316,10 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
     (what restarts.json holds). `cap` defaults to iterations × epochs of the model."""
     if restarts < 1:
         raise LwlcError(f"--restarts {restarts}: give at least 1")
+    if restarts > MAX_RESTARTS:
+        raise LwlcError(f"--restarts {restarts:,}: at most {MAX_RESTARTS:,} starts per command",
+                        hint="run the search in several commands, each with its own --seed "
+                        "(start r of a command with --seed S has seed S + r)")
     check_memory(problem, restarts)
     s = problem.settings
     seeds = seeds_of(problem, restarts, seed)

@@ -588,3 +588,12 @@ def test_in_for_out_on_the_data_nodes_warns_with_the_right_hint():
     assert "their data d[k, i] is dropped" in w.message
     assert w.hint == ("these nodes have out-edges: in(i) selects the edges entering node i; "
                       "did you mean out(i)?")
+
+
+def test_an_option_given_twice_in_random_is_an_error():
+    """random(D -> H, fanin = 2, fanin = 3) took the last one without a word."""
+    src = edit(TINY, "dense(D -> H)", "random(D -> H, fanin = 2, fanin = 3)")
+    with pytest.raises(ModelError) as e:
+        load(src)
+    assert e.value.message == "random(...) gives fanin twice"
+    assert (e.value.span.line, e.value.span.col) == at(src, "fanin = 3")

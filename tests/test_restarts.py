@@ -179,3 +179,14 @@ def test_a_restarts_csv_of_the_users_is_not_written_over(tmp_path):
                                  "--set", "iterations=3", "--quiet", "--out", str(out)])
     assert r.exit_code == 1 and "already holds restarts.csv" in r.output, r.output
     assert (out / "restarts.csv").read_text() == "my,table\n"
+
+
+def test_a_search_too_large_for_one_command_is_refused_before_it_starts(tmp_path):
+    """--restarts 1e9 built a list of a billion seeds before any check (killed)."""
+    from typer.testing import CliRunner
+
+    from lwlc.cli import app
+
+    r = CliRunner().invoke(app, ["train", str(MODELS / "nmf_ledm.lwl"), "--restarts",
+                                 "1000000000", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 1 and "at most 1,000,000 starts per command" in r.output, r.output
