@@ -219,6 +219,35 @@ def run_warnings(model: ir.Model, dtype: str = "float64") -> list[ir.ModelWarnin
     return out
 
 
+def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.ModelWarning]:
+    """A warning for each activation whose x the data fix at values its set only
+    approaches (a sigmoid's 0 and 1): there is no z with f(z) = x, so the projection's
+    steps run off towards infinity, RRR_err stays large and the backends part ways
+    where rounding decides (the constant case is an error in the model)."""
+    from .elaborate import approached_only
+
+    m = compiled.model
+    out = []
+    for f in m.families:
+        if not (isinstance(f, ir.ActivationFamily) and f.fixed is not None
+                and f.fixed.input is not None):
+            continue
+        inp = m.inputs[f.fixed.input]
+        values = bound.inputs.get(inp.name, own.get(inp.name))
+        if values is None:
+            continue
+        cols = [inp.nodes.index(n) for n in f.nodes if n in inp.nodes]
+        bad = approached_only(f.set.pieces, np.asarray(values)[:, cols])
+        if bad.size:
+            shown = ", ".join(f"{v:g}" for v in bad[:4]) + (" ..." if bad.size > 4 else "")
+            out.append(ir.ModelWarning(
+                f"the data ({bound.name}) fix x of '{f.name}' at {shown}: set {f.set.name} "
+                "only approaches such values, so f(z) = x has no solution and z runs off",
+                f.span, hint="use a set that takes these values (a piece that reaches them, "
+                "as zigmoid or step do), or data inside the values the set takes"))
+    return out
+
+
 def data_part(model: ir.Model) -> ir.SubBatch:
     """The batch part whose inputs and label the training data fills: the part of the first
     input that gets no values of its own."""
@@ -474,7 +503,7 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     # (or that it was refused) in _train.
     run = rundir.RunDir(cfg.out) if cfg.out and rank == 0 else None
     if run is None:
-        return _train(cfg, console, compiled, solver, n_devices, overrides, None, notes)
+        return _train(cfg, console, compiled, solver, n_devices, overrides, None, notes, warn)
     try:
         try:
             run.lock()
@@ -491,7 +520,7 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
             if count > 1:  # the others wait in _train for where the run starts
                 _share(solver, _refuse(e))
             raise
-        return _train(cfg, console, compiled, solver, n_devices, overrides, run, notes)
+        return _train(cfg, console, compiled, solver, n_devices, overrides, run, notes, warn)
     finally:
         run.unlock()
 
@@ -502,7 +531,7 @@ def _note(console, text: str) -> None:
 
 
 def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int,
-           overrides: dict, run: rundir.RunDir | None, notes=None) -> dict:
+           overrides: dict, run: rundir.RunDir | None, notes=None, warn=None) -> dict:
     m = compiled.model
     s = m.solver
     train_spec = cfg.data or m.data.get("train")
@@ -513,6 +542,8 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     train_set = bind(compiled, train_spec, "train")
     test_set = bind(compiled, test_spec, "test") if test_spec else None
     own: dict = own_inputs(compiled)
+    for warning in unreached_data(compiled, train_set, own) if warn is not None else ():
+        warn(warning)
     loaded = sum(v.nbytes for b in (train_set, test_set) if b is not None
                  for v in (*b.inputs.values(), *b.labels.values()))
     loaded += sum(v.nbytes for v in own.values())

@@ -1240,6 +1240,50 @@ def _only_approached(pieces: tuple, value: float) -> float | None:
     return float(nearest) if taken.contains(nearest) is sympy.false else None
 
 
+def approached_only(pieces: tuple, values: np.ndarray) -> np.ndarray:
+    """Of `values` (fixed x, e.g. a data column), those the set never takes and whose
+    nearest value in its closure it only approaches (a sigmoid's 0 and 1, and anything
+    beyond them): x = f(z) then has no nearest z, and the projection's steps run off.
+    Empty where every value is taken or has a nearest taken value, or sympy cannot tell."""
+    values = np.asarray(values, dtype=np.float64)
+    if all(p.affine is not None for p in pieces):
+        return values[:0]  # an affine piece takes the ends of its closed interval
+    import sympy
+
+    values = np.unique(values)
+    taken = sympy.S.EmptySet
+    for piece in pieces:
+        got = _values(piece)
+        if got is None:
+            return values[:0]
+        taken = taken | got
+    spans = []  # (lo, hi, lo taken, hi taken) of each interval or point
+    for part in (taken.args if isinstance(taken, sympy.Union) else (taken,)):
+        if isinstance(part, sympy.Interval):
+            spans.append((float(part.start), float(part.end), not part.left_open,
+                          not part.right_open))
+        elif isinstance(part, sympy.FiniteSet):
+            spans += [(float(p), float(p), True, True) for p in part]
+        else:
+            return values[:0]
+    if not spans:
+        return values[:0]
+    inside = np.zeros(values.shape, dtype=bool)
+    ends, attained = [], []
+    for lo, hi, lo_in, hi_in in spans:
+        inside |= ((values > lo) | ((values == lo) & lo_in)) & \
+            ((values < hi) | ((values == hi) & hi_in))
+        for e, ok in ((lo, lo_in), (hi, hi_in)):
+            if math.isfinite(e):
+                ends.append(e)
+                attained.append(ok)
+    if not ends:
+        return values[:0]
+    ends_a = np.asarray(ends)
+    nearest = np.argmin(np.abs(values[:, None] - ends_a[None, :]), axis=1)
+    return values[~inside & ~np.asarray(attained)[nearest]]
+
+
 def _sympy_bound(v: float) -> sympy.Expr:
     import sympy
 

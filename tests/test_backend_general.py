@@ -364,3 +364,41 @@ def test_curve_functions_equal_the_emitted_curve_code(tmp_path):
     z = np.linspace(-3, 3, 13)
     for mine, theirs in zip(curve_functions(piece.curve), emitted, strict=True):
         np.testing.assert_allclose(mine(np, z), theirs(np, z), rtol=1e-12, atol=1e-12)
+
+
+def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
+    """A sigmoid autoencoder fed 0/1 data: no z has f(z) = 0 or 1, z ran off towards 2^24,
+    and NumPy and JAX parted after one step (a user test). The warning names the values
+    and the constraint; data the set takes pass without one."""
+    from lwlc.driver import unreached_data
+    from lwlc.elaborate import approached_only
+
+    text = """model sig_ae
+    nodes D[3], H[2]
+    edges E = dense(D -> H) + dense(H -> D)
+    batch k[8]
+    input d[k, D]
+    var x[k, E]
+    var w[k, E]
+    var y[k, D | H] metric outdeg
+    var b[k, D | H] metric outdeg
+    constraint inp for k, i in D: (y[k, i] - b[k, i], agree x[k, out(i)] == d[k, i]) in sigmoid
+    constraint hid for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+    constraint wn for j in D | H: agree w[*, in(j)] in sphere(2)
+    constraint nn for k, j in D | H: dot(x[k, in(j)], w[k, in(j)]) == 2 * y[k, j]
+    constraint bb for j in D | H: agree b[*, j]
+    data train = "bits:n=3"
+    """
+    path = _write(tmp_path, "\n".join(line.strip() for line in text.splitlines()))
+    c = compile_model(path, None, "numpy")
+    sig = next(f for f in c.model.families if f.name == "inp").set
+    got = approached_only(sig.pieces, np.array([0.0, 1.0, 0.5, 1.5, -2.0, 0.999]))
+    np.testing.assert_array_equal(got, [-2.0, 0.0, 1.0, 1.5])
+    relu = next(f for f in c.model.families if f.name == "hid").set  # affine: none
+    assert approached_only(relu.pieces, np.array([-5.0, 0.0, 7.0])).size == 0
+    (w,) = unreached_data(c, bind(c, "bits:n=3", "train"), {})
+    assert "fix x of 'inp' at 0, 1: set sigmoid only approaches such values" in w.message
+    assert w.span.line == 10
+    inside = bind(c, "bits:n=3", "train")
+    inside.inputs["d"] = 0.25 + 0.5 * inside.inputs["d"]
+    assert unreached_data(c, inside, {}) == []
