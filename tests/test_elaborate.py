@@ -610,7 +610,8 @@ ERRORS = [
      "b has 2 index(es), got 1", None),
     ("metric-zero-weight", "metric outdeg on H, upsilon on C\nvar b",
      "metric outdeg\nvar b", ("outdeg\nvar b", 0),
-     "the metric weight of y at C[0] is 0: it has no out-edges, so its outdeg is 0", None),
+     "the metric weight of y at C[0] is 0: it has no out-edges in edge set E, so its outdeg "
+     "is 0", None),
     ("metric-on-edge-variable", "var w[k, E]", "var w[k, E] metric 2 on H", ("2 on H", 0),
      "a metric on an edge variable is one constant", None),
     ("metric-outside-variable", "var w[k, E]", "var v[k, H] metric 2 on C\nvar w[k, E]",

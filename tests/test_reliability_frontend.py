@@ -597,3 +597,13 @@ def test_an_option_given_twice_in_random_is_an_error():
         load(src)
     assert e.value.message == "random(...) gives fanin twice"
     assert (e.value.span.line, e.value.span.col) == at(src, "fanin = 3")
+
+
+def test_outdeg_with_two_edge_sets_names_the_one_it_counts():
+    """The message said a node had no out-edges where it had some in a second edge set."""
+    src = edit(TINY, "edges E = dense(D -> H) + dense(H -> C)",
+               "edges E = dense(D -> H)\nedges F = dense(H -> C)")
+    with pytest.raises(ModelError) as e:
+        load(src)
+    assert "no out-edges in edge set E, so its outdeg is 0 (outdeg counts the first edge " \
+           "set's edges only)" in e.value.message
