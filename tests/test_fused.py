@@ -341,3 +341,29 @@ def test_the_roots_kernel_under_vmap_equals_bilinear_solve(dtype, monkeypatch):
     monkeypatch.setenv("LWLC_FUSED", "0")
     with fused.roots_kernel():
         assert "lwlc_roots" not in run()[0]
+
+
+def test_the_ffi_handlers_come_from_numbas_cache_in_a_new_process():
+    """A handler made by a factory closed over pointer intrinsics never matched its cache
+    entry: each process compiled it again (1.9 s) and added another copy (135 MB of them
+    in one working copy). The second process must add nothing to the cache."""
+    import subprocess
+
+    from lwlc.runtime import fused
+
+    code = ("from lwlc.runtime import fused\n"
+            "fused.register('float32'); fused.register('float64', 'roots')\n")
+    folder = Path(fused.__file__).parent / "__pycache__"
+
+    def entries():  # the handlers' cache files, with their sizes and times
+        return {p.name: (p.stat().st_size, p.stat().st_mtime_ns)
+                for pattern in ("fused._edge_pass_f32-*", "fused._roots_f64-*")
+                for p in folder.glob(pattern)}
+
+    for run in range(2):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        if run == 0:
+            first = entries()
+    assert first and entries() == first

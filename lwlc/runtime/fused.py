@@ -481,8 +481,6 @@ def _pointer_to(dtype):
 
 _i64p = _pointer_to(types.int64)
 _i32p = _pointer_to(types.int32)
-_f32p = _pointer_to(types.float32)
-_f64p = _pointer_to(types.float64)
 
 # XLA_FFI_CallFrame as int64 words: args.size at word 7, args.args at 9, rets.rets at
 # 14; XLA_FFI_Buffer: data at word 3, rank at 4, dims at 5
@@ -515,72 +513,92 @@ def _buffer(table, i):
     return buf[3], dims
 
 
-def _handler(pointer, int_pointer):
-    """The FFI handler over buffers of one precision: the state, tables, coefficients,
-    beta and the error in float32 or float64, the row and index tables in int32 or int64
-    (JAX's integers without x64)."""
+@intrinsic
+def _pointer_as(typingctx, address, proto):
+    """A pointer to the type of the scalar `proto` at an integer address: one
+    handler body serves both precisions, typed by the scalars its caller passes."""
+    sig = types.CPointer(proto)(types.int64, proto)
 
-    @numba.cfunc(types.int64(types.int64), cache=True)
-    def handler(frame_address):
-        frame = numba.carray(_i64p(frame_address), 20)
-        if _metadata(frame[1]):
-            return 0
-        if numba.carray(_i32p(frame_address), 10)[8] != 3:  # not the execute stage
-            return 0
-        args = numba.carray(_i64p(frame[_ARGS]), frame[_ARGS_SIZE])
-        rets = numba.carray(_i64p(frame[_RETS]), 4)
-        a, d = _buffer(args, 0)
-        K, E = d[0], d[1]
-        x = numba.carray(pointer(a), (K, E))
-        a, d = _buffer(args, 1)
-        w = numba.carray(pointer(a), (K, E))
-        a, d = _buffer(args, 2)
-        tx_item = numba.carray(pointer(a), (d[0], d[1]))
-        a, d = _buffer(args, 3)
-        tx_edge = numba.carray(pointer(a), d[0])
-        a, d = _buffer(args, 4)
-        tw_item = numba.carray(pointer(a), (d[0], d[1]))
-        a, d = _buffer(args, 5)
-        tw_edge = numba.carray(pointer(a), d[0])
-        a, d = _buffer(args, 6)
-        ry = numba.carray(pointer(a), (d[0], d[1]))
-        a, d = _buffer(args, 7)
-        R = d[0]
-        rows = numba.carray(int_pointer(a), (R, 9))
-        a, d = _buffer(args, 8)
-        coefs = numba.carray(pointer(a), (R, 4))
-        a, d = _buffer(args, 9)
-        index = numba.carray(int_pointer(a), (5, d[1]))
-        a, d = _buffer(args, 10)
-        beta = numba.carray(pointer(a), 1)[0]
-        a, d = _buffer(rets, 0)
-        x_out = numba.carray(pointer(a), (K, E))
-        a, d = _buffer(rets, 1)
-        w_out = numba.carray(pointer(a), (K, E))
-        a, d = _buffer(rets, 2)
-        y_out = numba.carray(pointer(a), (ry.shape[0], ry.shape[1]))
-        a, d = _buffer(rets, 3)
-        err_out = numba.carray(pointer(a), 1)
-        edge_pass(
-            x,
-            w,
-            tx_item,
-            tx_edge,
-            tw_item,
-            tw_edge,
-            ry,
-            rows,
-            coefs,
-            index,
-            beta,
-            x_out,
-            w_out,
-            y_out,
-            err_out,
-        )
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@numba.njit(cache=True)
+def _edge_pass_frame(frame_address, real, integer):
+    """The FFI handler's body: the state, tables, coefficients, beta and the error as
+    arrays of `real`'s type (float32 or float64), the row and index tables of
+    `integer`'s (int32 or int64: JAX's integers without x64)."""
+    frame = numba.carray(_i64p(frame_address), 20)
+    if _metadata(frame[1]):
         return 0
+    if numba.carray(_i32p(frame_address), 10)[8] != 3:  # not the execute stage
+        return 0
+    args = numba.carray(_i64p(frame[_ARGS]), frame[_ARGS_SIZE])
+    rets = numba.carray(_i64p(frame[_RETS]), 4)
+    a, d = _buffer(args, 0)
+    K, E = d[0], d[1]
+    x = numba.carray(_pointer_as(a, real), (K, E))
+    a, d = _buffer(args, 1)
+    w = numba.carray(_pointer_as(a, real), (K, E))
+    a, d = _buffer(args, 2)
+    tx_item = numba.carray(_pointer_as(a, real), (d[0], d[1]))
+    a, d = _buffer(args, 3)
+    tx_edge = numba.carray(_pointer_as(a, real), d[0])
+    a, d = _buffer(args, 4)
+    tw_item = numba.carray(_pointer_as(a, real), (d[0], d[1]))
+    a, d = _buffer(args, 5)
+    tw_edge = numba.carray(_pointer_as(a, real), d[0])
+    a, d = _buffer(args, 6)
+    ry = numba.carray(_pointer_as(a, real), (d[0], d[1]))
+    a, d = _buffer(args, 7)
+    R = d[0]
+    rows = numba.carray(_pointer_as(a, integer), (R, 9))
+    a, d = _buffer(args, 8)
+    coefs = numba.carray(_pointer_as(a, real), (R, 4))
+    a, d = _buffer(args, 9)
+    index = numba.carray(_pointer_as(a, integer), (5, d[1]))
+    a, d = _buffer(args, 10)
+    beta = numba.carray(_pointer_as(a, real), 1)[0]
+    a, d = _buffer(rets, 0)
+    x_out = numba.carray(_pointer_as(a, real), (K, E))
+    a, d = _buffer(rets, 1)
+    w_out = numba.carray(_pointer_as(a, real), (K, E))
+    a, d = _buffer(rets, 2)
+    y_out = numba.carray(_pointer_as(a, real), (ry.shape[0], ry.shape[1]))
+    a, d = _buffer(rets, 3)
+    err_out = numba.carray(_pointer_as(a, real), 1)
+    edge_pass(
+        x,
+        w,
+        tx_item,
+        tx_edge,
+        tw_item,
+        tw_edge,
+        ry,
+        rows,
+        coefs,
+        index,
+        beta,
+        x_out,
+        w_out,
+        y_out,
+        err_out,
+    )
+    return 0
 
-    return handler
+
+# The handlers XLA calls, one per precision. Module-level functions without closures:
+# numba's cache finds them again in the next process (a handler made by a factory closed
+# over its pointer intrinsics, which no two processes pickle alike, so each process
+# compiled it anew, 1.9 s, and added one more copy to the cache).
+def _edge_pass_f32(frame_address):
+    return _edge_pass_frame(frame_address, np.float32(0.0), np.int32(0))
+
+
+def _edge_pass_f64(frame_address):
+    return _edge_pass_frame(frame_address, np.float64(0.0), np.int64(0))
 
 
 @numba.njit(cache=True)
@@ -595,34 +613,38 @@ def _size(table, i):
     return n
 
 
-def _roots_handler(pointer):
-    """The FFI handler of `roots` over buffers of one precision: p, q, S, D, y, omega,
-    ginv in, u, 1 - u, 1 + u out, all of one size (any shape, read flat)."""
-
-    @numba.cfunc(types.int64(types.int64), cache=True)
-    def handler(frame_address):
-        frame = numba.carray(_i64p(frame_address), 20)
-        if _metadata(frame[1]):
-            return 0
-        if numba.carray(_i32p(frame_address), 10)[8] != 3:  # not the execute stage
-            return 0
-        args = numba.carray(_i64p(frame[_ARGS]), frame[_ARGS_SIZE])
-        rets = numba.carray(_i64p(frame[_RETS]), 3)
-        n = _size(args, 0)
-        p = numba.carray(pointer(_buffer(args, 0)[0]), n)
-        q = numba.carray(pointer(_buffer(args, 1)[0]), n)
-        S = numba.carray(pointer(_buffer(args, 2)[0]), n)
-        D = numba.carray(pointer(_buffer(args, 3)[0]), n)
-        y = numba.carray(pointer(_buffer(args, 4)[0]), n)
-        omega = numba.carray(pointer(_buffer(args, 5)[0]), n)
-        ginv = numba.carray(pointer(_buffer(args, 6)[0]), n)
-        u = numba.carray(pointer(_buffer(rets, 0)[0]), n)
-        one_minus = numba.carray(pointer(_buffer(rets, 1)[0]), n)
-        one_plus = numba.carray(pointer(_buffer(rets, 2)[0]), n)
-        roots(p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
+@numba.njit(cache=True)
+def _roots_frame(frame_address, real):
+    """The `roots` handler's body: p, q, S, D, y, omega, ginv in, u, 1 - u, 1 + u out,
+    all of one size (any shape, read flat), of `real`'s type."""
+    frame = numba.carray(_i64p(frame_address), 20)
+    if _metadata(frame[1]):
         return 0
+    if numba.carray(_i32p(frame_address), 10)[8] != 3:  # not the execute stage
+        return 0
+    args = numba.carray(_i64p(frame[_ARGS]), frame[_ARGS_SIZE])
+    rets = numba.carray(_i64p(frame[_RETS]), 3)
+    n = _size(args, 0)
+    p = numba.carray(_pointer_as(_buffer(args, 0)[0], real), n)
+    q = numba.carray(_pointer_as(_buffer(args, 1)[0], real), n)
+    S = numba.carray(_pointer_as(_buffer(args, 2)[0], real), n)
+    D = numba.carray(_pointer_as(_buffer(args, 3)[0], real), n)
+    y = numba.carray(_pointer_as(_buffer(args, 4)[0], real), n)
+    omega = numba.carray(_pointer_as(_buffer(args, 5)[0], real), n)
+    ginv = numba.carray(_pointer_as(_buffer(args, 6)[0], real), n)
+    u = numba.carray(_pointer_as(_buffer(rets, 0)[0], real), n)
+    one_minus = numba.carray(_pointer_as(_buffer(rets, 1)[0], real), n)
+    one_plus = numba.carray(_pointer_as(_buffer(rets, 2)[0], real), n)
+    roots(p, q, S, D, y, omega, ginv, u, one_minus, one_plus)
+    return 0
 
-    return handler
+
+def _roots_f32(frame_address):
+    return _roots_frame(frame_address, np.float32(0.0))
+
+
+def _roots_f64(frame_address):
+    return _roots_frame(frame_address, np.float64(0.0))
 
 
 TARGETS = {
@@ -641,11 +663,14 @@ def register(dtype: str, kernel: str = "edge_pass") -> str:
     if name not in _REGISTERED:
         import jax
 
-        f32 = dtype == "float32"
-        if kernel == "edge_pass":
-            fn = _handler(*((_f32p, _i32p) if f32 else (_f64p, _i64p)))
-        else:
-            fn = _roots_handler(_f32p if f32 else _f64p)
+        body = {("edge_pass", "float32"): _edge_pass_f32,
+                ("edge_pass", "float64"): _edge_pass_f64,
+                ("roots", "float32"): _roots_f32,
+                ("roots", "float64"): _roots_f64}[kernel, dtype]
+        # start numba's threading layer first: a handler loaded from the cache links
+        # against its scheduler (allocate_sched), which only a fresh compile starts
+        numba.get_num_threads()
+        fn = numba.cfunc(types.int64(types.int64), cache=True)(body)
         new_capsule = ctypes.pythonapi.PyCapsule_New
         new_capsule.restype = ctypes.py_object
         new_capsule.argtypes = (ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p)
