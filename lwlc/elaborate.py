@@ -29,6 +29,7 @@ _FUNCTIONS = {
     "ceil": math.ceil, "round": round, "min": min, "max": max, "tanh": math.tanh,
     "sin": math.sin, "cos": math.cos,
 }
+_ARITY = {"min": (1, None), "max": (1, None), "round": (1, 2)}  # others take one
 # a smooth piece's functions: their sympy names (sympy is imported for such a piece only)
 _SYMPY_FUNCTIONS = {
     "sqrt": "sqrt", "exp": "exp", "log": "log", "abs": "Abs", "tanh": "tanh", "sin": "sin",
@@ -180,8 +181,19 @@ class _Elaborator:
             if fn is None:
                 raise self.unknown(e.func, e.span, "function", _FUNCTIONS)
             args = [self.evaluate(a, env) for a in e.args]
+            lo, hi = _ARITY.get(e.func, (1, 1))
+            if not lo <= len(args) <= (hi or len(args)):
+                wanted = {(1, 1): "one argument", (1, 2): "one or two arguments",
+                          (1, None): "one or more arguments"}[lo, hi]
+                raise ModelError(f"{e.func} takes {wanted}, got {len(args)}", e.span)
+            if e.func == "round" and len(args) == 2:
+                if args[1] != int(args[1]):
+                    raise ModelError(f"round's digits are a whole number, got {args[1]:g}",
+                                     e.args[1].span)
+                args[1] = int(args[1])
             try:
-                r = float(fn(*args))
+                r = float(fn(*args) if len(args) > 1 or e.func not in ("min", "max")
+                          else args[0])
             except OverflowError:
                 r = math.inf
             except (TypeError, ValueError) as err:

@@ -455,6 +455,10 @@ ERRORS = [
      "unknown activation set 'rleu'", "did you mean 'relu'?"),
     ("unknown-function", "param omega = 2.0", "param omega = sqr(4)", ("sqr(4)", 0),
      "unknown function 'sqr'", "did you mean 'sqrt'?"),
+    ("function-arity", "param omega = 2.0", "param omega = sqrt(4, 9)", ("sqrt(4, 9)", 0),
+     "sqrt takes one argument, got 2", None),
+    ("round-digits", "param omega = 2.0", "param omega = round(2.25, 0.5)", ("0.5", 0),
+     "round's digits are a whole number, got 0.5", None),
     ("unknown-input", "== d[k, i]", "== dd[k, i]", ("dd[k, i]", 0),
      "unknown input 'dd'", "did you mean 'd'?"),
     ("duplicate-declaration", "param margin = 0.1", "param omega = 0.1", ("param omega = 0.1", 0),
@@ -842,3 +846,10 @@ def test_a_percentage_that_rounds_to_no_item_is_a_warning_at_it():
     assert warned.hint == "at least 12.5% makes one item here"
     src = edit(TINY, "margin(c[k], margin)", "margin(c[k], margin) exempt 7%")  # 0.56: 1
     assert not [w for w in load(src).warnings if "rounds to 0" in w.message]
+
+
+def test_min_max_take_several_arguments_round_takes_digits():
+    src = edit(TINY, "param omega = 2.0",
+               "param omega = max(1, 2.5, 2)\nparam lo_ = min(3)\nparam r_ = round(2.567, 1)")
+    m = load(src)
+    assert (m.params["omega"], m.params["lo_"], m.params["r_"]) == (2.5, 3.0, 2.6)
