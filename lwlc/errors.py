@@ -60,6 +60,9 @@ class LwlcError(Exception):
         return self.format()
 
 
+_SHOWN = 160  # at most this much of a long source line is echoed under a diagnostic
+
+
 def format_diagnostic(kind: str, message: str, span: Span | None, hint: str | None) -> str:
     """``FILE:LINE:COL: KIND: MESSAGE``, the source line, a caret under the span, the hint."""
     where = f"{span}: " if span else "lwlc: "
@@ -67,13 +70,21 @@ def format_diagnostic(kind: str, message: str, span: Span | None, hint: str | No
     if span is not None:
         text = span.line_text()
         if text is not None:
-            text = text.expandtabs(1)
+            text = "".join(ch if ch.isprintable() else "?" for ch in text.expandtabs(1))
             width = 1
             if span.end_line == span.line and span.end_col:
                 width = max(1, span.end_col - span.col)
             width = max(1, min(width, len(text) - span.col + 1))
+            col = span.col
+            if len(text) > _SHOWN:  # a window of a long line around the caret
+                start = max(0, min(col - 1 - _SHOWN // 2, len(text) - _SHOWN))
+                end = start + _SHOWN
+                text = ("..." if start else "") + text[start:end] + (
+                    "..." if end < len(text) else "")
+                col = col - start + (3 if start else 0)
+                width = max(1, min(width, len(text) - col + 1))
             out.append(f"    {text}")
-            out.append("    " + " " * (span.col - 1) + "^" * width)
+            out.append("    " + " " * (col - 1) + "^" * width)
     if hint:
         out.append(f"  hint: {hint}")
     return "\n".join(out)

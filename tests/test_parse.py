@@ -505,3 +505,20 @@ def test_the_parser_tables_are_kept_only_in_a_cache_folder_of_the_users_own(tmp_
     assert parse._tables_file() is False
     monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-such-place")
     assert parse._tables_file() is False
+
+
+def test_a_long_line_is_echoed_as_a_window_around_the_caret():
+    """A 100k-term expression's error echoed its whole line (200 KB); control characters
+    went to the terminal raw."""
+    from lwlc.errors import Span, format_diagnostic
+
+    line = "param a = " + " + ".join(f"x{i}" for i in range(2000))
+    col = line.index("x1500") + 1
+    source = "model m\n" + line + "\n"
+    out = format_diagnostic("error", "boom", Span("t.lwl", 2, col, 2, col + 5, source), None)
+    echoed, caret = out.splitlines()[1:3]
+    assert len(echoed) < 200 and echoed.strip().startswith("...")
+    assert echoed[caret.index("^"):].startswith("x1500") and caret.count("^") == 5
+    out = format_diagnostic("error", "x", Span("t.lwl", 2, 5, 2, 6, "model m\nab\x01\x1bcd\n"),
+                            None)
+    assert out.splitlines()[1] == "    ab??cd"
