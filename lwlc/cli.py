@@ -224,7 +224,13 @@ def compile_(
         if output is not None:
             output_file(output, inputs=(model,))
         if emit == "code":
-            text = compile_model(model, _overrides(set_), backend, dtype).source
+            from .driver import run_warnings
+            from .errors import format_warning
+
+            compiled = compile_model(model, _overrides(set_), backend, dtype)
+            for w in run_warnings(compiled.model, dtype):  # as `lwlc train` prints them
+                err_console.print(format_warning(w), markup=False)
+            text = compiled.source
         else:
             from .elaborate import load_model
             from .split import split

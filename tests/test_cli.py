@@ -491,6 +491,9 @@ def test_a_tolerance_float32_cannot_resolve_is_a_warning(tmp_path):
     assert "majority.lwl:" in r.output and "--dtype float64" in r.output
     r = run(*args, "--dtype", "float64", "-o", tmp_path / "f64")
     assert r.exit_code == 0 and "float32 resolves" not in r.output
+    r = run("compile", ROOT / "models" / "majority.lwl", "--backend", "jax", "--dtype",
+            "float32", "--set", "tolerance=1e-12", "-o", tmp_path / "s.py")
+    assert r.exit_code == 0 and "below what float32 resolves" in r.output, r.output
 
 
 def test_outputs_replace_a_links_target_and_write_through_devices_and_fifos(tmp_path):
