@@ -826,6 +826,12 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
     ``raw`` bytes; ``where`` names the file in errors."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    if b"\x00" in raw[:65536]:
+        line, col = _line_col(raw, raw.index(b"\x00"))
+        raise DataError("this is a binary file (it contains NUL bytes), not text data",
+                        path=where, line=line, col=col,
+                        hint="data files are text: a header line, then the numbers of each "
+                        "item (docs/data.md); a .zip holding such a file is read too")
     boolearn = _boolearn_header(raw)
     if boolearn is not None:
         return _parse_boolearn(raw, boolearn, where, name, source)
@@ -1093,8 +1099,9 @@ def save_text(dataset: Dataset, path: str | os.PathLike[str]) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = temp_for(directory / path.name, suffix=".tmp")
-    except OSError as e:
-        raise DataError(f"cannot write data file: {e.strerror or e}", path=str(path)) from None
+    except _errors.LwlcError as e:  # no file can be made in that folder
+        raise DataError(e.message.replace("cannot write", "cannot write data file"),
+                        hint=e.hint) from None
     try:
         with os.fdopen(fd, "w", encoding="ascii", newline="\n") as f:
             f.write(text)

@@ -593,9 +593,17 @@ class _Elaborator:
     def edge_file(self, term: S.EdgeFile) -> tuple[np.ndarray, np.ndarray]:
         path = Path(self.program.file).parent / term.path
         try:
-            text = path.read_text()
+            raw = path.read_bytes()
         except OSError as e:
             raise ModelError(f"cannot read edge file {path}: {e.strerror}", term.span) from None
+        try:
+            text = raw.decode("utf-8-sig")  # a byte-order mark is fine, as in model files
+            if "\x00" in text:
+                raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
+        except UnicodeDecodeError:
+            raise ModelError(f"edge file {path} is not a text file",
+                             term.span, hint="an edge file lists 'TAIL HEAD' node numbers, "
+                             "one edge per line") from None
         t, h = [], []
         n = sum(d.size for d in self.node_decls)
         for lineno, line in enumerate(text.splitlines(), 1):

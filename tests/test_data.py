@@ -287,7 +287,11 @@ def test_non_finite_rejected(tmp_path, token):
 
 
 def test_binary_garbage(tmp_path):
+    """Named a binary file at its first NUL (it was read as numbers: 'found 8 numbers on
+    the first line', or 'not a number')."""
     e = error_of(write(tmp_path, "g", b"2 2\n1 \x00\xff 0\n"))
+    assert e.message.startswith("this is a binary file") and (e.line, e.col) == (2, 3)
+    e = error_of(write(tmp_path, "h", b"2 2\n1 \xff 0\n"))  # no NUL: a bad number
     assert e.message.startswith("not a number") and (e.line, e.col) == (2, 3)
 
 
@@ -610,3 +614,4 @@ def test_fast_parser_agrees_with_strict_parser(body):
         assert got is None
     else:
         assert got is not None and np.array_equal(got, expect, equal_nan=True)
+

@@ -349,6 +349,12 @@ constraint inputs for k, i in D: agree x[k, out(i)] == d[k, i]
     (tmp_path / "e.txt").write_text("0 9\n")
     with pytest.raises(ModelError, match="node number out of range 0..4"):
         load_model(path)
+    (tmp_path / "e.txt").write_bytes(b"\xef\xbb\xbf0 3\n1 3\n")  # a BOM, as editors write
+    assert load_model(path).edge_sets["E"].tail.tolist() == [0, 1]
+    for raw in (b"\x00\x01\x02", b"0 3\n\xff\xfe\n"):  # binary: not an internal error
+        (tmp_path / "e.txt").write_bytes(raw)
+        with pytest.raises(ModelError, match="e.txt is not a text file"):
+            load_model(path)
 
 
 def test_user_set_with_smooth_and_affine_pieces():
