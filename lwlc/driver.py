@@ -512,10 +512,17 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
             if cfg.resume and not outputs and not run.has_record():
                 raise LwlcError(f"--resume: {run} holds no run to resume",
                                 hint="drop --resume to start one there")
-            if not cfg.resume and (outputs or run.has_record()) and not cfg.overwrite:
+            if not cfg.resume and outputs and not cfg.overwrite:
                 raise LwlcError(f"{run} already holds a run ({run.describe()})",
                                 hint="--resume continues it, --overwrite replaces it; or give "
                                 "another --out")
+            if not cfg.resume and not cfg.overwrite and run.has_record():
+                try:  # a run that never finished an epoch starts again; nothing is lost
+                    run.read_record()
+                except DataError as e:  # a run.json lwlc did not write: the user's
+                    raise LwlcError(f"{run} holds a {rundir.RUN} that lwlc train did not "
+                                    f"write: {e.message}", hint="--overwrite replaces it; or "
+                                    "give another --out") from None
         except Exception as e:
             if count > 1:  # the others wait in _train for where the run starts
                 _share(solver, _refuse(e))

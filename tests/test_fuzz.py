@@ -53,10 +53,16 @@ def check_error(err: LwlcError, text: str, file: str = FILE) -> None:
     assert 1 <= span.line <= len(lines), out
     assert 1 <= span.col <= len(lines[span.line - 1]) + 1, out
     assert out.startswith(f"{file}:{span.line}:{span.col}: error: "), out
-    if span.source is not None:  # the line shown is the line of the file (other breaks: ' ')
+    if span.source is not None:  # the line shown is the line of the file (other breaks: ' ',
+        # what is not printable: '?'), or a window of it around the caret where it is long
         shown = out.split("\n")[1]  # messages hold no "\n" (strings and names cannot)
         line = lines[span.line - 1].translate(OTHER_BREAKS).expandtabs(1)
-        assert shown == "    " + line, out
+        line = "".join(ch if ch.isprintable() else "?" for ch in line)
+        if len(line) <= 160:
+            assert shown == "    " + line, out
+        else:
+            window = shown[4:].removeprefix("...").removesuffix("...")
+            assert len(window) == 160 and window in line, out
 
 
 def front_end(text: str) -> None:

@@ -98,14 +98,14 @@ def test_existing_run_is_refused_and_overwrite_replaces_it(template, tmp_path):
 
 
 def test_a_folder_holding_only_a_run_json_is_not_written_over(tmp_path):
-    """A run.json of the user's own (or of a run that stopped before its first epoch) was
-    replaced without --overwrite."""
+    """A run.json of the user's own was replaced without --overwrite (one lwlc wrote, of a
+    run that never finished an epoch, is started again: the test above)."""
     out = tmp_path / "mine"
     out.mkdir()
     (out / "run.json").write_text('{"my": "notes"}')
     r = train_cli(out)
     clean(r)
-    assert "already holds a run (its run.json)" in r.output
+    assert "holds a run.json that lwlc train did not write" in r.output
     assert (out / "run.json").read_text() == '{"my": "notes"}'
 
 
