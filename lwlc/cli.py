@@ -154,9 +154,23 @@ def _note(text: str) -> None:
     err_console.print(f"lwlc: note: {text}", markup=False)
 
 
+# environment switches that take 0 or 1 (docs/jax.md, docs/performance.md)
+_SWITCHES = {"LWLC_FUSED": "the fused edge pass (1 on, 0 off; unset: where it pays)",
+             "LWLC_MEMORY_CHECK": "the check that a run's state fits in memory (0 skips it)"}
+
+
+def _check_switches() -> None:
+    """A switch set to anything but 0 or 1 was taken as unset without a word."""
+    for name, what in _SWITCHES.items():
+        value = os.environ.get(name, "").strip()
+        if value not in ("", "0", "1"):
+            raise LwlcError(f"{name}={value}: {name} is 0 or 1", hint=f"it switches {what}")
+
+
 def _run(fn):
     """Run a command body; turn every LwlcError into a located message and exit 1."""
     try:
+        _check_switches()
         return fn()
     except LwlcError as e:
         err_console.print(e.format(), markup=False)

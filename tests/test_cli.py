@@ -529,3 +529,13 @@ def test_outputs_replace_a_links_target_and_write_through_devices_and_fifos(tmp_
         assert r.exit_code == 1 and "cannot write /dev/full" in r.output
         assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+@pytest.mark.parametrize("name", ["LWLC_FUSED", "LWLC_MEMORY_CHECK"])
+def test_a_switch_set_to_neither_0_nor_1_is_refused(name, monkeypatch):
+    """LWLC_FUSED=yes was taken as unset without a word (a user test)."""
+    monkeypatch.setenv(name, "yes")
+    r = run("check", ROOT / "models" / "majority.lwl")
+    assert r.exit_code == 1 and f"{name}=yes: {name} is 0 or 1" in r.output
+    monkeypatch.setenv(name, "0")
+    assert run("check", ROOT / "models" / "majority.lwl").exit_code == 0
