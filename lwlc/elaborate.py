@@ -83,6 +83,7 @@ class _Elaborator:
         self.prelude = prelude
         self.params: dict[str, float] = {}
         self.param_spans: dict[str, Span] = {}
+        self.hidden_params: set[str] = set()  # `param z` or `x`, said once to be hidden
         self.node_decls: list[ir.NodeDecl] = []
         self.groups: dict[str, tuple[int, ...]] = {}
         self.group_spans: dict[str, Span] = {}
@@ -813,6 +814,14 @@ class _Elaborator:
                     _param_span(st, name, st.params[:i].count(name)),
                     hint=(f"give each parameter of {st.name} its own name" if repeated else
                           f"rename it, e.g. set {st.name}({renamed})"))
+        for name in ("z", "x"):  # a model parameter so named is hidden in the pieces
+            if name in self.params and name not in self.hidden_params:
+                self.hidden_params.add(name)
+                self.warnings.append(ir.ModelWarning(
+                    f"param {name}: inside the pieces of set {st.name} (line {st.span.line}), "
+                    f"{name} is the set's coordinate, not this parameter",
+                    self.param_spans[name],
+                    hint=f"rename the parameter to use it in a set, e.g. param {name}0"))
         self.set_decls[st.name] = st
 
     def st_ConstraintDecl(self, st: S.ConstraintDecl):

@@ -607,3 +607,14 @@ def test_outdeg_with_two_edge_sets_names_the_one_it_counts():
         load(src)
     assert "no out-edges in edge set E, so its outdeg is 0 (outdeg counts the first edge " \
            "set's edges only)" in e.value.message
+
+
+def test_a_model_parameter_named_z_is_said_to_be_hidden_in_set_pieces():
+    """`param z` then `set s { x = z + z ... }` read z as the set's coordinate, silently."""
+    src = edit(TINY, "param margin = 0.1", "param margin = 0.1\nparam z = 3") + \
+        "set dbl { x = z + z for all }\n"
+    m = load(src)
+    (w,) = [w for w in m.warnings if w.message.startswith("param z:")]
+    assert "inside the pieces of set dbl" in w.message and "param z0" in w.hint
+    assert (w.span.line, w.span.col) == at(src, "param z = 3")
+    assert not [w for w in load(TINY).warnings if w.message.startswith("param ")]
