@@ -1827,8 +1827,19 @@ def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, s
 
 
 def elaborate(program: S.Program, overrides: dict[str, float] | None = None) -> ir.Model:
-    """Resolve and evaluate a parsed model. `overrides` are `--set name=value` pairs."""
-    return _Elaborator(program, overrides or {}, parse_prelude()).run()
+    """Resolve and evaluate a parsed model. `overrides` are `--set name=value` pairs; an
+    error at a line that reads an overridden name says which --set it comes with."""
+    try:
+        return _Elaborator(program, overrides or {}, parse_prelude()).run()
+    except ModelError as e:
+        text = (e.span.lines_text() or "") if e.span is not None else ""
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text.split("#")[0]))
+        given = [f"--set {k}={v:g}" if isinstance(v, float) else f"--set {k}={v}"
+                 for k, v in (overrides or {}).items() if k in words]
+        if given and "--set" not in e.message:
+            e.message += f" (with {', '.join(given)})"
+            e.args = (e.message,)
+        raise
 
 
 def load_model(path, overrides: dict[str, float] | None = None) -> ir.Model:

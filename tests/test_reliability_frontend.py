@@ -618,3 +618,14 @@ def test_a_model_parameter_named_z_is_said_to_be_hidden_in_set_pieces():
     assert "inside the pieces of set dbl" in w.message and "param z0" in w.hint
     assert (w.span.line, w.span.col) == at(src, "param z = 3")
     assert not [w for w in load(TINY).warnings if w.message.startswith("param ")]
+
+
+def test_an_error_at_a_line_that_reads_an_overridden_name_names_the_set():
+    """`--set omega=-1` was blamed on the model's line alone (a user test)."""
+    with pytest.raises(ModelError) as e:
+        load(TINY, {"omega": -1.0})
+    assert e.value.message.endswith("(with --set omega=-1)")
+    assert "sphere(omega)" in e.value.span.line_text()
+    with pytest.raises(ModelError) as e:  # an error of the model's own: no --set named
+        load(edit(TINY, "sphere(omega)", "sphere(-1)"), {"margin": 0.2})
+    assert "--set" not in e.value.message
