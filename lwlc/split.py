@@ -466,11 +466,20 @@ def split(model: ir.Model) -> SplitPlan:
                 p = int(np.argmax(count > 2))
                 three = [fams[u.family] for u in active if u.mask[p]][:3]
                 elem = describe_element(model, var, lo, p)
+                hint, at = HINT_THIRD, three[2]
+                alike = next(((f, g) for i, f in enumerate(three) for g in three[i + 1:]
+                              if f.kind == g.kind), None)
+                if alike is not None:  # two of a kind: `for` domains that overlap
+                    f, g = alike
+                    at = g
+                    hint = (f"'{f.name}' and '{g.name}' are both {f.kind} constraints on this "
+                            "element: their `for` domains overlap; make them disjoint (e.g. "
+                            "`i in N - D` for the rest of N), or introduce a consensus copy")
                 third = SplitError(
                     f"{elem} is touched by three constraints: "
                     + ", ".join(_where(f) for f in three)
                     + "; a variable element may appear in at most two (one in A, one in B)",
-                    three[2].span, hint=HINT_THIRD,
+                    at.span, hint=hint,
                 )
                 third.families = tuple(f.name for f in three)
                 third.variables = (var,)

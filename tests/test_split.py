@@ -269,6 +269,21 @@ constraint tie for j in H1: agree y[*, j]
                         "constraint)")
 
 
+def test_two_constraints_of_a_kind_over_overlapping_domains_are_named_in_the_hint():
+    """`for k, i in N` where `N - D` was meant: the error pointed at a third family and
+    hinted at a consensus copy (a user test)."""
+    text = HEAD + """\
+constraint first for k, i in H1: (y[k, i], agree x[k, out(i)]) in relu
+constraint rest for k, i in H1: (y[k, i], agree x[k, out(i)]) in step(0.1)
+constraint neuron for k, j in H1 | H2: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+"""
+    err = split_error(text)
+    assert "is touched by three constraints" in err.message
+    assert err.span.line == line_of(text, "constraint rest")
+    assert err.hint.startswith("'first' and 'rest' are both activation constraints on this "
+                               "element: their `for` domains overlap")
+
+
 def test_triple_names_an_edge_readably():
     text = HEAD + """\
 constraint a for k, i in H1: agree x[k, out(i)]
