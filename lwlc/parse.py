@@ -659,12 +659,20 @@ def _glued_word(file: str, source: str, parsed: str, start: int, line: int,
     )
 
 
+MAX_MODEL_BYTES = 64 * 2**20
+
+
 def parse_file(path: str | Path) -> S.Program:
     """Read and parse a model file; every failure is a located ParseError."""
     path = Path(path)
     shown = str(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:  # bounded: /dev/zero or a runaway pipe never ends
+            data = fh.read(MAX_MODEL_BYTES + 1)
+        if len(data) > MAX_MODEL_BYTES:
+            raise ParseError(f"{shown} holds more than {MAX_MODEL_BYTES:,} bytes: not a "
+                             "model file", None, hint="a .lwl model is a short text; large "
+                             "tables go in data or edge files that it names")
     except FileNotFoundError:
         raise ParseError(f"no such model file: {shown}", None,
                          hint="models/ holds the shipped models") from None

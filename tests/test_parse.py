@@ -522,3 +522,15 @@ def test_a_long_line_is_echoed_as_a_window_around_the_caret():
     out = format_diagnostic("error", "x", Span("t.lwl", 2, 5, 2, 6, "model m\nab\x01\x1bcd\n"),
                             None)
     assert out.splitlines()[1] == "    ab??cd"
+
+
+def test_a_model_file_that_never_ends_is_refused(tmp_path, monkeypatch):
+    """`lwlc check /dev/zero` read without end (a user test); the read is bounded."""
+    from lwlc import parse
+    from lwlc.errors import ParseError
+
+    monkeypatch.setattr(parse, "MAX_MODEL_BYTES", 1000)
+    big = tmp_path / "big.lwl"
+    big.write_text("# " + "x" * 2000 + "\n")
+    with pytest.raises(ParseError, match="holds more than 1,000 bytes: not a model file"):
+        parse.parse_file(big)
