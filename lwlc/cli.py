@@ -450,7 +450,8 @@ def predict(
         columns = []  # classes as whole numbers, values to full precision (shortest repr)
         for v in pred.values():
             a = np.asarray(v).reshape(len(v), -1)
-            fmt = str if a.dtype.kind in "iub" else (lambda x: repr(float(x)))
+            # + 0.0: -0.0 prints as 0.0 (the backends differ in the sign of a zero)
+            fmt = str if a.dtype.kind in "iub" else (lambda x: repr(float(x) + 0.0))
             columns.append([[fmt(x) for x in row] for row in a.tolist()])
         lines = "\n".join(" ".join(cell for part in row for cell in part)
                           for row in zip(*columns, strict=True)) + "\n"

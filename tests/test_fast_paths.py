@@ -204,6 +204,28 @@ def test_xla_cache_stays_off_by_default_without_filelock(tmp_path, monkeypatch):
     assert "jax_compilation_cache_max_size" not in got
 
 
+def test_xla_cache_skips_a_folder_no_file_can_be_made_in_and_drops_broken_entries(
+        tmp_path, monkeypatch):
+    """/proc/self as the cache made each read and write wait out the file lock (306 s for a
+    5 s run); an entry a killed write left (empty, or without its -atime file) made JAX
+    warn and compile again at every run (user tests)."""
+    import os
+
+    if os.path.isdir("/proc/self"):
+        assert _xla_cache_settings(monkeypatch, "/proc/self") == {}
+    folder = tmp_path / "xla"
+    folder.mkdir(mode=0o700)
+    (folder / "whole-cache").write_bytes(b"x" * 10)
+    (folder / "whole-atime").write_bytes(b"t")
+    (folder / "cut-cache").write_bytes(b"x" * 10)  # written, its -atime never was
+    (folder / "empty-cache").write_bytes(b"")
+    (folder / "empty-atime").write_bytes(b"t")
+    got = _xla_cache_settings(monkeypatch, str(folder))
+    assert got["jax_compilation_cache_dir"] == str(folder)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
+        "empty-atime", "whole-atime", "whole-cache"]
+
+
 def test_a_model_compiled_again_in_a_new_process_comes_from_the_xla_cache(tmp_path):
     """The second process finds the loop's executable on disk and runs it to the same
     state as the first."""

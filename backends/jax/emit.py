@@ -64,7 +64,7 @@ RUNTIME = ((jax_arrays, ("_fresh", "_assign", "_host_assign")),
                         "_tables", "_run_mode", "_fused_update", "fused_edge_pass")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
                        "devices", "mesh", "shard", "gather", "_loop", "_use_xla_cache",
-                       "XLA_CACHE_BYTES", "run_compiled")),
+                       "_usable_cache", "XLA_CACHE_BYTES", "run_compiled")),
            (files, ("own_cache_folder",)))
 ROOTS = ("devices", "mesh", "shard", "gather", "LAST_COMPILE_SECONDS", "DTYPE")
 

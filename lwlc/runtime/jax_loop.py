@@ -194,10 +194,45 @@ def _use_xla_cache():
         path = own_cache_folder("xla") if capped else None
         if path is None:
             return
+    if not _usable_cache(path, capped):
+        return
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     if capped:
         jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
+
+
+def _usable_cache(path, capped):
+    """Whether a file can be made in the cache folder `path` (in one such as /proc/self
+    JAX's file lock waits out its timeout at every read and write). Capped, the entries
+    an interrupted write left go first: an empty one, or one without the -atime file
+    JAX writes after it, under JAX's lock, so that no write in progress counts as one
+    (such an entry made JAX warn and compile again at every run: it never rewrites
+    an entry that exists)."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".lwlc-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError:
+        return False
+    if not capped:
+        return True
+    try:
+        import filelock
+
+        with filelock.FileLock(os.path.join(path, ".lockfile"), timeout=2):
+            for name in os.listdir(path):
+                if not name.endswith("-cache"):
+                    continue
+                entry = os.path.join(path, name)
+                stamp = entry[: -len("-cache")] + "-atime"
+                if os.path.getsize(entry) == 0 or not os.path.exists(stamp):
+                    os.unlink(entry)
+    except Exception:  # noqa: BLE001 - a tidy-up only: the cache works without it
+        pass
+    return True
 
 
 def run_compiled(step, state, data, iterations, tolerance, beta):
