@@ -230,7 +230,7 @@ def _usable_cache(path, capped):
                 stamp = entry[: -len("-cache")] + "-atime"
                 if os.path.getsize(entry) == 0 or not os.path.exists(stamp):
                     os.unlink(entry)
-    except Exception:  # noqa: BLE001 - a tidy-up only: the cache works without it
+    except Exception:  # a tidy-up only: the cache works without it
         pass
     return True
 
