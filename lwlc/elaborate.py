@@ -1249,45 +1249,22 @@ def _values(piece: ir.Piece) -> sympy.Set | None:
     return taken
 
 
-def _only_approached(pieces: tuple, value: float) -> float | None:
-    """The value nearest to x that the set's pieces approach but never take, where that is
-    the nearest they come to x (x = f(z) with x fixed then has no nearest point: the
-    projection's steps run off); None where the set takes x, or a value nearest to it, or
-    sympy cannot tell."""
-    import sympy
-
-    taken = sympy.S.EmptySet
-    for piece in pieces:
-        values = _values(piece)
-        if values is None:
-            return None
-        taken = taken | values
-    v = sympy.Float(value)
-    if taken.contains(v) is not sympy.false:
-        return None
-    ends = [e for e in taken.boundary if e.is_finite] if taken.boundary.is_FiniteSet else []
-    if not ends:
-        return None
-    nearest = min(ends, key=lambda e: abs(float(e) - value))
-    return float(nearest) if taken.contains(nearest) is sympy.false else None
-
-
-def approached_only(pieces: tuple, values: np.ndarray) -> np.ndarray:
-    """Of `values` (fixed x, e.g. a data column), those the set never takes and whose
-    nearest value in its closure it only approaches (a sigmoid's 0 and 1, and anything
-    beyond them): x = f(z) then has no nearest z, and the projection's steps run off.
-    Empty where every value is taken or has a nearest taken value, or sympy cannot tell."""
+def approached_limits(pieces: tuple, values) -> np.ndarray:
+    """Per value of `values` (fixed x: a constant, a data column), the value the set's
+    pieces only approach (a sigmoid's 0 and 1) where that is the nearest they come to x,
+    else NaN: the set takes x, or a value nearest to it, or sympy cannot tell. At such an
+    x, x = f(z) has no nearest z, and the projection's steps run off."""
     values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, np.nan)
     if all(p.affine is not None for p in pieces):
-        return values[:0]  # an affine piece takes the ends of its closed interval
+        return out  # an affine piece takes the ends of its closed interval
     import sympy
 
-    values = np.unique(values)
     taken = sympy.S.EmptySet
     for piece in pieces:
         got = _values(piece)
         if got is None:
-            return values[:0]
+            return out
         taken = taken | got
     spans = []  # (lo, hi, lo taken, hi taken) of each interval or point
     for part in (taken.args if isinstance(taken, sympy.Union) else (taken,)):
@@ -1297,9 +1274,7 @@ def approached_only(pieces: tuple, values: np.ndarray) -> np.ndarray:
         elif isinstance(part, sympy.FiniteSet):
             spans += [(float(p), float(p), True, True) for p in part]
         else:
-            return values[:0]
-    if not spans:
-        return values[:0]
+            return out
     inside = np.zeros(values.shape, dtype=bool)
     ends, attained = [], []
     for lo, hi, lo_in, hi_in in spans:
@@ -1310,10 +1285,18 @@ def approached_only(pieces: tuple, values: np.ndarray) -> np.ndarray:
                 ends.append(e)
                 attained.append(ok)
     if not ends:
-        return values[:0]
+        return out
     ends_a = np.asarray(ends)
-    nearest = np.argmin(np.abs(values[:, None] - ends_a[None, :]), axis=1)
-    return values[~inside & ~np.asarray(attained)[nearest]]
+    nearest = np.argmin(np.abs(values[..., None] - ends_a), axis=-1)
+    bad = ~inside & ~np.asarray(attained)[nearest]
+    out[bad] = ends_a[nearest[bad]]
+    return out
+
+
+def approached_only(pieces: tuple, values) -> np.ndarray:
+    """The distinct values of `values` that the set only approaches (approached_limits)."""
+    values = np.unique(np.asarray(values, dtype=np.float64))
+    return values[~np.isnan(approached_limits(pieces, values))]
 
 
 def _sympy_bound(v: float) -> sympy.Expr:
@@ -1626,8 +1609,8 @@ class _Context:
         aset = self.el.instantiate_set(rel.set)
         if fixed is not None and fixed.constant is not None and any(
                 p.curve is not None for p in aset.pieces):
-            limit = _only_approached(aset.pieces, fixed.constant)
-            if limit is not None:
+            limit = float(approached_limits(aset.pieces, fixed.constant))
+            if not math.isnan(limit):
                 raise ModelError(
                     f"set {rel.set.name} never takes the value x = {fixed.constant:g}: it "
                     f"only approaches {limit:g}", rel.fixed.span,

@@ -38,15 +38,18 @@ def own_cache_folder(name: str = "") -> str | None:
     )
     top = os.path.join(root, "lwlc")
     folder = os.path.join(top, name) if name else top
+    return folder if private_folder(top) and private_folder(folder) else None
+
+
+def private_folder(path: str) -> bool:
+    """Make `path` (mode 0700) if need be; whether it is then a folder of the user's own
+    that nobody else may write to. Copied into the emitted JAX solvers."""
     try:
-        os.makedirs(top, mode=0o700, exist_ok=True)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        stats = [os.stat(top), os.stat(folder)]
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.stat(path)
     except OSError:
-        return None
-    if any(st.st_uid != os.getuid() or st.st_mode & 0o022 for st in stats):
-        return None
-    return folder
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def temp_for(path: str | os.PathLike, suffix: str = ".part") -> tuple[int, str]:

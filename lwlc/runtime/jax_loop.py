@@ -14,7 +14,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from lwlc.files import own_cache_folder
+from lwlc.files import own_cache_folder, private_folder
 from lwlc.runtime.jax_blocks import _join_blocks, _split_blocks
 
 DTYPE = "float64"
@@ -183,12 +183,7 @@ def _use_xla_cache():
     capped = importlib.util.find_spec("filelock") is not None
     if setting:
         path = os.path.abspath(os.path.expanduser(setting))
-        try:
-            os.makedirs(path, mode=0o700, exist_ok=True)
-            st = os.stat(path)
-        except OSError:
-            return
-        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        if not private_folder(path):
             return
     else:
         path = own_cache_folder("xla") if capped else None
