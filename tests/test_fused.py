@@ -367,3 +367,30 @@ def test_the_ffi_handlers_come_from_numbas_cache_in_a_new_process():
         if run == 0:
             first = entries()
     assert first and entries() == first
+
+
+def test_a_step_without_the_kernels_does_not_import_them():
+    """The bilinear roots asked lwlc.runtime.fused whether the kernel was wanted by
+    importing it: every JAX run of a model without the fused pass imported numba (0.37 s
+    of its compile). Only a caller that imported the kernels can want them."""
+    import subprocess
+
+    code = ("import sys\n"
+            "import numpy as np\n"
+            "from lwlc.compiler import compile_model, load_solver\n"
+            "from lwlc.driver import batch_data, bind\n"
+            f"c = compile_model({str(ROOT / 'models' / 'majority.lwl')!r}, {{}}, 'jax', "
+            "'float32')\n"
+            "s = load_solver(c.source)\n"
+            "assert not s.fused_edge_pass()\n"
+            "b = bind(c, c.model.data['train'], 'train')\n"
+            "d = batch_data(c, b, np.arange(c.model.batch.size), {})\n"
+            "st = s.init(s.initial_params(np.random.default_rng(0)), d)\n"
+            "st, steps, _, _ = s.solve_batch(st, d, iterations=2, tolerance=0.0)\n"
+            "assert steps == 2\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'numba'"
+            " or m == 'lwlc.runtime.fused'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -100,11 +100,10 @@ def _compiled_roots(xp: "ModuleType", *sums: "Array") -> "tuple | None":
     """bilinear_solve by the compiled kernel (lwlc/runtime/fused.py `roots`: this
     iteration, each row stopping at its own step, rows in SIMD lanes) where the caller
     asked for it (the restarts' vmapped step, on one CPU device); otherwise None."""
-    if not _is_jax(xp):
-        return None
-    try:  # emitted set code imports nothing at its top: numba is optional
-        fused = __import__("lwlc.runtime.fused", fromlist=["jax_roots"])
-    except ImportError:  # numba missing, or lwlc not installed
+    # Only a caller that imported the kernels can have asked for them: importing them
+    # here (numba, about 0.3 s) would slow down every first trace of a JAX step.
+    fused = __import__("sys").modules.get("lwlc.runtime.fused")
+    if not _is_jax(xp) or fused is None:
         return None
     return fused.jax_roots(*sums)
 
