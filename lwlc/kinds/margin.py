@@ -66,15 +66,24 @@ def emit(w, lf: LoweredFamily) -> list[str]:
     ypos = w.index(lf.class_positions[fam.y], f"{fam.name}_{fam.y}")
     lab = w.model.labels[fam.label]
     lrows = w.input_rows(lab, fam.part)
-    lines = [f"y = {ypos.read('src', fam.y, R)}", f"gy = {w.metric(fam.y, ypos)}"]
+    # the modes pick items by their distance in the metric of z = y - b (eq. 27); the
+    # plain projection is the same in any metric
+    weighted = fam.mode != "plain"
+    lines = [f"y = {ypos.read('src', fam.y, R)}"]
+    if fam.b or weighted:
+        lines.append(f"gy = {w.metric(fam.y, ypos)}")
     if fam.b:
         bpos = w.index(lf.class_positions[fam.b], f"{fam.name}_{fam.b}")
         lines += [f"b = {bpos.read('src', fam.b, R)}", f"gb = {w.metric(fam.b, bpos)}",
                   "z = y - b"]
     else:
         lines += ["z = y"]
+    weight = ""
+    if weighted:
+        weight = ", gy * gb / (gy + gb)" if fam.b else ", gy"
     lines.append(f"znew = class_projection(xp, z, data[{fam.label!r}][{lrows}], "
-                 f"{w.num(fam.margin)}, {fam.mode!r}, {fam.count}, {fam.allow_label})")
+                 f"{w.num(fam.margin)}, {fam.mode!r}, {fam.count}, {fam.allow_label}"
+                 f"{weight})")
     if fam.b:
         w.need("activation")  # activation_yb_update
         lines.append("y, b = activation_yb_update(xp, y, b, znew - z, gy, gb)")

@@ -214,19 +214,20 @@ def _usable_cache(path, capped):
         return False
     if not capped:
         return True
-    try:
-        import filelock
+    import contextlib
 
-        with filelock.FileLock(os.path.join(path, ".lockfile"), timeout=2):
-            for name in os.listdir(path):
-                if not name.endswith("-cache"):
-                    continue
-                entry = os.path.join(path, name)
-                stamp = entry[: -len("-cache")] + "-atime"
-                if os.path.getsize(entry) == 0 or not os.path.exists(stamp):
-                    os.unlink(entry)
-    except Exception:  # a tidy-up only: the cache works without it
-        pass
+    import filelock
+
+    lock = filelock.FileLock(os.path.join(path, ".lockfile"), timeout=2)
+    # a tidy-up only: the cache works without it
+    with contextlib.suppress(OSError, filelock.Timeout), lock:
+        for name in os.listdir(path):
+            if not name.endswith("-cache"):
+                continue
+            entry = os.path.join(path, name)
+            stamp = entry[: -len("-cache")] + "-atime"
+            if os.path.getsize(entry) == 0 or not os.path.exists(stamp):
+                os.unlink(entry)
     return True
 
 

@@ -1,9 +1,12 @@
 """Class constraints of the classifier (Elser eq. 26d–e, 32, 33; Sect. 5.3, 6.2).
 
 Input z = y − b on the class nodes, shape [..., K, C] (items K, classes C), integer
-labels [..., K] and the margin Δ. The labelled node needs z ≥ Δ, every other node z ≤ 0;
-y and b move equally and oppositely (equal weights υ), so an item's squared change of y
-and b is |Δz|²/2.
+labels [..., K] and the margin Δ. The labelled node needs z ≥ Δ, every other node z ≤ 0.
+y and b move oppositely: with metric weights g_y, g_b on a class node (eq. 27), the
+cheapest change of z by Δz there costs g Δz², g = g_y g_b / (g_y + g_b) (``weight``; 1/2
+for unit weights, so an item's squared change of y and b is then |Δz|²/2). Each node's
+constraint is its own, so the plain projection does not depend on g; which items the
+modes exempt or relabel does.
 
 Modes of ``class_projection`` (``count`` = EE or FPA):
 
@@ -44,15 +47,17 @@ def margin_projection(
     return xp.where(own, xp.maximum(z, m), xp.minimum(z, 0.0))
 
 
-def class_distances(xp: "ModuleType", z: "Array", margin: "Array") -> "Array":
-    """d[..., k, l]: squared change of y and b (|Δz|²/2) when item k is projected as
-    class l."""
+def class_distances(
+    xp: "ModuleType", z: "Array", margin: "Array", weight: "Array" = 0.5
+) -> "Array":
+    """d[..., k, l]: the squared change of y and b, Σ_c g_c Δz_c² (g = ``weight``, per
+    class node or one for all), when item k is projected as class l."""
     m = xp.asarray(margin)[..., None, None]
     over = xp.maximum(z, 0.0)
     short = xp.maximum(m - z, 0.0)
     eye = xp.arange(z.shape[-1])[:, None] == xp.arange(z.shape[-1])
     terms = xp.where(eye, (short * short)[..., None, :], (over * over)[..., None, :])
-    return 0.5 * xp.sum(terms, axis=-1)
+    return xp.sum(weight * terms, axis=-1)
 
 
 def class_selection(
@@ -63,10 +68,11 @@ def class_selection(
     mode: str,
     count: int,
     allow_label: int,
+    weight: "Array" = 0.5,
 ) -> "tuple":
     """Target class per item and whether the item is projected (eq. 32, 33; Sect.
-    6.2)."""
-    dist = _barrier(xp, (class_distances(xp, z, margin),))[
+    6.2), by the distances in the metric ``weight`` (module doc)."""
+    dist = _barrier(xp, (class_distances(xp, z, margin, weight),))[
         0
     ]  # computed once (see _barrier)
     own = xp.sum(
@@ -99,10 +105,13 @@ def class_projection(
     mode: str,
     count: int,
     allow_label: int,
+    weight: "Array" = 0.5,
 ) -> "Array":
-    """Class constraint projection in mode plain / exempt / relabel / allow (module
-    doc)."""
-    target, active = class_selection(xp, z, labels, margin, mode, count, allow_label)
+    """Class constraint projection in mode plain / exempt / relabel / allow, nearest in
+    the metric ``weight`` of z on the class nodes (module doc)."""
+    target, active = class_selection(
+        xp, z, labels, margin, mode, count, allow_label, weight
+    )
     return xp.where(active[..., None], margin_projection(xp, z, target, margin), z)
 
 
@@ -130,7 +139,7 @@ def _satisfies(row: np.ndarray, label: int, margin: float, tol: float) -> bool:
 
 def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
     z = pt[0]
-    _, labels, margin, mode, count, allow = args
+    _, labels, margin, mode, count, allow, _ = args
     margin, count, allow = float(margin), int(count), int(allow)
     t = tol * (1.0 + margin + np.abs(z).max())
     own_ok = [_satisfies(z[k], int(labels[k]), margin, t) for k in range(z.shape[0])]
@@ -153,12 +162,12 @@ def _contains(pt: tuple, args: tuple, tol: float) -> np.ndarray:
 
 
 def _distance(p: tuple, q: tuple, args: tuple) -> np.ndarray:
-    return 0.5 * np.sum((q[0] - p[0]) ** 2, axis=(-2, -1))
+    return np.sum(args[6] * (q[0] - p[0]) ** 2, axis=(-2, -1))
 
 
 def _assignments(args: tuple) -> list[tuple[np.ndarray, np.ndarray]]:
     """All (target labels, active) structures allowed by the mode."""
-    _, labels, _, mode, count, allow = args
+    _, labels, _, mode, count, allow, _ = args
     count, allow = int(count), int(allow)
     k_items = labels.shape[0]
     out = []
@@ -196,7 +205,7 @@ def _bruteforce(args: tuple) -> tuple:
     best, best_d = None, np.inf
     for target, active in _assignments(args):
         cand = _structured(z, target, active, margin)
-        d = float(np.sum((cand - z) ** 2))
+        d = float(np.sum(args[6] * (cand - z) ** 2))
         if d < best_d:
             best, best_d = cand, d
     return (best,)
@@ -229,7 +238,14 @@ def _make_args() -> object:
         mode = draw(st.sampled_from(["plain", "exempt", "relabel", "allow"]))
         count = np.asarray(draw(st.integers(0, 2)))  # arrays: traced under jit
         allow = np.asarray(draw(st.integers(0, _C - 1)))
-        return z, labels, margin, mode, count, allow
+        # the metric of z per class node: unequal weights change which items the
+        # modes pick
+        weight = draw(st.sampled_from([np.full(_C, 0.5), None]))
+        if weight is None:
+            weight = 10.0 ** np.asarray(
+                draw(st.lists(st.floats(-1.0, 1.0), min_size=_C, max_size=_C))
+            )
+        return z, labels, margin, mode, count, allow, weight
 
     return draw()
 
