@@ -697,9 +697,9 @@ class SolverWriter:
     def initial_params(self) -> list[str]:
         plan, m = self.plan, self.model
         lines = ["def initial_params(rng):",
-                 '    """Learned parameters to start from: uniform weights on edges, zeros on '
-                 'nodes,\n    each projected onto its consensus side constraint '
-                 '(Sect. 4.3, 5.4)."""',
+                 '    """Learned parameters to start from: uniform weights on edges (centred '
+                 'per\n    node where the side constraint admits negatives), zeros on nodes, '
+                 'each\n    projected onto its consensus side constraint (Sect. 4.3, 5.4)."""',
                  "    params = {}"]
         for name in plan.params:
             var = m.variables[name]
@@ -718,15 +718,21 @@ class SolverWriter:
                   "    params = dict(params)"]
         for lp in plan.learned:
             side = lp.family.side
-            if side.kind == "none":
+            on_edges = m.variables[lp.var].axis == "edges"
+            # weights drawn in [0, 1) are centred per node where the side constraint admits
+            # negative values: all-positive weights can start a whole layer dead or
+            # saturated (a ReLU layer behind a negative coefficient, a sigmoid's tail)
+            centred = on_edges and (side.kind in ("none", "sphere")
+                                    or (side.kind == "box" and side.args[0] < 0.0))
+            if side.kind == "none" and not centred:
                 continue
             lines.append(f"    # {lp.family.name} ({self.file}:{lp.family.span.line})")
             for gi, g in enumerate(lp.groups):
                 lf = next(f for f in plan.families if f.family is lp.family)
                 ix = self.group_index(lf, gi, g)
-                idx = ix["E"] if m.variables[lp.var].axis == "edges" else ix[lp.var]
+                idx = ix["E"] if on_edges else ix[lp.var]
                 lines.append(f"    mean = {idx.read1(f'params[{lp.var!r}]')}")
-                if side.kind == "sphere":
+                if centred:
                     lines.append("    mean = mean - mean.mean(axis=-1, keepdims=True)  # centred")
                 from lwlc.kinds.consensus import side_lines
 

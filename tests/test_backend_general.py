@@ -403,3 +403,41 @@ def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
     inside = bind(c, "bits:n=3", "train")
     inside.inputs["d"] = 0.25 + 0.5 * inside.inputs["d"]
     assert unreached_data(c, inside, {}) == []
+
+
+SIDES = """\
+model sides "weights under each kind of side constraint"
+nodes D[5], A[3], B[3], P[3], Q[2]
+edges E = dense(D -> A) + dense(D -> B) + dense(D -> P) + dense(A | B | P -> Q)
+batch k[4]
+input d[k, D]
+var x[k, E]
+var w[k, E]
+var y[k, A | B | P | Q]
+constraint inputs for k, i in D:         agree x[k, out(i)] == d[k, i]
+constraint hidden for k, i in A | B | P: (y[k, i], agree x[k, out(i)]) in relu
+constraint free   for j in A:            agree w[*, in(j)]
+constraint boxed  for j in B:            agree w[*, in(j)] in box(-1, 1)
+constraint pos    for j in P:            agree w[*, in(j)] in nonneg
+constraint round  for j in Q:            agree w[*, in(j)] in sphere(2)
+constraint neuron for k, j in A | B | P | Q: dot(x[k, in(j)], w[k, in(j)]) == -1 * y[k, j]
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_initial_weights_are_centred_where_the_side_constraint_admits_negatives(tmp_path,
+                                                                                backend):
+    """Weights drawn in [0, 1) were centred only under a sphere: behind a negative
+    coefficient a ReLU layer with box(-1, 1) weights started dead, and a user's model never
+    trained (train_err 0.5, one class for every item). Free and box weights are now centred
+    per node; nonneg weights stay in [0, 1)."""
+    solver = load_solver(compile_model(_write(tmp_path, SIDES), None, backend).source)
+    w = np.asarray(solver.initial_params(np.random.default_rng(3))["w"])
+    rows = {"A": w[0:15], "B": w[15:30], "P": w[30:45], "Q": w[45:63]}
+    for name in ("A", "B"):
+        per_node = rows[name].reshape(3, 5)
+        assert np.allclose(per_node.sum(axis=1), 0.0, atol=1e-12), name
+        assert (per_node < 0).any() and np.all(np.abs(per_node) <= 1.0), name
+    assert np.all((rows["P"] >= 0.0) & (rows["P"] < 1.0)) and rows["P"].std() > 0.1
+    q = rows["Q"].reshape(2, 9)
+    assert np.allclose(np.linalg.norm(q, axis=1), 2.0) and np.allclose(q.sum(axis=1), 0.0)
