@@ -566,6 +566,15 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     if s.epochs < 1:
         raise LwlcError("no epochs to run", hint="raise --set epochs=N")
     n_batches = max(1, n_items // per_batch)
+    if s.restart and warn is not None and (n_items != per_batch or m.samples):
+        # a run of several batches (or with samples) warm-starts every batch anyway
+        warn(ir.ModelWarning(
+            "restart = 1 changes nothing here: it applies to a model whose one batch holds "
+            f"all the data, and this run has {n_items} items in batches of {per_batch}"
+            + (" with sampled codes" if m.samples else ""),
+            s.span or Span(m.file, 1, 1),
+            hint="each batch starts from the consensus parameters and a forward pass "
+                 "already; drop restart"))
     rng_init = np.random.default_rng([s.seed, 0])
     params = to_host(solver, solver.initial_params(rng_init))
     start_epoch = 0

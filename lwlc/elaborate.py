@@ -954,7 +954,7 @@ class _Elaborator:
         return ir.Solver(
             method=method, beta=beta, lam=None if lam is None else float(lam),
             iterations=whole("iterations", 1), tolerance=float(settings["tolerance"]),
-            epochs=whole("epochs", 0), seed=whole("seed", 0), error=str(settings["error"]),
+            epochs=whole("epochs", 1), seed=whole("seed", 0), error=str(settings["error"]),
             restart=bool(restart), span=span,
         )
 

@@ -539,3 +539,18 @@ def test_a_switch_set_to_neither_0_nor_1_is_refused(name, monkeypatch):
     assert r.exit_code == 1 and f"{name}=yes: {name} is 0 or 1" in r.output
     monkeypatch.setenv(name, "0")
     assert run("check", ROOT / "models" / "majority.lwl").exit_code == 0
+
+
+def test_epochs_is_at_least_one_and_restart_on_several_batches_is_a_warning(tmp_path):
+    """The docs said epochs ≥ 0 while train refused 0 with no location; restart = 1 on a
+    model of several batches per epoch was ignored without a word (a user test)."""
+    r = run("check", ROOT / "models" / "majority.lwl", "--set", "epochs=0")
+    assert r.exit_code == 1 and "epochs must be a whole number ≥ 1, got 0" in r.output
+    args = ("train", ROOT / "models" / "majority.lwl", "--data", "majority:depth=2,limit=64",
+            "--set", "epochs=1", "--set", "iterations=2", "--set", "batch=32", "-q")
+    r = run(*args, "--set", "restart=1", "-o", tmp_path / "r1")
+    assert r.exit_code == 0, r.output
+    assert "warning: restart = 1 changes nothing here" in r.output
+    assert "64 items in batches of 32" in r.output and "majority.lwl:" in r.output
+    r = run(*args, "-o", tmp_path / "r0")
+    assert r.exit_code == 0 and "restart" not in r.output
