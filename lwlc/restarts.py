@@ -287,7 +287,9 @@ def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -
                                              jax.tree_util.tree_leaves(args)))
     t0 = time.perf_counter()
     if key not in _COMPILED:
-        with _roots_kernel():
+        from .runtime.jax_loop import _InterruptsHeld
+
+        with _roots_kernel(), _InterruptsHeld():  # a Ctrl-C waits for XLA's compile
             _COMPILED[key] = _advance(problem.solver, dtype).lower(*args).compile()
     call = _COMPILED[key]
     compile_seconds = time.perf_counter() - t0

@@ -231,6 +231,35 @@ def _usable_cache(path, capped):
     return True
 
 
+class _InterruptsHeld:
+    """A block during which a Ctrl-C (SIGINT) waits: it is raised when the block ends.
+    XLA compiles in threads of its own; a KeyboardInterrupt that unwound the caller
+    mid-compile freed what those threads were using, and the process died of a
+    segfault or "pure virtual method called" instead of exiting 130. Only the main
+    thread handles signals, and only a handler set from Python is replaced."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.caught, self.previous = [], None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):
+                self.previous = previous
+                signal.signal(signal.SIGINT, lambda *sig: self.caught.append(sig))
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            if self.caught:
+                self.previous(*self.caught[0])  # KeyboardInterrupt, as a rule
+        return False
+
+
 def run_compiled(step, state, data, iterations, tolerance, beta):
     """Run `step` on one batch inside one compiled loop. Returns (state, steps, first
     error, last error). The first call for a layout compiles; its time adds to
@@ -249,7 +278,8 @@ def run_compiled(step, state, data, iterations, tolerance, beta):
         t0 = time.perf_counter()
         _use_xla_cache()
         loop = jax.jit(_loop, static_argnums=0, donate_argnums=1)
-        _EXECUTABLES[key] = loop.lower(step, state, data, *args).compile()
+        with _InterruptsHeld():
+            _EXECUTABLES[key] = loop.lower(step, state, data, *args).compile()
         LAST_COMPILE_SECONDS += time.perf_counter() - t0
     st, steps, first, last = _EXECUTABLES[key](state, data, *args)
     return st, int(steps), float(first), float(last)
