@@ -24,6 +24,7 @@ import json
 import math
 import os
 import socket
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -365,11 +366,20 @@ class RunDir:
         except ImportError:  # not POSIX: no lock
             return
         path = self.file(LOCK)
+        # never through a link (its target was truncated), never blocking on a FIFO
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(path, flags, 0o666)
         except OSError as e:
+            if path.is_symlink():
+                raise LwlcError(f"{path} is a symbolic link: lwlc writes its lock there and "
+                                "does not follow links", hint=f"remove {path}") from None
             raise LwlcError(f"cannot open {path}: {e.strerror or e}",
                             hint="the run directory must be writable") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise LwlcError(f"{path} is not a regular file: lwlc writes its lock there",
+                            hint=f"remove {path}")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

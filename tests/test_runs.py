@@ -336,6 +336,25 @@ def test_a_locked_directory_is_refused(tmp_path):
     assert train_cli(out).exit_code == 0  # released: free again
 
 
+def test_a_lock_that_is_a_link_or_a_fifo_is_refused(tmp_path):
+    """The lock followed a symbolic link and truncated its target (anyone who can write
+    to a shared run folder could plant one); a FIFO was an internal error (a user test)."""
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".lock").symlink_to(victim)
+    r = train_cli(out)
+    clean(r)
+    assert ".lock is a symbolic link" in r.output and "remove" in r.output
+    assert victim.read_text() == "keep me\n"
+    (out / ".lock").unlink()
+    os.mkfifo(out / ".lock")
+    r = train_cli(out)
+    clean(r)
+    assert ".lock is not a regular file" in r.output
+
+
 # --- numerics and resources -------------------------------------------------------------------
 
 
