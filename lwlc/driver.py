@@ -779,6 +779,7 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
 
 def _write_epoch(run, params, rows, summary, rid, solved) -> tuple[dict, dict]:
     """The epoch's checkpoint into the run directory (a `_share` function: process 0 only)."""
+    run.still_here()
     write_outputs(run.path, params, rows, summary, run_id=rid,
                   stopped="solved" if solved else None)
     return {}, {}

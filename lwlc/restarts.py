@@ -408,6 +408,11 @@ def write(out_dir, result: dict) -> None:
 
     out_dir = Path(out_dir)
     try:
+        # an earlier search's files go first: a failure between the two writes then
+        # leaves one file of this search, never one of each (restarts.json holds no hash
+        # of the csv that would tell them apart)
+        for name in (JSON, CSV):
+            (out_dir / name).unlink(missing_ok=True)
         atomic_write_text(out_dir / CSV, rundir.log_text(result["starts"]))
         atomic_write_text(out_dir / JSON, json.dumps(result, indent=2) + "\n")
     except OSError as e:
@@ -442,6 +447,7 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
             result = run(problem, restarts, cfg.seed, chunk=chunk,
                          progress=cfg.progress and not cfg.quiet)
         if run_dir is not None:
+            run_dir.still_here()
             write(run_dir.path, result)
     finally:
         if run_dir is not None:

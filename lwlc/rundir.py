@@ -408,12 +408,30 @@ class RunDir:
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
-            if self._created and [p.name for p in self.path.iterdir()] == [LOCK]:
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # (the folder may have gone)
+                if self._created and [p.name for p in self.path.iterdir()] == [LOCK]:
                     self.file(LOCK).unlink()
                     self.path.rmdir()
             os.close(self._fd)  # releases the flock
             self._fd = None
+
+    def still_here(self) -> None:
+        """Refuse to write into DIR when it is no longer the folder this run locked (removed,
+        moved or replaced during the run): each write re-created it, without its record or
+        lock, and a second run could take it over and mix its epochs in."""
+        if self._fd is None:
+            return
+        held = os.fstat(self._fd)
+        try:
+            now = os.stat(self.file(LOCK))
+            same = (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+        except OSError:
+            same = False
+        if not same:
+            raise LwlcError(f"the run folder {self.path} was removed, moved or replaced during "
+                            "the run: its epochs are not written there",
+                            hint="the epochs written before are where the folder went; "
+                            "train again, or continue a moved folder with --resume there")
 
     # what is there
 

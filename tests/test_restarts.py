@@ -190,3 +190,26 @@ def test_a_search_too_large_for_one_command_is_refused_before_it_starts(tmp_path
     r = CliRunner().invoke(app, ["train", str(MODELS / "nmf_ledm.lwl"), "--restarts",
                                  "1000000000", "--out", str(tmp_path / "r")])
     assert r.exit_code == 1 and "at most 1,000,000 starts per command" in r.output, r.output
+
+
+def test_a_failed_write_never_leaves_the_files_of_two_searches(tmp_path, monkeypatch):
+    """restarts.csv of a new search beside restarts.json of an earlier one, when the second
+    write failed (a full disk, a kill between the two): nothing told them apart."""
+    from lwlc import restarts
+    from lwlc.errors import LwlcError
+
+    (tmp_path / restarts.JSON).write_text('{"old": true}\n')
+    (tmp_path / restarts.CSV).write_text("old\n")
+    real = restarts.atomic_write_text
+
+    def failing(path, text):
+        if path.name == restarts.JSON:
+            raise OSError(28, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(restarts, "atomic_write_text", failing)
+    result = {"starts": [{"start": 1, "seed": 1, "iterations": 3, "rrr_err": 0.5}]}
+    with pytest.raises(LwlcError, match="No space left"):
+        restarts.write(tmp_path, result)
+    assert not (tmp_path / restarts.JSON).exists()
+    assert (tmp_path / restarts.CSV).read_text() != "old\n"

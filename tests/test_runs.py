@@ -355,6 +355,32 @@ def test_a_lock_that_is_a_link_or_a_fifo_is_refused(tmp_path):
     assert ".lock is not a regular file" in r.output
 
 
+def test_a_run_folder_moved_or_removed_during_the_run_is_not_made_again(tmp_path):
+    """Each epoch's write re-created a run folder that was moved or removed mid-run,
+    without its record or lock: a second run could take it over (a user test)."""
+    from lwlc.errors import LwlcError
+    from lwlc.rundir import RunDir
+
+    for change in ("move", "remove", "keep"):
+        out = tmp_path / change
+        run = RunDir(out)
+        run.lock()
+        try:
+            if change == "move":
+                out.rename(tmp_path / f"{change}-moved")
+            elif change == "remove":
+                (out / ".lock").unlink()
+                out.rmdir()
+            if change == "keep":
+                run.still_here()
+            else:
+                with pytest.raises(LwlcError, match="was removed, moved or replaced"):
+                    run.still_here()
+        finally:
+            run.unlock()
+        assert not out.exists()  # nothing made again (an empty folder it made goes)
+
+
 # --- numerics and resources -------------------------------------------------------------------
 
 
