@@ -6,6 +6,8 @@ hint, and exits with status 1; there is never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
@@ -31,6 +33,14 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
 
 ModelArg = Annotated[Path, typer.Argument(help="The .lwl model file.", show_default=False)]
+
+def _path(text: str) -> Path:
+    """A path option's value; an empty one (an unset $OUTDIR) read as the current folder,
+    and the run's files went there without a word."""
+    if not str(text).strip():
+        raise typer.BadParameter("is empty: give a path")
+    return Path(text)
+
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", metavar="NAME=VALUE",
@@ -167,6 +177,12 @@ def _check_switches() -> None:
             raise LwlcError(f"{name}={value}: {name} is 0 or 1", hint=f"it switches {what}")
 
 
+# errnos of a write the system refused: a full or read-only disk, a quota, a closed pipe,
+# an I/O error
+_WRITE_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EPIPE, errno.EIO,
+                 errno.EBADF}
+
+
 def _run(fn):
     """Run a command body; turn every LwlcError into a located message and exit 1."""
     try:
@@ -180,13 +196,29 @@ def _run(fn):
         raise typer.Exit(130) from None
     except (typer.Exit, SystemExit):
         raise
+    except OSError as e:
+        # what the system refused (files are LwlcErrors where lwlc writes them): here, most
+        # often the output a command prints, into a full disk, /dev/full or a closed pipe
+        if os.environ.get("LWLC_DEBUG"):
+            raise
+        if e.errno not in _WRITE_ERRORS:
+            _internal_error(e)
+        with contextlib.suppress(OSError):
+            err_console.print(f"lwlc: error: cannot write the output: {e.strerror or e}",
+                              markup=False)
+        raise typer.Exit(1) from None
     except Exception as e:  # a bug in lwlc, not the user's mistake: say so, briefly
         if os.environ.get("LWLC_DEBUG"):
             raise
-        err_console.print(f"lwlc: internal error: {type(e).__name__}: {e}\n"
-                          "  hint: this is a bug in lwlc; rerun with LWLC_DEBUG=1 for the "
-                          "traceback and report it", markup=False)
-        raise typer.Exit(2) from None
+        _internal_error(e)
+
+
+def _internal_error(e: Exception) -> None:
+    """Say that `e` is a bug in lwlc, briefly, and exit 2."""
+    err_console.print(f"lwlc: internal error: {type(e).__name__}: {e}\n"
+                      "  hint: this is a bug in lwlc; rerun with LWLC_DEBUG=1 for the "
+                      "traceback and report it", markup=False)
+    raise typer.Exit(2) from None
 
 
 @app.command()
@@ -217,7 +249,8 @@ def check(model: ModelArg, set_: SetOpt = None,
 def compile_(
     model: ModelArg,
     backend: BackendOpt = "numpy",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the solver here "
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=_path,
+                                                help="Write the solver here "
                                                 "(default: print it).")] = None,
     emit: Annotated[str, typer.Option("--emit", help="What to show: code, ir or graph "
                                       "(the constraint-family graph as DOT).")] = "code",
@@ -271,7 +304,8 @@ def compile_(
 
 @app.command()
 def graph(model: ModelArg,
-          output: Annotated[Path, typer.Option("--output", "-o", help=".dot, .svg or .png")],
+          output: Annotated[Path, typer.Option("--output", "-o", parser=_path,
+                                               help=".dot, .svg or .png")],
           set_: SetOpt = None) -> None:
     """Draw the constraint-family graph, families colored by set A/B, edges by variable."""
 
@@ -316,10 +350,13 @@ def train(
     backend: BackendOpt = "numpy",
     dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (jax only).")]
     = "float64",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="The run directory: run.json "
-                   "(what defines the run), then params.npz, log.csv and summary.json after "
-                   "each epoch. Locked while the run writes to it; a directory that already "
-                   "holds a run is refused without --resume or --overwrite.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=_path,
+                                             help="The run directory: run.json (what "
+                                             "defines the run), then params.npz, log.csv "
+                                             "and summary.json after each epoch. Locked "
+                                             "while the run writes to it; a directory that "
+                                             "already holds a run is refused without "
+                                             "--resume or --overwrite.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its "
                       "last completed epoch; refused if the model text, --set values, data, "
                       "seed, backend or dtype differ from the run's (only epochs may be "
@@ -403,7 +440,8 @@ def train(
 @app.command()
 def evaluate(
     model: ModelArg,
-    params: Annotated[Path, typer.Option("--params", "-p", help="params.npz from lwlc train.")],
+    params: Annotated[Path, typer.Option("--params", "-p", parser=_path,
+                                         help="params.npz from lwlc train.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Data to evaluate on (file "
                     "or generator spec); default: the model's `data test`.")] = None,
     set_: SetOpt = None,
@@ -425,11 +463,13 @@ def evaluate(
 @app.command()
 def predict(
     model: ModelArg,
-    params: Annotated[Path, typer.Option("--params", "-p", help="params.npz from lwlc train.")],
+    params: Annotated[Path, typer.Option("--params", "-p", parser=_path,
+                                         help="params.npz from lwlc train.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Items to predict (file or "
                     "generator spec); default: the model's `data test`.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write predictions "
-                      "(one per line) here.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=_path,
+                                                help="Write predictions "
+                                                "(one per line) here.")] = None,
     set_: SetOpt = None,
     backend: BackendOpt = "numpy",
 ) -> None:

@@ -484,7 +484,7 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     wanted, source = cfg.devices, "--devices"
     if wanted is None and hasattr(solver, "mesh") and os.environ.get("LWLC_DEVICES", "").strip():
         text, source = os.environ["LWLC_DEVICES"].strip(), "LWLC_DEVICES"
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise LwlcError(f"LWLC_DEVICES={text!r} is not a whole number >= 1",
                             hint="set it to the number of devices to shard the batch over, "
                                  "or unset it to use all of them")

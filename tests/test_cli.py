@@ -554,3 +554,28 @@ def test_epochs_is_at_least_one_and_restart_on_several_batches_is_a_warning(tmp_
     assert "64 items in batches of 32" in r.output and "majority.lwl:" in r.output
     r = run(*args, "-o", tmp_path / "r0")
     assert r.exit_code == 0 and "restart" not in r.output
+
+
+def test_output_into_a_full_disk_and_odd_environment_values_are_errors(tmp_path, monkeypatch):
+    """A command's printed output into /dev/full was an internal error (OSError), an empty
+    -o/--out (an unset $OUTDIR) wrote into the current folder, and LWLC_DEVICES=²
+    (isdigit, not a number) was an internal error (a user test)."""
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "lwlc.cli", "check",
+                               str(ROOT / "models" / "majority.lwl")],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "cannot write the output: No space left on device" in done.stderr
+    assert "internal error" not in done.stderr
+    for args in (("train", ROOT / "models" / "majority.lwl", "--out", ""),
+                 ("compile", ROOT / "models" / "majority.lwl", "-o", "")):
+        r = run(*args)
+        assert r.exit_code == 2 and "is empty: give a path" in r.output, r.output
+    monkeypatch.setenv("LWLC_DEVICES", "²")
+    r = run("train", ROOT / "models" / "majority.lwl", "--backend", "jax", "--data",
+            "majority:depth=2,limit=64", "--set", "epochs=1", "--set", "iterations=1", "--set",
+            "batch=32", "-q", "-o", tmp_path / "d")
+    assert r.exit_code == 1 and "LWLC_DEVICES='²' is not a whole number" in r.output, r.output
