@@ -25,6 +25,7 @@ import math
 import os
 import socket
 import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -400,6 +401,16 @@ class RunDir:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         self._fd = fd
+        try:  # the epochs' files are made here: find out now, not after an epoch's work
+            probe, name = tempfile.mkstemp(dir=self.path, prefix=".lwlc-probe-")
+            os.close(probe)
+            os.unlink(name)
+        except OSError as e:
+            self.unlock()
+            raise LwlcError(f"cannot write in {self.path}: {e.strerror or e}",
+                            hint="the run's files are written there after each epoch: fix "
+                            "the folder's permissions or free space, or give another --out"
+                            ) from None
 
     def unlock(self) -> None:
         """Release the lock. A directory this run created and left empty (it failed before
@@ -461,10 +472,18 @@ class RunDir:
         return "its " + ", ".join(self.outputs() or [RUN])
 
     def clear(self) -> None:
-        """Remove the run's files (and temporary files an interrupted write left behind)."""
-        for name in (RUN, *OUTPUTS):
-            with contextlib.suppress(FileNotFoundError):
-                self.file(name).unlink()
+        """Remove the run's files (and temporary files an interrupted write left behind):
+        the checkpoint first and run.json last, so that a file that cannot be removed
+        leaves a run that --resume still reads (or starts again), never one without its
+        record."""
+        for name in (*OUTPUTS, RUN):
+            try:
+                self.file(name).unlink(missing_ok=True)
+            except OSError as e:
+                raise LwlcError(f"--overwrite: cannot remove {self.file(name)}: "
+                                f"{e.strerror or e}",
+                                hint="fix the folder's permissions, or give another --out"
+                                ) from None
         self.clear_partial()
 
     def clear_partial(self) -> None:

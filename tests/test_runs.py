@@ -381,6 +381,41 @@ def test_a_run_folder_moved_or_removed_during_the_run_is_not_made_again(tmp_path
         assert not out.exists()  # nothing made again (an empty folder it made goes)
 
 
+def test_overwrite_and_resume_where_files_cannot_be_removed_or_made(tmp_path, monkeypatch):
+    """--overwrite removed run.json first and then stopped at a params.npz it could not
+    remove, with an internal error; --resume into a folder where no file can be made
+    trained a whole epoch before it failed (user tests)."""
+    import tempfile as tmp
+
+    from lwlc.errors import LwlcError
+    from lwlc.rundir import RunDir
+
+    out = tmp_path / "run"
+    assert train_cli(out).exit_code == 0
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self.name == "params.npz":
+            raise PermissionError(1, "Operation not permitted")
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    r = train_cli(out, "--overwrite")
+    clean(r)
+    assert "--overwrite: cannot remove" in r.output and "params.npz" in r.output
+    assert (out / "run.json").exists()  # the record stays while the checkpoint does
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+
+    def no_files(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tmp, "mkstemp", no_files)
+    run = RunDir(out)
+    with pytest.raises(LwlcError, match="cannot write in .*Permission denied"):
+        run.lock()
+    assert run._fd is None  # released
+
+
 # --- numerics and resources -------------------------------------------------------------------
 
 
