@@ -546,6 +546,9 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
         raise DataError(f"model {m.name} names no training data",
                         hint="pass --data SPEC (a file or a generator such as majority:depth=2)")
     test_spec = cfg.test or (m.data.get("test") if not cfg.data else None)
+    if cfg.data and not cfg.test and m.data.get("test"):
+        _note(notes or console, "--data replaces the model's data: its `data test` is not "
+              "used either (no test metrics); --test gives a test set")
     train_set = bind(compiled, train_spec, "train")
     test_set = bind(compiled, test_spec, "test") if test_spec else None
     own: dict = own_inputs(compiled)

@@ -579,3 +579,13 @@ def test_output_into_a_full_disk_and_odd_environment_values_are_errors(tmp_path,
             "majority:depth=2,limit=64", "--set", "epochs=1", "--set", "iterations=1", "--set",
             "batch=32", "-q", "-o", tmp_path / "d")
     assert r.exit_code == 1 and "LWLC_DEVICES='²' is not a whole number" in r.output, r.output
+
+
+def test_data_without_test_notes_that_the_models_test_data_are_not_used(tmp_path):
+    """--data dropped the model's `data test` without a word: no test_err (a user test)."""
+    args = ("train", ROOT / "models" / "majority.lwl", "--data", "majority:depth=2,limit=64",
+            "--set", "epochs=1", "--set", "iterations=1", "--set", "batch=32", "-q")
+    r = run(*args, "-o", tmp_path / "a")
+    assert r.exit_code == 0 and "its `data test` is not used either" in r.output, r.output
+    r = run(*args, "--test", "majority:depth=2,limit=64", "-o", tmp_path / "b")
+    assert r.exit_code == 0 and "data test" not in r.output, r.output
