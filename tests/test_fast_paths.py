@@ -176,11 +176,15 @@ def test_xla_cache_is_on_by_default_in_the_users_own_capped_folder(tmp_path, mon
     assert _xla_cache_settings(monkeypatch, None, _Config(str(tmp_path / "jax"))) == {}
 
 
-def test_xla_cache_refuses_a_folder_others_may_write_to(tmp_path, monkeypatch):
+def test_xla_cache_refuses_a_folder_others_may_write_to(tmp_path, monkeypatch, capsys):
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO)
     assert _xla_cache_settings(monkeypatch, str(shared)) == {}
+    # a folder the user named and lwlc does not use is a note, once (it was silent)
+    assert _xla_cache_settings(monkeypatch, str(shared)) == {}
+    err = capsys.readouterr().err
+    assert err.count(f"LWLC_XLA_CACHE={shared} is not used: it is no folder of the") == 1
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "cache" / "lwlc").mkdir(parents=True)
     (tmp_path / "cache" / "lwlc").chmod(0o777)  # lwlc's cache folder itself

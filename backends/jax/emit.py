@@ -64,7 +64,7 @@ RUNTIME = ((jax_arrays, ("_fresh", "_assign", "_host_assign")),
                         "_tables", "_run_mode", "_fused_update", "fused_edge_pass")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
                        "devices", "mesh", "shard", "gather", "_loop", "_use_xla_cache",
-                       "_usable_cache", "XLA_CACHE_BYTES", "_InterruptsHeld",
+                       "_cache_note", "_usable_cache", "XLA_CACHE_BYTES", "_InterruptsHeld",
                        "run_compiled")),
            (files, ("own_cache_folder", "private_folder")))
 ROOTS = ("devices", "mesh", "shard", "gather", "LAST_COMPILE_SECONDS", "DTYPE")

@@ -184,17 +184,32 @@ def _use_xla_cache():
     if setting:
         path = os.path.abspath(os.path.expanduser(setting))
         if not private_folder(path):
+            _cache_note(setting, "it is no folder of the user's own that only they may "
+                        "write to (the cache holds machine code)")
             return
     else:
         path = own_cache_folder("xla") if capped else None
         if path is None:
             return
     if not _usable_cache(path, capped):
+        if setting:
+            _cache_note(setting, "no file can be made in it")
         return
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     if capped:
         jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
+
+
+def _cache_note(setting, why):
+    """Say once on stderr why the folder LWLC_XLA_CACHE names is not used."""
+    import sys
+
+    if getattr(_cache_note, "said", None) == setting:
+        return
+    _cache_note.said = setting
+    print(f"lwlc: note: LWLC_XLA_CACHE={setting} is not used: {why}; each model is "
+          "compiled anew", file=sys.stderr)
 
 
 def _usable_cache(path, capped):
