@@ -252,6 +252,18 @@ def _advance(solver, dtype: str):
     return jax.jit(advance, donate_argnums=(0, 1, 2))
 
 
+def _roots_by(backend: str) -> str:
+    """What solved the bilinear roots of the starts: the compiled kernel under JAX where it
+    applies (LWLC_FUSED=0: XLA's loop, as lwlc train), else the backend's own loop."""
+    if backend == "jax":
+        try:
+            from .runtime.fused import kernels_on
+        except ImportError:
+            return "XLA's loop (numba missing)"
+        return "the compiled kernel" if kernels_on() else "XLA's loop (as lwlc train)"
+    return "NumPy's loop (as lwlc train)"
+
+
 def _roots_kernel():
     """The bilinear roots of the vmapped step by the compiled kernel (lwlc/runtime/
     fused.py roots_kernel: 1.5-2.1x faster for 256 LEDM starts), where numba is there."""
@@ -366,6 +378,8 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
         "iterations_cap": cap,
         "solver": {"method": s.method, "beta": s.beta, "lam": s.lam, "tolerance": s.tolerance,
                    "error": s.error},
+        # its last bits differ from XLA's loop (lwlc train), which RRR can amplify
+        "bilinear_roots": _roots_by(problem.backend),
         "params": dict(m.params),
         "train_data": problem.train_set.name,
         "seconds": seconds,
