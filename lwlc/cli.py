@@ -29,8 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+out_console = Console(highlight=False, soft_wrap=True, emoji=False)
 
 ModelArg = Annotated[Path, typer.Argument(help="The .lwl model file.", show_default=False)]
 
@@ -120,7 +120,9 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
                             "in one process", hint="add --backend jax, or drop " +
                             ", ".join(given))
         return 1
-    coordinator = coordinator or os.environ.get("LWLC_COORDINATOR", "").strip() or None
+    where = "--coordinator"
+    if coordinator is None and os.environ.get("LWLC_COORDINATOR", "").strip():
+        coordinator, where = os.environ["LWLC_COORDINATOR"].strip(), "LWLC_COORDINATOR="
     if coordinator is None:
         if given:
             raise LwlcError(f"{given[0]} needs --coordinator HOST:PORT (or LWLC_COORDINATOR)",
@@ -133,9 +135,16 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
         process_id = _env_int("LWLC_PROCESS_ID")
     hint = ("run the same command on every host, with --num-processes N and its own "
             "--process-id 0 ... N-1 (or LWLC_NUM_PROCESSES and LWLC_PROCESS_ID)")
+    named = f"{where}{'' if where.endswith('=') else ' '}{coordinator}"
+    host, colon, port = coordinator.rpartition(":")
+    if not (colon and host.strip("[]") and port.isascii() and port.isdigit()
+            and 0 < int(port) < 65536):
+        raise LwlcError(f"{named} is not HOST:PORT (a port 1 ... 65535)",
+                        hint="the address of process 0, which every host reaches, e.g. "
+                        "host0:12345")
     if num_processes is None or process_id is None:
         missing = "--num-processes" if num_processes is None else "--process-id"
-        raise LwlcError(f"--coordinator {coordinator}: {missing} is missing", hint=hint)
+        raise LwlcError(f"{named}: {missing} is missing", hint=hint)
     if num_processes < 1 or not 0 <= process_id < num_processes:
         raise LwlcError(f"--process-id {process_id} is not one of 0 ... {num_processes - 1} "
                         f"(--num-processes {num_processes})", hint=hint)
@@ -145,7 +154,7 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
         return init_distributed(coordinator, num_processes, process_id)
     except Exception as e:  # timeouts, refused connections, a second initialize, ...
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LwlcError(f"cannot join the run at --coordinator {coordinator} as process "
+        raise LwlcError(f"cannot join the run at {named} as process "
                         f"{process_id} of {num_processes}: {text}",
                         hint="start the same command on every host (process 0 listens at the "
                         "coordinator's address, which every host must reach)") from None

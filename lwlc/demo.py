@@ -30,7 +30,7 @@ MODELS = Path(str(resources.files("lwlc.models")))
 
 
 def main() -> int:
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, emoji=False)
     models = sorted(MODELS.glob("*.lwl"))
     console.print(f"[bold]1. lwlc check[/bold] on the {len(models)} shipped models")
     for path in models:

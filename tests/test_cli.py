@@ -589,3 +589,18 @@ def test_data_without_test_notes_that_the_models_test_data_are_not_used(tmp_path
     assert r.exit_code == 0 and "its `data test` is not used either" in r.output, r.output
     r = run(*args, "--test", "majority:depth=2,limit=64", "-o", tmp_path / "b")
     assert r.exit_code == 0 and "data test" not in r.output, r.output
+
+
+def test_a_malformed_coordinator_is_named_as_the_user_gave_it(monkeypatch):
+    """A malformed --coordinator was "list index out of range", port 99999 made the run wait,
+    and LWLC_COORDINATOR was called --coordinator in errors (a user test). rich read
+    ":1234:" in a message as an emoji code and printed a keypad symbol."""
+    base = ("train", ROOT / "models" / "majority.lwl", "--backend", "jax")
+    for bad in ("host", "host:99999", ":123", "host:x"):
+        r = run(*base, "--coordinator", bad, "--num-processes", "2", "--process-id", "0")
+        assert r.exit_code == 1, r.output
+        assert f"--coordinator {bad} is not HOST:PORT (a port 1 ... 65535)" in r.output
+    monkeypatch.setenv("LWLC_COORDINATOR", "host0:1234")
+    r = run(*base)
+    assert r.exit_code == 1 and "LWLC_COORDINATOR=host0:1234: --num-processes is missing" \
+        in r.output, r.output
