@@ -32,6 +32,22 @@ app = typer.Typer(
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 out_console = Console(highlight=False, soft_wrap=True, emoji=False)
 
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out_console.print(f"lwlc {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print lwlc's version and exit.")] = False) -> None:
+    """lwlc compiles .lwl feasibility-learning models (Elser, 'Learning without loss') into
+    RRR projection solvers, and trains them. Start with `lwlc check models/majority.lwl`."""
+
 ModelArg = Annotated[Path, typer.Argument(help="The .lwl model file.", show_default=False)]
 
 def _path(text: str) -> Path:
@@ -220,6 +236,22 @@ def _run(fn):
         if os.environ.get("LWLC_DEBUG"):
             raise
         _internal_error(e)
+
+
+def _hypothesis_storage() -> None:
+    """Keep hypothesis's files (its constants cache) out of the current folder, where it
+    made a .hypothesis/ the user never asked for: in lwlc's cache folder, else a temporary
+    one; HYPOTHESIS_STORAGE_DIRECTORY given by the user is left as it is."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    from .files import own_cache_folder
+
+    folder = own_cache_folder("hypothesis")
+    if folder is None:
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="lwlc-hypothesis-")
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = folder
 
 
 def _internal_error(e: Exception) -> None:
@@ -537,6 +569,7 @@ def test_sets(
         from .modeltest import small_batch, test_model
         from .report import library_results, result_table
 
+        _hypothesis_storage()
         overrides = small_batch(model, _overrides(set_))
         import numpy as np
 

@@ -29,7 +29,14 @@ from .split import split
 MODELS = Path(str(resources.files("lwlc.models")))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m lwlc.demo", description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)  # --help, and nothing else: it took every argument as none
     console = Console(highlight=False, soft_wrap=True, emoji=False)
     models = sorted(MODELS.glob("*.lwl"))
     console.print(f"[bold]1. lwlc check[/bold] on the {len(models)} shipped models")

@@ -604,3 +604,26 @@ def test_a_malformed_coordinator_is_named_as_the_user_gave_it(monkeypatch):
     r = run(*base)
     assert r.exit_code == 1 and "LWLC_COORDINATOR=host0:1234: --num-processes is missing" \
         in r.output, r.output
+
+
+def test_version_demo_help_and_lwlc_test_leave_nothing_in_the_current_folder(tmp_path,
+                                                                              monkeypatch):
+    """No --version; `python -m lwlc.demo --help` ran the demo (and replaced ./runs/demo);
+    `lwlc test` left a .hypothesis/ folder in the current folder (a user test)."""
+    import subprocess
+    import sys
+
+    from lwlc import __version__
+
+    r = run("--version")
+    assert r.exit_code == 0 and r.output.strip() == f"lwlc {__version__}"
+    done = subprocess.run([sys.executable, "-m", "lwlc.demo", "--help"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "usage: python -m lwlc.demo" in done.stdout
+    assert not (tmp_path / "runs").exists()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    r = run("test", ROOT / "models" / "nmf_ledm.lwl", "-n", "2")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
