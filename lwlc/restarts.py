@@ -197,27 +197,44 @@ def outcome(problem: Problem, seed: int, state: dict, iterations: int, err: floa
 
 def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
     """Each start alone with solve_batch, `chunk` iterations per call. Returns the per-start
-    results, 0 compile seconds and the seconds spent in solve_batch."""
+    results, 0 compile seconds and the seconds spent in solve_batch. A Ctrl-C after some
+    starts ended raises Interrupted with their results."""
     s = problem.settings
     solver = problem.solver
     out, seconds = [], 0.0
-    for seed in seeds:
-        state = initial_state(problem, seed)
-        done, err = 0, math.inf
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            while done < cap:
-                t0 = time.perf_counter()
-                state, steps, _, err = solver.solve_batch(state, problem.data,
-                                                          iterations=min(chunk, cap - done),
-                                                          tolerance=s.tolerance, beta=s.beta)
-                seconds += time.perf_counter() - t0
-                done += steps
-                if not err >= s.tolerance:  # converged, or not finite: stopped
-                    break
-                report(len(out), sum(e < s.tolerance for *_, e in out), done)
-        out.append((seed, state, done, err))
-        report(len(out), sum(e < s.tolerance for *_, e in out), done)
+    try:
+        for seed in seeds:
+            state = initial_state(problem, seed)
+            done, err = 0, math.inf
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore",
+                             under="ignore"):
+                while done < cap:
+                    t0 = time.perf_counter()
+                    state, steps, _, err = solver.solve_batch(
+                        state, problem.data, iterations=min(chunk, cap - done),
+                        tolerance=s.tolerance, beta=s.beta)
+                    seconds += time.perf_counter() - t0
+                    done += steps
+                    if not err >= s.tolerance:  # converged, or not finite: stopped
+                        break
+                    report(len(out), sum(e < s.tolerance for *_, e in out), done)
+            out.append((seed, state, done, err))
+            report(len(out), sum(e < s.tolerance for *_, e in out), done)
+    except KeyboardInterrupt:
+        if not out:
+            raise
+        raise Interrupted((out, 0.0, seconds)) from None  # the starts that ended are kept
     return out, 0.0, seconds
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C during a search after some starts ended: `ended` is the backend's
+    (results, compile seconds, seconds) of those starts; `run` adds their `summary`,
+    which train_restarts writes before it stops."""
+
+    def __init__(self, ended, summary=None):
+        super().__init__()
+        self.ended, self.summary = ended, summary
 
 
 def _advance(solver, dtype: str):
@@ -335,7 +352,6 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
                         hint="run the search in several commands, each with its own --seed "
                         "(start r of a command with --seed S has seed S + r)")
     check_memory(problem, restarts)
-    s = problem.settings
     seeds = seeds_of(problem, restarts, seed)
     cap = default_cap(problem) if cap is None else int(cap)
     chunk = max(1, min(int(chunk), cap))
@@ -352,12 +368,29 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
         prog.start()
         task = prog.add_task(f"{name}: starts solved", total=restarts, info="compiling"
                              if problem.backend == "jax" else "")
+    interrupted = None
     try:
         backend = _run_jax if problem.backend == "jax" else _run_numpy
         results, compile_seconds, seconds = backend(problem, seeds, cap, chunk, report)
+    except Interrupted as e:
+        interrupted = e
+        results, compile_seconds, seconds = e.ended
     finally:
         if prog is not None:
             prog.stop()
+    summary = _summary(problem, restarts, seeds, cap, results, compile_seconds, seconds)
+    if interrupted is not None:
+        summary["interrupted"] = (f"after {len(results)} of {restarts} starts: the table "
+                                  "holds the starts that ended")
+        interrupted.summary = summary
+        raise interrupted
+    return summary
+
+
+def _summary(problem: Problem, restarts: int, seeds: list[int], cap: int, results: list,
+             compile_seconds: float, seconds: float) -> dict:
+    """What restarts.json holds: the search, and one row per start that ended."""
+    s = problem.settings
     starts = [outcome(problem, *r) for r in results]
     solved = [st for st in starts if st.converged]
     total = sum(st.iterations for st in starts)
@@ -372,7 +405,7 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
         "seeds": f"start r has seed {seeds[0]} + r; its initial parameters come from "
                  "numpy.random.default_rng([seed, 0]), as for lwlc train --seed SEED",
         "solved": len(solved),
-        "fraction_solved": len(solved) / restarts,
+        "fraction_solved": len(solved) / len(starts) if starts else 0.0,
         "median_iterations": (statistics.median(st.iterations for st in solved)
                               if solved else None),
         "iterations_cap": cap,
@@ -393,7 +426,7 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
 def summary_line(result: dict) -> str:
     med = result["median_iterations"]
     shown = "-" if med is None else str(int(med)) if med == int(med) else f"{med:.1f}"
-    return (f"{result['solved']} of {result['restarts']} starts solved "
+    return (f"{result['solved']} of {len(result['starts'])} starts solved "
             f"({100 * result['fraction_solved']:.1f} %), median iterations {shown}")
 
 
@@ -457,9 +490,21 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
         if held and not cfg.overwrite:
             raise LwlcError(f"{run_dir} already holds {' and '.join(held)}",
                             hint="--overwrite replaces it; or give another --out")
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            result = run(problem, restarts, cfg.seed, chunk=chunk,
-                         progress=cfg.progress and not cfg.quiet)
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore",
+                             under="ignore"):
+                result = run(problem, restarts, cfg.seed, chunk=chunk,
+                             progress=cfg.progress and not cfg.quiet)
+        except Interrupted as e:  # keep the starts that ended, then stop
+            if run_dir is not None:
+                run_dir.still_here()
+                write(run_dir.path, e.summary)
+            if console is not None:
+                console.print(table(e.summary))
+                console.print(summary_line(e.summary) + " before the interrupt"
+                              + (f"; wrote {run_dir.file(JSON)} and {run_dir.file(CSV)}"
+                                 if run_dir is not None else ""), markup=False)
+            raise
         if run_dir is not None:
             run_dir.still_here()
             write(run_dir.path, result)

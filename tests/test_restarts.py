@@ -214,3 +214,30 @@ def test_a_failed_write_never_leaves_the_files_of_two_searches(tmp_path, monkeyp
         restarts.write(tmp_path, result)
     assert not (tmp_path / restarts.JSON).exists()
     assert (tmp_path / restarts.CSV).read_text() != "old\n"
+
+
+def test_a_ctrl_c_keeps_the_starts_that_ended(tmp_path, monkeypatch):
+    """A Ctrl-C during a NumPy search threw away the starts that had ended (about 25 s each)
+    and removed the output folder (a user test). They are written, and the search stops."""
+    problem = rs.prepare(NMF, {"iterations": 200, "tolerance": 0.008}, "numpy")
+    real = problem.solver.solve_batch
+    calls = []
+
+    def solve_batch(state, data, **kw):
+        calls.append(1)
+        if len(calls) == 3:  # the second start's second call
+            raise KeyboardInterrupt
+        return real(state, data, **kw)
+
+    monkeypatch.setattr(problem.solver, "solve_batch", solve_batch)
+    monkeypatch.setattr(rs, "prepare", lambda *a, **k: problem)
+    out = tmp_path / "starts"
+    cfg = TrainConfig(model=NMF, out=str(out), progress=False, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        rs.train_restarts(cfg, 3, chunk=200)
+    data = json.loads((out / "restarts.json").read_text())
+    ended = len(data["starts"])
+    assert data["restarts"] == 3 and 1 <= ended < 3
+    assert [s["seed"] for s in data["starts"]] == list(range(1, ended + 1))
+    assert data["interrupted"].startswith(f"after {ended} of 3 starts")
+    assert len((out / "restarts.csv").read_text().splitlines()) == ended + 1
