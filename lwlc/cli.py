@@ -45,10 +45,11 @@ def _version(value: bool) -> None:
 def _options(version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True,
         help="Print lwlc's version and exit.")] = False) -> None:
-    """lwlc compiles .lwl feasibility-learning models (Elser, 'Learning without loss') into
-    RRR projection solvers, and trains them. Start with `lwlc check models/majority.lwl`."""
+    # the options before a command (the app's help is the Typer's own)
+    return None
 
 ModelArg = Annotated[Path, typer.Argument(help="The .lwl model file.", show_default=False)]
+
 
 def _path(text: str) -> Path:
     """A path option's value; an empty one (an unset $OUTDIR) read as the current folder,
@@ -56,6 +57,7 @@ def _path(text: str) -> Path:
     if not str(text).strip():
         raise typer.BadParameter("is empty: give a path")
     return Path(text)
+
 
 SetOpt = Annotated[
     list[str] | None,
