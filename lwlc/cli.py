@@ -388,8 +388,8 @@ def train(
                     "(default: the model's `data train`).")] = None,
     test: Annotated[str | None, typer.Option("--test", "-t", help="Test data, as --data.")] = None,
     set_: SetOpt = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (overrides the "
-                    "model's).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed, a whole "
+                    "number ≥ 0 (overrides the model's).")] = None,
     backend: BackendOpt = "numpy",
     dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (jax only).")]
     = "float64",
@@ -552,8 +552,8 @@ def test_sets(
     examples: Annotated[int, typer.Option("--examples", "-n", min=1,
                                           help="Examples per property.")]
     = 20,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random states and data.")]
-    = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0,
+                                      help="Seed of the random states and data.")] = 0,
     library: Annotated[bool, typer.Option("--library/--no-library",
                                           help="Also run the set library's property tests "
                                           "on the set kinds the model uses.")] = True,

@@ -627,3 +627,11 @@ def test_version_demo_help_and_lwlc_test_leave_nothing_in_the_current_folder(tmp
     r = run("test", ROOT / "models" / "nmf_ledm.lwl", "-n", "2")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+
+
+def test_a_negative_seed_is_refused_as_the_option_the_user_gave():
+    """`--seed -1` was reported as `--set seed=-1` (user tests)."""
+    for command in ("train", "test"):
+        r = run(command, ROOT / "models" / "majority.lwl", "--seed", "-1")
+        assert r.exit_code == 2 and "Invalid value for '--seed'" in r.output, r.output
+        assert "--set seed" not in r.output
