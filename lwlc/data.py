@@ -27,9 +27,11 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
+import io
 import math
 import os
 import re
+import stat
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -915,17 +917,28 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
 
 
 def _read_file(path: Path, shown: str) -> tuple[bytes, str]:
-    """Bytes of a data file or of the single member of a zip; the name to show in errors."""
+    """Bytes of a data file or of the single member of a zip; the name to show in errors.
+    A pipe or a device (/dev/stdin) is read once, up to STREAM_BYTES."""
     try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+        if regular:
+            with open(path, "rb") as f:
+                magic = f.read(4)
+        else:
+            with open(path, "rb") as f:
+                payload = f.read(STREAM_BYTES + 1)
+            magic = payload[:4]
     except IsADirectoryError:
         raise DataError("is a directory, not a data file", path=shown) from None
     except OSError as e:
         raise DataError(f"cannot read data file: {e.strerror or e}", path=shown) from None
+    if not regular and len(payload) > STREAM_BYTES:
+        raise DataError(f"reads on past {STREAM_BYTES >> 30} GB: a pipe or a device gives data "
+                        "up to that size", path=shown,
+                        hint="write the data to a file and name the file")
     if magic in (b"PK\x03\x04", b"PK\x05\x06"):
         try:
-            with zipfile.ZipFile(path) as z:
+            with zipfile.ZipFile(path if regular else io.BytesIO(payload)) as z:
                 members = [i for i in z.infolist() if not i.is_dir()]
                 if len(members) != 1:
                     names = ", ".join(i.filename for i in members[:5]) or "none"
@@ -941,10 +954,17 @@ def _read_file(path: Path, shown: str) -> tuple[bytes, str]:
     if path.suffix.lower() == ".zip":
         raise DataError("not a zip archive (the name ends in .zip)", path=shown,
                         hint="rename the file if it is plain text")
+    if not regular:
+        return payload, shown
     try:
         return path.read_bytes(), shown
     except OSError as e:
         raise DataError(f"cannot read data file: {e.strerror or e}", path=shown) from None
+
+
+# The most bytes read from a data "file" that is no regular file (a pipe, a device):
+# /dev/zero as --data read on until the memory ran out.
+STREAM_BYTES = 1 << 30
 
 
 def _resolve(spec: str, base_dir: Path | None) -> Path:

@@ -615,3 +615,24 @@ def test_fast_parser_agrees_with_strict_parser(body):
     else:
         assert got is not None and np.array_equal(got, expect, equal_nan=True)
 
+
+
+def test_a_pipe_is_read_once_whole_and_a_device_up_to_a_cap(tmp_path, monkeypatch):
+    """/dev/zero as --data was read until memory ran out; a FIFO lost its first 4 bytes to
+    the zip test (it was opened twice)."""
+    import os
+    import threading
+
+    from lwlc import data as datamod
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    text = b"2 1 1\n0.5\n1\n1.5\n0\n"
+    writer = threading.Thread(target=lambda: fifo.write_bytes(text))
+    writer.start()
+    got, shown = datamod._read_file(fifo, "fifo")
+    writer.join()
+    assert got == text and shown == "fifo"
+    monkeypatch.setattr(datamod, "STREAM_BYTES", 1 << 20)
+    with pytest.raises(datamod.DataError, match="reads on past"):
+        datamod._read_file(Path("/dev/zero"), "/dev/zero")
