@@ -47,6 +47,7 @@ from .driver import (
     metric_keys,
     own_inputs,
     run_warnings,
+    unreached_data,
 )
 from .errors import DataError, LwlcError
 
@@ -130,6 +131,8 @@ def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
                         f"{m.name} restarts each epoch from the consensus parameters "
                         "(restart = 1)", hint="add --set restart=0")
     own = own_inputs(compiled)
+    for warning in unreached_data(compiled, train_set, own) if warn is not None else ():
+        warn(warning)
     batch = batch_data(compiled, train_set, np.arange(n_items), own)
     return Problem(compiled, solver, batch, train_set, test_set, own, backend, dtype)
 

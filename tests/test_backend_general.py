@@ -403,6 +403,11 @@ def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
     inside = bind(c, "bits:n=3", "train")
     inside.inputs["d"] = 0.25 + 0.5 * inside.inputs["d"]
     assert unreached_data(c, inside, {}) == []
+    from lwlc import restarts  # one batch: --restarts warns the same
+
+    said = []
+    restarts.prepare(str(path), {}, "numpy", warn=said.append)
+    assert any("set sigmoid only approaches such values" in w.message for w in said)
 
 
 SIDES = """\
