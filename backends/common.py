@@ -1070,9 +1070,9 @@ class SolverWriter:
         return lines
 
     def _weight_of(self, f: ir.BilinearFamily) -> str:
-        from lwlc.lower import _weight_operand
+        from lwlc.lower import _covered, _weight_operand
 
-        return _weight_operand(self.model, f, set(self.plan.params))
+        return _weight_operand(self.model, f, _covered(self.model, self.plan.learned))
 
 
 def _runtime_names(d: Dialect) -> set[str]:

@@ -233,12 +233,29 @@ def edge_owners(model: ir.Model) -> dict[str, np.ndarray]:
     return owners
 
 
-def _weight_operand(model: ir.Model, fam: ir.BilinearFamily, learned_vars: set[str]) -> str:
+def _weight_operand(model: ir.Model, fam: ir.BilinearFamily,
+                    learned_vars: dict[str, np.ndarray]) -> str:
     """Which operand of dot(x, w) holds the learned weights: the one a consensus over items
-    ties together. Anything else is ambiguous, and the model must say."""
+    ties together (`learned_vars`: each such variable's elements it covers). Anything else
+    is ambiguous, and the model must say; so is a node whose weights no consensus covers
+    (nothing would learn them: prediction took them as 0, and the model came out at
+    chance)."""
     held = [v for v in (fam.x, fam.w) if v in learned_vars]
     if len(held) == 1:
-        return held[0]
+        weight = held[0]
+        es = model.edge_sets[model.variables[weight].edge_set]
+        pos, own = es.edges_of(fam.direction, tuple(fam.nodes))
+        loose = sorted({fam.nodes[i] for i in own[~learned_vars[weight][pos]].tolist()})
+        if loose:
+            names = ", ".join(model.node_name(n) for n in loose[:6])
+            more = f" and {len(loose) - 6} more" if len(loose) > 6 else ""
+            raise ModelError(
+                f"constraint {fam.name}: the weights {weight}[*, {fam.direction}(j)] of "
+                f"{names}{more} have no consensus over items, so nothing learns them",
+                fam.span,
+                hint=f"tie them together as for the other nodes, e.g. `constraint tie for j "
+                f"in ...: agree {weight}[*, {fam.direction}(j)]` over these nodes too")
+        return weight
     both = "both operands" if held else "neither operand"
     raise ModelError(
         f"constraint {fam.name}: {both} of dot({fam.x}, {fam.w}) has a consensus over items, so "
@@ -250,7 +267,7 @@ def _weight_operand(model: ir.Model, fam: ir.BilinearFamily, learned_vars: set[s
     )
 
 
-def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: set[str],
+def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: dict[str, np.ndarray],
               owners: dict[str, np.ndarray]) -> Schedule:
     """Inference for the items of one part (Sect. 4.3, 5.4, 6.1.1).
 
@@ -400,6 +417,22 @@ def _neurons(model, nodes, computed, activation, set_value) -> list[Neuron]:
     return out
 
 
+def _covered(model: ir.Model, learned: tuple[Learned, ...]) -> dict[str, np.ndarray]:
+    """For each variable with a consensus over items, which of its elements one covers."""
+    out: dict[str, np.ndarray] = {}
+    for lp in learned:
+        var = model.variables[lp.var]
+        mask = out.setdefault(lp.var, np.zeros(var.size, dtype=bool))
+        for g in lp.groups:
+            if var.axis == "edges" and g.edges is not None:
+                mask[np.asarray(g.edges).reshape(-1)] = True
+            elif lp.var in g.positions:
+                mask[np.asarray(g.positions[lp.var]).reshape(-1)] = True
+            else:  # a group that names no positions: take the variable as covered
+                mask[:] = True
+    return out
+
+
 def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
     """Lower an elaborated model to the plan the backends emit."""
     from .kinds import kind_of
@@ -408,7 +441,7 @@ def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
     plan = plan or split(model)
     families = tuple(kind_of(f).lower(model, f, plan.sets[f.name]) for f in model.families)
     learned = tuple(lp for lf in families for lp in kind_of(lf.family).learned(model, lf))
-    learned_vars = {lp.var for lp in learned}
+    learned_vars = _covered(model, learned)
     owners = edge_owners(model)
     schedules = {p.name: _schedule(model, p, learned_vars, owners) for p in model.batch.parts}
     targets = tuple(

@@ -1173,7 +1173,7 @@ class _Gen:
         if d.chance(0.3):
             opts.append(f"tolerance = {d.choice(['0', '1e-4', '1e-6'])}")
         if d.chance(0.3):
-            opts.append(f"epochs = {d.choice([0, 1, 5])}")
+            opts.append(f"epochs = {d.choice([1, 2, 5])}")
         if d.chance(0.3):
             opts.append(f"seed = {d.integer(0, 3)}")
         if d.chance(0.2):

@@ -446,3 +446,36 @@ def test_initial_weights_are_centred_where_the_side_constraint_admits_negatives(
     assert np.all((rows["P"] >= 0.0) & (rows["P"] < 1.0)) and rows["P"].std() > 0.1
     q = rows["Q"].reshape(2, 9)
     assert np.allclose(np.linalg.norm(q, axis=1), 2.0) and np.allclose(q.sum(axis=1), 0.0)
+
+
+def test_a_neuron_whose_weights_no_consensus_covers_on_some_nodes_is_an_error(tmp_path):
+    """A consensus over items on the hidden weights only, with the neuron over hidden and
+    class nodes: the class weights were never learned (0 in prediction) and the model came
+    out at chance, without a word (a user test)."""
+    from lwlc.errors import ModelError
+
+    text = """model part_tied
+    nodes D[3], H[4], C[2]
+    edges E = dense(D -> H) + dense(H -> C)
+    batch k[6]
+    input d[k, D]
+    label c[k] in C
+    var x[k, E]
+    var w[k, E]
+    var y[k, H | C]
+    var b[k, H | C]
+    constraint inputs for k, i in D: agree x[k, out(i)] == d[k, i]
+    constraint hidden for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+    constraint classes for k: y[k, C] - b[k, C] in margin(c[k], 0.1)
+    constraint tie for j in H: agree w[*, in(j)] in sphere(1)
+    constraint neuron for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+    constraint bias for j in H | C: agree b[*, j]
+    """
+    path = _write(tmp_path, "\n".join(line.strip() for line in text.splitlines()))
+    with pytest.raises(ModelError) as e:
+        compile_model(path, None, "numpy")
+    assert "the weights w[*, in(j)] of C[0], C[1] have no consensus over items" in str(e.value)
+    assert e.value.span.line == 15
+    fixed = path.read_text().replace("for j in H: agree w", "for j in H | C: agree w")
+    path.write_text(fixed)
+    compile_model(path, None, "numpy")
