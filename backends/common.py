@@ -697,9 +697,10 @@ class SolverWriter:
     def initial_params(self) -> list[str]:
         plan, m = self.plan, self.model
         lines = ["def initial_params(rng):",
-                 '    """Learned parameters to start from: uniform weights on edges (centred '
-                 'per\n    node where the side constraint admits negatives), zeros on nodes, '
-                 'each\n    projected onto its consensus side constraint (Sect. 4.3, 5.4)."""',
+                 '    """Learned parameters to start from: weights on edges uniform in [0, 1) '
+                 '(centred\n    per node under a sphere, in [-1, 1) where another side '
+                 'constraint admits\n    negatives), zeros on nodes, each projected onto its '
+                 'consensus side constraint\n    (Sect. 4.3, 5.4)."""',
                  "    params = {}"]
         for name in plan.params:
             var = m.variables[name]
@@ -719,12 +720,15 @@ class SolverWriter:
         for lp in plan.learned:
             side = lp.family.side
             on_edges = m.variables[lp.var].axis == "edges"
-            # weights drawn in [0, 1) are centred per node where the side constraint admits
-            # negative values: all-positive weights can start a whole layer dead or
-            # saturated (a ReLU layer behind a negative coefficient, a sigmoid's tail)
-            centred = on_edges and (side.kind in ("none", "sphere")
-                                    or (side.kind == "box" and side.args[0] < 0.0))
-            if side.kind == "none" and not centred:
+            # weights drawn in [0, 1) are centred per node under a sphere, and drawn in
+            # [-1, 1) where another side constraint admits negative values: all-positive
+            # weights can start a whole layer dead or saturated (a ReLU layer behind a
+            # negative coefficient, a sigmoid's tail). (Centring those too left a node of one
+            # edge at 0 for every seed.)
+            centred = on_edges and side.kind == "sphere"
+            signed = on_edges and (side.kind == "none"
+                                   or (side.kind == "box" and side.args[0] < 0.0))
+            if side.kind == "none" and not signed:
                 continue
             lines.append(f"    # {lp.family.name} ({self.file}:{lp.family.span.line})")
             for gi, g in enumerate(lp.groups):
@@ -734,6 +738,8 @@ class SolverWriter:
                 lines.append(f"    mean = {idx.read1(f'params[{lp.var!r}]')}")
                 if centred:
                     lines.append("    mean = mean - mean.mean(axis=-1, keepdims=True)  # centred")
+                if signed:
+                    lines.append("    mean = 2.0 * mean - 1.0  # uniform in [-1, 1)")
                 from lwlc.kinds.consensus import side_lines
 
                 lines += ["    " + s for s in side_lines(self, lp.family, g, gi)]

@@ -476,14 +476,18 @@ class RunDir:
         the checkpoint first and run.json last, so that a file that cannot be removed
         leaves a run that --resume still reads (or starts again), never one without its
         record."""
+        gone = []
         for name in (*OUTPUTS, RUN):
             try:
-                self.file(name).unlink(missing_ok=True)
+                if self.file(name).exists():
+                    self.file(name).unlink()
+                    gone.append(name)
             except OSError as e:
+                removed = f" ({', '.join(gone)} removed before it)" if gone else ""
                 raise LwlcError(f"--overwrite: cannot remove {self.file(name)}: "
-                                f"{e.strerror or e}",
-                                hint="fix the folder's permissions, or give another --out"
-                                ) from None
+                                f"{e.strerror or e}{removed}",
+                                hint="fix the folder's permissions and run the command "
+                                "again, or give another --out") from None
         self.clear_partial()
 
     def clear_partial(self) -> None:

@@ -403,6 +403,7 @@ def test_overwrite_and_resume_where_files_cannot_be_removed_or_made(tmp_path, mo
     r = train_cli(out, "--overwrite")
     clean(r)
     assert "--overwrite: cannot remove" in r.output and "params.npz" in r.output
+    assert "removed before it" not in r.output  # the checkpoint is the first to go
     assert (out / "run.json").exists()  # the record stays while the checkpoint does
     monkeypatch.setattr(Path, "unlink", real_unlink)
 
