@@ -155,8 +155,10 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
             "--process-id 0 ... N-1 (or LWLC_NUM_PROCESSES and LWLC_PROCESS_ID)")
     named = f"{where}{'' if where.endswith('=') else ' '}{coordinator}"
     host, colon, port = coordinator.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")  # an IPv6 address: [::1]:1234
     if not (colon and host.strip("[]") and port.isascii() and port.isdigit()
-            and 0 < int(port) < 65536):
+            and 0 < int(port) < 65536 and (bracketed or ":" not in host)
+            and not any(c.isspace() for c in coordinator)):
         raise LwlcError(f"{named} is not HOST:PORT (a port 1 ... 65535)",
                         hint="the address of process 0, which every host reaches, e.g. "
                         "host0:12345")
@@ -168,6 +170,9 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
                         f"(--num-processes {num_processes})", hint=hint)
     from .runtime.jax_loop import init_distributed
 
+    if num_processes > 1:
+        _note(f"joining the run at {named} as process {process_id} of {num_processes} "
+              "(waits up to 300 s for the others)")
     try:
         return init_distributed(coordinator, num_processes, process_id)
     except Exception as e:  # timeouts, refused connections, a second initialize, ...

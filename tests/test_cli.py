@@ -596,7 +596,7 @@ def test_a_malformed_coordinator_is_named_as_the_user_gave_it(monkeypatch):
     and LWLC_COORDINATOR was called --coordinator in errors (a user test). rich read
     ":1234:" in a message as an emoji code and printed a keypad symbol."""
     base = ("train", ROOT / "models" / "majority.lwl", "--backend", "jax")
-    for bad in ("host", "host:99999", ":123", "host:x"):
+    for bad in ("host", "host:99999", ":123", "host:x", "host:80:90", "a b:80"):
         r = run(*base, "--coordinator", bad, "--num-processes", "2", "--process-id", "0")
         assert r.exit_code == 1, r.output
         assert f"--coordinator {bad} is not HOST:PORT (a port 1 ... 65535)" in r.output
