@@ -170,7 +170,7 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
                         f"(--num-processes {num_processes})", hint=hint)
     from .runtime.jax_loop import init_distributed
 
-    if num_processes > 1:
+    if num_processes > 1 and process_id == 0:  # only process 0 prints
         _note(f"joining the run at {named} as process {process_id} of {num_processes} "
               "(waits up to 300 s for the others)")
     try:
