@@ -204,7 +204,7 @@ def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report)
     starts ended raises Interrupted with their results."""
     s = problem.settings
     solver = problem.solver
-    out, seconds = [], 0.0
+    out, seconds, ended = [], 0.0, 0.0  # ended: the seconds of the starts in `out`
     try:
         for seed in seeds:
             state = initial_state(problem, seed)
@@ -222,11 +222,12 @@ def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report)
                         break
                     report(len(out), sum(e < s.tolerance for *_, e in out), done)
             out.append((seed, state, done, err))
+            ended = seconds
             report(len(out), sum(e < s.tolerance for *_, e in out), done)
     except KeyboardInterrupt:
         if not out:
             raise
-        raise Interrupted((out, 0.0, seconds)) from None  # the starts that ended are kept
+        raise Interrupted((out, 0.0, ended)) from None  # the starts that ended are kept
     return out, 0.0, seconds
 
 
