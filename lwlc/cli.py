@@ -353,7 +353,8 @@ def compile_(
 @app.command()
 def graph(model: ModelArg,
           output: Annotated[Path, typer.Option("--output", "-o", parser=_path,
-                                               help=".dot, .svg or .png")],
+                                               help=".dot, .svg or .png (DOT text "
+                                               "into /dev/stdout or a pipe)")],
           set_: SetOpt = None) -> None:
     """Draw the constraint-family graph, families colored by set A/B, edges by variable."""
 
@@ -372,8 +373,9 @@ def graph(model: ModelArg,
                 raise
             from .driver import atomic_write_bytes
             from .report import unsplit_graph
+            from .split import graph_format
 
-            picture = unsplit_graph(m, e, output.suffix.lower().lstrip("."))
+            picture = unsplit_graph(m, e, graph_format(output))
             atomic_write_bytes(output, picture)
             err_console.print(e.format(), markup=False)
             err_console.print(f"wrote {output}: the constraint graph, with the constraints at "

@@ -689,10 +689,20 @@ def _draw(model: ir.Model, plan: SplitPlan, path: str, fmt: str) -> None:
         plt.close(fig)
 
 
+def graph_format(path: Path) -> str:
+    """The picture's format from the file's suffix; DOT text into what is no regular file
+    (/dev/stdout, a pipe), which has none."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("dot", "svg", "png") and path.exists() and not path.is_dir() \
+            and not path.is_file():
+        return "dot"
+    return fmt
+
+
 def write_graph(model: ir.Model, plan: SplitPlan, path) -> None:
     """Write the family graph as .dot, .svg or .png (atomically: temp file + os.replace)."""
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
+    fmt = graph_format(path)
     if path.is_dir():
         raise SplitError(f"{path} is a directory, not a file", None,
                          hint="name the file *.dot (Graphviz), *.svg or *.png")

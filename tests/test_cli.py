@@ -635,3 +635,22 @@ def test_a_negative_seed_is_refused_as_the_option_the_user_gave():
         r = run(command, ROOT / "models" / "majority.lwl", "--seed", "-1")
         assert r.exit_code == 2 and "Invalid value for '--seed'" in r.output, r.output
         assert "--set seed" not in r.output
+
+
+def test_graph_writes_dot_text_into_what_is_no_regular_file(tmp_path):
+    """`lwlc graph -o /dev/stdout` was refused for its missing suffix, where the docs say an
+    -o that is no regular file is written through (a user test)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    r = run("graph", ROOT / "models" / "majority.lwl", "-o", fifo)
+    reader.join(timeout=60)
+    assert r.exit_code == 0, r.output
+    assert got and got[0].startswith('graph "majority" {')
+    r = run("graph", ROOT / "models" / "majority.lwl", "-o", tmp_path / "g.txt")
+    assert r.exit_code == 1 and "cannot write the constraint graph as '.txt'" in r.output
