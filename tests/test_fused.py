@@ -383,7 +383,7 @@ def test_a_step_without_the_kernels_does_not_import_them():
             "'float32')\n"
             "s = load_solver(c.source)\n"
             "assert not s.fused_edge_pass()\n"
-            "b = bind(c, c.model.data['train'], 'train')\n"
+            "b = bind(c, 'majority:depth=2,limit=256', 'train')\n"
             "d = batch_data(c, b, np.arange(c.model.batch.size), {})\n"
             "st = s.init(s.initial_params(np.random.default_rng(0)), d)\n"
             "st, steps, _, _ = s.solve_batch(st, d, iterations=2, tolerance=0.0)\n"
