@@ -538,6 +538,10 @@ def predict(
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend,
                            warn=_note)
         columns = []  # classes as whole numbers, values to full precision (shortest repr)
+        widths = {name: int(np.prod(np.shape(v)[1:])) for name, v in pred.items()}
+        if len(widths) > 1 or any(n > 1 for n in widths.values()):  # say which is which
+            _note("the columns, in order: " + ", ".join(
+                name if n == 1 else f"{name} ({n} values)" for name, n in widths.items()))
         for v in pred.values():
             a = np.asarray(v).reshape(len(v), -1)
             # + 0.0: -0.0 prints as 0.0 (the backends differ in the sign of a zero)

@@ -250,6 +250,7 @@ def test_predict_with_class_constraints_over_different_batch_parts(tmp_path):
     params = tmp_path / "run" / "params.npz"
     r = run("predict", model, "--params", params, "-o", tmp_path / "pred.txt")
     assert r.exit_code == 0, r.output
+    assert "note: the columns, in order: cp, cq" in r.output  # unnamed before (a user test)
     pred = np.loadtxt(tmp_path / "pred.txt", dtype=int)
     assert pred.shape == (32, 2)
     from lwlc.data import load
