@@ -59,6 +59,18 @@ def _path(text: str) -> Path:
     return Path(text)
 
 
+STDOUT = Path("-")  # `-o -`: standard output, where a command can print what it writes
+
+
+def _folder_or_file(text: str) -> Path:
+    """A path option that names a folder or a file to read (--out, --params): `-` is no
+    such thing (it made a folder named `-`)."""
+    if str(text).strip() == "-":
+        raise typer.BadParameter("'-' (standard input or output) cannot be used here: "
+                                 "give a path")
+    return _path(text)
+
+
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", metavar="NAME=VALUE",
@@ -299,7 +311,7 @@ def compile_(
     backend: BackendOpt = "numpy",
     output: Annotated[Path | None, typer.Option("--output", "-o", parser=_path,
                                                 help="Write the solver here "
-                                                "(default: print it).")] = None,
+                                                "(default or -: print it).")] = None,
     emit: Annotated[str, typer.Option("--emit", help="What to show: code, ir or graph "
                                       "(the constraint-family graph as DOT).")] = "code",
     dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (jax).")] = "float64",
@@ -316,7 +328,8 @@ def compile_(
         if emit not in ("code", "ir", "graph"):
             raise LwlcError(f"--emit {emit}: choose code, ir or graph")
         _check_dtype(backend, dtype)
-        if output is not None:
+        to_file = output is not None and output != STDOUT
+        if to_file:
             output_file(output, inputs=(model,))
         if emit == "code":
             from .driver import run_warnings
@@ -341,7 +354,7 @@ def compile_(
                     dot = Path(tmp) / "graph.dot"
                     write_graph(m, plan, dot)
                     text = dot.read_text()
-        if output is None:
+        if not to_file:
             sys.stdout.write(text)
         else:
             atomic_write_text(output, text)
@@ -354,7 +367,7 @@ def compile_(
 def graph(model: ModelArg,
           output: Annotated[Path, typer.Option("--output", "-o", parser=_path,
                                                help=".dot, .svg or .png (DOT text "
-                                               "into /dev/stdout or a pipe)")],
+                                               "into -, /dev/stdout or a pipe)")],
           set_: SetOpt = None) -> None:
     """Draw the constraint-family graph, families colored by set A/B, edges by variable."""
 
@@ -363,6 +376,9 @@ def graph(model: ModelArg,
         from .errors import SplitError
         from .split import split, write_graph
 
+        nonlocal output
+        if output == STDOUT:
+            output = Path("/dev/stdout")
         output_file(output, inputs=(model,))
         m = load_model(model, _overrides(set_))
         _print_warnings(m)
@@ -382,7 +398,8 @@ def graph(model: ModelArg,
                               "fault in red", markup=False)
             raise typer.Exit(1) from None
         write_graph(m, plan, output)
-        err_console.print(f"wrote {output}", markup=False)
+        if output != Path("/dev/stdout"):
+            err_console.print(f"wrote {output}", markup=False)
 
     _run(body)
 
@@ -400,7 +417,7 @@ def train(
     backend: BackendOpt = "numpy",
     dtype: Annotated[str, typer.Option("--dtype", help="float64 or float32 (jax only).")]
     = "float64",
-    out: Annotated[Path | None, typer.Option("--out", "-o", parser=_path,
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=_folder_or_file,
                                              help="The run directory: run.json (what "
                                              "defines the run), then params.npz, log.csv "
                                              "and summary.json after each epoch. Locked "
@@ -490,7 +507,7 @@ def train(
 @app.command()
 def evaluate(
     model: ModelArg,
-    params: Annotated[Path, typer.Option("--params", "-p", parser=_path,
+    params: Annotated[Path, typer.Option("--params", "-p", parser=_folder_or_file,
                                          help="params.npz from lwlc train.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Data to evaluate on (file "
                     "or generator spec); default: the model's `data test`.")] = None,
@@ -513,13 +530,14 @@ def evaluate(
 @app.command()
 def predict(
     model: ModelArg,
-    params: Annotated[Path, typer.Option("--params", "-p", parser=_path,
+    params: Annotated[Path, typer.Option("--params", "-p", parser=_folder_or_file,
                                          help="params.npz from lwlc train.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Items to predict (file or "
                     "generator spec); default: the model's `data test`.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", parser=_path,
                                                 help="Write predictions "
-                                                "(one per line) here.")] = None,
+                                                "(one per line) here (default or -: "
+                                                "print them).")] = None,
     set_: SetOpt = None,
     backend: BackendOpt = "numpy",
 ) -> None:
@@ -533,7 +551,8 @@ def predict(
         from .driver import predict as run_predict
 
         _check_data_options(data=data)
-        if output:
+        to_file = output is not None and output != STDOUT
+        if to_file:
             output_file(output, inputs=(model, params, data or ""))
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend,
                            warn=_note)
@@ -549,7 +568,7 @@ def predict(
             columns.append([[fmt(x) for x in row] for row in a.tolist()])
         lines = "\n".join(" ".join(cell for part in row for cell in part)
                           for row in zip(*columns, strict=True)) + "\n"
-        if output:
+        if to_file:
             atomic_write_text(output, lines)
         else:
             sys.stdout.write(lines)

@@ -655,3 +655,22 @@ def test_graph_writes_dot_text_into_what_is_no_regular_file(tmp_path):
     assert got and got[0].startswith('graph "majority" {')
     r = run("graph", ROOT / "models" / "majority.lwl", "-o", tmp_path / "g.txt")
     assert r.exit_code == 1 and "cannot write the constraint graph as '.txt'" in r.output
+
+
+def test_a_dash_prints_where_a_command_can_print_and_is_refused_where_it_cannot(tmp_path,
+                                                                                monkeypatch):
+    """`-o -` made a file or a folder named `-` (a user test): compile, predict and graph
+    print to standard output; train's --out and --params name no stream."""
+    monkeypatch.chdir(tmp_path)
+    model = ROOT / "models" / "majority.lwl"
+    r = run("compile", model, "-o", "-")
+    assert r.exit_code == 0 and '"""RRR solver for model' in r.stdout, r.output
+    done = subprocess.run([sys.executable, "-m", "lwlc.cli", "graph", str(model), "-o", "-"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith('graph "majority"'), done.stderr
+    assert "wrote" not in done.stderr
+    for args in (("train", model, "--out", "-"), ("predict", model, "--params", "-")):
+        r = run(*args)
+        assert r.exit_code == 2 and "'-' (standard input or output) cannot be used here" \
+            in r.output, r.output
+    assert not (tmp_path / "-").exists()
