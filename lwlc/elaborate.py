@@ -1543,6 +1543,14 @@ class _Context:
                 raise ModelError(f"{s.name} takes {want} argument(s)", s.span)
             if s.name == "sphere" and args[0] <= 0:
                 raise ModelError("the sphere's radius must be positive", s.span)
+            if s.name == "box" and not args[0] <= args[1]:
+                raise ModelError(f"box({args[0]:g}, {args[1]:g}) is empty: its lower bound "
+                                 "exceeds its upper one", s.span, hint="write box(lo, hi) "
+                                 "with lo <= hi")
+            if s.name == "sparse" and not (args[0] >= 1 and float(args[0]).is_integer()):
+                raise ModelError(f"sparse({args[0]:g}): the number of nonzeros kept must be "
+                                 "a whole number of at least 1", s.span,
+                                 hint="e.g. sparse(3): at most 3 nonzero values")
             kinds.append((s.name, args))
         names = sorted(k for k, _ in kinds)
         args = {k: a for k, a in kinds}
