@@ -853,12 +853,8 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
     htoks = list(_TOKEN_RE.finditer(header))
     fmt_hint = ("the first line must be 'NDATA NCLASS' (inputs per item, number of classes), "
                 "or 'NDATA' alone for unlabeled data")
-    if len(htoks) > 2:
-        col = htoks[2].start() + 1
-        raise DataError(f"bad header: expected 'NDATA NCLASS', found {len(htoks)} numbers on "
-                        "the first line", path=where, line=hline, col=col, hint=fmt_hint)
     hvals = []
-    for what, m in zip(("NDATA", "NCLASS"), htoks, strict=False):
+    for what, m in zip(("NDATA", "NCLASS"), htoks[:2], strict=False):
         t = m.group()
         if not re.fullmatch(rb"[0-9]+", t) or int(t) < 1:
             raise DataError(f"bad header: {what} must be a positive integer, found '{_show(t)}'",
@@ -867,6 +863,12 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
             raise DataError(f"bad header: {what} = {_show(t)} is larger than any data file "
                             "holds", path=where, line=hline, col=m.start() + 1, hint=fmt_hint)
         hvals.append(int(t))
+    if len(htoks) > 2:
+        col = htoks[2].start() + 1
+        comment = htoks[2].group().startswith(b"#")
+        raise DataError(f"bad header: expected 'NDATA NCLASS', found {len(htoks)} fields on "
+                        "the first line", path=where, line=hline, col=col,
+                        hint="the format has no comments; " + fmt_hint if comment else fmt_hint)
     n_in = hvals[0]
     n_classes = hvals[1] if len(hvals) == 2 else None
     per_item = n_in + (1 if n_classes is not None else 0)

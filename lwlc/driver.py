@@ -259,6 +259,18 @@ def data_part(model: ir.Model) -> ir.SubBatch:
     return fed[0].part
 
 
+def _resize_hint(model: ir.Model, part: ir.SubBatch, n_items: int) -> str:
+    """How to make `part` hold `n_items` items: --set of the part, or of the batch's parts
+    where the data fill the whole batch of a batch with parts (--set of its index is
+    refused there)."""
+    parts = model.batch.parts if model.batch is not None else ()
+    if part.name == model.batch.index and len(parts) > 1:
+        sizes = ", ".join(f"{p.name} {p.size}" for p in parts)
+        return (f"the batch's parts ({sizes}) hold {part.size} items: set their sizes to "
+                f"{n_items} in all, e.g. " + " ".join(f"--set {p.name}=N" for p in parts))
+    return f"--set {part.name}={n_items} uses them all"
+
+
 def data_inputs(model: ir.Model) -> list[ir.Input]:
     part = data_part(model)
     return [i for i in training_inputs(model) if i.part == part]
@@ -563,12 +575,18 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     n_items = len(train_set)
     if n_items < per_batch:
         short = datamod.DataError(f"the batch holds {per_batch} items but {train_set.name} "
-                                  f"has only {n_items}",
-                                  hint=f"--set {dpart.name}={n_items} uses them all")
+                                  f"has only {n_items}", hint=_resize_hint(m, dpart, n_items))
         raise _located(short, train_spec)
     if s.epochs < 1:
         raise LwlcError("no epochs to run", hint="raise --set epochs=N")
     n_batches = max(1, n_items // per_batch)
+    if n_items % per_batch and warn is not None:
+        left = n_items % per_batch
+        warn(ir.ModelWarning(
+            f"{train_set.name} has {n_items} items, {n_batches} batch(es) of {per_batch}: "
+            f"each epoch leaves {left} item(s) out (other ones each epoch: the items are "
+            "shuffled)", dpart.span,
+            hint=f"a batch size that divides {n_items} uses every item in every epoch"))
     if s.restart and warn is not None and (n_items != per_batch or m.samples):
         # a run of several batches (or with samples) warm-starts every batch anyway
         warn(ir.ModelWarning(

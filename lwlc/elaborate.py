@@ -39,6 +39,15 @@ SOLVER_SETTINGS = ("beta", "lam", "iterations", "tolerance", "epochs", "seed", "
                    "error")
 SOLVER_METHODS = ("rrr", "dr", "ap")
 SIDE_SETS = ("nonneg", "sphere", "box", "sparse")
+
+
+def _shown(v) -> str:
+    """A number as a message shows it: every digit it has (`:g` printed 2.0000001 as 2,
+    beside "must lie in (0, 2]"), a whole number without ".0"."""
+    text = repr(float(v))
+    return text[:-2] if text.endswith(".0") else text
+
+
 DEGREE_NAMES = ("outdeg", "indeg")
 MAX_NODES = 1_000_000  # all node groups together
 MAX_EDGES = 1 << 25  # per edge set (about 33.5 million)
@@ -167,15 +176,15 @@ class _Elaborator:
                 else:
                     r = a**b
                     if isinstance(r, complex):
-                        raise ModelError(f"{a:g} ^ {b:g} is not a real number", e.span)
+                        raise ModelError(f"{_shown(a)} ^ {_shown(b)} is not a real number", e.span)
                     r = float(r)
             except ZeroDivisionError:
                 raise ModelError("division by zero", e.span) from None
             except (OverflowError, TypeError):
                 r = math.inf
             if not math.isfinite(r):
-                raise ModelError(f"the value overflows: {a:g} {e.op} {b:g} is too large for a "
-                                 "float (at most about 1.8e308)", e.span)
+                raise ModelError(f"the value overflows: {_shown(a)} {e.op} {_shown(b)} is too "
+                                 "large for a float (at most about 1.8e308)", e.span)
             return r
         if isinstance(e, S.Call):
             fn = _FUNCTIONS.get(e.func)
@@ -189,7 +198,7 @@ class _Elaborator:
                 raise ModelError(f"{e.func} takes {wanted}, got {len(args)}", e.span)
             if e.func == "round" and len(args) == 2:
                 if args[1] != int(args[1]):
-                    raise ModelError(f"round's digits are a whole number, got {args[1]:g}",
+                    raise ModelError(f"round's digits are a whole number, got {_shown(args[1])}",
                                      e.args[1].span)
                 args[1] = int(args[1])
             try:
@@ -200,7 +209,7 @@ class _Elaborator:
             except (TypeError, ValueError) as err:
                 raise ModelError(f"cannot evaluate {e.func}(...): {err}", e.span) from None
             if not math.isfinite(r):
-                shown = ", ".join(f"{a:g}" for a in args)
+                shown = ", ".join(f"{_shown(a)}" for a in args)
                 raise ModelError(f"the value overflows: {e.func}({shown}) is too large for a "
                                  "float (at most about 1.8e308)", e.span)
             return r
@@ -216,7 +225,7 @@ class _Elaborator:
         v = self.evaluate(e)
         if not math.isfinite(v) or v != int(v) or v < minimum:
             raise ModelError(
-                f"{what} must be a whole number ≥ {minimum}, got {v:g}", e.span
+                f"{what} must be a whole number ≥ {minimum}, got {_shown(v)}", e.span
             )
         return int(v)
 
@@ -228,7 +237,7 @@ class _Elaborator:
             count = int(round(e.value / 100.0 * base))
             if count == 0 and e.value > 0:
                 self.warnings.append(ir.ModelWarning(
-                    f"{_span_text(e.span) or f'{e.value:g}%'} of {base} items rounds to 0: "
+                    f"{_span_text(e.span) or f'{_shown(e.value)}%'} of {base} items rounds to 0: "
                     f"{what} is 0", e.span,
                     hint=f"at least {100.0 / base:.3g}% makes one item here"))
             return count
@@ -449,8 +458,8 @@ class _Elaborator:
             self.params[st.name] = float(self.overrides[st.name])
             self.used_overrides.add(st.name)
             if not math.isfinite(self.params[st.name]):
-                raise ModelError(f"--set {st.name}={self.params[st.name]:g}: a parameter is a "
-                                 "finite number", st.span)
+                raise ModelError(f"--set {st.name}={_shown(self.params[st.name])}: a "
+                                 "parameter is a finite number", st.span)
         else:
             self.params[st.name] = self.evaluate(st.value)
         self.param_spans[st.name] = st.span
@@ -486,7 +495,7 @@ class _Elaborator:
                 total += fan * len(self.group(term.head))
                 if total > MAX_EDGES:
                     raise ModelError(f"edge set {st.name} has too many edges (over "
-                                     f"{MAX_EDGES:g})", term.span)
+                                     f"{_shown(MAX_EDGES)})", term.span)
             t, h = self.edge_term(term)
             if isinstance(term, S.EdgeCall) and term.func == "dense":
                 blocks.append((self.group(term.tail), self.group(term.head)))
@@ -640,13 +649,16 @@ class _Elaborator:
             if len(st.parts) > 1 and p.name == st.name:
                 raise ModelError(f"a batch part cannot be named like the batch index "
                                  f"'{st.name}'", p.span)
+            if len(st.parts) == 1 and key != "batch" and {key, "batch"} <= set(self.overrides):
+                raise ModelError(f"--set {key} and --set batch both set the batch size",
+                                 p.span, hint="give one of them")
             given = key if key in self.overrides else (
                 "batch" if len(st.parts) == 1 and "batch" in self.overrides else None)
             if given is not None:
                 v = float(self.overrides[given])
                 self.used_overrides.add(given)
                 if not math.isfinite(v) or v != int(v) or v < 1:
-                    raise ModelError(f"--set {given}={v:g}: a batch size is a whole number "
+                    raise ModelError(f"--set {given}={_shown(v)}: a batch size is a whole number "
                                      "≥ 1", p.span)
                 size = int(v)
             else:
@@ -793,7 +805,7 @@ class _Elaborator:
                        + (f" ({item.value.id} counts the first edge set's edges only)"
                           if len(self.edge_sets) > 1 else ""))
             raise ModelError(
-                f"the metric weight of {var.name}{where} is {weights[i]:g}{why}",
+                f"the metric weight of {var.name}{where} is {_shown(weights[i])}{why}",
                 item.span if item is not None else st.span,
                 hint="a metric weight is positive and finite"
                 + (f" ({bad.size} of {var.name}'s weights are not)" if bad.size > 1 else "")
@@ -906,7 +918,7 @@ class _Elaborator:
         spans = {k.name: k.span for k in st.kwargs} if st else {}
 
         def fail(key: str, message: str, hint: str | None = None):
-            where = f"--set {key}={float(settings[key]):g}: " if key in from_set else ""
+            where = f"--set {key}={_shown(float(settings[key]))}: " if key in from_set else ""
             return ModelError(where + message, None if key in from_set else spans.get(key, span),
                               hint=hint)
 
@@ -917,9 +929,9 @@ class _Elaborator:
             v = float(raw)
             if not math.isfinite(v) or v != int(v) or v < minimum:
                 raise fail(key, f"solver setting {key} must be a whole number ≥ {minimum}, "
-                           f"got {v:g}")
+                           f"got {_shown(v)}")
             if abs(v) > 2**53:
-                raise fail(key, f"solver setting {key} = {v:g} is beyond 2^53, where a "
+                raise fail(key, f"solver setting {key} = {_shown(v)} is beyond 2^53, where a "
                            "number written with a decimal point or exponent has lost digits")
             return int(v)
 
@@ -928,12 +940,12 @@ class _Elaborator:
                 raise fail(key, "a solver setting is a finite number")
         beta = float(settings["beta"])
         if not 0 < beta <= 2:
-            raise fail("beta", f"beta must lie in (0, 2], got {beta:g}")
+            raise fail("beta", f"beta must lie in (0, 2], got {_shown(beta)}")
         if not float(settings["tolerance"]) >= 0:
             raise fail("tolerance", "the tolerance must be ≥ 0")
         lam = settings["lam"]
         if lam is not None and not float(lam) > 0:
-            raise fail("lam", f"lam must be > 0, got {float(lam):g}",
+            raise fail("lam", f"lam must be > 0, got {_shown(float(lam))}",
                        hint="λ of eq. 47: the generalized RRR flow approaches its fixed points "
                        "for λ > 0 (Elser Thm A.2); λ = 1 is plain RRR")
         ignored = {"ap": ("beta", "lam"), "dr": ("beta",)}.get(method, ())
@@ -997,8 +1009,8 @@ class _Elaborator:
             # parametrised set, either: the use is where the values come from.
             if err.span is None or (err.span.file == ref.span.file and not args):
                 raise
-            shown = ", ".join(f"{a:g}" for a in args)
-            named = ", ".join(f"{n} = {a:g}" for n, a in zip(decl.params, args, strict=True))
+            shown = ", ".join(f"{_shown(a)}" for a in args)
+            named = ", ".join(f"{n} = {_shown(a)}" for n, a in zip(decl.params, args, strict=True))
             if err.span.file == ref.span.file:
                 # the model's own set: the piece is where to look (and its hint applies);
                 # the use says which arguments it was checked with
@@ -1011,7 +1023,7 @@ class _Elaborator:
                              hint=f"check the set's arguments here ({named})"
                              + (", or its definition" if err.span.file == ref.span.file
                                 else "")) from None
-        key = ref.name if not args else f"{ref.name}({', '.join(f'{a:g}' for a in args)})"
+        key = ref.name if not args else f"{ref.name}({', '.join(f'{_shown(a)}' for a in args)})"
         aset = ir.ActivationSet(ref.name, args, pieces, decl.span)
         self.sets[key] = aset
         return aset
@@ -1164,7 +1176,7 @@ def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> Non
 
     z = sympy.Symbol("z", real=True)
     where = sympy.Interval(_sympy_bound(lo), _sympy_bound(hi))
-    shown = f"[{lo:g}, {hi:g}]"
+    shown = f"[{_shown(lo)}, {_shown(hi)}]"
     slope = sympy.diff(curve, z)
     for kink in sorted(curve.atoms(sympy.Abs), key=str):
         try:  # where abs's argument is 0, the slope may jump: a kink
@@ -1210,10 +1222,10 @@ def _shown_points(points: sympy.Set) -> str:
     import sympy
 
     if isinstance(points, sympy.FiniteSet) and len(points) <= 3:
-        return "at z = " + ", ".join(f"{float(p):g}" for p in sorted(points))
+        return "at z = " + ", ".join(f"{_shown(float(p))}" for p in sorted(points))
     if isinstance(points, sympy.Interval):
-        return (f"for z in {'(' if points.left_open else '['}{float(points.start):g}, "
-                f"{float(points.end):g}{')' if points.right_open else ']'}")
+        return (f"for z in {'(' if points.left_open else '['}{_shown(float(points.start))}, "
+                f"{_shown(float(points.end))}{')' if points.right_open else ']'}")
     return f"for z in {points}"
 
 
@@ -1544,11 +1556,11 @@ class _Context:
             if s.name == "sphere" and args[0] <= 0:
                 raise ModelError("the sphere's radius must be positive", s.span)
             if s.name == "box" and not args[0] <= args[1]:
-                raise ModelError(f"box({args[0]:g}, {args[1]:g}) is empty: its lower bound "
-                                 "exceeds its upper one", s.span, hint="write box(lo, hi) "
-                                 "with lo <= hi")
+                raise ModelError(f"box({_shown(args[0])}, {_shown(args[1])}) is empty: its "
+                                 "lower bound exceeds its upper one", s.span,
+                                 hint="write box(lo, hi) with lo <= hi")
             if s.name == "sparse" and not (args[0] >= 1 and float(args[0]).is_integer()):
-                raise ModelError(f"sparse({args[0]:g}): the number of nonzeros kept must be "
+                raise ModelError(f"sparse({_shown(args[0])}): the number of nonzeros kept must be "
                                  "a whole number of at least 1", s.span,
                                  hint="e.g. sparse(3): at most 3 nonzero values")
             kinds.append((s.name, args))
@@ -1620,8 +1632,8 @@ class _Context:
             limit = float(approached_limits(aset.pieces, fixed.constant))
             if not math.isnan(limit):
                 raise ModelError(
-                    f"set {rel.set.name} never takes the value x = {fixed.constant:g}: it "
-                    f"only approaches {limit:g}", rel.fixed.span,
+                    f"set {rel.set.name} never takes the value x = {_shown(fixed.constant)}: it "
+                    f"only approaches {_shown(limit)}", rel.fixed.span,
                     hint="with x fixed, the projection moves z to where f(z) is x, or the "
                          "nearest value the set takes; a value the curve only approaches has "
                          "no such z. Fix x to a value the set takes")
@@ -1825,7 +1837,7 @@ def elaborate(program: S.Program, overrides: dict[str, float] | None = None) -> 
     except ModelError as e:
         text = (e.span.lines_text() or "") if e.span is not None else ""
         words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text.split("#")[0]))
-        given = [f"--set {k}={v:g}" if isinstance(v, float) else f"--set {k}={v}"
+        given = [f"--set {k}={_shown(v)}" if isinstance(v, float) else f"--set {k}={v}"
                  for k, v in (overrides or {}).items() if k in words]
         if given and "--set" not in e.message:
             e.message += f" (with {', '.join(given)})"

@@ -674,3 +674,26 @@ def test_a_dash_prints_where_a_command_can_print_and_is_refused_where_it_cannot(
         assert r.exit_code == 2 and "'-' (standard input or output) cannot be used here" \
             in r.output, r.output
     assert not (tmp_path / "-").exists()
+
+
+def test_batches_that_leave_items_out_a_batch_set_twice_and_exact_numbers(tmp_path):
+    """A user test: items past the last whole batch were left out of every epoch without a
+    word; `--set k=4 --set batch=4` said "no setting 'batch' (did you mean 'batch'?)"; the
+    hint of a batch with parts offered --set of its index, which is refused; and
+    `beta=2.0000001` was "beta must lie in (0, 2], got 2"."""
+    model = ROOT / "models" / "majority.lwl"
+    r = run("train", model, "--data", "majority:depth=2,limit=200", "--set", "batch=64",
+            "--set", "epochs=1", "--set", "iterations=1", "--out", tmp_path / "r", "-q")
+    assert r.exit_code == 0, r.output
+    assert "has 200 items, 3 batch(es) of 64: each epoch leaves 8 item(s) out" in r.output
+    assert "majority.lwl:14:1: warning" in r.output
+    r = run("check", model, "--set", "k=4", "--set", "batch=4")
+    assert r.exit_code == 1 and "--set k and --set batch both set the batch size" in r.output
+    r = run("check", model, "--set", "beta=2.0000001")
+    assert r.exit_code == 1 and "got 2.0000001" in r.output, r.output
+    parts = tmp_path / "parts.lwl"
+    parts.write_text(model.read_text().replace("batch k[128]", "batch k = clean[12] + noisy[4]"))
+    r = run("train", parts, "--data", "majority:depth=2,limit=10", "-q")
+    assert r.exit_code == 1, r.output
+    assert "the batch's parts (clean 12, noisy 4) hold 16 items: set their sizes to 10 in " \
+        "all, e.g. --set clean=N --set noisy=N" in r.output

@@ -201,7 +201,9 @@ def test_empty_file(tmp_path, content):
 @pytest.mark.parametrize(
     ("content", "col", "fragment"),
     [
-        ("2 3 4\n1 2 0\n", 5, "found 3 numbers on the first line"),
+        ("2 3 4\n1 2 0\n", 5, "found 3 fields on the first line"),
+        ("x1 x2 c\n1 2 0\n", 1, "NDATA must be a positive integer, found 'x1'"),
+        ("2 3 # a comment\n1 2 0\n", 5, "found 5 fields on the first line"),
         ("a 3\n1 2 0\n", 1, "NDATA must be a positive integer, found 'a'"),
         ("2 0\n1 2 0\n", 3, "NCLASS must be a positive integer, found '0'"),
         ("2.5 2\n1 2 0\n", 1, "NDATA must be a positive integer"),
@@ -213,6 +215,7 @@ def test_empty_file(tmp_path, content):
 def test_bad_header(tmp_path, content, col, fragment):
     e = error_of(write(tmp_path, "h", content))
     assert "bad header" in e.message and fragment in e.message
+    assert ("no comments" in e.hint) == ("#" in content)
     assert e.line == content.count("\n", 0, content.index(content.strip()[0])) + 1
     assert e.col == col and "NDATA NCLASS" in e.hint
 
