@@ -188,6 +188,7 @@ class Bound:
     labels: dict[str, np.ndarray]
     name: str
     source: str = ""  # where it came from: a resolved path or the generator spec in full
+    unused_labels: bool = False  # the data have a class column the model reads no label of
 
     def __len__(self) -> int:
         return len(next(iter(self.inputs.values())))
@@ -248,6 +249,14 @@ def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.Model
     return out
 
 
+def unused_labels_note(compiled: Compiled, bound: Bound) -> str | None:
+    """A note where the data carry a class column that no label of the model reads."""
+    if not bound.unused_labels:
+        return None
+    return (f"the data ({bound.name}) have a class column, and model {compiled.model.name} "
+            "reads no label of their items: the classes are not used")
+
+
 def data_part(model: ir.Model) -> ir.SubBatch:
     """The batch part whose inputs and label the training data fills: the part of the first
     input that gets no values of its own."""
@@ -282,13 +291,39 @@ def _located(e: datamod.DataError, spec: str) -> datamod.DataError:
     return datamod.at_model_line(e, spec) if isinstance(spec, datamod.ModelDataSpec) else e
 
 
+def inference_inputs(compiled: Compiled) -> set[str]:
+    """The inputs that inference reads (lower.Schedule): the sources' values and the data
+    of the fixed products latent nodes are solved from (eq. 12-13). A prediction needs no
+    values of the others (`dot(...) == t[k, j]`: t is what it predicts)."""
+    from .lower import LatentSolve
+
+    def walk(steps):
+        for st in steps:
+            if isinstance(st, LatentSolve) and st.bilinear.data is not None:
+                yield st.bilinear.data
+            elif hasattr(st, "steps"):
+                yield from walk(st.steps)
+
+    out: set[str] = set()
+    for sched in compiled.plan.schedules.values():
+        out |= {src.fixed.input for src in sched.sources if src.fixed.input is not None}
+        out |= set(walk(sched.steps))
+    return out
+
+
 def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True) -> Bound:
     """Load a data set and split its columns over the model's data inputs. Without
-    `need_labels` (predict) unlabeled data are bound too; labels given are still checked."""
+    `need_labels` (predict) unlabeled data are bound too; labels given are still checked;
+    and data with the columns of the inputs inference reads only (inference_inputs) are
+    bound to those."""
     m = compiled.model
     ds = datamod.load(spec, role=role)
     inputs = data_inputs(m)
     width = sum(len(i.nodes) for i in inputs)
+    if not need_labels and ds.n_inputs != width:
+        given = [i for i in inputs if i.name in inference_inputs(compiled)]
+        if given and ds.n_inputs == sum(len(i.nodes) for i in given):
+            inputs, width = given, ds.n_inputs
     part = inputs[0].part
     problems = label_problems(m)  # a label the training set cannot fill
     if problems:
@@ -302,18 +337,22 @@ def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True) -> 
     try:
         datamod.validate_for(ds, width, n_classes)
     except datamod.DataError as e:
-        if len(inputs) > 1:
-            e = datamod.DataError(e.message, hint=f"the model's inputs "
-                                  f"{', '.join(i.name for i in inputs)} take {width} columns "
-                                  "in all")
-        raise _located(e, spec) from None
+        problem = e
+        if len(inputs) > 1 and ds.n_inputs != width:
+            names = ", ".join(f"{i.name} ({len(i.nodes)})" for i in inputs)
+            problem = datamod.DataError(
+                f"data '{ds.name}' has {ds.n_inputs} values per item but the model's inputs "
+                f"{names} take {width} in all", hint=f"the columns of an item are the "
+                f"inputs' values in the order the model declares them (source: {ds.source})")
+        raise _located(problem, spec) from None
     values = np.asarray(ds.inputs, dtype=np.float64)
     out, start = {}, 0
     for inp in inputs:
         out[inp.name] = values[:, start:start + len(inp.nodes)]
         start += len(inp.nodes)
     lab = {labels[0].name: ds.labels} if labels else {}
-    return Bound(out, lab, ds.name, ds.source)
+    unused = ds.labels is not None and not any(lb.part == part for lb in m.labels.values())
+    return Bound(out, lab, ds.name, ds.source, unused_labels=unused)
 
 
 def own_inputs(compiled: Compiled) -> dict[str, np.ndarray]:
@@ -563,6 +602,9 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
               "used either (no test metrics); --test gives a test set")
     train_set = bind(compiled, train_spec, "train")
     test_set = bind(compiled, test_spec, "test") if test_spec else None
+    for bound in (train_set, test_set):
+        if bound is not None and (note := unused_labels_note(compiled, bound)):
+            _note(notes or console, note)
     own: dict = own_inputs(compiled)
     for warning in unreached_data(compiled, train_set, own) if warn is not None else ():
         warn(warning)
@@ -951,6 +993,8 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
     compiled, solver, params = _trained(model, params_path, overrides, backend, warn)
     spec = _test_spec(compiled, spec, "evaluate")
     bound = bind(compiled, spec, "test")
+    if warn is not None and (note := unused_labels_note(compiled, bound)):
+        warn(note)
     dpart = data_part(compiled.model)
     _uninferred_latent(compiled, [t.infer for t in compiled.plan.targets
                                   if scored_on_data(t, dpart)], warn)
@@ -1004,6 +1048,8 @@ def predict(model: str, params_path: str, spec: str | None, overrides: dict,
     compiled, solver, params = _trained(model, params_path, overrides, backend, warn)
     spec = _test_spec(compiled, spec, "predict")
     bound = bind(compiled, spec, "test", need_labels=False)
+    if warn is not None and (note := unused_labels_note(compiled, bound)):
+        warn(note)
     dpart = data_part(compiled.model)
     targets = [t for t in compiled.plan.targets if scored_on_data(t, dpart)]
     names = [t.name for t in targets]

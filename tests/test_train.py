@@ -119,3 +119,71 @@ def test_mnist_autoencoder_trains_and_reports_reconstruction(tmp_path):
                           "iterations": 5})
     assert 0.0 <= s["data_in_rmse"] < 1.0 and 0.0 <= s["code_in_rmse"] < 1.0
     assert np.isfinite(s["rrr_err"])
+
+
+@pytest.mark.parametrize("path", [MODELS.parent / "tests" / "models" / name
+                                  for name in ("regression.lwl", "metric_x.lwl")],
+                         ids=lambda p: p.stem)
+def test_inference_reads_only_the_inputs_it_names(path):
+    """predict takes data without the columns of what it predicts (a user test: a regression
+    model asked for its targets): so inference must read no input outside
+    inference_inputs. Every model's predict, NumPy and JAX, gives the same predictions
+    with those inputs left out of the data."""
+    from lwlc.compiler import compile_model, load_solver
+    from lwlc.driver import data_inputs, inference_inputs
+
+    for backend in ("numpy", "jax"):
+        compiled = compile_model(str(path), {}, backend)
+        needed = inference_inputs(compiled)
+        inputs = data_inputs(compiled.model)
+        assert needed and not {i.name for i in inputs} <= needed  # something to leave out
+        solver = load_solver(compiled.source)
+        rng = np.random.default_rng(0)
+        params = solver.initial_params(rng)
+        K = 5
+        full = {i.name: rng.random((K, len(i.nodes))) for i in inputs}
+        part = next(iter(compiled.plan.schedules))
+        whole = solver.predict(params, full, K, part)
+        some = solver.predict(params, {k: v for k, v in full.items() if k in needed}, K, part)
+        for k in whole:
+            np.testing.assert_array_equal(np.asarray(some[k]), np.asarray(whole[k]))
+
+
+def test_predict_takes_data_without_the_predicted_columns(tmp_path):
+    """`lwlc predict` on a regression model wanted the target columns it predicts (and its
+    message counted them as the data layer's nodes); and labelled data on a model that
+    reads no label lost their classes without a word (a user test)."""
+    from typer.testing import CliRunner
+
+    from lwlc.cli import app
+
+    model = MODELS.parent / "tests" / "models" / "regression.lwl"
+    run = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", str(model), "--set", "epochs=1", "--set",
+                                 "iterations=5", "--out", str(run), "-q"])
+    assert r.exit_code == 0, r.output
+    rng = np.random.default_rng(1)
+    values = rng.random((7, 6))
+    full, inputs, labelled = (tmp_path / n for n in ("full.txt", "inputs.txt", "lab.txt"))
+    def lines(header, rows, tail=""):
+        return header + "\n" + "".join(" ".join(map(repr, r.tolist())) + tail + "\n"
+                                       for r in rows)
+
+    full.write_text(lines("6", values))
+    inputs.write_text(lines("4", values[:, :4]))
+    labelled.write_text(lines("6 2", values, " 1"))
+    outs = []
+    for data in (full, inputs):
+        r = CliRunner().invoke(app, ["predict", str(model), "-p", str(run / "params.npz"),
+                                     "--data", str(data)])
+        assert r.exit_code == 0, r.output
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and len(outs[0].splitlines()) == 7
+    r = CliRunner().invoke(app, ["evaluate", str(model), "-p", str(run / "params.npz"),
+                                 "--data", str(inputs)])
+    assert r.exit_code == 1
+    assert "has 4 values per item but the model's inputs d (4), t (2) take 6 in all" in r.output
+    r = CliRunner().invoke(app, ["evaluate", str(model), "-p", str(run / "params.npz"),
+                                 "--data", str(labelled)])
+    assert r.exit_code == 0, r.output
+    assert "have a class column, and model regress reads no label" in r.output
