@@ -187,3 +187,29 @@ def test_predict_takes_data_without_the_predicted_columns(tmp_path):
                                  "--data", str(labelled)])
     assert r.exit_code == 0, r.output
     assert "have a class column, and model regress reads no label" in r.output
+
+
+def test_evaluate_notes_a_model_file_other_than_the_trained_one(tmp_path):
+    """evaluate and predict checked the model's name only: a file of the same name with
+    another activation was used without a word (a user test). params.npz records the
+    model text's hash; another text gets a note."""
+    from typer.testing import CliRunner
+
+    from lwlc.cli import app
+
+    model = MODELS / "majority.lwl"
+    data = "majority:depth=2,limit=64"
+    run = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", str(model), "--data", data, "--set", "batch=32",
+                                 "--set", "epochs=1", "--set", "iterations=2", "--out",
+                                 str(run), "-q"])
+    assert r.exit_code == 0, r.output
+    params, meta = load_params(run / "params.npz")
+    assert len(meta["model_sha256"]) == 64
+    other = tmp_path / "majority.lwl"
+    other.write_text(model.read_text().replace("in relu", "in tanh_act"))
+    for path, noted in ((model, False), (other, True)):
+        r = CliRunner().invoke(app, ["evaluate", str(path), "-p", str(run / "params.npz"),
+                                     "--data", data])
+        assert r.exit_code == 0, r.output
+        assert ("is not the file" in r.output) == noted, r.output
