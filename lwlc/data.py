@@ -682,6 +682,15 @@ def _check_lines(raw: bytes, body_start: int, hline: int, per_item: int, what: s
     if (c == per_item).all():
         return
     first_tok = np.concatenate(([0], np.cumsum(c)[:-1]))  # index of each line's first token
+    if c.size > 1 and (c == c[0]).all() and c[0] % per_item == 0:
+        # the format allows it, but every line holding the same several items is a header
+        # whose NDATA is a fraction of the real one: the items would be misread silently
+        line, col = _line_col(raw, body_start + int(starts[0]))
+        raise DataError(f"every line holds {int(c[0])} numbers, {int(c[0]) // per_item} "
+                        f"items of {per_item} ({what}): the header's NDATA is probably "
+                        "wrong", path=where, line=line, col=col,
+                        hint=f"if an item has {int(c[0])} numbers, correct the header; if "
+                        "each line truly holds several items, put each item on its own line")
 
     def fail(k: int, tok: int, message: str, hint: str) -> None:
         line, col = _line_col(raw, body_start + int(starts[min(tok, starts.size - 1)]))

@@ -639,3 +639,14 @@ def test_a_pipe_is_read_once_whole_and_a_device_up_to_a_cap(tmp_path, monkeypatc
     monkeypatch.setattr(datamod, "STREAM_BYTES", 1 << 20)
     with pytest.raises(datamod.DataError, match="reads on past"):
         datamod._read_file(Path("/dev/zero"), "/dev/zero")
+
+
+def test_every_line_holding_the_same_several_items_is_a_wrong_header(tmp_path):
+    """A header `3` over lines of 6 numbers was read as two items per line, and unlabeled
+    data trained on the misread items (a user test)."""
+    e = error_of(write(tmp_path, "h", "3\n1 2 3 4 5 6\n7 8 9 10 11 12\n"))
+    assert e.message == ("every line holds 6 numbers, 2 items of 3 (3 inputs): the header's "
+                         "NDATA is probably wrong")
+    assert (e.line, e.col) == (2, 1) and "correct the header" in e.hint
+    ds = D.load(str(write(tmp_path, "ok", "3\n1 2 3 4 5 6\n7 8 9\n1 2 3 4 5 6\n")))
+    assert ds.inputs.shape == (5, 3)  # lines of one and of two items: free-form
