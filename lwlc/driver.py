@@ -250,8 +250,12 @@ def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.Model
 
 
 def unused_labels_note(compiled: Compiled, bound: Bound) -> str | None:
-    """A note where the data carry a class column that no label of the model reads."""
-    if not bound.unused_labels:
+    """A note where the data carry a class column that no label of the model reads, and
+    the model fits targets of its own (inputs inference does not read: a regression), so
+    that the class column was likely meant as one. (An autoencoder of labelled data, as
+    models/mnist_autoencoder.lwl, drops the labels by design.)"""
+    targets = {i.name for i in data_inputs(compiled.model)} - inference_inputs(compiled)
+    if not bound.unused_labels or not targets:
         return None
     return (f"the data ({bound.name}) have a class column, and model {compiled.model.name} "
             "reads no label of their items: the classes are not used")
@@ -426,13 +430,19 @@ def score(compiled: Compiled, solver, params, target, data: dict, n: int,
           latent=None, chunk: int = 4096) -> float:
     """Error rate (class) or RMS error (value) of one target over `n` items of `data`."""
     wrong, sq, count = 0.0, 0.0, 0
+    cols = slice(None)
+    if target.kind == "value":  # the input's columns of the target's nodes (an input may
+        # span the nodes of several constraints)
+        nodes = compiled.model.inputs[target.reference].nodes
+        cols = [nodes.index(node) for node in target.nodes]
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         rows = {k: v[start:stop] for k, v in data.items()}
         lat = None if latent is None else latent[start:stop]
         pred = to_host(solver, solver.predict(params, rows, stop - start, target.infer,
                                               lat)[target.name])
-        ref = rows[target.reference]
+        ref = rows[target.reference] if target.kind == "class" else \
+            rows[target.reference][:, cols]
         if target.kind == "class":
             wrong += float(np.sum(pred != ref))
             count += stop - start
