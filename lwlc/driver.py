@@ -272,6 +272,22 @@ def data_part(model: ir.Model) -> ir.SubBatch:
     return fed[0].part
 
 
+def data_latent(compiled: Compiled, solver, state, data) -> np.ndarray | None:
+    """The latent node values of the data part's items in the state of a batch that holds
+    all the data, or None where it has none. The data part may be a batch of several
+    parts (each with its schedule): their values side by side where they infer the same
+    latent nodes."""
+    m, plan = compiled.model, compiled.plan
+    dpart = data_part(m)
+    names = [dpart.name] if dpart.name in plan.schedules else [
+        p.name for p in m.batch.parts if dpart.start <= p.start and p.stop <= dpart.stop]
+    latent = [plan.schedules[n].latent for n in names]
+    if not any(latent) or any(nodes != latent[0] for nodes in latent):
+        return None
+    values = solver.latent_values(state, data)
+    return np.concatenate([np.asarray(to_host(solver, values[n])) for n in names])
+
+
 def _resize_hint(model: ir.Model, part: ir.SubBatch, n_items: int) -> str:
     """How to make `part` hold `n_items` items: --set of the part, or of the batch's parts
     where the data fill the whole batch of a batch with parts (--set of its index is
@@ -822,9 +838,7 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
                 "rrr_err_end": float(np.mean(last_errs)),
                 "seconds": time.perf_counter() - t_epoch,
             }
-            latent = None
-            if single and plan.schedules[dpart.name].latent:
-                latent = to_host(solver, solver.latent_values(state, data)[dpart.name])
+            latent = data_latent(compiled, solver, state, data) if single else None
             row.update(epoch_metrics(compiled, solver, params, train_set, test_set, own,
                                      batch_errs, rng, latent))
             rows.append(row)

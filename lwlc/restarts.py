@@ -42,6 +42,7 @@ from .driver import (
     atomic_write_text,
     batch_data,
     bind,
+    data_latent,
     data_part,
     epoch_metrics,
     metric_keys,
@@ -185,10 +186,7 @@ def outcome(problem: Problem, seed: int, state: dict, iterations: int, err: floa
     if math.isfinite(err):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             params = {k: np.asarray(v) for k, v in solver.consensus_params(state, data).items()}
-            dpart = data_part(compiled.model)
-            latent = None
-            if compiled.plan.schedules[dpart.name].latent:
-                latent = np.asarray(solver.latent_values(state, data)[dpart.name])
+            latent = data_latent(compiled, solver, state, data)
             row = epoch_metrics(compiled, solver, params, problem.train_set, problem.test_set,
                                 problem.own, {}, np.random.default_rng(0), latent)
         metrics = {k: float(row[k]) for k in metric_keys(row)}

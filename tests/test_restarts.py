@@ -241,3 +241,21 @@ def test_a_ctrl_c_keeps_the_starts_that_ended(tmp_path, monkeypatch):
     assert [s["seed"] for s in data["starts"]] == list(range(1, ended + 1))
     assert data["interrupted"].startswith(f"after {ended} of 3 starts")
     assert len((out / "restarts.csv").read_text().splitlines()) == ended + 1
+
+
+def test_restarts_of_a_batch_of_parts_that_the_data_fill(tmp_path):
+    """--restarts where the data fill a batch of two parts was an internal error (KeyError:
+    the latent values were looked up under the batch's index, the schedules are per part:
+    a user test). Each start is scored as `lwlc train` scores that seed's run."""
+    model = MODELS.parent / "tests" / "models" / "odd_names_cycles.lwl"
+    sets = ["--set", "clean=48", "--set", "noisy=16", "--set", "iterations=4", "--set",
+            "epochs=1"]
+    r = CliRunner().invoke(app, ["train", str(model), *sets, "--restarts", "2", "--out",
+                                 str(tmp_path / "starts"), "-q"])
+    assert r.exit_code == 0, r.output
+    starts = json.loads((tmp_path / "starts" / "restarts.json").read_text())["starts"]
+    r = CliRunner().invoke(app, ["train", str(model), *sets, "--seed", str(starts[1]["seed"]),
+                                 "--out", str(tmp_path / "one"), "-q"])
+    assert r.exit_code == 0, r.output
+    one = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert starts[1]["train_err"] == pytest.approx(one["train_err"])
