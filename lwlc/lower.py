@@ -240,11 +240,16 @@ def _weight_operand(model: ir.Model, fam: ir.BilinearFamily,
     is ambiguous, and the model must say; so is a node whose weights no consensus covers
     (nothing would learn them: prediction took them as 0, and the model came out at
     chance)."""
-    held = [v for v in (fam.x, fam.w) if v in learned_vars]
+    def edges(v: str):  # the positions of this family's edges in v, and their nodes
+        es = model.edge_sets[model.variables[v].edge_set]
+        return es.edges_of(fam.direction, tuple(fam.nodes))
+
+    # an operand counts where a consensus over items covers it on this family's edges (a
+    # variable may hold the weights of one layer and the values of another)
+    held = [v for v in (fam.x, fam.w) if v in learned_vars and learned_vars[v][edges(v)[0]].any()]
     if len(held) == 1:
         weight = held[0]
-        es = model.edge_sets[model.variables[weight].edge_set]
-        pos, own = es.edges_of(fam.direction, tuple(fam.nodes))
+        pos, own = edges(weight)
         loose = sorted({fam.nodes[i] for i in own[~learned_vars[weight][pos]].tolist()})
         if loose:
             names = ", ".join(model.node_name(n) for n in loose[:6])
@@ -256,10 +261,10 @@ def _weight_operand(model: ir.Model, fam: ir.BilinearFamily,
                 hint=f"tie them together as for the other nodes, e.g. `constraint tie for j "
                 f"in ...: agree {weight}[*, {fam.direction}(j)]` over these nodes too")
         return weight
-    both = "both operands" if held else "neither operand"
+    both = "both operands of dot({}, {}) have" if held else "neither operand of dot({}, {}) has"
     raise ModelError(
-        f"constraint {fam.name}: {both} of dot({fam.x}, {fam.w}) has a consensus over items, so "
-        "lwlc cannot tell which one holds the learned weights",
+        f"constraint {fam.name}: {both.format(fam.x, fam.w)} a consensus over items on its "
+        "edges, so lwlc cannot tell which one holds the learned weights",
         fam.span,
         hint=f"tie the weights' copies together with a consensus over items, e.g. "
         f"`constraint tie for j in ...: agree {fam.w}[*, {fam.direction}(j)]`, and leave the "

@@ -481,3 +481,44 @@ def test_a_neuron_whose_weights_no_consensus_covers_on_some_nodes_is_an_error(tm
     fixed = path.read_text().replace("for j in H: agree w", "for j in H | C: agree w")
     path.write_text(fixed)
     compile_model(path, None, "numpy")
+
+
+_ROLESWAP = """\
+    model roleswap "layer 1 learns its weights in x, layer 2 in w"
+    param omega = 2.0
+    nodes D[6], H[5], C[2]
+    edges E = dense(D -> H) + dense(H -> C)
+    batch k[12]
+    input d[k, D]
+    label c[k] in C
+    var x[k, E]
+    var w[k, E]
+    var y[k, H | C] metric outdeg on H, 1 on C
+    var b[k, H | C] metric outdeg on H, 1 on C
+    constraint inputs  for k, i in D: agree w[k, out(i)] == d[k, i]
+    constraint wh      for j in H:    agree x[*, in(j)] in sphere(omega)
+    constraint hidden  for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+    constraint wc      for j in C:    agree w[*, in(j)] in sphere(omega)
+    constraint classes for k:         y[k, C] - b[k, C] in margin(c[k], 0.1)
+    constraint nh for k, j in H: dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
+    constraint nc for k, j in C: dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
+    constraint bias    for j in H | C: agree b[*, j]
+    data train = "blobs:inputs=6,classes=2,items=48,seed=6"
+    solve rrr(beta = 0.5, iterations = 20, epochs = 2)
+    """
+
+
+def test_a_variable_may_hold_the_weights_of_one_layer_and_the_values_of_another(tmp_path):
+    """x learned on layer 1 (agree x[*, in(j)] on H), w on layer 2: each neuron has one
+    operand tied over items on its own edges. It was refused: "both operands have a
+    consensus over items", counting each variable's consensus anywhere (a user test)."""
+    path = _write(tmp_path, _ROLESWAP)
+    c = compile_model(str(path), None, "numpy")
+    src = c.source
+    assert 'params["x"][0:30]' in src and 'params["w"][30:40]' in src  # the forward pass
+    ref, errs_np, *_ = _steps(str(path), "numpy")
+    got, errs_jax, *_ = _steps(str(path), "jax")
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=0, atol=1e-12)
+    s = _train(path, "numpy", tmp_path)
+    assert s["train_err"] < 0.2
