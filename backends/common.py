@@ -249,9 +249,9 @@ FUSED_MIN_FAN_IN = 24
 def fused_families(plan: Plan) -> list[LoweredFamily]:
     """The bilinear families of set B that the JAX loop's edge pass projects
     (lwlc/runtime/jax_fused.py): those over the first pair of edge variables (x, w) of a
-    bilinear family in B, when no other family of B touches x or w, for RRR and DR (the
-    update of eq. 45). Whether set A's writes of x and w allow it is decided when the loop
-    is traced."""
+    bilinear family in B, in either order, when no other family of B touches x or w, for
+    RRR and DR (the update of eq. 45). Whether set A's writes of x and w allow it is
+    decided when the loop is traced."""
     s = plan.model.solver
     if s.method == "ap" or s.lam is not None:
         return []
@@ -260,7 +260,9 @@ def fused_families(plan: Plan) -> list[LoweredFamily]:
     if not bilinear:
         return []
     pair = (bilinear[0].family.x, bilinear[0].family.w)
-    fused = [lf for lf in bilinear if (lf.family.x, lf.family.w) == pair]
+    # dot(w, x) is dot(x, w): Σ x w = c y is symmetric in its operands (their metrics go
+    # with them), so a family written the other way round is a row of the same pass
+    fused = [lf for lf in bilinear if {lf.family.x, lf.family.w} == set(pair)]
     if pair[0] == pair[1] or any(set(pair) & set(lf.family.variables)
                                  for lf in in_b if not any(lf is f for f in fused)):
         return []
@@ -591,6 +593,7 @@ class SolverWriter:
             return ""
         m = self.model
         lines = ["FUSED_ROWS = (  # the bilinear families the edge pass projects (jax_fused.py)"]
+        x, w = fused[0].family.x, fused[0].family.w  # every row in this order
         for lf in fused:
             fam = lf.family
             part = fam.part or m.batch.whole
@@ -605,11 +608,11 @@ class SolverWriter:
                                             f"{fam.name}_{gi}_cols")
                 groups.append(f"({edges}, {where})")
             inp = m.inputs[fam.data] if fam.data else None
-            gx = num(float(m.variables[fam.x].metric[0]))
-            gw = num(float(m.variables[fam.w].metric[0]))
+            gx = num(float(m.variables[x].metric[0]))
+            gw = num(float(m.variables[w].metric[0]))
             lines += [
                 f"    {{  # {fam.name} ({self.file}:{fam.span.line})",
-                f'        "x": {fam.x!r}, "w": {fam.w!r}, "y": {fam.y or None!r},  # Σ x w = c y',
+                f'        "x": {x!r}, "w": {w!r}, "y": {fam.y or None!r},  # Σ x w = c y',
                 f'        "input": {inp.name if inp else None!r},  # or y fixed by this input,',
                 f'        "first": {inp.part.start if inp else 0},  # whose first item this is',
                 f'        "items": ({part.start}, {part.stop}), "c": {num(fam.coef)},',

@@ -209,7 +209,7 @@ def _start(c, solver, seed=0):
 MODELS = ["majority.lwl", "majority4.lwl", "mnist_exempt.lwl", "mnist_autoencoder.lwl",
           "binary_autoencoder.lwl", "pjax_mlp.lwl", "fpa_classifier.lwl", "relabel.lwl",
           "nmf_ledm.lwl"]
-TEST_MODELS = ["regression.lwl", "odd_names_cycles.lwl"]
+TEST_MODELS = ["regression.lwl", "odd_names_cycles.lwl", "mixed_operands.lwl"]
 
 
 @pytest.mark.parametrize("path", [ROOT / "models" / m for m in MODELS]
