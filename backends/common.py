@@ -21,7 +21,7 @@ import numpy as np
 
 from lwlc import __version__, ir, runtime, sets
 from lwlc.kinds import kind_of
-from lwlc.lower import Group, LatentSolve, LoweredFamily, Neuron, Plan, Sweep
+from lwlc.lower import Group, LatentSolve, LearnedValue, LoweredFamily, Neuron, Plan, Sweep
 from lwlc.runtime import inference, rrr, state
 
 LINE = 88  # emitted code is checked with ruff's default line length
@@ -883,10 +883,24 @@ class SolverWriter:
         lines.append(f"{indent}X = _assign(X, (ALL, {unknown}), v)")
         return lines
 
+    def _learned_value_lines(self, step: LearnedValue, indent: str) -> list[str]:
+        af = step.activation
+        nodes = self.node_index(step.nodes, f"{af.name}_learned_nodes")
+        y = self._learned_term(af.y, step.nodes, f"{af.name}_ypos")
+        b = self._learned_term(af.b, step.nodes, f"{af.name}_bpos") if af.b else None
+        z = f"{y} - {b}" if b else y
+        diff = f"{af.y} - {af.b}" if af.b else af.y
+        return [f"{indent}# {af.name} ({self.file}:{af.span.line}): x = f({diff}) of the "
+                "learned parameters, the same for every item",
+                f"{indent}X = _assign(X, (ALL, {nodes}), xp.broadcast_to(activation_inference("
+                f"xp, {z}, {self.pieces(af.set)}), (K, {len(step.nodes)})))"]
+
     def _steps(self, steps, indent: str) -> list[str]:
         lines = []
         for st in steps:
-            if isinstance(st, Neuron):
+            if isinstance(st, LearnedValue):
+                lines += self._learned_value_lines(st, indent)
+            elif isinstance(st, Neuron):
                 lines += self._neuron_lines(st, indent)
             elif isinstance(st, LatentSolve):
                 lines += self._latent_lines(st, indent)

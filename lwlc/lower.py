@@ -93,6 +93,16 @@ class LatentSolve:
 
 
 @dataclass(frozen=True, eq=False)
+class LearnedValue:
+    """Nodes with an activation and no neuron whose z = y − b is learned (each term a
+    consensus over items, or absent): X = f(y − b) of the parameters, the same for every
+    item (Sect. 5.4's inference map; a constant node, as a bias unit)."""
+
+    nodes: tuple[int, ...]
+    activation: ir.ActivationFamily
+
+
+@dataclass(frozen=True, eq=False)
 class Sweep:
     """Steps repeated `times` times: the nodes of a directed cycle, relaxed from zero."""
 
@@ -107,7 +117,7 @@ class Schedule:
 
     part: ir.SubBatch
     sources: tuple[Source, ...]
-    steps: tuple  # Neuron | LatentSolve | Sweep, in order
+    steps: tuple  # LearnedValue | Neuron | LatentSolve | Sweep, in order
     latent: tuple[int, ...]  # nodes whose value comes from a LatentSolve
 
 
@@ -279,8 +289,10 @@ def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: dict[str, np.nda
     Nodes whose value an input fixes for these items are sources; edges into them are cut, which
     is how a cyclic autoencoder is fed around from its data (or code) layer. A node with a
     bilinear neuron and an activation is computed from its operands; a directed cycle of such
-    nodes is relaxed from zero, once per node of the cycle. Nodes with neither are latent:
-    solved by least squares where a fixed product needs them (eq. 12-13), else zero.
+    nodes is relaxed from zero, once per node of the cycle. A node with an activation of
+    learned terms only is that function of the parameters (LearnedValue). Nodes with neither
+    are latent: solved by least squares where a fixed product needs them (eq. 12-13), else
+    zero.
     """
     from .kinds import kind_of
 
@@ -317,9 +329,17 @@ def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: dict[str, np.nda
                   and bf.y in (activation[n].y, activation[n].b)}
     levels, loops = _levels(determined, computed, model.n_nodes + 1)
     steps: list = []
+    constant: dict[str, list[int]] = {}  # activation family → its nodes of learned z
+    for n, af in activation.items():
+        if n not in sources and n not in computed and all(
+                _learned_at(model, learned_vars, v, n) for v in (af.y, af.b)):
+            constant.setdefault(af.name, []).append(n)
+    named = {f.name: f for f in fams}
+    steps += [LearnedValue(tuple(ns), named[name]) for name, ns in constant.items()]
+    known = determined | {n for ns in constant.values() for n in ns}
     operands = np.unique(np.concatenate([c[3] for c in computed.values()] or [[]])).astype(int)
     latent = sorted(o for o in operands.tolist()
-                    if o >= 0 and o not in determined and o not in sources)
+                    if o >= 0 and o not in known and o not in sources)
     for f in fams:
         if isinstance(f, ir.BilinearFamily) and f.data is not None:
             weight = _weight_operand(model, f, learned_vars)
@@ -327,7 +347,7 @@ def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: dict[str, np.nda
             es = model.edge_sets[model.variables[value].edge_set]
             pos, _ = es.edges_of(f.direction, tuple(f.nodes))
             owned = {o for o in owners[value][pos].tolist() if o >= 0}
-            unknown = tuple(sorted(owned - determined - set(sources)))
+            unknown = tuple(sorted(owned - known - set(sources)))
             if unknown:
                 side = _latent_side(model, value, unknown)
                 steps.append(LatentSolve(unknown, f, weight, side))
@@ -344,6 +364,15 @@ def _schedule(model: ir.Model, part: ir.SubBatch, learned_vars: dict[str, np.nda
     rest = [n for n in computed if n not in determined]
     steps += _neurons(model, sorted(rest), computed, activation, False)
     return Schedule(part, tuple(dict.fromkeys(sources.values())), tuple(steps), tuple(latent))
+
+
+def _learned_at(model: ir.Model, learned_vars: dict[str, np.ndarray], var: str | None,
+                node: int) -> bool:
+    """Whether a consensus over items covers `var` at `node` (absent: nothing to learn)."""
+    if var is None:
+        return True
+    return var in learned_vars and bool(
+        learned_vars[var][model.variables[var].positions([node])].all())
 
 
 def _levels(determined: set[int], computed: dict, size: int

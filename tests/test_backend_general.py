@@ -522,3 +522,50 @@ def test_a_variable_may_hold_the_weights_of_one_layer_and_the_values_of_another(
         np.testing.assert_allclose(got[k], ref[k], rtol=0, atol=1e-12)
     s = _train(path, "numpy", tmp_path)
     assert s["train_err"] < 0.2
+
+
+_CONSTANT_NODE = """\
+    model constant_node "a node of learned constant value: (b, x) in shift1, b tied over items"
+    param omega = 1.0
+    set shift1 { x = z + 1 for all }
+    nodes D[3], S[1], H[4], C[2]
+    edges E = dense(D | S -> H) + dense(H -> C)
+    batch k[8]
+    input d[k, D]
+    label c[k] in C
+    var x[k, E]
+    var w[k, E]
+    var y[k, H | C] metric outdeg on H, 1 on C
+    var b[k, S | H | C] metric 4 on S, outdeg on H, 1 on C
+    constraint inputs  for k, i in D:     agree x[k, out(i)] == d[k, i]
+    constraint src     for k, i in S:     (b[k, i], agree x[k, out(i)]) in shift1
+    constraint hidden  for k, i in H:     (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+    constraint classes for k:             y[k, C] - b[k, C] in margin(c[k], 0.1)
+    constraint weights for j in H | C:    agree w[*, in(j)] in sphere(omega)
+    constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
+    constraint bias    for j in S | H | C: agree b[*, j]
+    data train = "blobs:inputs=3,classes=2,items=32,seed=1"
+    solve rrr(beta = 0.5, iterations = 20, epochs = 2)
+    """
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_node_of_learned_activation_terms_is_inferred_from_the_parameters(backend,
+                                                                            tmp_path):
+    """A node with an activation and no neuron whose z is learned ((b, x) in shift1, b
+    tied over items: a bias unit) was inferred as latent, 0 (a user test). Its value is
+    f(b) of the parameters, for every item, in the forward pass and the warm start."""
+    path = _write(tmp_path, _CONSTANT_NODE)
+    c = compile_model(str(path), None, backend)
+    assert not c.plan.schedules["k"].latent
+    solver = load_solver(c.source)
+    params = solver.initial_params(np.random.default_rng(0))
+    params["b"] = np.asarray(params["b"]).copy()
+    params["b"][0] = 0.25
+    d = np.random.default_rng(1).random((8, 3))
+    X, _ = solver.forward(params, {"d": d}, 8)
+    s = 3  # S[0], after D[0..2]
+    np.testing.assert_allclose(np.asarray(X)[:, s], 1.25)  # shift1: x = z + 1
+    state = solver.init(params, {"d": d, "c": np.zeros(8, dtype=np.int64)})
+    owners = c.plan.owners["x"]
+    np.testing.assert_allclose(np.asarray(state["x"])[:, owners == s], 1.25)
