@@ -202,6 +202,25 @@ def test_mixed_pieces_agree_with_affine_only() -> None:
 
 
 @pytest.mark.parametrize("be", BOTH)
+def test_a_curve_projection_reaches_the_minimizer_where_its_segments_stop_short(be) -> None:
+    """tanh with gz 0.5, gx 10: a segment's Newton/bisection solve stopped 6e-6 short of
+    the minimizer, and NumPy and jitted JAX stopped at different points (a user test).
+    The minimizer by mpmath's root of s(t) = gz (t - z) + gx (tanh t - x) sech² t."""
+    import mpmath
+
+    z = np.array([-2.4878501695618502, -0.42679634152324925])
+    x = np.array([-4.541235045139776, 3.085519001958191])
+    gz = np.full(2, 0.5)
+    t, _ = ev(be, activation_projection, z, x, gz, 10.0, (tanh_piece(),))
+    for i in range(2):
+        with mpmath.workdps(40):
+            def s(u, i=i):
+                return 0.5 * (u - z[i]) + 10.0 * (mpmath.tanh(u) - x[i]) * mpmath.sech(u) ** 2
+            exact = float(mpmath.findroot(s, float(t[i])))
+        assert abs(t[i] - exact) <= 1e-13 * (1 + abs(exact))
+
+
+@pytest.mark.parametrize("be", BOTH)
 def test_fixed_x_on_a_curve(be) -> None:
     got = ev(be, activation_fixed_projection, np.array([0.0, 5.0, -1.0]),
              np.array([0.5, -0.3, 0.0]), (tanh_piece(),))
