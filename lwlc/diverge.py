@@ -164,6 +164,19 @@ def diagnose(solver, model, start: dict, data: dict, *, where: str, rows=None, p
         hints.append(kept)
     at = (f"{where}, iteration {step}" if step else
           f"{where} (its warm start already holds values beyond {LIMIT:g})")
+    if not state_ok(start) and big is None:
+        # the inference pass overflowed on data of ordinary size: no projection is to
+        # blame (each would be, of the values it was given)
+        bad = (_bad_items(to_host(solver, start), start, K, _nonfinite)
+               or _bad_items(to_host(solver, start), start, K, _huge))
+        if bad is not None:
+            hints.insert(0, "the warm start is the inference pass of the parameters (Sect. "
+                         "5.4): an activation set that grows fast (exp) overflows on large "
+                         "data or weights")
+            return SolverError(
+                f"RRR diverged in {where}: its warm start already holds non-finite or "
+                f"huge values in {bad[1]} for {_items_text(bad[0], K, rows, part_start)}",
+                hint="; ".join(hints))
     if found is None:
         peak = max((_peak(v) for v in good.values()), default=0.0)
         return SolverError(f"RRR diverged in {at}: RRR_err or the state became non-finite or "

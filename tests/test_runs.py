@@ -530,3 +530,23 @@ def test_interrupted_run_resumes_to_the_same_params(tmp_path, uninterrupted, sig
     log = (out / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3", "4", "5", "6"]
     assert not list(out.glob(".*.part"))
+
+
+def test_a_warm_start_that_overflows_is_named_as_such(tmp_path):
+    """exp(z) on data of ±800 overflows in the inference pass: the divergence was blamed
+    on the constraint that fixes x to the data, which wrote finite values (a user test)."""
+    model = tmp_path / "grow.lwl"
+    model.write_text((ROOT / "models" / "majority.lwl").read_text()
+                     .replace("in relu", "in grow")
+                     .replace("param omega", "set grow { x = exp(z) for all }\nparam omega"))
+    ds = datamod.load("majority:inputs=13,depth=2,limit=64")
+    x = 1600.0 * np.array(ds.inputs) - 800.0
+    data = tmp_path / "big.txt"
+    datamod.save_text(datamod.Dataset(x, ds.labels, ds.n_classes, "big", "big"), data)
+    r = CliRunner().invoke(app, ["train", str(model), "--data", str(data), "--set", "batch=64",
+                                 "--set", "epochs=1", "--out", str(tmp_path / "run"), "-q"])
+    assert r.exit_code == 1
+    assert "RRR diverged in epoch 1, batch 1: its warm start already holds non-finite or " \
+        "huge values in x" in r.output, r.output
+    assert "constraint 'inputs'" not in r.output and "an activation set that grows fast" \
+        in r.output

@@ -136,9 +136,12 @@ def curve_piece_candidate(
     x = x + zero
     gz = gz + zero
     gx = gx + zero
-    t0 = xp.minimum(xp.maximum(z, lo), hi)
-    e0 = gz * (t0 - z) ** 2 + gx * (f(xp, t0) - x) ** 2
-    radius = xp.sqrt(e0 / gz)
+    # the first window's radius from the better of t' = clip(z) and clip(0): where f
+    # overflows at z (exp(z) at z = 800) E(clip(z)) is infinite and the window was NaN
+    radius = zero + xp.inf
+    for t0 in (xp.minimum(xp.maximum(z, lo), hi), xp.minimum(xp.maximum(zero, lo), hi)):
+        e0 = gz * (t0 - z) ** 2 + gx * (f(xp, t0) - x) ** 2
+        radius = xp.minimum(radius, xp.where(xp.isnan(e0), xp.inf, xp.sqrt(e0 / gz)))
     halves = 2.0 ** -xp.arange(1.0, 17.0)
     offsets = xp.concatenate([xp.arange(-16.0, 17.0) / 16.0, halves, -halves])
     for _ in range(3):  # shrink the window to its best point (see the docstring)
