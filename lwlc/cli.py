@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -82,6 +84,9 @@ BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="numpy (float64
                                          "jax (compiled).")]
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _overrides(values: list[str] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in values or []:
@@ -97,11 +102,16 @@ def _overrides(values: list[str] | None) -> dict[str, float]:
             raise LwlcError(f"--set {item}: {name} cannot be set with --set",
                             hint=words[name])
         text = value.strip()
-        try:  # a whole number stays exact (a seed above 2^53 would lose digits as a float)
-            out[name] = int(text) if text.lstrip("+-").isdecimal() and text.isascii() \
-                else float(text)
-        except ValueError:
-            raise LwlcError(f"--set {item}: '{value}' is not a number") from None
+        # a decimal number as a model writes one (float() also took 1_0 and other scripts'
+        # digits), or inf/nan, which the checks of each setting refuse with their reason
+        if not (_NUMBER.fullmatch(text) or text.lower().lstrip("+-") in ("inf", "nan")):
+            raise LwlcError(f"--set {item}: '{value}' is not a number",
+                            hint="write a decimal number, e.g. --set omega=2.5 or 1e-3")
+        # a whole number stays exact (a seed above 2^53 would lose digits as a float)
+        out[name] = int(text) if text.lstrip("+-").isdecimal() else float(text)
+        if _NUMBER.fullmatch(text) and isinstance(out[name], float) and \
+                not math.isfinite(out[name]):
+            raise LwlcError(f"--set {item}: beyond the largest float (about 1.8e308)")
     return out
 
 
@@ -329,6 +339,9 @@ def compile_(
             raise LwlcError(f"--emit {emit}: choose code, ir or graph")
         _check_dtype(backend, dtype)
         to_file = output is not None and output != STDOUT
+        if emit == "graph" and to_file and output.suffix.lower() in (".svg", ".png"):
+            raise LwlcError(f"--emit graph writes DOT text, not {output.suffix.lower()[1:]}",
+                            hint=f"lwlc graph {model} -o {output} draws the picture")
         if to_file:
             output_file(output, inputs=(model,))
         if emit == "code":

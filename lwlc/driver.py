@@ -1066,7 +1066,8 @@ def _uninferred_latent(compiled: Compiled, parts, warn) -> None:
         if left and warn is not None:
             names = ", ".join(m.node_name(n) for n in left[:4]) + (" ..." if len(left) > 4
                                                                    else "")
-            warn(f"the latent nodes {names} of batch part '{name}' get their values from "
+            part = "" if len(m.batch.parts) == 1 else f" of batch part '{name}'"
+            warn(f"the latent nodes {names}{part} get their values from "
                  "training, item by item, and no least-squares solve (eq. 12-13) infers them "
                  "for new items: they are taken as 0 here, so these predictions do not depend "
                  "on them")

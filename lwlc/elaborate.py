@@ -234,7 +234,8 @@ class _Elaborator:
             raise ModelError(f"the number {_span_text(e.span) or e.value} is too large: it "
                              "overflows a float", e.span)
         if isinstance(e, S.Num) and e.percent:
-            count = int(round(e.value / 100.0 * base))
+            # halves round up (round() took 2.5 % of 20 to 0, 7.5 % to 2: to even)
+            count = math.floor(e.value / 100.0 * base + 0.5)
             if count == 0 and e.value > 0:
                 self.warnings.append(ir.ModelWarning(
                     f"{_span_text(e.span) or f'{_shown(e.value)}%'} of {base} items rounds to 0: "

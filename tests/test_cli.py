@@ -697,3 +697,26 @@ def test_batches_that_leave_items_out_a_batch_set_twice_and_exact_numbers(tmp_pa
     assert r.exit_code == 1, r.output
     assert "the batch's parts (clean 12, noisy 4) hold 16 items: set their sizes to 10 in " \
         "all, e.g. --set clean=N --set noisy=N" in r.output
+
+
+def test_set_takes_decimal_numbers_and_emit_graph_no_picture_suffix(tmp_path):
+    """--set omega=1_0 was 10 and omega=٣ was 3 (float() reads both), 1e400 became inf;
+    `compile --emit graph -o x.svg` wrote DOT text into x.svg (a user test). And a
+    percentage's half rounds up (exempt 2.5% of 20 items was 0, 7.5% was 2)."""
+    model = ROOT / "models" / "majority.lwl"
+    for value in ("1_0", "\u0663", "0x10", "abc"):
+        r = run("check", model, "--set", f"omega={value}")
+        assert r.exit_code == 1 and f"'{value}' is not a number" in r.output, r.output
+    r = run("check", model, "--set", "omega=1e400")
+    assert r.exit_code == 1 and "beyond the largest float" in r.output, r.output
+    for value, shown in (("2.5", "2.5"), (".5", "0.5"), ("5.", "5"), ("1e-3", "0.001")):
+        r = run("check", model, "--set", f"omega={value}")
+        assert r.exit_code == 0 and f"omega = {shown}," in r.output, r.output
+    r = run("compile", model, "--emit", "graph", "-o", tmp_path / "g.svg")
+    assert r.exit_code == 1 and "--emit graph writes DOT text, not svg" in r.output
+    assert not (tmp_path / "g.svg").exists()
+    exempt = tmp_path / "exempt.lwl"
+    exempt.write_text(model.read_text().replace("batch k[128]", "batch k[20]").replace(
+        "in margin(c[k], margin)", "in margin(c[k], margin) exempt 2.5%"))
+    r = run("check", exempt)
+    assert r.exit_code == 0 and "rounds to 0" not in r.output, r.output
