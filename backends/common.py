@@ -921,8 +921,10 @@ class SolverWriter:
                  "    Y = xp.zeros((K, N_NODES + 1))"]
         for src in sched.sources:
             lines += self._source_lines(src)
+        # nodes of learned values first: a least-squares solve may read them
+        lines += self._steps([s for s in sched.steps if isinstance(s, LearnedValue)], "    ")
         latent_steps = [s for s in sched.steps if isinstance(s, LatentSolve)]
-        other = [s for s in sched.steps if not isinstance(s, LatentSolve)]
+        other = [s for s in sched.steps if not isinstance(s, LatentSolve | LearnedValue)]
         if sched.latent:
             nodes = self.node_index(sched.latent, f"{part.name}_latent_nodes")
             lines.append("    if latent is not None:  # latent nodes' values given")
