@@ -44,13 +44,18 @@ def _copier(solver):
     return lambda st: {k: jnp.array(v, copy=True) for k, v in st.items()}
 
 
-def _bad_items(arrays: dict, names, K: int, test) -> tuple[list[int], str] | None:
-    """Batch items (rows) where `test` flags a value of any of the variables `names`."""
+def _bad_items(arrays: dict, names, K: int, test, before: dict | None = None
+               ) -> tuple[list[int], str] | None:
+    """Batch items (rows) where `test` flags a value of any of the variables `names`, and
+    did not flag it in `before` where given (a projection passes the elements it does not
+    write through: a bad value it was given is not its doing)."""
     rows: set[int] = set()
     found = None
     for name in names:
         a = np.asarray(arrays[name])
         bad = test(a)
+        if before is not None and np.shape(before[name]) == a.shape:
+            bad = bad & ~test(np.asarray(before[name]))
         if not bad.any():
             continue
         found = found or name
@@ -70,9 +75,10 @@ def _huge(a):
         return ~(np.abs(a) <= LIMIT)
 
 
-def find_family(solver, model, good: dict, data: dict):
+def find_family(solver, model, good: dict, data: dict, only_new: bool = False):
     """(family, set, items, variable, kind) of the first family whose projection of the last
-    good state is not finite (kind 'non-finite') or beyond LIMIT ('beyond 1e150'); or None."""
+    good state is not finite (kind 'non-finite') or beyond LIMIT ('beyond 1e150'); or None.
+    only_new: count only the bad values a projection makes of good ones."""
     K = model.batch.size
     fams = getattr(solver, "FAMILIES", None)
     if not fams or not hasattr(solver, "project_family"):
@@ -89,7 +95,7 @@ def find_family(solver, model, good: dict, data: dict):
     for name, (_, written, which) in fams.items():
         if which == "A":
             out = to_host(solver, solver.project_family(name, good, data))
-            results.append((name, which, out, written))
+            results.append((name, which, out, written, good))
     s = model.solver
     if hasattr(solver, "project_A"):
         pa = solver.project_A(good, data)
@@ -102,10 +108,11 @@ def find_family(solver, model, good: dict, data: dict):
         for name, (_, written, which) in fams.items():
             if which == "B":
                 out = to_host(solver, solver.project_family(name, point, data))
-                results.append((name, which, out, written))
+                results.append((name, which, out, written, to_host(solver, point)))
     for test, kind in ((_nonfinite, "non-finite values"), (_huge, f"values beyond {LIMIT:g}")):
-        for name, which, out, written in results:
-            hit = _bad_items(out, written, K, test)
+        for name, which, out, written, given in results:
+            hit = _bad_items(out, written, K, test, to_host(solver, given) if only_new
+                             else None)
             if hit is not None:
                 return name, which, hit[0], hit[1], kind
     return None
@@ -173,10 +180,19 @@ def diagnose(solver, model, start: dict, data: dict, *, where: str, rows=None, p
             hints.insert(0, "the warm start is the inference pass of the parameters (Sect. "
                          "5.4): an activation set that grows fast (exp) overflows on large "
                          "data or weights")
+            with np.errstate(all="ignore"):
+                then = find_family(solver, model, to_host(solver, start), data, True)
+            span, more = None, ""
+            if then is not None:
+                family, which, items, var, kind = then
+                fam = next((f for f in model.families if f.name == family), None)
+                span = getattr(fam, "span", None)
+                more = (f"; constraint '{family}' (set {which}) makes {kind} of them in "
+                        f"{var} for {_items_text(items, K, rows, part_start)}")
             return SolverError(
                 f"RRR diverged in {where}: its warm start already holds non-finite or "
-                f"huge values in {bad[1]} for {_items_text(bad[0], K, rows, part_start)}",
-                hint="; ".join(hints))
+                f"huge values in {bad[1]} for {_items_text(bad[0], K, rows, part_start)}"
+                + more, span=span, hint="; ".join(hints))
     if found is None:
         peak = max((_peak(v) for v in good.values()), default=0.0)
         return SolverError(f"RRR diverged in {at}: RRR_err or the state became non-finite or "

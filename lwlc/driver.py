@@ -887,7 +887,7 @@ def make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K, n
     summary = {
         "model": m.name,
         "model_file": str(m.file),
-        "model_sha256": rundir.sha256_bytes(m.source.encode()),
+        "model_fingerprint": rundir.model_fingerprint(m.source),
         "backend": cfg.backend,
         "dtype": cfg.dtype,
         "seed": m.solver.seed,
@@ -922,7 +922,7 @@ def write_outputs(out_dir: Path, params: dict, rows: list[dict], summary: dict,
     meta = {"model": summary["model"], "epochs": summary["epochs"],
             "iterations": summary["iterations"], "seconds": summary["seconds"],
             "values": summary["params"],  # the model's params it was trained with
-            "model_sha256": summary.get("model_sha256"),
+            "model_fingerprint": summary.get("model_fingerprint"),
             "log_sha256": rundir.sha256_bytes(log.encode()),
             "summary_sha256": rundir.sha256_bytes(text.encode())}
     if run_id is not None:
@@ -994,11 +994,12 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
         raise DataError(f"{params_path} holds the parameters of model {trained_for!r}, not of "
                         f"{name!r} ({model})",
                         hint=f"evaluate it with the model file of {trained_for!r}")
-    trained_on = meta.get("model_sha256")
-    if isinstance(trained_on, str) and trained_on != rundir.sha256_bytes(
-            compiled.model.source.encode()):
+    trained_on = meta.get("model_fingerprint")
+    if isinstance(trained_on, str) and trained_on != rundir.model_fingerprint(
+            compiled.model.source):
         notes.append(f"{model} is not the file {params_path} was trained with (its text "
-                     "differs): the predictions follow this file's constraints")
+                     "differs beyond comments and data lines): the predictions follow this "
+                     "file's constraints")
     for note in notes if warn is not None else ():  # only for parameters that fit
         warn(note)
     return compiled, solver, params

@@ -53,6 +53,20 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def model_fingerprint(source: str) -> str:
+    """A hash of a model's text that comments, blank lines, spacing and `data` lines leave
+    alone: what evaluate and predict compare with the text the parameters were trained
+    with (a model given a `data test` line is the same model)."""
+    kept = []
+    for line in source.splitlines():
+        if '"' not in line:
+            line = line.split("#", 1)[0]
+        words = line.split()
+        if words and words[0] != "data":
+            kept.append(" ".join(words))
+    return sha256_bytes("\n".join(kept).encode())
+
+
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -1,6 +1,7 @@
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -8,6 +9,11 @@ from pathlib import Path
 from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# A suite started in the background by a non-interactive shell (`make test &`) inherits
+# SIGINT ignored, and so would the runs it starts: the tests of Ctrl-C need it handled.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # CI runs a fixed, reproducible set of examples; developers' runs keep exploring new ones.
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)

@@ -205,7 +205,7 @@ def test_predictions_through_latent_nodes_no_solve_infers_say_so(tmp_path):
     for cmd in ("predict", "evaluate"):
         r = run(cmd, model, "--params", tmp_path / "run" / "params.npz", "--data", "bits:n=6")
         assert r.exit_code == 0, r.output
-        assert "the latent nodes Zl[0], Zl[1] of batch part 'k'" in r.output
+        assert "the latent nodes Zl[0], Zl[1] get their values from training" in r.output
         assert "taken as 0 here" in r.output
     nmf = ROOT / "models" / "nmf_ledm.lwl"
     r = run("train", nmf, "--set", "iterations=3", "-o", tmp_path / "nmf", "--quiet")

@@ -457,7 +457,8 @@ def test_diagnosis_names_the_family_and_items_of_a_nan():
     state["y"] = state["y"].copy()
     state["y"][5, 3] = np.nan
     err = diagnose(solver, c.model, state, data, where="epoch 1, batch 1", rows=np.arange(8))
-    assert "constraint 'hidden' (set A) gives non-finite values" in err.message
+    assert "its warm start already holds non-finite or huge values in y" in err.message
+    assert "constraint 'hidden' (set A) makes non-finite values of them" in err.message
     assert "batch item 5 (of 8)" in err.message and err.span.line == 24
 
 

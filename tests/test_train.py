@@ -205,10 +205,14 @@ def test_evaluate_notes_a_model_file_other_than_the_trained_one(tmp_path):
                                  str(run), "-q"])
     assert r.exit_code == 0, r.output
     params, meta = load_params(run / "params.npz")
-    assert len(meta["model_sha256"]) == 64
+    assert len(meta["model_fingerprint"]) == 64
     other = tmp_path / "majority.lwl"
     other.write_text(model.read_text().replace("in relu", "in tanh_act"))
-    for path, noted in ((model, False), (other, True)):
+    same = tmp_path / "same.lwl"  # comments and data lines changed only
+    same.write_text(model.read_text().replace("# eq. 26", "#").replace(
+        'data test  = "../../shared/data/maj13_2_3_test"', 'data test = "majority:depth=2"'))
+    assert same.read_text().count("majority:depth=2") == 1
+    for path, noted in ((model, False), (other, True), (same, False)):
         r = CliRunner().invoke(app, ["evaluate", str(path), "-p", str(run / "params.npz"),
                                      "--data", data])
         assert r.exit_code == 0, r.output
