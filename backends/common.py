@@ -887,7 +887,7 @@ class SolverWriter:
         af = step.activation
         nodes = self.node_index(step.nodes, f"{af.name}_learned_nodes")
         y = self._learned_term(af.y, step.nodes, f"{af.name}_ypos")
-        b = self._learned_term(af.b, step.nodes, f"{af.name}_bpos") if af.b else None
+        b = self._learned_term(af.b, step.nodes, f"{af.name}_bpos")
         z = f"{y} - {b}" if b else y
         diff = f"{af.y} - {af.b}" if af.b else af.y
         return [f"{indent}# {af.name} ({self.file}:{af.span.line}): x = f({diff}) of the "

@@ -104,13 +104,13 @@ def _overrides(values: list[str] | None) -> dict[str, float]:
         text = value.strip()
         # a decimal number as a model writes one (float() also took 1_0 and other scripts'
         # digits), or inf/nan, which the checks of each setting refuse with their reason
-        if not (_NUMBER.fullmatch(text) or text.lower().lstrip("+-") in ("inf", "nan")):
+        decimal = _NUMBER.fullmatch(text) is not None
+        if not (decimal or text.lower().lstrip("+-") in ("inf", "nan")):
             raise LwlcError(f"--set {item}: '{value}' is not a number",
                             hint="write a decimal number, e.g. --set omega=2.5 or 1e-3")
         # a whole number stays exact (a seed above 2^53 would lose digits as a float)
         out[name] = int(text) if text.lstrip("+-").isdecimal() else float(text)
-        if _NUMBER.fullmatch(text) and isinstance(out[name], float) and \
-                not math.isfinite(out[name]):
+        if decimal and not math.isfinite(out[name]):
             raise LwlcError(f"--set {item}: beyond the largest float (about 1.8e308)")
     return out
 

@@ -88,14 +88,15 @@ def find_family(solver, model, good: dict, data: dict, only_new: bool = False):
     # Each family is projected from a copy of the state held whole by this process alone
     # (JAX: as this process's own arrays, which the projections update with .at[]).
     good = to_host(solver, good)
+    given_A = good if only_new else None  # what each projection of set A was given
     jnp = getattr(solver, "jnp", None)
     if jnp is not None:
         good = {k: jnp.asarray(v) for k, v in good.items()}
-    results = []  # (family, set, output, written variables)
+    results = []  # (family, set, output, written variables, what it was given)
     for name, (_, written, which) in fams.items():
         if which == "A":
             out = to_host(solver, solver.project_family(name, good, data))
-            results.append((name, which, out, written, good))
+            results.append((name, which, out, written, given_A))
     s = model.solver
     if hasattr(solver, "project_A"):
         pa = solver.project_A(good, data)
@@ -105,14 +106,14 @@ def find_family(solver, model, good: dict, data: dict, only_new: bool = False):
             point = {k: 2.0 * pa[k] - good[k] for k in good}
         else:
             point = {k: (1.0 + s.lam) * pa[k] - s.lam * good[k] for k in good}
+        given_B = to_host(solver, point) if only_new else None
         for name, (_, written, which) in fams.items():
             if which == "B":
                 out = to_host(solver, solver.project_family(name, point, data))
-                results.append((name, which, out, written, to_host(solver, point)))
+                results.append((name, which, out, written, given_B))
     for test, kind in ((_nonfinite, "non-finite values"), (_huge, f"values beyond {LIMIT:g}")):
         for name, which, out, written, given in results:
-            hit = _bad_items(out, written, K, test, to_host(solver, given) if only_new
-                             else None)
+            hit = _bad_items(out, written, K, test, given)
             if hit is not None:
                 return name, which, hit[0], hit[1], kind
     return None

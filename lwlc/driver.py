@@ -341,7 +341,8 @@ def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True) -> 
     inputs = data_inputs(m)
     width = sum(len(i.nodes) for i in inputs)
     if not need_labels and ds.n_inputs != width:
-        given = [i for i in inputs if i.name in inference_inputs(compiled)]
+        read = inference_inputs(compiled)
+        given = [i for i in inputs if i.name in read]
         if given and ds.n_inputs == sum(len(i.nodes) for i in given):
             inputs, width = given, ds.n_inputs
     part = inputs[0].part
