@@ -281,6 +281,7 @@ class SolverWriter:
         self.kinds: set[str] = set()
         self.curves: list[str] = []
         self.piece_tables: dict[tuple, str] = {}
+        self.piece_kinds: set[str] = set()  # "affine", "curve": PIECE_KINDS's rows
         self.indices: dict[tuple, Ix] = {}
         self.blocks: dict[str, dict | None] = {}  # filled by the families' Ix (BLOCKS)
         self.names = Namer(set(API_ROOTS) | set(dialect.roots) | _runtime_names(dialect))
@@ -375,8 +376,10 @@ class SolverWriter:
             if p.affine is not None:
                 a, c = p.affine
                 items.append(f'("affine", {num(p.lo)}, {num(p.hi)}, {num(a)}, {num(c)})')
+                self.piece_kinds.add("affine")
                 self.need("piecewise")
             else:
+                self.piece_kinds.add("curve")
                 self.need("smooth")
                 base = self.names.fresh(f"_{name.lower()}_{i}")
                 self.names.used |= {base + "_d", base + "_d2"}
@@ -448,7 +451,8 @@ class SolverWriter:
             "    return _assemble(out)\n")
         layout_src = self.layout() + self.block_bounds()
         inference_src = self.inference()
-        library = sets.emit_source(sorted(self.kinds | {"_common"}))
+        library = sets.emit_source(sorted(self.kinds | {"_common"}),
+                                   tables={"PIECE_KINDS": self.piece_kinds})
         runtime_src = []
         own = {n for _, names in self.d.runtime for n in names}
         for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_spread", "_assemble",

@@ -81,8 +81,13 @@ SWEEP_BATCH = (100, 250, 500, 1000, 2000)
 SWEEP_WIDTH = (10, 20, 50, 100, 200)
 
 
-def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 7) -> float:
-    """Bytes per second moved by a large array copy (read + write), median of `repeats`."""
+def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 7, platform: str = "cpu") -> float:
+    """Bytes per second moved by a large array copy (read + write), median of `repeats`.
+    On a GPU (`platform` "gpu"): the device's, from a jitted `a + 1` over a 2 GB array
+    in device memory (one read and one write of each element, like a copy, which XLA
+    could elide), timed after blocking on the result."""
+    if platform == "gpu":
+        return _device_copy_bandwidth(8 * nbytes, repeats)
     a = np.ones(nbytes // 8)
     b = np.empty_like(a)
     np.copyto(b, a)
@@ -92,6 +97,34 @@ def copy_bandwidth(nbytes: int = 1 << 28, repeats: int = 7) -> float:
         np.copyto(b, a)
         times.append(time.perf_counter() - t)
     return 2 * a.nbytes / float(np.median(times))
+
+
+def _device_copy_bandwidth(nbytes: int, repeats: int) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    plus_one = jax.jit(lambda a: a + 1.0)
+    a = jnp.ones(nbytes // 4, jnp.float32)
+    plus_one(a).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        plus_one(a).block_until_ready()
+        times.append(time.perf_counter() - t)
+    return 2 * a.nbytes / float(np.median(times))
+
+
+def _device_peak_mb() -> float | None:
+    """The peak of the accelerator's memory in use by this process (JAX's allocator),
+    in MB; None on the CPU, whose memory the resident set counts."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    stats = device.memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    return None if peak is None else peak / 1e6
 
 
 def _rss_mb(field: str = "VmRSS") -> float:
@@ -175,6 +208,7 @@ def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict,
         "compile_s": lwlc_s + (xla_s or 0.0), "lwlc_compile_s": lwlc_s,
         "state_mb": float("nan"), "data_mb": float("nan"), "base_rss_mb": float("nan"),
         "peak_rss_mb": _peak_mb(),
+        "device_peak_mb": _device_peak_mb() if backend == "jax" else None,
         "min_bytes": float("nan"), "xla_bytes": None, "flops": None, "data": "model's",
     }
 
@@ -250,6 +284,7 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         walls.append((time.perf_counter() - t) / steps)
         cpus.append((time.process_time() - c0) / steps)
     peak = _peak_mb()  # the run's; the cost analysis below compiles one more step
+    device_peak = _device_peak_mb() if backend == "jax" else None
     loop_peak = max((_buffers_mb(e) for e in getattr(solver, "_EXECUTABLES", {}).values()),
                     default=None)
     state = {k: np.asarray(v) for k, v in state.items()}
@@ -268,22 +303,24 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         "state_mb": state_bytes / 1e6, "data_mb": data_bytes / 1e6,
         "base_rss_mb": base_rss, "runtime_rss_mb": runtime_rss, "loop_peak_mb": loop_peak,
         "peak_rss_mb": peak, "peak_with_cost_analysis_mb": _peak_mb(),
+        "device_peak_mb": device_peak,
         "min_bytes": 2 * state_bytes, "xla_bytes": xla_bytes, "flops": flops,
         "data": str(spec), "fused": backend == "jax" and fused(solver),
     }
 
 
 def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: float,
-              cached: bool = True) -> dict:
+              cached: bool = True, platform: str = "cpu") -> dict:
     """One measurement in a process of its own; backend "jax-unfused" is JAX with the
     fused edge pass off (LWLC_FUSED=0: the unfused step, the reference). Each JAX
     measurement starts with an empty XLA cache on disk (its compile is a first one); with
     `cached`, a second process then compiles the same model again from that cache
-    (compile_cached_s: what a user's second run of a model takes)."""
+    (compile_cached_s: what a user's second run of a model takes). `platform` "gpu":
+    JAX runs on the machine's GPU (JAX_PLATFORMS=cuda)."""
     label, backend = backend, "jax" if backend == "jax-unfused" else backend
     cmd = [sys.executable, __file__, "--one", name, backend, dtype, "--budget", str(budget),
            "--overrides", json.dumps(overrides)]
-    env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    env = dict(os.environ, JAX_PLATFORMS="cuda" if platform == "gpu" else "cpu")
     if label == "jax-unfused":
         env["LWLC_FUSED"] = "0"
     with tempfile.TemporaryDirectory(prefix="lwlc-bench-xla-") as cache:
@@ -323,6 +360,8 @@ def table(rows: list[dict], bandwidth: float) -> str:
         held = r["state_mb"] + r["data_mb"]
         held = "" if np.isnan(held) else f" ({held:.1f})"
         peak = f"{r['peak_rss_mb']:.0f}"
+        if r.get("device_peak_mb") is not None:
+            peak = f"GPU {r['device_peak_mb']:.0f}, host {peak}"
         if r.get("runtime_rss_mb") is not None:
             peak += f", {r['peak_rss_mb'] - r['runtime_rss_mb']:.0f}"
             if r.get("cached_peak_above_runtime_mb") is not None:
@@ -346,7 +385,7 @@ def table(rows: list[dict], bandwidth: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(sweeps: dict, path: Path, bandwidth: float | None = None) -> None:
+def plot(sweeps: dict, path: Path, bandwidth: float | None = None, where: str = "") -> None:
     """WM/s against batch size and hidden width on a linear scale from 0 (flat means the
     time grows as K x E), with the float32 memory-bandwidth bound: the copy rate over
     16 bytes per WM (x and w read and written once, 4 bytes each)."""
@@ -373,7 +412,7 @@ def plot(sweeps: dict, path: Path, bandwidth: float | None = None) -> None:
         ax.set_ylabel("WM/s")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle("RRR iteration throughput, MNIST-shaped classifier (make bench)")
+    fig.suptitle("RRR iteration throughput, MNIST-shaped classifier (make bench)" + where)
     _publish(path, lambda f: fig.savefig(f, format="png", dpi=120))
 
 
@@ -397,6 +436,17 @@ def _umask() -> int:
     return mask
 
 
+def _bandwidth_in_child(platform: str) -> float:
+    """copy_bandwidth in a process of its own: on a GPU, the JAX client of the process
+    that measures holds most of the device's memory until it exits."""
+    if platform == "cpu":
+        return copy_bandwidth()
+    env = dict(os.environ, JAX_PLATFORMS="cuda")
+    r = subprocess.run([sys.executable, __file__, "--bandwidth", platform], capture_output=True,
+                       text=True, env=env, timeout=600, check=True)
+    return float(r.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -409,11 +459,23 @@ def main() -> None:
                     help="seconds of timed work per measurement, about (default 8)")
     ap.add_argument("--quick", action="store_true", help="small budget, no sweeps")
     ap.add_argument("--no-sweep", action="store_true", help="skip the plot's sweeps")
+    ap.add_argument("--sweep-batch", nargs="+", type=int, default=list(SWEEP_BATCH),
+                    metavar="K", help="the batch sizes of the plot's batch sweep "
+                                      f"(default {' '.join(map(str, SWEEP_BATCH))})")
+    ap.add_argument("--no-cached", action="store_true",
+                    help="skip the second process that compiles each JAX case from the cache")
+    ap.add_argument("--platform", choices=("cpu", "gpu"), default="cpu",
+                    help="where JAX runs (default cpu); gpu: the machine's GPU (JAX_PLATFORMS="
+                         "cuda), its copy bandwidth and its peak memory in the table")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out"))
     ap.add_argument("--one", nargs=3, metavar=("CASE", "BACKEND", "DTYPE"), help=argparse.SUPPRESS)
     ap.add_argument("--overrides", default="{}", help=argparse.SUPPRESS)
     ap.add_argument("--compile-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--bandwidth", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.bandwidth:
+        print(copy_bandwidth(platform=args.bandwidth))
+        return
     if args.one:
         name, backend, dtype = args.one
         r = measure_one(CASES[name], backend, dtype, json.loads(args.overrides), args.budget,
@@ -422,46 +484,63 @@ def main() -> None:
         return
     budget = 2.0 if args.quick else args.budget
     out = Path(args.out)
-    bandwidth = copy_bandwidth()
-    print(f"memory bandwidth (copy, median): {bandwidth / 1e9:.1f} GB/s; "
+    bandwidth = _bandwidth_in_child(args.platform)
+    where = "the GPU's" if args.platform == "gpu" else "memory"
+    print(f"{where} bandwidth (copy, median): {bandwidth / 1e9:.1f} GB/s; "
           f"{os.cpu_count()} CPUs; budget {budget:g} s per measurement", flush=True)
-    rows = []
+    rows: list[dict] = []
+    sweeps: dict[str, list] = {"batch": [], "width": []}
+
+    def publish() -> str:
+        """Write what has been measured so far (a run cut short keeps its rows)."""
+        md = (f"{'GPU' if args.platform == 'gpu' else 'Memory'} bandwidth (copy, median of 7): "
+              f"{bandwidth / 1e9:.1f} GB/s. {os.cpu_count()} CPUs. "
+              f"Command: `{' '.join(['python', *sys.argv])}`\n\n" + table(rows, bandwidth))
+        report = {"bandwidth_bytes_per_s": bandwidth, "cpus": os.cpu_count(),
+                  "platform": args.platform, "rows": rows, "sweeps": sweeps,
+                  "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+        _publish(out / "bench.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
+        _publish(out / "bench.md", lambda f: f.write(md.encode()))
+        return md
+
     for name in args.cases:
         for cfg in args.configs:
             backend, dtype = cfg.split(":")
-            r = run_child(name, backend, dtype, {}, budget)
+            r = run_child(name, backend, dtype, {}, budget, cached=not args.no_cached,
+                          platform=args.platform)
             rows.append(r)
+            publish()
             if "error" in r:
                 print(f"{name:<28} {cfg:<14} failed: {r['error'].strip().splitlines()[-1]}",
                       flush=True)
             else:
+                peak = (f"GPU {r['device_peak_mb']:6.0f} MB" if r.get("device_peak_mb")
+                        else f"{r['peak_rss_mb']:6.0f} MB")
                 print(f"{name:<28} {cfg:<14} {r['s_per_iter']:10.3g} s/iter "
                       f"(CPU {r['cpu_s_per_iter']:.3g})  {r['wm_per_s']:9.3g} WM/s  "
                       f"compile {r['compile_s']:5.2f} s"
                       + (f" ({r['compile_cached_s']:.2f} cached)" if "compile_cached_s" in r
-                         else "") + f"  peak {r['peak_rss_mb']:6.0f} MB",
+                         else "") + f"  peak {peak}",
                       flush=True)
-    sweeps: dict[str, list] = {"batch": [], "width": []}
     if not (args.quick or args.no_sweep):
-        for key, values in (("batch", SWEEP_BATCH), ("width", SWEEP_WIDTH)):
+        for key, values in (("batch", args.sweep_batch), ("width", SWEEP_WIDTH)):
             for v in values:
                 over = {"batch": v} if key == "batch" else {"batch": 500, "width": v}
                 r = run_child("MNIST 784-20-10", "jax", "float32", over, budget / 2,
-                              cached=False)
+                              cached=False, platform=args.platform)
                 r["x"] = v
                 sweeps[key].append(r)
+                publish()
                 if "wm_per_s" in r:
                     print(f"sweep {key}={v:<5} {r['wm_per_s']:9.3g} WM/s", flush=True)
-    md = (f"Memory bandwidth (copy, median of 7): {bandwidth / 1e9:.1f} GB/s. "
-          f"{os.cpu_count()} CPUs. Command: `{' '.join(['python', *sys.argv])}`\n\n"
-          + table(rows, bandwidth))
+                else:
+                    print(f"sweep {key}={v:<5} failed: {r['error'].strip().splitlines()[-1]}",
+                          flush=True)
+    md = publish()
     print("\n" + md)
-    report = {"bandwidth_bytes_per_s": bandwidth, "cpus": os.cpu_count(), "rows": rows,
-              "sweeps": sweeps, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-    _publish(out / "bench.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
-    _publish(out / "bench.md", lambda f: f.write(md.encode()))
     if sweeps["batch"] or sweeps["width"]:
-        plot(sweeps, out / "bench.png", bandwidth)
+        plot(sweeps, out / "bench.png", bandwidth,
+             " on the GPU" if args.platform == "gpu" else "")
     print(f"wrote {out}/bench.json, bench.md" + (", bench.png" if sweeps["batch"] else ""))
 
 

@@ -5,9 +5,11 @@
 defines ``NAME``, ``CONVEX``, ``SUMMARY``, ``EQUATIONS``, ``PROJECTION`` (its main
 function), ``EMIT`` (the functions copied verbatim into generated solvers, in dependency
 order), ``REQUIRES`` (other modules of this package whose ``EMIT`` it calls) and
-``SPEC`` (a :class:`PropertySpec`). :func:`emit_source` returns the source text of the
-functions a solver needs; the generated module must import ``math`` and bind
-``xp``-independent names only through these functions.
+``SPEC`` (a :class:`PropertySpec`); optionally ``TABLES``, the names of module-level
+dicts of EMIT functions through which its functions dispatch (``activation``'s
+``PIECE_KINDS``). :func:`emit_source` returns the source text of the functions a solver
+needs and of those tables, each cut to the rows the solver uses; the generated module
+must import ``math`` and bind ``xp``-independent names only through these.
 """
 
 from __future__ import annotations
@@ -104,13 +106,25 @@ def emit_order(names: list[str] | tuple[str, ...] | set[str]) -> list:
     return out
 
 
-def emit_source(names: list[str] | tuple[str, ...] | set[str]) -> str:
+def emit_source(names: list[str] | tuple[str, ...] | set[str],
+                tables: dict[str, set[str]] | None = None) -> str:
     """Concatenated source text of the EMIT functions of ``names`` (kind or module
-    names) and their REQUIRES, deduplicated and in dependency order."""
+    names) and their REQUIRES, deduplicated and in dependency order, then their modules'
+    TABLES; ``tables`` keeps a table's rows of those keys only (default: every row)."""
     chunks = []
-    for fn in emit_order(names):
+    fns = emit_order(names)
+    for fn in fns:
         src = textwrap.dedent(inspect.getsource(fn)).rstrip() + "\n"
         chunks.append(f"# lwlc.sets.{fn.__module__.rsplit('.', 1)[-1]}\n{src}")
+    modules = dict.fromkeys(importlib.import_module(fn.__module__) for fn in fns)
+    for mod in modules:
+        for table in getattr(mod, "TABLES", ()):
+            rows = getattr(mod, table)
+            keep = rows if tables is None or table not in tables else tables[table]
+            body = "".join(
+                f"    {key!r}: ({', '.join(f.__name__ for f in rows[key])},),\n"
+                for key in rows if key in keep)
+            chunks.append(f"# lwlc.sets.{_module_key(mod)}\n{table} = {{\n{body}}}\n")
     return "\n\n".join(chunks)
 
 

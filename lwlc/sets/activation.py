@@ -21,6 +21,7 @@ from lwlc.sets.piecewise import (
     _nearest_covered,
     affine_piece_candidate,
     affine_piece_fixed_candidate,
+    affine_piece_value,
     bruteforce_union,
     graph_contains,
     piece_gap,
@@ -34,6 +35,7 @@ from lwlc.sets.piecewise import (
 from lwlc.sets.smooth import (
     curve_piece_candidate,
     curve_piece_fixed_candidate,
+    curve_piece_value,
     sigmoid_piece,
     tanh_piece,
 )
@@ -50,14 +52,7 @@ def activation_projection(
     zero = xp.zeros_like(z + x + gz + gx)
     best_t = best_x = best_d = None
     for piece in pieces:
-        if piece[0] == "affine":
-            t, xt, d = affine_piece_candidate(
-                xp, z, x, gz, gx, piece[1], piece[2], piece[3], piece[4]
-            )
-        else:
-            t, xt, d = curve_piece_candidate(
-                xp, z, x, gz, gx, piece[1], piece[2], piece[3], piece[4], piece[5]
-            )
+        t, xt, d = PIECE_KINDS[piece[0]][0](xp, z, x, gz, gx, *piece[1:])
         if best_d is None:
             best_t, best_x, best_d = t + zero, xt + zero, d + zero
         else:
@@ -77,14 +72,7 @@ def activation_fixed_projection(
     exact match, the piece reaching nearest to x (then nearest z; then first piece)."""
     zero = xp.zeros_like(z + x)
     tol = 4096.0 * float(xp.finfo(zero.dtype).eps) * (1.0 + xp.abs(x))
-    candidates = (
-        (
-            affine_piece_fixed_candidate
-            if piece[0] == "affine"
-            else curve_piece_fixed_candidate
-        )(xp, z, x, *piece[1:5])
-        for piece in pieces
-    )
+    candidates = (PIECE_KINDS[piece[0]][1](xp, z, x, *piece[1:5]) for piece in pieces)
     return _nearest_fixed_candidate(xp, candidates, zero, tol)
 
 
@@ -100,10 +88,7 @@ def activation_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Arra
     best_v = best_g = None
     for piece in ordered:
         t = xp.minimum(xp.maximum(z, piece[1]), piece[2])
-        if piece[0] == "affine":
-            v = piece[3] * t + piece[4]
-        else:
-            v = piece[3](xp, t)
+        v = PIECE_KINDS[piece[0]][2](xp, t, *piece[3:])
         g = piece_gap(xp, z, piece[1], piece[2])
         if best_g is None:
             best_v, best_g = v, g
@@ -123,6 +108,16 @@ def activation_yb_update(
     return y + dz * (gb / total), b - dz * (gy / total)
 
 
+# What each kind of piece contributes: (nearest point, nearest point at fixed x, value).
+# An emitted solver holds the rows of the kinds its model's sets use (TABLES), so that a
+# model of affine pieces holds no curve code.
+PIECE_KINDS: dict[str, tuple[Callable, Callable, Callable]] = {
+    "affine": (
+        affine_piece_candidate, affine_piece_fixed_candidate, affine_piece_value
+    ),
+    "curve": (curve_piece_candidate, curve_piece_fixed_candidate, curve_piece_value),
+}
+
 NAME = "activation"
 CONVEX = False
 SUMMARY = "activation x = f(y − b): union of affine and smooth pieces; y, b split of Δz"
@@ -135,6 +130,7 @@ EMIT = (
     activation_yb_update,
 )
 REQUIRES = ("piecewise", "smooth")
+TABLES = ("PIECE_KINDS",)
 
 
 # --- properties (not emitted) ---------------------------------------------------------

@@ -70,6 +70,11 @@ def affine_piece_fixed_candidate(
     return t, miss, xp.abs(t - z)
 
 
+def affine_piece_value(xp: "ModuleType", t: "Array", a: float, c: float) -> "Array":
+    """x = a t + c on one affine piece (t inside its interval)."""
+    return a * t + c
+
+
 def piece_gap(xp: "ModuleType", z: "Array", lo: float, hi: float) -> "Array":
     """Distance from z to the interval [lo, hi] (0 inside)."""
     return xp.maximum(xp.maximum(lo - z, z - hi), 0.0)
@@ -142,6 +147,7 @@ PROJECTION = piecewise_projection
 EMIT = (
     affine_piece_candidate,
     affine_piece_fixed_candidate,
+    affine_piece_value,
     piece_gap,
     piecewise_projection,
     piecewise_fixed_projection,

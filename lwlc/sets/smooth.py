@@ -213,6 +213,13 @@ def curve_root_step(
     return t, neg, pos
 
 
+def curve_piece_value(
+    xp: "ModuleType", t: "Array", f: "Callable", df: "Callable", d2f: "Callable"
+) -> "Array":
+    """x = f(t) on one curve piece (t inside its interval)."""
+    return f(xp, t)
+
+
 def curve_piece_fixed_candidate(
     xp: "ModuleType",
     z: "Array",
@@ -316,6 +323,7 @@ EMIT = (
     curve_piece_candidate,
     curve_root_step,
     curve_piece_fixed_candidate,
+    curve_piece_value,
     smooth_projection,
 )
 REQUIRES = ("_common",)

@@ -7,6 +7,7 @@ import builtins
 import inspect
 import math
 import symtable
+import sys
 import textwrap
 from pathlib import Path
 
@@ -15,8 +16,9 @@ import pytest
 from set_examples import examples
 
 from lwlc import sets
-from lwlc.sets import REGISTRY, emit_order, emit_source, module_for
+from lwlc.sets import REGISTRY, activation, emit_order, emit_source, module_for
 from lwlc.sets._spec import PropertySpec
+from lwlc.sets.piecewise import zigmoid_pieces
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "sets.md"
 KINDS = sorted(REGISTRY)
@@ -74,7 +76,8 @@ def _free_globals(fn) -> set[str]:
 def test_emitted_functions_are_self_contained(name: str) -> None:
     fns = emit_order([name])
     emitted = {f.__name__ for f in fns}
-    allowed = set(dir(builtins)) | {"math"} | emitted
+    tables = {t for fn in fns for t in getattr(sys.modules[fn.__module__], "TABLES", ())}
+    allowed = set(dir(builtins)) | {"math"} | emitted | tables
     for fn in fns:
         assert fn.__qualname__ == fn.__name__, f"{fn.__name__} is not top-level"
         src = inspect.getsource(fn)
@@ -83,6 +86,23 @@ def test_emitted_functions_are_self_contained(name: str) -> None:
         assert fn.__code__.co_freevars == (), f"{fn.__name__} is a closure"
         extra = _free_globals(fn) - allowed
         assert not extra, f"{fn.__name__} uses module-level names {extra}"
+
+
+def test_a_table_of_emitted_functions_keeps_the_rows_asked_for() -> None:
+    """A solver of affine pieces holds PIECE_KINDS's affine row and no curve code."""
+    ns: dict = {"math": math}
+    text = emit_source(["activation"], tables={"PIECE_KINDS": {"affine"}})
+    exec(compile(text, "<emitted activation>", "exec"), ns)
+    assert set(ns["PIECE_KINDS"]) == {"affine"}
+    assert ns["PIECE_KINDS"]["affine"][0].__name__ == "affine_piece_candidate"
+    z, x = np.linspace(-2, 2, 9), np.linspace(1, -1, 9)
+    pieces = zigmoid_pieces(0.5)
+    for got, want in zip(ns["activation_projection"](np, z, x, 1.5, 3.0, pieces),
+                         activation.activation_projection(np, z, x, 1.5, 3.0, pieces),
+                         strict=True):
+        np.testing.assert_array_equal(got, want)
+    table = text[text.index("PIECE_KINDS = {"):]
+    assert "'affine'" in table and "'curve'" not in table
 
 
 def test_emit_source_is_deterministic_and_ordered() -> None:
