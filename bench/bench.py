@@ -462,6 +462,9 @@ def main() -> None:
     ap.add_argument("--sweep-batch", nargs="+", type=int, default=list(SWEEP_BATCH),
                     metavar="K", help="the batch sizes of the plot's batch sweep "
                                       f"(default {' '.join(map(str, SWEEP_BATCH))})")
+    ap.add_argument("--sweep-width", nargs="*", type=int, default=list(SWEEP_WIDTH),
+                    metavar="H", help="the hidden widths of the plot's width sweep "
+                                      f"(default {' '.join(map(str, SWEEP_WIDTH))})")
     ap.add_argument("--no-cached", action="store_true",
                     help="skip the second process that compiles each JAX case from the cache")
     ap.add_argument("--platform", choices=("cpu", "gpu"), default="cpu",
@@ -523,7 +526,7 @@ def main() -> None:
                          else "") + f"  peak {peak}",
                       flush=True)
     if not (args.quick or args.no_sweep):
-        for key, values in (("batch", args.sweep_batch), ("width", SWEEP_WIDTH)):
+        for key, values in (("batch", args.sweep_batch), ("width", args.sweep_width)):
             for v in values:
                 over = {"batch": v} if key == "batch" else {"batch": 500, "width": v}
                 r = run_child("MNIST 784-20-10", "jax", "float32", over, budget / 2,
