@@ -6,6 +6,7 @@ rrr_step on shipped models."""
 from __future__ import annotations
 
 import sys
+import types
 from pathlib import Path
 
 import jax
@@ -306,6 +307,21 @@ def test_which_solvers_have_the_pass(monkeypatch):
     monkeypatch.delenv("LWLC_FUSED")
     assert solver.fused_edge_pass()
     monkeypatch.setitem(sys.modules, "lwlc.runtime.fused", None)  # numba missing
+    assert not solver.fused_edge_pass()
+    monkeypatch.undo()
+
+
+def test_a_gpu_runs_the_unfused_step(monkeypatch):
+    """The edge pass is a CPU kernel: on a GPU, XLA found no handler for it and every
+    model with the pass on (MNIST, the MLP, the autoencoder) stopped at its first
+    iteration (seen on an H200)."""
+    _, solver = _solver(ROOT / "models" / "mnist_exempt.lwl", {"pixels": 64, "batch": 8})
+    assert solver.fused_edge_pass()
+    gpu = types.SimpleNamespace(platform="gpu")
+    monkeypatch.setattr(solver, "mesh", lambda: types.SimpleNamespace(
+        devices=np.array([gpu], dtype=object)))
+    assert not solver.fused_edge_pass()
+    monkeypatch.setenv("LWLC_FUSED", "1")
     assert not solver.fused_edge_pass()
     _, mnist = _solver(ROOT / "models" / "mnist_exempt.lwl", {"pixels": 64, "batch": 8})
     assert mnist.FUSED_EDGE_PASS  # fan-in 49

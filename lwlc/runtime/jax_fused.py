@@ -281,12 +281,13 @@ def _fused_update(project_A, families, state, data, beta, metric, norm):
 
 def fused_edge_pass():
     """Whether solve_batch runs the fused iteration: by default where FUSED_EDGE_PASS
-    says so (LWLC_FUSED=1 turns it on, 0 off), on one device in one process (the pass
-    does not split the batch), with numba there."""
+    says so (LWLC_FUSED=1 turns it on, 0 off), on one CPU device in one process (the
+    pass is a CPU kernel and does not split the batch), with numba there."""
     wish = os.environ.get("LWLC_FUSED", "").strip()
     if not (wish == "1" if wish in ("0", "1") else FUSED_EDGE_PASS):
         return False
-    if jax.process_count() > 1 or len(mesh().devices.flat) > 1:
+    devices = mesh().devices.flat
+    if jax.process_count() > 1 or len(devices) > 1 or devices[0].platform != "cpu":
         return False
     try:
         import lwlc.runtime.fused  # noqa: F401  (numba)
