@@ -316,10 +316,15 @@ def test_a_gpu_runs_the_unfused_step(monkeypatch):
     model with the pass on (MNIST, the MLP, the autoencoder) stopped at its first
     iteration (seen on an H200)."""
     _, solver = _solver(ROOT / "models" / "mnist_exempt.lwl", {"pixels": 64, "batch": 8})
+
+    def on(platform):
+        device = types.SimpleNamespace(platform=platform)
+        monkeypatch.setattr(solver, "mesh", lambda: types.SimpleNamespace(
+            devices=np.array([device], dtype=object)))
+
+    on("cpu")
     assert solver.fused_edge_pass()
-    gpu = types.SimpleNamespace(platform="gpu")
-    monkeypatch.setattr(solver, "mesh", lambda: types.SimpleNamespace(
-        devices=np.array([gpu], dtype=object)))
+    on("gpu")
     assert not solver.fused_edge_pass()
     monkeypatch.setenv("LWLC_FUSED", "1")
     assert not solver.fused_edge_pass()
