@@ -33,6 +33,9 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 out_console = Console(highlight=False, soft_wrap=True, emoji=False)
+for _console in (err_console, out_console):
+    if not _console.is_terminal and "COLUMNS" not in os.environ:
+        _console.width = 160  # tables sent to a file or a pipe are not cut at 80 columns
 
 
 def _version(value: bool) -> None:
@@ -443,7 +446,8 @@ def train(
                       "raised), or if its files are damaged.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out "
                          "(its run.json, params.npz, log.csv and summary.json).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no per-epoch "
+                     "table; the summary (JSON) is still printed.")] = False,
     devices: Annotated[int | None, typer.Option("--devices", min=1, help="JAX only: shard the "
                        "batch over the first N devices (default: all whose count divides the "
                        "batch).")] = None,
@@ -487,7 +491,10 @@ def train(
         from .driver import train as run_train
         from .errors import format_warning
 
-        cfg = TrainConfig(model=str(model), data=data, test=test, overrides=_overrides(set_),
+        overrides = _overrides(set_)
+        if seed is not None and "seed" in overrides:  # one of them was dropped without a word
+            raise LwlcError("--seed and --set seed both set the seed", hint="give one of them")
+        cfg = TrainConfig(model=str(model), data=data, test=test, overrides=overrides,
                           seed=seed, backend=backend, dtype=dtype,
                           out=str(out) if out else None, resume=resume, overwrite=overwrite,
                           quiet=quiet, devices=devices)
@@ -506,7 +513,7 @@ def train(
             if note:
                 err_console.print(f"lwlc: note: {note}", markup=False)
             raise
-        if not quiet and first:
+        if first:  # also with --quiet: the run's one result, which scripts read
             from .driver import metric_keys
 
             keys = ["model", "backend", "epochs", "iterations", "gwm", "seconds", "wm_per_s",

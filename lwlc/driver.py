@@ -90,7 +90,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 def save_params(path: Path, params: dict, meta: dict) -> None:
     buf = io.BytesIO()
     arrays = {k: np.asarray(v) for k, v in params.items()}
-    arrays["__meta__"] = np.array(json.dumps(meta))
+    # the metadata as bytes, not a string array: `dict(np.load(path))` then passes to an
+    # emitted JAX `predict` (jit refuses a string leaf), which reads only its own names
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
 

@@ -75,6 +75,12 @@ def _short(e: BaseException) -> str:
 # --- parameter files ---------------------------------------------------------------------------
 
 
+def meta_text(stored: np.ndarray) -> str:
+    """params.npz's `__meta__` as JSON text: UTF-8 bytes (uint8), or a string array as
+    written before."""
+    return stored.tobytes().decode() if stored.dtype == np.uint8 else str(stored)
+
+
 def read_params(path: str | Path, hint: str | None = None) -> tuple[dict, dict]:
     """The arrays and metadata of a params.npz; DataError naming the file on anything wrong."""
     path = Path(path)
@@ -100,7 +106,7 @@ def read_params(path: str | Path, hint: str | None = None) -> tuple[dict, dict]:
                 raise DataError(f"{path} is a single .npy array, not a parameter file written "
                                 "by lwlc train", hint=damaged)
             params = {k: np.array(z[k]) for k in z.files if k != "__meta__"}
-            raw = str(z["__meta__"]) if "__meta__" in z.files else None
+            raw = meta_text(z["__meta__"]) if "__meta__" in z.files else None
     except DataError:
         raise
     except MemoryError:

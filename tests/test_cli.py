@@ -311,6 +311,8 @@ def test_devices_option(tmp_path):
             "iterations=5", "-q", "-o", tmp_path)
     assert r.exit_code == 0, r.output
     assert '"devices": 1' in (tmp_path / "summary.json").read_text()
+    # --quiet drops the progress and the table, not the result: without --out it was all
+    assert json.loads(r.stdout)["model"] == "majority"
 
 
 def test_a_device_count_that_cannot_be_met_is_said_and_a_bad_one_is_an_error(tmp_path,
@@ -699,6 +701,14 @@ def test_batches_that_leave_items_out_a_batch_set_twice_and_exact_numbers(tmp_pa
         "all, e.g. --set clean=N --set noisy=N" in r.output
 
 
+def test_seed_given_twice_is_an_error(tmp_path):
+    """`--seed 3 --set seed=4` trained with seed 3 and dropped the --set without a word."""
+    r = run("train", ROOT / "models" / "majority.lwl", "--seed", "3", "--set", "seed=4",
+            "--out", tmp_path / "run")
+    assert r.exit_code == 1 and "--seed and --set seed both set the seed" in r.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_set_takes_decimal_numbers_and_emit_graph_no_picture_suffix(tmp_path):
     """--set omega=1_0 was 10 and omega=٣ was 3 (float() reads both), 1e400 became inf;
     `compile --emit graph -o x.svg` wrote DOT text into x.svg (a user test). And a
@@ -720,3 +730,24 @@ def test_set_takes_decimal_numbers_and_emit_graph_no_picture_suffix(tmp_path):
         "in margin(c[k], margin)", "in margin(c[k], margin) exempt 2.5%"))
     r = run("check", exempt)
     assert r.exit_code == 0 and "rounds to 0" not in r.output, r.output
+
+
+def test_a_params_file_passes_to_the_emitted_predict_of_either_backend(tmp_path):
+    """`dict(np.load("params.npz"))` into the emitted JAX `predict` raised a TypeError: jit
+    refused the string array `__meta__` (the NumPy module ignored it)."""
+    from lwlc.compiler import compile_model, load_solver
+    from lwlc.rundir import meta_text, read_params
+
+    model = ROOT / "models" / "majority.lwl"
+    r = run("train", model, "--data", "majority:inputs=13,depth=2,seed=1,limit=64",
+            "--set", "epochs=1", "--set", "batch=32", "--set", "iterations=3", "-q",
+            "-o", tmp_path / "run")
+    assert r.exit_code == 0, r.output
+    params = dict(np.load(tmp_path / "run" / "params.npz"))
+    d = np.random.default_rng(0).integers(0, 2, (32, 13)).astype(float)
+    got = [load_solver(compile_model(model, {"batch": 32}, backend).source).predict(
+        params, {"d": d}, 32) for backend in ("numpy", "jax")]
+    np.testing.assert_array_equal(np.asarray(got[0]["classes"]),
+                                  np.asarray(got[1]["classes"]))
+    assert read_params(tmp_path / "run" / "params.npz")[1]["model"] == "majority"
+    assert meta_text(np.array('{"seed": 0}')) == '{"seed": 0}'  # files written before

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lwlc.rundir import meta_text
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "majority.lwl"
 # Generated data: the model's own data file lives outside the repository.
@@ -213,7 +215,7 @@ def test_lwlc_train_two_processes_equal_one(tmp_path):
     assert r.exit_code == 0, r.output
     with np.load(out / "params.npz") as got, np.load(one / "params.npz") as want:
         assert sorted(got.files) == sorted(want.files)
-        meta, ref = (json.loads(str(z["__meta__"])) for z in (got, want))
+        meta, ref = (json.loads(meta_text(z["__meta__"])) for z in (got, want))
         for key in ("run", "epochs", "iterations"):  # the same run, just as far
             assert meta[key] == ref[key], key
         for name in want.files:

@@ -141,6 +141,13 @@ def test_cli_passes_on_majority_with_the_library_section():
     r = CliRunner().invoke(app, ["test", str(MAJORITY), "-n", "3"])
     assert r.exit_code == 0, r.output
     assert "library" in r.output and "all " in r.output and "checks passed" in r.output
+    lines = r.output.splitlines()
+    # a table sent to a pipe keeps its rows whole (rich cut them at 80 columns)
+    assert any("activation:relu" in line and "idempotent" in line for line in lines)
+    # `worst` of nonexpansive is its violation, as in every column: 0 where no ratio
+    # d(P(s), P(t)) / d(s, t) exceeds 1 (it showed the ratio, 9.13e-01, beside 1e-16s)
+    rows = [line for line in lines if "nonexpansive" in line]
+    assert rows and all(float(row.split("│")[-2]) < 1e-9 for row in rows)
 
 
 @pytest.mark.parametrize("mode,count,allow,want", [
