@@ -325,19 +325,32 @@ def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -
     call = _COMPILED[key]
     compile_seconds = time.perf_counter() - t0
     seconds = 0.0
-    while True:
-        t0 = time.perf_counter()
-        states, its, last = call(states, its, last, data, jnp.asarray(chunk), *consts)
+
+    def ended(only_stopped: bool) -> list:
         its_h, errs_h = np.asarray(its), np.asarray(last)
-        seconds += time.perf_counter() - t0
-        alive = (its_h < cap) & (errs_h >= s.tolerance)
-        report(int(R - np.sum(alive)), int(np.sum(errs_h < s.tolerance)), int(np.max(its_h)))
-        if not alive.any():
-            break
-    its, errs = np.asarray(its), np.asarray(last)
-    out = [(seed, {k: v[r] for k, v in states.items()}, int(its[r]), float(errs[r]))
-           for r, seed in enumerate(seeds)]
-    return out, compile_seconds, seconds
+        stopped = (its_h >= cap) | ~(errs_h >= s.tolerance)
+        return [(seed, {k: v[r] for k, v in states.items()}, int(its_h[r]), float(errs_h[r]))
+                for r, seed in enumerate(seeds) if stopped[r] or not only_stopped]
+
+    try:
+        while True:
+            t0 = time.perf_counter()
+            states, its, last = call(states, its, last, data, jnp.asarray(chunk), *consts)
+            its_h, errs_h = np.asarray(its), np.asarray(last)
+            seconds += time.perf_counter() - t0
+            alive = (its_h < cap) & (errs_h >= s.tolerance)
+            report(int(R - np.sum(alive)), int(np.sum(errs_h < s.tolerance)),
+                   int(np.max(its_h)))
+            if not alive.any():
+                break
+    except KeyboardInterrupt:
+        # the states of the last call that returned: its stopped starts are final (a
+        # stopped start stays frozen), as NumPy keeps the starts that ended
+        done = ended(only_stopped=True)
+        if not done:
+            raise
+        raise Interrupted((done, compile_seconds, seconds)) from None
+    return ended(only_stopped=False), compile_seconds, seconds
 
 
 # --- the whole search -----------------------------------------------------------------------

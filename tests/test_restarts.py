@@ -7,6 +7,7 @@ iterations and others not within the cap of 1500), so a few seconds give both ou
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,42 @@ def test_a_ctrl_c_keeps_the_starts_that_ended(tmp_path, monkeypatch):
     assert [s["seed"] for s in data["starts"]] == list(range(1, ended + 1))
     assert data["interrupted"].startswith(f"after {ended} of 3 starts")
     assert len((out / "restarts.csv").read_text().splitlines()) == ended + 1
+
+
+def test_a_ctrl_c_keeps_the_jax_starts_that_ended(tmp_path, monkeypatch):
+    """Under JAX a Ctrl-C threw away every start, also those that had solved (a user test):
+    the starts that stopped by the last compiled call that returned are written."""
+    problem = rs.prepare(NMF, {"iterations": 400, "tolerance": 0.008}, "jax")
+    real_advance, calls = rs._advance, []
+
+    def advance(solver, dtype):
+        jitted = real_advance(solver, dtype)
+
+        class Lowered:
+            def __init__(self, args):
+                self.compiled = jitted.lower(*args).compile()
+
+            def compile(self):
+                def call(*args):
+                    calls.append(1)
+                    if len(calls) == 2:  # the second chunk
+                        raise KeyboardInterrupt
+                    return self.compiled(*args)
+                return call
+
+        return types.SimpleNamespace(lower=lambda *args: Lowered(args))
+
+    monkeypatch.setattr(rs, "_advance", advance)
+    monkeypatch.setattr(rs, "_COMPILED", {})
+    monkeypatch.setattr(rs, "prepare", lambda *a, **k: problem)
+    out = tmp_path / "starts"
+    cfg = TrainConfig(model=NMF, out=str(out), progress=False, seed=1, backend="jax")
+    with pytest.raises(KeyboardInterrupt):
+        rs.train_restarts(cfg, 3, chunk=300)  # seed 1 solves at iteration 275, 2 and 3 go on
+    data = json.loads((out / "restarts.json").read_text())
+    assert [(s["seed"], s["converged"], s["iterations"]) for s in data["starts"]] == \
+        [(1, True, 275)]
+    assert data["interrupted"].startswith("after 1 of 3 starts")
 
 
 def test_restarts_of_a_batch_of_parts_that_the_data_fill(tmp_path):
