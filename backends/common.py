@@ -459,7 +459,9 @@ class SolverWriter:
                                        "_tiles",
                                        "_rows", "_cols", "_strided", "_dense_edges")),
                               (rrr, ("rrr_error", "rrr_update", "_other_update")),
-                              (inference, ("edge_matrix", "least_squares_values"))):
+                              (inference, ("edge_matrix", "least_squares_values",
+                                           "_bounded_ls_step",
+                                           "bounded_least_squares_values"))):
             runtime_src += [f"# {module.__name__}\n{s}" for s in runtime.sections(
                 module, [n for n in names if n != "xp" and n not in own])]
         for module, names in self.d.runtime:
@@ -871,19 +873,24 @@ class SolverWriter:
         unknown = self.node_index(step.nodes, f"{f.name}_latent")
         scale = "" if f.coef == 1.0 else f" * {num(f.coef)}"
         build = self._data_product(f, step.weight, value)
-        lines = [f"{indent}# latent nodes from {f.name} ({self.file}:{f.span.line}) by least "
-                 "squares (eq. 12-13)",
-                 f"{indent}{build}",
-                 f"{indent}v = least_squares_values(X, A, data[{inp.name!r}][:K, {cols}]"
-                 f"{scale}, {unknown})"]
+        target = f"data[{inp.name!r}][:K, {cols}]{scale}"
         k = step.side.kind
-        if k == "nonneg":
-            self.need("nonneg")
-            lines.append(f"{indent}v = nonneg_projection(xp, v)  # the codes' side constraint")
-        elif k == "box":
-            self.need("box")
-            lo, hi = step.side.args
-            lines.append(f"{indent}v = box_projection(xp, v, {num(lo)}, {num(hi)})")
+        bounds = {"nonneg": ("0.0", "xp.inf")}.get(k)
+        if k == "box":
+            bounds = tuple(num(a) for a in step.side.args)
+        lines = [f"{indent}# latent nodes from {f.name} ({self.file}:{f.span.line}) by least "
+                 "squares (eq. 12-13)" + (f",\n{indent}# within the bounds of their side "
+                                          f"constraint ({k})" if bounds else ""),
+                 f"{indent}{build}"]
+        if bounds:
+            lines += [f"{indent}if bounded:",
+                      f"{indent}    v = bounded_least_squares_values(",
+                      f"{indent}        X, A, {target}, {unknown}, {bounds[0]}, {bounds[1]})",
+                      f"{indent}else:  # the warm start: the unbounded solution, clipped",
+                      f"{indent}    v = xp.clip(least_squares_values(X, A, {target}, "
+                      f"{unknown}), {bounds[0]}, {bounds[1]})"]
+        else:
+            lines.append(f"{indent}v = least_squares_values(X, A, {target}, {unknown})")
         lines.append(f"{indent}X = _assign(X, (ALL, {unknown}), v)")
         return lines
 
@@ -915,12 +922,26 @@ class SolverWriter:
                 lines += self._steps(st.steps, indent + "    ")
         return lines
 
+    def bounded_latent(self, part: ir.SubBatch) -> bool:
+        """Whether the part's inference solves latent nodes within bounds (nonneg, box):
+        its forward function then takes `bounded`, which init turns off."""
+        def solves(steps) -> bool:
+            return any(isinstance(st, LatentSolve) and st.side.kind in ("nonneg", "box")
+                       or solves(getattr(st, "steps", ())) for st in steps)
+        return solves(self.plan.schedules[part.name].steps)
+
     def forward_part(self, fname: str, part: ir.SubBatch) -> list[str]:
         sched = self.plan.schedules[part.name]
-        lines = [f"def {fname}(params, data, K, latent=None):",
+        bounded = self.bounded_latent(part)
+        lines = [f"def {fname}(params, data, K, latent=None"
+                 + (", bounded=True" if bounded else "") + "):",
                  f'    """Inference for K items of batch part {part.name!r}: the learned '
                  'parameters,\n    the neurons and the activations\' inference maps '
-                 '(Sect. 5.4, 6.1.1)."""',
+                 '(Sect. 5.4, 6.1.1)."""' if not bounded else
+                 f'    """Inference for K items of batch part {part.name!r}: the learned '
+                 'parameters,\n    the neurons and the activations\' inference maps '
+                 '(Sect. 5.4, 6.1.1);\n    latent nodes by least squares within their '
+                 'bounds (`bounded`), else\n    clipped to them (the warm start)."""',
                  "    X = xp.zeros((K, N_NODES + 1))",
                  "    Y = xp.zeros((K, N_NODES + 1))"]
         for src in sched.sources:
@@ -962,11 +983,16 @@ class SolverWriter:
                  '    """A warm start (Sect. 4.3, 5.4): every variable from the learned '
                  'parameters and\n    the inference pass, as each family\'s kind says."""']
         parts = m.batch.parts
+        # the warm start's latent nodes: clipped least squares (as the runs that docs/
+        # reproduction.md quotes began; predict and evaluate solve within the bounds)
+        warm = {p.name: ", bounded=False" if self.bounded_latent(p) else "" for p in parts}
         if uses and len(parts) == 1:
             got = ", ".join(n if n in uses else "_" for n in ("X", "Y"))
-            lines.append(f"    {got} = {forward_names[parts[0].name]}(params, data, BATCH)")
+            lines.append(f"    {got} = {forward_names[parts[0].name]}(params, data, BATCH"
+                         f"{warm[parts[0].name]})")
         elif uses:
-            calls = [f"        {forward_names[p.name]}(params, {self._part_data(p)}, {p.size}),"
+            calls = [f"        {forward_names[p.name]}(params, {self._part_data(p)}, {p.size}"
+                     f"{warm[p.name]}),"
                      for p in parts]
             lines += ["    pieces = ["] + calls + ["    ]"]
             for i, name in enumerate(("X", "Y")):

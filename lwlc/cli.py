@@ -455,7 +455,8 @@ def train(
                         "starts of a one-batch model (NMF), seeds SEED .. SEED+R-1, each until "
                         "RRR_err < tolerance or the cap (iterations x epochs); under JAX as one "
                         "vmapped state. Prints each start's outcome; with --out writes "
-                        "restarts.json and restarts.csv there.")] = None,
+                        "restarts.json, restarts.csv and restarts.npz (each start's parameters: "
+                        "evaluate --start SEED) there.")] = None,
     coordinator: Annotated[str | None, typer.Option("--coordinator", metavar="HOST:PORT",
                            help="JAX only: run across several processes (jax.distributed), "
                            "one per host: HOST:PORT of process 0, which every host reaches. "
@@ -524,15 +525,22 @@ def train(
     _run(body)
 
 
+StartOpt = Annotated[int | None, typer.Option(
+    "--start", min=0, metavar="SEED", help="With --params DIR/restarts.npz (from lwlc train "
+    "--restarts R --out DIR): the start of this seed.")]
+
+
 @app.command()
 def evaluate(
     model: ModelArg,
     params: Annotated[Path, typer.Option("--params", "-p", parser=_folder_or_file,
-                                         help="params.npz from lwlc train.")],
+                                         help="params.npz from lwlc train, or "
+                                         "restarts.npz with --start.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Data to evaluate on (file "
                     "or generator spec); default: the model's `data test`.")] = None,
     set_: SetOpt = None,
     backend: BackendOpt = "numpy",
+    start: StartOpt = None,
 ) -> None:
     """Evaluate trained parameters on a data set: the error rate of each class prediction and
     the RMS error of each value the model equates to data."""
@@ -541,7 +549,8 @@ def evaluate(
         from .driver import evaluate as run_eval
 
         _check_data_options(data=data)
-        res = run_eval(str(model), str(params), data, _overrides(set_), backend, warn=_note)
+        res = run_eval(str(model), str(params), data, _overrides(set_), backend, warn=_note,
+                       start=start)
         out_console.print(json.dumps(res, indent=2), markup=False)
 
     _run(body)
@@ -551,7 +560,8 @@ def evaluate(
 def predict(
     model: ModelArg,
     params: Annotated[Path, typer.Option("--params", "-p", parser=_folder_or_file,
-                                         help="params.npz from lwlc train.")],
+                                         help="params.npz from lwlc train, or "
+                                         "restarts.npz with --start.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Items to predict (file or "
                     "generator spec); default: the model's `data test`.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", parser=_path,
@@ -560,6 +570,7 @@ def predict(
                                                 "print them).")] = None,
     set_: SetOpt = None,
     backend: BackendOpt = "numpy",
+    start: StartOpt = None,
 ) -> None:
     """Predict for every item of a data set, one line per item: the class of each class
     constraint and the values of each constraint that equates nodes to data, in model order."""
@@ -575,7 +586,7 @@ def predict(
         if to_file:
             output_file(output, inputs=(model, params, data or ""))
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend,
-                           warn=_note)
+                           warn=_note, start=start)
         columns = []  # classes as whole numbers, values to full precision (shortest repr)
         widths = {name: int(np.prod(np.shape(v)[1:])) for name, v in pred.items()}
         if len(widths) > 1 or any(n > 1 for n in widths.values()):  # say which is which

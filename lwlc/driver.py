@@ -967,10 +967,38 @@ def _trained_values(params_path: str, meta: dict) -> tuple[dict, str]:
     return (recorded, str(beside)) if isinstance(recorded, dict) else ({}, "")
 
 
-def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=None):
-    """The compiled model, its solver and trained parameters. A model `param` that
-    training changed (--set) and this command does not set takes its trained value."""
+def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
+    """The parameters of start `start` (its seed) of a restarts.npz; a params.npz's as
+    they are. An error without `start` for restarts, and with it for a single run."""
+    if meta.get("kind") != "restarts":
+        if start is not None:
+            raise LwlcError(f"--start {start}: {path} holds the parameters of one run",
+                            hint="--start picks a start of `lwlc train --restarts R --out "
+                            "DIR`: --params DIR/restarts.npz --start SEED")
+        return params
+    seeds = [int(v) for v in params.get("seed", ())]
+    solved = [sd for sd, ok in zip(seeds, params.get("converged", ()), strict=False) if ok]
+    listed = ", ".join(map(str, (solved or seeds)[:8])) + (" ..." if len(solved or seeds) > 8
+                                                            else "")
+    which = f"solved: {listed}" if solved else f"none solved; seeds {listed}"
+    if start is None:
+        raise LwlcError(f"{path} holds the parameters of {len(seeds)} start"
+                        f"{'' if len(seeds) == 1 else 's'}",
+                        hint=f"choose one with --start SEED ({which})")
+    if start not in seeds:
+        raise LwlcError(f"--start {start}: {path} holds no start of that seed",
+                        hint=f"its starts' seeds: {which}")
+    row = seeds.index(start)
+    return {k: v[row] for k, v in params.items() if k not in ("seed", "converged")}
+
+
+def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=None,
+             start: int | None = None):
+    """The compiled model, its solver and trained parameters (of start `start` of a
+    restarts.npz). A model `param` that training changed (--set) and this command does
+    not set takes its trained value."""
     params, meta = load_params(params_path)
+    params = one_start(params, meta, str(params_path), start)
     compiled = compile_model(model, overrides, backend)
     values, where = _trained_values(params_path, meta)
     adopt, notes = {}, []
@@ -1022,10 +1050,10 @@ def _test_spec(compiled: Compiled, spec: str | None, command: str) -> str:
 
 
 def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
-             backend="numpy", warn=None) -> dict:
+             backend="numpy", warn=None, start: int | None = None) -> dict:
     """Each target of the data part scored on a data set (the model's test data unless
     ``spec`` is given): error rate or RMS error."""
-    compiled, solver, params = _trained(model, params_path, overrides, backend, warn)
+    compiled, solver, params = _trained(model, params_path, overrides, backend, warn, start)
     spec = _test_spec(compiled, spec, "evaluate")
     bound = bind(compiled, spec, "test")
     if warn is not None and (note := unused_labels_note(compiled, bound)):
@@ -1078,10 +1106,10 @@ def _uninferred_latent(compiled: Compiled, parts, warn) -> None:
 
 
 def predict(model: str, params_path: str, spec: str | None, overrides: dict,
-            backend="numpy", warn=None):
+            backend="numpy", warn=None, start: int | None = None):
     """What the model predicts for every item of a data set (the model's test data unless
     ``spec`` is given): one array per target."""
-    compiled, solver, params = _trained(model, params_path, overrides, backend, warn)
+    compiled, solver, params = _trained(model, params_path, overrides, backend, warn, start)
     spec = _test_spec(compiled, spec, "predict")
     bound = bind(compiled, spec, "test", need_labels=False)
     if warn is not None and (note := unused_labels_note(compiled, bound)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,7 @@ class _Elaborator:
         self.node_decls: list[ir.NodeDecl] = []
         self.groups: dict[str, tuple[int, ...]] = {}
         self.group_spans: dict[str, Span] = {}
+        self.group_decls: dict[str, S.GroupExpr] = {}  # a defined group: its expression
         self.edge_sets: dict[str, ir.EdgeSet] = {}
         self.batch: ir.Batch | None = None
         self.inputs: dict[str, ir.Input] = {}
@@ -234,8 +236,9 @@ class _Elaborator:
             raise ModelError(f"the number {_span_text(e.span) or e.value} is too large: it "
                              "overflows a float", e.span)
         if isinstance(e, S.Num) and e.percent:
-            # halves round up (round() took 2.5 % of 20 to 0, 7.5 % to 2: to even)
-            count = math.floor(e.value / 100.0 * base + 0.5)
+            # halves round up (round() took 2.5 % of 20 to 0, 7.5 % to 2: to even), in
+            # exact decimal arithmetic (in floats 14.5 / 100 * 100 is 14.499999999999998)
+            count = math.floor(Fraction(repr(e.value)) * base / 100 + Fraction(1, 2))
             if count == 0 and e.value > 0:
                 self.warnings.append(ir.ModelWarning(
                     f"{_span_text(e.span) or f'{_shown(e.value)}%'} of {base} items rounds to 0: "
@@ -265,6 +268,38 @@ class _Elaborator:
         if not out:
             raise ModelError(f"'{_fmt_group(g)}' has no nodes", g.span)
         return out
+
+    def written_order(self, g: S.GroupExpr) -> tuple[int, ...]:
+        """The nodes of `g` in the order the model writes them (unions left to right,
+        through group definitions); `group` gives them in declaration order."""
+        if isinstance(g, S.GroupRef):
+            decl = self.group_decls.get(g.name)
+            return self.written_order(decl) if decl is not None else self.groups[g.name]
+        left = self.written_order(g.left)
+        if isinstance(g, S.GroupUnion):
+            return left + self.written_order(g.right)
+        drop = set(self.group(g.right))
+        return tuple(n for n in left if n not in drop)
+
+    def in_declared_order(self, g: S.GroupExpr, what: str, span: Span) -> tuple[int, ...]:
+        """`group(g)` where data or classes are read in its order: refused where the model
+        writes its nodes in another order, which would silently permute them."""
+        nodes = self.group(g)
+        written = self.written_order(g)
+        if written != nodes:
+            shown = " | ".join(dict.fromkeys(self.node_name(n).split("[")[0] for n in nodes))
+            defined = (f" (group {g.name}, line {self.group_spans[g.name].line})"
+                       if isinstance(g, S.GroupRef) and g.name in self.group_decls else "")
+            raise ModelError(
+                f"{what} follow the nodes of '{_fmt_group(g)}'{defined} in the order they were "
+                f"declared ({', '.join(self.node_name(n) for n in nodes[:4])}"
+                f"{', ...' if len(nodes) > 4 else ''}), not the order written here "
+                f"({', '.join(self.node_name(n) for n in written[:4])}"
+                f"{', ...' if len(written) > 4 else ''})",
+                span,
+                hint=f"write the groups in the order of the `nodes` line ({shown}), or "
+                     "declare the nodes in the order you mean")
+        return nodes
 
     def node_name(self, node: int) -> str:
         for d in self.node_decls:
@@ -480,6 +515,7 @@ class _Elaborator:
         self.declare(st.name, "a node group", st.span)
         self.groups[st.name] = self.group(st.group)
         self.group_spans[st.name] = st.span
+        self.group_decls[st.name] = st.group
 
     def st_EdgesDecl(self, st: S.EdgesDecl):
         self.declare(st.name, "an edge set", st.span)
@@ -691,12 +727,15 @@ class _Elaborator:
 
     def st_InputDecl(self, st: S.InputDecl):
         self.declare(st.name, "an input", st.span)
-        self.inputs[st.name] = ir.Input(st.name, self.batch_part(st.batch, st.span),
-                                        self.group(st.group), st.span)
+        nodes = self.in_declared_order(st.group, f"the columns of input {st.name}",
+                                       st.group.span)
+        self.inputs[st.name] = ir.Input(st.name, self.batch_part(st.batch, st.span), nodes,
+                                        st.span)
 
     def st_LabelDecl(self, st: S.LabelDecl):
         self.declare(st.name, "a label", st.span)
-        classes = self.group(st.classes)
+        classes = self.in_declared_order(st.classes, f"the classes of label {st.name}",
+                                         st.classes.span)
         if len(classes) < 2:
             raise ModelError("a label needs at least two classes", st.span,
                              hint=f"its group has {len(classes)} node(s); a label names one of "
@@ -710,7 +749,8 @@ class _Elaborator:
 
     def sample(self, st: S.SampleDecl):
         part = self.batch_part(st.batch, st.span)
-        nodes = self.group(st.group)
+        nodes = self.in_declared_order(st.group, f"the columns of sample {st.name}",
+                                       st.group.span)
         src = st.source
         var = self.variables.get(src.name)
         if var is None or var.axis != "edges" or len(src.indices) != 2:

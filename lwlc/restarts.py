@@ -54,7 +54,8 @@ from .errors import DataError, LwlcError
 
 MAX_RESTARTS = 1_000_000  # one command's starts (each a row of restarts.json)
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
-JSON, CSV = rundir.RESTARTS
+JSON, CSV, NPZ = rundir.RESTARTS
+PARAMS_KEY = "_start_params"  # the summary's Start objects, which write() saves to NPZ
 _COMPILED: dict = {}  # the compiled loop per solver module and layout of the starts
 
 
@@ -85,6 +86,7 @@ class Start:
     iterations: int
     rrr_err: float
     metrics: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict, repr=False)  # its consensus parameters
 
     def row(self) -> dict:
         """The start as restarts.json and restarts.csv hold it (None for a non-finite value)."""
@@ -183,6 +185,7 @@ def outcome(problem: Problem, seed: int, state: dict, iterations: int, err: floa
     compiled, solver, data = problem.compiled, problem.solver, problem.data
     converged = bool(err < problem.settings.tolerance)
     metrics: dict = {}
+    params: dict = {}
     if math.isfinite(err):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             params = {k: np.asarray(v) for k, v in solver.consensus_params(state, data).items()}
@@ -190,7 +193,7 @@ def outcome(problem: Problem, seed: int, state: dict, iterations: int, err: floa
             row = epoch_metrics(compiled, solver, params, problem.train_set, problem.test_set,
                                 problem.own, {}, np.random.default_rng(0), latent)
         metrics = {k: float(row[k]) for k in metric_keys(row)}
-    return Start(seed, converged, int(iterations), float(err), metrics)
+    return Start(seed, converged, int(iterations), float(err), metrics, params)
 
 
 # --- the two backends -----------------------------------------------------------------------
@@ -435,6 +438,8 @@ def _summary(problem: Problem, restarts: int, seeds: list[int], cap: int, result
         "start_iterations": total,
         "us_per_start_iteration": 1e6 * seconds / total if total else None,
         "starts": [st.row() for st in starts],
+        "model_fingerprint": rundir.model_fingerprint(problem.compiled.model.source),
+        PARAMS_KEY: starts,  # not in restarts.json: each start's parameters (restarts.npz)
     }
 
 
@@ -463,20 +468,42 @@ def table(result: dict):
     return t
 
 
+def params_archive(result: dict) -> dict:
+    """restarts.npz's arrays: `seed` and `converged` per start whose parameters are finite,
+    and each learned parameter stacked over those starts ([starts, ...])."""
+    starts = [st for st in result.get(PARAMS_KEY, []) if st.params]
+    if not starts:
+        return {}
+    arrays = {"seed": np.array([st.seed for st in starts], np.int64),
+              "converged": np.array([st.converged for st in starts], np.int8)}
+    for k in starts[0].params:
+        arrays[k] = np.stack([st.params[k] for st in starts])
+    return arrays
+
+
 def write(out_dir, result: dict) -> None:
-    """restarts.json and restarts.csv (one row per start), each written atomically."""
+    """restarts.csv, restarts.npz (each start's parameters: lwlc evaluate --params
+    restarts.npz --start SEED) and restarts.json (one row per start), each atomically."""
     import json
     from pathlib import Path
 
+    from .driver import save_params
+
     out_dir = Path(out_dir)
+    shown = {k: v for k, v in result.items() if k != PARAMS_KEY}
+    arrays = params_archive(result)
     try:
-        # an earlier search's files go first: a failure between the two writes then
-        # leaves one file of this search, never one of each (restarts.json holds no hash
-        # of the csv that would tell them apart)
-        for name in (JSON, CSV):
+        # an earlier search's files go first: a failure between the writes then leaves
+        # files of this search only, never a mix (restarts.json holds no hash of the
+        # others that would tell them apart)
+        for name in (JSON, CSV, NPZ):
             (out_dir / name).unlink(missing_ok=True)
         atomic_write_text(out_dir / CSV, rundir.log_text(result["starts"]))
-        atomic_write_text(out_dir / JSON, json.dumps(result, indent=2) + "\n")
+        if arrays:
+            save_params(out_dir / NPZ, arrays, {
+                "model": result["model"], "kind": "restarts", "values": result["params"],
+                "model_fingerprint": result.get("model_fingerprint")})
+        atomic_write_text(out_dir / JSON, json.dumps(shown, indent=2) + "\n")
     except OSError as e:
         raise LwlcError(f"cannot write {JSON} in {out_dir}: {e.strerror or e}") from None
 
@@ -501,7 +528,7 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
     try:
         if run_dir is not None:
             run_dir.refuse_other_kind("restarts")
-        held = [n for n in (JSON, CSV) if run_dir is not None and run_dir.file(n).exists()]
+        held = [n for n in (JSON, CSV, NPZ) if run_dir is not None and run_dir.file(n).exists()]
         if held and not cfg.overwrite:
             raise LwlcError(f"{run_dir} already holds {' and '.join(held)}",
                             hint="--overwrite replaces it; or give another --out")
@@ -517,7 +544,7 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
             if console is not None:
                 console.print(table(e.summary))
                 console.print(summary_line(e.summary) + " before the interrupt"
-                              + (f"; wrote {run_dir.file(JSON)} and {run_dir.file(CSV)}"
+                              + (f"; wrote {written(run_dir, e.summary)}"
                                  if run_dir is not None else ""), markup=False)
             raise
         if run_dir is not None:
@@ -530,5 +557,12 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
         console.print(table(result))
         console.print(summary_line(result), markup=False)
         if run_dir is not None:
-            console.print(f"wrote {run_dir.file(JSON)} and {run_dir.file(CSV)}", markup=False)
+            console.print(f"wrote {written(run_dir, result)}", markup=False)
     return result
+
+
+def written(run_dir, result: dict) -> str:
+    files = [run_dir.file(JSON), run_dir.file(CSV)]
+    if params_archive(result):
+        files.append(run_dir.file(NPZ))
+    return ", ".join(map(str, files[:-1])) + f" and {files[-1]}"

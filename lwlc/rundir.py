@@ -41,7 +41,7 @@ LOG = "log.csv"
 SUMMARY = "summary.json"
 LOCK = ".lock"
 OUTPUTS = (PARAMS, LOG, SUMMARY)
-RESTARTS = ("restarts.json", "restarts.csv")  # `lwlc train --restarts R` writes these
+RESTARTS = ("restarts.json", "restarts.csv", "restarts.npz")  # what `--restarts R` writes
 FORMAT = 1
 
 # run.json keys that say where and when, not what: never compared on --resume

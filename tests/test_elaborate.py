@@ -866,3 +866,38 @@ def test_min_max_take_several_arguments_round_takes_digits():
                "param omega = max(1, 2.5, 2)\nparam lo_ = min(3)\nparam r_ = round(2.567, 1)")
     m = load(src)
     assert (m.params["omega"], m.params["lo_"], m.params["r_"]) == (2.5, 3.0, 2.6)
+
+
+def test_classes_and_data_columns_written_out_of_declaration_order_are_refused():
+    """`group C = Cc | Ca | Cb` with `label c[k] in C` made class 0 Ca, not Cc, and
+    `input d[k, B | A]` read data column 0 into A: a group's nodes are in declaration
+    order, and the model silently permuted classes and columns (a user test)."""
+    src = edit(edit(TINY, "nodes C[2]\n", "nodes Ca[1], Cb[1], Cc[1]\n"),
+               "group H = H1\n", "group H = H1\ngroup C = Cc | Ca | Cb\n")
+    err = model_error(src)
+    out = check_located(err, *at(src, "C\nvar x"), "the classes of label c follow the "
+                        "nodes of 'C' (group C, line 9) in the order they were declared "
+                        "(Ca[0], Cb[0], Cc[0]), not the order written here (Cc[0], Ca[0], "
+                        "Cb[0])")
+    assert "write the groups in the order of the `nodes` line (Ca | Cb | Cc)" in out[-1]
+    assert load(edit(src, "Cc | Ca | Cb", "Ca | Cb | Cc")).labels["c"].classes == (7, 8, 9)
+    src = edit(edit(TINY, "nodes D[3]\n", "nodes Da[2], Db[1]\n"), "input d[k, D]",
+               "input d[k, Db | Da]")
+    src = src.replace("in D:", "in Da | Db:").replace("-> H1) +", "-> H1) +", 1)
+    src = edit(src, "dense(D -> H1)", "dense(Da | Db -> H1)")
+    err = model_error(src)
+    check_located(err, *at(src, "Db | Da"), "the columns of input d follow the nodes of "
+                  "'Db | Da' in the order they were declared (Da[0], Da[1], Db[0])")
+    assert load(edit(src, "Db | Da", "Da | Db")).inputs["d"].nodes == (0, 1, 2)
+
+
+@pytest.mark.parametrize("percent,items,count", [("14.5", 100, 15), ("29", 50, 15),
+                                                  ("58", 25, 15), ("0.3", 500, 2),
+                                                  ("14.4", 100, 14)])
+def test_a_percentage_rounds_its_half_up_exactly(percent, items, count):
+    """14.5% of 100 items was 14: in floats 14.5 / 100 * 100 is 14.499999999999998 (501 of
+    the tenth-of-a-percent values and batch sizes up to 2000 rounded down; a user test)."""
+    src = edit(edit(TINY, "margin(c[k], margin)", f"margin(c[k], margin) exempt {percent}%"),
+               "batch k[8]", f"batch k[{items}]")
+    (fam,) = [f for f in load(src).families if isinstance(f, ir.ClassFamily)]
+    assert fam.count == count

@@ -296,3 +296,39 @@ def test_restarts_of_a_batch_of_parts_that_the_data_fill(tmp_path):
     assert r.exit_code == 0, r.output
     one = json.loads((tmp_path / "one" / "summary.json").read_text())
     assert starts[1]["train_err"] == pytest.approx(one["train_err"])
+
+
+def test_a_start_of_the_search_is_evaluated_with_its_best_codes(tmp_path):
+    """--restarts saved no parameters, so no solved start could be evaluated (a user test);
+    and evaluate's codes, the unbounded least squares clipped to >= 0, gave a solved NMF
+    (factor_rmse 2e-5 in training) 0.04. restarts.npz holds every start's parameters,
+    `--start SEED` picks one, and the codes are the least squares within their bounds."""
+    pytest.importorskip("jax")
+    out = tmp_path / "search"
+    r = CliRunner().invoke(app, ["train", NMF, "--restarts", "1", "--seed", "3", "--backend",
+                                 "jax", "--set", "iterations=40000", "--out", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    row = json.loads((out / "restarts.json").read_text())["starts"][0]
+    assert row["converged"] and row["factor_rmse"] < 1e-4
+    npz = str(out / "restarts.npz")
+    for backend in ("numpy", "jax"):
+        ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", npz, "--start", "3",
+                                      "--backend", backend, "--data", "ledm:m=6"])
+        assert ev.exit_code == 0, ev.output
+        assert json.loads(ev.stdout)["factor_rmse"] <= 2 * row["factor_rmse"]
+    ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", npz, "--data", "ledm:m=6"])
+    assert ev.exit_code == 1 and "holds the parameters of 1 start" in ev.output
+    assert "choose one with --start SEED (solved: 3)" in ev.output
+    ev = CliRunner().invoke(app, ["predict", NMF, "--params", npz, "--start", "4", "--data",
+                                  "ledm:m=6"])
+    assert ev.exit_code == 1 and "--start 4: " in ev.output and "no start of that seed" in \
+        ev.output
+
+
+def test_start_applies_to_restarts_only(tmp_path):
+    from lwlc.driver import save_params
+
+    save_params(tmp_path / "params.npz", {"w": np.zeros(3)}, {"model": "nmf_ledm"})
+    ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", str(tmp_path / "params.npz"),
+                                  "--start", "1"])
+    assert ev.exit_code == 1 and "holds the parameters of one run" in ev.output

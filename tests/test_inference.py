@@ -1,0 +1,74 @@
+"""The inference helpers the emitted solvers copy (lwlc/runtime/inference.py), against
+their definitions: bounded least squares is the minimizer under its bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lwlc.runtime import inference
+
+scipy_optimize = pytest.importorskip("scipy.optimize")
+
+
+def _problems(seed: int, count: int):
+    """(B, targets, lo, hi): random, ill-conditioned (singular values down to 1e-4, as a
+    solved NMF's weights), nonneg or a box; more data nodes than unknowns."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        r = int(rng.integers(1, 8))
+        n = r + int(rng.integers(0, 12))
+        B = rng.normal(size=(r, n))
+        if i % 2:
+            u, s, vt = np.linalg.svd(B, full_matrices=False)
+            B = (u * (s * np.logspace(0, -4, len(s)))) @ vt
+        lo, hi = (0.0, np.inf) if i % 3 else (-0.5, 0.7)
+        yield B, rng.normal(size=(int(rng.integers(1, 6)), n)), lo, hi
+
+
+def test_bounded_least_squares_is_the_minimizer_within_the_bounds():
+    """Each item's values within [lo, hi], and its squared error that of scipy's BVLS
+    (to rounding); the unbounded solution clipped to the bounds is often far worse."""
+    worse_clipped = 0
+    for B, t, lo, hi in _problems(0, 120):
+        r = B.shape[0]
+        v = inference.bounded_least_squares_values(np.zeros((len(t), r)), B, t,
+                                                   np.arange(r), lo, hi)
+        assert np.all(v >= lo) and np.all(v <= hi)
+        clipped = np.clip(t @ np.linalg.pinv(B), lo, hi)
+        for k in range(len(t)):
+            ref = scipy_optimize.lsq_linear(B.T, t[k], bounds=(lo, hi), method="bvls",
+                                            tol=1e-14).x
+            err = np.sum((v[k] @ B - t[k]) ** 2)
+            best = np.sum((ref @ B - t[k]) ** 2)
+            # to the rounding of the normal equations: eps x cond(B)^2, 2e-8 at 1e-4
+            assert err <= best + 1e-7 * (1.0 + best), (r, lo, hi, v[k], ref)
+            worse_clipped += np.sum((clipped[k] @ B - t[k]) ** 2) > best + 1e-6 * (1 + best)
+    assert worse_clipped > 10  # the test would catch the clipped solution
+
+
+def test_bounded_least_squares_reads_the_known_nodes_and_agrees_across_backends():
+    """Known nodes enter as X @ A's other rows; jitted JAX gives NumPy's values."""
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5, 7))
+    A = rng.normal(size=(7, 9))
+    unknown = np.array([1, 4, 6])
+    t = rng.normal(size=(5, 9))
+    v = inference.bounded_least_squares_values(X, A, t, unknown, 0.0, np.inf)
+    rest = t - (X @ A - X[:, unknown] @ A[unknown])
+    for k in range(5):
+        ref = scipy_optimize.nnls(A[unknown].T, rest[k])[0]
+        np.testing.assert_allclose(v[k], ref, atol=1e-10)
+    jax.config.update("jax_enable_x64", True)
+
+    def run(X, A, t):
+        inference.xp = jnp
+        try:
+            return inference.bounded_least_squares_values(X, A, t, unknown, 0.0, jnp.inf)
+        finally:
+            inference.xp = np
+
+    got = jax.jit(run)(jnp.asarray(X), jnp.asarray(A), jnp.asarray(t))
+    np.testing.assert_allclose(np.asarray(got), v, atol=1e-12)
