@@ -303,6 +303,7 @@ def check(model: ModelArg, set_: SetOpt = None,
 
     def body():
         from .elaborate import load_model
+        from .errors import format_warning
         from .lower import lower
         from .report import summary
         from .split import format_split, split
@@ -310,7 +311,8 @@ def check(model: ModelArg, set_: SetOpt = None,
         m = load_model(model, _overrides(set_))
         _print_warnings(m)
         plan = split(m)
-        lower(m, plan)
+        for w in lower(m, plan).warnings:
+            err_console.print(format_warning(w), markup=False)
         if not quiet:
             out_console.print(summary(m), markup=False)
             out_console.print(format_split(m, plan), markup=False)
@@ -352,7 +354,7 @@ def compile_(
             from .errors import format_warning
 
             compiled = compile_model(model, _overrides(set_), backend, dtype)
-            for w in run_warnings(compiled.model, dtype):  # as `lwlc train` prints them
+            for w in run_warnings(compiled.model, dtype, compiled.plan.warnings):  # as train
                 err_console.print(format_warning(w), markup=False)
             text = compiled.source
         else:

@@ -206,11 +206,12 @@ class Bound:
 FLOAT32_TOLERANCE = 1e-6
 
 
-def run_warnings(model: ir.Model, dtype: str = "float64") -> list[ir.ModelWarning]:
+def run_warnings(model: ir.Model, dtype: str = "float64",
+                 lowered: tuple[ir.ModelWarning, ...] = ()) -> list[ir.ModelWarning]:
     """The model's warnings a training run prints: not a missing data file (`lwlc check`
     says that), since the file the run reads is then an error and the others do not
-    matter; and, in float32, a tolerance float32 cannot resolve."""
-    out = [w for w in model.warnings if w.about != "missing data"]
+    matter; lowering's (`lowered`); and, in float32, a tolerance float32 cannot resolve."""
+    out = [w for w in model.warnings if w.about != "missing data"] + list(lowered)
     tol = model.solver.tolerance
     if dtype == "float32" and 0.0 < tol < FLOAT32_TOLERANCE:
         span = model.solver.span or Span(model.file, 1, 1)
@@ -556,7 +557,8 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     if rank:  # several processes (jax.distributed): the others print nothing
         cfg = replace(cfg, quiet=True, progress=False)
         console = notes = warn = None
-    for warning in run_warnings(compiled.model, cfg.dtype) if warn is not None else ():
+    for warning in (run_warnings(compiled.model, cfg.dtype, compiled.plan.warnings)
+                    if warn is not None else ()):
         warn(warning)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):

@@ -148,6 +148,7 @@ class Plan:
     schedules: dict[str, Schedule]  # batch part → inference
     targets: tuple[Target, ...]
     owners: dict[str, np.ndarray]  # edge variable → node whose value each edge carries (-1)
+    warnings: tuple[ir.ModelWarning, ...] = ()  # what lowering found legal but odd
 
     def in_set(self, which: str) -> tuple[LoweredFamily, ...]:
         return tuple(f for f in self.families if f.set == which)
@@ -467,6 +468,31 @@ def _covered(model: ir.Model, learned: tuple[Learned, ...]) -> dict[str, np.ndar
     return out
 
 
+def _unlearned_terms(model: ir.Model, learned_vars: dict[str, np.ndarray]):
+    """A warning for each activation or class constraint whose subtracted term (the b of
+    y − b) no consensus over items covers on some of its nodes: each item's b is then free,
+    so the constraint holds whatever y is, nothing learns b, and inference takes it as 0
+    (a model without its `agree b[*, j]` trained to rrr_err 7e-4 at chance: a user test)."""
+    for fam in model.families:
+        if not isinstance(fam, ir.ActivationFamily | ir.ClassFamily) or not fam.b:
+            continue
+        nodes = fam.classes if isinstance(fam, ir.ClassFamily) else fam.nodes
+        covered = learned_vars.get(fam.b)
+        pos = model.variables[fam.b].positions(nodes)
+        loose = [n for n, p in zip(nodes, pos, strict=True) if covered is None or not covered[p]]
+        if not loose:
+            continue
+        names = ", ".join(model.node_name(n) for n in loose[:6])
+        more = f" and {len(loose) - 6} more" if len(loose) > 6 else ""
+        yield ir.ModelWarning(
+            f"constraint {fam.name}: {fam.b} of {names}{more} has no consensus over items, "
+            f"so each item's {fam.b} is free: the constraint holds whatever {fam.y} is, "
+            f"nothing learns {fam.b}, and inference takes it as 0",
+            fam.span,
+            hint=f"tie it together, e.g. `constraint bias for j in ...: agree {fam.b}[*, j]` "
+                 "over these nodes")
+
+
 def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
     """Lower an elaborated model to the plan the backends emit."""
     from .kinds import kind_of
@@ -481,4 +507,5 @@ def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
     targets = tuple(
         replace(t, infer=next(p.name for p in model.batch.parts if overlaps(t.part, p)))
         for f in model.families for t in kind_of(f).targets(model, f))
-    return Plan(model, plan, families, learned, schedules, targets, owners)
+    return Plan(model, plan, families, learned, schedules, targets, owners,
+                tuple(_unlearned_terms(model, learned_vars)))

@@ -101,7 +101,8 @@ def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
     """Compile a model and bind its one batch; refuse a model whose training data is not
     exactly one batch (or that restarts each epoch, or samples inputs)."""
     compiled = compile_model(model, overrides or {}, backend, dtype)
-    for warning in run_warnings(compiled.model, dtype) if warn is not None else ():
+    for warning in (run_warnings(compiled.model, dtype, compiled.plan.warnings)
+                    if warn is not None else ()):
         warn(warning)
     m = compiled.model
     solver = load_solver(compiled.source)

@@ -751,3 +751,41 @@ def test_a_params_file_passes_to_the_emitted_predict_of_either_backend(tmp_path)
                                   np.asarray(got[1]["classes"]))
     assert read_params(tmp_path / "run" / "params.npz")[1]["model"] == "majority"
     assert meta_text(np.array('{"seed": 0}')) == '{"seed": 0}'  # files written before
+
+
+_NO_BIAS = """\
+model nob
+nodes D[3], H[4], C[2]
+edges E = dense(D -> H) + dense(H -> C)
+batch k[8]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, H | C]
+var b[k, H | C]
+constraint inputs  for k, i in D:  agree x[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H:  (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint classes for k:          y[k, C] - b[k, C] in margin(c[k], 0.1)
+constraint weights for j in H | C: agree w[*, in(j)] in sphere(1)
+constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint bias    for j in H: agree b[*, j]
+"""
+
+
+def test_a_bias_no_consensus_covers_is_a_warning_at_its_constraint(tmp_path):
+    """Without `agree b[*, j]` each item's b is a free slack: the model trained to rrr_err
+    7e-4 at chance, and nothing said so (a user test)."""
+    model = tmp_path / "nob.lwl"
+    model.write_text(_NO_BIAS)
+    r = run("check", model)
+    assert r.exit_code == 0, r.output
+    assert ("nob.lwl:13:1: warning: constraint classes: b of C[0], C[1] has no consensus "
+            "over items, so each item's b is free") in r.output
+    assert "constraint hidden" not in r.output.split("warning")[-1].splitlines()[0]
+    model.write_text(_NO_BIAS.replace("constraint bias    for j in H: agree b[*, j]\n", ""))
+    r = run("train", model, "--data", "blobs:inputs=3,classes=2,items=16", "--set",
+            "epochs=1", "--set", "iterations=2", "-q")
+    assert r.exit_code == 0, r.output
+    assert "nob.lwl:12:1: warning: constraint hidden: b of H[0], H[1], H[2], H[3]" in r.output
+    assert "nob.lwl:13:1: warning: constraint classes" in r.output
