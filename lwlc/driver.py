@@ -34,7 +34,7 @@ import numpy as np
 from . import data as datamod
 from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
-from .elaborate import label_problems, names_read, training_inputs
+from .elaborate import input_problems, label_problems, names_read, training_inputs
 from .errors import DataError, LwlcError, ModelError, SolverError, Span
 from .files import publish, temp_for
 
@@ -210,8 +210,10 @@ def run_warnings(model: ir.Model, dtype: str = "float64",
                  lowered: tuple[ir.ModelWarning, ...] = ()) -> list[ir.ModelWarning]:
     """The model's warnings a training run prints: not a missing data file (`lwlc check`
     says that), since the file the run reads is then an error and the others do not
-    matter; lowering's (`lowered`); and, in float32, a tolerance float32 cannot resolve."""
-    out = [w for w in model.warnings if w.about != "missing data"] + list(lowered)
+    matter, nor an input or label no data fills (the run's error); lowering's
+    (`lowered`); and, in float32, a tolerance float32 cannot resolve."""
+    # not one a run reports as an error either (an input or label no data fills, bind)
+    out = [w for w in model.warnings if w.about == "model"] + list(lowered)
     tol = model.solver.tolerance
     if dtype == "float32" and 0.0 < tol < FLOAT32_TOLERANCE:
         span = model.solver.span or Span(model.file, 1, 1)
@@ -340,6 +342,8 @@ def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True) -> 
     and data with the columns of the inputs inference reads only (inference_inputs) are
     bound to those."""
     m = compiled.model
+    for inp, message, hint in input_problems(m)[:1]:  # an input no data set can fill
+        raise ModelError(message, inp.span, hint=hint)
     ds = datamod.load(spec, role=role)
     inputs = data_inputs(m)
     width = sum(len(i.nodes) for i in inputs)

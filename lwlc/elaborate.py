@@ -384,9 +384,12 @@ class _Elaborator:
                     f"{kind} {inp.name} is not used by any constraint: its values are ignored",
                     inp.span, hint=f"use it in a constraint (e.g. agree x[k, out(i)] == "
                     f"{inp.name}[k, i]) or remove it"))
+        for inp, message, hint in input_problems(self):
+            self.warnings.append(ir.ModelWarning(message + ": it gets no values", inp.span,
+                                                 hint=hint, about="no values"))
         for lab, message, hint in label_problems(self):
             self.warnings.append(ir.ModelWarning(message + ": it gets no values", lab.span,
-                                                 hint=hint))
+                                                 hint=hint, about="no values"))
         for lab in self.labels.values():
             if lab.name not in used:
                 self.warnings.append(ir.ModelWarning(
@@ -1829,6 +1832,21 @@ def _part_shown(model: ir.Model | _Elaborator, part: ir.SubBatch) -> str:
     if model.batch is not None and part.name == model.batch.index:
         return f"the whole batch '{part.name}'"
     return f"batch part '{part.name}'"
+
+
+def input_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Input, str, str]]:
+    """Inputs no data can fill, as (input, message, hint): one a constraint reads, with
+    no values of its own (`data NAME = ...`, a sample), on a batch part other than the
+    data part, which is all the training set fills. A warning at elaboration, an error at
+    its line when the model is trained (lwlc.driver.bind)."""
+    fed = training_inputs(model)
+    read = names_read(model)
+    return [(inp, f"input {inp.name} is on {_part_shown(model, inp.part)}, but the training "
+             f"set fills {_part_shown(model, fed[0].part)} (the items of input "
+             f"{fed[0].name}, the first input without values of its own)",
+             f"declare it on that part (input {inp.name}[{fed[0].part.name}, ...]), or give "
+             f'it values of its own with a line `data {inp.name} = "SPEC"`')
+            for inp in fed[1:] if inp.part != fed[0].part and inp.name in read]
 
 
 def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, str]]:

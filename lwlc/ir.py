@@ -316,7 +316,8 @@ class ModelWarning:
     hint: str | None = None
     # "missing data": a `data` file not found where the model is checked. `lwlc check` says
     # so; a run leaves it out: the file it reads is an error then, the others do not matter.
-    about: Literal["model", "missing data"] = "model"
+    # "no values": an input or label no data set fills, which a run reports as an error.
+    about: Literal["model", "missing data", "no values"] = "model"
 
 
 @dataclass(frozen=True, eq=False)

@@ -789,3 +789,42 @@ def test_a_bias_no_consensus_covers_is_a_warning_at_its_constraint(tmp_path):
     assert r.exit_code == 0, r.output
     assert "nob.lwl:12:1: warning: constraint hidden: b of H[0], H[1], H[2], H[3]" in r.output
     assert "nob.lwl:13:1: warning: constraint classes" in r.output
+
+
+_M21 = """\
+model m21
+nodes D[3], H[4], T[1], C[2]
+edges E = dense(D -> H) + dense(H -> T | C)
+batch k = reg[8] + cls[8]
+input d[k, D]
+input t[reg, T]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, H | T | C]
+var b[k, H | C]
+constraint inputs  for k, i in D:  agree x[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H:  (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint outputs for k in reg, j in T: dot(x[k, in(j)], w[k, in(j)]) == t[k, j]
+constraint classes for k in cls:   y[k, C] - b[k, C] in margin(c[k], 0.1)
+constraint weights for j in H | T | C: agree w[*, in(j)] in sphere(1)
+constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint bias    for j in H | C: agree b[*, j]
+"""
+
+
+def test_an_input_on_a_part_the_training_set_does_not_fill_is_located(tmp_path):
+    """`input t[reg, T]` beside `input d[k, D]`: the training set fills k's inputs only,
+    so t had no values, and train stopped with `internal error: KeyError: 't'` (a user
+    test). `check` warns at the input; train stops there, once."""
+    model = tmp_path / "m21.lwl"
+    model.write_text(_M21)
+    r = run("check", model)
+    assert r.exit_code == 0 and "m21.lwl:6:1: warning: input t is on batch part 'reg', " \
+        "but the training set fills the whole batch 'k'" in r.output, r.output
+    r = run("train", model, "--data", "blobs:inputs=3,classes=2,items=32", "--set",
+            "epochs=1", "--set", "iterations=2")
+    assert r.exit_code == 1 and "internal error" not in r.output, r.output
+    assert r.output.count("input t is on batch part 'reg'") == 1
+    assert "m21.lwl:6:1: error: input t is on batch part 'reg'" in r.output
+    assert "data t = \"SPEC\"" in r.output
