@@ -1254,11 +1254,39 @@ def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> Non
             continue
         if bad is sympy.S.EmptySet or isinstance(bad, sympy.Complement):
             continue  # all of it, or sympy cannot tell
+        if not _fails_somewhere(f, z, bad):
+            continue  # sympy's domain was wrong: log(cos(z)) on [-1, 1] lost [-1, 0)
         raise ModelError(
             f"{what} {_shown_points(bad)}, in this piece's interval {shown}", piece.span,
             hint="a smooth piece's projection solves for its nearest point by Newton steps "
                  "and needs a finite curve with a finite slope on the closed interval: end "
                  "the piece before that point and cover the rest with another piece")
+
+
+def _fails_somewhere(f: sympy.Expr, z: sympy.Symbol, bad: sympy.Set) -> bool:
+    """Whether `f` is not real and finite at one of a few points of `bad`, the set where
+    sympy's continuous_domain says it fails (its points, or 33 across each interval):
+    that domain is sometimes wrong for a composition."""
+    import sympy
+
+    parts = bad.args if isinstance(bad, sympy.Union) else (bad,)
+    points: list = []
+    for part in parts:
+        if isinstance(part, sympy.FiniteSet):
+            points += list(part)
+        elif isinstance(part, sympy.Interval):
+            lo, hi = (max(min(float(e), 1e6), -1e6) for e in (part.start, part.end))
+            points += [sympy.Float(lo + (hi - lo) * i / 32) for i in range(33)]
+        else:
+            return True  # a set of another form: believe it
+    for p in points:
+        try:
+            v = complex(sympy.N(f.subs(z, p)))
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return True
+        if v.imag != 0.0 or not math.isfinite(v.real):
+            return True
+    return False
 
 
 def _shown_points(points: sympy.Set) -> str:
