@@ -72,7 +72,7 @@ def activation_fixed_projection(
     exact match, the piece reaching nearest to x (then nearest z; then first piece)."""
     zero = xp.zeros_like(z + x)
     tol = 4096.0 * float(xp.finfo(zero.dtype).eps) * (1.0 + xp.abs(x))
-    candidates = (PIECE_KINDS[piece[0]][1](xp, z, x, *piece[1:5]) for piece in pieces)
+    candidates = (PIECE_KINDS[piece[0]][1](xp, z, x, *piece[1:]) for piece in pieces)
     return _nearest_fixed_candidate(xp, candidates, zero, tol)
 
 

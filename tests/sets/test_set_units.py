@@ -227,6 +227,32 @@ def test_fixed_x_on_a_curve(be) -> None:
     np.testing.assert_allclose(got, np.arctanh([0.5, -0.3, 0.0]), rtol=1e-14, atol=1e-15)
 
 
+def _bump(xp, t):
+    return 2.0 * xp.exp(-t * t) - 1.0
+
+
+def _dbump(xp, t):
+    return -4.0 * t * xp.exp(-t * t)
+
+
+def _d2bump(xp, t):
+    return (8.0 * t * t - 4.0) * xp.exp(-t * t)
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_fixed_x_on_a_curve_finds_roots_beside_and_at_its_turning_point(be) -> None:
+    """x = 2 exp(-z²) - 1: at x = 0.98707 both roots (±0.0805) lie within one spacing
+    of the grid of nodes, which showed no sign change, and from z = -1.146 the result
+    was 0.104 (0.009 off); at x = 1, the tangent root 0, z = 0.3 gave 0.05 (a user
+    test). The turning points nearest to z are nodes now."""
+    pieces = (("curve", -math.inf, math.inf, _bump, _dbump, _d2bump),)
+    z = np.array([0.3, 0.125, -1.146, 2.0])
+    x = np.array([1.0, 1.0, 0.98707, 0.98707])
+    got = ev(be, activation_fixed_projection, z, x, pieces)
+    root = math.sqrt(-math.log((1.0 + 0.98707) / 2.0))
+    np.testing.assert_allclose(got, [0.0, 0.0, -root, root], atol=1e-12)
+
+
 # --- PJAX Appendix C -------------------------------------------------------------------------
 
 
