@@ -230,7 +230,7 @@ def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.Model
     approaches (a sigmoid's 0 and 1): there is no z with f(z) = x, so the projection's
     steps run off towards infinity, RRR_err stays large and the backends part ways
     where rounding decides (the constant case is an error in the model)."""
-    from .elaborate import approached_only
+    from .elaborate import approached_limits
 
     m = compiled.model
     out = []
@@ -243,12 +243,18 @@ def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.Model
         if values is None:
             continue
         cols = [inp.nodes.index(n) for n in f.nodes if n in inp.nodes]
-        bad = approached_only(f.set.pieces, np.asarray(values)[:, cols])
-        if bad.size:
-            shown = ", ".join(f"{v:g}" for v in bad[:4]) + (" ..." if bad.size > 4 else "")
+        seen = np.unique(np.asarray(values, dtype=np.float64)[:, cols])
+        limits = approached_limits(f.set.pieces, seen)
+        bad = ~np.isnan(limits)
+        if bad.any():
+            # x the set only approaches, or beyond the limit it only approaches (sat's 2:
+            # its values are [0, 1))
+            shown = ", ".join(f"{v:g}" if v == lim else f"{v:g} (it only approaches {lim:g})"
+                              for v, lim in zip(seen[bad][:4], limits[bad][:4], strict=True))
+            shown += " ..." if bad.sum() > 4 else ""
             out.append(ir.ModelWarning(
                 f"the data ({bound.name}) fix x of '{f.name}' at {shown}: set {f.set.name} "
-                "only approaches such values, so f(z) = x has no solution and z runs off",
+                "never takes such values, so f(z) = x has no solution and z runs off",
                 f.span, hint="use a set that takes these values (a piece that reaches them, "
                 "as zigmoid or step do), or data inside the values the set takes"))
     return out

@@ -398,8 +398,13 @@ def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
     relu = next(f for f in c.model.families if f.name == "hid").set  # affine: none
     assert approached_only(relu.pieces, np.array([-5.0, 0.0, 7.0])).size == 0
     (w,) = unreached_data(c, bind(c, "bits:n=3", "train"), {})
-    assert "fix x of 'inp' at 0, 1: set sigmoid only approaches such values" in w.message
+    assert "fix x of 'inp' at 0, 1: set sigmoid never takes such values" in w.message
     assert w.span.line == 10
+    beyond = bind(c, "bits:n=3", "train")  # values beyond a limit: "approached" they are not
+    beyond.inputs["d"] = 2.0 * beyond.inputs["d"] - 0.5
+    (w,) = unreached_data(c, beyond, {})
+    assert "at -0.5 (it only approaches 0), 1.5 (it only approaches 1): set sigmoid never " \
+        "takes such values" in w.message
     inside = bind(c, "bits:n=3", "train")
     inside.inputs["d"] = 0.25 + 0.5 * inside.inputs["d"]
     assert unreached_data(c, inside, {}) == []
@@ -407,7 +412,7 @@ def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
 
     said = []
     restarts.prepare(str(path), {}, "numpy", warn=said.append)
-    assert any("set sigmoid only approaches such values" in w.message for w in said)
+    assert any("set sigmoid never takes such values" in w.message for w in said)
 
 
 SIDES = """\
