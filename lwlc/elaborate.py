@@ -241,7 +241,8 @@ class _Elaborator:
             count = math.floor(Fraction(repr(e.value)) * base / 100 + Fraction(1, 2))
             if count == 0 and e.value > 0:
                 self.warnings.append(ir.ModelWarning(
-                    f"{_span_text(e.span) or f'{_shown(e.value)}%'} of {base} items rounds to 0: "
+                    f"{_span_text(e.span) or f'{_shown(e.value)}%'} of {base} "
+                    f"item{'s' if base != 1 else ''} rounds to 0: "
                     f"{what} is 0", e.span,
                     hint=f"at least {100.0 / base:.3g}% makes one item here"))
             return count
@@ -345,6 +346,15 @@ class _Elaborator:
                 Span(self.program.file, 1, 1, source=self.program.source),
                 hint="write `constraint NAME for ...: RELATION`; see docs/language.md",
             )
+        used_sets = {aset.name for aset in self.sets.values()}
+        for st in self.program.statements:
+            if isinstance(st, S.SetDecl) and st.name not in used_sets:
+                if not st.params:  # its errors that no argument decides, used or not
+                    self.instantiate_set(S.SetRef(st.name, (), st.span))
+                self.warnings.append(ir.ModelWarning(
+                    f"set {st.name} is not used by any constraint", st.span,
+                    hint=f"use it in a constraint (`(y[k, i] - b[k, i], agree x[k, out(i)]) in "
+                         f"{st.name}{'(...)' if st.params else ''}`) or remove it"))
         if self.solver is None:  # the defaults, before the --set check: they take --set too
             self.solver = self.make_solver(None)
         unused = set(self.overrides) - self.used_overrides

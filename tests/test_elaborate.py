@@ -905,3 +905,15 @@ def test_a_percentage_rounds_its_half_up_exactly(percent, items, count):
                "batch k[8]", f"batch k[{items}]")
     (fam,) = [f for f in load(src).families if isinstance(f, ir.ClassFamily)]
     assert fam.count == count
+
+
+def test_an_unused_set_is_checked_where_no_argument_decides_and_warned():
+    """`set unused { x = floor(z) for all }` passed check without a word (a user test)."""
+    src = TINY + "set unused { x = floor(z) for all }\n"
+    err = model_error(src)
+    check_located(err, *at(src, "floor(z)"), "unknown function 'floor'")
+    src = TINY + "set ramp(q) { x = z for z <= q; x = q for z >= q }\n"
+    (warned,) = [w for w in load(src).warnings if "not used" in w.message]
+    assert warned.message == "set ramp is not used by any constraint"
+    assert (warned.span.line, warned.span.col) == at(src, "set ramp")
+    assert not [w for w in load(TINY).warnings if "set" in w.message]
