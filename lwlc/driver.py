@@ -525,6 +525,27 @@ def epoch_metrics(compiled: Compiled, solver, params, train_set: Bound, test_set
 # --- training -------------------------------------------------------------------------------
 
 
+ONE_BATCH_CHUNK = 10_000  # iterations per solve_batch call of a one-batch run (even)
+
+
+def _solve_in_chunks(solver, state, data, iterations: int, report) -> tuple:
+    """solve_batch for `iterations` in calls of ONE_BATCH_CHUNK, `report(done, err)`
+    after each, until RRR_err < tolerance (a call that stops early) or the last: the
+    progress of a one-batch run (NMF: millions of iterations). The same iterations as
+    one call: RRR's step reads the state alone, and each call stops at its own
+    iteration as the whole would (an even chunk: JAX's loop runs two steps a pass)."""
+    done, first, err = 0, None, math.inf
+    while done < iterations:
+        n = min(ONE_BATCH_CHUNK, iterations - done)
+        state, steps, e0, err = solver.solve_batch(state, data, iterations=n)
+        first = e0 if first is None else first
+        done += steps
+        report(done, err)
+        if steps < n or not math.isfinite(err):
+            break
+    return state, done, first, err
+
+
 def _progress(enabled: bool):
     if not enabled:
         return None
@@ -808,7 +829,14 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
                     state = solver.init(params, data)
                 start = keep(state) if single else None  # JAX consumes the state it is given
                 t0 = time.perf_counter()
-                state, steps, e0, e1 = solver.solve_batch(state, data)
+                if single and s.iterations > ONE_BATCH_CHUNK:
+                    state, steps, e0, e1 = _solve_in_chunks(
+                        solver, state, data, s.iterations,
+                        lambda done, err, epoch=epoch: prog and prog.update(
+                            task, info=f"epoch {epoch + 1}/{s.epochs} iteration {done:,} "
+                                       f"RRR_err {err:.3g}"))
+                else:
+                    state, steps, e0, e1 = solver.solve_batch(state, data)
                 dt = time.perf_counter() - t0
                 if getattr(solver, "LAST_COMPILE_SECONDS", 0.0):
                     compile_seconds += solver.LAST_COMPILE_SECONDS

@@ -243,3 +243,29 @@ def test_each_value_target_is_scored_against_its_own_columns(tmp_path):
     for name, col in (("out1", 4), ("out2", 5)):
         want = float(np.sqrt(np.mean((pred[name][:, 0] - X[:, col]) ** 2)))
         assert s[f"{name}_rmse"] == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_a_one_batch_run_in_chunks_is_the_same_run(backend, monkeypatch, tmp_path):
+    """A one-batch run (NMF: millions of iterations in one epoch) calls solve_batch in
+    chunks, so that its progress shows the iteration and RRR_err (it showed 0/1 for the
+    whole run: a user test). The chunks run exactly the iterations of one call."""
+    import lwlc.driver as driver
+
+    if backend == "jax":
+        pytest.importorskip("jax")
+    model = str(MODELS / "nmf_ledm.lwl")
+    overrides = {"iterations": 2400, "tolerance": 0.0, "epochs": 2}
+    runs = {}
+    for chunk in (1000, 10**9):
+        monkeypatch.setattr(driver, "ONE_BATCH_CHUNK", chunk)
+        out = tmp_path / str(chunk)
+        summary = train(TrainConfig(model=model, overrides=overrides, backend=backend,
+                                    out=str(out), progress=False, quiet=True))
+        runs[chunk] = (load_params(out / "params.npz")[0], summary)
+    (p1, s1), (p2, s2) = runs.values()
+    for k in p1:
+        np.testing.assert_array_equal(p1[k], p2[k])
+    assert s1["rrr_err"] == s2["rrr_err"] and s1["iterations"] == s2["iterations"] == 4800
+    assert (tmp_path / "1000" / "log.csv").read_text().split("\n")[1].split(",")[:6] == \
+        (tmp_path / str(10**9) / "log.csv").read_text().split("\n")[1].split(",")[:6]
