@@ -451,6 +451,15 @@ def summary_line(result: dict) -> str:
             f"({100 * result['fraction_solved']:.1f} %), median iterations {shown}")
 
 
+def _rounded_down(v: float) -> str:
+    """v to 3 digits, rounded down: a solved start's RRR_err 9.9996e-06 read 1e-05, the
+    tolerance it is below."""
+    if v <= 0.0 or not math.isfinite(v):
+        return f"{v:.3g}"
+    scale = 10.0 ** (math.floor(math.log10(v)) - 2)
+    return f"{math.floor(v / scale) * scale:.3g}"
+
+
 def table(result: dict):
     """A rich table, one row per start."""
     from rich.table import Table
@@ -463,7 +472,7 @@ def table(result: dict):
     for col in ("seed", "solved", "iterations", "RRR_err", *metrics):
         t.add_column(col, justify="right")
     for r in rows:
-        err = "nan" if r["rrr_err"] is None else f"{r['rrr_err']:.3g}"
+        err = "nan" if r["rrr_err"] is None else _rounded_down(r["rrr_err"])
         t.add_row(str(r["seed"]), "yes" if r["converged"] else "no", str(r["iterations"]), err,
                   *(f"{r[k]:.4g}" if isinstance(r.get(k), float) else "-" for k in metrics))
     return t

@@ -332,3 +332,9 @@ def test_start_applies_to_restarts_only(tmp_path):
     ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", str(tmp_path / "params.npz"),
                                   "--start", "1"])
     assert ev.exit_code == 1 and "holds the parameters of one run" in ev.output
+
+
+def test_the_table_rounds_rrr_err_down():
+    """A solved start's RRR_err 9.9996e-06 read 1e-05, the tolerance (a user test)."""
+    assert rs._rounded_down(9.9996e-06) == "9.99e-06"
+    assert rs._rounded_down(0.011353) == "0.0113" and rs._rounded_down(0.0) == "0"
