@@ -38,6 +38,27 @@ for _console in (err_console, out_console):
         _console.width = 160  # tables sent to a file or a pipe are not cut at 80 columns
 
 
+def _native_stdout_aside(to_stderr: bool) -> None:
+    """Send what native code writes to the stdout file descriptor to stderr (process 0)
+    or nowhere (the others), and keep Python's sys.stdout on the real stdout: Gloo
+    prints "[Gloo] Rank 2 is connected to 3 peer ranks ..." on every process of a
+    jax.distributed run, which broke the rule that only process 0 prints, and the JSON
+    it prints (a user test)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+        return
+    sys.stdout.flush()
+    real = os.dup(fd)
+    if to_stderr:
+        os.dup2(sys.stderr.fileno(), fd)
+    else:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), fd)
+    sys.stdout = os.fdopen(real, "w", buffering=1, encoding=sys.stdout.encoding,
+                           errors=sys.stdout.errors)
+
+
 def _version(value: bool) -> None:
     if value:
         from . import __version__
@@ -195,6 +216,8 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
                         f"(--num-processes {num_processes})", hint=hint)
     from .runtime.jax_loop import init_distributed
 
+    if num_processes > 1:
+        _native_stdout_aside(to_stderr=process_id == 0)
     if num_processes > 1 and process_id == 0:  # only process 0 prints
         _note(f"joining the run at {named} as process {process_id} of {num_processes} "
               "(waits up to 300 s for the others)")

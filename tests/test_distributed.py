@@ -204,6 +204,8 @@ def test_lwlc_train_two_processes_equal_one(tmp_path):
     (_, out0, _), (_, out1, err1) = ran
     assert "epoch" in out0 and '"model": "majority"' in out0  # the table and the summary
     assert "epoch" not in out1 and '"model"' not in out1 and not err1.strip()
+    # Gloo's native "[Gloo] Rank 2 is connected ..." went to every process's stdout
+    assert not out1.strip() and "[Gloo]" not in out0
     assert not any((tmp_path / "proc1").iterdir())  # process 1 wrote nothing, not even run/
     for name in ("run.json", "params.npz", "log.csv", "summary.json"):
         assert (out / name).is_file(), name
