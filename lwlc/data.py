@@ -817,6 +817,21 @@ def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
         line, col = _line_col(raw, body_start + _token_offset(body, idx))
         raise DataError("a value is not finite (NaN and infinity are not allowed)",
                         path=where, line=line, col=col)
+    # Boolean columns (type 2) hold 0 or 1: an analog value there is a mistaken type
+    boolean = np.zeros(per_item, dtype=bool)
+    boolean[:n_in] = int(in_type.group()) == 2
+    boolean[n_in:] = otype == 2 and not classes
+    odd = boolean & (table != 0.0) & (table != 1.0)
+    if odd.any():
+        item, col_i = (int(v) for v in np.argwhere(odd)[0])
+        line, col = _line_col(raw, body_start + _token_offset(body, item * per_item + col_i))
+        kind, number, declared = (("input", col_i + 1, iline) if col_i < n_in
+                                  else ("output", col_i - n_in + 1, oline))
+        raise DataError(
+            f"item {item + 1}: {kind} {number} is {table[item, col_i]:g}, not 0 or 1: line "
+            f"{declared} declares Boolean {kind}s (type 2)",
+            path=where, line=line, col=col,
+            hint=f"type 0 declares analog {kind}s (values in [0, 1])")
     if not classes:
         return Dataset(table, None, None, name, source)
     lab = table[:, n_in]

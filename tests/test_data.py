@@ -96,6 +96,11 @@ def test_the_shared_boolearn_tasks_load():
     ("4\n2 2\n2 2\n0 1\n1 0\n\n1 1\n0 1\n", 1, 1,
      "the header (line 1) announces 4 items of 4 numbers"),
     ("2\n2 2\n2 1\n0 1 1\n1 x 0\n", 5, 3, "not a number: 'x'"),
+    # an analog value in a Boolean column was read as it stood (a user test)
+    ("2\n2 2\n2 1\n0 1 1\n1 0.5 0\n", 5, 3,
+     "item 2: input 2 is 0.5, not 0 or 1: line 2 declares Boolean inputs (type 2)"),
+    ("2\n2 2\n2 2\n0 1\n1 0\n\n1 1\n0 0.25\n", 8, 3,
+     "item 2: output 2 is 0.25, not 0 or 1: line 3 declares Boolean outputs (type 2)"),
 ])
 def test_boolearn_errors_are_located(tmp_path, content, line, col, fragment):
     err = error_of(write(tmp_path, "bad.dat", content))
