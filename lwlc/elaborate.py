@@ -1299,6 +1299,15 @@ def _fails_somewhere(f: sympy.Expr, z: sympy.Symbol, bad: sympy.Set) -> bool:
     return False
 
 
+def _holds_ref(e: S.Expr) -> bool:
+    """Whether an expression holds a variable or input reference (y[k, j])."""
+    if isinstance(e, S.Ref):
+        return True
+    if isinstance(e, S.Neg):
+        return _holds_ref(e.operand)
+    return isinstance(e, S.BinOp) and (_holds_ref(e.left) or _holds_ref(e.right))
+
+
 def _shown_points(points: sympy.Set) -> str:
     """`at z = 0`, `at z = -1, 1`, `for z in [-1, 0)`: where a curve fails."""
     import sympy
@@ -1744,11 +1753,20 @@ class _Context:
             raise ModelError("dot(...) of a variable with itself is not bilinear", rel.span)
         rhs = rel.rhs
         coef = 1.0
-        if isinstance(rhs, S.BinOp) and rhs.op == "*":
-            if isinstance(rhs.right, S.Ref):
-                coef, rhs = self.el.evaluate(rhs.left), rhs.right
-            elif isinstance(rhs.left, S.Ref):
-                coef, rhs = self.el.evaluate(rhs.right), rhs.left
+        while True:  # c * y, y * c, y / c, -y, and products of them: the coefficient c
+            if isinstance(rhs, S.Neg):
+                coef, rhs = -coef, rhs.operand
+            elif isinstance(rhs, S.BinOp) and rhs.op == "*" and _holds_ref(rhs.right):
+                coef, rhs = coef * self.el.evaluate(rhs.left), rhs.right
+            elif isinstance(rhs, S.BinOp) and rhs.op == "*" and _holds_ref(rhs.left):
+                coef, rhs = coef * self.el.evaluate(rhs.right), rhs.left
+            elif isinstance(rhs, S.BinOp) and rhs.op == "/" and _holds_ref(rhs.left):
+                divisor = self.el.evaluate(rhs.right)
+                if divisor == 0:
+                    raise ModelError("the right side divides by 0", rhs.right.span)
+                coef, rhs = coef / divisor, rhs.left
+            else:
+                break
         if not isinstance(rhs, S.Ref):
             raise ModelError("the right side of dot(...) == is `c * y[k, j]` or data "
                              "`Y[k, j]`", getattr(rhs, "span", rel.span))

@@ -917,3 +917,16 @@ def test_an_unused_set_is_checked_where_no_argument_decides_and_warned():
     assert warned.message == "set ramp is not used by any constraint"
     assert (warned.span.line, warned.span.col) == at(src, "set ramp")
     assert not [w for w in load(TINY).warnings if "set" in w.message]
+
+
+@pytest.mark.parametrize("rhs, coef", [("y[k, j] / 0.5", 2.0), ("-y[k, j]", -1.0),
+                                       ("-(omega * y[k, j]) / 4", -0.5),
+                                       ("y[k, j] * omega / 2", 1.0)])
+def test_the_right_side_of_a_product_takes_a_sign_and_a_divisor(rhs, coef):
+    """`== -y[k, j]` and `== y[k, j] / 2` were refused where `== -omega * y[k, j]` was
+    accepted."""
+    src = edit(TINY, "== omega * y[k, j]", f"== {rhs}")
+    (fam,) = [f for f in load(src).families if isinstance(f, ir.BilinearFamily)]
+    assert fam.coef == coef and fam.y == "y"
+    src = edit(TINY, "== omega * y[k, j]", "== y[k, j] / (omega - 2)")
+    check_located(model_error(src), *at(src, "omega - 2)"), "the right side divides by 0")
