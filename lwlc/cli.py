@@ -34,8 +34,9 @@ app = typer.Typer(
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 out_console = Console(highlight=False, soft_wrap=True, emoji=False)
 for _console in (err_console, out_console):
-    if not _console.is_terminal and "COLUMNS" not in os.environ:
-        _console.width = 160  # tables sent to a file or a pipe are not cut at 80 columns
+    if not _console.is_terminal:  # tables sent to a file or a pipe are not cut at 80 columns
+        _columns = os.environ.get("COLUMNS", "")  # (pytest-xdist's workers set 80)
+        _console.width = max(160, int(_columns) if _columns.isdigit() else 0)
 
 
 def _native_stdout_aside(to_stderr: bool) -> None:
