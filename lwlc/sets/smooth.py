@@ -280,6 +280,7 @@ def curve_piece_fixed_candidate(
     nodes = xp.concatenate([far, near, z[..., None]], axis=-1)
     nodes = xp.sort(xp.minimum(xp.maximum(nodes, lo), hi), axis=-1)
     turns, _ = _bracketed_roots(xp, nodes, df(xp, nodes), z, df, d2f, zero[..., None])
+    turns = xp.minimum(xp.maximum(turns, lo), hi)  # z where there is none: in the piece
     nodes = xp.sort(xp.concatenate([nodes, turns], axis=-1), axis=-1)
     xc = x[..., None]
     g = f(xp, nodes) - xc

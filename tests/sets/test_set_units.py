@@ -251,6 +251,14 @@ def test_fixed_x_on_a_curve_finds_roots_beside_and_at_its_turning_point(be) -> N
     got = ev(be, activation_fixed_projection, z, x, pieces)
     root = math.sqrt(-math.log((1.0 + 0.98707) / 2.0))
     np.testing.assert_allclose(got, [0.0, 0.0, -root, root], atol=1e-12)
+    # on a piece of a bounded interval the turning points stay inside it: z = 4.54 outside
+    # [-2, 2] was a node, and the result 4.42 lay outside the set (a user test)
+    wave = (("curve", -2.0, 2.0, lambda xp, t: xp.sin(3.0 * t),
+             lambda xp, t: 3.0 * xp.cos(3.0 * t), lambda xp, t: -9.0 * xp.sin(3.0 * t)),)
+    got = ev(be, activation_fixed_projection, np.array([4.5379, 2.5]), np.array([0.62925, 0.9]),
+             wave)
+    np.testing.assert_allclose(got, [(math.pi - math.asin(0.62925)) / 3.0,
+                                     (math.pi - math.asin(0.9)) / 3.0], atol=1e-12)
 
 
 # --- PJAX Appendix C -------------------------------------------------------------------------
