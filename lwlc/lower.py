@@ -469,28 +469,34 @@ def _covered(model: ir.Model, learned: tuple[Learned, ...]) -> dict[str, np.ndar
 
 
 def _unlearned_terms(model: ir.Model, learned_vars: dict[str, np.ndarray]):
-    """A warning for each activation or class constraint whose subtracted term (the b of
-    y − b) no consensus over items covers on some of its nodes: each item's b is then free,
-    so the constraint holds whatever y is, nothing learns b, and inference takes it as 0
-    (a model without its `agree b[*, j]` trained to rrr_err 7e-4 at chance: a user test)."""
+    """A warning for each term of an activation or class constraint's z = y − b that is,
+    on some of its nodes, neither computed by a neuron (`dot(...) == c * y[k, j]`) nor
+    tied by a consensus over items: each item's value is then free, so the constraint
+    holds whatever the other term is, nothing learns it, and inference takes it as 0 (a
+    model without its `agree b[*, j]` trained to rrr_err 7e-4 at chance: a user test)."""
+    computed = {(f.y, n) for f in model.families
+                if isinstance(f, ir.BilinearFamily) and f.y for n in f.nodes}
     for fam in model.families:
         if not isinstance(fam, ir.ActivationFamily | ir.ClassFamily) or not fam.b:
             continue
         nodes = fam.classes if isinstance(fam, ir.ClassFamily) else fam.nodes
-        covered = learned_vars.get(fam.b)
-        pos = model.variables[fam.b].positions(nodes)
-        loose = [n for n, p in zip(nodes, pos, strict=True) if covered is None or not covered[p]]
-        if not loose:
-            continue
-        names = ", ".join(model.node_name(n) for n in loose[:6])
-        more = f" and {len(loose) - 6} more" if len(loose) > 6 else ""
-        yield ir.ModelWarning(
-            f"constraint {fam.name}: {fam.b} of {names}{more} has no consensus over items, "
-            f"so each item's {fam.b} is free: the constraint holds whatever {fam.y} is, "
-            f"nothing learns {fam.b}, and inference takes it as 0",
-            fam.span,
-            hint=f"tie it together, e.g. `constraint bias for j in ...: agree {fam.b}[*, j]` "
-                 "over these nodes")
+        for term, other in ((fam.y, fam.b), (fam.b, fam.y)):
+            covered = learned_vars.get(term)
+            pos = model.variables[term].positions(nodes)
+            loose = [n for n, p in zip(nodes, pos, strict=True)
+                     if (term, n) not in computed and (covered is None or not covered[p])]
+            if not loose:
+                continue
+            names = ", ".join(model.node_name(n) for n in loose[:6])
+            more = f" and {len(loose) - 6} more" if len(loose) > 6 else ""
+            yield ir.ModelWarning(
+                f"constraint {fam.name}: {term} of {names}{more} is neither computed by a "
+                f"neuron nor tied by a consensus over items, so each item's {term} is free: "
+                f"the constraint holds whatever {other} is, nothing learns {term}, and "
+                "inference takes it as 0",
+                fam.span,
+                hint=f"tie it together, e.g. `constraint bias for j in ...: agree "
+                     f"{term}[*, j]` over these nodes")
 
 
 def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:

@@ -780,8 +780,17 @@ def test_a_bias_no_consensus_covers_is_a_warning_at_its_constraint(tmp_path):
     model.write_text(_NO_BIAS)
     r = run("check", model)
     assert r.exit_code == 0, r.output
-    assert ("nob.lwl:13:1: warning: constraint classes: b of C[0], C[1] has no consensus "
-            "over items, so each item's b is free") in r.output
+    assert ("nob.lwl:13:1: warning: constraint classes: b of C[0], C[1] is neither computed "
+            "by a neuron nor tied by a consensus over items, so each item's b is free") \
+        in r.output
+    # written b - y, with the bias tied: no warning (it named y, the neuron's output)
+    swapped = _NO_BIAS.replace("(y[k, i] - b[k, i]", "(b[k, i] - y[k, i]").replace(
+        "y[k, C] - b[k, C]", "b[k, C] - y[k, C]").replace("for j in H: agree b", "for j in "
+                                                          "H | C: agree b")
+    model.write_text(swapped)
+    r = run("check", model)
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+    model.write_text(_NO_BIAS)
     assert "constraint hidden" not in r.output.split("warning")[-1].splitlines()[0]
     model.write_text(_NO_BIAS.replace("constraint bias    for j in H: agree b[*, j]\n", ""))
     r = run("train", model, "--data", "blobs:inputs=3,classes=2,items=16", "--set",
