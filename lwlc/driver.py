@@ -1016,11 +1016,17 @@ def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
                             hint="--start picks a start of `lwlc train --restarts R --out "
                             "DIR`: --params DIR/restarts.npz --start SEED")
         return params
-    seeds = [int(v) for v in params.get("seed", ())]
-    solved = [sd for sd, ok in zip(seeds, params.get("converged", ()), strict=False) if ok]
-    listed = ", ".join(map(str, (solved or seeds)[:8])) + (" ..." if len(solved or seeds) > 8
-                                                            else "")
-    which = f"solved: {listed}" if solved else f"none solved; seeds {listed}"
+    from .restarts import SEEDS, SOLVED
+
+    seeds = [int(v) for v in np.ravel(params.get(SEEDS, ()))]
+    solved = [sd for sd, ok in zip(seeds, np.ravel(params.get(SOLVED, ())), strict=False)
+              if ok]
+    def listed(values: list[int]) -> str:
+        return ", ".join(map(str, values[:8])) + (" ..." if len(values) > 8 else "")
+
+    which = (f"none solved; seeds {listed(seeds)}" if not solved
+             else f"solved: {listed(solved)}" if solved == seeds
+             else f"solved: {listed(solved)}; all: {listed(seeds)}")
     if start is None:
         raise LwlcError(f"{path} holds the parameters of {len(seeds)} start"
                         f"{'' if len(seeds) == 1 else 's'}",
@@ -1029,7 +1035,7 @@ def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
         raise LwlcError(f"--start {start}: {path} holds no start of that seed",
                         hint=f"its starts' seeds: {which}")
     row = seeds.index(start)
-    return {k: v[row] for k, v in params.items() if k not in ("seed", "converged")}
+    return {k: v[row] for k, v in params.items() if k not in (SEEDS, SOLVED)}
 
 
 def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=None,

@@ -116,6 +116,10 @@ class _Elaborator:
 
     # --- names ---------------------------------------------------------------------------
     def declare(self, name: str, kind: str, span: Span) -> None:
+        if name.startswith("__") and name.endswith("__"):
+            raise ModelError(f"'{name}' is reserved: names of the form __NAME__ are lwlc's "
+                             "(params.npz keeps its metadata under __meta__)", span,
+                             hint=f"rename it, e.g. {name.strip('_') or 'v'}")
         if name in self.names:
             other_kind, other = self.names[name]
             raise ModelError(

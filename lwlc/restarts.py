@@ -56,6 +56,7 @@ MAX_RESTARTS = 1_000_000  # one command's starts (each a row of restarts.json)
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
 JSON, CSV, NPZ = rundir.RESTARTS
 PARAMS_KEY = "_start_params"  # the summary's Start objects, which write() saves to NPZ
+SEEDS, SOLVED = "__seed__", "__converged__"  # restarts.npz: each start's seed, solved
 _COMPILED: dict = {}  # the compiled loop per solver module and layout of the starts
 
 
@@ -479,13 +480,14 @@ def table(result: dict):
 
 
 def params_archive(result: dict) -> dict:
-    """restarts.npz's arrays: `seed` and `converged` per start whose parameters are finite,
+    """restarts.npz's arrays: __seed__ and __converged__ per start whose parameters are finite,
     and each learned parameter stacked over those starts ([starts, ...])."""
     starts = [st for st in result.get(PARAMS_KEY, []) if st.params]
     if not starts:
         return {}
-    arrays = {"seed": np.array([st.seed for st in starts], np.int64),
-              "converged": np.array([st.converged for st in starts], np.int8)}
+    # __seed__, __converged__: no model variable is so named (elaborate reserves __NAME__)
+    arrays = {SEEDS: np.array([st.seed for st in starts], np.int64),
+              SOLVED: np.array([st.converged for st in starts], np.int8)}
     for k in starts[0].params:
         arrays[k] = np.stack([st.params[k] for st in starts])
     return arrays

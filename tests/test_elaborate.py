@@ -930,3 +930,11 @@ def test_the_right_side_of_a_product_takes_a_sign_and_a_divisor(rhs, coef):
     assert fam.coef == coef and fam.y == "y"
     src = edit(TINY, "== omega * y[k, j]", "== y[k, j] / (omega - 2)")
     check_located(model_error(src), *at(src, "omega - 2)"), "the right side divides by 0")
+
+
+def test_names_of_the_form_dunder_are_reserved():
+    """A variable named __meta__ was lost from params.npz, which keeps its metadata under
+    that key (a user test)."""
+    src = edit(TINY, "var b[k, H | C]", "var __meta__[k, H | C]").replace(" b[", " __meta__[")
+    err = model_error(src)
+    check_located(err, *at(src, "var __meta__"), "'__meta__' is reserved")
