@@ -402,6 +402,8 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
     if interrupted is not None:
         summary["interrupted"] = (f"after {len(results)} of {restarts} starts: the table "
                                   "holds the starts that ended")
+        if len(results) < restarts:  # of the starts that ended, not of the search
+            summary["fraction_solved"] = None
         interrupted.summary = summary
         raise interrupted
     return summary
@@ -448,7 +450,13 @@ def _summary(problem: Problem, restarts: int, seeds: list[int], cap: int, result
 def summary_line(result: dict) -> str:
     med = result["median_iterations"]
     shown = "-" if med is None else str(int(med)) if med == int(med) else f"{med:.1f}"
-    return (f"{result['solved']} of {len(result['starts'])} starts solved "
+    ended, total = len(result["starts"]), result["restarts"]
+    if "interrupted" in result and ended < total:
+        # the starts still running are not failures: under JAX only the solved (or
+        # capped) ones have ended, and "4 of 4 solved (100 %)" misread the search
+        return (f"{result['solved']} of {ended} starts that ended solved, median iterations "
+                f"{shown}; {total - ended} of {total} were still running")
+    return (f"{result['solved']} of {ended} starts solved "
             f"({100 * result['fraction_solved']:.1f} %), median iterations {shown}")
 
 

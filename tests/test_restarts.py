@@ -278,6 +278,10 @@ def test_a_ctrl_c_keeps_the_jax_starts_that_ended(tmp_path, monkeypatch):
     assert [(s["seed"], s["converged"], s["iterations"]) for s in data["starts"]] == \
         [(1, True, 275)]
     assert data["interrupted"].startswith("after 1 of 3 starts")
+    # "1 of 1 starts solved (100.0 %)": under JAX only solved starts end early
+    assert data["fraction_solved"] is None
+    assert rs.summary_line(data) == ("1 of 1 starts that ended solved, median iterations "
+                                     "275; 2 of 3 were still running")
 
 
 def test_restarts_of_a_batch_of_parts_that_the_data_fill(tmp_path):
