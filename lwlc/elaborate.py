@@ -1268,8 +1268,17 @@ def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> Non
             continue
         if bad is sympy.S.EmptySet or isinstance(bad, sympy.Complement):
             continue  # all of it, or sympy cannot tell
-        if not _fails_somewhere(f, z, bad):
+        parts = [b for b in (bad.args if isinstance(bad, sympy.Union) else (bad,))
+                 if _fails_somewhere(f, z, b) is not None]
+        if not parts:
             continue  # sympy's domain was wrong: log(cos(z)) on [-1, 1] lost [-1, 0)
+        partly = any(isinstance(b, sympy.Interval) and _fails_everywhere(f, z, b) is None
+                     for b in parts)
+        if partly or len(parts) < (len(bad.args) if isinstance(bad, sympy.Union) else 1):
+            # sympy's set is partly wrong: name points where the curve does fail
+            bad = sympy.FiniteSet(*(_fails_somewhere(f, z, b) for b in parts))
+        else:
+            bad = sympy.Union(*parts)
         raise ModelError(
             f"{what} {_shown_points(bad)}, in this piece's interval {shown}", piece.span,
             hint="a smooth piece's projection solves for its nearest point by Newton steps "
@@ -1277,30 +1286,47 @@ def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> Non
                  "the piece before that point and cover the rest with another piece")
 
 
-def _fails_somewhere(f: sympy.Expr, z: sympy.Symbol, bad: sympy.Set) -> bool:
-    """Whether `f` is not real and finite at one of a few points of `bad`, the set where
-    sympy's continuous_domain says it fails (its points, or 33 across each interval):
-    that domain is sometimes wrong for a composition."""
+def _samples(part: sympy.Set) -> list | None:
+    """Points of a set where sympy says a curve fails: its points, or 33 across an
+    interval (ends included where they belong to it); None for a set of another form."""
     import sympy
 
-    parts = bad.args if isinstance(bad, sympy.Union) else (bad,)
-    points: list = []
-    for part in parts:
-        if isinstance(part, sympy.FiniteSet):
-            points += list(part)
-        elif isinstance(part, sympy.Interval):
-            lo, hi = (max(min(float(e), 1e6), -1e6) for e in (part.start, part.end))
-            points += [sympy.Float(lo + (hi - lo) * i / 32) for i in range(33)]
-        else:
-            return True  # a set of another form: believe it
-    for p in points:
-        try:
-            v = complex(sympy.N(f.subs(z, p)))
-        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-            return True
-        if v.imag != 0.0 or not math.isfinite(v.real):
-            return True
-    return False
+    if isinstance(part, sympy.FiniteSet):
+        return list(part)
+    if not isinstance(part, sympy.Interval):
+        return None
+    lo, hi = (max(min(float(e), 1e6), -1e6) for e in (part.start, part.end))
+    points = [lo + (hi - lo) * i / 32 for i in range(33)]
+    keep = [p for p in points if (p != lo or not part.left_open)
+            and (p != hi or not part.right_open)]
+    return [sympy.Float(p) for p in keep]
+
+
+def _bad_at(f: sympy.Expr, z: sympy.Symbol, p) -> bool:
+    """Whether `f` is not real and finite at z = p."""
+    import sympy
+
+    try:
+        v = complex(sympy.N(f.subs(z, p)))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return True
+    return v.imag != 0.0 or not math.isfinite(v.real)
+
+
+def _fails_somewhere(f: sympy.Expr, z: sympy.Symbol, bad: sympy.Set):
+    """A point of `bad` (where sympy's continuous_domain says `f` fails) at which `f` is
+    not real and finite, None where it is at every sample: that domain is sometimes wrong
+    for a composition. A set of another form is believed (its first point: True)."""
+    points = _samples(bad)
+    if points is None:
+        return True
+    return next((p for p in points if _bad_at(f, z, p)), None)
+
+
+def _fails_everywhere(f: sympy.Expr, z: sympy.Symbol, bad: sympy.Set):
+    """The first sample of `bad` if `f` fails at all of them, else None."""
+    points = _samples(bad)
+    return points[0] if points and all(_bad_at(f, z, p) for p in points) else None
 
 
 def _holds_ref(e: S.Expr) -> bool:
@@ -1321,6 +1347,9 @@ def _shown_points(points: sympy.Set) -> str:
     if isinstance(points, sympy.Interval):
         return (f"for z in {'(' if points.left_open else '['}{_shown(float(points.start))}, "
                 f"{_shown(float(points.end))}{')' if points.right_open else ']'}")
+    if isinstance(points, sympy.Union) and all(
+            isinstance(p, sympy.Interval | sympy.FiniteSet) for p in points.args):
+        return " and ".join(_shown_points(p) for p in points.args)
     return f"for z in {points}"
 
 
