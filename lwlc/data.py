@@ -815,8 +815,10 @@ def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
     if not np.isfinite(table).all():
         idx = int(np.flatnonzero(~np.isfinite(table).ravel())[0])
         line, col = _line_col(raw, body_start + _token_offset(body, idx))
-        raise DataError("a value is not finite (NaN and infinity are not allowed)",
-                        path=where, line=line, col=col)
+        item, col_i = divmod(idx, per_item)
+        kind, number = ("input", col_i + 1) if col_i < n_in else ("output", col_i - n_in + 1)
+        raise DataError(f"item {item + 1}: {kind} {number} is not finite (NaN and infinity "
+                        "are not allowed)", path=where, line=line, col=col)
     # Boolean columns (type 2) hold 0 or 1: an analog value there is a mistaken type
     boolean = np.zeros(per_item, dtype=bool)
     boolean[:n_in] = int(in_type.group()) == 2
@@ -831,7 +833,7 @@ def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
             f"item {item + 1}: {kind} {number} is {table[item, col_i]:g}, not 0 or 1: line "
             f"{declared} declares Boolean {kind}s (type 2)",
             path=where, line=line, col=col,
-            hint=f"type 0 declares analog {kind}s (values in [0, 1])")
+            hint=f"type 0 on line {declared} declares analog {kind}s, which take any value")
     if not classes:
         return Dataset(table, None, None, name, source)
     lab = table[:, n_in]

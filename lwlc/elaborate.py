@@ -82,7 +82,14 @@ def _fmt_group(g: S.GroupExpr) -> str:
     if isinstance(g, S.GroupRef):
         return g.name
     op = "|" if isinstance(g, S.GroupUnion) else "-"
-    return f"{_fmt_group(g.left)} {op} {_fmt_group(g.right)}"
+    # brackets where the right operand is itself an operation, or a union is subtracted
+    left = _fmt_group(g.left)
+    if op == "-" and isinstance(g.left, S.GroupUnion):
+        left = f"({left})"
+    right = _fmt_group(g.right)
+    if not isinstance(g.right, S.GroupRef):
+        right = f"({right})"
+    return f"{left} {op} {right}"
 
 
 class _Elaborator:
@@ -325,9 +332,12 @@ class _Elaborator:
                 self.sample(st)
         for role, (_spec, span) in list(self.data_spans.items()):
             if role not in ("train", "test") and role not in self.inputs:
-                raise ModelError(f"unknown data role '{role}'", span,
+                what = (f"'{role}' is a label, whose classes come with the training set"
+                        if role in self.labels else f"unknown data role '{role}'")
+                inputs = ", ".join(self.inputs) or "none"
+                raise ModelError(what, span,
                                  hint="use data train = \"...\", data test = \"...\" or name "
-                                 "an input: data s = \"...\"")
+                                 f"an input (the model's: {inputs})")
             if role in self.samples:
                 smp = self.samples[role]
                 raise ModelError(f"data '{role}': sample {role} draws its values from the "

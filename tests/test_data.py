@@ -97,6 +97,7 @@ def test_the_shared_boolearn_tasks_load():
      "the header (line 1) announces 4 items of 4 numbers"),
     ("2\n2 2\n2 1\n0 1 1\n1 x 0\n", 5, 3, "not a number: 'x'"),
     # an analog value in a Boolean column was read as it stood (a user test)
+    ("2\n2 2\n2 1\n0 1 1\n1 nan 0\n", 5, 3, "item 2: input 2 is not finite"),
     ("2\n2 2\n2 1\n0 1 1\n1 0.5 0\n", 5, 3,
      "item 2: input 2 is 0.5, not 0 or 1: line 2 declares Boolean inputs (type 2)"),
     ("2\n2 2\n2 2\n0 1\n1 0\n\n1 1\n0 0.25\n", 8, 3,

@@ -942,3 +942,14 @@ def test_names_of_the_form_dunder_are_reserved():
     src = edit(TINY, "var b[k, H | C]", "var __meta__[k, H | C]").replace(" b[", " __meta__[")
     err = model_error(src)
     check_located(err, *at(src, "var __meta__"), "'__meta__' is reserved")
+
+
+def test_data_for_a_label_and_a_bracketed_group_are_said_as_such():
+    src = TINY + 'data c = "majority:inputs=3,depth=1"\n'
+    err = model_error(src)
+    assert err.message == "'c' is a label, whose classes come with the training set"
+    assert "the model's: d" in err.hint
+    src = edit(edit(TINY, "nodes D[3]\n", "nodes Da[2], Db[1]\n"), "input d[k, D]",
+               "input d[k, (Db | Da) - Da | Da]")
+    src = edit(src.replace("in D:", "in Da | Db:"), "dense(D -> H1)", "dense(Da | Db -> H1)")
+    assert "'(Db | Da) - Da | Da'" in model_error(src).message
