@@ -830,11 +830,13 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
                 start = keep(state) if single else None  # JAX consumes the state it is given
                 t0 = time.perf_counter()
                 if single and s.iterations > ONE_BATCH_CHUNK:
-                    state, steps, e0, e1 = _solve_in_chunks(
-                        solver, state, data, s.iterations,
-                        lambda done, err, epoch=epoch: prog and prog.update(
-                            task, info=f"epoch {epoch + 1}/{s.epochs} iteration {done:,} "
-                                       f"RRR_err {err:.3g}"))
+                    def report(done: int, err: float, epoch: int = epoch) -> None:
+                        if prog:
+                            prog.update(task, info=f"epoch {epoch + 1}/{s.epochs} iteration "
+                                                   f"{done:,} RRR_err {err:.3g}")
+
+                    state, steps, e0, e1 = _solve_in_chunks(solver, state, data,
+                                                            s.iterations, report)
                 else:
                     state, steps, e0, e1 = solver.solve_batch(state, data)
                 dt = time.perf_counter() - t0
@@ -1021,6 +1023,7 @@ def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
     seeds = [int(v) for v in np.ravel(params.get(SEEDS, ()))]
     solved = [sd for sd, ok in zip(seeds, np.ravel(params.get(SOLVED, ())), strict=False)
               if ok]
+
     def listed(values: list[int]) -> str:
         return ", ".join(map(str, values[:8])) + (" ..." if len(values) > 8 else "")
 

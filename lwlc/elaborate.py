@@ -1282,13 +1282,12 @@ def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> Non
                  if _fails_somewhere(f, z, b) is not None]
         if not parts:
             continue  # sympy's domain was wrong: log(cos(z)) on [-1, 1] lost [-1, 0)
-        partly = any(isinstance(b, sympy.Interval) and _fails_everywhere(f, z, b) is None
-                     for b in parts)
-        if partly or len(parts) < (len(bad.args) if isinstance(bad, sympy.Union) else 1):
-            # sympy's set is partly wrong: name points where the curve does fail
-            bad = sympy.FiniteSet(*(_fails_somewhere(f, z, b) for b in parts))
-        else:
-            bad = sympy.Union(*parts)
+        # an interval where the curve fails at some samples only (sympy's set is partly
+        # wrong) is named by a point where it does fail
+        bad = sympy.Union(*(
+            sympy.FiniteSet(_fails_somewhere(f, z, b))
+            if isinstance(b, sympy.Interval) and _fails_everywhere(f, z, b) is None else b
+            for b in parts))
         raise ModelError(
             f"{what} {_shown_points(bad)}, in this piece's interval {shown}", piece.span,
             hint="a smooth piece's projection solves for its nearest point by Newton steps "
