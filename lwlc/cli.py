@@ -119,8 +119,6 @@ def _overrides(values: list[str] | None) -> dict[str, float]:
             raise LwlcError(f"--set {item}: expected NAME=VALUE", hint="e.g. --set omega=2")
         name, _, value = item.partition("=")
         name = name.strip()
-        if name in out:  # the first was dropped without a word
-            raise LwlcError(f"--set {name} is given twice", hint="give each setting once")
         words = {  # the solve statement's words, not numbers
             "error": 'write error = "item" or "element" in the model\'s solve statement',
             "method": "choose the method in the model's solve statement: solve "

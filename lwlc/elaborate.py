@@ -92,6 +92,10 @@ def _fmt_group(g: S.GroupExpr) -> str:
     return f"{left} {op} {right}"
 
 
+# names lwlc's .npz files use for their own records (driver.save_params, restarts.npz)
+RESERVED = frozenset({"__meta__", "__seed__", "__converged__"})
+
+
 class _Elaborator:
     def __init__(self, program: S.Program, overrides: dict[str, float], prelude: S.Program):
         self.program = program
@@ -123,10 +127,10 @@ class _Elaborator:
 
     # --- names ---------------------------------------------------------------------------
     def declare(self, name: str, kind: str, span: Span) -> None:
-        if name.startswith("__") and name.endswith("__"):
-            raise ModelError(f"'{name}' is reserved: names of the form __NAME__ are lwlc's "
-                             "(params.npz keeps its metadata under __meta__)", span,
-                             hint=f"rename it, e.g. {name.strip('_') or 'v'}")
+        if name in RESERVED:
+            raise ModelError(f"'{name}' is reserved: lwlc's files keep their own records "
+                             "under it (params.npz its metadata, restarts.npz its starts)",
+                             span, hint=f"rename it, e.g. {name.strip('_')}")
         if name in self.names:
             other_kind, other = self.names[name]
             raise ModelError(

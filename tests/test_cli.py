@@ -838,8 +838,3 @@ def test_an_input_on_a_part_the_training_set_does_not_fill_is_located(tmp_path):
     assert "m21.lwl:6:1: error: input t is on batch part 'reg'" in r.output
     assert "data t = \"SPEC\"" in r.output
 
-
-def test_a_setting_given_twice_is_an_error():
-    """`--set seed=3 --set seed=4` kept 4 without a word."""
-    r = run("check", ROOT / "models" / "majority.lwl", "--set", "seed=3", "--set", "seed=4")
-    assert r.exit_code == 1 and "--set seed is given twice" in r.output

@@ -936,12 +936,13 @@ def test_the_right_side_of_a_product_takes_a_sign_and_a_divisor(rhs, coef):
     check_located(model_error(src), *at(src, "omega - 2)"), "the right side divides by 0")
 
 
-def test_names_of_the_form_dunder_are_reserved():
+def test_the_names_of_lwlcs_records_are_reserved():
     """A variable named __meta__ was lost from params.npz, which keeps its metadata under
-    that key (a user test)."""
+    that key (a user test); other __NAME__ names stay legal."""
     src = edit(TINY, "var b[k, H | C]", "var __meta__[k, H | C]").replace(" b[", " __meta__[")
     err = model_error(src)
     check_located(err, *at(src, "var __meta__"), "'__meta__' is reserved")
+    load(edit(TINY, "param margin", "param __margin__").replace("margin)", "__margin__)"))
 
 
 def test_data_for_a_label_and_a_bracketed_group_are_said_as_such():
