@@ -103,7 +103,7 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", metavar="NAME=VALUE",
                  help="Override a parameter or solver setting (beta, lam, iterations, "
                  "tolerance, epochs, seed, restart, batch or a batch part's size). "
-                 "Repeatable."),
+                 "Repeatable; a later one of the same NAME wins."),
 ]
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="numpy (float64 reference) or "
                                          "jax (compiled).")]
