@@ -485,6 +485,18 @@ def _unlearned_terms(model: ir.Model, learned_vars: dict[str, np.ndarray]):
             pos = model.variables[term].positions(nodes)
             loose = [n for n, p in zip(nodes, pos, strict=True)
                      if (term, n) not in computed and (covered is None or not covered[p])]
+            neuron = [n for n in nodes if term == fam.b and (term, n) in computed
+                      and (covered is None or not covered[pos[nodes.index(n)]])]
+            if neuron:  # the subtracted term: inference reads it from the parameters only
+                names = ", ".join(model.node_name(n) for n in neuron[:6])
+                yield ir.ModelWarning(
+                    f"constraint {fam.name}: the subtracted term {term} of {names} is computed "
+                    "by a neuron, which inference does not evaluate there: predictions take "
+                    f"it as 0 while training does not",
+                    fam.span,
+                    hint=f"subtract a learned bias (`{fam.y}[k, i] - b[k, i]` with `agree "
+                         f"b[*, j]`), and feed {term}'s neuron into the constraint's nodes "
+                         "instead")
             if not loose:
                 continue
             names = ", ".join(model.node_name(n) for n in loose[:6])

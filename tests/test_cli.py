@@ -838,3 +838,45 @@ def test_an_input_on_a_part_the_training_set_does_not_fill_is_located(tmp_path):
     assert "m21.lwl:6:1: error: input t is on batch part 'reg'" in r.output
     assert "data t = \"SPEC\"" in r.output
 
+
+
+_TWO_NEURONS = """\
+model twoneur
+nodes D[4], H[4], P[1], Q[1]
+group C = P | Q
+edges E = dense(D -> H) + dense(H -> C)
+edges F = dense(D -> H)
+batch k[20]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var x2[k, F]
+var w2[k, F]
+var y[k, H | C] metric outdeg on H, 1 on C
+var y2[k, H]
+var b[k, C]
+constraint inputs  for k, i in D:       agree x[k, out(i)] == d[k, i]
+constraint inputs2 for k, i in D:       agree x2[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H:       (y[k, i] - y2[k, i], agree x[k, out(i)]) in relu
+constraint classes for k:               y[k, C] - b[k, C] in margin(c[k], 0.1)
+constraint weights for j in H | C:      agree w[*, in(j)] in sphere(1)
+constraint weights2 for j in H:         agree w2[*, in(j)] in sphere(1)
+constraint neuron  for k, j in H | C:   dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint neuron2 for k, j in H:       dot(x2[k, in(j)], w2[k, in(j)]) == y2[k, j]
+constraint bias    for j in C:          agree b[*, j]
+"""
+
+
+def test_a_subtracted_term_a_neuron_computes_is_a_warning(tmp_path):
+    """`(y - y2, ...) in relu` with y2 a neuron's output: predictions took y2 as 0 (w2 x 50
+    left them unchanged) while training used it, and the first warning blamed a missing
+    consensus (a user test)."""
+    model = tmp_path / "two.lwl"
+    model.write_text(_TWO_NEURONS)
+    r = run("check", model)
+    assert r.exit_code == 0, r.output
+    assert ("two.lwl:18:1: warning: constraint hidden: the subtracted term y2 of H[0], H[1], "
+            "H[2], H[3] is computed by a neuron, which inference does not evaluate there") \
+        in r.output
+    assert "neither computed" not in r.output
