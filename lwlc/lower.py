@@ -468,7 +468,23 @@ def _covered(model: ir.Model, learned: tuple[Learned, ...]) -> dict[str, np.ndar
     return out
 
 
-def _unlearned_terms(model: ir.Model, learned_vars: dict[str, np.ndarray]):
+def _inferred(schedules: dict) -> set[tuple[str, int]]:
+    """(variable, node) of each neuron output the inference pass computes."""
+    out: set[tuple[str, int]] = set()
+
+    def walk(steps) -> None:
+        for st in steps:
+            if isinstance(st, Neuron):
+                out.update((st.bilinear.y, int(n)) for n in np.asarray(st.group.nodes).ravel())
+            walk(getattr(st, "steps", ()))
+
+    for sched in schedules.values():
+        walk(sched.steps)
+    return out
+
+
+def _unlearned_terms(model: ir.Model, learned_vars: dict[str, np.ndarray],
+                     inferred: set[tuple[str, int]]):
     """A warning for each term of an activation or class constraint's z = y − b that is,
     on some of its nodes, neither computed by a neuron (`dot(...) == c * y[k, j]`) nor
     tied by a consensus over items: each item's value is then free, so the constraint
@@ -485,18 +501,18 @@ def _unlearned_terms(model: ir.Model, learned_vars: dict[str, np.ndarray]):
             pos = model.variables[term].positions(nodes)
             loose = [n for n, p in zip(nodes, pos, strict=True)
                      if (term, n) not in computed and (covered is None or not covered[p])]
-            neuron = [n for n in nodes if term == fam.b and (term, n) in computed
-                      and (covered is None or not covered[pos[nodes.index(n)]])]
-            if neuron:  # the subtracted term: inference reads it from the parameters only
-                names = ", ".join(model.node_name(n) for n in neuron[:6])
+            # a second neuron output at the same nodes: inference computes one per node
+            dropped = [n for n in nodes if (term, n) in computed and (term, n) not in inferred
+                       and (covered is None or not covered[pos[nodes.index(n)]])]
+            if dropped:
+                names = ", ".join(model.node_name(n) for n in dropped[:6])
                 yield ir.ModelWarning(
-                    f"constraint {fam.name}: the subtracted term {term} of {names} is computed "
-                    "by a neuron, which inference does not evaluate there: predictions take "
-                    f"it as 0 while training does not",
+                    f"constraint {fam.name}: {term} of {names} is computed by a neuron that "
+                    f"inference does not evaluate (it computes {other}'s there): predictions "
+                    f"take {term} as 0 while training does not",
                     fam.span,
-                    hint=f"subtract a learned bias (`{fam.y}[k, i] - b[k, i]` with `agree "
-                         f"b[*, j]`), and feed {term}'s neuron into the constraint's nodes "
-                         "instead")
+                    hint=f"subtract a learned bias (`{other}[k, i] - b[k, i]` with `agree "
+                         f"b[*, j]`), and feed {term}'s neuron into other nodes")
             if not loose:
                 continue
             names = ", ".join(model.node_name(n) for n in loose[:6])
@@ -526,4 +542,4 @@ def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
         replace(t, infer=next(p.name for p in model.batch.parts if overlaps(t.part, p)))
         for f in model.families for t in kind_of(f).targets(model, f))
     return Plan(model, plan, families, learned, schedules, targets, owners,
-                tuple(_unlearned_terms(model, learned_vars)))
+                tuple(_unlearned_terms(model, learned_vars, _inferred(schedules))))

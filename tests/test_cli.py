@@ -876,7 +876,7 @@ def test_a_subtracted_term_a_neuron_computes_is_a_warning(tmp_path):
     model.write_text(_TWO_NEURONS)
     r = run("check", model)
     assert r.exit_code == 0, r.output
-    assert ("two.lwl:18:1: warning: constraint hidden: the subtracted term y2 of H[0], H[1], "
-            "H[2], H[3] is computed by a neuron, which inference does not evaluate there") \
+    assert ("two.lwl:18:1: warning: constraint hidden: y2 of H[0], H[1], H[2], H[3] is "
+            "computed by a neuron that inference does not evaluate (it computes y's there)") \
         in r.output
     assert "neither computed" not in r.output
