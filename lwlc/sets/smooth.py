@@ -274,8 +274,12 @@ def curve_piece_fixed_candidate(
     offsets = xp.asarray([-s for s in reversed(steps)] + steps)
     far = z[..., None] + offsets
     frac = xp.arange(129) / 128.0
-    near_lo = xp.maximum(z - 16.0, lo)
-    near_hi = xp.minimum(z + 16.0, hi)
+    # the dense nodes span the part of [lo, hi] nearest to z, around z clipped to it
+    # (from z 16 or more outside the piece a window around z was empty: the roots of
+    # sin(z) on [-3, 3] were missed from z = -28)
+    inside = xp.minimum(xp.maximum(z, lo), hi)
+    near_lo = xp.maximum(inside - 16.0, lo)
+    near_hi = xp.minimum(inside + 16.0, hi)
     near = near_lo[..., None] + (near_hi - near_lo)[..., None] * frac
     nodes = xp.concatenate([far, near, z[..., None]], axis=-1)
     nodes = xp.sort(xp.minimum(xp.maximum(nodes, lo), hi), axis=-1)

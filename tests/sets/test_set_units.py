@@ -259,6 +259,12 @@ def test_fixed_x_on_a_curve_finds_roots_beside_and_at_its_turning_point(be) -> N
              wave)
     np.testing.assert_allclose(got, [(math.pi - math.asin(0.62925)) / 3.0,
                                      (math.pi - math.asin(0.9)) / 3.0], atol=1e-12)
+    # from z 16 or more outside the piece its dense nodes covered nothing: x = sin(z) on
+    # [-3, 3] at x = 0.608 gave 3.0 from z = -27.94, and 6.0 from 40 (a user test)
+    got = ev(be, activation_fixed_projection, np.array([-27.94, 40.0]), np.array([0.608, 0.1]),
+             (("curve", -3.0, 3.0, lambda xp, t: xp.sin(t), lambda xp, t: xp.cos(t),
+               lambda xp, t: -xp.sin(t)),))
+    np.testing.assert_allclose(got, [math.asin(0.608), math.asin(0.1)], atol=1e-12)
 
 
 # --- PJAX Appendix C -------------------------------------------------------------------------
