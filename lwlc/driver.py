@@ -1020,7 +1020,10 @@ def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
         return params
     from .restarts import SEEDS, SOLVED
 
-    seeds = [int(v) for v in np.ravel(params.get(SEEDS, ()))]
+    if SEEDS not in params:
+        raise DataError(f"{path} holds no record of its starts' seeds ({SEEDS})",
+                        hint="it may be damaged; run the restarts again")
+    seeds = [int(v) for v in np.ravel(params[SEEDS])]
     solved = [sd for sd, ok in zip(seeds, np.ravel(params.get(SOLVED, ())), strict=False)
               if ok]
 

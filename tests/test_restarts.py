@@ -342,3 +342,14 @@ def test_the_table_rounds_rrr_err_down():
     """A solved start's RRR_err 9.9996e-06 read 1e-05, the tolerance (a user test)."""
     assert rs._rounded_down(9.9996e-06) == "9.99e-06"
     assert rs._rounded_down(0.011353) == "0.0113" and rs._rounded_down(0.0) == "0"
+
+
+def test_a_restarts_file_without_its_seeds_is_a_clear_error(tmp_path):
+    from lwlc.driver import save_params
+
+    save_params(tmp_path / "restarts.npz", {"w": np.zeros((2, 3))},
+                {"model": "nmf_ledm", "kind": "restarts"})
+    ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", str(tmp_path / "restarts.npz"),
+                                  "--start", "1", "--data", "ledm:m=6"])
+    assert ev.exit_code == 1 and "holds no record of its starts' seeds" in ev.output
+    assert "Traceback" not in ev.output
