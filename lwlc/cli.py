@@ -378,7 +378,7 @@ def compile_(
             from .errors import format_warning
 
             compiled = compile_model(model, _overrides(set_), backend, dtype)
-            for w in run_warnings(compiled.model, dtype, compiled.plan.warnings):  # as train
+            for w in run_warnings(compiled, dtype):  # as `lwlc train` prints them
                 err_console.print(format_warning(w), markup=False)
             text = compiled.source
         else:

@@ -92,7 +92,7 @@ def save_params(path: Path, params: dict, meta: dict) -> None:
     arrays = {k: np.asarray(v) for k, v in params.items()}
     # the metadata as bytes, not a string array: `dict(np.load(path))` then passes to an
     # emitted JAX `predict` (jit refuses a string leaf), which reads only its own names
-    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    arrays[rundir.META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
 
@@ -206,14 +206,13 @@ class Bound:
 FLOAT32_TOLERANCE = 1e-6
 
 
-def run_warnings(model: ir.Model, dtype: str = "float64",
-                 lowered: tuple[ir.ModelWarning, ...] = ()) -> list[ir.ModelWarning]:
-    """The model's warnings a training run prints: not a missing data file (`lwlc check`
-    says that), since the file the run reads is then an error and the others do not
-    matter, nor an input or label no data fills (the run's error); lowering's
-    (`lowered`); and, in float32, a tolerance float32 cannot resolve."""
-    # not one a run reports as an error either (an input or label no data fills, bind)
-    out = [w for w in model.warnings if w.about == "model"] + list(lowered)
+def run_warnings(compiled: Compiled, dtype: str = "float64") -> list[ir.ModelWarning]:
+    """The compiled model's warnings a training run prints: not a missing data file
+    (`lwlc check` says that), since the file the run reads is then an error and the
+    others do not matter, nor an input or label no data fills (the run's error, bind);
+    lowering's; and, in float32, a tolerance float32 cannot resolve."""
+    model = compiled.model
+    out = [w for w in model.warnings if w.about == "model"] + list(compiled.plan.warnings)
     tol = model.solver.tolerance
     if dtype == "float32" and 0.0 < tol < FLOAT32_TOLERANCE:
         span = model.solver.span or Span(model.file, 1, 1)
@@ -588,8 +587,7 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     if rank:  # several processes (jax.distributed): the others print nothing
         cfg = replace(cfg, quiet=True, progress=False)
         console = notes = warn = None
-    for warning in (run_warnings(compiled.model, cfg.dtype, compiled.plan.warnings)
-                    if warn is not None else ()):
+    for warning in run_warnings(compiled, cfg.dtype) if warn is not None else ():
         warn(warning)
     if cfg.devices is not None:
         if not hasattr(solver, "mesh"):
@@ -1018,13 +1016,11 @@ def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
                             hint="--start picks a start of `lwlc train --restarts R --out "
                             "DIR`: --params DIR/restarts.npz --start SEED")
         return params
-    from .restarts import SEEDS, SOLVED
-
-    if SEEDS not in params:
-        raise DataError(f"{path} holds no record of its starts' seeds ({SEEDS})",
+    if rundir.SEEDS not in params:
+        raise DataError(f"{path} holds no record of its starts' seeds ({rundir.SEEDS})",
                         hint="it may be damaged; run the restarts again")
-    seeds = [int(v) for v in np.ravel(params[SEEDS])]
-    solved = [sd for sd, ok in zip(seeds, np.ravel(params.get(SOLVED, ())), strict=False)
+    seeds = [int(v) for v in np.ravel(params[rundir.SEEDS])]
+    solved = [sd for sd, ok in zip(seeds, np.ravel(params.get(rundir.SOLVED, ())), strict=False)
               if ok]
 
     def listed(values: list[int]) -> str:
@@ -1041,7 +1037,7 @@ def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
         raise LwlcError(f"--start {start}: {path} holds no start of that seed",
                         hint=f"its starts' seeds: {which}")
     row = seeds.index(start)
-    return {k: v[row] for k, v in params.items() if k not in (SEEDS, SOLVED)}
+    return {k: v[row] for k, v in params.items() if k not in (rundir.SEEDS, rundir.SOLVED)}
 
 
 def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=None,

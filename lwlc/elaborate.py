@@ -21,6 +21,7 @@ from . import syntax as S
 from .errors import ModelError, Span, did_you_mean
 from .kinds import kind_of
 from .parse import parse_prelude
+from .rundir import RECORD_NAMES
 
 if TYPE_CHECKING:
     import sympy
@@ -92,10 +93,6 @@ def _fmt_group(g: S.GroupExpr) -> str:
     return f"{left} {op} {right}"
 
 
-# names lwlc's .npz files use for their own records (driver.save_params, restarts.npz)
-RESERVED = frozenset({"__meta__", "__seed__", "__converged__"})
-
-
 class _Elaborator:
     def __init__(self, program: S.Program, overrides: dict[str, float], prelude: S.Program):
         self.program = program
@@ -127,7 +124,7 @@ class _Elaborator:
 
     # --- names ---------------------------------------------------------------------------
     def declare(self, name: str, kind: str, span: Span) -> None:
-        if name in RESERVED:
+        if name in RECORD_NAMES:
             raise ModelError(f"'{name}' is reserved: lwlc's files keep their own records "
                              "under it (params.npz its metadata, restarts.npz its starts)",
                              span, hint=f"rename it, e.g. {name.strip('_')}")

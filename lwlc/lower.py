@@ -502,8 +502,9 @@ def _unlearned_terms(model: ir.Model, learned_vars: dict[str, np.ndarray],
             loose = [n for n, p in zip(nodes, pos, strict=True)
                      if (term, n) not in computed and (covered is None or not covered[p])]
             # a second neuron output at the same nodes: inference computes one per node
-            dropped = [n for n in nodes if (term, n) in computed and (term, n) not in inferred
-                       and (covered is None or not covered[pos[nodes.index(n)]])]
+            dropped = [n for n, p in zip(nodes, pos, strict=True)
+                       if (term, n) in computed and (term, n) not in inferred
+                       and (covered is None or not covered[p])]
             if dropped:
                 names = ", ".join(model.node_name(n) for n in dropped[:6])
                 yield ir.ModelWarning(

@@ -56,7 +56,6 @@ MAX_RESTARTS = 1_000_000  # one command's starts (each a row of restarts.json)
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
 JSON, CSV, NPZ = rundir.RESTARTS
 PARAMS_KEY = "_start_params"  # the summary's Start objects, which write() saves to NPZ
-SEEDS, SOLVED = "__seed__", "__converged__"  # restarts.npz: each start's seed, solved
 _COMPILED: dict = {}  # the compiled loop per solver module and layout of the starts
 
 
@@ -102,8 +101,7 @@ def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
     """Compile a model and bind its one batch; refuse a model whose training data is not
     exactly one batch (or that restarts each epoch, or samples inputs)."""
     compiled = compile_model(model, overrides or {}, backend, dtype)
-    for warning in (run_warnings(compiled.model, dtype, compiled.plan.warnings)
-                    if warn is not None else ()):
+    for warning in run_warnings(compiled, dtype) if warn is not None else ():
         warn(warning)
     m = compiled.model
     solver = load_solver(compiled.source)
@@ -493,9 +491,8 @@ def params_archive(result: dict) -> dict:
     starts = [st for st in result.get(PARAMS_KEY, []) if st.params]
     if not starts:
         return {}
-    # __seed__, __converged__: no model variable is so named (elaborate reserves __NAME__)
-    arrays = {SEEDS: np.array([st.seed for st in starts], np.int64),
-              SOLVED: np.array([st.converged for st in starts], np.int8)}
+    arrays = {rundir.SEEDS: np.array([st.seed for st in starts], np.int64),
+              rundir.SOLVED: np.array([st.converged for st in starts], np.int8)}
     for k in starts[0].params:
         arrays[k] = np.stack([st.params[k] for st in starts])
     return arrays

@@ -41,6 +41,10 @@ LOG = "log.csv"
 SUMMARY = "summary.json"
 LOCK = ".lock"
 OUTPUTS = (PARAMS, LOG, SUMMARY)
+# the keys lwlc's .npz files keep their own records under: params.npz its metadata,
+# restarts.npz each start's seed and outcome (no model may name anything so: elaborate)
+META, SEEDS, SOLVED = "__meta__", "__seed__", "__converged__"
+RECORD_NAMES = frozenset({META, SEEDS, SOLVED})
 RESTARTS = ("restarts.json", "restarts.csv", "restarts.npz")  # what `--restarts R` writes
 FORMAT = 1
 
@@ -105,8 +109,8 @@ def read_params(path: str | Path, hint: str | None = None) -> tuple[dict, dict]:
             if not hasattr(z, "files"):
                 raise DataError(f"{path} is a single .npy array, not a parameter file written "
                                 "by lwlc train", hint=damaged)
-            params = {k: np.array(z[k]) for k in z.files if k != "__meta__"}
-            raw = meta_text(z["__meta__"]) if "__meta__" in z.files else None
+            params = {k: np.array(z[k]) for k in z.files if k != META}
+            raw = meta_text(z[META]) if META in z.files else None
     except DataError:
         raise
     except MemoryError:
