@@ -382,10 +382,10 @@ class SolverWriter:
                 self.piece_kinds.add("curve")
                 self.need("smooth")
                 base = self.names.fresh(f"_{name.lower()}_{i}")
-                self.names.used |= {base + "_d", base + "_d2"}
+                self.names.used |= {base + "_d", base + "_d2", base.upper() + "_FINITE"}
                 from lwlc.backends.curves import curve_source  # sympy
 
-                self.curves += curve_source(base, p.curve)
+                self.curves += curve_source(base, p.curve, p.lo, p.hi)
                 items.append(f'("curve", {num(p.lo)}, {num(p.hi)}, {base}, {base}_d, '
                              f"{base}_d2)")
         self.need("activation")

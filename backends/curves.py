@@ -8,10 +8,11 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import struct
 
 import numpy as np
 import sympy
-from lwlc.backends.common import LINE
+from lwlc.backends.common import LINE, num
 from sympy.printing.pycode import PythonCodePrinter
 
 # sympy function → array code; the emitted module binds `_erf` per backend
@@ -52,17 +53,99 @@ class CurvePrinter(PythonCodePrinter):
         return "math.pi"
 
 
-def curve_source(name: str, expr) -> list[str]:
-    """Three functions (f, f′, f″) of a smooth piece, derived by sympy, as array code."""
+def curve_source(name: str, expr, lo: float = -math.inf, hi: float = math.inf) -> list[str]:
+    """Three functions (f, f′, f″) of a smooth piece on [lo, hi], derived by sympy, as array
+    code; where they overflow in a precision (finite_ranges), the piece is its tangent."""
     z = sympy.Symbol("z", real=True)
     out = []
     printer = CurvePrinter()
+    ranges = finite_ranges(expr, lo, hi)
+    bounded = any(r != (lo, hi) for r in ranges.values())
+    if bounded:
+        table = ", ".join(f"{size}: ({num(a)}, {num(b)})" for size, (a, b) in ranges.items())
+        out.append(f"# z where {name}'s f and f' are finite, per float size in bytes (beyond:\n"
+                   f"# its tangent there)\n{name.upper()}_FINITE = {{{table}}}\n")
     for suffix, e in (("", expr), ("_d", sympy.diff(expr, z)), ("_d2", sympy.diff(expr, z, 2))):
-        body = printer.doprint(e)
-        out.append(f"def {name}{suffix}(xp, z):\n"
-                   f"    # {'f' if not suffix else suffix[1:]}: {sympy.sstr(e)}"[:LINE] + "\n"
-                   f"    return {body} + 0.0 * z\n")
+        head = (f"def {name}{suffix}(xp, z):\n"
+                f"    # {'f' if not suffix else suffix[1:]}: {sympy.sstr(e)}"[:LINE] + "\n")
+        if not bounded:
+            out.append(head + f"    return {printer.doprint(e)} + 0.0 * z\n")
+            continue
+        body = printer.doprint(e.subs(z, sympy.Symbol("t", real=True)))
+        clip = f"    t = xp.clip(z, *{name.upper()}_FINITE[xp.asarray(z).dtype.itemsize])\n"
+        if suffix == "":
+            ret = f"{body} + {name}_d(xp, t) * (z - t)"
+        elif suffix == "_d":
+            ret = f"{body} + 0.0 * z"
+        else:
+            ret = f"xp.where(t == z, {body}, 0.0)"
+        out.append(head + clip + f"    return {ret}\n")
     return out
+
+
+# the float sizes (bytes) a solver computes in, and the fraction of |z| by which a range
+# where a curve is finite is pulled in (XLA's exp may overflow a little before NumPy's)
+_PRECISIONS = {8: np.float64, 4: np.float32}
+_MARGIN = 1e-3
+
+
+@functools.lru_cache(maxsize=256)
+def finite_ranges(expr, lo: float = -math.inf, hi: float = math.inf) -> dict:
+    """Per float size (8 and 4 bytes): the z range within [lo, hi] on which f and f′
+    evaluate finite in that precision, pulled in by 1e-3 |z| at an end where they do not.
+    log(1 + exp(z)) overflows in float32 beyond z = 88.7, and its projection was computed on
+    the curve cut off there ((95, 95.5) went to (88.7, 88.7)); beyond the range the solvers
+    use the tangent at its end, to which such a curve has converged within rounding. f″
+    is left out: it overflows close to a pole that f and f′ survive (log z below 5e-20 in
+    float32), where the tangent is no stand-in for the curve. (lo, hi) where both stay
+    finite."""
+    z = sympy.Symbol("z", real=True)
+    trees = (expr, sympy.diff(expr, z))
+    out = {}
+    for size, dtype in _PRECISIONS.items():
+
+        def finite(t, dtype=dtype):
+            with np.errstate(all="ignore"):
+                tt = np.asarray([t], dtype=dtype)
+                return all(bool(np.all(np.isfinite(_evaluate(e, np, tt)))) for e in trees)
+
+        starts = [min(max(v, lo), hi) for v in (0.0, 1.0, -1.0)]
+        if math.isfinite(lo) and math.isfinite(hi):
+            starts.append(0.5 * (lo + hi))
+        start = next((t for t in starts if math.isfinite(t) and finite(t)), None)
+        if start is None:
+            out[size] = (lo, hi)
+            continue
+        out[size] = (_finite_end(finite, start, lo, -1.0, dtype),
+                     _finite_end(finite, start, hi, 1.0, dtype))
+    return out
+
+
+def _finite_end(finite, start: float, end: float, sign: float, dtype) -> float:
+    """From `start` (where `finite` holds) towards `end` (sign: the direction): `end` if
+    `finite` holds there, else the last float64 where it holds (bisection over the floats'
+    order, 64 steps at most), pulled back towards `start` by _MARGIN of its size."""
+    cap = end if math.isfinite(end) else sign * float(np.finfo(dtype).max)
+    if finite(cap):
+        return end
+    good, bad = _float_order(start), _float_order(cap)
+    while abs(bad - good) > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if finite(_float_at(mid)) else (good, mid)
+    last = _float_at(good)
+    return last - sign * _MARGIN * abs(last)
+
+
+def _float_order(v: float) -> int:
+    """The position of a float64 among all float64s, as an integer (0.0 at 0)."""
+    i = struct.unpack("<q", struct.pack("<d", v))[0]
+    return i if i >= 0 else -(i & 0x7FFFFFFFFFFFFFFF)
+
+
+def _float_at(k: int) -> float:
+    """The float64 at position k of _float_order."""
+    i = k if k >= 0 else (-k) | (1 << 63)
+    return struct.unpack("<d", struct.pack("<Q", i & 0xFFFFFFFFFFFFFFFF))[0]
 
 
 def _erf(xp, z):
@@ -103,9 +186,27 @@ def _evaluate(expr, xp, z):
     return _TREE_FUNCTIONS[name](xp, args[0])
 
 
-def curve_functions(expr):
-    """(f, f', f'') of a smooth piece as callables (xp, z), evaluated from the sympy trees
-    that the emitted solvers print (for the set library's tests and `lwlc test`)."""
+def curve_functions(expr, lo: float = -math.inf, hi: float = math.inf):
+    """(f, f', f'') of a smooth piece on [lo, hi] as callables (xp, z), evaluated from the
+    sympy trees that the emitted solvers print, with their tangent beyond finite_ranges
+    (for the set library's tests and `lwlc test`)."""
     z = sympy.Symbol("z", real=True)
     trees = (expr, sympy.diff(expr, z), sympy.diff(expr, z, 2))
-    return tuple((lambda xp, zz, t=t: _evaluate(t, xp, zz) + 0.0 * zz) for t in trees)
+    ranges = finite_ranges(expr, lo, hi)
+
+    def clipped(xp, zz):
+        zz = xp.asarray(zz)
+        return xp.clip(zz, *ranges.get(zz.dtype.itemsize, ranges[4]))
+
+    def f(xp, zz):
+        t = clipped(xp, zz)
+        return _evaluate(trees[0], xp, t) + _evaluate(trees[1], xp, t) * (zz - t)
+
+    def df(xp, zz):
+        return _evaluate(trees[1], xp, clipped(xp, zz)) + 0.0 * zz
+
+    def d2f(xp, zz):
+        t = clipped(xp, zz)
+        return xp.where(t == zz, _evaluate(trees[2], xp, t) + 0.0 * zz, 0.0)
+
+    return f, df, d2f

@@ -170,7 +170,7 @@ def piece_tuple(aset: ir.ActivationSet) -> tuple:
         if p.affine is not None:
             out.append(("affine", p.lo, p.hi, p.affine[0], p.affine[1]))
         else:
-            f, df, d2f = curve_functions(p.curve)
+            f, df, d2f = curve_functions(p.curve, p.lo, p.hi)
             out.append(("curve", p.lo, p.hi, f, df, d2f))
     return tuple(out)
 

@@ -362,9 +362,58 @@ def test_curve_functions_equal_the_emitted_curve_code(tmp_path):
     solver = load_solver(c.source)
     piece = c.model.sets["curve"].pieces[0]
     emitted = solver.PIECES_curve[0][3:6]  # ("curve", lo, hi, f, f', f'')
-    z = np.linspace(-3, 3, 13)
-    for mine, theirs in zip(curve_functions(piece.curve), emitted, strict=True):
-        np.testing.assert_allclose(mine(np, z), theirs(np, z), rtol=1e-12, atol=1e-12)
+    z = np.concatenate([np.linspace(-3, 3, 13), [-1e3, 800.0, 1e5]])  # past exp's overflow
+    for mine, theirs in zip(curve_functions(piece.curve, piece.lo, piece.hi), emitted,
+                            strict=True):
+        with np.errstate(over="ignore", invalid="ignore"):  # f'' overflows within the range
+            np.testing.assert_allclose(mine(np, z), theirs(np, z), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("backend", "dtype", "far"), [("numpy", "float64", 800.0),
+                                                    ("jax", "float32", 95.0),
+                                                    ("jax", "float64", 1e5)])
+def test_a_curve_beyond_where_it_overflows_is_its_tangent(tmp_path, backend, dtype, far):
+    """log(1 + exp(z)) overflows beyond z = 88.7 in float32 (709.8 in float64): (95, 95.5)
+    was projected onto the curve cut off there, (88.7, 88.7), in place of (95.25, 95.25)
+    (a user's softplus, docs/authoring_sets.md). Beyond, the curve is its tangent."""
+    path = _write(tmp_path, SMOOTH.format(curve="log(1 + exp(z))", use="curve"))
+    solver = load_solver(compile_model(path, {}, backend, dtype).source)
+    xp = solver.xp
+    f, df, d2f = solver.PIECES_curve[0][3:6]
+    z = xp.asarray([far, -far, 3.0], dtype=dtype)
+    np.testing.assert_allclose(np.asarray(f(xp, z)), [far, 0.0, np.log1p(np.exp(3.0))],
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(df(xp, z)), [1.0, 0.0, 1 / (1 + np.exp(-3.0))],
+                               rtol=1e-6)
+    assert np.all(np.isfinite(np.asarray(d2f(xp, z))))
+    one = xp.ones(1, dtype=dtype)
+    got = solver.activation_projection(xp, xp.asarray([far], dtype=dtype),
+                                       xp.asarray([far + 0.5], dtype=dtype), one, one,
+                                       solver.PIECES_curve)
+    np.testing.assert_allclose([float(g[0]) for g in got], [far + 0.25] * 2, rtol=1e-6)
+
+
+def test_finite_ranges_stop_only_where_a_precision_overflows():
+    import math
+
+    import sympy
+    from lwlc.backends.curves import curve_functions, finite_ranges
+
+    z = sympy.Symbol("z", real=True)
+    softplus = finite_ranges(sympy.log(1 + sympy.exp(z)))
+    assert softplus[8][0] == -math.inf and 700 < softplus[8][1] < 709.8
+    assert softplus[4][0] == -math.inf and 87 < softplus[4][1] < 88.8
+    assert finite_ranges(sympy.tanh(z)) == {8: (-math.inf, math.inf), 4: (-math.inf, math.inf)}
+    assert finite_ranges(z ** 3, -2.0, 2.0) == {8: (-2.0, 2.0), 4: (-2.0, 2.0)}
+    # a pole: log z keeps its own values down to where f' = 1/z overflows
+    low = finite_ranges(sympy.log(z), 0.0, math.inf)
+    assert 0 < low[8][0] < 1e-300 and 0 < low[4][0] < 1e-37
+    f = curve_functions(sympy.log(z), 0.0, math.inf)[0]
+    assert f(np, np.float32(1e-30)) == pytest.approx(np.log(1e-30), rel=1e-6)
+    # the tests' evaluator makes the same tangent as the emitted code
+    f, df, d2f = curve_functions(sympy.log(1 + sympy.exp(z)))
+    assert f(np, np.asarray([1000.0]))[0] == pytest.approx(1000.0)
+    assert df(np, np.asarray([1000.0]))[0] == 1.0 and d2f(np, np.asarray([1000.0]))[0] == 0.0
 
 
 def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):

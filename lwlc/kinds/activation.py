@@ -140,7 +140,7 @@ def piece_functions(aset: ir.ActivationSet) -> list[tuple[float, float, object]]
             a, c = p.affine
             out.append((p.lo, p.hi, lambda t, a=a, c=c: a * t + c))
         else:
-            f = curve_functions(p.curve)[0]
+            f = curve_functions(p.curve, p.lo, p.hi)[0]
             out.append((p.lo, p.hi, lambda t, f=f: np.asarray(f(np, t), dtype=np.float64)))
     return out
 
