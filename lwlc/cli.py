@@ -360,7 +360,7 @@ def compile_(
 
     def body():
         from .compiler import compile_model
-        from .driver import atomic_write_text
+        from .driver import atomic_write_text, files_read
         from .report import ir_text
         from .split import write_graph
 
@@ -378,6 +378,8 @@ def compile_(
             from .errors import format_warning
 
             compiled = compile_model(model, _overrides(set_), backend, dtype)
+            if to_file:
+                output_file(output, inputs=files_read(compiled.model))
             for w in run_warnings(compiled, dtype):  # as `lwlc train` prints them
                 err_console.print(format_warning(w), markup=False)
             text = compiled.source
@@ -386,6 +388,8 @@ def compile_(
             from .split import split
 
             m = load_model(model, _overrides(set_))
+            if to_file:
+                output_file(output, inputs=files_read(m))
             plan = split(m)
             if emit == "ir":
                 text = ir_text(m, plan)
@@ -414,6 +418,7 @@ def graph(model: ModelArg,
     """Draw the constraint-family graph, families colored by set A/B, edges by variable."""
 
     def body():
+        from .driver import files_read
         from .elaborate import load_model
         from .errors import SplitError
         from .split import split, write_graph
@@ -423,6 +428,7 @@ def graph(model: ModelArg,
             output = Path("/dev/stdout")
         output_file(output, inputs=(model,))
         m = load_model(model, _overrides(set_))
+        output_file(output, inputs=files_read(m))  # its edge and data files too
         _print_warnings(m)
         try:
             plan = split(m)
@@ -611,8 +617,12 @@ def predict(
         to_file = output is not None and output != STDOUT
         if to_file:
             output_file(output, inputs=(model, params, data or ""))
+        def check_output(files):  # the model's own edge and data files too
+            output_file(output, inputs=(model, params, *files))
+
         pred = run_predict(str(model), str(params), data, _overrides(set_), backend,
-                           warn=_note, start=start)
+                           warn=_note, start=start,
+                           check_output=check_output if to_file else None)
         columns = []  # classes as whole numbers, values to full precision (shortest repr)
         widths = {name: int(np.prod(np.shape(v)[1:])) for name, v in pred.items()}
         if len(widths) > 1 or any(n > 1 for n in widths.values()):  # say which is which

@@ -1070,6 +1070,16 @@ def load(spec: str | os.PathLike[str], *, role: str = "train",
     return _load_file(spec, None, base_dir)
 
 
+def spec_file(spec: str, base_dir: Path | None = None) -> Path | None:
+    """The file a data SPEC reads, as :func:`load` finds it; None for a generator."""
+    spec = os.fsdecode(os.fspath(spec)).strip()
+    if not spec or _exists(_resolve(spec, base_dir)):
+        return _resolve(spec, base_dir) if spec else None
+    if _split_generator_spec(spec) is not None:
+        return None
+    return _resolve(spec.rpartition("?")[0] if "?" in spec else spec, base_dir)
+
+
 def check_spec(spec: str | os.PathLike[str], *, role: str = "train",
                base_dir: Path | None = None) -> str:
     """Check a SPEC as :func:`load` reads it, without reading a file or drawing any data.

@@ -1084,6 +1084,18 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
     return compiled, solver, params
 
 
+def files_read(model: ir.Model, *specs: str | None) -> tuple[str, ...]:
+    """The files a command on `model` reads: the model file, its edge files, the data
+    files of its `data` statements and of `specs` (an output must not replace them)."""
+    found = [model.file, *model.edge_files]
+    for spec in [*model.data.values(), *specs]:
+        if spec:
+            with contextlib.suppress(DataError, OSError, ValueError):
+                if (path := datamod.spec_file(spec)) is not None:
+                    found.append(str(path))
+    return tuple(found)
+
+
 def _test_spec(compiled: Compiled, spec: str | None, command: str) -> str:
     """The data to evaluate or predict on: ``spec``, else the model's `data test`."""
     if spec:
@@ -1154,10 +1166,13 @@ def _uninferred_latent(compiled: Compiled, parts, warn) -> None:
 
 
 def predict(model: str, params_path: str, spec: str | None, overrides: dict,
-            backend="numpy", warn=None, start: int | None = None):
+            backend="numpy", warn=None, start: int | None = None, check_output=None):
     """What the model predicts for every item of a data set (the model's test data unless
-    ``spec`` is given): one array per target."""
+    ``spec`` is given): one array per target. ``check_output(files)``, if given, is called
+    with files_read once the model is loaded, before anything is computed."""
     compiled, solver, params = _trained(model, params_path, overrides, backend, warn, start)
+    if check_output is not None:
+        check_output(files_read(compiled.model, spec))
     spec = _test_spec(compiled, spec, "predict")
     bound = bind(compiled, spec, "test", need_labels=False)
     if warn is not None and (note := unused_labels_note(compiled, bound)):

@@ -107,6 +107,7 @@ class _Elaborator:
         self.group_spans: dict[str, Span] = {}
         self.group_decls: dict[str, S.GroupExpr] = {}  # a defined group: its expression
         self.edge_sets: dict[str, ir.EdgeSet] = {}
+        self.edge_files: list[str] = []
         self.batch: ir.Batch | None = None
         self.inputs: dict[str, ir.Input] = {}
         self.labels: dict[str, ir.Label] = {}
@@ -395,6 +396,7 @@ class _Elaborator:
             variables=dict(self.variables), sets=dict(self.sets),
             families=tuple(self.families), solver=self.solver, data=dict(self.data),
             warnings=tuple(sorted(self.warnings, key=lambda w: (w.span.line, w.span.col))),
+            edge_files=tuple(self.edge_files),
         )
 
     # --- warnings ------------------------------------------------------------------------
@@ -667,6 +669,7 @@ class _Elaborator:
 
     def edge_file(self, term: S.EdgeFile) -> tuple[np.ndarray, np.ndarray]:
         path = Path(self.program.file).parent / term.path
+        self.edge_files.append(str(path))
         try:
             raw = path.read_bytes()
         except OSError as e:

@@ -340,6 +340,7 @@ class Model:
     solver: Solver | None = None
     data: dict[str, str] = field(default_factory=dict)
     warnings: tuple[ModelWarning, ...] = ()
+    edge_files: tuple[str, ...] = ()  # the files `file(...)` edge terms read
 
     @property
     def n_nodes(self) -> int:

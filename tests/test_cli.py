@@ -471,6 +471,36 @@ def test_an_output_is_never_the_file_the_command_reads(tmp_path):
         assert target.read_bytes() == before
 
 
+def test_an_output_is_never_a_file_the_model_reads(tmp_path):
+    """`predict -o` replaced the model's own `data test` file, `compile -o` and `graph -o` its
+    `file(...)` edge list (a user test): the files the model names are inputs too."""
+    text = (ROOT / "models" / "majority.lwl").read_text()
+    text = text.replace("dense(H1 -> C)", 'dense(H1 -> C) + file("extra.txt")')
+    text = text.replace('"../../shared/data/maj13_2_3_train"', '"train.txt"')
+    text = text.replace('"../../shared/data/maj13_2_3_test"', '"test.txt"')
+    model = tmp_path / "m.lwl"
+    model.write_text(text)
+    (tmp_path / "extra.txt").write_text("0 39\n")  # a skip edge D[0] -> C[0]
+    rows = "".join(" ".join(str((i >> b) & 1) for b in range(13)) + f" {i % 2}\n"
+                   for i in range(32))
+    for name in ("train.txt", "test.txt"):
+        (tmp_path / name).write_text(f"13 2\n{rows}")
+    files = {name: (tmp_path / name).read_bytes() for name in ("extra.txt", "test.txt")}
+    for cmd, extra in (("compile", ()), ("compile", ("--emit", "ir")), ("graph", ())):
+        r = run(cmd, model, *extra, "-o", tmp_path / "extra.txt")
+        assert r.exit_code == 1 and "is the file this command reads" in r.output, r.output
+    out = tmp_path / "run"
+    r = run("train", model, "--set", "batch=32", "--set", "epochs=1", "--set", "iterations=2",
+            "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    for target in ("test.txt", "extra.txt", "train.txt"):
+        r = run("predict", model, "--params", out / "params.npz", "-o", tmp_path / target)
+        assert r.exit_code == 1 and "is the file this command reads" in r.output, r.output
+    assert files == {name: (tmp_path / name).read_bytes() for name in files}
+    r = run("predict", model, "--params", out / "params.npz", "-o", tmp_path / "p.txt")
+    assert r.exit_code == 0 and len((tmp_path / "p.txt").read_text().splitlines()) == 32
+
+
 def test_an_output_where_no_file_can_be_made_is_an_error(tmp_path):
     """A folder no file can be made in (here /proc) was an internal error (OSError)."""
     import os
