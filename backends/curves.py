@@ -46,6 +46,11 @@ class CurvePrinter(PythonCodePrinter):
             return f"(1 / xp.sqrt({self._print(base)}))"
         return f"({self._print(base)})**({self._print(exp)})"
 
+    def _print_Integer(self, expr):
+        # a whole number beyond float64's exact integers stays a float: as a Python int,
+        # 1e19 overflowed JAX's int64 arguments
+        return super()._print_Integer(expr) if abs(expr) < 2**53 else repr(float(expr))
+
     def _print_Exp1(self, expr):
         return "math.e"
 

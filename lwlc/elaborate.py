@@ -1112,7 +1112,13 @@ class _Elaborator:
         if lo > hi:
             raise ModelError("the piece's interval is empty", p.condition.span)
         if curve is not None:
-            _check_curve(curve, lo, hi, p)
+            try:
+                _check_curve(curve, lo, hi, p)
+                _check_numbers(curve, p)
+            except RecursionError:  # in sympy: its recursion runs deeper than the parser's
+                raise ModelError("the curve's expression is nested too deeply for lwlc to "
+                                 "differentiate", p.span,
+                                 hint="write it with fewer nested functions or powers") from None
         return ir.Piece(lo, hi, affine, curve, p.span)
 
     def interval(self, c: S.Condition, env) -> tuple[float, float]:
@@ -1236,6 +1242,26 @@ class _Elaborator:
             return fn(*[self.sympy_expr(a, env) for a in e.args])
         raise ModelError("a piece's expression uses only z, numbers and parameters",
                          getattr(e, "span", None))
+
+
+def _check_numbers(curve: sympy.Expr, piece: S.Piece) -> None:
+    """Every number in a curve and its first two derivatives must be a finite float64: the
+    solvers compute with them (1e308 * z * z has the slope 2e308 * z, beyond float64)."""
+    import sympy
+
+    z = sympy.Symbol("z", real=True)
+    for what, e in (("the curve", curve), ("its slope", sympy.diff(curve, z)),
+                    ("its second derivative", sympy.diff(curve, z, 2))):
+        for n in e.atoms(sympy.Number):
+            try:
+                ok = math.isfinite(float(n))
+            except OverflowError:
+                ok = False
+            if not ok:
+                raise ModelError(f"{what} holds the number {sympy.N(n, 3)}, beyond the "
+                                 "range of float64 (about 1.8e308)", piece.span,
+                                 hint="rescale the piece: smaller constants, or z and x in "
+                                      "other units")
 
 
 def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> None:

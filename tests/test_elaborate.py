@@ -394,6 +394,31 @@ def test_a_smooth_piece_with_a_kink_or_an_infinite_slope_is_refused_at_its_piece
     assert "piece" in err.hint
 
 
+@pytest.mark.parametrize("piece, message", [
+    # its slope 2e308 * z overflowed: internal error "int too large to convert to float"
+    ("x = 1e308 * z * z for all", "its slope holds the number 2.00E+308, beyond the range"),
+    # 140 nested functions: sympy's recursion failed (internal error: RecursionError)
+    ("x = " + "sin(" * 140 + "z" + ")" * 140 + " for all", "nested too deeply"),
+])
+def test_a_curve_lwlc_cannot_compute_with_is_refused_at_its_piece(piece, message):
+    src = edit(TINY, "in relu", "in f") + f"set f {{ {piece} }}\n"
+    err = model_error(src)
+    check_located(err, *at(src, piece), message)
+
+
+def test_a_curve_with_a_whole_number_beyond_int64_compiles_for_jax(tmp_path):
+    """1e19 * z * z was printed as a Python int, which JAX's jit refused (internal error)."""
+    from lwlc.compiler import compile_model, load_solver
+
+    path = tmp_path / "m.lwl"
+    path.write_text(edit(TINY, "in relu", "in f") + "set f { x = 1e19 * z * z for z >= 0 }\n")
+    solver = load_solver(compile_model(path, {}, "jax", "float64").source)
+    f, df = solver.PIECES_f[0][3:5]
+    z = solver.xp.asarray([2.0])
+    assert float(f(solver.xp, z)[0]) == pytest.approx(4e19)
+    assert float(df(solver.xp, z)[0]) == pytest.approx(4e19)
+
+
 @pytest.mark.parametrize("piece", [
     "x = z / (1 + abs(z)) for all",  # softsign: abs, but its slope is continuous
     "x = 0.1 * z * abs(z) + z for all",
