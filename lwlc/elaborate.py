@@ -332,6 +332,7 @@ class _Elaborator:
         for st in self.program.statements:
             if isinstance(st, S.SampleDecl):
                 self.sample(st)
+        self.check_sample_sources()
         for role, (_spec, span) in list(self.data_spans.items()):
             if role not in ("train", "test") and role not in self.inputs:
                 what = (f"'{role}' is a label, whose classes come with the training set"
@@ -801,6 +802,27 @@ class _Elaborator:
                              second.span)
         self.inputs[st.name] = ir.Input(st.name, part, nodes, st.span)
         self.samples[st.name] = ir.Sample(st.name, part, nodes, src.name, source_part, st.span)
+
+    def check_sample_sources(self) -> None:
+        """A sample is drawn from the encodings of its source part's items, computed from
+        their inputs (eq. 37): a source part that holds sampled items would need the very
+        values being drawn (`from agree x[code, ...]` for a sample of part code, or of the
+        whole batch, crashed the first batch)."""
+        for s in self.samples.values():
+            src = s.source_part
+            for t in self.samples.values():
+                if t.part.start < src.stop and src.start < t.part.stop:
+                    own = "its own part" if t is s else f"part {t.part.name}"
+                    data = [p.name for p in self.batch.parts
+                            if not any(u.part.start < p.stop and p.start < u.part.stop
+                                       for u in self.samples.values())]
+                    raise ModelError(
+                        f"sample {s.name} is drawn from the items of {src.name}, which hold "
+                        f"{own} ({t.part.name}), whose input {t.name} is itself sampled: "
+                        "the encodings it is drawn from would need the values being drawn",
+                        s.span, hint="draw it from a batch part whose inputs are data" + (
+                            f", e.g. `from agree {s.source_var}[{data[0]}, out(...)]`"
+                            if data else ""))
 
     def st_VarDecl(self, st: S.VarDecl):
         self.declare(st.name, "a variable", st.span)

@@ -229,6 +229,20 @@ def test_nmf_ledm():
     assert np.array_equal(m8.edge_sets["E"].outdeg[list(m8.groups["C"])], np.full(6, 8))
 
 
+@pytest.mark.parametrize("source", ["code", "k"])
+def test_a_sample_drawn_from_sampled_items_is_a_located_error(source):
+    """`from agree x[code, ...]` for a sample of part code (or of the whole batch k) passed
+    check and crashed train's first batch (internal error: KeyError)."""
+    src = (MODELS / "mnist_autoencoder.lwl").read_text()
+    line = next(ln for ln in src.splitlines() if ln.startswith("sample s[code, Z]"))
+    bad = line.replace("x[data, out(Z)]", f"x[{source}, out(Z)]")
+    assert bad != line
+    err = model_error(src.replace(line, bad))
+    check_located(err, *at(src.replace(line, bad), bad.split("  #")[0].rstrip()),
+                  f"sample s is drawn from the items of {source}, which hold its own part")
+    assert "x[data, out(...)]" in err.hint
+
+
 def test_mnist_autoencoder():
     m = load_model(MODELS / "mnist_autoencoder.lwl")
     assert [d.name for d in m.node_decls] == ["D", "E1", "Z", "F1"]
