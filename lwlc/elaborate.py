@@ -990,10 +990,16 @@ class _Elaborator:
             if method not in SOLVER_METHODS:
                 raise ModelError(f"unknown solver '{method}'", st.span,
                                  hint="use rrr (Elser eq. 45), dr (Douglas-Rachford) or ap")
+            first: dict[str, Span] = {}
             for k in st.kwargs:
                 if k.name not in SOLVER_SETTINGS:
                     raise ModelError(f"unknown solver setting '{k.name}'", k.span,
                                      hint=did_you_mean(k.name, SOLVER_SETTINGS))
+                if k.name in first:
+                    raise ModelError(f"solver setting '{k.name}' is given twice (first at "
+                                     f"line {first[k.name].line}, col {first[k.name].col})",
+                                     k.span, hint="keep one of them")
+                first[k.name] = k.span
                 if k.name == "error":
                     if k.value not in ("item", "element"):
                         raise ModelError("error = \"item\" or \"element\"", k.span,

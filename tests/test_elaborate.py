@@ -243,6 +243,16 @@ def test_a_sample_drawn_from_sampled_items_is_a_located_error(source):
     assert "x[data, out(...)]" in err.hint
 
 
+def test_a_solver_setting_given_twice_is_a_located_error():
+    """`solve rrr(epochs = 2, ..., epochs = 7)` ran 7 epochs without a word (a user test)."""
+    old = "solve rrr(beta = 1.0, iterations = 10, epochs = 2, seed = 0)"
+    new = "solve rrr(beta = 1.0, iterations = 10, epochs = 2, seed = 0, epochs = 7)"
+    assert old in TINY
+    src = edit(TINY, old, new)
+    err = model_error(src)
+    check_located(err, *at(src, "epochs = 7"), "solver setting 'epochs' is given twice")
+
+
 def test_mnist_autoencoder():
     m = load_model(MODELS / "mnist_autoencoder.lwl")
     assert [d.name for d in m.node_decls] == ["D", "E1", "Z", "F1"]
