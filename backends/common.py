@@ -1093,8 +1093,11 @@ class SolverWriter:
                                             self._neuron_var(t.nodes))
                     diff = f"{f.y} - {f.b}" if f.b else f.y
                 if t.kind == "class":
-                    lines.append(f"    # {where}: the class node with the largest {diff}")
-                    lines.append(f"    out[{t.name!r}] = xp.argmax({z}, axis=-1)")
+                    lines.append(f"    # {where}: the class node with the largest {diff};")
+                    lines.append("    # -1 for an item where it is not finite (an overflow)")
+                    lines.append(f"    scores = {z}")
+                    lines.append(f"    out[{t.name!r}] = xp.where(xp.all(xp.isfinite(scores), "
+                                 "axis=-1), xp.argmax(scores, axis=-1), -1)")
                 elif isinstance(f, ir.ActivationFamily):
                     lines.append(f"    # {where}: f({diff}) where x is fixed (eq. 40-41)")
                     lines.append(f"    out[{t.name!r}] = activation_inference(xp, {z}, "

@@ -456,8 +456,10 @@ def metric_name(compiled: Compiled, target, split: str) -> str:
 
 
 def score(compiled: Compiled, solver, params, target, data: dict, n: int,
-          latent=None, chunk: int = 4096) -> float:
-    """Error rate (class) or RMS error (value) of one target over `n` items of `data`."""
+          latent=None, chunk: int = 4096, unpredicted: list | None = None) -> float:
+    """Error rate (class) or RMS error (value) of one target over `n` items of `data`.
+    `unpredicted`, if given, receives how many items had no finite prediction (an
+    overflow in the forward pass: class -1, which counts as wrong, or a value nan/inf)."""
     wrong, sq, count = 0.0, 0.0, 0
     cols = slice(None)
     if target.kind == "value":  # the input's columns of the target's nodes (an input may
@@ -468,8 +470,11 @@ def score(compiled: Compiled, solver, params, target, data: dict, n: int,
         stop = min(n, start + chunk)
         rows = {k: v[start:stop] for k, v in data.items()}
         lat = None if latent is None else latent[start:stop]
-        pred = to_host(solver, solver.predict(params, rows, stop - start, target.infer,
-                                              lat)[target.name])
+        with np.errstate(all="ignore"):  # an overflow is counted, not printed
+            pred = to_host(solver, solver.predict(params, rows, stop - start, target.infer,
+                                                  lat)[target.name])
+        if unpredicted is not None:
+            unpredicted.append(unpredictable(target, pred))
         ref = rows[target.reference] if target.kind == "class" else \
             rows[target.reference][:, cols]
         if target.kind == "class":
@@ -481,6 +486,23 @@ def score(compiled: Compiled, solver, params, target, data: dict, n: int,
     if target.kind == "class":
         return wrong / max(1, count)
     return math.sqrt(sq / max(1, count))
+
+
+def unpredictable(target, pred) -> int:
+    """How many items of one target's predictions are not finite (class -1 or a value that
+    is nan or inf: the forward pass overflowed)."""
+    pred = np.asarray(pred)
+    if target.kind == "class":
+        return int(np.sum(pred < 0))
+    return int(np.sum(~np.all(np.isfinite(pred.reshape(len(pred), -1)), axis=1)))
+
+
+def _unpredicted_note(name: str, bad: int, n: int, kind: str, scored: bool = True) -> str:
+    what = "nan or inf" if kind != "class" else (
+        "class -1, counted as wrong" if scored else "class -1")
+    return (f"{bad} of {n} item(s) have no finite prediction of {name} ({what}): the "
+            "forward pass overflowed on them (inputs or parameters too large for the "
+            "precision)")
 
 
 def scored_on_data(target, dpart: ir.SubBatch) -> bool:
@@ -1125,7 +1147,11 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
     for t in compiled.plan.targets:
         if not scored_on_data(t, dpart):
             continue
-        value = score(compiled, solver, params, t, bound.rows(slice(None)), len(bound))
+        bad: list[int] = []
+        value = score(compiled, solver, params, t, bound.rows(slice(None)), len(bound),
+                      unpredicted=bad)
+        if sum(bad) and warn is not None:
+            warn(_unpredicted_note(t.name, sum(bad), len(bound), t.kind))
         if t.kind == "class":
             single = sum(u.kind == "class" for u in compiled.plan.targets) == 1
             key = "error" if single else f"{t.name}_error"
@@ -1194,7 +1220,11 @@ def predict(model: str, params_path: str, spec: str | None, overrides: dict,
         chunks = []
         for start in range(0, len(bound), 4096):
             part = {k: v[start:start + 4096] for k, v in rows.items()}
-            got = solver.predict(params, part, len(next(iter(part.values()))), infer)
+            with np.errstate(all="ignore"):  # an overflow is said below, not printed
+                got = solver.predict(params, part, len(next(iter(part.values()))), infer)
             chunks.append(to_host(solver, {k: got[k] for k in mine}))
         out.update({k: np.concatenate([c[k] for c in chunks]) for k in mine})
+    for t in targets:
+        if (bad := unpredictable(t, out[t.name])) and warn is not None:
+            warn(_unpredicted_note(t.name, bad, len(bound), t.kind, scored=False))
     return {k: out[k] for k in names}

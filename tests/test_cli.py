@@ -501,6 +501,29 @@ def test_an_output_is_never_a_file_the_model_reads(tmp_path):
     assert r.exit_code == 0 and len((tmp_path / "p.txt").read_text().splitlines()) == 32
 
 
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_an_item_whose_forward_pass_overflows_is_said_and_never_a_class(tmp_path, backend):
+    """Inputs of 1e308 overflowed to nan, and predict printed a class for them (argmax of
+    nan), evaluate scored it, without a word (a user test): now class -1 and a note."""
+    model = ROOT / "models" / "majority.lwl"
+    out = tmp_path / "run"
+    r = run("train", model, "--data", "majority:inputs=13,depth=2,seed=2,limit=32", "--set",
+            "batch=32", "--set", "epochs=1", "--set", "iterations=2", "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    data = tmp_path / "items.txt"
+    data.write_text("13 2\n" + " ".join(["1e308"] * 13) + " 1\n" + " ".join(["1"] * 13)
+                    + " 0\n")
+    r = run("predict", model, "--params", out / "params.npz", "--data", data,
+            "--backend", backend)
+    assert r.exit_code == 0, r.output
+    assert "1 of 2 item(s) have no finite prediction of classes (class -1)" in r.output
+    assert "RuntimeWarning" not in r.output
+    assert r.output.splitlines()[-2] == "-1" and r.output.splitlines()[-1] in ("0", "1")
+    r = run("evaluate", model, "--params", out / "params.npz", "--data", data,
+            "--backend", backend)
+    assert r.exit_code == 0 and "class -1, counted as wrong" in r.output, r.output
+
+
 def test_an_output_where_no_file_can_be_made_is_an_error(tmp_path):
     """A folder no file can be made in (here /proc) was an internal error (OSError)."""
     import os
