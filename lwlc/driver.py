@@ -1059,6 +1059,13 @@ def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
         raise LwlcError(f"--start {start}: {path} holds no start of that seed",
                         hint=f"its starts' seeds: {which}")
     row = seeds.index(start)
+    short = [k for k, v in params.items() if k not in (rundir.SEEDS, rundir.SOLVED)
+             and (np.ndim(v) == 0 or len(v) != len(seeds))]
+    if short:
+        rows = len(params[short[0]]) if np.ndim(params[short[0]]) else "no"
+        raise DataError(f"{path} lists {len(seeds)} starts, but its {short[0]!r} holds "
+                        f"{rows} rows of them",
+                        hint="it may be damaged; run the restarts again")
     return {k: v[row] for k, v in params.items() if k not in (rundir.SEEDS, rundir.SOLVED)}
 
 

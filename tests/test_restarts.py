@@ -353,3 +353,16 @@ def test_a_restarts_file_without_its_seeds_is_a_clear_error(tmp_path):
                                   "--start", "1", "--data", "ledm:m=6"])
     assert ev.exit_code == 1 and "holds no record of its starts' seeds" in ev.output
     assert "Traceback" not in ev.output
+
+
+def test_a_restarts_file_with_fewer_rows_than_seeds_is_a_clear_error(tmp_path):
+    """Parameters cut to 2 rows for 3 seeds: --start 2 was an internal error (IndexError)."""
+    from lwlc.driver import save_params
+
+    save_params(tmp_path / "restarts.npz",
+                {"w": np.zeros((2, 3)), "__seed__": np.arange(3)},
+                {"model": "nmf_ledm", "kind": "restarts"})
+    ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", str(tmp_path / "restarts.npz"),
+                                  "--start", "2", "--data", "ledm:m=6"])
+    assert ev.exit_code == 1 and "lists 3 starts, but its 'w' holds 2 rows" in ev.output
+    assert "internal error" not in ev.output
