@@ -1067,7 +1067,7 @@ class _Elaborator:
             method=method, beta=beta, lam=None if lam is None else float(lam),
             iterations=whole("iterations", 1), tolerance=float(settings["tolerance"]),
             epochs=whole("epochs", 1), seed=whole("seed", 0), error=str(settings["error"]),
-            restart=bool(restart), span=span,
+            restart=bool(restart), span=span, epochs_span=spans.get("epochs"),
         )
 
     # --- constraints ---------------------------------------------------------------------

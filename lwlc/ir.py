@@ -303,6 +303,7 @@ class Solver:
     error: str  # "item": Σ/K (eq. 22, 27) | "element": Σ/(K |E|) (golden NMF convention)
     restart: bool = False  # a one-batch run restarts each epoch from the consensus parameters
     span: Span | None = field(default=None, compare=False)
+    epochs_span: Span | None = field(default=None, compare=False)  # `epochs = N`, if written
 
 
 @dataclass(frozen=True)

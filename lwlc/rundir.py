@@ -246,7 +246,7 @@ def run_record(*, model, backend: str, dtype: str, overrides: dict, train: dict 
         "format": FORMAT,
         "lwlc": __version__,
         "model": model.name,
-        "model_sha256": sha256_bytes(model.source.encode()),
+        "model_sha256": resume_fingerprint(model),
         "backend": backend,
         "dtype": dtype,
         "seed": int(s.seed),
@@ -267,6 +267,20 @@ def run_record(*, model, backend: str, dtype: str, overrides: dict, train: dict 
         "host": socket.gethostname(),
         "pid": os.getpid(),
     }
+
+
+def resume_fingerprint(model) -> str:
+    """model_fingerprint of the model's text without the solve line's `epochs = N`, which
+    --resume may raise (a comment added to the model, or more epochs written in it, refused
+    the resume as a changed model)."""
+    text = model.source
+    span = model.solver.epochs_span if model.solver is not None else None
+    if span is not None and span.end_line is not None and span.end_col is not None:
+        starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        a = starts[span.line - 1] + span.col - 1
+        b = starts[span.end_line - 1] + span.end_col - 1
+        text = text[:a] + text[b:]
+    return model_fingerprint(text)
 
 
 def run_id(record: dict) -> str:
@@ -304,7 +318,8 @@ def differences(now: dict, then: dict, given: dict) -> list[str]:
         out.append(f"lwlc {now['lwlc']} is not the lwlc {then['lwlc']} that started the run")
     if now["model_sha256"] != then["model_sha256"]:
         out.append(f"model text changed since the run ({now['model_file']}; the run's model "
-                   f"was {then['model']!r} from {then.get('model_file', '?')})")
+                   f"was {then['model']!r} from {then.get('model_file', '?')}; comments, "
+                   "spacing and the solve line's epochs may change)")
     if now["backend"] != then["backend"]:
         out.append(f"--backend {now['backend']} differs from the run's --backend "
                    f"{then['backend']}")

@@ -166,6 +166,26 @@ def test_resume_refuses_a_different_run(template, tmp_path, change, expected):
     assert load_params(out / "params.npz")[1]["epochs"] == 1
 
 
+def test_resume_takes_a_model_with_new_comments_or_more_epochs_in_its_text(tmp_path):
+    """A comment added to the model, or `epochs = N` raised in its solve line, refused the
+    resume as "model text changed" (a user test); the README says only epochs may change."""
+    model = tmp_path / "m.lwl"
+    text = MODEL.read_text()
+    model.write_text(text)
+    out = tmp_path / "run"
+    assert train_cli(out, model=model, data=DATA).exit_code == 0
+    model.write_text("# my notes\n" + text.replace("# one hidden layer", "# one layer"))
+    r = train_cli(out, "--resume", epochs=2, model=model, data=DATA)
+    assert r.exit_code == 0, r.output
+    assert load_params(out / "params.npz")[1]["epochs"] == 2
+    solve = next(ln for ln in text.splitlines() if ln.startswith("solve"))
+    model.write_text(text.replace(solve, solve.replace("epochs = 1000", "epochs = 3")))
+    assert "epochs = 3" in model.read_text()
+    r = run("train", model, "--data", DATA, *SMALL, "--out", out, "-q", "--resume")
+    assert r.exit_code == 0, r.output
+    assert load_params(out / "params.npz")[1]["epochs"] == 3
+
+
 def test_resume_refuses_a_changed_model_or_data_file(tmp_path):
     model = tmp_path / "m.lwl"
     model.write_text(MODEL.read_text().replace('data train = "../../shared/data/maj13_2_3_train"',
@@ -175,11 +195,12 @@ def test_resume_refuses_a_changed_model_or_data_file(tmp_path):
     datamod.save_text(datamod.load(DATA), data)
     out = tmp_path / "run"
     assert train_cli(out, model=model, data=data).exit_code == 0
-    model.write_text(model.read_text() + "\n# a comment\n")
+    text = model.read_text()
+    model.write_text(text.replace("\"Elser 2021,", "\"Elser (2021),", 1))
     r = train_cli(out, "--resume", epochs=2, model=model, data=data)
     clean(r)
     assert "model text changed since the run" in r.output
-    model.write_text(model.read_text().replace("\n# a comment\n", ""))
+    model.write_text(text)
     lines = data.read_text().splitlines()
     lines[2] = lines[2].replace("1.0", "0.0", 1) if "1.0" in lines[2] else \
         lines[2].replace("0.0", "1.0", 1)
