@@ -229,7 +229,7 @@ def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.Model
     approaches (a sigmoid's 0 and 1): there is no z with f(z) = x, so the projection's
     steps run off towards infinity, RRR_err stays large and the backends part ways
     where rounding decides (the constant case is an error in the model)."""
-    from .elaborate import approached_limits
+    from .elaborate import approached_limits, never_taken
 
     m = compiled.model
     out = []
@@ -256,6 +256,16 @@ def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.Model
                 "never takes such values, so f(z) = x has no solution and z runs off",
                 f.span, hint="use a set that takes these values (a piece that reaches them, "
                 "as zigmoid or step do), or data inside the values the set takes"))
+        outside, taken = never_taken(f.set.pieces, seen)
+        outside &= ~bad
+        if outside.any():
+            shown = ", ".join(f"{v:g}" for v in seen[outside][:4])
+            shown += " ..." if outside.sum() > 4 else ""
+            out.append(ir.ModelWarning(
+                f"the data ({bound.name}) fix x of '{f.name}' at {shown}: set {f.set.name} "
+                f"never takes such values (its values are {taken}), so the constraint never "
+                "holds for those items", f.span,
+                hint="use a set whose values cover the data, or scale the data into them"))
     return out
 
 

@@ -7,6 +7,7 @@ from the model text is ever evaluated as Python.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import replace
@@ -1461,23 +1462,9 @@ def approached_limits(pieces: tuple, values) -> np.ndarray:
     out = np.full(values.shape, np.nan)
     if all(p.affine is not None for p in pieces):
         return out  # an affine piece takes the ends of its closed interval
-    import sympy
-
-    taken = sympy.S.EmptySet
-    for piece in pieces:
-        got = _values(piece)
-        if got is None:
-            return out
-        taken = taken | got
-    spans = []  # (lo, hi, lo taken, hi taken) of each interval or point
-    for part in (taken.args if isinstance(taken, sympy.Union) else (taken,)):
-        if isinstance(part, sympy.Interval):
-            spans.append((float(part.start), float(part.end), not part.left_open,
-                          not part.right_open))
-        elif isinstance(part, sympy.FiniteSet):
-            spans += [(float(p), float(p), True, True) for p in part]
-        else:
-            return out
+    spans = _taken_spans(pieces)
+    if spans is None:
+        return out
     inside = np.zeros(values.shape, dtype=bool)
     ends, attained = [], []
     for lo, hi, lo_in, hi_in in spans:
@@ -1494,6 +1481,49 @@ def approached_limits(pieces: tuple, values) -> np.ndarray:
     bad = ~inside & ~np.asarray(attained)[nearest]
     out[bad] = ends_a[nearest[bad]]
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _taken_spans(pieces: tuple) -> list[tuple[float, float, bool, bool]] | None:
+    """The values x a set's pieces take, as (lo, hi, lo taken, hi taken) per interval or
+    point; None where sympy cannot tell."""
+    import sympy
+
+    taken = sympy.S.EmptySet
+    for piece in pieces:
+        got = _values(piece)
+        if got is None:
+            return None
+        taken = taken | got
+    spans = []
+    for part in (taken.args if isinstance(taken, sympy.Union) else (taken,)):
+        if isinstance(part, sympy.Interval):
+            spans.append((float(part.start), float(part.end), not part.left_open,
+                          not part.right_open))
+        elif isinstance(part, sympy.FiniteSet):
+            spans += [(float(p), float(p), True, True) for p in part]
+        elif part is not sympy.S.EmptySet:
+            return None
+    return spans
+
+
+def never_taken(pieces: tuple, values) -> tuple[np.ndarray, str]:
+    """Which of `values` (fixed x) lie outside every value the set takes or approaches
+    (relu's x = -1, sin's 2), and the set's values as text ("[0, inf)"); nothing where
+    sympy cannot tell. The projection then moves x to the nearest value the set takes, and
+    the constraint never holds."""
+    values = np.asarray(values, dtype=np.float64)
+    spans = _taken_spans(pieces)
+    if not spans:
+        return np.zeros(values.shape, dtype=bool), ""
+    near = np.zeros(values.shape, dtype=bool)
+    for lo, hi, _, _ in spans:  # closed: a value only approached is approached_limits'
+        near |= (values >= lo - 1e-12 * (1 + abs(lo))) & (values <= hi + 1e-12 * (1 + abs(hi)))
+    shown = " | ".join(
+        f"{_shown(lo)}" if lo == hi else
+        f"{'[' if a else '('}{_shown(lo)}, {_shown(hi)}{']' if b else ')'}"
+        for lo, hi, a, b in sorted(spans))
+    return ~near, shown
 
 
 def approached_only(pieces: tuple, values) -> np.ndarray:
@@ -1818,6 +1848,14 @@ class _Context:
                              "over", rel.x.span)
         fixed = self.fixed_value(rel.fixed) if rel.fixed is not None else None
         aset = self.el.instantiate_set(rel.set)
+        if fixed is not None and fixed.constant is not None:
+            outside, values = never_taken(aset.pieces, fixed.constant)
+            if outside:  # legal: the projection takes the nearest value the set takes
+                self.el.warnings.append(ir.ModelWarning(
+                    f"set {rel.set.name} never takes the value x = {_shown(fixed.constant)} "
+                    f"(its values are {values}): the projection gives x the nearest value the "
+                    "set takes, so this constraint never holds exactly", rel.fixed.span,
+                    hint="fix x to a value the set takes, if that is what you mean"))
         if fixed is not None and fixed.constant is not None and any(
                 p.curve is not None for p in aset.pieces):
             limit = float(approached_limits(aset.pieces, fixed.constant))

@@ -457,6 +457,16 @@ def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
     inside = bind(c, "bits:n=3", "train")
     inside.inputs["d"] = 0.25 + 0.5 * inside.inputs["d"]
     assert unreached_data(c, inside, {}) == []
+    # data a set never takes, not even in the limit: relu's negative values (a user test)
+    relu_path = _write(tmp_path, path.read_text().replace(") in sigmoid", ") in relu"),
+                       "relu.lwl")
+    c = compile_model(relu_path, None, "numpy")
+    negative = bind(c, "bits:n=3", "train")
+    negative.inputs["d"] = negative.inputs["d"] - 0.5
+    (w,) = unreached_data(c, negative, {})
+    assert "fix x of 'inp' at -0.5: set relu never takes such values (its values are " \
+        "[0, inf))" in w.message
+    assert unreached_data(c, bind(c, "bits:n=3", "train"), {}) == []
     from lwlc import restarts  # one batch: --restarts warns the same
 
     said = []

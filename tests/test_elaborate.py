@@ -496,6 +496,25 @@ def test_an_activation_fixed_to_a_value_its_curve_only_approaches_is_refused(fix
                   f"{fixed}: it only approaches {approached:g}")
 
 
+@pytest.mark.parametrize("fixed, use, values", [
+    ("-1", "soft { x = 0 for z <= 0; x = z for z >= 0 }", "[0, inf)"),  # relu
+    ("0.5", "soft { x = 0 for z <= -0.2; x = 1 for z >= 0.2 }", "0 | 1"),  # a step
+    ("2", "soft { x = sin(z) for all }", "[-1, 1]"),
+    ("3", "soft { x = 0 for z <= 0; x = tanh(z) for z in [0, 2] }", "[0, 0.964"),
+])
+def test_an_activation_fixed_to_a_value_its_set_never_takes_is_a_warning(fixed, use, values):
+    """relu == -1, a step == 0.5, sin == 2 passed check without a word (a user test); the
+    projection takes the nearest value the set takes, so the constraint never holds."""
+    src = edit(TINY, "agree x[k, out(i)]) in relu", f"agree x[k, out(i)] == {fixed}) in soft")
+    src += f"set {use}\n"
+    (w,) = [w for w in load(src).warnings if "never takes" in w.message]
+    assert f"set soft never takes the value x = {fixed} (its values are {values}" in w.message
+    assert (w.span.line, w.span.col) == at(src, f"{fixed}) in soft")
+    fine = edit(TINY, "agree x[k, out(i)]) in relu", "agree x[k, out(i)] == 0.5) in soft")
+    assert not [w for w in load(fine + "set soft { x = sin(z) for all }\n").warnings
+                if "never takes" in w.message]
+
+
 def test_user_set_shadows_a_builtin():
     src = TINY + "set relu { x = z for all }\n"
     assert load(src).family("hidden").set.pieces[0].lo == -math.inf
