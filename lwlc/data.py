@@ -763,9 +763,13 @@ def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int]
     if int(lines[0][1][0].group()) == 2:
         # also the paper's header of unlabeled items of two values each, as lines 2-3 would
         # be: boolearn's only where its count of numbers fits
+        # or where every line after the header holds one item of it (a file of 3 items
+        # whose header says 2 was read as 14 unlabeled items of 2 numbers, header and all)
         in_count = int(lines[1][1][1].group())
         per_item = in_count + (1 if out_count == 1 and out_type >= 2 else out_count)
-        if len(_TOKEN_RE.findall(raw)) != 5 + 2 * per_item:
+        counts = [len(_TOKEN_RE.findall(line)) for line in raw[pos:].split(b"\n")]
+        by_line = per_item != 2 and all(c in (0, per_item) for c in counts) and any(counts)
+        if len(_TOKEN_RE.findall(raw)) != 5 + 2 * per_item and not by_line:
             return None
     return lines, min(pos, len(raw))
 
@@ -793,6 +797,10 @@ def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
             path=where, line=iline, col=in_count.start() - raw.rfind(b"\n", 0,
                                                                     in_count.start()),
             hint="lwlc reads boolearn tasks with inputs: 2x2.dat, mnistjr.dat, auto8.dat")
+    if n_items == 0:
+        raise DataError("the header announces 0 items", path=where, line=hline,
+                        col=n_tok.start() - raw.rfind(b"\n", 0, n_tok.start()),
+                        hint="line 1 of a boolearn file counts its items")
     classes = ocount == 1 and otype >= 2
     per_item = n_in + (1 if classes else ocount)
     what = (f"{n_in} inputs + " + ("the class index" if classes else f"{ocount} outputs")

@@ -102,6 +102,11 @@ def test_the_shared_boolearn_tasks_load():
      "item 2: input 2 is 0.5, not 0 or 1: line 2 declares Boolean inputs (type 2)"),
     ("2\n2 2\n2 2\n0 1\n1 0\n\n1 1\n0 0.25\n", 8, 3,
      "item 2: output 2 is 0.25, not 0 or 1: line 3 declares Boolean outputs (type 2)"),
+    # no items: an error without a file or line (a user test)
+    ("0\n2 5\n2 1\n", 1, 1, "the header announces 0 items"),
+    # 3 items where the header says 2: read as 14 unlabeled items of 2 numbers (a user test)
+    ("2\n2 4\n2 4\n1 0 1 0 1 1 0 0\n0 0 0 0 0 0 1 1\n1 1 1 1 1 1 0 1\n", 6, 1,
+     "the header (line 1) announces 2 items of 8 numbers"),
 ])
 def test_boolearn_errors_are_located(tmp_path, content, line, col, fragment):
     err = error_of(write(tmp_path, "bad.dat", content))
