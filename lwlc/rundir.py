@@ -104,11 +104,11 @@ def read_params(path: str | Path, hint: str | None = None) -> tuple[dict, dict]:
         what = "it is empty" if not head else f"it begins with {head!r}"
         raise DataError(f"{path} is not a parameter file written by lwlc train (not an .npz "
                         f"archive: {what})", hint=damaged)
+    if head.startswith(b"\x93NUMPY"):  # np.load gives a bare array, no archive
+        raise DataError(f"{path} is a single .npy array, not a parameter file written by lwlc "
+                        "train", hint="give the params.npz that lwlc train --out DIR wrote")
     try:
         with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise DataError(f"{path} is a single .npy array, not a parameter file written "
-                                "by lwlc train", hint=damaged)
             params = {k: np.array(z[k]) for k in z.files if k != META}
             raw = meta_text(z[META]) if META in z.files else None
     except DataError:

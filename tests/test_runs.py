@@ -280,6 +280,11 @@ def test_evaluate_refuses_damaged_or_foreign_params(template, tmp_path):
     r = run("evaluate", MODEL, "--params", out / "params.npz", "--data", DATA)
     clean(r)
     assert "is not a parameter file" in r.output
+    np.save(tmp_path / "one.npy", np.zeros(3))  # printed a TypeError (a user test)
+    r = run("evaluate", MODEL, "--params", tmp_path / "one.npy", "--data", DATA)
+    clean(r)
+    assert "one.npy is a single .npy array, not a parameter file" in r.output
+    assert "TypeError" not in r.output
     # the same network shapes, another model
     r = run("evaluate", ROOT / "models" / "relabel.lwl", "--params",
             template[0] / "params.npz", "--data", DATA)
