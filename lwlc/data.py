@@ -412,6 +412,7 @@ def _check_blobs(p: dict) -> None:
     _require(items * n_in <= 50_000_000, "blobs", "items", items,
              "items x inputs must be at most 50000000")
     _require(spread >= 0, "blobs", "spread", spread, "spread must be >= 0")
+    _require(spread <= 1e100, "blobs", "spread", spread, "spread must be at most 1e100")
 
 
 def _blobs(p: dict, role: str):

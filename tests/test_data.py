@@ -520,6 +520,7 @@ def test_unknown_key_lists_keys():
         ("majority:seed=-1", "seed must be >= 0"),
         ("onehot:n=11", "n must be between 1 and 10"),
         ("blobs:spread=-1", "spread must be >= 0"),
+        ("blobs:spread=1e308", "spread must be at most 1e100"),  # overflowed: a warning
         ("blobs:spread=inf", "expected a finite number"),
         ("blobs:items=1.5", "expected an integer"),
         ("digits:limit=0", "limit must be at least 1"),
