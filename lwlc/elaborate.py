@@ -692,6 +692,8 @@ class _Elaborator:
                 continue
             parts = line.replace("->", " ").split()
             try:
+                if not all(p.isascii() for p in parts):  # int() takes '١' and '６' as digits
+                    raise ValueError
                 a, b = (int(p) for p in parts)
             except ValueError:
                 raise ModelError(

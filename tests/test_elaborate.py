@@ -367,9 +367,10 @@ constraint inputs for k, i in D: agree x[k, out(i)] == d[k, i]
     path.write_text(src)
     es = load_model(path).edge_sets["E"]
     assert list(zip(es.tail.tolist(), es.head.tolist(), strict=True)) == [(0, 3), (1, 3), (2, 4)]
-    (tmp_path / "e.txt").write_text("0 3\n1 x\n")
-    with pytest.raises(ModelError, match="e.txt:2: expected two node numbers"):
-        load_model(path)
+    for bad in ("1 x", "1 \u0663"):  # '٣': Python's int() took Arabic digits (a user test)
+        (tmp_path / "e.txt").write_text(f"0 3\n{bad}\n", encoding="utf-8")
+        with pytest.raises(ModelError, match="e.txt:2: expected two node numbers"):
+            load_model(path)
     (tmp_path / "e.txt").write_text("0 9\n")
     with pytest.raises(ModelError, match="node number out of range 0..4"):
         load_model(path)

@@ -534,3 +534,10 @@ def test_a_model_file_that_never_ends_is_refused(tmp_path, monkeypatch):
     big.write_text("# " + "x" * 2000 + "\n")
     with pytest.raises(ParseError, match="holds more than 1,000 bytes: not a model file"):
         parse.parse_file(big)
+
+
+@pytest.mark.parametrize("number", ["\u0662.\u0665", "\uff16"])  # Arabic 2.5, fullwidth 6
+def test_a_number_is_written_in_ascii_digits(number):
+    """`param omega = ٢.٥` read as 2.5 and `nodes H1[６]` as 6 (a user test)."""
+    with pytest.raises(ParseError, match="unexpected character"):
+        parse_text(f"model m\nparam omega = {number}\n", "t.lwl")
