@@ -608,6 +608,8 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
                         hint="--resume continues the run in --out; --overwrite replaces it")
     if cfg.resume and not cfg.out:
         raise LwlcError("--resume needs --out DIR holding an earlier run's params.npz")
+    if cfg.overwrite and not cfg.out:  # it was ignored without a word
+        raise LwlcError("--overwrite needs --out DIR: the run directory it replaces")
     overrides = dict(cfg.overrides)
     if cfg.epochs is not None:
         overrides["epochs"] = cfg.epochs

@@ -95,6 +95,11 @@ def test_existing_run_is_refused_and_overwrite_replaces_it(template, tmp_path):
     r = train_cli(out, "--overwrite", "--resume")
     clean(r)
     assert "exclude each other" in r.output
+    for flag, needs in (("--overwrite", "--overwrite needs --out DIR"),  # it was ignored
+                        ("--resume", "--resume needs --out DIR")):
+        r = run("train", MODEL, "--data", DATA, *SMALL, "--set", "epochs=1", "-q", flag)
+        clean(r)
+        assert needs in r.output
 
 
 def test_a_folder_holding_only_a_run_json_is_not_written_over(tmp_path):
