@@ -1118,8 +1118,12 @@ class SolverWriter:
         default = next(iter(pnames), m.batch.parts[0].name)
         lines += [f"def predict(params, data, K, part={default!r}, latent=None):",
                   '    """{target: prediction} for K items of a batch part: classes, or the '
-                  'values\n    that the model\'s data constraints equate to data."""']
+                  'values\n    that the model\'s data constraints equate to data. `latent`: '
+                  "the part's latent node\n    values, [K, nodes] (or latent_values's "
+                  '{part: array}); None infers them."""']
         if pnames:
+            lines += ["    if isinstance(latent, dict):",
+                      "        latent = latent.get(part)"]
             lines.append("    return {" + ", ".join(f"{p!r}: {f}" for p, f in pnames.items())
                          + "}[part](params, data, K, latent)")
         else:

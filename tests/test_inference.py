@@ -72,3 +72,25 @@ def test_bounded_least_squares_reads_the_known_nodes_and_agrees_across_backends(
 
     got = jax.jit(run)(jnp.asarray(X), jnp.asarray(A), jnp.asarray(t))
     np.testing.assert_allclose(np.asarray(got), v, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_predict_takes_latent_values_as_latent_values_returns_them(backend):
+    """latent_values gives {part: array}; predict(latent=that) raised a TypeError, while it
+    took the part's array (a user test)."""
+    from pathlib import Path
+
+    from lwlc.compiler import compile_model, load_solver
+
+    model = Path(__file__).parent.parent / "models" / "nmf_ledm.lwl"
+    m = load_solver(compile_model(model, {}, backend).source)
+    i = np.arange(6)
+    data = {"Y": ((i[:, None] - i[None, :]) / 5.0) ** 2}
+    st = m.init(m.initial_params(np.random.default_rng(0)), data)
+    st, *_ = m.solve_batch(st, data, iterations=50)
+    st = {k: np.asarray(v) for k, v in st.items()}
+    params = m.consensus_params(st, data)
+    codes = m.latent_values(st, data)
+    whole = np.asarray(m.predict(params, data, 6, latent=codes)["factor"])
+    part = np.asarray(m.predict(params, data, 6, latent=codes["k"])["factor"])
+    np.testing.assert_array_equal(whole, part)
