@@ -41,8 +41,9 @@ API = '''
 
 def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, beta={beta}):
     """Run RRR on one batch inside one compiled loop. Returns (state, steps,
-    first error, last error). The first call for a shape compiles; its time is
-    added to LAST_COMPILE_SECONDS."""
+    first error, last error). The state's arrays are donated to the loop: use the
+    returned state, not the one passed in (its JAX arrays are deleted). The first
+    call for a shape compiles; its time is added to LAST_COMPILE_SECONDS."""
     return run_compiled({step}, state, data, iterations, tolerance, beta)
 
 
