@@ -575,7 +575,8 @@ def evaluate(
     start: StartOpt = None,
 ) -> None:
     """Evaluate trained parameters on a data set: the error rate of each class prediction and
-    the RMS error of each value the model equates to data."""
+    the RMS error of each value the model equates to data. Latent codes (an NMF's) are
+    inferred from the weights, as for new items: train's figure reads them from its state."""
 
     def body():
         from .driver import evaluate as run_eval
