@@ -472,9 +472,15 @@ def split(model: ir.Model) -> SplitPlan:
                 if alike is not None:  # two of a kind: `for` domains that overlap
                     f, g = alike
                     at = g
+                    overlap = f.nodes is None or g.nodes is None or set(f.nodes) & set(g.nodes)
                     hint = (f"'{f.name}' and '{g.name}' are both {f.kind} constraints on this "
                             "element: their `for` domains overlap; make them disjoint (e.g. "
-                            "`i in N - D` for the rest of N), or introduce a consensus copy")
+                            "`i in N - D` for the rest of N), or introduce a consensus copy"
+                            if overlap else
+                            f"'{f.name}' and '{g.name}' are both {f.kind} constraints on this "
+                            "element, over different nodes: an edge's element is the out-edge "
+                            "of its tail and the in-edge of its head, and each reaches it from "
+                            "one end; give one of them an edge variable of its own")
                 third = SplitError(
                     f"{elem} is touched by three constraints: "
                     + ", ".join(_where(f) for f in three)

@@ -284,6 +284,19 @@ constraint neuron for k, j in H1 | H2: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
                                "element: their `for` domains overlap")
 
 
+def test_two_constraints_of_a_kind_over_different_nodes_are_not_said_to_overlap():
+    """`act` over D's out-edges and `pos` over H1's in-edges meet on the edges D -> H1; the
+    hint said that their `for` domains overlap, which they do not (a user test)."""
+    text = HEAD.replace("var y[k, H1 | H2]", "var y[k, D | H1 | H2]") + """\
+constraint act for k, i in D: (y[k, i], agree x[k, out(i)]) in relu
+constraint neuron for k, j in H1 | H2: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint pos for k, i in H1: (y[k, i], agree x[k, in(i)]) in relu
+"""
+    err = split_error(text)
+    assert "is touched by three constraints" in err.message
+    assert "over different nodes" in err.hint and "domains overlap" not in err.hint
+
+
 def test_triple_names_an_edge_readably():
     text = HEAD + """\
 constraint a for k, i in H1: agree x[k, out(i)]
