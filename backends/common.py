@@ -669,11 +669,16 @@ class SolverWriter:
             what = "RRR with λ, eq. 47"
         if s.method == "dr":
             what = "Douglas-Rachford, RRR with beta = 1"
+        gap = "P_B(2 P_A(x) - x) - P_A(x)"  # what RRR_err measures, per method
+        if method == "ap":
+            gap = "P_B(P_A(x)) - P_A(x)"
+        elif s.lam is not None:
+            gap = "P_B((1 + λ) P_A(x) - λ x) - P_A((1 - λ) P_B(x) + λ x)"
         return (
             f"\n\ndef rrr_step(state, data, beta={num(beta)}):\n"
             f'    """One iteration ({what}).\n\n'
-            "    Returns (state, RRR_err), RRR_err the metric norm of P_B(2 P_A(x) - x) - P_A(x)\n"
-            '    (eq. 22, 27)."""\n'
+            f"    Returns (state, RRR_err), RRR_err the metric norm of\n    {gap} (eq. 22, 27)."
+            '"""\n'
             "    K = next(iter(state.values())).shape[0]\n"
             f"    return rrr_update(project_A, project_B, state, data, beta, "
             f"{None if s.lam is None else num(s.lam)}, {method!r},\n"
