@@ -663,7 +663,8 @@ def test_sets(
     nearest point in the model's metric, non-expansive where convex, NumPy = JAX; and one RRR
     step of the whole model, finite and NumPy = JAX. First, the set library's own property
     tests of the set kinds it uses. A batch larger than 8 items per part is shrunk unless
-    --set gives its size. Exit 1 on any failure."""
+    --set gives its size (to 8, doubled while a percentage count, as exempt 10%, would be 0:
+    mnist_exempt.lwl tests at 128, which takes minutes). Exit 1 on any failure."""
 
     def body():
         from .modeltest import small_batch, test_model

@@ -340,6 +340,8 @@ def check_kind(
             results.append(PropertyResult(name, prop, state["n"], True))
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             ce = repr(state["failing"]) if state["failing"] is not None else ""
+            while isinstance(exc, ExceptionGroup) and exc.exceptions:
+                exc = exc.exceptions[0]  # hypothesis's distinct failures: the first one
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             text = f"{msg} (example: {ce})" if ce else msg  # the message whole, first
             results.append(PropertyResult(name, prop, state["n"], False, text))
