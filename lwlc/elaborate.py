@@ -685,6 +685,7 @@ class _Elaborator:
                              term.span, hint="an edge file lists 'TAIL HEAD' node numbers, "
                              "one edge per line") from None
         t, h = [], []
+        seen: dict[tuple[int, int], int] = {}
         n = sum(d.size for d in self.node_decls)
         for lineno, line in enumerate(text.splitlines(), 1):
             line = line.split("#")[0].strip()
@@ -703,6 +704,14 @@ class _Elaborator:
             if not (0 <= a < n and 0 <= b < n):
                 raise ModelError(f"{path}:{lineno}: node number out of range 0..{n - 1}",
                                  term.span)
+            if a == b:
+                raise ModelError(f"{path}:{lineno}: a self-loop at {self.node_name(a)}",
+                                 term.span, hint="an edge joins two different nodes")
+            if (a, b) in seen:
+                raise ModelError(f"{path}:{lineno}: the edge {self.node_name(a)} -> "
+                                 f"{self.node_name(b)} is listed twice (first on line "
+                                 f"{seen[a, b]})", term.span)
+            seen[a, b] = lineno
             t.append(a)
             h.append(b)
         if not t:

@@ -374,6 +374,14 @@ constraint inputs for k, i in D: agree x[k, out(i)] == d[k, i]
     (tmp_path / "e.txt").write_text("0 9\n")
     with pytest.raises(ModelError, match="node number out of range 0..4"):
         load_model(path)
+    # named at the file's line, not only at the file(...) term (a user test)
+    (tmp_path / "e.txt").write_text("0 3\n3 3\n")
+    with pytest.raises(ModelError, match="e.txt:2: a self-loop at"):
+        load_model(path)
+    (tmp_path / "e.txt").write_text("0 3\n1 4\n0 -> 3\n")
+    with pytest.raises(ModelError, match=r"e.txt:3: the edge .* is listed twice \(first on "
+                                         r"line 1\)"):
+        load_model(path)
     (tmp_path / "e.txt").write_bytes(b"\xef\xbb\xbf0 3\n1 3\n")  # a BOM, as editors write
     assert load_model(path).edge_sets["E"].tail.tolist() == [0, 1]
     for raw in (b"\x00\x01\x02", b"0 3\n\xff\xfe\n"):  # binary: not an internal error
