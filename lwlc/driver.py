@@ -1163,6 +1163,11 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
     _uninferred_latent(compiled, [t.infer for t in compiled.plan.targets
                                   if scored_on_data(t, dpart)], warn)
     out = {"model": compiled.model.name, "data": bound.name, "items": len(bound)}
+    if not any(scored_on_data(t, dpart) for t in compiled.plan.targets):
+        raise LwlcError(f"model {compiled.model.name} predicts nothing for its data part, so "
+                        "there is nothing to score",
+                        hint="a score is of a class (margin constraint) or of a value a "
+                        "constraint equates to data")
     for t in compiled.plan.targets:
         if not scored_on_data(t, dpart):
             continue

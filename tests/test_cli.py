@@ -524,6 +524,22 @@ def test_an_item_whose_forward_pass_overflows_is_said_and_never_a_class(tmp_path
     assert r.exit_code == 0 and "class -1, counted as wrong" in r.output, r.output
 
 
+def test_evaluate_of_a_model_that_scores_nothing_is_an_error(tmp_path):
+    """It exited 0 printing only the item count, where predict said why (a user test)."""
+    text = "\n".join(ln for ln in (ROOT / "models" / "majority.lwl").read_text().splitlines()
+                     if not ln.startswith(("constraint classes", "label", "data")))
+    model = tmp_path / "m.lwl"
+    model.write_text(text + "\n")
+    out = tmp_path / "run"
+    spec = "majority:inputs=13,depth=2,seed=2,limit=32"
+    r = run("train", model, "--data", spec, "--set", "batch=32", "--set", "epochs=1",
+            "--set", "iterations=2", "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    for cmd in ("evaluate", "predict"):
+        r = run(cmd, model, "--params", out / "params.npz", "--data", spec)
+        assert r.exit_code == 1 and "predicts nothing for its data part" in r.output, r.output
+
+
 def test_an_output_where_no_file_can_be_made_is_an_error(tmp_path):
     """A folder no file can be made in (here /proc) was an internal error (OSError)."""
     import os
