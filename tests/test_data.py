@@ -662,3 +662,12 @@ def test_every_line_holding_the_same_several_items_is_a_wrong_header(tmp_path):
     assert (e.line, e.col) == (2, 1) and "correct the header" in e.hint
     ds = D.load(str(write(tmp_path, "ok", "3\n1 2 3 4 5 6\n7 8 9\n1 2 3 4 5 6\n")))
     assert ds.inputs.shape == (5, 3)  # lines of one and of two items: free-form
+
+
+def test_a_data_file_with_old_mac_line_ends_reads(tmp_path):
+    """CR-only line ends: "found 14 fields on the first line" (a user test)."""
+    lf = write(tmp_path, "lf.txt", "2 2\n0 1 1\n1 0 0\n")
+    cr = write(tmp_path, "cr.txt", "2 2\r0 1 1\r1 0 0\r")
+    a, b = D.load(lf), D.load(cr)
+    np.testing.assert_array_equal(a.inputs, b.inputs)
+    np.testing.assert_array_equal(a.labels, b.labels)
