@@ -93,8 +93,10 @@ def read_params(path: str | Path, hint: str | None = None) -> tuple[dict, dict]:
         raise DataError(f"no such parameter file: {path}",
                         hint="train first: lwlc train MODEL.lwl --out DIR")
     if path.is_dir():
+        inside = path / PARAMS
         raise DataError(f"{path} is a directory, not a parameter file",
-                        hint=f"give the params.npz inside it: {path / PARAMS}")
+                        hint=f"give the params.npz inside it: {inside}" if inside.is_file()
+                        else "give the params.npz that lwlc train --out DIR wrote in DIR")
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)

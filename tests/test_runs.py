@@ -582,3 +582,19 @@ def test_a_warm_start_that_overflows_is_named_as_such(tmp_path):
         "huge values in x" in r.output, r.output
     assert "constraint 'inputs'" not in r.output and "an activation set that grows fast" \
         in r.output
+
+
+def test_a_directory_given_as_params_gets_a_hint_that_exists(tmp_path):
+    """A folder named params.npz inside a run directory got the hint
+    'give ... params.npz/params.npz' (a user test)."""
+    from lwlc.errors import DataError
+
+    folder = tmp_path / "params.npz"
+    folder.mkdir()
+    with pytest.raises(DataError) as info:
+        load_params(folder)
+    assert "params.npz/params.npz" not in info.value.hint
+    (folder / "params.npz").write_bytes(b"")
+    with pytest.raises(DataError) as info:
+        load_params(folder)
+    assert info.value.hint.endswith("params.npz/params.npz")
