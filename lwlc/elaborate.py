@@ -27,6 +27,7 @@ from .rundir import RECORD_NAMES
 if TYPE_CHECKING:
     import sympy
 
+METRIC_MIN = 1e-100  # the smallest metric weight lwlc computes with (its square is 1e-200)
 _FUNCTIONS = {
     "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "floor": math.floor,
     "ceil": math.ceil, "round": round, "min": min, "max": max, "tanh": math.tanh,
@@ -897,7 +898,18 @@ class _Elaborator:
                 weights[pos] = self.evaluate(item.value)
             for p in np.atleast_1d(pos):
                 source[int(p)] = item
+        # the projections divide by the weights and sum their squares: below 1e-100 (a
+        # subnormal 1e-320) that underflows, and runs diverged, blaming beta and the data
         bad = np.flatnonzero(~(np.isfinite(weights) & (weights > 0)))
+        tiny = np.flatnonzero((weights > 0) & (weights < METRIC_MIN))
+        if tiny.size and not bad.size:
+            i = int(tiny[0])
+            item = source[i]
+            raise ModelError(
+                f"the metric weight of {var.name} is {_shown(weights[i])}, too small to compute "
+                f"with (below {METRIC_MIN:g}: its square underflows)",
+                item.span if item is not None else st.span,
+                hint="metric weights are relative: scale them all up")
         if bad.size:
             i = int(bad[0])
             item = source[i]

@@ -714,6 +714,10 @@ ERRORS = [
      "metric outdeg\nvar b", ("outdeg\nvar b", 0),
      "the metric weight of y at C[0] is 0: it has no out-edges in edge set E, so its outdeg "
      "is 0", None),
+    # a subnormal weight was taken, and the run diverged blaming beta (a user test)
+    ("metric-tiny-weight", "metric outdeg on H, upsilon on C\nvar b",
+     "metric outdeg on H, 1e-320 on C\nvar b", ("1e-320 on C\nvar b", 0),
+     "the metric weight of y is 1e-320, too small to compute with", None),
     ("metric-on-edge-variable", "var w[k, E]", "var w[k, E] metric 2 on H", ("2 on H", 0),
      "a metric on an edge variable is one constant", None),
     ("metric-outside-variable", "var w[k, E]", "var v[k, H] metric 2 on C\nvar w[k, E]",
