@@ -505,7 +505,20 @@ def _unlearned_terms(model: ir.Model, learned_vars: dict[str, np.ndarray],
             dropped = [n for n, p in zip(nodes, pos, strict=True)
                        if (term, n) in computed and (term, n) not in inferred
                        and (covered is None or not covered[p])]
-            if dropped:
+            if dropped and term == fam.y:
+                # predictions read the node's inferred value, another neuron's output
+                names = ", ".join(model.node_name(n) for n in dropped[:6])
+                theirs = next((f for f in model.families if isinstance(f, ir.BilinearFamily)
+                               and f.y and (f.y, dropped[0]) in inferred), None)
+                source = f"{theirs.y} from constraint {theirs.name}" if theirs else "another"
+                yield ir.ModelWarning(
+                    f"constraint {fam.name}: {term} of {names} is computed by a neuron that "
+                    f"inference does not evaluate: inference computes one value per node, "
+                    f"here {source}, so {fam.name} is neither predicted nor scored",
+                    fam.span,
+                    hint="give each network its own output nodes (e.g. `nodes C2[...]`) to "
+                         "predict and score both")
+            elif dropped:
                 names = ", ".join(model.node_name(n) for n in dropped[:6])
                 yield ir.ModelWarning(
                     f"constraint {fam.name}: {term} of {names} is computed by a neuron that "
@@ -539,8 +552,32 @@ def lower(model: ir.Model, plan: SplitPlan | None = None) -> Plan:
     learned_vars = _covered(model, learned)
     owners = edge_owners(model)
     schedules = {p.name: _schedule(model, p, learned_vars, owners) for p in model.batch.parts}
+    inferred = _inferred(schedules)
+    elsewhere = _predicted_elsewhere(model, learned_vars, inferred)
     targets = tuple(
         replace(t, infer=next(p.name for p in model.batch.parts if overlaps(t.part, p)))
-        for f in model.families for t in kind_of(f).targets(model, f))
+        for f in model.families if f.name not in elsewhere
+        for t in kind_of(f).targets(model, f))
     return Plan(model, plan, families, learned, schedules, targets, owners,
-                tuple(_unlearned_terms(model, learned_vars, _inferred(schedules))))
+                tuple(_unlearned_terms(model, learned_vars, inferred)))
+
+
+def _predicted_elsewhere(model: ir.Model, learned_vars: dict[str, np.ndarray],
+                         inferred: set[tuple[str, int]]) -> set[str]:
+    """The activation and class constraints whose y is computed by a neuron that inference
+    does not evaluate: their nodes' inferred values are another neuron's, so their
+    predictions would be another network's (two networks onto the same class nodes reported
+    the first one's error as the second's: a user test)."""
+    computed = {(f.y, n) for f in model.families
+                if isinstance(f, ir.BilinearFamily) and f.y for n in f.nodes}
+    out = set()
+    for fam in model.families:
+        if not isinstance(fam, ir.ActivationFamily | ir.ClassFamily) or not fam.y:
+            continue
+        nodes = fam.classes if isinstance(fam, ir.ClassFamily) else fam.nodes
+        covered = learned_vars.get(fam.y)
+        pos = model.variables[fam.y].positions(nodes)
+        if any((fam.y, n) in computed and (fam.y, n) not in inferred
+               and (covered is None or not covered[p]) for n, p in zip(nodes, pos, strict=True)):
+            out.add(fam.name)
+    return out

@@ -937,6 +937,57 @@ constraint bias    for j in C:          agree b[*, j]
 """
 
 
+_TWO_NETWORKS = """\
+model twonets
+nodes D[2], C[2]
+edges E1 = dense(D -> C)
+edges E2 = dense(D -> C)
+batch k[16]
+input d[k, D]
+label c[k] in C
+var x[k, E1]
+var w[k, E1]
+var u[k, E2]
+var v[k, E2]
+var y[k, C]
+var b[k, C]
+var y2[k, C]
+var b2[k, C]
+constraint in1  for k, i in D: agree x[k, out(i)] == d[k, i]
+constraint in2  for k, i in D: agree u[k, out(i)] == d[k, i]
+constraint cls1 for k: y[k, C] - b[k, C] in margin(c[k], 0.2)
+constraint cls2 for k: y2[k, C] - b2[k, C] in margin(c[k], 0.2)
+constraint w1   for j in C: agree w[*, in(j)] in sphere(1)
+constraint w2   for j in C: agree v[*, in(j)] in sphere(1)
+constraint n1   for k, j in C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint n2   for k, j in C: dot(u[k, in(j)], v[k, in(j)]) == y2[k, j]
+constraint bb1  for j in C: agree b[*, j]
+constraint bb2  for j in C: agree b2[*, j]
+data train = "blobs:inputs=2,classes=2,items=64,seed=0"
+solve rrr(beta = 0.5, iterations = 20, epochs = 1, seed = 0)
+"""
+
+
+def test_a_second_network_onto_the_same_class_nodes_is_not_scored_as_the_first(tmp_path):
+    """cls2's predictions were argmax(Y - b2), Y network 1's output: its error was the first
+    network's (0.0 with network 2's weights negated: a user test). It is not scored now."""
+    model = tmp_path / "two.lwl"
+    model.write_text(_TWO_NETWORKS)
+    r = run("check", model)
+    assert r.exit_code == 0, r.output
+    assert ("constraint cls2: y2 of C[0], C[1] is computed by a neuron that inference does "
+            "not evaluate: inference computes one value per node, here y from constraint n1, "
+            "so cls2 is neither predicted nor scored") in r.output
+    out = tmp_path / "run"
+    r = run("train", model, "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output[r.output.index("{"):])
+    assert "train_err" in summary and not [k for k in summary if k.startswith("cls")]
+    r = run("predict", model, "--params", out / "params.npz", "--data",
+            "blobs:inputs=2,classes=2,items=8,seed=1")
+    assert r.exit_code == 0 and len(r.output.split()) == 8, r.output
+
+
 def test_a_subtracted_term_a_neuron_computes_is_a_warning(tmp_path):
     """`(y - y2, ...) in relu` with y2 a neuron's output: predictions took y2 as 0 (w2 x 50
     left them unchanged) while training used it, and the first warning blamed a missing
