@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lwlc.sets._common import _barrier, _nearest_fixed_candidate
+from lwlc.sets._common import _barrier, _nearer, _nearest_fixed_candidate
 from lwlc.sets._spec import PropertySpec
 from lwlc.sets.piecewise import (
     _nearest_covered,
@@ -56,9 +56,9 @@ def activation_projection(
         if best_d is None:
             best_t, best_x, best_d = t + zero, xt + zero, d + zero
         else:
-            take = _barrier(xp, (d < best_d,))[
-                0
-            ]  # one decision for z' and x' (see _barrier)
+            # one decision for z' and x' (see _barrier); a tie within rounding keeps
+            # the first piece
+            take = _barrier(xp, (_nearer(xp, d, best_d),))[0]
             best_t = xp.where(take, t, best_t)
             best_x = xp.where(take, xt, best_x)
             best_d = xp.where(take, d, best_d)

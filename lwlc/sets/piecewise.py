@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lwlc.sets._common import _barrier, _nearest_fixed_candidate
+from lwlc.sets._common import _barrier, _nearer, _nearest_fixed_candidate
 from lwlc.sets._spec import PropertySpec, float_arrays
 
 if TYPE_CHECKING:
@@ -95,9 +95,9 @@ def piecewise_projection(
         if best_d is None:
             best_t, best_x, best_d = t + 0.0 * z, xt + 0.0 * z, d + 0.0 * z
         else:
-            take = _barrier(xp, (d < best_d,))[
-                0
-            ]  # one decision for z' and x' (see _barrier)
+            # one decision for z' and x' (see _barrier); a tie within rounding keeps
+            # the first piece
+            take = _barrier(xp, (_nearer(xp, d, best_d),))[0]
             best_t = xp.where(take, t, best_t)
             best_x = xp.where(take, xt, best_x)
             best_d = xp.where(take, d, best_d)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lwlc.sets._common import _barrier, _fixed_loop
+from lwlc.sets._common import _barrier, _fixed_loop, _nearer
 from lwlc.sets._spec import PropertySpec
 from lwlc.sets.piecewise import (
     bruteforce_union,
@@ -323,9 +323,9 @@ def smooth_projection(
         if best_d is None:
             best_t, best_x, best_d = t, xt, d
         else:
-            take = _barrier(xp, (d < best_d,))[
-                0
-            ]  # one decision for z' and x' (see _barrier)
+            # one decision for z' and x' (see _barrier); a tie within rounding keeps
+            # the first piece
+            take = _barrier(xp, (_nearer(xp, d, best_d),))[0]
             best_t = xp.where(take, t, best_t)
             best_x = xp.where(take, xt, best_x)
             best_d = xp.where(take, d, best_d)

@@ -350,3 +350,16 @@ def test_a_steep_curve_is_projected_to_its_nearest_point(be) -> None:
         assert abs(ti - best) < 2e-5
         assert (ti - zi) ** 2 + ti**6 <= energy.min() + 1e-9
     np.testing.assert_allclose(np.asarray(x), np.asarray(t) ** 3, rtol=1e-12)
+
+
+def test_an_exact_tie_of_two_pieces_goes_to_the_first_under_jit_too() -> None:
+    """(0.1, 0.1) is as near to (0, 1) on a point piece as to (1, 0) on a flat one; jit's
+    fused multiply-add made the second piece nearer by an ulp (NumPy: the first), and
+    `lwlc test` failed NumPy = JAX on a legal set (a user test)."""
+    pieces = (("affine", 0.0, 0.0, 0.0, 1.0), ("affine", 1.0, math.inf, 0.0, 0.0))
+    a = np.full(3, 0.1)
+    want = activation_projection(np, a, a, a, a, pieces)
+    np.testing.assert_array_equal(want[1], [1.0, 1.0, 1.0])  # the first piece
+    got = call_jax(activation_projection, a, a, a, a, pieces)  # jitted, float64
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(np.asarray(g), w)
