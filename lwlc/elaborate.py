@@ -28,9 +28,21 @@ if TYPE_CHECKING:
     import sympy
 
 METRIC_MIN = 1e-100  # the smallest metric weight lwlc computes with (its square is 1e-200)
+def _round_half_away(x: float, ndigits: float | None = None) -> float:
+    """round() as in school, halves away from zero (round(2.5) = 3), as percentage counts
+    round; Python's round() takes halves to even (round(2.5) = 2: a user test)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    places = 0 if ndigits is None else int(ndigits)
+    if not math.isfinite(x):
+        return x
+    got = Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return int(got) if ndigits is None else float(got)
+
+
 _FUNCTIONS = {
     "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "floor": math.floor,
-    "ceil": math.ceil, "round": round, "min": min, "max": max, "tanh": math.tanh,
+    "ceil": math.ceil, "round": _round_half_away, "min": min, "max": max, "tanh": math.tanh,
     "sin": math.sin, "cos": math.cos,
 }
 _ARITY = {"min": (1, None), "max": (1, None), "round": (1, 2)}  # others take one

@@ -955,6 +955,11 @@ def test_min_max_take_several_arguments_round_takes_digits():
                "param omega = max(1, 2.5, 2)\nparam lo_ = min(3)\nparam r_ = round(2.567, 1)")
     m = load(src)
     assert (m.params["omega"], m.params["lo_"], m.params["r_"]) == (2.5, 3.0, 2.6)
+    # halves away from zero, as percentages round (Python's round(2.5) is 2: a user test)
+    src = edit(TINY, "param omega = 2.0", "param omega = round(2.5)\nparam h_ = round(0.125, 2)"
+               "\nparam n_ = round(-2.5)")
+    m = load(src)
+    assert (m.params["omega"], m.params["h_"], m.params["n_"]) == (3.0, 0.13, -3.0)
 
 
 def test_classes_and_data_columns_written_out_of_declaration_order_are_refused():
