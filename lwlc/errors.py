@@ -84,10 +84,19 @@ def format_diagnostic(kind: str, message: str, span: Span | None, hint: str | No
                 col = col - start + (3 if start else 0)
                 width = max(1, min(width, len(text) - col + 1))
             out.append(f"    {text}")
-            out.append("    " + " " * (col - 1) + "^" * width)
+            # a wide character (CJK) takes two columns of a terminal: pad and mark as many
+            out.append("    " + " " * _columns(text[:col - 1])
+                       + "^" * max(1, _columns(text[col - 1:col - 1 + width])))
     if hint:
         out.append(f"  hint: {hint}")
     return "\n".join(out)
+
+
+def _columns(text: str) -> int:
+    """The terminal columns `text` takes: two for a wide (East Asian) character."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def format_warning(warning) -> str:

@@ -541,3 +541,11 @@ def test_a_number_is_written_in_ascii_digits(number):
     """`param omega = ٢.٥` read as 2.5 and `nodes H1[６]` as 6 (a user test)."""
     with pytest.raises(ParseError, match="unexpected character"):
         parse_text(f"model m\nparam omega = {number}\n", "t.lwl")
+
+
+def test_the_caret_stands_under_its_text_after_wide_characters():
+    """A CJK title shifted the caret left by one column per character (a user test)."""
+    with pytest.raises(ParseError) as info:
+        parse_text('model m "\u6570\u636e" x\n', "t.lwl")
+    line, caret = info.value.format().splitlines()[1:3]
+    assert caret.index("^") == line.index("x") + 2  # two wide characters, two more columns
