@@ -79,7 +79,7 @@ def curve_source(name: str, expr, lo: float = -math.inf, hi: float = math.inf) -
         body = printer.doprint(e.subs(z, sympy.Symbol("t", real=True)))
         clip = f"    t = xp.clip(z, *{name.upper()}_FINITE[xp.asarray(z).dtype.itemsize])\n"
         if suffix == "":
-            ret = f"{body} + {name}_d(xp, t) * (z - t)"
+            ret = f"xp.where(t == z, {body}, {body} + {name}_d(xp, t) * (z - t))"
         elif suffix == "_d":
             ret = f"{body} + 0.0 * z"
         else:
@@ -114,7 +114,9 @@ def finite_ranges(expr, lo: float = -math.inf, hi: float = math.inf) -> dict:
                 tt = np.asarray([t], dtype=dtype)
                 return all(bool(np.all(np.isfinite(_evaluate(e, np, tt)))) for e in trees)
 
-        starts = [min(max(v, lo), hi) for v in (0.0, 1.0, -1.0)]
+        # where f may overflow at 0 (log(1 + exp(100 - z)) in float32), farther points
+        tries = [0.0, 1.0, -1.0] + [sign * 10.0**k for k in range(1, 39) for sign in (1, -1)]
+        starts = [min(max(v, lo), hi) for v in tries]
         if math.isfinite(lo) and math.isfinite(hi):
             starts.append(0.5 * (lo + hi))
         start = next((t for t in starts if math.isfinite(t) and finite(t)), None)
@@ -138,7 +140,11 @@ def _finite_end(finite, start: float, end: float, sign: float, dtype) -> float:
         mid = (good + bad) // 2
         good, bad = (mid, bad) if finite(_float_at(mid)) else (good, mid)
     last = _float_at(good)
-    return last - sign * _MARGIN * abs(last)
+    last -= sign * _MARGIN * abs(last)
+    tiny = float(np.finfo(dtype).tiny)
+    if 0.0 < abs(last) < tiny:  # XLA flushes subnormals to 0, where f' may be infinite
+        last = math.copysign(tiny, last) if sign * last < 0 else 0.0
+    return last
 
 
 def _float_order(v: float) -> int:
@@ -205,7 +211,8 @@ def curve_functions(expr, lo: float = -math.inf, hi: float = math.inf):
 
     def f(xp, zz):
         t = clipped(xp, zz)
-        return _evaluate(trees[0], xp, t) + _evaluate(trees[1], xp, t) * (zz - t)
+        ft = _evaluate(trees[0], xp, t) + 0.0 * zz
+        return xp.where(t == zz, ft, ft + _evaluate(trees[1], xp, t) * (zz - t))
 
     def df(xp, zz):
         return _evaluate(trees[1], xp, clipped(xp, zz)) + 0.0 * zz

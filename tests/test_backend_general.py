@@ -410,6 +410,12 @@ def test_finite_ranges_stop_only_where_a_precision_overflows():
     assert 0 < low[8][0] < 1e-300 and 0 < low[4][0] < 1e-37
     f = curve_functions(sympy.log(z), 0.0, math.inf)[0]
     assert f(np, np.float32(1e-30)) == pytest.approx(np.log(1e-30), rel=1e-6)
+    # an end is a normal float: XLA flushes subnormals to 0, where sqrt's f' is infinite
+    # and the tangent gave nan (a user test)
+    assert finite_ranges(sympy.sqrt(z), 1e-300, math.inf)[4][0] == np.finfo(np.float32).tiny
+    # f overflows at 0, 1 and -1 in float32: the range is found from farther points
+    shifted = finite_ranges(sympy.log(1 + sympy.exp(100 - z)))
+    assert 11.2 < shifted[4][0] < 11.4 and shifted[4][1] == math.inf
     # the tests' evaluator makes the same tangent as the emitted code
     f, df, d2f = curve_functions(sympy.log(1 + sympy.exp(z)))
     assert f(np, np.asarray([1000.0]))[0] == pytest.approx(1000.0)
