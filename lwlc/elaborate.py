@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 from dataclasses import replace
 from fractions import Fraction
@@ -46,6 +47,8 @@ _FUNCTIONS = {
     "sin": math.sin, "cos": math.cos,
 }
 _ARITY = {"min": (1, None), "max": (1, None), "round": (1, 2)}  # others take one
+_SYMPY_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul,
+              "/": operator.truediv, "^": operator.pow}
 # a smooth piece's functions: their sympy names (sympy is imported for such a piece only)
 _SYMPY_FUNCTIONS = {
     "sqrt": "sqrt", "exp": "exp", "log": "log", "abs": "Abs", "tanh": "tanh", "sin": "sin",
@@ -1296,7 +1299,9 @@ class _Elaborator:
             return -self.sympy_expr(e.operand, env)
         if isinstance(e, S.BinOp):
             a, b = self.sympy_expr(e.left, env), self.sympy_expr(e.right, env)
-            return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "^": a**b}[e.op]
+            # only the one operation: all five, eagerly, also raised 2 z^2 to the power
+            # 1e19 for `2*z*z + 1e19`, and check ran out of memory (a user test)
+            return _SYMPY_OPS[e.op](a, b)
         if isinstance(e, S.Call):
             if e.func not in _SYMPY_FUNCTIONS:
                 raise self.unknown(e.func, e.span, "function", _SYMPY_FUNCTIONS)

@@ -439,6 +439,24 @@ def test_a_curve_lwlc_cannot_compute_with_is_refused_at_its_piece(piece, message
     check_located(err, *at(src, piece), message)
 
 
+def test_a_curve_with_a_large_constant_term_elaborates_at_once():
+    """`2*z*z + 1e19` also computed (2 z^2)^(10^19) and ran out of memory (a user test)."""
+    import signal
+
+    def late(*_):
+        raise TimeoutError("elaboration took over 20 s")
+
+    old = signal.signal(signal.SIGALRM, late)
+    signal.alarm(20)
+    try:
+        m = load(edit(TINY, "in relu", "in f") + "set f { x = 2*z*z + 1e19 for all }\n")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    (z,) = m.sets["f"].pieces[0].curve.free_symbols
+    assert float(m.sets["f"].pieces[0].curve.subs(z, 1)) == pytest.approx(1e19)
+
+
 def test_a_curve_with_a_whole_number_beyond_int64_compiles_for_jax(tmp_path):
     """1e19 * z * z was printed as a Python int, which JAX's jit refused (internal error)."""
     from lwlc.compiler import compile_model, load_solver
