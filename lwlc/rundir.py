@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+import re
 import socket
 import stat
 import tempfile
@@ -58,17 +59,36 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def model_fingerprint(source: str) -> str:
-    """A hash of a model's text that comments, blank lines, spacing and `data` lines leave
-    alone: what evaluate and predict compare with the text the parameters were trained
-    with (a model given a `data test` line is the same model)."""
+    """A hash of a model's text that comments, blank lines, spacing (outside strings) and
+    `data` lines leave alone: what evaluate and predict compare with the text the
+    parameters were trained with (a model given a `data test` line is the same model;
+    `omega=2` is `omega = 2`, and a statement may be wrapped: a user test)."""
     kept = []
     for line in source.splitlines():
-        if '"' not in line:
-            line = line.split("#", 1)[0]
-        words = line.split()
-        if words and words[0] != "data":
-            kept.append(" ".join(words))
-    return sha256_bytes("\n".join(kept).encode())
+        if re.match(r"\s*data\b", line):
+            continue
+        kept += _without_spacing(line)
+    return sha256_bytes("".join(kept).encode())
+
+
+def _without_spacing(line: str) -> list[str]:
+    """A line's text less its comment and the white space outside its strings, as
+    pieces (strings, "...", whole)."""
+    out, i = [], 0
+    while i < len(line):
+        ch = line[i]
+        if ch == "#":
+            break
+        if ch == '"':
+            end = line.find('"', i + 1)
+            end = len(line) if end < 0 else end + 1
+            out.append(line[i:end])
+            i = end
+            continue
+        if not ch.isspace():
+            out.append(ch)
+        i += 1
+    return ["".join(out)] if out else []
 
 
 def _short(e: BaseException) -> str:
@@ -282,7 +302,14 @@ def resume_fingerprint(model) -> str:
         a = starts[span.line - 1] + span.col - 1
         b = starts[span.end_line - 1] + span.end_col - 1
         text = text[:a] + text[b:]
-    return model_fingerprint(text)
+    # the edge files' contents too: rewired edges put the weights on other edges
+    edges = []
+    for path in getattr(model, "edge_files", ()):
+        try:
+            edges.append(sha256_bytes(Path(path).read_bytes()))
+        except OSError:
+            edges.append(path)
+    return model_fingerprint(text) + ("".join(f":{e[:16]}" for e in edges))
 
 
 def run_id(record: dict) -> str:

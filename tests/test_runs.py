@@ -189,6 +189,29 @@ def test_resume_takes_a_model_with_new_comments_or_more_epochs_in_its_text(tmp_p
     r = run("train", model, "--data", DATA, *SMALL, "--out", out, "-q", "--resume")
     assert r.exit_code == 0, r.output
     assert load_params(out / "params.npz")[1]["epochs"] == 3
+    # spacing inside a line, a comment after a string, a wrapped statement (a user test)
+    respaced = text.replace("param omega   = 2.0", "param omega=2.0").replace(
+        'circuit classifier, depth 2"', 'circuit classifier, depth 2"  # a note').replace(
+        "constraint bias    for j in H | C:", "constraint bias    for j in H | C:\n   ")
+    assert respaced.count("\n") > text.count("\n") and "omega=2.0" in respaced
+    model.write_text(respaced)
+    r = train_cli(out, "--resume", epochs=4, model=model, data=DATA)
+    assert r.exit_code == 0, r.output
+
+
+def test_resume_refuses_rewired_edges_from_an_edge_file(tmp_path):
+    """The same number of edges from a file(...) term, rewired: --resume took the weights
+    onto other edges (a user test)."""
+    model = tmp_path / "m.lwl"
+    model.write_text(MODEL.read_text().replace("dense(H1 -> C)",
+                                               'dense(H1 -> C) + file("skip.txt")'))
+    (tmp_path / "skip.txt").write_text("0 39\n")  # D[0] -> C[0]
+    out = tmp_path / "run"
+    assert train_cli(out, model=model).exit_code == 0
+    (tmp_path / "skip.txt").write_text("1 39\n")  # D[1] -> C[0]
+    r = train_cli(out, "--resume", epochs=2, model=model)
+    clean(r)
+    assert "model text changed since the run" in r.output
 
 
 def test_resume_refuses_a_changed_model_or_data_file(tmp_path):
