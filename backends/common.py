@@ -1127,8 +1127,8 @@ class SolverWriter:
                   "the part's latent node\n    values, [K, nodes] (or latent_values's "
                   '{part: array}); None infers them."""']
         if pnames:
-            lines += ["    if isinstance(latent, dict):",
-                      "        latent = latent.get(part)"]
+            lines += ["    if isinstance(latent, dict):  # latent_values's, by part",
+                      "        latent = latent[part]"]
             lines.append("    return {" + ", ".join(f"{p!r}: {f}" for p, f in pnames.items())
                          + "}[part](params, data, K, latent)")
         else:

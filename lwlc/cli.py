@@ -584,6 +584,8 @@ def evaluate(
         _check_data_options(data=data)
         res = run_eval(str(model), str(params), data, _overrides(set_), backend, warn=_note,
                        start=start)
+        # NaN (an RMS error over items that overflowed) is no JSON: null, as lwlc's files
+        res = {k: None if isinstance(v, float) and v != v else v for k, v in res.items()}
         out_console.print(json.dumps(res, indent=2), markup=False)
 
     _run(body)

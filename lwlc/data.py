@@ -863,8 +863,8 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
     ``raw`` bytes; ``where`` names the file in errors."""
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    if b"\r" in raw and b"\n" not in raw:  # old Mac line ends, as model files take them
-        raw = raw.replace(b"\r", b"\n")
+    if b"\r" in raw:  # CRLF and old Mac CR line ends, as model files take them
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if b"\x00" in raw[:65536]:
         line, col = _line_col(raw, raw.index(b"\x00"))
         raise DataError("this is a binary file (it contains NUL bytes), not text data",

@@ -259,7 +259,7 @@ def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.Model
         outside, taken = never_taken(f.set.pieces, seen)
         outside &= ~bad
         if outside.any():
-            shown = ", ".join(f"{v:g}" for v in seen[outside][:4])
+            shown = ", ".join(f"{v:.10g}" for v in seen[outside][:4])  # 1 + 1e-9 is no 1
             shown += " ..." if outside.sum() > 4 else ""
             out.append(ir.ModelWarning(
                 f"the data ({bound.name}) fix x of '{f.name}' at {shown}: set {f.set.name} "

@@ -840,13 +840,14 @@ class _Elaborator:
             src = s.source_part
             for t in self.samples.values():
                 if t.part.start < src.stop and src.start < t.part.stop:
-                    own = "its own part" if t is s else f"part {t.part.name}"
+                    own = (f"its own part ({t.part.name})" if t is s
+                           else f"part {t.part.name}")
                     data = [p.name for p in self.batch.parts
                             if not any(u.part.start < p.stop and p.start < u.part.stop
                                        for u in self.samples.values())]
                     raise ModelError(
                         f"sample {s.name} is drawn from the items of {src.name}, which hold "
-                        f"{own} ({t.part.name}), whose input {t.name} is itself sampled: "
+                        f"{own}, whose input {t.name} is itself sampled: "
                         "the encodings it is drawn from would need the values being drawn",
                         s.span, hint="draw it from a batch part whose inputs are data" + (
                             f", e.g. `from agree {s.source_var}[{data[0]}, out(...)]`"

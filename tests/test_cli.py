@@ -540,6 +540,21 @@ def test_evaluate_of_a_model_that_scores_nothing_is_an_error(tmp_path):
         assert r.exit_code == 1 and "predicts nothing for its data part" in r.output, r.output
 
 
+def test_evaluate_prints_an_rmse_over_overflowing_items_as_json_null(tmp_path):
+    """`"outputs_rmse": NaN` is no JSON (a user test): null, with the note."""
+    model = ROOT / "tests" / "models" / "regression.lwl"
+    out = tmp_path / "run"
+    r = run("train", model, "--set", "epochs=1", "--set", "iterations=2", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    data = tmp_path / "items.txt"
+    data.write_text("6\n" + " ".join(["1e308"] * 4) + " 0 0\n0.1 0.2 0.3 0.4 0 0\n")
+    r = run("evaluate", model, "--params", out / "params.npz", "--data", data)
+    assert r.exit_code == 0, r.output
+    assert "have no finite prediction" in r.output
+    summary = json.loads(r.output[r.output.index("{"):])
+    assert summary["outputs_rmse"] is None
+
+
 def test_an_output_where_no_file_can_be_made_is_an_error(tmp_path):
     """A folder no file can be made in (here /proc) was an internal error (OSError)."""
     import os

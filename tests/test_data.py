@@ -667,7 +667,8 @@ def test_every_line_holding_the_same_several_items_is_a_wrong_header(tmp_path):
 def test_a_data_file_with_old_mac_line_ends_reads(tmp_path):
     """CR-only line ends: "found 14 fields on the first line" (a user test)."""
     lf = write(tmp_path, "lf.txt", "2 2\n0 1 1\n1 0 0\n")
-    cr = write(tmp_path, "cr.txt", "2 2\r0 1 1\r1 0 0\r")
-    a, b = D.load(lf), D.load(cr)
-    np.testing.assert_array_equal(a.inputs, b.inputs)
-    np.testing.assert_array_equal(a.labels, b.labels)
+    a = D.load(lf)
+    for ends in ("2 2\r0 1 1\r1 0 0\r", "2 2\r0 1 1\r1 0 0\n", "2 2\r\n0 1 1\r\n1 0 0\r\n"):
+        b = D.load(write(tmp_path, "cr.txt", ends))  # CR only, CR and a last LF, CRLF
+        np.testing.assert_array_equal(a.inputs, b.inputs)
+        np.testing.assert_array_equal(a.labels, b.labels)
