@@ -616,6 +616,8 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     if cfg.seed is not None:
         overrides["seed"] = cfg.seed
     compiled = compile_model(cfg.model, overrides, cfg.backend, cfg.dtype)
+    if cfg.out:
+        _refuse_reads_in_run(compiled.model, cfg)
     solver = load_solver(compiled.source)
     rank, count = processes(solver)
     if rank:  # several processes (jax.distributed): the others print nothing
@@ -1123,6 +1125,22 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
     for note in notes if warn is not None else ():  # only for parameters that fit
         warn(note)
     return compiled, solver, params
+
+
+def _refuse_reads_in_run(model: ir.Model, cfg: TrainConfig) -> None:
+    """A file the run reads (the model, its edge or data files) must not be one of the run
+    files it writes in --out: `data train = "log.csv"` beside the run was replaced by the
+    epoch log under --overwrite (a user test)."""
+    written = {rundir.RUN, rundir.PARAMS, rundir.LOG, rundir.SUMMARY, *rundir.RESTARTS}
+    out = Path(cfg.out)
+    for f in files_read(model, cfg.data, cfg.test):
+        with contextlib.suppress(OSError, ValueError):
+            path = Path(f)
+            if path.name in written and path.exists() and (out / path.name).exists() \
+                    and os.path.samefile(path, out / path.name):
+                raise LwlcError(f"--out {out} would write over {path}, which this run reads",
+                                hint="give the run directory another folder, or move the "
+                                "file")
 
 
 def files_read(model: ir.Model, *specs: str | None) -> tuple[str, ...]:

@@ -621,3 +621,19 @@ def test_a_directory_given_as_params_gets_a_hint_that_exists(tmp_path):
     with pytest.raises(DataError) as info:
         load_params(folder)
     assert info.value.hint.endswith("params.npz/params.npz")
+
+
+def test_a_run_never_writes_over_a_file_it_reads(tmp_path):
+    """`data train = "log.csv"` beside the run: --overwrite replaced the training data with
+    the epoch log (a user test)."""
+    data = tmp_path / "log.csv"
+    datamod.save_text(datamod.load(DATA), data)
+    model = tmp_path / "m.lwl"
+    model.write_text(MODEL.read_text().replace('"../../shared/data/maj13_2_3_train"',
+                                               '"log.csv"').replace(
+        'data test  = "../../shared/data/maj13_2_3_test"', ""))
+    before = data.read_bytes()
+    r = run("train", model, *SMALL, "--set", "epochs=1", "--out", tmp_path, "-q",
+            "--overwrite")
+    clean(r)
+    assert "would write over" in r.output and data.read_bytes() == before
