@@ -94,3 +94,5 @@ def test_predict_takes_latent_values_as_latent_values_returns_them(backend):
     whole = np.asarray(m.predict(params, data, 6, latent=codes)["factor"])
     part = np.asarray(m.predict(params, data, 6, latent=codes["k"])["factor"])
     np.testing.assert_array_equal(whole, part)
+    with pytest.raises(KeyError):  # another part's codes: not silently inferred instead
+        m.predict(params, data, 6, latent={"kk": codes["k"]})
