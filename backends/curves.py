@@ -70,7 +70,7 @@ def curve_source(name: str, expr, lo: float = -math.inf, hi: float = math.inf) -
         table = ", ".join(f"{size}: ({num(a)}, {num(b)})" for size, (a, b) in ranges.items())
         out.append(f"# z where {name}'s f and f' are finite, per float size in bytes (beyond:\n"
                    f"# its tangent there)\n{name.upper()}_FINITE = {{{table}}}\n")
-    for suffix, e in (("", expr), ("_d", sympy.diff(expr, z)), ("_d2", sympy.diff(expr, z, 2))):
+    for suffix, e in zip(("", "_d", "_d2"), derivatives(expr), strict=True):
         head = (f"def {name}{suffix}(xp, z):\n"
                 f"    # {'f' if not suffix else suffix[1:]}: {sympy.sstr(e)}"[:LINE] + "\n")
         if not bounded:
@@ -78,14 +78,23 @@ def curve_source(name: str, expr, lo: float = -math.inf, hi: float = math.inf) -
             continue
         body = printer.doprint(e.subs(z, sympy.Symbol("t", real=True)))
         clip = f"    t = xp.clip(z, *{name.upper()}_FINITE[xp.asarray(z).dtype.itemsize])\n"
-        if suffix == "":
-            ret = f"xp.where(t == z, {body}, {body} + {name}_d(xp, t) * (z - t))"
+        if suffix == "":  # f computed once: the Newton loops call it every step
+            clip += f"    ft = {body}\n"
+            ret = f"xp.where(t == z, ft, ft + {name}_d(xp, t) * (z - t))"
         elif suffix == "_d":
             ret = f"{body} + 0.0 * z"
         else:
             ret = f"xp.where(t == z, {body}, 0.0)"
         out.append(head + clip + f"    return {ret}\n")
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def derivatives(expr) -> tuple:
+    """(f, f′, f″) of a curve, derived once for the emitted code, its finite ranges and the
+    tests' evaluator."""
+    z = sympy.Symbol("z", real=True)
+    return expr, sympy.diff(expr, z), sympy.diff(expr, z, 2)
 
 
 # the float sizes (bytes) a solver computes in, and the fraction of |z| by which a range
@@ -104,8 +113,7 @@ def finite_ranges(expr, lo: float = -math.inf, hi: float = math.inf) -> dict:
     is left out: it overflows close to a pole that f and f′ survive (log z below 5e-20 in
     float32), where the tangent is no stand-in for the curve. (lo, hi) where both stay
     finite."""
-    z = sympy.Symbol("z", real=True)
-    trees = (expr, sympy.diff(expr, z))
+    trees = derivatives(expr)[:2]
     out = {}
     for size, dtype in _PRECISIONS.items():
 
@@ -201,8 +209,7 @@ def curve_functions(expr, lo: float = -math.inf, hi: float = math.inf):
     """(f, f', f'') of a smooth piece on [lo, hi] as callables (xp, z), evaluated from the
     sympy trees that the emitted solvers print, with their tangent beyond finite_ranges
     (for the set library's tests and `lwlc test`)."""
-    z = sympy.Symbol("z", real=True)
-    trees = (expr, sympy.diff(expr, z), sympy.diff(expr, z, 2))
+    trees = derivatives(expr)
     ranges = finite_ranges(expr, lo, hi)
 
     def clipped(xp, zz):
