@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import importlib.abc
 import importlib.util
+import math
 import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+import numpy as np
 
 from . import ir
 from .elaborate import load_model
@@ -54,9 +57,51 @@ def compile_command(path: str | Path, overrides: dict[str, float] | None, backen
     return " ".join(words)
 
 
+def _constants(model: ir.Model):
+    """Every number the solver computes with, beside the line that writes it and what it
+    is: the families' margins, coefficients and side constraints' arguments, the sets'
+    piece ends and affine coefficients, and the variables' metric weights."""
+    for f in model.families:
+        if isinstance(f, ir.ClassFamily):
+            yield f.margin, f.span, "the class margin"
+        elif isinstance(f, ir.BilinearFamily):
+            yield f.coef, f.span, "the coefficient"
+        elif isinstance(f, ir.ConsensusFamily):
+            side = f"an argument of {f.side.kind.replace('_', ' & ')}"
+            yield from ((a, f.span, side) for a in f.side.args)
+            if f.side.fixed is not None and f.side.fixed.constant is not None:
+                yield f.side.fixed.constant, f.span, "the fixed value"
+        elif isinstance(f, ir.ActivationFamily):
+            if f.fixed is not None and f.fixed.constant is not None:
+                yield f.fixed.constant, f.span, "the fixed value"
+    for s in model.sets.values():
+        for p in s.pieces:
+            yield from ((v, p.span, "an end of the piece") for v in (p.lo, p.hi))
+            yield from ((v, p.span, "a coefficient of the piece") for v in p.affine or ())
+    for v in model.variables.values():
+        yield from ((float(g), v.span, f"a metric weight of {v.name}")
+                    for g in np.unique(v.metric))
+
+
+def check_float32(model: ir.Model) -> None:
+    """Refuse a constant that float32 cannot hold: above its largest number it becomes inf,
+    below its smallest normal one 0 (XLA flushes subnormals), and the run then diverges
+    or divides by zero far from the cause."""
+    big, tiny = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
+    for value, span, what in _constants(model):
+        if math.isfinite(value) and value and not tiny <= abs(value) <= big:
+            becomes = "inf" if abs(value) > big else "0"
+            raise LwlcError(
+                f"{what}, {value:g}, is {becomes} in float32 (its numbers run from "
+                f"{tiny:.3g} to {big:.3g})", span,
+                hint="use --dtype float64, or rescale the model's constants")
+
+
 def compile_model(path: str | Path, overrides: dict[str, float] | None = None,
                   backend: str = "numpy", dtype: str = "float64") -> Compiled:
     model = load_model(path, overrides)
+    if dtype == "float32":
+        check_float32(model)
     plan = split(model)
     lowered = lower(model, plan)
     command = compile_command(path, overrides, backend, dtype)

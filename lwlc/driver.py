@@ -351,11 +351,12 @@ def inference_inputs(compiled: Compiled) -> set[str]:
     return out
 
 
-def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True) -> Bound:
+def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True,
+         dtype: str = "float64") -> Bound:
     """Load a data set and split its columns over the model's data inputs. Without
     `need_labels` (predict) unlabeled data are bound too; labels given are still checked;
     and data with the columns of the inputs inference reads only (inference_inputs) are
-    bound to those."""
+    bound to those. For a float32 run, a value beyond float32's range is an error."""
     m = compiled.model
     for inp, message, hint in input_problems(m)[:1]:  # an input no data set can fill
         raise ModelError(message, inp.span, hint=hint)
@@ -389,6 +390,8 @@ def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True) -> 
                 f"inputs' values in the order the model declares them (source: {ds.source})")
         raise _located(problem, spec) from None
     values = np.asarray(ds.inputs, dtype=np.float64)
+    if dtype == "float32":
+        _check_float32_values(values, ds, inputs, spec)
     out, start = {}, 0
     for inp in inputs:
         out[inp.name] = values[:, start:start + len(inp.nodes)]
@@ -396,6 +399,26 @@ def bind(compiled: Compiled, spec: str, role: str, need_labels: bool = True) -> 
     lab = {labels[0].name: ds.labels} if labels else {}
     unused = ds.labels is not None and not any(lb.part == part for lb in m.labels.values())
     return Bound(out, lab, ds.name, ds.source, unused_labels=unused)
+
+
+def _check_float32_values(values: np.ndarray, ds: datamod.Dataset, inputs: list,
+                          spec: str) -> None:
+    """The first value of a data set that float32 cannot hold (it would be inf) is an
+    error naming its item and input."""
+    big = float(np.finfo(np.float32).max)
+    over = np.flatnonzero((np.abs(values) > big) & np.isfinite(values))
+    if not over.size:
+        return
+    item, col = divmod(int(over[0]), values.shape[1])
+    for inp in inputs:
+        if col < len(inp.nodes):
+            break
+        col -= len(inp.nodes)
+    value = values.flat[over[0]]
+    raise _located(datamod.DataError(
+        f"data '{ds.name}': item {item} (counted from 0) has {value:g} for {inp.name}[{col}], "
+        f"which is inf in float32 (largest {big:.3g}); {over.size} value(s) in all",
+        hint="use --dtype float64, or rescale the data"), spec)
 
 
 def own_inputs(compiled: Compiled) -> dict[str, np.ndarray]:
@@ -696,8 +719,8 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     if cfg.data and not cfg.test and m.data.get("test"):
         _note(notes or console, "--data replaces the model's data: its `data test` is not "
               "used either (no test metrics); --test gives a test set")
-    train_set = bind(compiled, train_spec, "train")
-    test_set = bind(compiled, test_spec, "test") if test_spec else None
+    train_set = bind(compiled, train_spec, "train", dtype=cfg.dtype)
+    test_set = bind(compiled, test_spec, "test", dtype=cfg.dtype) if test_spec else None
     for bound in (train_set, test_set):
         if bound is not None and (note := unused_labels_note(compiled, bound)):
             _note(notes or console, note)

@@ -113,8 +113,8 @@ def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
         raise DataError(f"model {m.name} names no training data",
                         hint="pass --data SPEC (a file or a generator such as ledm:m=6)")
     test_spec = test or (m.data.get("test") if not data else None)
-    train_set = bind(compiled, train_spec, "train")
-    test_set = bind(compiled, test_spec, "test") if test_spec else None
+    train_set = bind(compiled, train_spec, "train", dtype=dtype)
+    test_set = bind(compiled, test_spec, "test", dtype=dtype) if test_spec else None
     dpart = data_part(m)
     n_items = len(train_set)
     why = None

@@ -583,6 +583,38 @@ def test_a_tolerance_float32_cannot_resolve_is_a_warning(tmp_path):
     assert r.exit_code == 0 and "below what float32 resolves" in r.output, r.output
 
 
+@pytest.mark.parametrize("setting, what", [("omega=1e39", "an argument of sphere, 1e+39, is inf"),
+                                           ("omega=1e-39", "an argument of sphere, 1e-39, is 0"),
+                                           ("margin=4e38", "the class margin, 4e+38, is inf"),
+                                           ("upsilon=1e-40", "a metric weight of y, 1e-40")])
+def test_a_constant_float32_cannot_hold_is_a_located_error(tmp_path, setting, what):
+    """omega = 1e39 under --dtype float32 became inf and the run diverged, blaming the
+    activation set; a metric weight of 1e-40 became 0."""
+    model = ROOT / "models" / "majority.lwl"
+    r = run("compile", model, "--backend", "jax", "--dtype", "float32", "--set", setting,
+            "-o", tmp_path / "s.py")
+    assert r.exit_code == 1 and what in r.output, r.output
+    assert "majority.lwl:" in r.output and "--dtype float64" in r.output
+    assert not (tmp_path / "s.py").exists()
+    r = run("compile", model, "--backend", "jax", "--dtype", "float64", "--set", setting,
+            "-o", tmp_path / "s.py")
+    assert r.exit_code == 0, r.output
+
+
+def test_data_float32_cannot_hold_is_an_error_naming_the_item(tmp_path):
+    data = tmp_path / "d.txt"
+    rows = [" ".join(["1"] * 13 + ["0"])] * 4
+    rows[2] = " ".join(["1"] * 5 + ["-5e38"] + ["1"] * 7 + ["1"])
+    data.write_text("13 2\n\n" + "\n".join(rows) + "\n")
+    args = ("train", ROOT / "models" / "majority.lwl", "--data", data, "--backend", "jax",
+            "--set", "epochs=1", "--set", "iterations=1", "--set", "batch=4", "-q")
+    r = run(*args, "--dtype", "float32", "-o", tmp_path / "f32")
+    assert r.exit_code == 1, r.output
+    assert "item 2 (counted from 0) has -5e+38 for d[5], which is inf in float32" in r.output
+    r = run(*args, "--dtype", "float64", "-o", tmp_path / "f64")
+    assert r.exit_code == 0, r.output
+
+
 def test_outputs_replace_a_links_target_and_write_through_devices_and_fifos(tmp_path):
     """-o replaced a symbolic link, a FIFO or a device (/dev/null, /dev/full became plain
     files, exit 0) with a plain file; a link's target is replaced now, and what is no
