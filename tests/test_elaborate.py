@@ -457,6 +457,31 @@ def test_a_curve_with_a_large_constant_term_elaborates_at_once():
     assert float(m.sets["f"].pieces[0].curve.subs(z, 1)) == pytest.approx(1e19)
 
 
+def test_a_deeply_nested_curve_is_checked_by_samples_in_seconds():
+    """sympy's domain of 16 nested tanh took minutes (20 s at 14); past SYMBOLIC_NESTING the
+    curve and its slope are sampled instead, and a point where they fail is still named."""
+    import signal
+
+    def late(*_):
+        raise TimeoutError("elaboration took over 20 s")
+
+    deep = "tanh(" * 16 + "z" + ")" * 16
+    old = signal.signal(signal.SIGALRM, late)
+    signal.alarm(20)
+    try:
+        m = load(edit(TINY, "in relu", "in f") + f"set f {{ x = {deep} for all }}\n")
+        piece = "x = " + "tanh(" * 10 + "1 / z" + ")" * 10 + " for z in [-1, 1]"
+        src = edit(TINY, "in relu", "in f") + f"set f {{ {piece} }}\n"
+        err = model_error(src)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    (z,) = m.sets["f"].pieces[0].curve.free_symbols
+    assert float(m.sets["f"].pieces[0].curve.subs(z, 0.3)) == pytest.approx(
+        math.tanh(float(m.sets["f"].pieces[0].curve.args[0].subs(z, 0.3))))
+    check_located(err, *at(src, piece), "the curve is not real and finite at z = 0,")
+
+
 def test_a_curve_with_a_whole_number_beyond_int64_compiles_for_jax(tmp_path):
     """1e19 * z * z was printed as a Python int, which JAX's jit refused (internal error)."""
     from lwlc.compiler import compile_model, load_solver
