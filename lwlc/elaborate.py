@@ -746,11 +746,15 @@ class _Elaborator:
             if len(st.parts) > 1 and p.name == st.name:
                 raise ModelError(f"a batch part cannot be named like the batch index "
                                  f"'{st.name}'", p.span)
-            if len(st.parts) == 1 and key != "batch" and {key, "batch"} <= set(self.overrides):
+            # `--set batch` is a parameter named batch where the model has one, as a
+            # parameter named like a solver setting takes its --set
+            by_batch = len(st.parts) == 1 and "batch" in self.overrides and not any(
+                isinstance(d, S.ParamDecl) and d.name == "batch"
+                for d in self.program.statements)
+            if by_batch and key != "batch" and key in self.overrides:
                 raise ModelError(f"--set {key} and --set batch both set the batch size",
                                  p.span, hint="give one of them")
-            given = key if key in self.overrides else (
-                "batch" if len(st.parts) == 1 and "batch" in self.overrides else None)
+            given = key if key in self.overrides else ("batch" if by_batch else None)
             if given is not None:
                 v = float(self.overrides[given])
                 self.used_overrides.add(given)
@@ -943,7 +947,9 @@ class _Elaborator:
                 item.span if item is not None else st.span,
                 hint="a metric weight is positive and finite"
                 + (f" ({bad.size} of {var.name}'s weights are not)" if bad.size > 1 else "")
-                + ("; give such nodes their own weight, e.g. `metric outdeg on H, 1 on C`"
+                + (f"; a node without {'out' if 'outdeg' in why else 'in'}-edges needs a "
+                   f"weight of its own (`metric outdeg on H, 1 on C` gives the nodes of C "
+                   f"weight 1), or edges: a `random` term may leave a node without any"
                    if why else ""))
         return weights
 

@@ -794,6 +794,19 @@ def test_a_dash_prints_where_a_command_can_print_and_is_refused_where_it_cannot(
     assert not (tmp_path / "-").exists()
 
 
+def test_set_batch_is_a_parameter_named_batch_where_the_model_has_one(tmp_path):
+    """`--set batch=5` set both a `param batch` and the batch size (a user test); such a
+    parameter takes precedence, as one named like a solver setting does."""
+    model = tmp_path / "m.lwl"
+    model.write_text((ROOT / "models" / "majority.lwl").read_text().replace(
+        "param omega   = 2.0", "param batch = 2.0\nparam omega = batch"))
+    r = run("check", model, "--set", "batch=5")
+    assert r.exit_code == 0, r.output
+    assert "batch = 5" in r.output and "batch k: 128 items" in r.output, r.output
+    r = run("check", model, "--set", "k=16")
+    assert r.exit_code == 0 and "batch k: 16 items" in r.output, r.output
+
+
 def test_batches_that_leave_items_out_a_batch_set_twice_and_exact_numbers(tmp_path):
     """A user test: items past the last whole batch were left out of every epoch without a
     word; `--set k=4 --set batch=4` said "no setting 'batch' (did you mean 'batch'?)"; the

@@ -93,8 +93,17 @@ def test_blocked_arithmetic_keeps_blocks_and_dtype():
     np.testing.assert_allclose(float(err), np.sqrt(metric.sum() * 3 / 3), rtol=1e-6)
 
 
-def _majority(backend: str):
-    c = compile_model(os.path.join(MODELS, "majority.lwl"), {"batch": 16}, backend, "float64")
+def _majority(backend: str, solve: str | None = None, folder=None):
+    """Majority 13-26-2 at batch 16; `solve` replaces its solve line (a copy in `folder`)."""
+    path = os.path.join(MODELS, "majority.lwl")
+    if solve is not None:
+        text = open(path).read()
+        start = text.index("\nsolve ")
+        copy = os.path.join(folder, "majority.lwl")
+        with open(copy, "w") as fh:
+            fh.write(text[:start] + f"\n{solve}\n")
+        path = copy
+    c = compile_model(path, {"batch": 16}, backend, "float64")
     solver = load_solver(c.source)
     bound = bind(c, "majority:inputs=13,depth=2,items=64,seed=3", "train")
     data = batch_data(c, bound, np.arange(16), own_inputs(c))
@@ -103,11 +112,14 @@ def _majority(backend: str):
 
 
 @pytest.mark.parametrize("iterations", [1, 2, 3, 7])
-def test_two_steps_per_pass_stop_where_one_step_at_a_time_stops(iterations):
+@pytest.mark.parametrize("solve", [None, "solve ap(iterations = 9)", "solve dr()",
+                                   "solve rrr(beta = 0.7, lam = 0.5)"])
+def test_two_steps_per_pass_stop_where_one_step_at_a_time_stops(iterations, solve, tmp_path):
     """An odd budget, and a tolerance met after an odd step: the JAX loop (two steps per
-    pass, the second held still past the end) gives NumPy's steps, errors and state."""
-    ref, state, data = _majority("numpy")
-    fast, _, _ = _majority("jax")
+    pass, the second held still past the end) gives NumPy's steps, errors and state, for
+    every method: `ap`, which has no step size, took the step past the end (a user test)."""
+    ref, state, data = _majority("numpy", solve, tmp_path)
+    fast, _, _ = _majority("jax", solve, tmp_path)
     r = ref.solve_batch(dict(state), data, iterations=iterations, tolerance=0.0)
     f = fast.solve_batch(dict(state), data, iterations=iterations, tolerance=0.0)
     assert f[1] == r[1] == iterations

@@ -60,7 +60,7 @@ forward = jax.jit(forward, static_argnums=(2, 3))
 
 RUNTIME = ((jax_arrays, ("_fresh", "_assign", "_host_assign")),
            (jax_blocks, ("_Blocked", "_tiled", "_gathered", "_split_blocks", "_join_blocks",
-                        "_assemble", "_LANES", "rrr_error", "rrr_update")),
+                        "_assemble", "_LANES", "rrr_error", "_where", "rrr_update")),
            (jax_fused, ("_LAZY", "_Spread", "_spread", "_band_slots",
                         "_tables", "_run_mode", "_fused_update", "fused_edge_pass")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",

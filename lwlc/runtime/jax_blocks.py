@@ -287,14 +287,27 @@ def rrr_error(delta, metric, norm):
     return jnp.sqrt(total / norm)
 
 
+def _where(keep, old, new):
+    """`old` where `keep` (a scalar), else `new`; either may be blocked."""
+    if isinstance(old, _Blocked):
+        return old._map(new, lambda a, b: jnp.where(keep, a, b))
+    if isinstance(new, _Blocked):
+        return new._map(old, lambda b, a: jnp.where(keep, a, b))
+    return jnp.where(keep, old, new)
+
+
 def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, norm):
     """One iteration; returns (new state, RRR_err of P_B(2 P_A(x) - x) - P_A(x)).
     Functional (JAX arrays and blocks), so that XLA fuses it."""
     pa = project_A(state, data)
     if method == "ap" or lam is not None:
-        return _other_update(
+        new, err = _other_update(
             project_A, project_B, state, pa, data, beta, lam, method, metric, norm
         )
+        if method == "ap":  # no step size: beta 0 (a step past the end of the
+            # loop's pass, jax_loop.STEPS_PER_PASS) must keep the state, as for RRR
+            new = {k: _where(beta == 0, state[k], new[k]) for k in state}
+        return new, err
     pb = project_B({k: 2.0 * pa[k] - state[k] for k in state}, data)
     delta = {k: pb[k] - pa[k] for k in state}
     new = {k: state[k] + beta * delta[k] for k in state}

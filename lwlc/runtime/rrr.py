@@ -29,9 +29,12 @@ def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, nor
     written."""
     pa = project_A(state, data)
     if method == "ap" or lam is not None:
-        return _other_update(
+        new, err = _other_update(
             project_A, project_B, state, pa, data, beta, lam, method, metric, norm
         )
+        if method == "ap" and beta == 0:  # beta 0 keeps the state, as it does for RRR
+            new = {k: state[k].copy() for k in state}
+        return new, err
     reflected = {}
     for k in state:
         reflected[k] = np.multiply(pa[k], 2.0)
