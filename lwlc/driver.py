@@ -36,7 +36,7 @@ from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
 from .elaborate import input_problems, label_problems, names_read, training_inputs
 from .errors import DataError, LwlcError, ModelError, SolverError, Span
-from .files import publish, temp_for
+from .files import interrupts_held, publish, temp_for
 
 
 @dataclass
@@ -1032,9 +1032,10 @@ def write_outputs(out_dir: Path, params: dict, rows: list[dict], summary: dict,
     if stopped is not None:
         meta["stopped"] = stopped
     try:
-        atomic_write_text(out_dir / rundir.LOG, log)
-        atomic_write_text(out_dir / rundir.SUMMARY, text)
-        save_params(out_dir / rundir.PARAMS, params, meta)
+        with interrupts_held():  # a Ctrl-C between them left the log an epoch ahead
+            atomic_write_text(out_dir / rundir.LOG, log)
+            atomic_write_text(out_dir / rundir.SUMMARY, text)
+            save_params(out_dir / rundir.PARAMS, params, meta)
     except OSError as e:
         raise LwlcError(f"cannot write the run's files in {out_dir}: {e.strerror or e}",
                         hint="free some space or fix the permissions; each file is replaced "

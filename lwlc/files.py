@@ -129,3 +129,26 @@ def output_file(path: str | os.PathLike, option: str = "--output",
         raise LwlcError(f"cannot create the folder of {option} {path}: {e.strerror or e}",
                         hint="give a path in a folder you can write to") from None
     return path
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it: files written
+    together (an epoch's log, summary and params) are all written or none. Only on the
+    main thread, where Python handles signals, and only where Python's own handler is
+    installed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *sig: caught.append(sig))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

@@ -637,3 +637,27 @@ def test_a_run_never_writes_over_a_file_it_reads(tmp_path):
             "--overwrite")
     clean(r)
     assert "would write over" in r.output and data.read_bytes() == before
+
+
+def test_a_ctrl_c_while_an_epoch_is_written_comes_after_all_its_files(tmp_path, monkeypatch):
+    """A Ctrl-C between the epoch's log.csv and its params.npz left the log and summary an
+    epoch ahead of the params (a user test): it is now held until all three are written."""
+    from lwlc import driver, rundir
+
+    written = []
+    save = driver.save_params
+
+    def interrupted_save(path, params, meta):
+        os.kill(os.getpid(), signal.SIGINT)  # as if Ctrl-C came between the files
+        written.append("log" if (tmp_path / rundir.LOG).exists() else None)
+        save(path, params, meta)
+        written.append("params")
+
+    monkeypatch.setattr(driver, "save_params", interrupted_save)
+    summary = {"model": "m", "epochs": 2, "iterations": 4, "seconds": 0.1, "params": {}}
+    rows = [{"epoch": 1, "rrr_err_end": 0.5}, {"epoch": 2, "rrr_err_end": 0.25}]
+    with pytest.raises(KeyboardInterrupt):
+        driver.write_outputs(tmp_path, {"w": np.ones(3)}, rows, summary)
+    assert written == ["log", "params"]
+    _, meta = rundir.read_params(tmp_path / rundir.PARAMS)
+    assert meta["epochs"] == 2 == json.loads((tmp_path / rundir.SUMMARY).read_text())["epochs"]
