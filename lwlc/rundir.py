@@ -543,7 +543,18 @@ class RunDir:
         """Remove the run's files (and temporary files an interrupted write left behind):
         the checkpoint first and run.json last, so that a file that cannot be removed
         leaves a run that --resume still reads (or starts again), never one without its
-        record."""
+        record. What can be seen to fail (a folder in a file's place, a folder the user
+        may not write) is refused before anything is removed."""
+        for name in (*OUTPUTS, RUN):
+            p = self.file(name)
+            if p.is_dir() and not p.is_symlink():
+                raise LwlcError(f"--overwrite: {p} is a folder, not a run's file; nothing "
+                                "was removed", hint="move it away, or give another --out")
+        if any(self.file(n).exists() for n in (*OUTPUTS, RUN)) and \
+                not os.access(self.path, os.W_OK | os.X_OK):
+            raise LwlcError(f"--overwrite: cannot remove the run's files from {self.path}: "
+                            "permission denied; nothing was removed",
+                            hint="fix the folder's permissions, or give another --out")
         gone = []
         for name in (*OUTPUTS, RUN):
             try:

@@ -460,6 +460,16 @@ def test_overwrite_and_resume_where_files_cannot_be_removed_or_made(tmp_path, mo
     assert "removed before it" not in r.output  # the checkpoint is the first to go
     assert (out / "run.json").exists()  # the record stays while the checkpoint does
     monkeypatch.setattr(Path, "unlink", real_unlink)
+    # a folder in run.json's place: refused before the checkpoint went (it was removed and
+    # then run.json failed, leaving neither run; a user test)
+    (out / "run.json").rename(out / "record")
+    (out / "run.json").mkdir()
+    r = train_cli(out, "--overwrite")
+    clean(r)
+    assert "is a folder, not a run's file; nothing was removed" in r.output, r.output
+    assert (out / "params.npz").exists() and (out / "log.csv").exists()
+    (out / "run.json").rmdir()
+    (out / "record").rename(out / "run.json")
 
     def no_files(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
