@@ -985,7 +985,14 @@ def _read_file(path: Path, shown: str) -> tuple[bytes, str]:
                         f"zip archive must hold exactly one data file, found {len(members)} "
                         f"({names})", path=shown, hint="unzip it and name the member's file")
                 info = members[0]
-                return z.read(info), f"{shown}!{info.filename}"
+                with z.open(info) as member:  # up to a cap: a small archive can unpack
+                    payload = member.read(STREAM_BYTES + 1)  # to any size
+                if len(payload) > STREAM_BYTES:
+                    raise DataError(f"its member {info.filename} unpacks to more than "
+                                    f"{STREAM_BYTES >> 30} GB", path=shown,
+                                    hint="a data file of that size is no data set lwlc "
+                                    "reads; unzip it and check it")
+                return payload, f"{shown}!{info.filename}"
         except DataError:
             raise
         except Exception as e:  # BadZipFile, zlib.error, EOFError, ...: a damaged archive

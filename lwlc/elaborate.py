@@ -689,9 +689,15 @@ class _Elaborator:
         path = Path(self.program.file).parent / term.path
         self.edge_files.append(str(path))
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as fh:  # up to a cap: /dev/zero read on without end
+                raw = fh.read(EDGE_FILE_BYTES + 1)
         except OSError as e:
             raise ModelError(f"cannot read edge file {path}: {e.strerror}", term.span) from None
+        if len(raw) > EDGE_FILE_BYTES:
+            raise ModelError(f"edge file {path} is larger than {EDGE_FILE_BYTES >> 30} GB "
+                             "(or a pipe or device that reads on)", term.span,
+                             hint="an edge file lists 'TAIL HEAD' node numbers, one edge per "
+                             "line; a dense or random wiring needs no file: dense(A -> B)")
         try:
             text = raw.decode("utf-8-sig")  # a byte-order mark is fine, as in model files
             if "\x00" in text:
@@ -1410,6 +1416,9 @@ def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> Non
                  "and needs a finite curve with a finite slope on the closed interval: end "
                  "the piece before that point and cover the rest with another piece")
 
+
+# The most bytes an edge file may hold (about 80 million edges)
+EDGE_FILE_BYTES = 1 << 30
 
 # Functions nested deeper than this are checked by samples, not by sympy's domain
 SYMBOLIC_NESTING = 8

@@ -672,3 +672,19 @@ def test_a_data_file_with_old_mac_line_ends_reads(tmp_path):
         b = D.load(write(tmp_path, "cr.txt", ends))  # CR only, CR and a last LF, CRLF
         np.testing.assert_array_equal(a.inputs, b.inputs)
         np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_a_zip_member_that_unpacks_past_the_cap_is_refused(tmp_path, monkeypatch):
+    """A 1.5 MB archive of a 1.5 GB member ran `evaluate` out of memory (a user test)."""
+    import zipfile
+
+    from lwlc import data as datamod
+
+    path = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("d.txt", "4 2\n" + "0 " * (1 << 20))
+    monkeypatch.setattr(datamod, "STREAM_BYTES", 1 << 20)
+    with pytest.raises(datamod.DataError, match="its member d.txt unpacks to more than"):
+        datamod._read_file(path, "bomb.zip")
+    monkeypatch.setattr(datamod, "STREAM_BYTES", 1 << 22)
+    assert len(datamod._read_file(path, "bomb.zip")[0]) == 4 + 2 * (1 << 20)

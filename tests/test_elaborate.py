@@ -1083,3 +1083,13 @@ def test_data_for_a_label_and_a_bracketed_group_are_said_as_such():
                "input d[k, (Db | Da) - Da | Da]")
     src = edit(src.replace("in D:", "in Da | Db:"), "dense(D -> H1)", "dense(Da | Db -> H1)")
     assert "'(Db | Da) - Da | Da'" in model_error(src).message
+
+
+def test_an_edge_file_that_reads_on_is_refused_at_a_cap(monkeypatch):
+    """`file("/dev/zero")` made check grow to 10 GB before it was killed (a user test)."""
+    from lwlc import elaborate as elab
+
+    monkeypatch.setattr(elab, "EDGE_FILE_BYTES", 1 << 20)
+    src = edit(TINY, "dense(H1 -> C)", 'dense(H1 -> C) + file("/dev/zero")')
+    err = model_error(src)
+    check_located(err, *at(src, 'file("/dev/zero")'), "edge file /dev/zero is larger than")
