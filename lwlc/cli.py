@@ -137,6 +137,9 @@ def _overrides(values: list[str] | None) -> dict[str, float]:
         out[name] = int(text) if text.lstrip("+-").isdecimal() else float(text)
         if decimal and not math.isfinite(out[name]):
             raise LwlcError(f"--set {item}: beyond the largest float (about 1.8e308)")
+        if out[name] == 0 and any(c in "123456789" for c in text.lower().split("e")[0]):
+            raise LwlcError(f"--set {item}: below the smallest float (about 4.9e-324): it "
+                            "would be 0")
     return out
 
 

@@ -185,6 +185,7 @@ class _Elaborator:
             if not math.isfinite(e.value):
                 raise ModelError(f"the number {_span_text(e.span) or e.value} is too large: it "
                                  "overflows a float (64-bit, at most about 1.8e308)", e.span)
+            _check_literal(_span_text(e.span), e.value, e.span)
             return e.value
         if isinstance(e, S.Name):
             if e.id in env:
@@ -1430,6 +1431,29 @@ def _nesting(e: sympy.Expr) -> int:
 
     inner = max((_nesting(a) for a in e.args), default=0)
     return inner + isinstance(e, sympy.Function)
+
+
+def _check_literal(text: str | None, value: float, span: Span) -> None:
+    """A number written nonzero that reads as 0 (1e-400: below the smallest float) or a
+    whole number a float cannot hold exactly (2^53 + 1) is an error, not a silent change."""
+    problem = literal_problem(text, value)
+    if problem:
+        raise ModelError(f"the number {text} {problem}", span)
+
+
+def literal_problem(text: str | None, value: float) -> str | None:
+    """Why the decimal `text` does not read as the float `value` it means, or None."""
+    if not text:
+        return None
+    mantissa = text.lower().lstrip("+-").split("e")[0]
+    if value == 0.0 and any(c in "123456789" for c in mantissa):
+        return ("is too small: it underflows to 0 (the smallest float, 64-bit, is about "
+                "4.9e-324)")
+    if mantissa.isdecimal() and "e" not in text.lower() and int(mantissa) > 2**53 \
+            and int(mantissa) != int(value):
+        return (f"cannot be held exactly: a float (64-bit) reads it as {int(value)} (whole "
+                f"numbers are exact up to 2^53 = {2**53})")
+    return None
 
 
 def _samples(part: sympy.Set) -> list | None:

@@ -794,6 +794,14 @@ def test_a_dash_prints_where_a_command_can_print_and_is_refused_where_it_cannot(
     assert not (tmp_path / "-").exists()
 
 
+def test_a_set_value_that_underflows_is_refused():
+    """--set tolerance=1e-400 ran with tolerance 0 without a word (a user test)."""
+    r = run("check", ROOT / "models" / "majority.lwl", "--set", "tolerance=1e-400")
+    assert r.exit_code == 1 and "below the smallest float" in r.output, r.output
+    r = run("check", ROOT / "models" / "majority.lwl", "--set", "tolerance=0e-400")
+    assert r.exit_code == 0, r.output
+
+
 def test_set_batch_is_a_parameter_named_batch_where_the_model_has_one(tmp_path):
     """`--set batch=5` set both a `param batch` and the batch size (a user test); such a
     parameter takes precedence, as one named like a solver setting does."""

@@ -1093,3 +1093,21 @@ def test_an_edge_file_that_reads_on_is_refused_at_a_cap(monkeypatch):
     src = edit(TINY, "dense(H1 -> C)", 'dense(H1 -> C) + file("/dev/zero")')
     err = model_error(src)
     check_located(err, *at(src, 'file("/dev/zero")'), "edge file /dev/zero is larger than")
+
+
+@pytest.mark.parametrize("literal, message", [
+    ("1e-400", "the number 1e-400 is too small: it underflows to 0"),
+    ("0.0000e-999", None),  # zero written as zero stays 0
+    ("9007199254740993", "cannot be held exactly: a float (64-bit) reads it as "
+                         "9007199254740992"),
+    ("9007199254740992", None),
+    ("100000000000000000000", None),  # 1e20 is exact
+])
+def test_a_number_that_reads_as_another_is_a_located_error(literal, message):
+    """`tolerance = 1e-400` ran with tolerance 0, and `omega = 1e-400` was refused as "the
+    sphere's radius must be positive"; 2^53 + 1 was read as 2^53 (user tests)."""
+    src = edit(TINY, "param omega = 2.0", f"param omega = 2.0\nparam other = {literal}")
+    if message is None:
+        assert load(src).params["other"] == float(literal)
+        return
+    check_located(model_error(src), *at(src, literal), message)
