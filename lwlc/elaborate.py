@@ -1178,6 +1178,18 @@ class _Elaborator:
                                 else "")) from None
         key = ref.name if not args else f"{ref.name}({', '.join(f'{_shown(a)}' for a in args)})"
         aset = ir.ActivationSet(ref.name, args, pieces, decl.span)
+        overlap = _overlap(pieces) if key not in self.sets else None
+        if overlap is not None:
+            i, j, lo, hi, t, vi, vj = overlap
+            later = max((i, j), key=lambda n: (pieces[n].lo, pieces[n].hi, n))
+            own = decl.span.file == ref.span.file and not args
+            self.warnings.append(ir.ModelWarning(
+                f"set {key}: pieces {i + 1} and {j + 1} overlap for z in [{_shown(lo)}, "
+                f"{_shown(hi)}] with different x (at z = {_shown(t)}: {_shown(vi)} and "
+                f"{_shown(vj)}); the set is their union, but the forward pass (warm start, "
+                f"predict) takes piece {later + 1}'s x there", decl.span if own else ref.span,
+                hint="let the pieces meet at a point (x = 0 for z <= 0; x = 1 for z >= 0)"
+                + ("" if own else ", or check the set's arguments")))
         self.sets[key] = aset
         return aset
 
@@ -1431,6 +1443,38 @@ def _nesting(e: sympy.Expr) -> int:
 
     inner = max((_nesting(a) for a in e.args), default=0)
     return inner + isinstance(e, sympy.Function)
+
+
+def _overlap(pieces: tuple[ir.Piece, ...]):
+    """The first two pieces whose intervals overlap on more than a point and whose x differ
+    there, as (i, j, lo, hi, z, x_i, x_j) at a sample z of the overlap; else None."""
+    for i, p in enumerate(pieces):
+        for j in range(i + 1, len(pieces)):
+            q = pieces[j]
+            lo, hi = max(p.lo, q.lo), min(p.hi, q.hi)
+            if not lo < hi:
+                continue
+            a = lo if math.isfinite(lo) else min(hi, 0.0) - 1e3
+            b = hi if math.isfinite(hi) else max(a, 0.0) + 1e3
+            for t in (a + (b - a) * k / 8 for k in range(9)):
+                vp, vq = _piece_value(p, t), _piece_value(q, t)
+                if vp is not None and vq is not None and \
+                        abs(vp - vq) > 1e-9 * (1.0 + abs(vp) + abs(vq)):
+                    return i, j, lo, hi, t, vp, vq
+    return None
+
+
+def _piece_value(p: ir.Piece, t: float) -> float | None:
+    """x of a piece at z = t (None where a curve cannot be evaluated there)."""
+    if p.affine is not None:
+        return p.affine[0] * t + p.affine[1]
+    import sympy
+
+    try:
+        v = complex(p.curve.evalf(subs={sympy.Symbol("z", real=True): t}))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return v.real if v.imag == 0 and math.isfinite(v.real) else None
 
 
 def _check_literal(text: str | None, value: float, span: Span) -> None:

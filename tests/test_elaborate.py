@@ -1111,3 +1111,27 @@ def test_a_number_that_reads_as_another_is_a_located_error(literal, message):
         assert load(src).params["other"] == float(literal)
         return
     check_located(model_error(src), *at(src, literal), message)
+
+
+@pytest.mark.parametrize("use, decl, message", [
+    ("in f", "set f { x = z for all; x = -z for all }",
+     "set f: pieces 1 and 2 overlap for z in [-inf, inf] with different x"),
+    ("in step(-0.2)", "", "set step(-0.2): pieces 1 and 2 overlap for z in [-0.2, 0.2]"),
+    ("in f", "set f { x = 0 for z <= 0; x = sin(z) for z >= -1 }",
+     "set f: pieces 1 and 2 overlap for z in [-1, 0] with different x"),
+    ("in f", "set f { x = z for z <= 1; x = z for z >= 0 }", None),  # equal where they meet
+    ("in step(0)", "", None),  # pieces that meet at a point
+    ("in hardtanh", "", None),
+])
+def test_pieces_that_overlap_with_different_x_are_a_warning(use, decl, message):
+    """`x = z for all; x = -z for all` and `step(-0.2)` were taken without a word, and the
+    order of the pieces decided predict's output (a user test)."""
+    src = edit(TINY, "in relu", use) + decl + "\n"
+    warned = [w for w in load(src).warnings if "overlap for z" in w.message]
+    if message is None:
+        assert not warned
+        return
+    (w,) = warned
+    assert message in w.message and "the forward pass" in w.message, w.message
+    line, col = at(src, decl) if decl else at(src, use)
+    assert (w.span.line, w.span.col) == (line, col if decl else col + 3)
