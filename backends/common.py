@@ -632,7 +632,7 @@ class SolverWriter:
         rows = sum(len(g.nodes) for lf in fused for g in lf.groups)
         fan_in = sum(g.edges.size for lf in fused for g in lf.groups) / max(rows, 1)
         on = fan_in >= FUSED_MIN_FAN_IN
-        lines.append(f"FUSED_EDGE_PASS = {on}  # mean fan-in of the rows {fan_in:.0f} "
+        lines.append(f"FUSED_EDGE_PASS = {on}  # mean fan-in of the rows {fan_in:.3g} "
                      f"{'>=' if on else '<'} {FUSED_MIN_FAN_IN} (LWLC_FUSED=0/1 overrides)")
         rest = [lf for lf in self.plan.in_set("B") if not any(lf is f for f in fused)]
         lines.append("B_REST = (  # set B's other families: (projection, variables it writes)")

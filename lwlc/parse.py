@@ -490,7 +490,8 @@ def _check_depth(tree: lark.Tree, file: str, source: str) -> None:
             raise ParseError(
                 f"this is nested more than {MAX_DEPTH} levels deep",
                 Span(file, line, col, source=source),
-                hint="split the expression, e.g. into parameters",
+                hint="split it: an expression into parameters, a union of many groups "
+                     "into groups of groups (group G1 = A | B, then group G = G1 | C)",
             )
         stack.extend((c, depth + 1) for c in node.children if isinstance(c, lark.Tree))
 

@@ -1068,3 +1068,15 @@ def test_a_subtracted_term_a_neuron_computes_is_a_warning(tmp_path):
             "computed by a neuron that inference does not evaluate (it computes y's there)") \
         in r.output
     assert "neither computed" not in r.output
+
+
+def test_the_readmes_model_in_full_checks(tmp_path):
+    """The README's "A model, in full" used parameters it did not declare (a user test)."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"A model, in full.*?```\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "m.lwl").write_text(block)
+    r = run("check", tmp_path / "m.lwl")
+    assert r.exit_code == 0 and "warning" not in r.output, r.output
+    assert "A: inputs, hidden, classes, weights" in text
