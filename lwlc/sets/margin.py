@@ -60,6 +60,22 @@ def class_distances(
     return xp.sum(weight * terms, axis=-1)
 
 
+def class_own_distance(
+    xp: "ModuleType",
+    z: "Array",
+    labels: "Array",
+    margin: "Array",
+    weight: "Array" = 0.5,
+) -> "Array":
+    """class_distances at each item's own label only, d[..., k, labels[k]], without the
+    [..., K, C, C] array of all labels (memory and time grew with C²)."""
+    m = xp.asarray(margin)[..., None]
+    over = xp.maximum(z, 0.0)
+    short = xp.maximum(m - z, 0.0)
+    own = xp.arange(z.shape[-1]) == labels[..., None]
+    return xp.sum(weight * xp.where(own, short * short, over * over), axis=-1)
+
+
 def class_selection(
     xp: "ModuleType",
     z: "Array",
@@ -72,6 +88,11 @@ def class_selection(
 ) -> "tuple":
     """Target class per item and whether the item is projected (eq. 32, 33; Sect.
     6.2), by the distances in the metric ``weight`` (module doc)."""
+    if mode in ("plain", "exempt"):  # the own label's distance is all they need
+        own = class_own_distance(xp, z, labels, margin, weight)
+        if mode == "exempt":
+            return labels, _descending_ranks(xp, own) >= count
+        return labels, own >= 0.0  # False where z is NaN, as for the other modes
     dist = _barrier(xp, (class_distances(xp, z, margin, weight),))[
         0
     ]  # computed once (see _barrier)
@@ -123,7 +144,13 @@ SUMMARY = (
 )
 EQUATIONS = "Elser eq. 26d–e, 32, 33; Sect. 5.2, 5.3, 6.2; golden README classifiers"
 PROJECTION = class_projection
-EMIT = (margin_projection, class_distances, class_selection, class_projection)
+EMIT = (
+    margin_projection,
+    class_distances,
+    class_own_distance,
+    class_selection,
+    class_projection,
+)
 REQUIRES = ("_common",)
 
 
