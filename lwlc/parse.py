@@ -620,6 +620,16 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
                 hint=f"end the set's pieces with '}}' (the '{{' is at {file}:{opened[0]}:"
                 f"{opened[1]})",
             ) from None
+        if previous is not None and str(previous) in _STATEMENT_KEYWORDS \
+                and previous.type == "NAME" \
+                and (dangling := _dangling_end(source, previous.start_pos)) is not None:
+            # `param margin = 0.1 +` then `nodes D[4]`: the keyword was read as a name
+            line_no, col, end = dangling
+            raise ParseError(
+                f"the statement on line {line_no} is unfinished: it ends in '{end}', so "
+                f"'{previous}' on line {previous.line} was read as a name",
+                Span(file, line_no, col, line_no, col + len(end), source),
+                hint=f"finish the statement, or remove the '{end}'") from None
         what = f"keyword '{text}'" if text in _KEYWORDS else f"'{text}'"
         hint = f"expected {_expected_words(e.expected)}"
         close = difflib.get_close_matches(text, _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
@@ -641,6 +651,25 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
     _check_depth(tree, file, source)
     statements = _ToAst(file, source).transform(tree)
     return S.Program(file, source, tuple(statements))
+
+
+def _dangling_end(source: str, start: int) -> tuple[int, int, str] | None:
+    """Where the code before offset `start` (a statement keyword that begins its line)
+    ends in an operator or a comma that needs more after it: (line, column, the symbol);
+    None where `start` does not begin its line or the code before ends otherwise."""
+    head = source[:start]
+    if head[head.rfind("\n") + 1:].strip():
+        return None
+    lines = head.split("\n")[:-1]
+    for i in range(len(lines) - 1, -1, -1):
+        code = lines[i].split("#", 1)[0].rstrip()
+        if not code:
+            continue
+        for end in ("->", "**", "+", "-", "*", "/", "^", "|", ",", "=", "(", "["):
+            if code.endswith(end):
+                return i + 1, len(code) - len(end) + 1, end
+        return None
+    return None
 
 
 def _glued_word(file: str, source: str, parsed: str, start: int, line: int,

@@ -549,3 +549,22 @@ def test_the_caret_stands_under_its_text_after_wide_characters():
         parse_text('model m "\u6570\u636e" x\n', "t.lwl")
     line, caret = info.value.format().splitlines()[1:3]
     assert caret.index("^") == line.index("x") + 2  # two wide characters, two more columns
+
+
+@pytest.mark.parametrize("old, new, end", [
+    ("param omega = 2.0", "param omega = 2.0 *", "*"),  # the next `nodes` read as a name
+    ("nodes H1[4], C[2]", "nodes H1[4], C[2],", ","),   # and `group`
+    ("solve rrr(beta = 1.0)", "solve rrr(beta = 1.0)", None),
+])
+def test_a_statement_left_unfinished_is_named_not_the_next_line(old, new, end):
+    """`param margin = 0.1 +` before `nodes D[4]` was "unexpected 'D'" on the next line,
+    whose keyword had been read as a name (a user test)."""
+    src = TINY.replace(old, new, 1)
+    if end is None:
+        parse_text(src, "t.lwl")
+        return
+    line, col = at(src, new)
+    err = parse_error(src)
+    check_located(err, line, col + len(new) - len(end),
+                  f"the statement on line {line} is unfinished: it ends in '{end}'", width=1)
+    assert "was read as a name" in err.message and f"remove the '{end}'" in err.hint
