@@ -160,6 +160,11 @@ class _Elaborator:
         later = self.later(name, span)
         if later is not None:
             return later
+        if name in self.names and what not in self.names[name][0]:
+            # `input d[k, E]` with E an edge set: not unknown, but of another kind
+            kind, where = self.names[name]
+            return ModelError(f"'{name}' is {kind} (line {where.line}), not {_article(what)}",
+                              span, hint=did_you_mean(name, candidates))
         return ModelError(f"unknown {what} '{name}'", span, hint=did_you_mean(name, candidates))
 
     def later(self, name: str, span: Span) -> ModelError | None:
@@ -1477,6 +1482,10 @@ def _piece_value(p: ir.Piece, t: float) -> float | None:
     return v.real if v.imag == 0 and math.isfinite(v.real) else None
 
 
+def _article(what: str) -> str:
+    return ("an " if what[:1] in "aeiou" else "a ") + what
+
+
 def _check_literal(text: str | None, value: float, span: Span) -> None:
     """A number written nonzero that reads as 0 (1e-400: below the smallest float) or a
     whole number a float cannot hold exactly (2^53 + 1) is an error, not a silent change."""
@@ -1750,6 +1759,9 @@ class _Context:
             self.batch_var = b.name
             self.part = el.batch_part(name, b.span)
             return
+        if b.name == self.batch_var:
+            raise ModelError(f"the loop variable '{b.name}' is bound twice", b.span,
+                             hint="give each loop variable its own name: `for k, i in GROUP`")
         if self.node_var is not None:
             raise ModelError(
                 "a constraint loops over one node group (and the batch)",
@@ -1757,6 +1769,13 @@ class _Context:
                 hint="v1 of the language allows `for k, i in GROUP`",
             )
         self.node_var = b.name
+        if isinstance(b.domain, S.GroupRef) and b.domain.name not in el.groups \
+                and el.batch is not None and self.batch_var is None \
+                and el.later(b.domain.name, b.domain.span) is None:
+            # `for k in cod, ...` (the part `code` misspelt): offer the batch's names too
+            names = [*el.groups, el.batch.index, *(p.name for p in el.batch.parts)]
+            raise ModelError(f"unknown node group or batch part '{b.domain.name}'",
+                             b.domain.span, hint=did_you_mean(b.domain.name, names))
         self.nodes = el.group(b.domain)
 
     # --- references ---

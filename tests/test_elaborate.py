@@ -577,6 +577,13 @@ def test_user_set_shadows_a_builtin():
 # (id, edit old, edit new, where the caret goes (a snippet of the edited text, its n-th
 # occurrence), message fragment, hint fragment or None)
 ERRORS = [
+    # user tests: a repeated loop variable, a misspelt batch part, an edge set as a group
+    ("loop-variable-twice", "for k, i in D:", "for k, k in D:", ("k in D", 0),
+     "the loop variable 'k' is bound twice", "its own name"),
+    ("group-of-another-kind", "input d[k, D]", "input d[k, E]", ("E]", 0),
+     "'E' is an edge set (line 9), not a node group", None),
+    ("unknown-part-or-group", "classes for k:", "classes for kk in kx, i in C:",
+     ("kx", 0), "unknown node group or batch part 'kx'", "did you mean 'k'?"),
     ("unknown-parameter", "margin(c[k], margin)", "margin(c[k], margn)", ("margn", 0),
      "unknown parameter 'margn'", "did you mean 'margin'?"),
     ("unknown-group", "dense(H1 -> C)", "dense(H2 -> C)", ("H2", 0),
