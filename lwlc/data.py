@@ -112,6 +112,11 @@ class DataError(_errors.DataError):
         if self.path is None and self.span is not None:  # located in a model file: with caret
             return super().format()
         where = self.location
+        text = self._line_text()
+        if text is not None:  # the data line and a caret, as under a model's errors
+            span = _errors.Span(self.path, self.line, self.col or 1,
+                                source="\n" * (self.line - 1) + text)
+            return _errors.format_diagnostic("error", self.message, span, self.hint)
         out = f"{where}: error: {self.message}" if where else f"lwlc: error: {self.message}"
         if self.hint:
             out += f"\n  hint: {self.hint}"
@@ -119,6 +124,23 @@ class DataError(_errors.DataError):
 
     def __str__(self) -> str:
         return self.format()
+
+    def _line_text(self) -> str | None:
+        """The text of the error's line in its file, where that is a regular file of at
+        most 64 MB (not a zip's member, a pipe or a generator)."""
+        if self.path is None or self.line is None or self.col is None:
+            return None
+        try:
+            if not (os.path.isfile(self.path) and os.path.getsize(self.path) <= 1 << 26):
+                return None
+            with open(self.path, "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            return None
+        lines = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        if not 1 <= self.line <= len(lines):
+            return None
+        return lines[self.line - 1].decode("utf-8", "replace")
 
 
 class MissingDataFile(DataError):
@@ -945,7 +967,7 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
             item = int(np.flatnonzero(wrong)[0])
             line, col = _line_col(raw, body_start + _token_offset(body, item * per_item + n_in))
             v = lab[item]
-            shown = int(v) if v == np.floor(v) else v
+            shown = int(v) if v == np.floor(v) and abs(v) < 1e15 else f"{v:g}"
             raise DataError(
                 f"item {item + 1}: class index {shown} is not an integer in [0, {n_classes})",
                 path=where, line=line, col=col,
@@ -1204,16 +1226,18 @@ def describe(dataset: Dataset) -> str:
     return f"{text} <- {dataset.source}"
 
 
-def validate_for(dataset: Dataset, n_inputs: int, n_classes: int | None) -> None:
-    """Check ``dataset`` against a model's data-layer width and class count (None: no labels).
+def validate_for(dataset: Dataset, n_inputs: int, n_classes: int | None,
+                 layer: str = "the model's data layer") -> None:
+    """Check ``dataset`` against a model's data-layer width and class count (None: no labels);
+    ``layer`` names what the data fill in messages.
 
     Raises DataError with a hint on any disagreement.
     """
     if dataset.n_inputs != n_inputs:
         raise DataError(
-            f"data '{dataset.name}' has {dataset.n_inputs} inputs per item but the model's data "
-            f"layer has {n_inputs} nodes",
-            hint=f"use data with {n_inputs} inputs, or give the model's data layer "
+            f"data '{dataset.name}' has {dataset.n_inputs} inputs per item but {layer} has "
+            f"{n_inputs} nodes",
+            hint=f"use data with {n_inputs} inputs, or give {layer} "
                  f"{dataset.n_inputs} nodes (source: {dataset.source})")
     if n_classes is None:
         return

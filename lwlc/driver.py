@@ -430,7 +430,7 @@ def own_inputs(compiled: Compiled) -> dict[str, np.ndarray]:
             continue
         ds = datamod.load(m.data[inp.name], role="train")
         try:
-            datamod.validate_for(ds, len(inp.nodes), None)
+            datamod.validate_for(ds, len(inp.nodes), None, layer=f"input {inp.name}")
         except datamod.DataError as e:
             raise _located(e, m.data[inp.name]) from None
         out[inp.name] = np.asarray(ds.inputs, dtype=np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -1080,3 +1081,13 @@ def test_the_readmes_model_in_full_checks(tmp_path):
     r = run("check", tmp_path / "m.lwl")
     assert r.exit_code == 0 and "warning" not in r.output, r.output
     assert "A: inputs, hidden, classes, weights" in text
+
+
+def test_data_of_an_input_of_its_own_that_do_not_fit_name_the_input(tmp_path):
+    """`data s = "bits:n=4"` for an input s on 3 nodes blamed "the model's data layer"."""
+    text = (ROOT / "models" / "binary_autoencoder.lwl").read_text()
+    model = tmp_path / "m.lwl"
+    model.write_text(re.sub(r'data s *= *"bits:n=\{n\}"', 'data s = "bits:n=4"', text))
+    r = run("train", model, "--set", "epochs=1", "-q", "-o", tmp_path / "r")
+    assert r.exit_code == 1, r.output
+    assert "data 'bits' has 4 inputs per item but input s has 3 nodes" in r.output, r.output

@@ -688,3 +688,17 @@ def test_a_zip_member_that_unpacks_past_the_cap_is_refused(tmp_path, monkeypatch
         datamod._read_file(path, "bomb.zip")
     monkeypatch.setattr(datamod, "STREAM_BYTES", 1 << 22)
     assert len(datamod._read_file(path, "bomb.zip")[0]) == 4 + 2 * (1 << 20)
+
+
+def test_a_huge_class_index_is_shown_as_a_number_not_300_digits(tmp_path):
+    """A class index of 1e300 was echoed as a 301-digit integer (a user test)."""
+    e = error_of(write(tmp_path, "h", "2 3\n0.5 0.5 1\n0.5 0.5 1e300\n"))
+    assert "item 2: class index 1e+300 is not an integer in [0, 3)" in e.message, e.message
+
+
+def test_a_data_error_shows_its_line_and_a_caret(tmp_path):
+    """Data errors gave file:line:col and a hint but not the line, as model errors do."""
+    path = write(tmp_path, "d", "2 3\r\n0.5 0.5 1\r\n0.5 x 1\r\n")
+    out = error_of(path).format().splitlines()
+    assert out[0] == f"{path}:3:5: error: not a number: 'x'"
+    assert out[1:3] == ["    0.5 x 1", "        ^"], out
