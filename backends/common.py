@@ -102,6 +102,13 @@ def _wrap_list(values: list, indent: int = 4) -> str:
     return "[\n" + "\n".join(pad + ln for ln in lines) + "\n]"
 
 
+def _kept_wrapped(statement: str) -> str:
+    """A statement whose literal _wrap_list wrapped over many lines, kept so: ruff's format
+    put each number of a list on a line of its own (a million lines for 550k random
+    edges)."""
+    return statement + "  # fmt: skip" if statement.count("\n") >= 2 else statement
+
+
 def array_literal(a: np.ndarray) -> str:
     """A compact literal for an index array: arange patterns when there are some."""
     a = np.asarray(a)
@@ -304,7 +311,7 @@ class SolverWriter:
 
     def const(self, base: str, value: str) -> str:
         name = self.names.fresh(base.upper())
-        self.consts.append(f"{name} = {value}")
+        self.consts.append(_kept_wrapped(f"{name} = {value}"))
         return name
 
     def index(self, a: np.ndarray, base: str) -> Ix:
@@ -574,7 +581,8 @@ class SolverWriter:
         else:
             value = array_literal(owner)
         name = self.names.fresh(f"OWNER_{var}".upper())
-        self.consts.append(f"{name} = {value}  # {var}: each edge carries the value of {what}")
+        self.consts.append(_kept_wrapped(f"# {var}: each edge carries the value of {what}\n"
+                                         f"{name} = {value}"))
         self._owner_names[var] = name
         return name
 

@@ -3,6 +3,7 @@ of issue 10 (models written outside models/), both backends, float64."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -277,6 +278,28 @@ def test_emitted_module_passes_ruff(path, backend, tmp_path):
                            "--target-version", "py311", "--select", rules, str(out)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_long_index_lists_stay_wrapped_many_numbers_to_a_line(tmp_path):
+    """ruff's format put each number of a random wiring's index lists on a line of its
+    own: 550k random edges made a module of a million lines (a user test)."""
+    from ruff.__main__ import find_ruff_bin
+
+    text = (ROOT / "models" / "majority.lwl").read_text()
+    text = text.replace("nodes D[13]", "nodes D[200]").replace("nodes H1[26]", "nodes H1[60]")
+    text = text.replace("dense(D -> H1)", "random(D -> H1, fanin = 20)")
+    (tmp_path / "m.lwl").write_text(text)
+    out = tmp_path / "solver.py"
+    for backend in ("numpy", "jax"):
+        src = compile_model(tmp_path / "m.lwl", None, backend).source
+        # runs of lines that hold one number each: a list written one number to a line
+        runs = re.findall(r"(?:^ +-?\d+,?\n){5,}", src, re.M)
+        assert not runs, runs[0][:200]
+        assert "  # fmt: skip" in src
+        out.write_text(src)
+        done = subprocess.run([find_ruff_bin(), "check", "--isolated", "--no-cache",
+                               "--select", "E,F,W", str(out)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:]
 
 
 def test_emitted_module_holds_only_what_the_model_reaches(monkeypatch):
