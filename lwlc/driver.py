@@ -711,6 +711,8 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
            overrides: dict, run: rundir.RunDir | None, notes=None, warn=None) -> dict:
     m = compiled.model
     s = m.solver
+    for inp, message, hint in input_problems(m)[:1]:  # before "no training data": the cause
+        raise ModelError(message, inp.span, hint=hint)
     train_spec = cfg.data or m.data.get("train")
     if not train_spec:
         raise DataError(f"model {m.name} names no training data",

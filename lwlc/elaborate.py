@@ -436,8 +436,10 @@ class _Elaborator:
                     inp.span, hint=f"use it in a constraint (e.g. agree x[k, out(i)] == "
                     f"{inp.name}[k, i]) or remove it"))
         for inp, message, hint in input_problems(self):
-            self.warnings.append(ir.ModelWarning(message + ": it gets no values", inp.span,
-                                                 hint=hint, about="no values"))
+            unfilled = "but the training set fills" in message  # vs. values it cannot use
+            self.warnings.append(ir.ModelWarning(
+                message + (": it gets no values" if unfilled else ""), inp.span, hint=hint,
+                about="no values"))
         for lab, message, hint in label_problems(self):
             self.warnings.append(ir.ModelWarning(message + ": it gets no values", lab.span,
                                                  hint=hint, about="no values"))
@@ -2200,12 +2202,28 @@ def input_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Input, str, s
     its line when the model is trained (lwlc.driver.bind)."""
     fed = training_inputs(model)
     read = names_read(model)
+    own = [inp for inp in model.inputs.values()
+           if inp.name in model.data and inp.name not in model.samples and inp.name in read]
+    if not fed:  # nothing for a training set to fill: no run can start
+        return [(inp, f"every input has values of its own (input {inp.name}: `data "
+                 f"{inp.name} = ...`), so no training set is read and lwlc train has no "
+                 "items to train on",
+                 f"drop the line `data {inp.name} = ...` and give its values as the training "
+                 'set, `data train = "SPEC"`') for inp in own[:1]]
+    dpart = fed[0].part
     return [(inp, f"input {inp.name} is on {_part_shown(model, inp.part)}, but the training "
-             f"set fills {_part_shown(model, fed[0].part)} (the items of input "
+             f"set fills {_part_shown(model, dpart)} (the items of input "
              f"{fed[0].name}, the first input without values of its own)",
-             f"declare it on that part (input {inp.name}[{fed[0].part.name}, ...]), or give "
+             f"declare it on that part (input {inp.name}[{dpart.name}, ...]), or give "
              f'it values of its own with a line `data {inp.name} = "SPEC"`')
-            for inp in fed[1:] if inp.part != fed[0].part and inp.name in read]
+            for inp in fed[1:] if inp.part != dpart and inp.name in read] + [
+        (inp, f"input {inp.name} has values of its own (`data {inp.name} = ...`) on "
+         f"{_part_shown(model, inp.part)}, whose items are the training set's (those of "
+         f"input {fed[0].name}): its rows would not be those items'",
+         f"give its values as columns of the training set (the inputs' columns side by side, "
+         f"in declaration order) and drop `data {inp.name}`, or declare it on a batch part of "
+         "its own") for inp in own
+        if inp.part.start < dpart.stop and dpart.start < inp.part.stop]
 
 
 def label_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Label, str, str]]:

@@ -50,7 +50,8 @@ from .driver import (
     run_warnings,
     unreached_data,
 )
-from .errors import DataError, LwlcError
+from .elaborate import input_problems
+from .errors import DataError, LwlcError, ModelError
 
 MAX_RESTARTS = 1_000_000  # one command's starts (each a row of restarts.json)
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
@@ -108,6 +109,8 @@ def prepare(model: str, overrides: dict | None = None, backend: str = "numpy",
     resources.check_memory(m, solver, dtype, backend)
     if backend == "numpy":
         resources.reuse_freed_memory()
+    for inp, message, hint in input_problems(m)[:1]:  # before "no training data": the cause
+        raise ModelError(message, inp.span, hint=hint)
     train_spec = data or m.data.get("train")
     if not train_spec:
         raise DataError(f"model {m.name} names no training data",

@@ -1091,3 +1091,28 @@ def test_data_of_an_input_of_its_own_that_do_not_fit_name_the_input(tmp_path):
     r = run("train", model, "--set", "epochs=1", "-q", "-o", tmp_path / "r")
     assert r.exit_code == 1, r.output
     assert "data 'bits' has 4 inputs per item but input s has 3 nodes" in r.output, r.output
+
+
+def test_an_input_with_its_own_data_on_the_training_sets_items_is_refused(tmp_path):
+    """`data d = ...` for an input on the part the training set fills crashed train with
+    KeyError: 'd' (its rows were never the training items' anyway); with every input bound
+    so, check passed and train refused with hints that contradicted each other (user
+    tests). Both are now a warning at check and an error at the input's line at train."""
+    text = (ROOT / "tests" / "models" / "regression.lwl").read_text()
+    (tmp_path / "xs.txt").write_text("4\n" + "0.5 0.25 1 2\n" * 16)
+    (tmp_path / "ts.txt").write_text("2\n" + "1 -1\n" * 16)
+    data = re.sub(r"^data train = .*$", 'data d = "xs.txt"\ndata train = "ts.txt"', text,
+                  flags=re.M)
+    for name, body, message in (
+            ("own.lwl", data, "input d has values of its own (`data d = ...`) on the whole "
+                              "batch 'k', whose items are the training set's"),
+            ("all.lwl", data.replace("data train =", "data t ="),
+             "every input has values of its own (input d: `data d = ...`)")):
+        model = tmp_path / name
+        model.write_text(body)
+        r = run("check", model)
+        assert r.exit_code == 0 and f"warning: {message}" in r.output, r.output
+        for extra in ((), ("--restarts", "2")):
+            r = run("train", model, "-q", *extra)
+            assert r.exit_code == 1 and f"{name}:6:1: error: {message}" in r.output, r.output
+            assert "internal error" not in r.output
