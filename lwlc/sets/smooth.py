@@ -10,19 +10,25 @@ over t ∈ [lo, hi] (Elser eq. 28–29 with a smooth f). The global minimizer sa
 of the window (33 evenly spaced, and z ± R 2^-k for k = 1 … 16), which shrinks it
 around the minimum (on a steep curve E(clip(z)) is huge, and one window of 8 segments
 held both a local and the global minimum: x = z³ from (6.78, −20.9) gave t = 0.32
-against −2.73). The window is cut into 8 segments, and two more lie on either side of
-the best point of the last round; in each, the stationarity condition s(t) = gz (t − z)
-+ gx (f(t) − x) f'(t) = 0 with s'(t) = gz + gx (f'(t)² + (f(t) − x) f''(t)) is solved
-by Newton steps safeguarded by bisection as in rtsafe (24 steps); the best of the 12
-nodes (endpoints included) and 10 segment solutions is kept and polished by 4 Newton
+against −2.73). The window is cut into 8 segments, two more lie on either side of
+the best point of all rounds, and two on either side of the point where the curve
+crosses the height x nearest to z (bracketed by the even points of the last round that
+has a crossing, solved by safeguarded Newton): on a curve steeper than the spacing the
+valley of E beside that crossing falls between the points (tanh(40 z) from (0.527,
+0.499) was projected onto t = z, E 0.754 against 0.395 at t = 0.0137). In each, the
+stationarity condition s(t) = gz (t − z) + gx (f(t) − x) f'(t) = 0 with s'(t) = gz + gx
+(f'(t)² + (f(t) − x) f''(t)) is solved by Newton steps safeguarded by bisection as in
+rtsafe (24 steps); the best of the 15 nodes (endpoints included) and 12 segment
+solutions is kept and polished by 4 Newton
 steps, each taken where it is small or lowers the energy, so that a node within rounding
 of the minimizer (a flat minimum, where energies cannot tell them apart), or a segment
 solution the budget left short of it, becomes the minimizer itself and NumPy and JAX
 agree.
 Several local minima in one segment could still hide the global one: a documented
-limit of any fixed budget, checked against SciPy multi-start minimization in the
-tests (x = z³ from 2000 random points: one near tie was missed, 101.16 against
-100.59).
+limit of any fixed budget (a curve far steeper than the spacing seen from an x beyond
+its range, tanh(400 z) from (-0.9, 1.05), still can miss by some percent), checked
+against SciPy multi-start minimization in the tests (x = z³ from 2000 random points:
+one near tie was missed, 101.16 against 100.59).
 
 Fixed x (``curve_piece_fixed_candidate``): f(t) = x is bracketed on sorted nodes (129
 evenly spaced over [z − 16, z + 16] and z ± 2^k for k = 4 … 24, all clipped to [lo,
@@ -144,16 +150,46 @@ def curve_piece_candidate(
         radius = xp.minimum(radius, xp.where(xp.isnan(e0), xp.inf, xp.sqrt(e0 / gz)))
     halves = 2.0 ** -xp.arange(1.0, 17.0)
     offsets = xp.concatenate([xp.arange(-16.0, 17.0) / 16.0, halves, -halves])
+    near, step, best_e = z, zero, zero + xp.inf
+    c_lo, c_hi, c_step, crossed = z, z, zero, zero != zero
     for _ in range(3):  # shrink the window to its best point (see the docstring)
         pts = z[..., None] + radius[..., None] * offsets
         pts = xp.minimum(xp.maximum(pts, lo), hi)
+        fp = f(xp, pts)
+        # and, between two even points where the curve crosses the height x, the
+        # secant's crossing: on a steep curve the valley of E there is narrower than
+        # the spacing (tanh(40 z) from (0.527, 0.499) was projected onto t = z)
+        even, ge = pts[..., :33], fp[..., :33] - x[..., None]
+        cross = ge[..., :-1] * ge[..., 1:] < 0.0
+        share = ge[..., :-1] / xp.where(cross, ge[..., :-1] - ge[..., 1:], 1.0)
+        tc = xp.where(cross, even[..., :-1] + (even[..., 1:] - even[..., :-1]) * share,
+                      even[..., :-1])
         e = gz[..., None] * (pts - z[..., None]) ** 2
-        e = e + gx[..., None] * (f(xp, pts) - x[..., None]) ** 2
+        e = e + gx[..., None] * (fp - x[..., None]) ** 2
         e = xp.where(xp.isnan(e), xp.inf, e)  # NaN: not a candidate
         pick = xp.argmin(e, axis=-1)[..., None]
-        near = xp.take_along_axis(pts, pick, axis=-1)[..., 0]
-        step = radius / 16.0  # the even points' spacing
-        radius = xp.minimum(radius, xp.sqrt(xp.min(e, axis=-1) / gz))
+        e_min = xp.min(e, axis=-1)
+        # the best point of all rounds (a later round's window may miss an earlier
+        # round's crossing), with its round's spacing
+        better = e_min <= best_e
+        near = xp.where(better, xp.take_along_axis(pts, pick, axis=-1)[..., 0], near)
+        step = xp.where(better, radius / 16.0, step)  # the even points' spacing
+        best_e = xp.minimum(best_e, e_min)
+        # and the bracket of the crossing nearest to z, from the last round with one:
+        # the valley lies beside the crossing, where the window's segments hold
+        # several stationary points (tanh(40 z) from (-0.649, -0.535): the crossing
+        # at -0.021, the minimum at -0.015), and on a curve steeper than the spacing
+        # the secant's crossing is far from it
+        c_pick = xp.argmin(xp.where(cross, xp.abs(tc - z[..., None]), xp.inf), axis=-1)
+        found = xp.any(cross, axis=-1)
+        c_lo = xp.where(
+            found, xp.take_along_axis(even, c_pick[..., None], axis=-1)[..., 0], c_lo
+        )
+        after = xp.take_along_axis(even, c_pick[..., None] + 1, axis=-1)[..., 0]
+        c_hi = xp.where(found, after, c_hi)
+        c_step = xp.where(found, radius / 16.0, c_step)
+        crossed = crossed | found
+        radius = xp.minimum(radius, xp.sqrt(e_min / gz))
     left = xp.maximum(z - radius, lo)
     right = xp.minimum(z + radius, hi)
     frac = xp.arange(9) / 8.0
@@ -164,10 +200,21 @@ def curve_piece_candidate(
     # the global minimum at its end beside a local one
     around = xp.stack([near - step, near, near + step], axis=-1)
     around = xp.minimum(xp.maximum(around, lo), hi)
+    # the crossing itself, f(t) = x, solved in its bracket
+    below = f(xp, c_lo) - x < 0.0
+    neg, pos = xp.where(below, c_lo, c_hi), xp.where(below, c_hi, c_lo)
+    crossing = _fixed_loop(
+        xp, 24, curve_root_step, (0.5 * (c_lo + c_hi), neg, pos), (x, f, df),
+        elementwise=True,
+    )[0]
+    crossing = xp.where(crossed, crossing, near)
+    c_step = xp.where(crossed, c_step, step)
+    beside = xp.stack([crossing - c_step, crossing, crossing + c_step], axis=-1)
+    beside = xp.minimum(xp.maximum(beside, lo), hi)
     zc, xc, gzc, gxc = z[..., None], x[..., None], gz[..., None], gx[..., None]
-    a = xp.concatenate([nodes[..., :-1], around[..., :-1]], axis=-1)
-    b = xp.concatenate([nodes[..., 1:], around[..., 1:]], axis=-1)
-    nodes = xp.concatenate([nodes, around], axis=-1)
+    a = xp.concatenate([nodes[..., :-1], around[..., :-1], beside[..., :-1]], axis=-1)
+    b = xp.concatenate([nodes[..., 1:], around[..., 1:], beside[..., 1:]], axis=-1)
+    nodes = xp.concatenate([nodes, around, beside], axis=-1)
     state = (0.5 * (a + b), a, b, b - a, b - a)
     t, *_ = _fixed_loop(
         xp,
@@ -403,6 +450,24 @@ def tanh_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
     return ("curve", lo, hi, _tanh, _dtanh, _d2tanh)
 
 
+def _steep_tanh(xp: "ModuleType", t: "Array") -> "Array":
+    return xp.tanh(40.0 * t)
+
+
+def _dsteep_tanh(xp: "ModuleType", t: "Array") -> "Array":
+    return 40.0 * (1.0 - xp.tanh(40.0 * t) ** 2)
+
+
+def _d2steep_tanh(xp: "ModuleType", t: "Array") -> "Array":
+    th = xp.tanh(40.0 * t)
+    return -3200.0 * th * (1.0 - th * th)
+
+
+def steep_tanh_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
+    """tanh(40 z): a valley of E narrower than the sampling's spacing."""
+    return ("curve", lo, hi, _steep_tanh, _dsteep_tanh, _d2steep_tanh)
+
+
 def sigmoid_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
     return ("curve", lo, hi, _sigmoid, _dsigmoid, _d2sigmoid)
 
@@ -417,6 +482,7 @@ def cubic_piece(lo: float = -2.0, hi: float = 2.0) -> tuple:
 
 EXAMPLE_TABLES = {
     "tanh": (tanh_piece(),),
+    "steep_tanh": (steep_tanh_piece(),),
     "softplus": (softplus_piece(),),
     "cubic": (cubic_piece(),),
     "two_curves": (sigmoid_piece(-math.inf, 0.0), cubic_piece(0.5, 2.0)),

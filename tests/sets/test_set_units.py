@@ -393,3 +393,22 @@ def test_plain_and_exempt_classes_take_memory_linear_in_the_classes() -> None:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert peak < 40 * K * C * 8, (mode, peak)  # [K, C, C] would be 800 x K C
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_a_steep_curve_is_projected_into_its_narrow_valley(be) -> None:
+    """tanh(40 z) from (0.527, 0.499), gz 1.5, gx 3: the projection stayed at t = z (E
+    0.754) where t = 0.0137 gives 0.395, its valley narrower than the sampling's spacing;
+    tanh from far out with a small gz alike (a user test: 1.6 % of points missed)."""
+    from lwlc.sets.smooth import smooth_projection, steep_tanh_piece
+
+    cases = [(steep_tanh_piece(), 0.5271, 0.4988, 1.5, 3.0),
+             (steep_tanh_piece(), -0.6487, -0.535, 1.5, 3.0),
+             (tanh_piece(), 26.4505, 0.51, 0.001, 3.0)]
+    for piece, z, x, gz, gx in cases:
+        t = ev(be, smooth_projection, np.array([z]), np.array([x]), np.array([gz]),
+               np.array([gx]), (piece,))[0][0]
+        grid = np.linspace(-50.0, 50.0, 2_000_001)
+        best = np.min(gz * (grid - z) ** 2 + gx * (piece[3](np, grid) - x) ** 2)
+        got = gz * (t - z) ** 2 + gx * (piece[3](np, t) - x) ** 2
+        assert got <= best + 1e-9, (z, x, t, got, best)
