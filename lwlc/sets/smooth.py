@@ -151,7 +151,7 @@ def curve_piece_candidate(
     halves = 2.0 ** -xp.arange(1.0, 17.0)
     offsets = xp.concatenate([xp.arange(-16.0, 17.0) / 16.0, halves, -halves])
     near, step, best_e = z, zero, zero + xp.inf
-    c_lo, c_hi, c_step, crossed = z, z, zero, zero != zero
+    c_lo, c_hi, c_step, crossed = z, z, zero, xp.zeros(z.shape, dtype=bool)
     for _ in range(3):  # shrink the window to its best point (see the docstring)
         pts = z[..., None] + radius[..., None] * offsets
         pts = xp.minimum(xp.maximum(pts, lo), hi)
