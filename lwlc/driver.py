@@ -248,7 +248,8 @@ def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.Model
         if bad.any():
             # x the set only approaches, or beyond the limit it only approaches (sat's 2:
             # its values are [0, 1))
-            shown = ", ".join(f"{v:g}" if v == lim else f"{v:g} (it only approaches {lim:g})"
+            shown = ", ".join(f"{v:g}" if v == lim else
+                              f"{v:g} (beyond {lim:g}, which it only approaches)"
                               for v, lim in zip(seen[bad][:4], limits[bad][:4], strict=True))
             shown += " ..." if bad.sum() > 4 else ""
             out.append(ir.ModelWarning(

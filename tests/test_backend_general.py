@@ -481,8 +481,8 @@ def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
     beyond = bind(c, "bits:n=3", "train")  # values beyond a limit: "approached" they are not
     beyond.inputs["d"] = 2.0 * beyond.inputs["d"] - 0.5
     (w,) = unreached_data(c, beyond, {})
-    assert "at -0.5 (it only approaches 0), 1.5 (it only approaches 1): set sigmoid never " \
-        "takes such values" in w.message
+    assert "at -0.5 (beyond 0, which it only approaches), 1.5 (beyond 1, which it only " \
+        "approaches): set sigmoid never takes such values" in w.message
     inside = bind(c, "bits:n=3", "train")
     inside.inputs["d"] = 0.25 + 0.5 * inside.inputs["d"]
     assert unreached_data(c, inside, {}) == []
