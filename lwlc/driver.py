@@ -872,6 +872,10 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
         # from the consensus parameters each epoch; otherwise warm starts per batch.
         one_batch = n_batches == 1 and n_items == per_batch and not m.samples
         single = one_batch and not s.restart
+        if single and start_epoch and console is not None:
+            _note(console, "a one-batch run carries its RRR state from epoch to epoch, which "
+                  "the run's files do not keep: the resumed run warm-starts it again from "
+                  "the saved parameters, so it goes on differently from an uninterrupted run")
         state = None
         for epoch in range(start_epoch, s.epochs):
             rng = np.random.default_rng([s.seed, epoch + 1])

@@ -671,3 +671,14 @@ def test_a_ctrl_c_while_an_epoch_is_written_comes_after_all_its_files(tmp_path, 
     assert written == ["log", "params"]
     _, meta = rundir.read_params(tmp_path / rundir.PARAMS)
     assert meta["epochs"] == 2 == json.loads((tmp_path / rundir.SUMMARY).read_text())["epochs"]
+
+
+def test_resuming_a_one_batch_run_says_its_state_starts_again(tmp_path):
+    """The resumed RRR state of a one-batch run restarts from the saved parameters, so the
+    run goes on differently from an uninterrupted one: documented, but said nowhere."""
+    model = str(Path(__file__).resolve().parents[1] / "models" / "nmf_ledm.lwl")
+    base = ["train", model, "--set", "iterations=20", "-o", str(tmp_path / "r")]
+    assert CliRunner().invoke(app, [*base, "--set", "epochs=1", "-q"]).exit_code == 0
+    r = CliRunner().invoke(app, [*base, "--set", "epochs=2", "--resume"])
+    assert r.exit_code == 0, r.output
+    assert "the resumed run warm-starts it again from the saved parameters" in r.output
