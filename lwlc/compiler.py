@@ -74,10 +74,16 @@ def _constants(model: ir.Model):
         elif isinstance(f, ir.ActivationFamily):
             if f.fixed is not None and f.fixed.constant is not None:
                 yield f.fixed.constant, f.span, "the fixed value"
-    for s in model.sets.values():
-        for p in s.pieces:
-            yield from ((v, p.span, "an end of the piece") for v in (p.lo, p.hi))
-            yield from ((v, p.span, "a coefficient of the piece") for v in p.affine or ())
+    for f in model.families:  # the sets the constraints use, at the constraint where
+        # the piece is not in the model's file (a built-in set: its arguments are the use's)
+        aset = getattr(f, "set", None)
+        for p in aset.pieces if aset is not None else ():
+            at = p.span if p.span.file == model.file else f.span
+            shown = ", ".join(f"{a:g}" for a in aset.args)
+            what = f"set {aset.name}({shown})" if aset.args else f"set {aset.name}"
+            yield from ((v, at, f"an end of a piece of {what}") for v in (p.lo, p.hi))
+            yield from ((v, at, f"a coefficient of a piece of {what}")
+                        for v in p.affine or ())
     for v in model.variables.values():
         yield from ((float(g), v.span, f"a metric weight of {v.name}")
                     for g in np.unique(v.metric))

@@ -417,7 +417,7 @@ def _check_float32_values(values: np.ndarray, ds: datamod.Dataset, inputs: list,
         col -= len(inp.nodes)
     value = values.flat[over[0]]
     raise _located(datamod.DataError(
-        f"data '{ds.name}': item {item} (counted from 0) has {value:g} for {inp.name}[{col}], "
+        f"data '{ds.name}': item {item + 1} has {value:g} for {inp.name}[{col}], "
         f"which is inf in float32 (largest {big:.3g}); {over.size} value(s) in all",
         hint="use --dtype float64, or rescale the data"), spec)
 

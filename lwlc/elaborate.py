@@ -549,6 +549,11 @@ class _Elaborator:
         if st.name in self.overrides:
             self.params[st.name] = float(self.overrides[st.name])
             self.used_overrides.add(st.name)
+            given = self.overrides[st.name]
+            if isinstance(given, int) and given != int(self.params[st.name]):
+                raise ModelError(f"--set {st.name}={given}: a parameter is a float (64-bit), "
+                                 f"which reads it as {int(self.params[st.name])} (whole "
+                                 f"numbers are exact up to 2^53 = {2**53})", st.span)
             if not math.isfinite(self.params[st.name]):
                 raise ModelError(f"--set {st.name}={_shown(self.params[st.name])}: a "
                                  "parameter is a finite number", st.span)
@@ -1188,13 +1193,17 @@ class _Elaborator:
         overlap = _overlap(pieces) if key not in self.sets else None
         if overlap is not None:
             i, j, lo, hi, t, vi, vj = overlap
-            later = max((i, j), key=lambda n: (pieces[n].lo, pieces[n].hi, n))
+            # the piece activation_inference takes at t: of those that hold t, the last
+            # in the order of (lo, hi), as written on ties
+            later = max((n for n, p in enumerate(pieces) if p.lo <= t <= p.hi),
+                        key=lambda n: (pieces[n].lo, pieces[n].hi, n))
             own = decl.span.file == ref.span.file and not args
             self.warnings.append(ir.ModelWarning(
                 f"set {key}: pieces {i + 1} and {j + 1} overlap for z in [{_shown(lo)}, "
                 f"{_shown(hi)}] with different x (at z = {_shown(t)}: {_shown(vi)} and "
                 f"{_shown(vj)}); the set is their union, but the forward pass (warm start, "
-                f"predict) takes piece {later + 1}'s x there", decl.span if own else ref.span,
+                f"predict) takes piece {later + 1}'s x at z = {_shown(t)}",
+                decl.span if own else ref.span,
                 hint="let the pieces meet at a point (x = 0 for z <= 0; x = 1 for z >= 0)"
                 + ("" if own else ", or check the set's arguments")))
         self.sets[key] = aset

@@ -629,7 +629,8 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
                 f"the statement on line {line_no} is unfinished: it ends in '{end}', so "
                 f"'{previous}' on line {previous.line} was read as a name",
                 Span(file, line_no, col, line_no, col + len(end), source),
-                hint=f"finish the statement, or remove the '{end}'") from None
+                hint="finish the statement" + ("" if end in ("==", ">=", "<=", "in", ":")
+                                               else f", or remove the '{end}'")) from None
         what = f"keyword '{text}'" if text in _KEYWORDS else f"'{text}'"
         hint = f"expected {_expected_words(e.expected)}"
         close = difflib.get_close_matches(text, _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
@@ -665,8 +666,10 @@ def _dangling_end(source: str, start: int) -> tuple[int, int, str] | None:
         code = lines[i].split("#", 1)[0].rstrip()
         if not code:
             continue
-        for end in ("->", "**", "+", "-", "*", "/", "^", "|", ",", "=", "(", "["):
+        for end in ("->", "**", "==", ">=", "<=", "+", "-", "*", "/", "^", "|", ",", "=",
+                    "(", "[", ":", " in"):
             if code.endswith(end):
+                end = end.strip()
                 return i + 1, len(code) - len(end) + 1, end
         return None
     return None

@@ -525,7 +525,8 @@ def write(out_dir, result: dict) -> None:
                 "model_fingerprint": result.get("model_fingerprint")})
         atomic_write_text(out_dir / JSON, json.dumps(shown, indent=2) + "\n")
     except OSError as e:
-        raise LwlcError(f"cannot write {JSON} in {out_dir}: {e.strerror or e}") from None
+        failed = Path(e.filename).name if e.filename else JSON
+        raise LwlcError(f"cannot write {failed} in {out_dir}: {e.strerror or e}") from None
 
 
 def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
@@ -552,6 +553,12 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
         if held and not cfg.overwrite:
             raise LwlcError(f"{run_dir} already holds {' and '.join(held)}",
                             hint="--overwrite replaces it; or give another --out")
+        for name in held:  # before the search: write() removes the others first
+            p = run_dir.file(name)
+            if p.is_dir() and not p.is_symlink():
+                raise LwlcError(f"--overwrite: {p} is a folder, not a file of the restarts; "
+                                "nothing was removed", hint="move it away, or give another "
+                                "--out")
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore",
                              under="ignore"):

@@ -611,7 +611,7 @@ def test_data_float32_cannot_hold_is_an_error_naming_the_item(tmp_path):
             "--set", "epochs=1", "--set", "iterations=1", "--set", "batch=4", "-q")
     r = run(*args, "--dtype", "float32", "-o", tmp_path / "f32")
     assert r.exit_code == 1, r.output
-    assert "item 2 (counted from 0) has -5e+38 for d[5], which is inf in float32" in r.output
+    assert "item 3 has -5e+38 for d[5], which is inf in float32" in r.output
     r = run(*args, "--dtype", "float64", "-o", tmp_path / "f64")
     assert r.exit_code == 0, r.output
 

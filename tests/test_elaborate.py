@@ -1142,3 +1142,11 @@ def test_pieces_that_overlap_with_different_x_are_a_warning(use, decl, message):
     assert message in w.message and "the forward pass" in w.message, w.message
     line, col = at(src, decl) if decl else at(src, use)
     assert (w.span.line, w.span.col) == (line, col if decl else col + 3)
+
+
+def test_a_set_parameter_a_float_cannot_hold_is_refused():
+    """--set omega=9007199254740993 was rounded to 2^53 without a word, while the same
+    number written in the model is refused (a user test)."""
+    err = model_error(TINY, {"omega": 2**53 + 1})
+    assert "--set omega=9007199254740993: a parameter is a float (64-bit)" in err.message
+    assert load(TINY, {"omega": 2**53}).params["omega"] == 2.0**53

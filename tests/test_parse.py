@@ -554,6 +554,8 @@ def test_the_caret_stands_under_its_text_after_wide_characters():
 @pytest.mark.parametrize("old, new, end", [
     ("param omega = 2.0", "param omega = 2.0 *", "*"),  # the next `nodes` read as a name
     ("nodes H1[4], C[2]", "nodes H1[4], C[2],", ","),   # and `group`
+    ("label c[k] in C", "label c[k] in", "in"),
+    ("agree x[k, out(i)] == d[k, i]", "agree x[k, out(i)] ==", "=="),
     ("solve rrr(beta = 1.0)", "solve rrr(beta = 1.0)", None),
 ])
 def test_a_statement_left_unfinished_is_named_not_the_next_line(old, new, end):
@@ -566,5 +568,7 @@ def test_a_statement_left_unfinished_is_named_not_the_next_line(old, new, end):
     line, col = at(src, new)
     err = parse_error(src)
     check_located(err, line, col + len(new) - len(end),
-                  f"the statement on line {line} is unfinished: it ends in '{end}'", width=1)
-    assert "was read as a name" in err.message and f"remove the '{end}'" in err.hint
+                  f"the statement on line {line} is unfinished: it ends in '{end}'",
+                  width=len(end))
+    assert "was read as a name" in err.message
+    assert (f"remove the '{end}'" in err.hint) == (end in ",*"), err.hint

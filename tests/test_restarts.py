@@ -164,6 +164,13 @@ def test_restarts_and_a_training_run_never_share_a_folder(tmp_path):
     assert r.exit_code == 1 and "holds a training run, not restarts" in r.output
     r = train("--out", starts, "--overwrite")
     assert r.exit_code == 1 and "holds the results of lwlc train --restarts" in r.output
+    # a folder in restarts.csv's place: refused before restarts.json went (a user test)
+    (starts / "restarts.csv").unlink()
+    (starts / "restarts.csv").mkdir()
+    r = train("--out", starts, "--restarts", 2, "--overwrite")
+    assert r.exit_code == 1 and "restarts.csv is a folder" in r.output, r.output
+    assert (starts / "restarts.json").exists()
+    (starts / "restarts.csv").rmdir()
     solver = json.loads((starts / "restarts.json").read_text())["solver"]
     assert {"method", "beta", "lam", "tolerance", "error"} <= set(solver)
 
