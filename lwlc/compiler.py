@@ -84,6 +84,10 @@ def _constants(model: ir.Model):
             yield from ((v, at, f"an end of a piece of {what}") for v in (p.lo, p.hi))
             yield from ((v, at, f"a coefficient of a piece of {what}")
                         for v in p.affine or ())
+            if p.curve is not None:  # the numbers written in a curve (1e39 / (1 + exp(-z)))
+                yield from ((float(abs(n)), at, f"a number in the curve of {what}")
+                            for n in p.curve.atoms() if n.is_Number and n.is_finite
+                            and n.is_real)
     for v in model.variables.values():
         yield from ((float(g), v.span, f"a metric weight of {v.name}")
                     for g in np.unique(v.metric))

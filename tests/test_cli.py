@@ -1116,3 +1116,12 @@ def test_an_input_with_its_own_data_on_the_training_sets_items_is_refused(tmp_pa
             r = run("train", model, "-q", *extra)
             assert r.exit_code == 1 and f"{name}:6:1: error: {message}" in r.output, r.output
             assert "internal error" not in r.output
+
+
+def test_a_number_in_a_curve_float32_cannot_hold_is_refused_at_the_piece(tmp_path):
+    text = (ROOT / "models" / "majority.lwl").read_text().replace("in relu", "in big")
+    model = tmp_path / "m.lwl"
+    model.write_text(text + "set big { x = 1e39 / (1 + exp(-z)) for all }\n")
+    r = run("compile", model, "--backend", "jax", "--dtype", "float32", "-o", tmp_path / "s.py")
+    assert r.exit_code == 1 and "a number in the curve of set big, 1e+39, is inf" in r.output
+    assert f"m.lwl:{text.count(chr(10)) + 1}:11:" in r.output, r.output
