@@ -107,6 +107,7 @@ ODD_NAMES = (
     "in", "out", "agree", "dot",
 )
 # Names the grammar cannot take in some places (`x[k, in]` reads `in` as `in(j)`, ...).
+BATCH_LOOPVARS = ["q", "kk", "item", "it"]  # names a batch loop variable may take besides k
 NOT_AS = {
     "group": {"in", "out"}, "loop": {"in", "out"}, "batch": {"in", "out"},
     "var": {"agree", "dot"}, "part": {"in", "out"},
@@ -570,14 +571,25 @@ class _Gen:
         return choice
 
     def loopvar(self, default: str) -> str:
-        """A node loop variable: local to its constraint, sometimes a global name."""
+        """A node loop variable: local to its constraint, sometimes a global name; never a
+        name the batch's loop variable may have (two loop variables of one constraint
+        may not share a name)."""
         d = self.d
         if d.chance(self.names.odd / 2) and self.names.used:
             cand = [n for n in sorted(self.names.used) if n not in NOT_AS["loop"]]
             if cand:
-                self.feature("loopvar-shadows-global")
-                return d.choice(cand)
-        return d.choice([default, default, "i", "j", "n", "q", "node", "nd"])
+                name = d.choice(cand)
+                if name not in self._batch_loopvars():
+                    self.feature("loopvar-shadows-global")
+                    return name
+                return default
+        name = d.choice([default, default, "i", "j", "n", "q", "node", "nd"])
+        return default if name in self._batch_loopvars() else name
+
+    def _batch_loopvars(self) -> set[str]:
+        """Every name batch_binding may give the batch's loop variable."""
+        return {*self.part_size, *BATCH_LOOPVARS} if hasattr(self, "part_size") \
+            else set(BATCH_LOOPVARS)
 
     def var(self, default: str, axis: str, batch: str, metric: str = "") -> str:
         name = self.names.take(default, "var")
@@ -621,7 +633,7 @@ class _Gen:
         """(binding text, loop variable) for a batch part, or for the whole batch (part == k)."""
         if part == k:
             return k, k
-        lv = k if self.d.chance(0.8) else self.d.choice(["q", "kk", "item", "it"])
+        lv = k if self.d.chance(0.8) else self.d.choice(BATCH_LOOPVARS)
         if lv != k:
             self.feature("batch-loopvar-renamed")
         return f"{lv} in {part}", lv

@@ -120,8 +120,11 @@ def piecewise_fixed_projection(
 
 def piecewise_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array":
     """Forward map f(z); in a gap, the piece whose interval is nearest (ties: upper
-    piece), evaluated at the nearest point of its interval."""
+    piece, and a z within rounding of a tie is a tie, as in activation_inference),
+    evaluated at the nearest point of its interval."""
     ordered = sorted(pieces, key=lambda p: (p[1], p[2]))
+    z = xp.asarray(z + 0.0)
+    slack = 256.0 * float(xp.finfo(z.dtype).eps) * (1.0 + xp.abs(z))
     best_v = best_g = None
     for piece in ordered:
         t = xp.minimum(xp.maximum(z, piece[1]), piece[2])
@@ -130,7 +133,9 @@ def piecewise_inference(xp: "ModuleType", z: "Array", pieces: "tuple") -> "Array
         if best_g is None:
             best_v, best_g = v, g
         else:
-            take = g <= best_g
+            # z = -2.2e-16 between [.., -0.5] and [0.5, ..] took the lower piece, where
+            # the map's z (_nearest_covered) took the upper: a point not in the set
+            take = g <= best_g + slack
             best_v = xp.where(take, v, best_v)
             best_g = xp.where(take, g, best_g)
     return best_v

@@ -412,3 +412,15 @@ def test_a_steep_curve_is_projected_into_its_narrow_valley(be) -> None:
         best = np.min(gz * (grid - z) ** 2 + gx * (piece[3](np, grid) - x) ** 2)
         got = gz * (t - z) ** 2 + gx * (piece[3](np, t) - x) ** 2
         assert got <= best + 1e-9, (z, x, t, got, best)
+
+
+def test_piecewise_inference_takes_the_upper_piece_within_rounding_of_a_tie() -> None:
+    """z = -2.2e-16 between x = 0 on (-inf, -0.5] and x = 1 on [0.5, inf): the map took
+    x = 0 while its z went to the upper piece's 0.5, a point not in the set (found by the
+    property test)."""
+    from lwlc.sets.piecewise import _nearest_covered, piecewise_inference
+
+    pieces = (("affine", -math.inf, -0.5, 0.0, 0.0), ("affine", 0.5, math.inf, 0.0, 1.0))
+    z = np.array([-2.220446049250313e-16, 0.0, -1e-3])
+    np.testing.assert_array_equal(_nearest_covered(z, pieces), [0.5, 0.5, -0.5])
+    np.testing.assert_array_equal(piecewise_inference(np, z, pieces), [1.0, 1.0, 0.0])
