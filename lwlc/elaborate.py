@@ -436,10 +436,8 @@ class _Elaborator:
                     inp.span, hint=f"use it in a constraint (e.g. agree x[k, out(i)] == "
                     f"{inp.name}[k, i]) or remove it"))
         for inp, message, hint in input_problems(self):
-            unfilled = "but the training set fills" in message  # vs. values it cannot use
-            self.warnings.append(ir.ModelWarning(
-                message + (": it gets no values" if unfilled else ""), inp.span, hint=hint,
-                about="no values"))
+            self.warnings.append(ir.ModelWarning(message, inp.span, hint=hint,
+                                                 about="no values"))
         for lab, message, hint in label_problems(self):
             self.warnings.append(ir.ModelWarning(message + ": it gets no values", lab.span,
                                                  hint=hint, about="no values"))
@@ -2222,7 +2220,8 @@ def input_problems(model: ir.Model | _Elaborator) -> list[tuple[ir.Input, str, s
     dpart = fed[0].part
     return [(inp, f"input {inp.name} is on {_part_shown(model, inp.part)}, but the training "
              f"set fills {_part_shown(model, dpart)} (the items of input "
-             f"{fed[0].name}, the first input without values of its own)",
+             f"{fed[0].name}, the first input without values of its own): it gets no "
+             "values",
              f"declare it on that part (input {inp.name}[{dpart.name}, ...]), or give "
              f'it values of its own with a line `data {inp.name} = "SPEC"`')
             for inp in fed[1:] if inp.part != dpart and inp.name in read] + [

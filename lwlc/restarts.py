@@ -553,12 +553,8 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
         if held and not cfg.overwrite:
             raise LwlcError(f"{run_dir} already holds {' and '.join(held)}",
                             hint="--overwrite replaces it; or give another --out")
-        for name in held:  # before the search: write() removes the others first
-            p = run_dir.file(name)
-            if p.is_dir() and not p.is_symlink():
-                raise LwlcError(f"--overwrite: {p} is a folder, not a file of the restarts; "
-                                "nothing was removed", hint="move it away, or give another "
-                                "--out")
+        if held:  # before the search: write() removes the others first
+            run_dir.refuse_folders(held, "a file of the restarts")
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore",
                              under="ignore"):

@@ -545,11 +545,7 @@ class RunDir:
         leaves a run that --resume still reads (or starts again), never one without its
         record. What can be seen to fail (a folder in a file's place, a folder the user
         may not write) is refused before anything is removed."""
-        for name in (*OUTPUTS, RUN):
-            p = self.file(name)
-            if p.is_dir() and not p.is_symlink():
-                raise LwlcError(f"--overwrite: {p} is a folder, not a run's file; nothing "
-                                "was removed", hint="move it away, or give another --out")
+        self.refuse_folders((*OUTPUTS, RUN), "a run's file")
         if any(self.file(n).exists() for n in (*OUTPUTS, RUN)) and \
                 not os.access(self.path, os.W_OK | os.X_OK):
             raise LwlcError(f"--overwrite: cannot remove the run's files from {self.path}: "
@@ -568,6 +564,15 @@ class RunDir:
                                 hint="fix the folder's permissions and run the command "
                                 "again, or give another --out") from None
         self.clear_partial()
+
+    def refuse_folders(self, names, what: str) -> None:
+        """--overwrite would remove these files first: a folder in one's place is refused
+        before anything is removed (the old results went, then the write failed)."""
+        for name in names:
+            p = self.file(name)
+            if p.is_dir() and not p.is_symlink():
+                raise LwlcError(f"--overwrite: {p} is a folder, not {what}; nothing was "
+                                "removed", hint="move it away, or give another --out")
 
     def clear_partial(self) -> None:
         for name in (RUN, *OUTPUTS):
