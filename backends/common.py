@@ -466,7 +466,7 @@ class SolverWriter:
                                        "_tiles",
                                        "_rows", "_cols", "_strided", "_dense_edges")),
                               (rrr, ("rrr_error", "rrr_update", "_other_update")),
-                              (inference, ("edge_matrix", "least_squares_values",
+                              (inference, ("edge_matrix", "_pinv", "least_squares_values",
                                            "_bounded_ls_step",
                                            "bounded_least_squares_values"))):
             runtime_src += [f"# {module.__name__}\n{s}" for s in runtime.sections(

@@ -96,3 +96,23 @@ def test_predict_takes_latent_values_as_latent_values_returns_them(backend):
     np.testing.assert_array_equal(whole, part)
     with pytest.raises(KeyError):  # another part's codes: not silently inferred instead
         m.predict(params, data, 6, latent={"kk": codes["k"]})
+
+
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_least_squares_of_a_rank_one_system_is_its_least_norm_solution(backend):
+    """Five unknowns whose weights are all ±(1, −1)/√2 (a sphere's centred weights of two
+    edges, rank one, equal up to rounding): the least-norm solution, not NumPy's default
+    pseudo-inverse, which kept the rounding's singular value and gave codes of 3.7e13."""
+    B = np.tile([-0.7071067811865475, 0.7071067811865475], (5, 1))
+    B[1] = [-0.7071067811865512, 0.7071067811865439]  # the sphere projection's rounding
+    t = np.array([[0.64, 0.19], [0.38, 0.70]])
+    want = t @ np.linalg.pinv(B, rtol=1e-10)
+    if backend == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+        inference.xp = jax.numpy
+    try:
+        got = inference.least_squares_values(np.zeros((2, 5)), B, t, np.arange(5))
+    finally:
+        inference.xp = np
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-12)

@@ -18,12 +18,20 @@ def edge_matrix(weights, rows, cols, n_rows, n_cols):
     return xp.asarray(one_rows.T) @ (weights[:, None] * xp.asarray(one_cols))
 
 
+def _pinv(B):
+    """The pseudo-inverse of B, its singular values below 100 max(B.shape) eps of the
+    largest counted as 0, in NumPy and JAX alike. NumPy's own cut (1e-15) kept the
+    rounding of a rank-one B (a sphere's centred weights of two edges: ±(1, −1)/√2 on
+    every node), and a warm start's codes came out at 3.7e13 (a generated model)."""
+    rtol = 100.0 * max(B.shape) * float(np.finfo(B.dtype).eps)
+    return xp.linalg.pinv(B, rtol=rtol)
+
+
 def least_squares_values(X, A, target, unknown):
     """Values of the `unknown` nodes that best give X @ A = target, the other nodes as
-    in X
-    (the pseudo-inverse encoder, eq. 12-13)."""
+    in X, the least of them where several do (the pseudo-inverse encoder, eq. 12-13)."""
     known = X @ A - X[:, unknown] @ A[unknown]
-    return (target - known) @ xp.linalg.pinv(A[unknown])
+    return (target - known) @ _pinv(A[unknown])
 
 
 def _bounded_ls_step(xp, state, G, c, lo, hi, ridge, tol):
@@ -78,7 +86,7 @@ def bounded_least_squares_values(X, A, target, unknown, lo, hi):
     scale = xp.max(xp.abs(xp.diagonal(G))) + 1e-300
     ridge = 16.0 * r * eps * scale
     tol = 64.0 * eps * (xp.max(xp.abs(c), axis=1, keepdims=True) + scale)
-    v = xp.clip(rest @ xp.linalg.pinv(B), lo, hi)
+    v = xp.clip(rest @ _pinv(B), lo, hi)
     free = 1.0 * ((v > lo) & (v < hi))
     done = xp.zeros(v.shape[0], dtype=bool)
     v, _, _ = _fixed_loop(xp, 4 * r + 8, _bounded_ls_step, (v, free, done),
