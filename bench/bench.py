@@ -159,13 +159,12 @@ def step_bytes(solver, state: dict, data: dict) -> tuple[float, float]:
     and flops. The fused step: XLA's figure for its own part, plus the edge pass's one
     read and one write of x and w (a custom call, which XLA counts as nothing); else
     rrr_step on the blocked state."""
-    import jax
 
     st = solver.shard(state)
     if fused(solver):
-        step = jax.jit(solver.rrr_step_fused, donate_argnums=0)
+        step = solver.jit(solver.rrr_step_fused, donate_argnums=0)
     else:
-        step = jax.jit(solver.rrr_step)
+        step = solver.jit(solver.rrr_step)
         if hasattr(solver, "_split_blocks"):
             st = solver._split_blocks(st)
     cost = step.lower(st, solver.shard(data), 1.0).compile().cost_analysis()

@@ -164,8 +164,6 @@ def small_batch(path: str | Path, overrides: dict[str, float] | None) -> dict[st
 def check_solvers(compiled: Compiled, np_solver: ModuleType, jax_solver: ModuleType,
                   examples: int = 20, seed: int = 0) -> list[Result]:
     """The checks of `test_model` on loaded NumPy and JAX solver modules of `compiled`."""
-    import jax
-
     model, plan = compiled.model, compiled.plan
     rng = np.random.default_rng(seed)
     data = random_data(model, rng)
@@ -174,7 +172,8 @@ def check_solvers(compiled: Compiled, np_solver: ModuleType, jax_solver: ModuleT
     for lf in plan.families:
         fam = _family(model, lf)
         np_project = functools.partial(_np_call, np_solver.project_family, fam.name)
-        jax_project = _jax_call(jax.jit(functools.partial(jax_solver.project_family, fam.name)))
+        jax_project = _jax_call(jax_solver.jit(functools.partial(jax_solver.project_family,
+                                                                 fam.name)))
         try:
             _check_family(model, fam, np_project, jax_project, states, data, rng)
         except Exception as e:  # noqa: BLE001 - an emitted projection that crashes fails
@@ -547,12 +546,10 @@ def _metric_result(model: ir.Model, np_solver, jax_solver) -> Result:
 def _step_results(model, np_solver, jax_solver, data, states, seed) -> list[Result]:
     """One rrr_step from the model's init state and from a random state: finite in both
     backends, NumPy = JAX."""
-    import jax
-
     start = _np_state(np_solver.init(np_solver.initial_params(np.random.default_rng(seed)),
                                      data))
     finite, agree = _Tally(), _Tally()
-    jitted = jax.jit(jax_solver.rrr_step)
+    jitted = jax_solver.jit(jax_solver.rrr_step)
     for label, s in (("the init state", start), ("a random state", states[0])):
         try:
             ns, nerr = np_solver.rrr_step(s, data)

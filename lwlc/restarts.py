@@ -274,7 +274,7 @@ def _advance(solver, dtype: str):
         st, its, last, _ = jax.lax.while_loop(cond, body, (states, its, last, jnp.asarray(0)))
         return st, its, last
 
-    return jax.jit(advance, donate_argnums=(0, 1, 2))
+    return solver.jit(advance, donate_argnums=(0, 1, 2))
 
 
 def _roots_by(backend: str) -> str:

@@ -1527,9 +1527,7 @@ def exercise(text: str, backends: Sequence[str] = ("numpy", "jax"), iterations: 
                     states, errs = [], []
                     step_fn = solver.rrr_step
                     if backend == "jax" and jax_jit:  # as training runs it; eager is slow
-                        import jax
-
-                        step_fn = jax.jit(solver.rrr_step)
+                        step_fn = solver.jit(solver.rrr_step)
                     for step in range(iterations):
                         state, err = step_fn(state, data)
                         err = float(err)

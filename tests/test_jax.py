@@ -203,3 +203,49 @@ def test_a_ctrl_c_during_the_loops_compile_waits_for_its_end():
             reached.append(True)
     assert reached
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# Two heads on one hidden layer, a batch of 4: XLA's CPU code with 256-bit vectors (on an
+# AVX-512 machine, jax 0.10.2) joined one item's row of x and w from the wrong columns, and
+# the runs parted by 146 in 20 steps. lwlc compiles with 128-bit vectors (COMPILER_OPTIONS).
+TWO_HEADS = """\
+param omega = 0.5
+nodes C[2]
+nodes D[1]
+nodes H[5]
+nodes O[3]
+edges E = dense(H -> C) + dense(D -> H) + dense(H -> O)
+batch k[4]
+input d[k, D]
+input t[k, O]
+var x[k, E]
+var w[k, E]
+var y[k, H | C]
+var b[k, H | C]
+constraint inputs for k, n in D: agree x[k, out(n)] == d[k, n]
+constraint hidden for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint fit for k, n in O: dot(x[k, in(n)], w[k, in(n)]) == t[k, n]
+constraint weights for n in H | C | O: agree w[*, in(n)]
+constraint neuron for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
+constraint bias for j in H | C: agree b[*, j]
+solve rrr
+"""
+
+
+def test_a_shape_xla_miscompiled_with_wide_vectors_runs_as_numpy(tmp_path):
+    from lwlc.modeltest import random_data
+
+    path = tmp_path / "two_heads.lwl"
+    path.write_text(TWO_HEADS)
+    ref = load_solver(compile_model(path, None, "numpy").source)
+    solver = load_solver(compile_model(path, None, "jax", "float64").source)
+    data = random_data(compile_model(path, None, "numpy").model, np.random.default_rng(0))
+    start = ref.init(ref.initial_params(np.random.default_rng(0)), data)
+    want, _ = ref.rrr_step(start, data)
+    got, _ = solver.jit(solver.rrr_step)(start, data)
+    for name in want:
+        np.testing.assert_allclose(np.asarray(got[name]), want[name], atol=1e-12, err_msg=name)
+    want = ref.solve_batch(dict(start), data, iterations=20, tolerance=0.0)[0]
+    got = solver.solve_batch(dict(start), data, iterations=20, tolerance=0.0)[0]
+    for name in want:
+        np.testing.assert_allclose(np.asarray(got[name]), want[name], atol=1e-9, err_msg=name)

@@ -49,13 +49,14 @@ def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, bet
 
 # The helpers the driver calls once per batch, compiled: run op by op, the dispatch
 # of each array operation would cost more than the whole RRR loop of a small model.
-# XLA's cache on disk (LWLC_XLA_CACHE) keeps their compiles too.
+# XLA's cache on disk (LWLC_XLA_CACHE) keeps their compiles too. jit is jax.jit with
+# lwlc's COMPILER_OPTIONS.
 _use_xla_cache()
-init = jax.jit(init)
-consensus_params = jax.jit(consensus_params)
-latent_values = jax.jit(latent_values)
-predict = jax.jit(predict, static_argnums=(2, 3))
-forward = jax.jit(forward, static_argnums=(2, 3))
+init = jit(init)
+consensus_params = jit(consensus_params)
+latent_values = jit(latent_values)
+predict = jit(predict, static_argnums=(2, 3))
+forward = jit(forward, static_argnums=(2, 3))
 '''
 
 RUNTIME = ((jax_arrays, ("_fresh", "_assign", "_host_assign")),
@@ -64,6 +65,7 @@ RUNTIME = ((jax_arrays, ("_fresh", "_assign", "_host_assign")),
            (jax_fused, ("_LAZY", "_Spread", "_spread", "_band_slots",
                         "_tables", "_run_mode", "_fused_update", "fused_edge_pass")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
+                       "COMPILER_OPTIONS", "jit",
                        "devices", "mesh", "shard", "gather", "_loop", "_use_xla_cache",
                        "_cache_note", "_usable_cache", "XLA_CACHE_BYTES", "_InterruptsHeld",
                        "run_compiled")),

@@ -26,6 +26,18 @@ _EXECUTABLES = {}  # one compiled loop per state layout (shapes, dtypes)
 # to scratch and the second's back in place, where one step per pass makes it copy the
 # whole state (each new variable reads the old values of others) every iteration.
 STEPS_PER_PASS = 2
+# Options of every executable lwlc compiles (jit below). XLA's CPU code with 256-bit
+# vectors miscompiled a fused step on an AVX-512 machine (jax 0.10.2: one item's row
+# of a joined variable took its values from the wrong columns, and NumPy's and JAX's
+# runs of a generated model parted by 146 in 20 steps). With 128-bit vectors the
+# step is right, at no cost measured (docs/jax.md, "XLA's CPU code").
+COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 128}
+
+
+def jit(fun, **kwargs):
+    """jax.jit with lwlc's COMPILER_OPTIONS: jit an emitted function with this, not
+    with jax.jit, to get the code lwlc's own loop runs."""
+    return jax.jit(fun, compiler_options=COMPILER_OPTIONS, **kwargs)
 
 
 def devices(n=None):
@@ -292,7 +304,7 @@ def run_compiled(step, state, data, iterations, tolerance, beta):
     if key not in _EXECUTABLES:
         t0 = time.perf_counter()
         _use_xla_cache()
-        loop = jax.jit(_loop, static_argnums=0, donate_argnums=1)
+        loop = jit(_loop, static_argnums=0, donate_argnums=1)
         with _InterruptsHeld():
             _EXECUTABLES[key] = loop.lower(step, state, data, *args).compile()
         LAST_COMPILE_SECONDS += time.perf_counter() - t0

@@ -141,7 +141,9 @@ def _jitted(project: Callable, statics: tuple) -> Callable:
         full = [next(it) if s is _TRACED else s[1] for s in statics]
         return project(jnp, *full)
 
-    return jax.jit(f)
+    from lwlc.runtime.jax_loop import COMPILER_OPTIONS
+
+    return jax.jit(f, compiler_options=COMPILER_OPTIONS)  # as lwlc's solvers compile
 
 
 _TRACED = object()
