@@ -51,13 +51,14 @@ def class_distances(
     xp: "ModuleType", z: "Array", margin: "Array", weight: "Array" = 0.5
 ) -> "Array":
     """d[..., k, l]: the squared change of y and b, Σ_c g_c Δz_c² (g = ``weight``, per
-    class node or one for all), when item k is projected as class l."""
+    class node or one for all), when item k is projected as class l: every node's
+    g (z)₊² but node l's, which costs g (Δ − z)₊² instead. [..., K, C] work, where the
+    sum over a [..., K, C, C] array of the terms took 1.85 GB at 1000 classes."""
     m = xp.asarray(margin)[..., None, None]
     over = xp.maximum(z, 0.0)
     short = xp.maximum(m - z, 0.0)
-    eye = xp.arange(z.shape[-1])[:, None] == xp.arange(z.shape[-1])
-    terms = xp.where(eye, (short * short)[..., None, :], (over * over)[..., None, :])
-    return xp.sum(weight * terms, axis=-1)
+    over2 = weight * (over * over)
+    return (xp.sum(over2, axis=-1, keepdims=True) - over2) + weight * (short * short)
 
 
 def class_own_distance(
