@@ -32,12 +32,19 @@ METRIC_MIN = 1e-100  # the smallest metric weight lwlc computes with (its square
 def _round_half_away(x: float, ndigits: float | None = None) -> float:
     """round() as in school, halves away from zero (round(2.5) = 3), as percentage counts
     round; Python's round() takes halves to even (round(2.5) = 2: a user test)."""
-    from decimal import ROUND_HALF_UP, Decimal
+    from decimal import ROUND_HALF_UP, Decimal, localcontext
 
     places = 0 if ndigits is None else int(ndigits)
     if not math.isfinite(x):
         return x
-    got = Decimal(repr(float(x))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    exact = Decimal(repr(float(x)))
+    if -exact.as_tuple().exponent <= places:  # no digit beyond those places: x itself
+        return int(x) if ndigits is None else float(x)
+    if places < -400:  # every float is below half of 10^400
+        return 0 if ndigits is None else 0.0
+    with localcontext() as context:  # a float's digits to 10^-places: at most 17 + 325
+        context.prec = 800
+        got = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     return int(got) if ndigits is None else float(got)
 
 

@@ -1010,6 +1010,13 @@ def test_min_max_take_several_arguments_round_takes_digits():
                "\nparam n_ = round(-2.5)")
     m = load(src)
     assert (m.params["omega"], m.params["h_"], m.params["n_"]) == (3.0, 0.13, -3.0)
+    # more digits than a float holds (Decimal's 28-digit context raised: an internal error)
+    src = edit(TINY, "param omega = 2.0", "param omega = round(0.5, 30)\n"
+               "param h_ = round(1e300, 10)\nparam n_ = round(0.5, 1e9)\n"
+               "param m_ = round(123, -1e9)\nparam q_ = round(0.123456789012345678, 12)")
+    m = load(src)
+    assert [m.params[p] for p in ("omega", "h_", "n_", "m_", "q_")] == [
+        0.5, 1e300, 0.5, 0.0, 0.123456789012]
 
 
 def test_classes_and_data_columns_written_out_of_declaration_order_are_refused():
