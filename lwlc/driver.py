@@ -997,6 +997,7 @@ def make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K, n
         "model": m.name,
         "model_file": str(m.file),
         "model_fingerprint": rundir.model_fingerprint(m.source),
+        "edges_fingerprint": rundir.edges_fingerprint(m),
         "backend": cfg.backend,
         "dtype": cfg.dtype,
         "seed": m.solver.seed,
@@ -1032,6 +1033,7 @@ def write_outputs(out_dir: Path, params: dict, rows: list[dict], summary: dict,
             "iterations": summary["iterations"], "seconds": summary["seconds"],
             "values": summary["params"],  # the model's params it was trained with
             "model_fingerprint": summary.get("model_fingerprint"),
+            "edges_fingerprint": summary.get("edges_fingerprint"),
             "log_sha256": rundir.sha256_bytes(log.encode()),
             "summary_sha256": rundir.sha256_bytes(text.encode())}
     if run_id is not None:
@@ -1153,6 +1155,12 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
         notes.append(f"{model} is not the file {params_path} was trained with (its text "
                      "differs beyond comments and data lines): the predictions follow this "
                      "file's constraints")
+    trained_edges = meta.get("edges_fingerprint")
+    if isinstance(trained_edges, str) and trained_edges != rundir.edges_fingerprint(
+            compiled.model):
+        notes.append(f"the edge files {model} reads (`edges ... = file(...)`) are not those "
+                     f"{params_path} was trained with (their contents differ): the weights "
+                     "sit on other edges")
     for note in notes if warn is not None else ():  # only for parameters that fit
         warn(note)
     return compiled, solver, params

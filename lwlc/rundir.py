@@ -303,13 +303,19 @@ def resume_fingerprint(model) -> str:
         b = starts[span.end_line - 1] + span.end_col - 1
         text = text[:a] + text[b:]
     # the edge files' contents too: rewired edges put the weights on other edges
+    return model_fingerprint(text) + edges_fingerprint(model)
+
+
+def edges_fingerprint(model) -> str:
+    """The contents of the edge files a model reads (`edges E = file(...)`), hashed: ""
+    without any. Rewired edges put the learned weights on other edges."""
     edges = []
     for path in getattr(model, "edge_files", ()):
         try:
             edges.append(sha256_bytes(Path(path).read_bytes()))
         except OSError:
             edges.append(path)
-    return model_fingerprint(text) + ("".join(f":{e[:16]}" for e in edges))
+    return "".join(f":{e[:16]}" for e in edges)
 
 
 def run_id(record: dict) -> str:
@@ -345,10 +351,15 @@ def differences(now: dict, then: dict, given: dict) -> list[str]:
 
     if now["lwlc"] != then["lwlc"]:
         out.append(f"lwlc {now['lwlc']} is not the lwlc {then['lwlc']} that started the run")
-    if now["model_sha256"] != then["model_sha256"]:
+    text_now, _, edges_now = now["model_sha256"].partition(":")
+    text_then, _, edges_then = then["model_sha256"].partition(":")
+    if text_now != text_then:
         out.append(f"model text changed since the run ({now['model_file']}; the run's model "
                    f"was {then['model']!r} from {then.get('model_file', '?')}; comments, "
                    "spacing and the solve line's epochs may change)")
+    elif edges_now != edges_then:
+        out.append(f"the edge files {now['model_file']} reads (`edges ... = file(...)`) "
+                   "changed since the run: the weights would sit on other edges")
     if now["backend"] != then["backend"]:
         out.append(f"--backend {now['backend']} differs from the run's --backend "
                    f"{then['backend']}")

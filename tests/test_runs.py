@@ -199,19 +199,28 @@ def test_resume_takes_a_model_with_new_comments_or_more_epochs_in_its_text(tmp_p
     assert r.exit_code == 0, r.output
 
 
-def test_resume_refuses_rewired_edges_from_an_edge_file(tmp_path):
+def test_resume_refuses_rewired_edges_from_an_edge_file_and_evaluate_notes_them(tmp_path):
     """The same number of edges from a file(...) term, rewired: --resume took the weights
-    onto other edges (a user test)."""
+    onto other edges, and then refused them as "model text changed"; evaluate and predict
+    used them without a word (user tests)."""
     model = tmp_path / "m.lwl"
     model.write_text(MODEL.read_text().replace("dense(H1 -> C)",
                                                'dense(H1 -> C) + file("skip.txt")'))
     (tmp_path / "skip.txt").write_text("0 39\n")  # D[0] -> C[0]
     out = tmp_path / "run"
     assert train_cli(out, model=model).exit_code == 0
+    for command in ("evaluate", "predict"):
+        r = run(command, model, "-p", out / "params.npz", "--data", DATA)
+        assert r.exit_code == 0 and "edge files" not in r.output, r.output
     (tmp_path / "skip.txt").write_text("1 39\n")  # D[1] -> C[0]
     r = train_cli(out, "--resume", epochs=2, model=model)
     clean(r)
-    assert "model text changed since the run" in r.output
+    assert "model text changed" not in r.output, r.output
+    assert "the edge files" in r.output and "changed since the run" in r.output, r.output
+    for command in ("evaluate", "predict"):
+        r = run(command, model, "-p", out / "params.npz", "--data", DATA)
+        assert r.exit_code == 0, r.output
+        assert "are not those" in r.output and "other edges" in r.output, r.output
 
 
 def test_resume_refuses_a_changed_model_or_data_file(tmp_path):
