@@ -1168,18 +1168,19 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
 
 def _refuse_reads_in_run(model: ir.Model, cfg: TrainConfig) -> None:
     """A file the run reads (the model, its edge or data files) must not be one of the run
-    files it writes in --out: `data train = "log.csv"` beside the run was replaced by the
-    epoch log under --overwrite (a user test)."""
-    written = {rundir.RUN, rundir.PARAMS, rundir.LOG, rundir.SUMMARY, *rundir.RESTARTS}
+    files it writes in --out, under any name (a link to one, a hard link): `data train =
+    "log.csv"` beside the run, and a link `mydata.txt` to it, were replaced by the epoch log
+    under --overwrite (user tests)."""
+    written = (rundir.RUN, rundir.PARAMS, rundir.LOG, rundir.SUMMARY, *rundir.RESTARTS)
     out = Path(cfg.out)
     for f in files_read(model, cfg.data, cfg.test):
-        with contextlib.suppress(OSError, ValueError):
-            path = Path(f)
-            if path.name in written and path.exists() and (out / path.name).exists() \
-                    and os.path.samefile(path, out / path.name):
-                raise LwlcError(f"--out {out} would write over {path}, which this run reads",
-                                hint="give the run directory another folder, or move the "
-                                "file")
+        for name in written:
+            with contextlib.suppress(OSError, ValueError):
+                if os.path.samefile(f, out / name):
+                    shown = f"{f}" if Path(f).name == name else f"{f} (that is {out / name})"
+                    raise LwlcError(f"--out {out} would write over {shown}, which this run "
+                                    "reads", hint="give the run directory another folder, or "
+                                    "move the file")
 
 
 def files_read(model: ir.Model, *specs: str | None) -> tuple[str, ...]:

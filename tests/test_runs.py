@@ -656,6 +656,13 @@ def test_a_run_never_writes_over_a_file_it_reads(tmp_path):
             "--overwrite")
     clean(r)
     assert "would write over" in r.output and data.read_bytes() == before
+    # under another name: a link to the run's log.csv, given as --data (a user test)
+    (tmp_path / "mydata.txt").symlink_to(data)
+    r = run("train", MODEL, "--data", tmp_path / "mydata.txt", *SMALL, "--set", "epochs=1",
+            "--out", tmp_path, "-q", "--overwrite")
+    clean(r)
+    assert "would write over" in r.output and "(that is" in r.output, r.output
+    assert data.read_bytes() == before
 
 
 def test_a_ctrl_c_while_an_epoch_is_written_comes_after_all_its_files(tmp_path, monkeypatch):
