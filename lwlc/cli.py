@@ -294,7 +294,20 @@ def _run(fn):
     except Exception as e:  # a bug in lwlc, not the user's mistake: say so, briefly
         if os.environ.get("LWLC_DEBUG"):
             raise
+        if _out_of_memory(e):
+            err_console.print(f"lwlc: error: out of memory: {e}\n  hint: use a smaller batch "
+                              "(--set batch=N), or --backend jax --dtype float32 (half the "
+                              "bytes), or free memory; the check before a run "
+                              "(LWLC_MEMORY_CHECK) counts the RRR state only", markup=False)
+            raise typer.Exit(1) from None
         _internal_error(e)
+
+
+def _out_of_memory(e: Exception) -> bool:
+    """Whether `e` is an allocation the system refused: NumPy's MemoryError, or XLA's
+    RESOURCE_EXHAUSTED (a run beyond the memory it may use was an 'internal error')."""
+    return isinstance(e, MemoryError) or (type(e).__name__ == "XlaRuntimeError"
+                                          and "RESOURCE_EXHAUSTED" in str(e))
 
 
 def _hypothesis_storage() -> None:

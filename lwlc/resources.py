@@ -39,6 +39,23 @@ def _read_int(path: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _address_space_left() -> int | None:
+    """Bytes the process may still map under its RLIMIT_AS (`ulimit -v`); None without a
+    limit or off Linux."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as fh:
+            mapped = next(int(line.split()[1]) * 1024 for line in fh
+                          if line.startswith("VmSize:"))
+    except (ImportError, OSError, ValueError, IndexError, StopIteration):
+        return None
+    return max(0, limit - mapped)
+
+
 def host_available() -> tuple[int | None, str]:
     """Bytes of host memory a new allocation can get, and where that figure comes from."""
     avail, where = None, ""
@@ -56,6 +73,9 @@ def host_available() -> tuple[int | None, str]:
             where = "free physical pages (os.sysconf)"
         except (OSError, ValueError, AttributeError):
             return None, "unknown"
+    room = _address_space_left()
+    if room is not None and room < avail:
+        avail, where = room, "the address-space limit (ulimit -v) less what the process maps"
     for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
                                    ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
                                     "/sys/fs/cgroup/memory/memory.usage_in_bytes")):

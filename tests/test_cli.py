@@ -1125,3 +1125,53 @@ def test_a_number_in_a_curve_float32_cannot_hold_is_refused_at_the_piece(tmp_pat
     r = run("compile", model, "--backend", "jax", "--dtype", "float32", "-o", tmp_path / "s.py")
     assert r.exit_code == 1 and "a number in the curve of set big, 1e+39, is inf" in r.output
     assert f"m.lwl:{text.count(chr(10)) + 1}:11:" in r.output, r.output
+
+
+WIDE = """\
+param h = 100
+nodes D[4], H[h], C[2]
+edges E = dense(D -> H) + dense(H -> C)
+batch k[64]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, H | C]
+var b[k, H | C]
+data train = "blobs:inputs=4,classes=2,items=128,seed=0"
+constraint inputs for k, n in D: agree x[k, out(n)] == d[k, n]
+constraint hidden for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint classes [A] for k: y[k, C] - b[k, C] in margin(c[k], 1)
+constraint weights for n in H | C: agree w[*, in(n)]
+constraint neuron for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint bias for j in H | C: agree b[*, j]
+solve rrr(iterations = 5)
+"""
+
+
+@pytest.mark.parametrize("check", ["1", "0"])
+def test_a_run_beyond_the_address_space_limit_is_refused_not_an_internal_error(tmp_path, check):
+    """Under `ulimit -v`, a run's state that could not fit was an 'internal error:
+    MemoryError' (a user test): the check before the run counts the limit, and an
+    allocation refused anyway is an out-of-memory error."""
+    import os
+    import resource
+
+    model = tmp_path / "wide.lwl"
+    model.write_text(WIDE)
+    limit = 3 << 30
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = {**os.environ, "LWLC_MEMORY_CHECK": check}
+    done = subprocess.run([sys.executable, "-m", "lwlc.cli", "train", str(model), "-q",
+                           "--set", "h=900000", "--set", "epochs=1", "--out",
+                           str(tmp_path / "run")], preexec_fn=cap, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    if check == "1":
+        assert "the address-space limit (ulimit -v)" in done.stderr, done.stderr
+    else:
+        assert "lwlc: error: out of memory" in done.stderr, done.stderr
