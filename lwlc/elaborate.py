@@ -2172,7 +2172,8 @@ class _Context:
             mode = m.kind
             count = self.el.evaluate_count(m.count, self.part.size, f"the {m.kind} count")
             if count > self.part.size:
-                raise ModelError(f"{m.kind} {count} is more than the {self.part.size} items of "
+                shown = count if count < 10**15 else f"{float(count):g}"  # not 301 digits
+                raise ModelError(f"{m.kind} {shown} is more than the {self.part.size} items of "
                                  "the batch", m.count.span)
             if m.kind == "allow":
                 allow_label = self.el.evaluate_int(m.label, "the allowed class")

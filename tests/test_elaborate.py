@@ -727,6 +727,8 @@ ERRORS = [
      ("9\n", 0), "exempt 9 is more than the 8 items of the batch", None),
     ("exempt-percent-over-100", "margin(c[k], margin)", "margin(c[k], margin) relabel 150%",
      ("150%", 0), "relabel 12 is more than the 8 items", None),
+    ("relabel-huge-count", "margin(c[k], margin)", "margin(c[k], margin) relabel 1e300",
+     ("1e300", 0), "relabel 1e+300 is more than the 8 items", None),
     ("exempt-negative", "margin(c[k], margin)", "margin(c[k], margin) exempt -1", ("-1", 0),
      "the exempt count must be a whole number ≥ 0, got -1", None),
     ("class-with-node-loop", "classes for k:", "classes for k, i in C:",
