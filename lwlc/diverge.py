@@ -196,6 +196,13 @@ def diagnose(solver, model, start: dict, data: dict, *, where: str, rows=None, p
                 + more, span=span, hint="; ".join(hints))
     if found is None:
         peak = max((_peak(v) for v in good.values()), default=0.0)
+        if reproduced and step:  # every projection of the last good state is fine
+            steps = f"β = {s.beta:g}" + ("" if s.lam is None else f", λ = {s.lam:g}")
+            return SolverError(
+                f"RRR diverged in {at}: the state became non-finite or exceeded {LIMIT:g} "
+                f"(largest value before: {peak:.3g}), and no constraint's projection of the "
+                f"last good state is to blame: the iteration's own steps ({steps}) grew it",
+                span=s.span, hint="; ".join(hints))
         return SolverError(f"RRR diverged in {at}: RRR_err or the state became non-finite or "
                            f"exceeded {LIMIT:g} (largest value before: {peak:.3g})",
                            hint="; ".join(hints))

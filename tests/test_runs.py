@@ -493,6 +493,22 @@ def test_overwrite_and_resume_where_files_cannot_be_removed_or_made(tmp_path, mo
 # --- numerics and resources -------------------------------------------------------------------
 
 
+def test_a_divergence_of_the_steps_themselves_names_the_solve_line(tmp_path):
+    """RRR with λ = 2, β = 2 grows the state with every projection finite: the error named
+    nothing (a user test); it names the solve line and its step sizes."""
+    model = tmp_path / "m.lwl"
+    model.write_text(MODEL.read_text().replace('data train = "../../shared/data/maj13_2_3_train"',
+                                               "").replace('data test  = "../../shared/data/'
+                                                           'maj13_2_3_test"', "")
+                     .replace("solve rrr(beta = 1.0,", "solve rrr(lam = 2, beta = 2,"))
+    assert "lam = 2" in model.read_text()
+    r = run("train", model, "--data", DATA, "--set", "k=16", "--set", "iterations=200",
+            "--set", "epochs=2", "--out", tmp_path / "run", "-q")
+    clean(r)
+    assert "no constraint's projection of the last good state is to blame" in r.output, r.output
+    assert "(β = 2, λ = 2)" in r.output and "m.lwl:" in r.output, r.output
+
+
 def test_huge_data_value_stops_naming_the_family_and_keeps_the_last_epoch(tmp_path):
     """65 items in batches of 16: each epoch leaves one item out. The item left out in epoch 1
     (seed 0) holds 1e200, so epoch 1 completes and epoch 2 diverges."""
