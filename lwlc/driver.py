@@ -564,16 +564,20 @@ def epoch_metrics(compiled: Compiled, solver, params, train_set: Bound, test_set
                 out[metric_name(compiled, t, "test")] = score(
                     compiled, solver, params, t, test_set.rows(slice(None)), len(test_set))
             continue
-        data = {k: _rows_for(v, t.part.size, 0) for k, v in own.items()
-                if m.inputs[k].part == t.part}
+        data = {k: v for k, v in own.items() if m.inputs[k].part == t.part}
+        count = {len(v) for v in data.values()}
+        if len(count) == 1 and not m.samples:  # each of the part's own items once (a draw
+            # of the part's size, with replacement, scored 3 of 4 codes, one of them twice)
+            n = count.pop()
+        else:
+            data, n = {k: _rows_for(v, t.part.size, 0) for k, v in data.items()}, t.part.size
         if m.samples:
             src = train_set.rows(rng.choice(len(train_set), dpart.size))
             for k, v in sample_codes(compiled, solver, params, src, rng).items():
                 if m.inputs[k].part == t.part:
                     data[k] = v
         if t.reference in data:
-            out[metric_name(compiled, t, "train")] = score(compiled, solver, params, t, data,
-                                                           t.part.size)
+            out[metric_name(compiled, t, "train")] = score(compiled, solver, params, t, data, n)
     return out
 
 

@@ -269,3 +269,20 @@ def test_a_one_batch_run_in_chunks_is_the_same_run(backend, monkeypatch, tmp_pat
     assert s1["rrr_err"] == s2["rrr_err"] and s1["iterations"] == s2["iterations"] == 4800
     assert (tmp_path / "1000" / "log.csv").read_text().split("\n")[1].split(",")[:6] == \
         (tmp_path / str(10**9) / "log.csv").read_text().split("\n")[1].split(",")[:6]
+
+
+def test_a_parts_own_items_are_each_scored_once(tmp_path):
+    """Four given codes for a code part of 3 items: code_in_rmse scored a draw of 3 with
+    replacement (codes 3, 2, 2), so it read 0.0 where the four codes' RMSE was 0.354 (a user
+    test). It is the RMSE of predict over every given code."""
+    from lwlc.compiler import compile_model, load_solver
+    from lwlc.data import load
+
+    overrides = {"n": 2, "code": 3, "epochs": 2, "iterations": 30, "omega": 10}
+    c = compile_model(MODELS / "binary_autoencoder.lwl", overrides, "numpy")
+    s = _train(tmp_path, "binary_autoencoder.lwl", None, overrides=overrides)
+    params, _ = load_params(tmp_path / "run" / "params.npz")
+    codes = load("bits:n=2").inputs
+    solver = load_solver(c.source)
+    got = solver.predict(params, {"s": codes}, len(codes), "code")["code_in"]
+    assert s["code_in_rmse"] == pytest.approx(float(np.sqrt(np.mean((got - codes) ** 2))))
