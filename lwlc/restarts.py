@@ -26,6 +26,7 @@ Each start's outcome: seed, converged, iterations, final RRR_err and the model's
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import statistics
 import time
@@ -505,7 +506,6 @@ def params_archive(result: dict) -> dict:
 def write(out_dir, result: dict) -> None:
     """restarts.csv, restarts.npz (each start's parameters: lwlc evaluate --params
     restarts.npz --start SEED) and restarts.json (one row per start), each atomically."""
-    import json
     from pathlib import Path
 
     from .driver import save_params
@@ -583,6 +583,10 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
         console.print(summary_line(result), markup=False)
         if run_dir is not None:
             console.print(f"wrote {written(run_dir, result)}", markup=False)
+    elif console is not None:  # --quiet: the result scripts read, as lwlc train prints it
+        # (it printed nothing: a user test); each start's row is in restarts.csv
+        shown = {k: v for k, v in result.items() if k not in (PARAMS_KEY, "starts")}
+        console.print(json.dumps(shown, indent=2), markup=False)
     return result
 
 

@@ -302,6 +302,9 @@ def test_restarts_of_a_batch_of_parts_that_the_data_fill(tmp_path):
                                  str(tmp_path / "starts"), "-q"])
     assert r.exit_code == 0, r.output
     starts = json.loads((tmp_path / "starts" / "restarts.json").read_text())["starts"]
+    # -q prints the result scripts read, as train does (it printed nothing: a user test)
+    printed = json.loads(r.stdout)
+    assert printed["restarts"] == 2 and "starts" not in printed
     r = CliRunner().invoke(app, ["train", str(model), *sets, "--seed", str(starts[1]["seed"]),
                                  "--out", str(tmp_path / "one"), "-q"])
     assert r.exit_code == 0, r.output
