@@ -27,6 +27,18 @@ from lwlc.runtime import inference, rrr, state
 LINE = 88  # emitted code is checked with ruff's default line length
 
 
+def latent_bounds(side: ir.SideConstraint) -> tuple[str, str] | None:
+    """The bounds (lo, hi, as emitted) within which inference solves latent nodes under
+    their side constraint: box's, or 0 and inf where it holds them nonnegative (nonneg,
+    and nonneg & sparse or nonneg & sphere, whose sparsity and norm it leaves: an NMF's
+    codes under nonneg & sparse(2) were inferred negative, a user test); None for others."""
+    if side.kind == "box":
+        return tuple(num(a) for a in side.args)
+    if side.kind in ("nonneg", "sparse_nonneg", "nonneg_sphere"):
+        return ("0.0", "xp.inf")
+    return None
+
+
 @dataclass(frozen=True)
 class Dialect:
     """What a backend adds: its imports (binding `xp` and `np`), runtime sections (name,
@@ -888,9 +900,7 @@ class SolverWriter:
         build = self._data_product(f, step.weight, value)
         target = f"data[{inp.name!r}][:K, {cols}]{scale}"
         k = step.side.kind
-        bounds = {"nonneg": ("0.0", "xp.inf")}.get(k)
-        if k == "box":
-            bounds = tuple(num(a) for a in step.side.args)
+        bounds = latent_bounds(step.side)
         lines = [f"{indent}# latent nodes from {f.name} ({self.file}:{f.span.line}) by least "
                  "squares (eq. 12-13)" + (f",\n{indent}# within the bounds of their side "
                                           f"constraint ({k})" if bounds else ""),
@@ -939,7 +949,7 @@ class SolverWriter:
         """Whether the part's inference solves latent nodes within bounds (nonneg, box):
         its forward function then takes `bounded`, which init turns off."""
         def solves(steps) -> bool:
-            return any(isinstance(st, LatentSolve) and st.side.kind in ("nonneg", "box")
+            return any(isinstance(st, LatentSolve) and latent_bounds(st.side) is not None
                        or solves(getattr(st, "steps", ())) for st in steps)
         return solves(self.plan.schedules[part.name].steps)
 

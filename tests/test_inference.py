@@ -116,3 +116,34 @@ def test_least_squares_of_a_rank_one_system_is_its_least_norm_solution(backend):
     finally:
         inference.xp = np
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("side", ["nonneg & sparse(2)", "nonneg", "sphere(1)"])
+def test_codes_inferred_under_a_nonneg_side_constraint_are_nonneg(tmp_path, side):
+    """Codes under `nonneg & sparse(2)` were inferred by unbounded least squares, one of them
+    −0.024 (a user test): the nonneg part of a side constraint bounds them, its sparsity
+    (and a sphere's norm) is not applied."""
+    from lwlc.compiler import compile_model, load_solver
+
+    path = tmp_path / "m.lwl"
+    path.write_text(f"""\
+nodes C[3], D[5]
+edges E = dense(C -> D)
+batch k[5]
+input Y[k, D]
+var x[k, E]
+var w[k, E]
+constraint codes   for k, i in C: agree x[k, out(i)] in {side}
+constraint weights for i in C: agree w[*, out(i)] in box(-1, 1)
+constraint factor  for k, j in D: dot(x[k, in(j)], w[k, in(j)]) == Y[k, j]
+solve rrr
+""")
+    m = load_solver(compile_model(path, {}, "numpy").source)
+    rng = np.random.default_rng(0)
+    params = {"w": rng.uniform(-1.0, 1.0, 15)}
+    X, _ = m.forward(params, {"Y": rng.normal(size=(5, 5))}, 5)
+    codes = np.asarray(X)[:, :3]
+    if side == "sphere(1)":
+        assert np.any(codes < 0)  # unbounded: this draw has negative codes
+    else:
+        assert np.all(codes >= 0) and np.any(codes > 0)
