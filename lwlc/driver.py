@@ -731,6 +731,14 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     for bound in (train_set, test_set):
         if bound is not None and (note := unused_labels_note(compiled, bound)):
             _note(notes or console, note)
+    if (notes or console) is not None:  # as evaluate says (a user test)
+        dpart = data_part(m)
+        _uninferred_latent(compiled, [t.infer for t in compiled.plan.targets
+                                      if scored_on_data(t, dpart)],
+                           lambda text: _note(notes or console, text),
+                           "in the metrics of items that no one-batch run's state holds "
+                           "(every test item, and every training item where the data take "
+                           "several batches), so those metrics do not depend on them")
     own: dict = own_inputs(compiled)
     for warning in unreached_data(compiled, train_set, own) if warn is not None else ():
         warn(warning)
@@ -1248,7 +1256,8 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
     return out
 
 
-def _uninferred_latent(compiled: Compiled, parts, warn) -> None:
+def _uninferred_latent(compiled: Compiled, parts, warn,
+                       where: str = "here, so these predictions do not depend on them") -> None:
     """Say where a part's latent nodes cannot be inferred for new items: no least-squares
     solve reaches them (eq. 12-13 needs the nodes to feed the fixed product directly), so
     inference takes them as 0 and the predictions do not depend on the item there."""
@@ -1273,8 +1282,7 @@ def _uninferred_latent(compiled: Compiled, parts, warn) -> None:
             part = "" if len(m.batch.parts) == 1 else f" of batch part '{name}'"
             warn(f"the latent nodes {names}{part} get their values from "
                  "training, item by item, and no least-squares solve (eq. 12-13) infers them "
-                 "for new items: they are taken as 0 here, so these predictions do not depend "
-                 "on them")
+                 f"for new items: they are taken as 0 {where}")
 
 
 def predict(model: str, params_path: str, spec: str | None, overrides: dict,
