@@ -464,7 +464,9 @@ def part_data(model: ir.Model, data: dict, part: ir.SubBatch) -> dict:
 
 
 def sample_codes(compiled: Compiled, solver, params, data, rng) -> dict:
-    """Sampled inputs, drawn per node from the previous batch's consensus values (eq. 37)."""
+    """Sampled inputs, drawn per node from the encodings of the source part's items in
+    `data` by inference with `params` (eq. 37 draws from the previous batch's consensus
+    values; these are this batch's items under the parameters the previous ones gave)."""
     m = compiled.model
     out = {}
     for s in m.samples.values():
