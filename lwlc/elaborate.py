@@ -918,7 +918,12 @@ class _Elaborator:
     def metric_values(self, st: S.VarDecl, var: ir.Variable, es) -> np.ndarray:
         weights = np.ones(var.size)
         source = [None] * var.size  # the metric item that gave each weight
-        edges = next(iter(self.edge_sets.values()), None)
+        # the degrees of the edge set the edge variables declared so far are over, where
+        # that is one; else of the first edge set (an edge set declared first and used by
+        # no variable gave the degrees silently: a user test)
+        over = {v.edge_set for v in self.variables.values() if v.axis == "edges"}
+        edges = (self.edge_sets[over.pop()] if len(over) == 1
+                 else next(iter(self.edge_sets.values()), None))
         for item in st.metric:
             if var.axis == "edges":
                 if item.on is not None:

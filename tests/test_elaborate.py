@@ -1159,3 +1159,29 @@ def test_a_set_parameter_a_float_cannot_hold_is_refused():
     err = model_error(TINY, {"omega": 2**53 + 1})
     assert "--set omega=9007199254740993: a parameter is a float (64-bit)" in err.message
     assert load(TINY, {"omega": 2**53}).params["omega"] == 2.0**53
+
+
+def test_outdeg_counts_the_edge_set_of_the_edge_variables():
+    """An edge set declared first and used by no variable gave `metric outdeg` its degrees
+    silently (3 for H where the network's edges give 2: a user test)."""
+    src = """\
+nodes D[3], H[4], C[2]
+edges F = dense(H -> D)
+edges E = dense(D -> H) + dense(H -> C)
+batch k[4]
+input d[k, D]
+label c[k] in C
+var x[k, E]
+var w[k, E]
+var y[k, H | C] metric outdeg on H, 1 on C
+var b[k, H | C] metric outdeg on H, 1 on C
+constraint inputs  for k, i in D: agree x[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint classes for k: y[k, C] - b[k, C] in margin(c[k], 0.2)
+constraint weights for j in H | C: agree w[*, in(j)]
+constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint bias    for j in H | C: agree b[*, j]
+solve rrr
+"""
+    m = load(src)
+    assert list(m.variables["y"].metric) == [2.0] * 4 + [1.0] * 2
