@@ -17,7 +17,7 @@ from lwlc.sets.activation import (
     activation_projection,
     activation_yb_update,
 )
-from lwlc.sets.margin import class_projection, margin_projection
+from lwlc.sets.margin import class_distances, class_projection, margin_projection
 from lwlc.sets.nonneg_sphere import nonneg_sphere_projection
 from lwlc.sets.piecewise import (
     piecewise_fixed_projection,
@@ -396,6 +396,21 @@ def test_class_distances_are_the_weighted_change_of_each_labels_projection(be) -
         want = np.sum(weight * moved**2, axis=-1)
         np.testing.assert_allclose(got[..., label], want, rtol=1e-12,
                                    atol=1e-14 * np.max(z**2))
+
+
+@pytest.mark.parametrize("be", BOTH)
+def test_an_items_own_distance_of_1e_16_beside_large_terms_is_not_negative(be) -> None:
+    """z = (1e-8, 0, 1.97), label 2, g = (1, 1, 10): the distance as the total less node l's
+    term cancelled to −7e-15 in one backend, whose item then went unprojected (own < 0);
+    a property test found it."""
+    z = np.zeros((4, 3))
+    z[0] = [1e-8, 0.0, 1.96956289]
+    labels = np.array([2, 0, 0, 0])
+    weight = np.array([1.0, 1.0, 10.0])
+    dist = ev(be, class_distances, z, 1.0, weight)
+    assert np.all(dist >= 0.0) and dist[0, 2] == pytest.approx(1e-16, rel=1e-12)
+    got = ev(be, class_projection, z, labels, 1.0, "relabel", 0, 0, weight)
+    assert got[0, 0] == 0.0  # projected: the other nodes ≤ 0
 
 
 def test_class_constraints_take_memory_linear_in_the_classes() -> None:
