@@ -1157,19 +1157,18 @@ def test_a_run_beyond_the_address_space_limit_is_refused_not_an_internal_error(t
     MemoryError' (a user test): the check before the run counts the limit, and an
     allocation refused anyway is an out-of-memory error."""
     import os
-    import resource
 
     model = tmp_path / "wide.lwl"
     model.write_text(WIDE)
-    limit = 3 << 30
-
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
+    # the limit set in the child before lwlc loads (a preexec_fn would fork this process,
+    # which runs JAX's threads)
+    capped = ("import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, "
+              "(3 << 30, 3 << 30)); sys.argv[0] = 'lwlc'; "
+              "runpy.run_module('lwlc.cli', run_name='__main__')")
     env = {**os.environ, "LWLC_MEMORY_CHECK": check}
-    done = subprocess.run([sys.executable, "-m", "lwlc.cli", "train", str(model), "-q",
+    done = subprocess.run([sys.executable, "-c", capped, "train", str(model), "-q",
                            "--set", "h=900000", "--set", "epochs=1", "--out",
-                           str(tmp_path / "run")], preexec_fn=cap, env=env,
+                           str(tmp_path / "run")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
