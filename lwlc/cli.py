@@ -305,9 +305,12 @@ def _run(fn):
 
 def _out_of_memory(e: Exception) -> bool:
     """Whether `e` is an allocation the system refused: NumPy's MemoryError, or XLA's
-    RESOURCE_EXHAUSTED (a run beyond the memory it may use was an 'internal error')."""
-    return isinstance(e, MemoryError) or (type(e).__name__ == "XlaRuntimeError"
-                                          and "RESOURCE_EXHAUSTED" in str(e))
+    (JAX 0.10.2: JaxRuntimeError "INTERNAL: ... Out of memory allocating N bytes"; a run
+    beyond the memory it may use was an 'internal error')."""
+    text = str(e)
+    return isinstance(e, MemoryError) or (
+        type(e).__name__ in ("XlaRuntimeError", "JaxRuntimeError")
+        and ("RESOURCE_EXHAUSTED" in text or "Out of memory" in text))
 
 
 def _hypothesis_storage() -> None:

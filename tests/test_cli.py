@@ -1176,3 +1176,16 @@ def test_a_run_beyond_the_address_space_limit_is_refused_not_an_internal_error(t
         assert "the address-space limit (ulimit -v)" in done.stderr, done.stderr
     else:
         assert "lwlc: error: out of memory" in done.stderr, done.stderr
+
+
+def test_xla_out_of_memory_is_an_out_of_memory_error():
+    """JAX 0.10.2 raises JaxRuntimeError "INTERNAL: ... Out of memory allocating N bytes",
+    which was still an internal error (a re-test)."""
+    from lwlc.cli import _out_of_memory
+
+    jax_error = type("JaxRuntimeError", (RuntimeError,), {})
+    assert _out_of_memory(jax_error("INTERNAL: Error dispatching computation: Out of memory "
+                                    "allocating 2764800000 bytes."))
+    assert _out_of_memory(type("XlaRuntimeError", (RuntimeError,), {})("RESOURCE_EXHAUSTED"))
+    assert _out_of_memory(MemoryError("Unable to allocate 110. MiB"))
+    assert not _out_of_memory(jax_error("INTERNAL: a shape mismatch"))
