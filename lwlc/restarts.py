@@ -545,6 +545,10 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
     if cfg.epochs is not None:
         overrides["epochs"] = cfg.epochs
     problem = prepare(cfg.model, overrides, cfg.backend, cfg.dtype, cfg.data, cfg.test, warn)
+    if cfg.out:  # as lwlc train: a read file that is a run file under any name (a user test)
+        from .driver import _refuse_reads_in_run
+
+        _refuse_reads_in_run(problem.compiled.model, cfg)
     run_dir = rundir.RunDir(cfg.out) if cfg.out else None
     if run_dir is not None:
         run_dir.lock()

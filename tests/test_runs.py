@@ -679,6 +679,15 @@ def test_a_run_never_writes_over_a_file_it_reads(tmp_path):
     clean(r)
     assert "would write over" in r.output and "(that is" in r.output, r.output
     assert data.read_bytes() == before
+    # --restarts writes restarts.csv: a link to it given as --data (a re-test)
+    (tmp_path / "restarts.csv").write_bytes(before)
+    (tmp_path / "starts.txt").symlink_to(tmp_path / "restarts.csv")
+    r = run("train", MODEL, "--data", tmp_path / "starts.txt", "--set", "k=64", "--set",
+            "iterations=5", "--restarts", "2",
+            "--out", tmp_path, "-q", "--overwrite")
+    clean(r)
+    assert "would write over" in r.output, r.output
+    assert (tmp_path / "restarts.csv").read_bytes() == before
 
 
 def test_a_ctrl_c_while_an_epoch_is_written_comes_after_all_its_files(tmp_path, monkeypatch):
