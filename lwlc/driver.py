@@ -733,14 +733,6 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     for bound in (train_set, test_set):
         if bound is not None and (note := unused_labels_note(compiled, bound)):
             _note(notes or console, note)
-    if (notes or console) is not None:  # as evaluate says (a user test)
-        dpart = data_part(m)
-        _uninferred_latent(compiled, [t.infer for t in compiled.plan.targets
-                                      if scored_on_data(t, dpart)],
-                           lambda text: _note(notes or console, text),
-                           "in the metrics of items that no one-batch run's state holds "
-                           "(every test item, and every training item where the data take "
-                           "several batches), so those metrics do not depend on them")
     own: dict = own_inputs(compiled)
     for warning in unreached_data(compiled, train_set, own) if warn is not None else ():
         warn(warning)
@@ -758,6 +750,14 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     if s.epochs < 1:
         raise LwlcError("no epochs to run", hint="raise --set epochs=N")
     n_batches = max(1, n_items // per_batch)
+    one_state = n_items == per_batch and not m.samples  # its state holds every item's nodes
+    if (notes or console) is not None and (test_set is not None or not one_state):
+        _uninferred_latent(compiled, [t.infer for t in compiled.plan.targets  # as evaluate
+                                      if scored_on_data(t, dpart)],
+                           lambda text: _note(notes or console, text),
+                           "in the metrics of items that no one-batch run's state holds "
+                           "(every test item, and every training item where the data take "
+                           "several batches), so those metrics do not depend on them")
     if n_items % per_batch and warn is not None:
         left = n_items % per_batch
         warn(ir.ModelWarning(

@@ -205,6 +205,9 @@ def test_predictions_through_latent_nodes_no_solve_infers_say_so(tmp_path):
     assert r.exit_code == 0, r.output
     # train's metrics too (it reported a test RMSE through codes of 0 without a word)
     assert "taken as 0 in the metrics of items that no one-batch run's state holds" in r.output
+    # but not where one batch holds all 64 items and there is no test set (a re-test)
+    r = run("train", model, "--set", "k=64", "-o", tmp_path / "one", "--quiet")
+    assert r.exit_code == 0 and "latent nodes" not in r.output, r.output
     for cmd in ("predict", "evaluate"):
         r = run(cmd, model, "--params", tmp_path / "run" / "params.npz", "--data", "bits:n=6")
         assert r.exit_code == 0, r.output
