@@ -209,6 +209,8 @@ def test_resume_refuses_rewired_edges_from_an_edge_file_and_evaluate_notes_them(
     (tmp_path / "skip.txt").write_text("0 39\n")  # D[0] -> C[0]
     out = tmp_path / "run"
     assert train_cli(out, model=model).exit_code == 0
+    # the same edges written otherwise, with a comment: the same model (a re-test)
+    (tmp_path / "skip.txt").write_text("# one skip edge\n0 -> 39\n")
     for command in ("evaluate", "predict"):
         r = run(command, model, "-p", out / "params.npz", "--data", DATA)
         assert r.exit_code == 0 and "edge files" not in r.output, r.output
