@@ -918,12 +918,23 @@ class _Elaborator:
     def metric_values(self, st: S.VarDecl, var: ir.Variable, es) -> np.ndarray:
         weights = np.ones(var.size)
         source = [None] * var.size  # the metric item that gave each weight
-        # the degrees of the edge set the edge variables declared so far are over, where
-        # that is one; else of the first edge set (an edge set declared first and used by
-        # no variable gave the degrees silently: a user test)
-        over = {v.edge_set for v in self.variables.values() if v.axis == "edges"}
-        edges = (self.edge_sets[over.pop()] if len(over) == 1
+        # the degrees of the edge set the model's edge variables are over (an edge set
+        # declared first and used by no variable gave them silently: a user test); of the
+        # first of several, with a warning
+        over = [d.indices[-1].name for d in self.program.statements
+                if isinstance(d, S.VarDecl) and isinstance(d.indices[-1], S.GroupRef)
+                and d.indices[-1].name in self.edge_sets]
+        over = list(dict.fromkeys(over))
+        edges = (self.edge_sets[over[0]] if over
                  else next(iter(self.edge_sets.values()), None))
+        degrees = [i for i in st.metric if isinstance(i.value, S.Name)
+                   and i.value.id in DEGREE_NAMES]
+        if len(over) > 1 and degrees:
+            self.warnings.append(ir.ModelWarning(
+                f"{degrees[0].value.id} counts the edges of {over[0]}, the first of the edge "
+                f"sets {', '.join(over)} that variables are over", degrees[0].span,
+                hint="declare the variables over one edge set, or give the weights as "
+                     "numbers"))
         for item in st.metric:
             if var.axis == "edges":
                 if item.on is not None:

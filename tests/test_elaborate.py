@@ -1185,3 +1185,10 @@ solve rrr
 """
     m = load(src)
     assert list(m.variables["y"].metric) == [2.0] * 4 + [1.0] * 2
+    # node variables declared before the edge variables (a re-test)
+    first = src.replace("var x[k, E]\nvar w[k, E]\n", "")
+    first = first.replace("var b[k, H | C] metric outdeg on H, 1 on C\n",
+                          "var b[k, H | C] metric outdeg on H, 1 on C\nvar x[k, E]\n"
+                          "var w[k, E]\n")
+    assert first.index("var y") < first.index("var x")
+    assert list(load(first).variables["y"].metric) == [2.0] * 4 + [1.0] * 2
