@@ -1192,3 +1192,35 @@ solve rrr
                           "var w[k, E]\n")
     assert first.index("var y") < first.index("var x")
     assert list(load(first).variables["y"].metric) == [2.0] * 4 + [1.0] * 2
+
+
+def test_outdeg_over_several_edge_sets_of_variables_warns():
+    """Variables over two edge sets: outdeg takes the first's degrees, and says so (a
+    re-test: silently)."""
+    m = load(TWO_EDGE_SETS)
+    said = [w for w in m.warnings if "outdeg counts the edges of F" in w.message]
+    assert said and "F, E" in said[0].message
+    assert list(m.variables["y"].metric[:4]) == [3.0] * 4  # H -> D: 3 out-edges each
+
+
+TWO_EDGE_SETS = """\
+nodes D[3], H[4], C[2]
+edges F = dense(H -> D)
+edges E = dense(D -> H) + dense(H -> C)
+batch k[4]
+input d[k, D]
+label c[k] in C
+var u[k, F]
+var x[k, E]
+var w[k, E]
+var y[k, H | C] metric outdeg on H, 1 on C
+var b[k, H | C] metric outdeg on H, 1 on C
+constraint uu for k, i in H: agree u[k, out(i)]
+constraint inputs  for k, i in D: agree x[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
+constraint classes for k: y[k, C] - b[k, C] in margin(c[k], 0.2)
+constraint weights for j in H | C: agree w[*, in(j)]
+constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint bias    for j in H | C: agree b[*, j]
+solve rrr
+"""
