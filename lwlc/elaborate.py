@@ -977,11 +977,11 @@ class _Elaborator:
             why = ""
             if item is not None and isinstance(item.value, S.Name) \
                     and item.value.id in DEGREE_NAMES:
-                first = next(iter(self.edge_sets))
                 why = (f": it has no {'out' if item.value.id == 'outdeg' else 'in'}-edges in "
-                       f"edge set {first}, so its {item.value.id} is 0"
-                       + (f" ({item.value.id} counts the first edge set's edges only)"
-                          if len(self.edge_sets) > 1 else ""))
+                       f"edge set {edges.name}, so its {item.value.id} is 0"
+                       + (f" ({item.value.id} counts the edges of {edges.name} only: the "
+                          "first edge set that variables are over)" if len(self.edge_sets) > 1
+                          else ""))
             raise ModelError(
                 f"the metric weight of {var.name}{where} is {_shown(weights[i])}{why}",
                 item.span if item is not None else st.span,

@@ -1224,3 +1224,42 @@ constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
 constraint bias    for j in H | C: agree b[*, j]
 solve rrr
 """
+
+
+def test_a_degree_of_0_names_the_edge_set_it_was_counted_in():
+    """The error named the first edge set declared (E, where H[0] has 4 in-edges) while the
+    degrees came from F, the edge set of the first edge variables (a user test)."""
+    with pytest.raises(ModelError) as info:
+        load(DEGREE_IN_F)
+    assert "no in-edges in edge set F" in info.value.message
+    assert "counts the edges of F only" in info.value.message
+
+
+DEGREE_IN_F = """\
+model m26_two_edgesets_deg "layer one on edge set E, layer two on edge set F, separate variables"
+param omega = 2.0
+param margin = 0.25
+nodes D0[1], D1[3], H[6], C[2]
+group D = D0 | D1
+edges E = dense(D -> H)
+edges F = dense(H -> C) + [D0[0] -> C[1]]
+batch k[8]
+input d[k, D]
+label c[k] in C
+var u[k, F]
+var v[k, F] metric 0.5
+var y[k, H | C] metric outdeg on H, 1 on C
+var b[k, H | C] metric indeg
+var x[k, E]
+var w[k, E]
+constraint inputs  for k, i in D:      agree x[k, out(i)] == d[k, i]
+constraint skip    for k, i in D0:     agree u[k, out(i)] == d[k, i]
+constraint hidden  for k, i in H:      (y[k, i] - b[k, i], agree u[k, out(i)]) in relu
+constraint classes for k:              y[k, C] - b[k, C] in margin(c[k], margin)
+constraint weights for j in H:         agree w[*, in(j)] in sphere(omega)
+constraint weight2 for j in C:         agree v[*, in(j)] in sphere(omega)
+constraint neuron  for k, j in H:      dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
+constraint neuron2 for k, j in C:      dot(u[k, in(j)], v[k, in(j)]) == omega * y[k, j]
+constraint bias    for j in H | C:     agree b[*, j]
+solve rrr(beta = 0.5, iterations = 20, tolerance = 1e-6, epochs = 2, seed = 0)
+"""
