@@ -605,8 +605,8 @@ def test_outdeg_with_two_edge_sets_names_the_one_it_counts():
                "edges E = dense(D -> H)\nedges F = dense(H -> C)")
     with pytest.raises(ModelError) as e:
         load(src)
-    assert "no out-edges in edge set E, so its outdeg is 0 (outdeg counts the first edge " \
-           "set's edges only)" in e.value.message
+    assert "no out-edges in edge set E, so its outdeg is 0 (outdeg counts the edges of E " \
+           "only: the first edge set that variables are over)" in e.value.message
 
 
 def test_a_model_parameter_named_z_is_said_to_be_hidden_in_set_pieces():
