@@ -1163,33 +1163,12 @@ def test_a_set_parameter_a_float_cannot_hold_is_refused():
 
 def test_outdeg_counts_the_edge_set_of_the_edge_variables():
     """An edge set declared first and used by no variable gave `metric outdeg` its degrees
-    silently (3 for H where the network's edges give 2: a user test)."""
-    src = """\
-nodes D[3], H[4], C[2]
-edges F = dense(H -> D)
-edges E = dense(D -> H) + dense(H -> C)
-batch k[4]
-input d[k, D]
-label c[k] in C
-var x[k, E]
-var w[k, E]
-var y[k, H | C] metric outdeg on H, 1 on C
-var b[k, H | C] metric outdeg on H, 1 on C
-constraint inputs  for k, i in D: agree x[k, out(i)] == d[k, i]
-constraint hidden  for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
-constraint classes for k: y[k, C] - b[k, C] in margin(c[k], 0.2)
-constraint weights for j in H | C: agree w[*, in(j)]
-constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
-constraint bias    for j in H | C: agree b[*, j]
-solve rrr
-"""
-    m = load(src)
-    assert list(m.variables["y"].metric) == [2.0] * 4 + [1.0] * 2
-    # node variables declared before the edge variables (a re-test)
-    first = src.replace("var x[k, E]\nvar w[k, E]\n", "")
-    first = first.replace("var b[k, H | C] metric outdeg on H, 1 on C\n",
-                          "var b[k, H | C] metric outdeg on H, 1 on C\nvar x[k, E]\n"
-                          "var w[k, E]\n")
+    silently (3 for H where the network's edges give 2: a user test); so did one where the
+    node variables come before the edge variables (a re-test)."""
+    src = edit(TINY, "edges E =", "edges F = dense(H1 -> D)\nedges E =")
+    assert list(load(src).variables["y"].metric) == [2.0] * 4 + [1.0] * 2
+    first = edit(edit(src, "var x[k, E]\nvar w[k, E]\n", ""), "constraint inputs",
+                 "var x[k, E]\nvar w[k, E]\nconstraint inputs")
     assert first.index("var y") < first.index("var x")
     assert list(load(first).variables["y"].metric) == [2.0] * 4 + [1.0] * 2
 
@@ -1197,69 +1176,23 @@ solve rrr
 def test_outdeg_over_several_edge_sets_of_variables_warns():
     """Variables over two edge sets: outdeg takes the first's degrees, and says so (a
     re-test: silently)."""
-    m = load(TWO_EDGE_SETS)
+    src = edit(edit(TINY, "edges E =", "edges F = dense(H1 -> D)\nedges E ="),
+               "var x[k, E]", "var u[k, F]\nvar x[k, E]") + \
+        "constraint uu for k, i in H: agree u[k, out(i)]\n"
+    m = load(src)
     said = [w for w in m.warnings if "outdeg counts the edges of F" in w.message]
     assert said and "F, E" in said[0].message
-    assert list(m.variables["y"].metric[:4]) == [3.0] * 4  # H -> D: 3 out-edges each
-
-
-TWO_EDGE_SETS = """\
-nodes D[3], H[4], C[2]
-edges F = dense(H -> D)
-edges E = dense(D -> H) + dense(H -> C)
-batch k[4]
-input d[k, D]
-label c[k] in C
-var u[k, F]
-var x[k, E]
-var w[k, E]
-var y[k, H | C] metric outdeg on H, 1 on C
-var b[k, H | C] metric outdeg on H, 1 on C
-constraint uu for k, i in H: agree u[k, out(i)]
-constraint inputs  for k, i in D: agree x[k, out(i)] == d[k, i]
-constraint hidden  for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
-constraint classes for k: y[k, C] - b[k, C] in margin(c[k], 0.2)
-constraint weights for j in H | C: agree w[*, in(j)]
-constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
-constraint bias    for j in H | C: agree b[*, j]
-solve rrr
-"""
+    assert list(m.variables["y"].metric[:4]) == [3.0] * 4  # H1 -> D: 3 out-edges each
 
 
 def test_a_degree_of_0_names_the_edge_set_it_was_counted_in():
-    """The error named the first edge set declared (E, where H[0] has 4 in-edges) while the
+    """The error named the first edge set declared (E, where H1[0] has 3 in-edges) while the
     degrees came from F, the edge set of the first edge variables (a user test)."""
+    src = edit(edit(edit(TINY, "edges E = dense(D -> H1) + dense(H1 -> C)",
+                         "edges E = dense(D -> H1)\nedges F = dense(H1 -> C)"),
+                    "var x[k, E]", "var u[k, F]\nvar x[k, E]"),
+               "var b[k, H | C] metric outdeg on H, upsilon on C", "var b[k, H | C] metric indeg")
     with pytest.raises(ModelError) as info:
-        load(DEGREE_IN_F)
+        load(src)
     assert "no in-edges in edge set F" in info.value.message
     assert "counts the edges of F only" in info.value.message
-
-
-DEGREE_IN_F = """\
-model m26_two_edgesets_deg "layer one on edge set E, layer two on edge set F, separate variables"
-param omega = 2.0
-param margin = 0.25
-nodes D0[1], D1[3], H[6], C[2]
-group D = D0 | D1
-edges E = dense(D -> H)
-edges F = dense(H -> C) + [D0[0] -> C[1]]
-batch k[8]
-input d[k, D]
-label c[k] in C
-var u[k, F]
-var v[k, F] metric 0.5
-var y[k, H | C] metric outdeg on H, 1 on C
-var b[k, H | C] metric indeg
-var x[k, E]
-var w[k, E]
-constraint inputs  for k, i in D:      agree x[k, out(i)] == d[k, i]
-constraint skip    for k, i in D0:     agree u[k, out(i)] == d[k, i]
-constraint hidden  for k, i in H:      (y[k, i] - b[k, i], agree u[k, out(i)]) in relu
-constraint classes for k:              y[k, C] - b[k, C] in margin(c[k], margin)
-constraint weights for j in H:         agree w[*, in(j)] in sphere(omega)
-constraint weight2 for j in C:         agree v[*, in(j)] in sphere(omega)
-constraint neuron  for k, j in H:      dot(x[k, in(j)], w[k, in(j)]) == omega * y[k, j]
-constraint neuron2 for k, j in C:      dot(u[k, in(j)], v[k, in(j)]) == omega * y[k, j]
-constraint bias    for j in H | C:     agree b[*, j]
-solve rrr(beta = 0.5, iterations = 20, tolerance = 1e-6, epochs = 2, seed = 0)
-"""
