@@ -647,7 +647,7 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
         overrides["seed"] = cfg.seed
     compiled = compile_model(cfg.model, overrides, cfg.backend, cfg.dtype)
     if cfg.out:
-        _refuse_reads_in_run(compiled.model, cfg)
+        refuse_reads_in_run(compiled.model, cfg)
     solver = load_solver(compiled.source)
     rank, count = processes(solver)
     if rank:  # several processes (jax.distributed): the others print nothing
@@ -1180,7 +1180,7 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
     return compiled, solver, params
 
 
-def _refuse_reads_in_run(model: ir.Model, cfg: TrainConfig) -> None:
+def refuse_reads_in_run(model: ir.Model, cfg: TrainConfig) -> None:
     """A file the run reads (the model, its edge or data files) must not be one of the run
     files it writes in --out, under any name (a link to one, a hard link): `data train =
     "log.csv"` beside the run, and a link `mydata.txt` to it, were replaced by the epoch log

@@ -48,6 +48,7 @@ from .driver import (
     epoch_metrics,
     metric_keys,
     own_inputs,
+    refuse_reads_in_run,
     run_warnings,
     unreached_data,
 )
@@ -546,9 +547,7 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
         overrides["epochs"] = cfg.epochs
     problem = prepare(cfg.model, overrides, cfg.backend, cfg.dtype, cfg.data, cfg.test, warn)
     if cfg.out:  # as lwlc train: a read file that is a run file under any name (a user test)
-        from .driver import _refuse_reads_in_run
-
-        _refuse_reads_in_run(problem.compiled.model, cfg)
+        refuse_reads_in_run(problem.compiled.model, cfg)
     run_dir = rundir.RunDir(cfg.out) if cfg.out else None
     if run_dir is not None:
         run_dir.lock()
