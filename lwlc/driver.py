@@ -1010,8 +1010,7 @@ def make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K, n
     summary = {
         "model": m.name,
         "model_file": str(m.file),
-        "model_fingerprint": rundir.model_fingerprint(m.source),
-        "edges_fingerprint": rundir.edges_fingerprint(m),
+        **rundir.fingerprints(m),
         "backend": cfg.backend,
         "dtype": cfg.dtype,
         "seed": m.solver.seed,
@@ -1046,8 +1045,7 @@ def write_outputs(out_dir: Path, params: dict, rows: list[dict], summary: dict,
     meta = {"model": summary["model"], "epochs": summary["epochs"],
             "iterations": summary["iterations"], "seconds": summary["seconds"],
             "values": summary["params"],  # the model's params it was trained with
-            "model_fingerprint": summary.get("model_fingerprint"),
-            "edges_fingerprint": summary.get("edges_fingerprint"),
+            **{k: summary.get(k) for k in rundir.FINGERPRINTS},
             "log_sha256": rundir.sha256_bytes(log.encode()),
             "summary_sha256": rundir.sha256_bytes(text.encode())}
     if run_id is not None:

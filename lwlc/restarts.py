@@ -445,8 +445,7 @@ def _summary(problem: Problem, restarts: int, seeds: list[int], cap: int, result
         "start_iterations": total,
         "us_per_start_iteration": 1e6 * seconds / total if total else None,
         "starts": [st.row() for st in starts],
-        "model_fingerprint": rundir.model_fingerprint(problem.compiled.model.source),
-        "edges_fingerprint": rundir.edges_fingerprint(problem.compiled.model),
+        **rundir.fingerprints(problem.compiled.model),
         PARAMS_KEY: starts,  # not in restarts.json: each start's parameters (restarts.npz)
     }
 
@@ -524,8 +523,7 @@ def write(out_dir, result: dict) -> None:
         if arrays:
             save_params(out_dir / NPZ, arrays, {
                 "model": result["model"], "kind": "restarts", "values": result["params"],
-                "model_fingerprint": result.get("model_fingerprint"),
-                "edges_fingerprint": result.get("edges_fingerprint")})
+                **{k: result.get(k) for k in rundir.FINGERPRINTS}})
         atomic_write_text(out_dir / JSON, json.dumps(shown, indent=2) + "\n")
     except OSError as e:
         failed = Path(e.filename).name if e.filename else JSON

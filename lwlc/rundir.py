@@ -306,6 +306,16 @@ def resume_fingerprint(model) -> str:
     return model_fingerprint(text) + edges_fingerprint(model)
 
 
+FINGERPRINTS = ("model_fingerprint", "edges_fingerprint")
+
+
+def fingerprints(model) -> dict[str, str]:
+    """What a run's summary and params.npz record of the model, which evaluate and predict
+    compare with the model they are given: its text and its edge files' edges."""
+    return {"model_fingerprint": model_fingerprint(model.source),
+            "edges_fingerprint": edges_fingerprint(model)}
+
+
 def edges_fingerprint(model) -> str:
     """The edges of a model that reads edge files (`edges E = file(...)`), hashed: every
     edge set's tails and heads, so that a comment or another spelling of the same edges
