@@ -684,6 +684,9 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
     try:
         try:
             run.lock()
+            settled = run.settle_replaced()
+            if settled and (notes or console) is not None:
+                _note(notes or console, settled)
             run.refuse_other_kind("run")
             outputs = run.outputs()
             if cfg.resume and not outputs and not run.has_record():
@@ -704,7 +707,17 @@ def train(cfg: TrainConfig, console=None, notes=None, warn=None) -> dict:
             if count > 1:  # the others wait in _train for where the run starts
                 _share(solver, _refuse(e))
             raise
-        return _train(cfg, console, compiled, solver, n_devices, overrides, run, notes, warn)
+        try:
+            summary = _train(cfg, console, compiled, solver, n_devices, overrides, run, notes,
+                             warn)
+        except BaseException as e:  # stopped before its first epoch: the replaced run is back
+            with contextlib.suppress(OSError):  # (else the next run in --out puts it back)
+                if run.restore_replaced() and isinstance(e, KeyboardInterrupt):
+                    e.lwlc_note = (f"{run} holds the run that --overwrite was to replace, "
+                                   "as it was")
+            raise
+        run.drop_replaced()
+        return summary
     finally:
         run.unlock()
 
@@ -992,6 +1005,7 @@ def _write_epoch(run, params, rows, summary, rid, solved) -> tuple[dict, dict]:
     run.still_here()
     write_outputs(run.path, params, rows, summary, run_id=rid,
                   stopped="solved" if solved else None)
+    run.drop_replaced()  # the run that --overwrite replaces: this one has an epoch now
     return {}, {}
 
 

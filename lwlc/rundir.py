@@ -11,7 +11,8 @@ A run directory holds
 
 `lwlc train --out DIR` refuses a directory that holds a run unless given ``--resume`` (which
 checks that the run's definition is unchanged and every file it reads back is intact) or
-``--overwrite`` (which replaces it).
+``--overwrite`` (which replaces it: the old files are set aside, hidden as ``.NAME.replaced``,
+until the new run has written its first epoch, and put back if it stops before).
 """
 
 from __future__ import annotations
@@ -564,30 +565,72 @@ class RunDir:
         return "its " + ", ".join(self.outputs() or [RUN])
 
     def clear(self) -> None:
-        """Remove the run's files (and temporary files an interrupted write left behind):
-        the checkpoint first and run.json last, so that a file that cannot be removed
-        leaves a run that --resume still reads (or starts again), never one without its
-        record. What can be seen to fail (a folder in a file's place, a folder the user
-        may not write) is refused before anything is removed."""
+        """--overwrite: set the run's files aside (renamed to hidden ``.NAME.replaced``), the
+        checkpoint first and run.json last. The new run drops them once it has written its
+        first epoch (`drop_replaced`); one that stops before puts them back
+        (`restore_replaced`), so a failed --overwrite loses nothing. What can be seen to fail
+        (a folder in a file's place, a folder the user may not write) is refused before
+        anything is moved; a move that fails puts back those moved before it."""
         self.refuse_folders((*OUTPUTS, RUN), "a run's file")
         if any(self.file(n).exists() for n in (*OUTPUTS, RUN)) and \
                 not os.access(self.path, os.W_OK | os.X_OK):
-            raise LwlcError(f"--overwrite: cannot remove the run's files from {self.path}: "
-                            "permission denied; nothing was removed",
+            raise LwlcError(f"--overwrite: cannot move the run's files in {self.path} aside: "
+                            "permission denied; nothing was changed",
                             hint="fix the folder's permissions, or give another --out")
-        gone = []
+        self.drop_replaced()  # left by an earlier --overwrite that was killed
+        moved: list[str] = []
         for name in (*OUTPUTS, RUN):
             try:
-                if self.file(name).exists():
-                    self.file(name).unlink()
-                    gone.append(name)
+                if self.file(name).exists() or self.file(name).is_symlink():
+                    os.replace(self.file(name), self.replaced(name))
+                    moved.append(name)
             except OSError as e:
-                removed = f" ({', '.join(gone)} removed before it)" if gone else ""
-                raise LwlcError(f"--overwrite: cannot remove {self.file(name)}: "
-                                f"{e.strerror or e}{removed}",
+                for back in moved:
+                    os.replace(self.replaced(back), self.file(back))
+                raise LwlcError(f"--overwrite: cannot move {self.file(name)} aside: "
+                                f"{e.strerror or e}; nothing was changed",
                                 hint="fix the folder's permissions and run the command "
                                 "again, or give another --out") from None
         self.clear_partial()
+
+    def replaced(self, name: str) -> Path:
+        """Where --overwrite keeps the file `name` of the run it replaces."""
+        return self.file(f".{name}.replaced")
+
+    def holds_replaced(self) -> bool:
+        return any(self.replaced(n).exists() or self.replaced(n).is_symlink()
+                   for n in (*OUTPUTS, RUN))
+
+    def drop_replaced(self) -> None:
+        """The replaced run's files go: the new run has its first checkpoint (or ended)."""
+        for name in (*OUTPUTS, RUN):
+            with contextlib.suppress(FileNotFoundError):
+                self.replaced(name).unlink()
+
+    def restore_replaced(self) -> bool:
+        """Put the replaced run back as it was, the new run's files removed; True if there
+        was one. Called when the new run stops before its first checkpoint, and when a
+        run directory is found holding both (an --overwrite killed before that)."""
+        if not self.holds_replaced():
+            return False
+        for name in (RUN, *reversed(OUTPUTS)):
+            if self.replaced(name).exists() or self.replaced(name).is_symlink():
+                os.replace(self.replaced(name), self.file(name))
+            elif self.file(name).exists():  # the new run's, where the old had none
+                self.file(name).unlink()
+        return True
+
+    def settle_replaced(self) -> str | None:
+        """A run directory an --overwrite was killed in: the replaced run's files are put
+        back if the new run wrote no checkpoint, else dropped. Returns a note, or None."""
+        if not self.holds_replaced():
+            return None
+        if self.file(PARAMS).exists():
+            self.drop_replaced()
+            return None
+        self.restore_replaced()
+        return (f"{self} held the files of a run that an --overwrite stopped before its "
+                "first epoch: they are back in place")
 
     def refuse_folders(self, names, what: str) -> None:
         """--overwrite would remove these files first: a folder in one's place is refused

@@ -102,6 +102,59 @@ def test_existing_run_is_refused_and_overwrite_replaces_it(template, tmp_path):
         assert needs in r.output
 
 
+def test_an_overwrite_that_stops_before_its_first_epoch_puts_the_old_run_back(
+        template, tmp_path, monkeypatch):
+    """--overwrite removed the old run before training, so a new run that failed or was
+    stopped before its first epoch left only its run.json (a user test). The old files are
+    set aside until then, and put back; a killed --overwrite is settled by the next run."""
+    from lwlc import driver
+    from lwlc.rundir import RunDir
+
+    out = copy_run(template, tmp_path)
+    before = {n: (out / n).read_bytes() for n in FILES}
+    real_epochs = driver._epochs
+
+    stops = [KeyboardInterrupt(), driver.LwlcError("no luck")]
+
+    def stopped(*args, **kwargs):
+        assert json.loads((out / "run.json").read_text())["seed"] == 3  # the new record
+        assert not (out / "params.npz").exists()
+        raise stops.pop(0)
+
+    monkeypatch.setattr(driver, "_epochs", stopped)
+    for code in (130, 1):
+        r = train_cli(out, "--overwrite", "--seed", "3", epochs=2)
+        assert r.exit_code == code, r.output
+        assert {n: (out / n).read_bytes() for n in FILES} == before
+        assert sorted(p.name for p in out.iterdir()) == sorted([*FILES, ".lock"])
+        assert ("holds the run that --overwrite was to replace, as it was" in r.output) \
+            == (code == 130), r.output
+    # a new run with its first epoch replaces the old one for good, even if it fails after
+    calls = []
+
+    def one_epoch_then_fail(*args, **kwargs):
+        real_epochs(*args, **kwargs)
+        calls.append(1)
+        raise driver.LwlcError("after the epoch")
+
+    monkeypatch.setattr(driver, "_epochs", one_epoch_then_fail)
+    assert train_cli(out, "--overwrite", "--seed", "3").exit_code == 1 and calls
+    assert json.loads((out / "run.json").read_text())["seed"] == 3
+    assert (out / "params.npz").read_bytes() != before["params.npz"]
+    assert not list(out.glob(".*.replaced"))
+    # an --overwrite killed before its first epoch: the next run puts the old one back
+    for name, data in before.items():
+        (out / name).write_bytes(data)
+    run_dir = RunDir(out)
+    run_dir.clear()
+    (out / "run.json").write_text("{}")
+    assert run_dir.settle_replaced() is not None
+    assert {n: (out / n).read_bytes() for n in FILES} == before
+    run_dir.clear()  # ... and one killed after it: the old files go
+    (out / "params.npz").write_bytes(b"new")
+    assert run_dir.settle_replaced() is None and not list(out.glob(".*.replaced"))
+
+
 def test_a_folder_holding_only_a_run_json_is_not_written_over(tmp_path):
     """A run.json of the user's own was replaced without --overwrite (one lwlc wrote, of a
     run that never finished an epoch, is started again: the test above)."""
@@ -448,7 +501,8 @@ def test_a_run_folder_moved_or_removed_during_the_run_is_not_made_again(tmp_path
 
 def test_overwrite_and_resume_where_files_cannot_be_removed_or_made(tmp_path, monkeypatch):
     """--overwrite removed run.json first and then stopped at a params.npz it could not
-    remove, with an internal error; --resume into a folder where no file can be made
+    remove, with an internal error (it now moves the files aside, and puts back those moved
+    when one cannot be); --resume into a folder where no file can be made
     trained a whole epoch before it failed (user tests)."""
     import tempfile as tmp
 
@@ -457,20 +511,21 @@ def test_overwrite_and_resume_where_files_cannot_be_removed_or_made(tmp_path, mo
 
     out = tmp_path / "run"
     assert train_cli(out).exit_code == 0
-    real_unlink = Path.unlink
+    real_replace = os.replace
+    before = {n: (out / n).read_bytes() for n in FILES}
 
-    def unlink(self, missing_ok=False):
-        if self.name == "params.npz":
+    def replace(src, dst):
+        if Path(src).name == "summary.json":  # the third set aside
             raise PermissionError(1, "Operation not permitted")
-        return real_unlink(self, missing_ok=missing_ok)
+        return real_replace(src, dst)
 
-    monkeypatch.setattr(Path, "unlink", unlink)
+    monkeypatch.setattr(os, "replace", replace)
     r = train_cli(out, "--overwrite")
     clean(r)
-    assert "--overwrite: cannot remove" in r.output and "params.npz" in r.output
-    assert "removed before it" not in r.output  # the checkpoint is the first to go
-    assert (out / "run.json").exists()  # the record stays while the checkpoint does
-    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert "--overwrite: cannot move" in r.output and "summary.json" in r.output
+    assert "nothing was changed" in r.output
+    assert {n: (out / n).read_bytes() for n in FILES} == before  # those moved are back
+    monkeypatch.setattr(os, "replace", real_replace)
     # a folder in run.json's place: refused before the checkpoint went (it was removed and
     # then run.json failed, leaving neither run; a user test)
     (out / "run.json").rename(out / "record")
