@@ -1170,7 +1170,7 @@ def test_a_run_beyond_the_address_space_limit_is_refused_not_an_internal_error(t
               "runpy.run_module('lwlc.cli', run_name='__main__')")
     env = {**os.environ, "LWLC_MEMORY_CHECK": check}
     done = subprocess.run([sys.executable, "-c", capped, "train", str(model), "-q",
-                           "--set", "h=900000", "--set", "epochs=1", "--out",
+                           "--set", "h=300000", "--set", "epochs=1", "--out",
                            str(tmp_path / "run")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr

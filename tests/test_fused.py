@@ -225,11 +225,13 @@ def test_a_fused_iteration_equals_rrr_step(path):
     state, data = _start(c, solver)
     K = c.model.batch.size
     norm = K * (max(1, c.plan.n_edges) if c.model.solver.error == "element" else 1)
-    done = solver._fused_update(solver.project_A, solver.B_REST, state, data, 0.8,
-                                solver.METRIC, norm)
+    # jitted, as the loop runs them (op by op, each of ~800 operations compiled alone took
+    # 10-90 s per model)
+    done = solver.jit(lambda st, d: solver._fused_update(
+        solver.project_A, solver.B_REST, st, d, 0.8, solver.METRIC, norm))(state, data)
     assert done is not None, "set A writes x and w as spreads that cover them"
     new, err = done
-    want, want_err = solver.rrr_step(state, data, 0.8)
+    want, want_err = solver.jit(solver.rrr_step)(state, data, 0.8)
     assert float(err) == pytest.approx(float(want_err), rel=1e-12)
     for k in want:
         scale = 1.0 + float(jnp.max(jnp.abs(want[k])))
