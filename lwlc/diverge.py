@@ -167,7 +167,7 @@ def diagnose(solver, model, start: dict, data: dict, *, where: str, rows=None, p
     hints = []
     if big is not None:
         hints.append(big)
-    hints.append("try a smaller beta, another omega, or rescaled data")
+    hints.append(_settings_hint(s))
     if kept:
         hints.append(kept)
     at = (f"{where}, iteration {step}" if step else
@@ -213,6 +213,17 @@ def diagnose(solver, model, start: dict, data: dict, *, where: str, rows=None, p
         f"RRR diverged in {at}: constraint '{family}' (set {which}) gives {kind} in {var} for "
         f"{_items_text(items, K, rows, part_start)}",
         span=span, hint="; ".join(hints))
+
+
+def _settings_hint(s) -> str:
+    """What to change in the solve line: the steps the model's method takes (dr ignores
+    beta, ap has none), then what is the model's own."""
+    lam = "" if s.lam is None else f", a lam nearer 1 (now {s.lam:g})"
+    step = {"rrr": f"try a smaller beta (now {s.beta:g}){lam}",
+            "dr": (f"try {lam[2:]}" if lam else "try rrr with a beta below 1 (dr steps "
+                   "with beta = 1)"),
+            "ap": "try"}[s.method]
+    return f"{step}{',' if s.method != 'ap' else ''} other parameter values, or rescaled data"
 
 
 def _data_peak(model, data: dict, rows, part_start: int) -> str | None:

@@ -564,6 +564,18 @@ def test_a_divergence_of_the_steps_themselves_names_the_solve_line(tmp_path):
     clean(r)
     assert "no constraint's projection of the last good state is to blame" in r.output, r.output
     assert "(β = 2, λ = 2)" in r.output and "m.lwl:" in r.output, r.output
+    assert "try a smaller beta (now 2), a lam nearer 1 (now 2)," in r.output, r.output
+    # the hint names the steps of the model's method: dr ignores beta and ap has none
+    # ("a smaller beta" for DR, and another omega for a model without one: a user test)
+    from types import SimpleNamespace as S
+
+    from lwlc.diverge import _settings_hint
+    assert _settings_hint(S(method="dr", beta=1.0, lam=2.5)).startswith(
+        "try a lam nearer 1 (now 2.5), other parameter values")
+    assert "rrr with a beta below 1" in _settings_hint(S(method="dr", beta=1.0, lam=None))
+    assert _settings_hint(S(method="ap", beta=1.0, lam=None)) == \
+        "try other parameter values, or rescaled data"
+    assert "omega" not in r.output
 
 
 def test_huge_data_value_stops_naming_the_family_and_keeps_the_last_epoch(tmp_path):
