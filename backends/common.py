@@ -479,7 +479,7 @@ class SolverWriter:
                                        "_rows", "_cols", "_strided", "_dense_edges")),
                               (rrr, ("rrr_error", "rrr_update", "_other_update")),
                               (inference, ("edge_matrix", "_pinv", "least_squares_values",
-                                           "_bounded_ls_step",
+                                           "_free_solution", "_bounded_ls_step",
                                            "bounded_least_squares_values"))):
             runtime_src += [f"# {module.__name__}\n{s}" for s in runtime.sections(
                 module, [n for n in names if n != "xp" and n not in own])]
