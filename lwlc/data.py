@@ -195,6 +195,7 @@ class Dataset:
     n_classes: int | None
     name: str
     source: str
+    columns: str = ""  # what an item's numbers are, where the file says: "4 inputs + 4 outputs"
 
     def __post_init__(self) -> None:
         inputs = np.array(self.inputs, dtype=np.float64, copy=True)
@@ -238,7 +239,8 @@ class Dataset:
         """The first ``n`` items (all of them when ``n`` exceeds the count)."""
         n = max(1, min(int(n), self.n_items))
         labels = None if self.labels is None else self.labels[:n]
-        return Dataset(self.inputs[:n], labels, self.n_classes, self.name, self.source)
+        return Dataset(self.inputs[:n], labels, self.n_classes, self.name, self.source,
+                       self.columns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -866,7 +868,8 @@ def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
             path=where, line=line, col=col,
             hint=f"type 0 on line {declared} declares analog {kind}s, which take any value")
     if not classes:
-        return Dataset(table, None, None, name, source)
+        return Dataset(table, None, None, name, source,
+                       f"{n_in} inputs + {ocount} outputs, as its boolearn header says")
     lab = table[:, n_in]
     wrong = (lab != np.floor(lab)) | (lab < 0) | (lab >= otype)
     if wrong.any():
@@ -1234,9 +1237,10 @@ def validate_for(dataset: Dataset, n_inputs: int, n_classes: int | None,
     Raises DataError with a hint on any disagreement.
     """
     if dataset.n_inputs != n_inputs:
+        has = (f"{dataset.n_inputs} values per item ({dataset.columns})" if dataset.columns
+               else f"{dataset.n_inputs} inputs per item")
         raise DataError(
-            f"data '{dataset.name}' has {dataset.n_inputs} inputs per item but {layer} has "
-            f"{n_inputs} nodes",
+            f"data '{dataset.name}' has {has} but {layer} has {n_inputs} nodes",
             hint=f"use data with {n_inputs} inputs, or give {layer} "
                  f"{dataset.n_inputs} nodes (source: {dataset.source})")
     if n_classes is None:

@@ -66,6 +66,12 @@ def test_boolearn_files_read_as_their_readme_says(tmp_path):
     ds = D.load(str(p))
     np.testing.assert_array_equal(ds.inputs, [[1, 0, 0, 1, 1], [0, 1, 1, 0, 0]])
     assert ds.labels is None and ds.n_classes is None
+    # a width mismatch says what the numbers are ("8 inputs" for 4 inputs + 4 outputs)
+    with pytest.raises(DataError, match=r"has 5 values per item \(2 inputs \+ 3 outputs, as "
+                       r"its boolearn header says\) but the model's data layer has 4"):
+        D.validate_for(ds, 4, None)
+    with pytest.raises(DataError, match="has 5 values per item"):
+        D.validate_for(ds.head(1), 4, None)
     p = write(tmp_path, "cls.dat", "3\n0 2\n10 1\n\n0.5 1\n9\n\n0 0\n0\n\n1 .25\n3\n")
     ds = D.load(str(p))
     np.testing.assert_array_equal(ds.inputs, [[0.5, 1], [0, 0], [1, 0.25]])
