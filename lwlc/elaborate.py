@@ -51,7 +51,7 @@ def _round_half_away(x: float, ndigits: float | None = None) -> float:
 _FUNCTIONS = {
     "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "floor": math.floor,
     "ceil": math.ceil, "round": _round_half_away, "min": min, "max": max, "tanh": math.tanh,
-    "sin": math.sin, "cos": math.cos,
+    "sin": math.sin, "cos": math.cos, "atan": math.atan, "erf": math.erf,
 }
 _ARITY = {"min": (1, None), "max": (1, None), "round": (1, 2)}  # others take one
 _SYMPY_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul,

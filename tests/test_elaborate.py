@@ -402,6 +402,15 @@ def test_user_set_with_smooth_and_affine_pieces():
     (z,) = mid.curve.free_symbols
     assert float(mid.curve.subs(z, 0.5)) == pytest.approx(2 * math.tanh(0.5))
     assert not s.is_affine
+    # a curve's functions are a constant's too (atan(2), erf(1) were unknown names: a
+    # user test), in the curve and in the model's parameters
+    src = edit(TINY, "in relu", "in bent") + (
+        "param p = 4 * atan(1)\nset bent { x = erf(1) * tanh(atan(2) * z) + p for all }\n")
+    m = load(src)
+    assert m.params["p"] == pytest.approx(math.pi)
+    (z,) = m.sets["bent"].pieces[0].curve.free_symbols
+    assert float(m.sets["bent"].pieces[0].curve.subs(z, 0.5)) == pytest.approx(
+        math.erf(1) * math.tanh(math.atan(2) * 0.5) + math.pi)
 
 
 @pytest.mark.parametrize("piece, message", [
