@@ -82,25 +82,27 @@ def test_bounded_least_squares_of_a_rank_deficient_system_is_the_same_in_both_ba
     jax = pytest.importorskip("jax")
     jnp = pytest.importorskip("jax.numpy")
     jax.config.update("jax_enable_x64", True)
+    r, n, unknown = 4, 5, np.arange(4)
+
+    @jax.jit  # one shape, one compile: lo and hi are arguments
+    def run(A, t, lo, hi):
+        inference.xp = jnp
+        try:
+            return inference.bounded_least_squares_values(jnp.zeros((4, r)), A, t, unknown,
+                                                          lo, hi)
+        finally:
+            inference.xp = np
+
     rng = np.random.default_rng(5)
     for trial in range(12):
-        r = int(rng.integers(2, 6))
         if trial % 3 == 0:
-            B = np.tile(np.array([[1.0, -1.0]]) / np.sqrt(2), (r, 1))
+            B = np.tile(np.array([[1.0, -1.0, 0, 0, 0]]) / np.sqrt(2), (r, 1))
         else:
-            B = rng.normal(size=(r, 1 + trial % 2)) @ rng.normal(size=(1 + trial % 2, 5))
-        t = 2 * rng.normal(size=(4, B.shape[1]))
-        unknown, lo, hi = np.arange(r), *((0.0, np.inf) if trial % 2 else (-0.5, 0.7))
+            B = rng.normal(size=(r, 1 + trial % 2)) @ rng.normal(size=(1 + trial % 2, n))
+        t = 2 * rng.normal(size=(4, n))
+        lo, hi = (0.0, np.inf) if trial % 2 else (-0.5, 0.7)
         v = inference.bounded_least_squares_values(np.zeros((4, r)), B, t, unknown, lo, hi)
-
-        def run(X, A, t, lo=lo, hi=hi, unknown=unknown):
-            inference.xp = jnp
-            try:
-                return inference.bounded_least_squares_values(X, A, t, unknown, lo, hi)
-            finally:
-                inference.xp = np
-
-        got = jax.jit(run)(jnp.zeros((4, r)), jnp.asarray(B), jnp.asarray(t))
+        got = run(jnp.asarray(B), jnp.asarray(t), lo, hi)
         np.testing.assert_allclose(np.asarray(got), v, atol=1e-10)
         for k in range(4):
             ref = scipy_optimize.lsq_linear(B.T, t[k], bounds=(lo, hi), method="bvls",
