@@ -2171,6 +2171,14 @@ class _Context:
                              f"write {lab.name}[{self.batch_var}]", lab.span,
                              hint=f"the class constraint loops `for {self.batch_var}`; "
                                   f"{lab.name}[{self.batch_var}] is item {self.batch_var}'s class")
+        part = self.part or self.el.batch.whole
+        if not (label.part.start <= part.start and part.stop <= label.part.stop):
+            raise ModelError(f"label {lab.name} is given only for "
+                             f"{_part_shown(self.el, label.part)}, and this constraint reads "
+                             f"it for the items of {_part_shown(self.el, part)}", lab.span,
+                             hint=f"loop over its items (for {self.batch_var} in "
+                                  f"{label.part.name}), or declare the label on the part "
+                                  "this constraint loops over")
         if label.classes != classes:
             raise ModelError(f"label {label.name} is over other nodes than this class "
                              f"constraint's y[{self.batch_var}, ...]", lab.span,

@@ -978,6 +978,26 @@ def test_a_label_the_training_set_cannot_fill_warns_and_stops_training(tmp_path)
     assert "fills the whole batch 'k'" in load(parts).warnings[0].message
 
 
+def test_a_class_constraint_reads_its_label_only_on_the_labels_part():
+    """A label declared on one batch part and read for the items of another passed
+    `check` and `compile`, and `lwlc test` stopped with an internal error (a user
+    test): it is an error at the label's use, as an input's is."""
+    classes = "constraint classes for k:             y[k, C] - b[k, C] in margin(c[k], margin)"
+    parts = edit(edit(TINY, "batch k[8]", "batch k = lab[8] + unl[4]"),
+                 "label c[k] in C", "label c[lab] in C")
+    for loop, items in (("for k in unl:", "batch part 'unl'"), ("for k:", "the whole batch 'k'")):
+        src = edit(parts, classes, classes.replace("for k:", loop, 1))
+        line, col = at(src, "c[k], margin")
+        with pytest.raises(ModelError) as info:
+            load(src)
+        err = info.value
+        assert (err.span.line, err.span.col) == (line, col)
+        assert err.message == ("label c is given only for batch part 'lab', and this "
+                               f"constraint reads it for the items of {items}")
+        assert "for k in lab" in err.hint
+    load(edit(parts, classes, classes.replace("for k:", "for k in lab:", 1)))  # legal
+
+
 def test_check_summary_shows_a_multiline_relation_and_every_solver_setting():
     from lwlc.report import summary
 
