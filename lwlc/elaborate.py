@@ -157,7 +157,7 @@ class _Elaborator:
             other_kind, other = self.names[name]
             raise ModelError(
                 f"'{name}' is already declared (as {other_kind} at line {other.line})",
-                span,
+                _name_span(span, name),
                 hint="every parameter, node group, edge set, batch, input, label and variable "
                 "needs its own name",
             )
@@ -1740,6 +1740,17 @@ def _declarations(program: S.Program) -> dict[str, Span]:
             if isinstance(part, S.SubBatch):
                 out.setdefault(part.name, part.span)
     return out
+
+
+def _name_span(span: Span, name: str) -> Span:
+    """Where a declaration writes its name: the first time it stands as a word on the
+    statement's first line, from the statement's start; the whole statement where it
+    cannot be found."""
+    text = span.line_text() or ""
+    m = re.compile(rf"(?<![\w.]){re.escape(name)}(?![\w])").search(text, span.col - 1)
+    if m is None:
+        return span
+    return Span(span.file, span.line, m.start() + 1, span.line, m.end() + 1, span.source)
 
 
 def _param_span(st: S.SetDecl, name: str, nth: int) -> Span:
