@@ -50,7 +50,7 @@ def writes(draw):
     return K, n, bounds, puts
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)  # each example compiles ~80 reads, op by op
 @given(writes())
 def test_blocked_writes_equal_writes_to_the_whole_array(case):
     K, n, bounds, puts = case
