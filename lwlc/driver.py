@@ -63,7 +63,8 @@ class TrainConfig:
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
     """Write via a temporary file in the same folder and os.replace; the file gets the mode a
-    plain open() would give it (0o666 less the umask), not mkstemp's private 0o600."""
+    plain open() would give it (the replaced file's, else 0o666 less the umask), not
+    mkstemp's private 0o600."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,14 +73,17 @@ def temp_for(path: str | os.PathLike, suffix: str = ".part") -> tuple[int, str]:
 
 
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Give a finished temporary file the default mode (0o666 less the umask), then move it
-    over `path` atomically. A `path` that is a symbolic link has its target replaced (the
-    link stays); one that is no regular file (a device such as /dev/null or /dev/stdout, a
-    FIFO) is written through, never replaced. A write that fails is a LwlcError."""
+    """Give a finished temporary file the mode of the file it replaces (a file the user
+    made private stays so), or for a new file the default mode (0o666 less the umask);
+    then move it over `path` atomically. A `path` that is a symbolic link has its target
+    replaced (the link stays); one that is no regular file (a device such as /dev/null or
+    /dev/stdout, a FIFO) is written through, never replaced. A write that fails is a
+    LwlcError."""
     try:
         st = os.stat(path)  # follows links
     except OSError:
         st = None
+    mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~umask()
     try:
         if st is not None and not stat.S_ISREG(st.st_mode):
             with open(tmp, "rb") as src, open(path, "wb") as out:
@@ -88,7 +91,7 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
             os.unlink(tmp)
             return
         dest = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
-        os.chmod(tmp, 0o666 & ~umask())
+        os.chmod(tmp, mode)
         try:
             os.replace(tmp, dest)
         except OSError as e:
@@ -98,7 +101,7 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
                                         prefix=f".{os.path.basename(dest)}.", suffix=".part")
             with open(tmp, "rb") as src, os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(src, out)
-            os.chmod(near, 0o666 & ~umask())
+            os.chmod(near, mode)
             os.replace(near, dest)
             os.unlink(tmp)
     except OSError as e:

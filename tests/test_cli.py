@@ -637,6 +637,17 @@ def test_outputs_replace_a_links_target_and_write_through_devices_and_fifos(tmp_
     r = run("compile", model, "-o", link)
     assert r.exit_code == 0, r.output
     assert link.is_symlink() and target.read_text().startswith('"""RRR solver')
+    # a file the user made private stays so (it became 0o644: a user test); a new one gets
+    # the umask's mode
+    target.chmod(0o600)
+    assert run("compile", model, "-o", link).exit_code == 0
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    fresh = tmp_path / "fresh.py"
+    assert run("compile", model, "-o", fresh).exit_code == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o666 & ~mask
+    fresh.unlink()
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     got = []
