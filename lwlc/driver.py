@@ -941,7 +941,9 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
                     kept = ""
                     if run is not None:
                         kept = (f"{run} keeps its last completed epoch ({_kept(run)})"
-                                if rows else f"no epoch completed; {run} holds only run.json")
+                                if rows else f"no epoch completed; {run} gets back the run "
+                                "that --overwrite was to replace" if run.holds_replaced()
+                                else f"no epoch completed; {run} holds only run.json")
                     raise diverge.diagnose(
                         solver, m, start if single else solver.init(params, data), data,
                         where=f"epoch {epoch + 1}, batch {bi + 1}", rows=idx,

@@ -565,67 +565,109 @@ class RunDir:
         return "its " + ", ".join(self.outputs() or [RUN])
 
     def clear(self) -> None:
-        """--overwrite: set the run's files aside (renamed to hidden ``.NAME.replaced``), the
-        checkpoint first and run.json last. The new run drops them once it has written its
-        first epoch (`drop_replaced`); one that stops before puts them back
-        (`restore_replaced`), so a failed --overwrite loses nothing. What can be seen to fail
-        (a folder in a file's place, a folder the user may not write) is refused before
-        anything is moved; a move that fails puts back those moved before it."""
+        """--overwrite: set the run's files aside (renamed to hidden ``.NAME.replaced``),
+        their names first recorded in ``.replaced``. The new run drops them once it has
+        written its first epoch (`drop_replaced`); one that stops before puts them back
+        (`restore_replaced`), so a failed --overwrite loses nothing. What can be seen to
+        fail (a folder in a file's place, a folder the user may not write) is refused
+        before anything is moved; a move that fails puts back those moved before it."""
         self.refuse_folders((*OUTPUTS, RUN), "a run's file")
         if any(self.file(n).exists() for n in (*OUTPUTS, RUN)) and \
                 not os.access(self.path, os.W_OK | os.X_OK):
             raise LwlcError(f"--overwrite: cannot move the run's files in {self.path} aside: "
                             "permission denied; nothing was changed",
                             hint="fix the folder's permissions, or give another --out")
-        self.drop_replaced()  # left by an earlier --overwrite that was killed
-        moved: list[str] = []
-        for name in (*OUTPUTS, RUN):
+        from .files import interrupts_held
+
+        with interrupts_held():
+            self.drop_replaced()  # of an earlier --overwrite, settled (settle_replaced)
+            held = [n for n in (*OUTPUTS, RUN)
+                    if self.file(n).exists() or self.file(n).is_symlink()]
+            if not held:
+                return self.clear_partial()
             try:
-                if self.file(name).exists() or self.file(name).is_symlink():
+                self._write_manifest(held)
+                for name in held:
                     os.replace(self.file(name), self.replaced(name))
-                    moved.append(name)
             except OSError as e:
-                for back in moved:
-                    os.replace(self.replaced(back), self.file(back))
+                self.restore_replaced()
                 raise LwlcError(f"--overwrite: cannot move {self.file(name)} aside: "
                                 f"{e.strerror or e}; nothing was changed",
                                 hint="fix the folder's permissions and run the command "
                                 "again, or give another --out") from None
         self.clear_partial()
 
+    # The files of the run an --overwrite replaces, until the new run's first epoch. Every
+    # step can be interrupted (kill -9) and done again by the next `lwlc train` in DIR
+    # (`settle_replaced`): `.replaced` lists the files the old run had; params.npz is put
+    # back last and dropped last, so a params.npz beside its `.replaced` copy is the new
+    # run's checkpoint, and one without it is the old run's, put back.
+    MANIFEST = ".replaced"
+
     def replaced(self, name: str) -> Path:
         """Where --overwrite keeps the file `name` of the run it replaces."""
         return self.file(f".{name}.replaced")
 
+    def _write_manifest(self, names: list[str]) -> None:
+        from .driver import atomic_write_text
+
+        atomic_write_text(self.file(self.MANIFEST), "".join(f"{n}\n" for n in names))
+
+    def _manifest(self) -> list[str] | None:
+        try:
+            text = self.file(self.MANIFEST).read_text()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        return [n for n in text.split() if n in (*OUTPUTS, RUN)]
+
     def holds_replaced(self) -> bool:
-        return any(self.replaced(n).exists() or self.replaced(n).is_symlink()
-                   for n in (*OUTPUTS, RUN))
+        return self._manifest() is not None
+
+    def _exists(self, path: Path) -> bool:
+        return path.exists() or path.is_symlink()
 
     def drop_replaced(self) -> None:
         """The replaced run's files go: the new run has its first checkpoint (or ended)."""
-        for name in (*OUTPUTS, RUN):
+        if self._manifest() is None:
+            return
+        for name in (RUN, LOG, SUMMARY, PARAMS):  # params.npz last: see MANIFEST
             with contextlib.suppress(FileNotFoundError):
                 self.replaced(name).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.file(self.MANIFEST).unlink()
 
     def restore_replaced(self) -> bool:
         """Put the replaced run back as it was, the new run's files removed; True if there
         was one. Called when the new run stops before its first checkpoint, and when a
-        run directory is found holding both (an --overwrite killed before that)."""
-        if not self.holds_replaced():
+        run directory is found holding both (an --overwrite killed before that); done
+        again from where it stopped if it is itself interrupted."""
+        names = self._manifest()
+        if names is None:
             return False
-        for name in (RUN, *reversed(OUTPUTS)):
-            if self.replaced(name).exists() or self.replaced(name).is_symlink():
-                os.replace(self.replaced(name), self.file(name))
-            elif self.file(name).exists():  # the new run's, where the old had none
-                self.file(name).unlink()
+        from .files import interrupts_held
+
+        with interrupts_held():
+            for name in (RUN, LOG, SUMMARY, PARAMS):  # params.npz last: see MANIFEST
+                if name in names:
+                    if self._exists(self.replaced(name)):
+                        os.replace(self.replaced(name), self.file(name))
+                elif self._exists(self.file(name)):  # the new run's, where the old had none
+                    self.file(name).unlink()
+            self.file(self.MANIFEST).unlink()
         return True
 
     def settle_replaced(self) -> str | None:
-        """A run directory an --overwrite was killed in: the replaced run's files are put
-        back if the new run wrote no checkpoint, else dropped. Returns a note, or None."""
-        if not self.holds_replaced():
+        """A run directory an --overwrite was stopped in without its own clean-up (killed):
+        the replaced run's files are put back if the new run wrote no checkpoint, else
+        dropped. Returns a note, or None."""
+        names = self._manifest()
+        if names is None:
             return None
-        if self.file(PARAMS).exists():
+        new_checkpoint = self._exists(self.file(PARAMS)) and (
+            PARAMS not in names or self._exists(self.replaced(PARAMS)))
+        if new_checkpoint:
             self.drop_replaced()
             return None
         self.restore_replaced()

@@ -114,6 +114,18 @@ def test_an_overwrite_that_stops_before_its_first_epoch_puts_the_old_run_back(
     before = {n: (out / n).read_bytes() for n in FILES}
     real_epochs = driver._epochs
 
+    # a divergence in the first epoch says where the old run is (it said "holds only
+    # run.json": a user test)
+    ds = datamod.load(DATA)
+    x = np.array(ds.inputs)
+    x[:, 3] = 1e200
+    huge = tmp_path / "huge.txt"
+    datamod.save_text(datamod.Dataset(x, ds.labels, ds.n_classes, "huge", "huge"), huge)
+    r = train_cli(out, "--overwrite", data=huge)
+    clean(r)
+    assert "RRR diverged in epoch 1" in r.output, r.output
+    assert "gets back the run that --overwrite was to replace" in r.output, r.output
+    assert {n: (out / n).read_bytes() for n in FILES} == before
     stops = [KeyboardInterrupt(), driver.LwlcError("no luck")]
 
     def stopped(*args, **kwargs):
@@ -142,17 +154,30 @@ def test_an_overwrite_that_stops_before_its_first_epoch_puts_the_old_run_back(
     assert json.loads((out / "run.json").read_text())["seed"] == 3
     assert (out / "params.npz").read_bytes() != before["params.npz"]
     assert not list(out.glob(".*.replaced"))
-    # an --overwrite killed before its first epoch: the next run puts the old one back
+    # an --overwrite killed before its first epoch: the next run puts the old one back,
+    # also where a second Ctrl-C or a kill stopped that in the middle (the old run.json
+    # back, the others aside: the next run took it for the new run's and removed it)
     for name, data in before.items():
         (out / name).write_bytes(data)
     run_dir = RunDir(out)
-    run_dir.clear()
-    (out / "run.json").write_text("{}")
-    assert run_dir.settle_replaced() is not None
-    assert {n: (out / n).read_bytes() for n in FILES} == before
-    run_dir.clear()  # ... and one killed after it: the old files go
+
+    def hidden():
+        return sorted(p.name for p in out.iterdir() if p.name.startswith(".replaced")
+                      or p.name.endswith(".replaced"))
+
+    for restored in ([], ["run.json"], ["run.json", "log.csv", "summary.json"]):
+        run_dir.clear()
+        (out / "run.json").write_text("{}")
+        (out / "log.csv").write_text("new")  # a new epoch's file, before its params.npz
+        for name in restored:
+            os.replace(run_dir.replaced(name), out / name)
+        assert run_dir.settle_replaced() is not None
+        assert {n: (out / n).read_bytes() for n in FILES} == before and not hidden()
+    run_dir.clear()  # ... and one killed after it (also while dropping): the old files go
     (out / "params.npz").write_bytes(b"new")
-    assert run_dir.settle_replaced() is None and not list(out.glob(".*.replaced"))
+    run_dir.replaced("run.json").unlink()
+    assert run_dir.settle_replaced() is None and not hidden()
+    assert (out / "params.npz").read_bytes() == b"new"
 
 
 def test_a_folder_holding_only_a_run_json_is_not_written_over(tmp_path):
