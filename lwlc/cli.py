@@ -275,7 +275,15 @@ def _run(fn):
     except LwlcError as e:
         err_console.print(e.format(), markup=False)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        from .files import Terminated
+
+        if isinstance(e, Terminated):
+            import signal
+
+            err_console.print(f"lwlc: stopped by {signal.Signals(e.signum).name}",
+                              markup=False)
+            raise typer.Exit(128 + e.signum) from None
         err_console.print("lwlc: interrupted", markup=False)
         raise typer.Exit(130) from None
     except (typer.Exit, SystemExit):
@@ -573,7 +581,13 @@ def train(
             shown = {k: summary[k] for k in keys if k in summary}
             out_console.print(json.dumps(shown, indent=2), markup=False)
 
-    _run(body)
+    def stopping_cleanly():  # SIGTERM, SIGHUP: as a Ctrl-C (the last epoch kept)
+        from .files import stops_cleanly
+
+        with stops_cleanly():
+            body()
+
+    _run(stopping_cleanly)
 
 
 StartOpt = Annotated[int | None, typer.Option(

@@ -134,24 +134,63 @@ def output_file(path: str | os.PathLike, option: str = "--output",
     return path
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a scheduler's time limit, a closed terminal) during a command
+    that `stops_cleanly`: it stops as a Ctrl-C does, so that a run keeps its last epoch
+    and an --overwrite puts the old run back, instead of dying where it stands."""
+
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum = signum
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated(signum)
+
+
 @contextlib.contextmanager
-def interrupts_held():
-    """Hold a Ctrl-C (SIGINT) until the block is done, then raise it: files written
-    together (an epoch's log, summary and params) are all written or none. Only on the
-    main thread, where Python handles signals, and only where Python's own handler is
-    installed."""
+def stops_cleanly():
+    """Within the block (on the main thread), SIGTERM and SIGHUP raise `Terminated`, where
+    nothing else handles them."""
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda *sig: caught.append(sig))
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, _terminated)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def interrupts_held():
+    """Hold a Ctrl-C (SIGINT), and a SIGTERM or SIGHUP under `stops_cleanly`, until the
+    block is done, then raise it: files written together (an epoch's log, summary and
+    params) are all written or none. Only on the main thread, where Python handles
+    signals, and only where Python's own handler (or lwlc's) is installed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = [sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
+            if sig is not None and signal.getsignal(sig) in (signal.default_int_handler,
+                                                              _terminated)]
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+                for sig in held}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if caught:
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt if caught[0] == signal.SIGINT else Terminated(caught[0])

@@ -672,8 +672,11 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM],
+                         ids=["SIGKILL", "SIGINT", "SIGTERM"])
 def test_interrupted_run_resumes_to_the_same_params(tmp_path, uninterrupted, sig):
+    """SIGTERM (a scheduler's time limit) stops a run as a Ctrl-C does (it died where it
+    stood, an --overwrite's old run left hidden: a user test)."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "lwlc.cli", "train", str(MODEL), *KILL_ARGS, "--out", str(out),
            "-q"]
@@ -704,6 +707,9 @@ def test_interrupted_run_resumes_to_the_same_params(tmp_path, uninterrupted, sig
     if sig == signal.SIGINT:
         assert proc.returncode == 130, err
         assert "interrupted" in err and "continue with the same command and --resume" in err
+    elif sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert "stopped by SIGTERM" in err and "continue with the same command" in err, err
     else:
         assert proc.returncode == -signal.SIGKILL
     epochs = load_params(out / "params.npz")[1]["epochs"]
