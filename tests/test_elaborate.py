@@ -436,6 +436,14 @@ def test_a_smooth_piece_with_a_kink_or_an_infinite_slope_is_refused_at_its_piece
     assert "piece" in err.hint
 
 
+@pytest.mark.parametrize("piece", ["x = abs(z) ^ 1.5 for all", "x = abs(z) ^ 1.5 + z for all",
+                                   "x = sqrt(abs(z)) ^ 3 for all", "x = z * abs(z) for all"])
+def test_a_slope_that_is_continuous_where_abs_turns_is_no_kink(piece):
+    """abs(z)^1.5 was refused: its slope, continuous at 0, is ±4.7e-5 at z = ±1e-9 ("a kink
+    ... slope jumps from 1 to 1": a user test). A kink's jump stays as the step shrinks."""
+    load(edit(TINY, "in relu", "in f") + f"set f {{ {piece} }}\n")
+
+
 @pytest.mark.parametrize("piece, message", [
     # its slope 2e308 * z overflowed: internal error "int too large to convert to float"
     ("x = 1e308 * z * z for all", "its slope holds the number 2.00E+308, beyond the range"),
