@@ -402,11 +402,13 @@ class SolverWriter:
                 self.need("smooth")
                 base = self.names.fresh(f"_{name.lower()}_{i}")
                 self.names.used |= {base + "_d", base + "_d2", base.upper() + "_FINITE"}
-                from lwlc.backends.curves import curve_source  # sympy
+                from lwlc.backends.curves import curve_marks, curve_source  # sympy
 
                 self.curves += curve_source(base, p.curve, p.lo, p.hi)
+                marks = curve_marks(p.curve, p.lo, p.hi)  # its turning points
+                shown = f", ({''.join(f'{num(v)}, ' for v in marks)})" if marks else ""
                 items.append(f'("curve", {num(p.lo)}, {num(p.hi)}, {base}, {base}_d, '
-                             f"{base}_d2)")
+                             f"{base}_d2{shown})")
         self.need("activation")
         self.piece_tables[key] = name
         shown = f"({', '.join(f'{x:g}' for x in aset.args)})" if aset.args else ""

@@ -205,6 +205,35 @@ def _evaluate(expr, xp, z):
     return _TREE_FUNCTIONS[name](xp, args[0])
 
 
+MARKS = 16  # the most turning points a piece's table holds (those nearest 0)
+
+
+def curve_marks(expr, lo: float = -math.inf, hi: float = math.inf) -> tuple[float, ...]:
+    """The turning points of a smooth piece's curve (f′ = 0) inside (lo, hi), where sympy
+    finds them as a finite set (a periodic curve's within [−100, 100]), at most MARKS of
+    them, nearest 0 first: extra points of the free projection's window search
+    (lwlc/sets/smooth.py curve_piece_candidate), which missed a narrow peak seen from
+    far away. () where sympy finds none, or cannot tell."""
+    import sympy
+
+    (z,) = expr.free_symbols or (None,)
+    if z is None:
+        return ()
+    low = -sympy.oo if lo == -math.inf else sympy.Float(lo)
+    high = sympy.oo if hi == math.inf else sympy.Float(hi)
+    try:
+        found = sympy.solveset(sympy.diff(expr, z), z, sympy.Interval.open(low, high))
+        if not isinstance(found, sympy.FiniteSet):
+            found = found.intersect(sympy.Interval(-100, 100))
+        if not isinstance(found, sympy.FiniteSet):
+            return ()
+        points = [float(v) for v in found]
+    except (NotImplementedError, ValueError, TypeError, AttributeError):
+        return ()
+    points = [v for v in points if math.isfinite(v) and lo < v < hi]
+    return tuple(sorted(sorted(points, key=abs)[:MARKS]))
+
+
 def curve_functions(expr, lo: float = -math.inf, hi: float = math.inf):
     """(f, f', f'') of a smooth piece on [lo, hi] as callables (xp, z), evaluated from the
     sympy trees that the emitted solvers print, with their tangent beyond finite_ranges

@@ -163,7 +163,7 @@ def result_table(title: str, results) -> Table:
 
 def piece_tuple(aset: ir.ActivationSet) -> tuple:
     """The set library's piece tuple for an instantiated activation set (curves via sympy)."""
-    from lwlc.backends.curves import curve_functions
+    from lwlc.backends.curves import curve_functions, curve_marks
 
     out = []
     for p in aset.pieces:
@@ -171,7 +171,8 @@ def piece_tuple(aset: ir.ActivationSet) -> tuple:
             out.append(("affine", p.lo, p.hi, p.affine[0], p.affine[1]))
         else:
             f, df, d2f = curve_functions(p.curve, p.lo, p.hi)
-            out.append(("curve", p.lo, p.hi, f, df, d2f))
+            marks = curve_marks(p.curve, p.lo, p.hi)
+            out.append(("curve", p.lo, p.hi, f, df, d2f) + ((marks,) if marks else ()))
     return tuple(out)
 
 

@@ -445,6 +445,49 @@ def test_finite_ranges_stop_only_where_a_precision_overflows():
     assert df(np, np.asarray([1000.0]))[0] == 1.0 and d2f(np, np.asarray([1000.0]))[0] == 0.0
 
 
+def test_a_curves_turning_points_are_searched_so_a_narrow_peak_far_away_is_found(tmp_path):
+    """2 exp(-z^2) - 1 from (-10.7, 15) with the majority net's metric (gz 1, gx 2) went to
+    the tail (d² 512.6) past the peak (506.1): the window search's 33 points stepped over
+    it, and `lwlc test` passed (a user test). The compiler gives each curve piece its
+    turning points, which the search scores too; NumPy and JAX alike."""
+    import math
+
+    import jax
+    import jax.numpy as jnp
+    import sympy
+    from lwlc.backends.curves import curve_functions, curve_marks
+
+    from lwlc.sets.smooth import smooth_projection
+
+    z = sympy.Symbol("z", real=True)
+    bump = 2 * sympy.exp(-z ** 2) - 1
+    assert curve_marks(bump) == (0.0,) and curve_marks(z ** 3 - z, -2.0, 0.0) == (
+        pytest.approx(-1 / math.sqrt(3)),)
+    assert curve_marks(sympy.tanh(z)) == () and len(curve_marks(sympy.sin(5 * z))) == 16
+    piece = ("curve", -math.inf, math.inf, *curve_functions(bump), curve_marks(bump))
+    rng = np.random.default_rng(0)
+    Z, X = np.r_[-10.7051, rng.uniform(-20, 20, 300)], np.r_[15.0091, rng.uniform(-20, 20, 300)]
+    gz, gx = np.ones_like(Z), 2 * np.ones_like(Z)
+    t, x = smooth_projection(np, Z, X, gz, gx, (piece,))
+    jax.config.update("jax_enable_x64", True)
+    tj, xj = jax.jit(lambda *a: smooth_projection(jnp, *a, (piece,)))(Z, X, gz, gx)
+    np.testing.assert_allclose(np.asarray(tj), t, atol=1e-9)
+    grid = np.linspace(-25, 25, 500001)
+    best = np.min((grid - Z[:, None]) ** 2 + 2 * (2 * np.exp(-grid ** 2) - 1 - X[:, None]) ** 2,
+                  axis=1)
+    got = (t - Z) ** 2 + 2 * (x - X) ** 2
+    assert np.all(got <= best + 1e-6 * (1 + best)), np.max((got - best) / (1 + best))
+    assert t[0] == pytest.approx(-0.09541, abs=1e-4)
+    # the emitted table holds them
+    path = tmp_path / "bump.lwl"
+    path.write_text((ROOT / "models" / "majority.lwl").read_text().replace(
+        "in relu", "in bump").replace("solve rrr(", "set bump { x = 2*exp(-z^2) - 1 for all }"
+                                      "\nsolve rrr("))
+    for backend in ("numpy", "jax"):
+        solver = load_solver(compile_model(path, None, backend).source)
+        assert solver.PIECES_bump[0][6] == (0.0,)
+
+
 def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
     """A sigmoid autoencoder fed 0/1 data: no z has f(z) = 0 or 1, z ran off towards 2^24,
     and NumPy and JAX parted after one step (a user test). The warning names the values

@@ -1,5 +1,5 @@
-"""Smooth activation curves: pieces ``("curve", lo, hi, f, df, d2f)``, x = f(z) on [lo,
-hi].
+"""Smooth activation curves: pieces ``("curve", lo, hi, f, df, d2f[, marks])``, x = f(z)
+on [lo, hi], ``marks`` its turning points where the compiler finds them.
 
 ``f``, ``df``, ``d2f`` are elementwise functions ``(xp, t) -> array`` (the compiler
 generates them with sympy; the tests write tanh, sigmoid, softplus and a cubic by hand).
@@ -134,9 +134,12 @@ def curve_piece_candidate(
     f: "Callable",
     df: "Callable",
     d2f: "Callable",
+    marks: "tuple" = (),
 ) -> "tuple":
     """Nearest point (t, f(t)) of one curve piece and its squared distance gz Δz² + gx
-    Δx²."""
+    Δx². ``marks``: the curve's turning points (f′ = 0), which each round of the
+    window search scores too: its 33 even points can step over a narrow peak far from
+    (z, x) (2 exp(−z²) − 1 from (−10.7, 15) went to the tail, 1.3 % farther)."""
     zero = xp.zeros_like(z + x + gz + gx)
     z = z + zero
     x = x + zero
@@ -154,6 +157,10 @@ def curve_piece_candidate(
     c_lo, c_hi, c_step, crossed = z, z, zero, xp.zeros(z.shape, dtype=bool)
     for _ in range(3):  # shrink the window to its best point (see the docstring)
         pts = z[..., None] + radius[..., None] * offsets
+        if marks:
+            pts = xp.concatenate(
+                [pts, zero[..., None] + xp.asarray(marks, dtype=zero.dtype)], axis=-1
+            )
         pts = xp.minimum(xp.maximum(pts, lo), hi)
         fp = f(xp, pts)
         # and, between two even points where the curve crosses the height x, the
@@ -261,7 +268,12 @@ def curve_root_step(
 
 
 def curve_piece_value(
-    xp: "ModuleType", t: "Array", f: "Callable", df: "Callable", d2f: "Callable"
+    xp: "ModuleType",
+    t: "Array",
+    f: "Callable",
+    df: "Callable",
+    d2f: "Callable",
+    marks: "tuple" = (),
 ) -> "Array":
     """x = f(t) on one curve piece (t inside its interval)."""
     return f(xp, t)
@@ -307,6 +319,7 @@ def curve_piece_fixed_candidate(
     f: "Callable",
     df: "Callable",
     d2f: "Callable",
+    marks: "tuple" = (),
 ) -> "tuple":
     """Nearest t ∈ [lo, hi] to z with f(t) = x; returns (t, x-miss, z-distance). Without
     a solution: the node nearest to z among those with f nearest to x (miss > 0). The
@@ -364,9 +377,7 @@ def smooth_projection(
     """Nearest point (z', x') of a union of curve pieces (ties: first piece)."""
     best_t = best_x = best_d = None
     for piece in pieces:
-        t, xt, d = curve_piece_candidate(
-            xp, z, x, gz, gx, piece[1], piece[2], piece[3], piece[4], piece[5]
-        )
+        t, xt, d = curve_piece_candidate(xp, z, x, gz, gx, *piece[1:])
         if best_d is None:
             best_t, best_x, best_d = t, xt, d
         else:
