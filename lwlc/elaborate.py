@@ -2166,6 +2166,10 @@ class _Context:
             if kind != "group":
                 raise ModelError(f"write {v.name}[{self.batch_var}, CLASSES] with the class "
                                  "node group", r.span)
+            # class L is the L-th node in declared order, as a label's classes are
+            last = r.indices[-1]
+            self.el.in_declared_order(last.group, "the classes of a class constraint",
+                                      getattr(last, "span", r.span))
             if classes is not None and nodes != classes:
                 raise ModelError("both terms must range over the same class nodes", r.span)
             classes = nodes

@@ -1079,6 +1079,15 @@ def test_classes_and_data_columns_written_out_of_declaration_order_are_refused()
     check_located(err, *at(src, "Db | Da"), "the columns of input d follow the nodes of "
                   "'Db | Da' in the order they were declared (Da[0], Da[1], Db[0])")
     assert load(edit(src, "Db | Da", "Da | Db")).inputs["d"].nodes == (0, 1, 2)
+    # and a class constraint's y[k, Cb | Ca] (taken in declared order without a word, so
+    # that class 0 was Ca: a user test)
+    src = edit(TINY, "nodes C[2]\n", "nodes Ca[1], Cb[1]\ngroup C = Ca | Cb\n")
+    src = edit(src, "y[k, C] - b[k, C] in margin", "y[k, Cb | Ca] - b[k, Cb | Ca] in margin")
+    err = model_error(src)
+    check_located(err, *at(src, "Cb | Ca]"), "the classes of a class constraint follow the "
+                  "nodes of 'Cb | Ca' in the order they were declared (Ca[0], Cb[0]), not the "
+                  "order written here (Cb[0], Ca[0])")
+    load(src.replace("Cb | Ca", "Ca | Cb"))
 
 
 @pytest.mark.parametrize("percent,items,count", [("14.5", 100, 15), ("29", 50, 15),
