@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -41,8 +42,8 @@ def summary(m: ir.Model) -> str:
         shape = (f"[{m.batch.size}, {v.size}]" if v.batched else f"[{v.size}]")
         metric = ("" if np.all(v.metric == 1) else
                   f", metric {_range(v.metric)}")
-        out.append(f"var {v.name}{shape} over {v.axis}{metric}: {int(np.prod(eval_shape(m, v)))}"
-                   " elements")
+        count = math.prod(int(n) for n in eval_shape(m, v))  # Python's: no int64 wrap
+        out.append(f"var {v.name}{shape} over {v.axis}{metric}: {count} elements")
     out.append("")
     out.append(f"{'constraint':<12} {'kind':<11} {'instances':>9}  relation")
     for f in m.families:

@@ -1017,6 +1017,9 @@ def test_check_summary_shows_a_multiline_relation_and_every_solver_setting():
     row = next(ln for ln in text.splitlines() if ln.startswith("classes"))
     assert relation in row and "(line 19)" in row
     assert "lam 0.9" in text
+    # a count past int64 is exact (it wrapped to 1553255926290448384: a user test)
+    big = summary(load(edit(TINY, "batch k[8]", "batch k[1e18]")))
+    assert "var x[1000000000000000000, 20] over edges: 20000000000000000000 elements" in big
 
 
 def test_a_setting_the_method_ignores_is_a_warning_at_it():
