@@ -53,7 +53,7 @@ from .driver import (
     unreached_data,
 )
 from .elaborate import input_problems
-from .errors import DataError, LwlcError, ModelError
+from .errors import DataError, LwlcError, ModelError, SolverError
 
 MAX_RESTARTS = 1_000_000  # one command's starts (each a row of restarts.json)
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
@@ -409,6 +409,18 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
             summary["fraction_solved"] = None
         interrupted.summary = summary
         raise interrupted
+    if results and summary["diverged"] == len(results):  # nothing to write: as lwlc train
+        from .diverge import _data_peak, _settings_hint
+
+        s = problem.settings
+        big = _data_peak(problem.compiled.model, problem.data, None, 0)
+        raise SolverError(
+            f"RRR diverged in every one of the {len(results)} starts: each one's RRR_err "
+            "became non-finite", span=s.span,
+            hint="; ".join([*([big] if big else []), _settings_hint(s),
+                            f"the same command without --restarts and with --seed "
+                            f"{seeds[0]} runs one start and names the constraint that does "
+                            "it"]))
     return summary
 
 
@@ -430,6 +442,7 @@ def _summary(problem: Problem, restarts: int, seeds: list[int], cap: int, result
         "seeds": f"start r has seed {seeds[0]} + r; its initial parameters come from "
                  "numpy.random.default_rng([seed, 0]), as for lwlc train --seed SEED",
         "solved": len(solved),
+        "diverged": sum(not math.isfinite(st.rrr_err) for st in starts),
         "fraction_solved": len(solved) / len(starts) if starts else 0.0,
         "median_iterations": (statistics.median(st.iterations for st in solved)
                               if solved else None),
@@ -459,8 +472,10 @@ def summary_line(result: dict) -> str:
         # capped) ones have ended, and "4 of 4 solved (100 %)" misread the search
         return (f"{result['solved']} of {ended} starts that ended solved, median iterations "
                 f"{shown}; {total - ended} of {total} were still running")
+    diverged = result.get("diverged") or 0
     return (f"{result['solved']} of {ended} starts solved "
-            f"({100 * result['fraction_solved']:.1f} %), median iterations {shown}")
+            f"({100 * result['fraction_solved']:.1f} %), median iterations {shown}"
+            + (f"; {diverged} diverged (RRR_err not finite)" if diverged else ""))
 
 
 def _rounded_down(v: float) -> str:

@@ -190,6 +190,31 @@ def test_a_restarts_csv_of_the_users_is_not_written_over(tmp_path):
     assert (out / "restarts.csv").read_text() == "my,table\n"
 
 
+def test_a_search_whose_every_start_diverges_is_an_error_and_keeps_the_old_results(
+        tmp_path):
+    """Data of 1e200: every start's RRR_err was NaN, and the search exited 0 ("0 of 2
+    solved"), and with --overwrite removed the old restarts.npz (a user test). It is an
+    error that says so, as lwlc train's divergence is, and writes nothing."""
+    out = tmp_path / "r"
+    args = ["train", NMF, "--restarts", "2", "--set", "iterations=20", "--quiet", "--out",
+            str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")}
+    huge = tmp_path / "huge.txt"
+    huge.write_text("6\n" + "".join(" ".join("1e200" if i == j == 0 else str(int(i == j))
+                                              for j in range(6)) + "\n" for i in range(6)))
+    r = CliRunner().invoke(app, [*args, "--data", str(huge), "--overwrite"])
+    assert r.exit_code == 1, r.output
+    assert "RRR diverged in every one of the 2 starts" in r.output
+    assert "|Y| = 1e+200" in r.output and "Traceback" not in r.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} \
+        == before
+    # a search where some diverge counts them
+    line = rs.summary_line({"median_iterations": None, "starts": [{}, {}], "restarts": 2,
+                            "solved": 0, "fraction_solved": 0.0, "diverged": 1})
+    assert line.endswith("; 1 diverged (RRR_err not finite)")
+
+
 def test_a_search_too_large_for_one_command_is_refused_before_it_starts(tmp_path):
     """--restarts 1e9 built a list of a billion seeds before any check (killed)."""
     from typer.testing import CliRunner
