@@ -1251,8 +1251,11 @@ def validate_for(dataset: Dataset, n_inputs: int, n_classes: int | None,
             hint="a classifier needs labeled data (header 'NDATA NCLASS', a class index after "
                  "each item)")
     if dataset.n_classes != n_classes:
+        def count(n: int, what: str) -> str:
+            return f"{n} {what}" + ("" if n == 1 else "es" if what.endswith("s") else "s")
+
         raise DataError(
-            f"data '{dataset.name}' has {dataset.n_classes} classes but the model has "
-            f"{n_classes} class nodes",
-            hint=f"give the model {dataset.n_classes} class nodes, or use data with "
-                 f"{n_classes} classes")
+            f"data '{dataset.name}' has {count(dataset.n_classes, 'class')} but the model "
+            f"has {count(n_classes, 'class node')}",
+            hint=f"give the model {count(dataset.n_classes, 'class node')}, or use data "
+                 f"with {count(n_classes, 'class')}")

@@ -447,6 +447,10 @@ class RunDir:
 
     def lock(self) -> None:
         """Take DIR/.lock for this process (flock, released when it ends, however it ends)."""
+        if self.path.is_symlink() and not self.path.exists():
+            raise LwlcError(f"--out {self.path} is a symbolic link to "
+                            f"{os.readlink(self.path)}, which does not exist",
+                            hint="create the folder it points to, or give another --out")
         try:
             self._created = not self.path.exists()
             self.path.mkdir(parents=True, exist_ok=True)

@@ -576,6 +576,10 @@ def test_validate_for():
     assert e.hint and "784" in e.hint
     e = pytest.raises(DataError, D.validate_for, ds, 13, 10).value
     assert "2 classes but the model has 10 class nodes" in e.message and e.hint
+    one = Dataset(np.zeros((3, 2)), np.zeros(3), 1, "one", "one")  # "1 classes" (a user test)
+    e = pytest.raises(DataError, D.validate_for, one, 2, 2).value
+    assert "has 1 class but the model has 2 class nodes" in e.message
+    assert e.hint.startswith("give the model 1 class node,")
     e = pytest.raises(DataError, D.validate_for, D.load("ledm"), 6, 2).value
     assert "no labels" in e.message and e.hint
 

@@ -496,6 +496,13 @@ def test_a_lock_that_is_a_link_or_a_fifo_is_refused(tmp_path):
     r = train_cli(out)
     clean(r)
     assert ".lock is not a regular file" in r.output
+    # an --out that is a dangling link was "a file, not a directory" (a user test)
+    dangling = tmp_path / "dl"
+    dangling.symlink_to(tmp_path / "nowhere")
+    r = train_cli(dangling)
+    clean(r)
+    assert f"--out {dangling} is a symbolic link to {tmp_path / 'nowhere'}, which does not " \
+        "exist" in r.output, r.output
 
 
 def test_a_run_folder_moved_or_removed_during_the_run_is_not_made_again(tmp_path):
