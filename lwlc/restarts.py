@@ -582,11 +582,13 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
             if run_dir is not None:
                 run_dir.still_here()
                 write(run_dir.path, e.summary)
-            if console is not None:
+            if console is not None and not cfg.quiet:
                 console.print(table(e.summary))
                 console.print(summary_line(e.summary) + " before the interrupt"
                               + (f"; wrote {written(run_dir, e.summary)}"
                                  if run_dir is not None else ""), markup=False)
+            elif console is not None:  # --quiet: the JSON, as an uninterrupted search
+                _print_json(console, e.summary)
             raise
         if run_dir is not None:
             run_dir.still_here()
@@ -600,10 +602,14 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
         if run_dir is not None:
             console.print(f"wrote {written(run_dir, result)}", markup=False)
     elif console is not None:  # --quiet: the result scripts read, as lwlc train prints it
-        # (it printed nothing: a user test); each start's row is in restarts.csv
-        shown = {k: v for k, v in result.items() if k not in (PARAMS_KEY, "starts")}
-        console.print(json.dumps(shown, indent=2), markup=False)
+        _print_json(console, result)  # (it printed nothing: a user test)
     return result
+
+
+def _print_json(console, result: dict) -> None:
+    """The search's summary as --quiet prints it; each start's row is in restarts.csv."""
+    shown = {k: v for k, v in result.items() if k not in (PARAMS_KEY, "starts")}
+    console.print(json.dumps(shown, indent=2), markup=False)
 
 
 def written(run_dir, result: dict) -> str:

@@ -274,6 +274,17 @@ def test_a_ctrl_c_keeps_the_starts_that_ended(tmp_path, monkeypatch):
     assert [s["seed"] for s in data["starts"]] == list(range(1, ended + 1))
     assert data["interrupted"].startswith(f"after {ended} of 3 starts")
     assert len((out / "restarts.csv").read_text().splitlines()) == ended + 1
+    # --quiet prints the JSON then too (it printed the table: a user test)
+    import io
+
+    from rich.console import Console
+
+    calls.clear()
+    printed = io.StringIO()
+    cfg = TrainConfig(model=NMF, progress=False, seed=1, quiet=True)
+    with pytest.raises(KeyboardInterrupt):
+        rs.train_restarts(cfg, 3, console=Console(file=printed, width=200), chunk=200)
+    assert json.loads(printed.getvalue())["interrupted"].startswith("after 1 of 3 starts")
 
 
 def test_a_ctrl_c_keeps_the_jax_starts_that_ended(tmp_path, monkeypatch):
