@@ -284,7 +284,7 @@ def test_a_ctrl_c_keeps_the_starts_that_ended(tmp_path, monkeypatch):
     cfg = TrainConfig(model=NMF, progress=False, seed=1, quiet=True)
     with pytest.raises(KeyboardInterrupt):
         rs.train_restarts(cfg, 3, console=Console(file=printed, width=200), chunk=200)
-    assert json.loads(printed.getvalue())["interrupted"].startswith("after 1 of 3 starts")
+    assert json.loads(printed.getvalue())["interrupted"].startswith(f"after {ended} of 3")
 
 
 def test_a_ctrl_c_keeps_the_jax_starts_that_ended(tmp_path, monkeypatch):
