@@ -644,6 +644,10 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
                                              cutoff=0.75)
             if near and near[0] != str(previous):
                 hint = f"'{previous}' is not a keyword: did you mean '{near[0]}'? ({hint})"
+        if text == "==" and re.match(r"[ \t]*dot\s*\(", source[tok.end_pos:]):
+            # `omega * y[k, j] == dot(...)`: a bilinear constraint writes dot(...) first
+            hint = ("write the dot product on the left: dot(x[k, in(j)], w[k, in(j)]) == "
+                    "c * y[k, j]")
         raise ParseError(f"unexpected {what}", at, hint=hint) from None
     except lark.exceptions.LarkError as e:  # any other parser failure is still located
         raise ParseError(f"cannot parse the model: {e}", Span(file, 1, 1, source=source)) from None

@@ -360,6 +360,15 @@ def test_a_misspelt_keyword_inside_a_statement_is_named_in_the_hint():
     assert err.hint.startswith("'agre' is not a keyword: did you mean 'agree'?")
 
 
+def test_a_dot_product_written_on_the_right_is_named_in_the_hint():
+    """`omega * y[k, j] == dot(...)` said only what tokens could follow (a user test)."""
+    src = TINY.replace("solve rrr", "constraint neuron for k, j in H | C: "
+                       "omega * y[k, j] == dot(x[k, in(j)], w[k, in(j)])\nsolve rrr")
+    err = parse_error(src)
+    check_located(err, *at(src, "== dot"), "unexpected '=='")
+    assert err.hint.startswith("write the dot product on the left: dot(")
+
+
 def test_keywords_are_names_where_a_name_is_expected():
     # Contextual lexing: `data` is a statement keyword and also a batch part's name.
     prog = parse_text("param for = 2.0\nbatch k = data[3] + code[2]\n")
