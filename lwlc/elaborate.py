@@ -1059,7 +1059,8 @@ class _Elaborator:
         def value(match: re.Match) -> str:
             name = match.group(1)
             if name not in self.params:
-                raise self.unknown(name, span, "parameter", self.params)
+                raise self.unknown(name, _name_span(span, "{" + name + "}"), "parameter",
+                                   self.params)
             v = self.params[name]
             return str(int(v)) if v == int(v) else repr(v)
 

@@ -617,6 +617,8 @@ ERRORS = [
      "sqrt takes one argument, got 2", None),
     ("round-digits", "param omega = 2.0", "param omega = round(2.25, 0.5)", ("0.5", 0),
      "round's digits are a whole number, got 0.5", None),
+    ("data-spec-unknown-parameter", "solve rrr(", 'data train = "blobs:inputs={nope}"\n'
+     "solve rrr(", ("{nope}", 0), "unknown parameter 'nope'", None),  # it was column 1
     ("unknown-input", "== d[k, i]", "== dd[k, i]", ("dd[k, i]", 0),
      "unknown input 'dd'", "did you mean 'd'?"),
     ("duplicate-declaration", "param margin = 0.1", "param omega = 0.1", ("omega = 0.1", 0),
