@@ -995,7 +995,9 @@ class _Elaborator:
 
     def st_SetDecl(self, st: S.SetDecl):
         if st.name in self.set_decls:
-            raise ModelError(f"set '{st.name}' is declared twice", st.span)
+            raise ModelError(f"set '{st.name}' is declared twice (first at line "
+                             f"{self.set_decls[st.name].span.line})",
+                             _name_span(st.span, st.name))
         for i, name in enumerate(st.params):
             if name in ("x", "z") or name in st.params[:i]:
                 repeated = name in st.params[:i]
@@ -1026,7 +1028,9 @@ class _Elaborator:
 
     def st_DataDecl(self, st: S.DataDecl):
         if st.role in self.data:
-            raise ModelError(f"data '{st.role}' is declared twice", st.span)
+            raise ModelError(f"data '{st.role}' is declared twice (first at line "
+                             f"{self.data_spans[st.role][1].line})",
+                             _name_span(st.span, st.role))
         spec = self.interpolate(st.spec, st.span)
         self.data[st.role] = spec  # checked, and a file path resolved, in check_data
         self.data_spans[st.role] = (spec, st.span)

@@ -682,8 +682,11 @@ ERRORS = [
      "set mine8: parameter 'a' is repeated", "its own name"),
     ("label-one-class", "label c[k] in C", "nodes Q[1]\nlabel c[k] in Q", ("label c[k]", 0),
      "a label needs at least two classes", "its group has 1 node(s)"),
-    ("set-declared-twice", "in relu", "in mine", ("set mine {", 1),
-     "set 'mine' is declared twice", None),
+    ("set-declared-twice", "in relu", "in mine", ("mine {", 1),
+     "set 'mine' is declared twice (first at line", None),
+    ("data-declared-twice", "solve rrr(", 'data test = "majority"\ndata test = "blobs"\n'
+     "solve rrr(", ("test = \"blobs", 0), "data 'test' is declared twice (first at line",
+     None),
     ("loop-variable-without-domain", "for k, i in D:", "for k, i:", ("i:", 0),
      "loop variable 'i' needs a domain", "only the batch index 'k' stands alone"),
     ("batch-looped-twice", "classes for k:", "classes for k, k:", ("k:", 0),
