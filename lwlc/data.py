@@ -681,7 +681,10 @@ def _token_offset(body: bytes, index: int) -> int:
 
 
 def _show(token: bytes) -> str:
+    """A token as a message shows it: control characters (a Ctrl-Z, 0x1a) escaped, not
+    printed as nothing."""
     s = token[:40].decode("ascii", errors="backslashreplace")
+    s = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in s)
     return s + ("..." if len(token) > 40 else "")
 
 

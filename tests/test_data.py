@@ -250,6 +250,9 @@ def test_non_numeric_token_located(tmp_path):
     assert e.message == "not a number: '1,5'"
     assert (e.path, e.line, e.col) == (str(p), 4, 7)
     assert str(e).startswith(f"{p}:4:7: error: not a number")
+    # a control character (an editor's Ctrl-Z end mark) is shown escaped: it was ''
+    e = error_of(write(tmp_path, "z", "2 3\n0.5 1 2\n0.25 1 1\n\x1a\n"))
+    assert e.message == "not a number: '\\x1a'" and (e.line, e.col) == (4, 1)
 
 
 def test_chunked_parse_and_error_far_into_the_file(tmp_path, monkeypatch):
