@@ -1007,6 +1007,11 @@ def _read_file(path: Path, shown: str) -> tuple[bytes, str]:
         try:
             with zipfile.ZipFile(path if regular else io.BytesIO(payload)) as z:
                 members = [i for i in z.infolist() if not i.is_dir()]
+                if members and all(i.filename.endswith(".npy") for i in members):
+                    raise DataError(
+                        "a NumPy archive (.npz) is not a data format lwlc reads",
+                        path=shown, hint="write the items as text, one per line (inputs, "
+                        "then the class index; see docs/data.md), e.g. with numpy.savetxt")
                 if len(members) != 1:
                     names = ", ".join(i.filename for i in members[:5]) or "none"
                     raise DataError(
