@@ -164,12 +164,12 @@ def test_zip_two_members_is_error(tmp_path):
         f.writestr("b", "1 1\n0 0\n")
     e = error_of(z)
     assert "exactly one data file, found 2" in e.message and "a, b" in e.message
+    assert e.path == str(z)
     # a NumPy archive is one too, but not data: said so (it said "unzip it": a user test)
     np.savez(tmp_path / "d.npz", inputs=np.zeros((3, 2)), labels=np.zeros(3))
     e = error_of(tmp_path / "d.npz")
     assert e.message == "a NumPy archive (.npz) is not a data format lwlc reads"
     assert "numpy.savetxt" in e.hint
-    assert e.path == str(z)
 
 
 def test_zip_named_but_not_zip_and_damaged_zip(tmp_path):
