@@ -1077,7 +1077,13 @@ def _load_file(spec: str, opts: str | None, base_dir: Path | None) -> Dataset:
     raw, where = _read_file(path, str(path))
     source = str(path.resolve()) + (f"?limit={limit}" if limit is not None else "")
     name = path.name
-    ds = _parse_text(raw, where, name, source)
+    try:
+        ds = _parse_text(raw, where, name, source)
+    except DataError as e:
+        if path.suffix == ".wth":  # a boolearn network's widths: a file beside the data
+            e.hint = (f"{path.name} holds a boolearn network's layer widths, not data: give "
+                      f"the task's .dat file ({path.with_suffix('.dat').name})")
+        raise
     return ds.head(limit) if limit is not None else ds
 
 

@@ -82,6 +82,13 @@ def test_boolearn_files_read_as_their_readme_says(tmp_path):
     np.testing.assert_array_equal(ds.inputs, [[1, 3], [0, 5], [2, 2]])
 
 
+def test_a_boolearn_width_file_given_as_data_says_what_it_is(tmp_path):
+    """2x2.wth as --data gave only a line-4 error about whole items (a user test)."""
+    e = error_of(write(tmp_path, "2x2.wth", "3\n4 4 4 4\n"))
+    assert e.hint.startswith("2x2.wth holds a boolearn network's layer widths, not data")
+    assert "(2x2.dat)" in e.hint
+
+
 @pytest.mark.skipif(not BOOLEARN.is_dir(), reason="shared boolearn data not present")
 def test_the_shared_boolearn_tasks_load():
     mul = D.load(str(BOOLEARN / "2x2.dat"))
