@@ -209,29 +209,34 @@ MARKS = 16  # the most turning points a piece's table holds (those nearest 0)
 
 
 def curve_marks(expr, lo: float = -math.inf, hi: float = math.inf) -> tuple[float, ...]:
-    """The turning points of a smooth piece's curve (f′ = 0) inside (lo, hi), where sympy
-    finds them as a finite set (a periodic curve's within [−100, 100]), at most MARKS of
-    them, nearest 0 first: extra points of the free projection's window search
-    (lwlc/sets/smooth.py curve_piece_candidate), which missed a narrow peak seen from
-    far away. () where sympy finds none, or cannot tell."""
-    import sympy
-
-    (z,) = expr.free_symbols or (None,)
-    if z is None:
+    """The turning points of a smooth piece's curve (f′ = 0) inside (lo, hi) ∩ [−100, 100],
+    at most MARKS of them, nearest 0 first: extra points of the free projection's window
+    search (lwlc/sets/smooth.py curve_piece_candidate), which missed a narrow peak seen
+    from far away. Found numerically, so that any curve takes milliseconds (sympy's
+    solveset took 11 s for one of the tests' curves): the sign changes of f′ on 20001
+    even points of [−100, 100] and ±10^k, each bisected to the last bit."""
+    df = curve_functions(expr, lo, hi)[1]
+    grid = np.union1d(np.linspace(-100.0, 100.0, 20001),
+                      np.concatenate([10.0 ** np.arange(3), -(10.0 ** np.arange(3))]))
+    grid = grid[(grid > lo) & (grid < hi)]
+    if grid.size < 2:
         return ()
-    low = -sympy.oo if lo == -math.inf else sympy.Float(lo)
-    high = sympy.oo if hi == math.inf else sympy.Float(hi)
-    try:
-        found = sympy.solveset(sympy.diff(expr, z), z, sympy.Interval.open(low, high))
-        if not isinstance(found, sympy.FiniteSet):
-            found = found.intersect(sympy.Interval(-100, 100))
-        if not isinstance(found, sympy.FiniteSet):
-            return ()
-        points = [float(v) for v in found]
-    except (NotImplementedError, ValueError, TypeError, AttributeError):
-        return ()
-    points = [v for v in points if math.isfinite(v) and lo < v < hi]
-    return tuple(sorted(sorted(points, key=abs)[:MARKS]))
+    with np.errstate(all="ignore"):
+        slope = np.asarray(df(np, grid), dtype=float)
+        # between neighbours of opposite sign, skipping exact zeros: f′ underflows to 0
+        # far out on a flat curve (tanh beyond 19), which is no turning point
+        keep = (slope != 0.0) & np.isfinite(slope)
+        grid, slope = grid[keep], slope[keep]
+        left = np.flatnonzero(np.sign(slope[:-1]) != np.sign(slope[1:]))
+        a, b = grid[left], grid[left + 1]
+        sa = np.sign(slope[left])
+        for _ in range(60):  # bisection: each bracket to the last bit (or f′ = 0)
+            mid = 0.5 * (a + b)
+            sign = np.sign(np.asarray(df(np, mid), dtype=float))
+            a = np.where((sign == sa) | (sign == 0), mid, a)
+            b = np.where(sign != sa, mid, b)
+    points = sorted({float(v) for v in 0.5 * (a + b) if math.isfinite(v)}, key=abs)
+    return tuple(sorted(points[:MARKS]))
 
 
 def curve_functions(expr, lo: float = -math.inf, hi: float = math.inf):
