@@ -571,7 +571,9 @@ class _Elaborator:
         size = self.evaluate_int(st.size, f"the size of node group {st.name}", minimum=1)
         start = sum(d.size for d in self.node_decls)
         if start + size > MAX_NODES:
-            raise ModelError(f"the model has too many nodes ({start + size:,} > {MAX_NODES:,})",
+            total = start + size
+            shown = f"{total:,}" if total < 10**15 else f"{float(total):.3g}"  # not 301 digits
+            raise ModelError(f"the model has too many nodes ({shown} > {MAX_NODES:,})",
                              st.size.span)
         self.node_decls.append(ir.NodeDecl(st.name, start, size, st.span))
         self.groups[st.name] = tuple(range(start, start + size))

@@ -632,6 +632,8 @@ ERRORS = [
     ("size-negative", "nodes D[3]", "nodes D[-3]", ("-3", 0),
      "must be a whole number ≥ 1, got -3", None),
     ("size-too-large", "nodes D[3]", "nodes D[1e9]", ("1e9", 0), "too many nodes", None),
+    ("size-far-too-large", "nodes D[3]", "nodes D[1e300]", ("1e300", 0),  # 301 digits shown
+     "the model has too many nodes (1e+300 > 1,000,000)", None),
     ("union-overlap", "group H = H1", "group H = H1 | D | H1", ("H1 | D | H1", 0),
      "the groups in 'H1 | D | H1' share node(s) such as H1[0]", "disjoint"),
     ("difference-empty", "group H = H1", "group H = H1 - H1", ("H1 - H1", 0),
