@@ -565,10 +565,15 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
                 Span(file, e.line, e.column, e.line, e.column + 1, source),
                 hint='a string is written "..." on one line',
             ) from None
+        hint = f"expected {_expected_words(e.allowed)}" if e.allowed else None
+        if char == "%" and re.search(r"[A-Za-z_)\]][ \t]*$", text[:e.pos_in_stream]):
+            # `relabel frac%`: a percentage is a number written with %
+            hint = ("a percentage is a number with '%' (exempt 5%); from a parameter, "
+                    "write the count itself (exempt round(frac / 100 * K))")
         raise ParseError(
             f"unexpected character {char!r}",
             Span(file, e.line, e.column, e.line, e.column + 1, source),
-            hint=f"expected {_expected_words(e.allowed)}" if e.allowed else None,
+            hint=hint,
         ) from None
     except lark.exceptions.UnexpectedEOF as e:
         raise _ends_early(file, source, None, e.expected) from None

@@ -369,6 +369,15 @@ def test_a_dot_product_written_on_the_right_is_named_in_the_hint():
     assert err.hint.startswith("write the dot product on the left: dot(")
 
 
+def test_a_percentage_of_a_parameter_says_how_to_write_it():
+    """`relabel frac%` listed the operators that could follow (a user test)."""
+    src = TINY.replace("solve rrr", "constraint classes for k: y[k, C] - b[k, C] in "
+                       "margin(c[k], 0.1) relabel frac%\nsolve rrr")
+    err = parse_error(src)
+    check_located(err, *at(src, "%"), "unexpected character '%'", width=1)
+    assert err.hint.startswith("a percentage is a number with '%'")
+
+
 def test_keywords_are_names_where_a_name_is_expected():
     # Contextual lexing: `data` is a statement keyword and also a batch part's name.
     prog = parse_text("param for = 2.0\nbatch k = data[3] + code[2]\n")
