@@ -504,7 +504,9 @@ def train(
                       "seed, backend or dtype differ from the run's (only epochs may be "
                       "raised), or if its files are damaged.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run in --out "
-                         "(its run.json, params.npz, log.csv and summary.json).")] = False,
+                         "(its run.json, params.npz, log.csv and summary.json): they are "
+                         "kept aside until the new run's first epoch, and put back if it "
+                         "stops before.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no per-epoch "
                      "table; the summary (JSON) is still printed.")] = False,
     devices: Annotated[int | None, typer.Option("--devices", min=1, help="JAX only: shard the "
