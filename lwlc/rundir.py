@@ -111,8 +111,13 @@ def read_params(path: str | Path, hint: str | None = None) -> tuple[dict, dict]:
     path = Path(path)
     damaged = hint or "it may be truncated or damaged; train again to rewrite it"
     if not path.exists():
-        raise DataError(f"no such parameter file: {path}",
-                        hint="train first: lwlc train MODEL.lwl --out DIR")
+        aside = path.parent / f".{path.name}.replaced"
+        raise DataError(f"no such parameter file: {path}", hint=(
+            f"an --overwrite in {path.parent} was stopped before its first epoch: the run "
+            f"it replaces is set aside ({aside.name}), and the next lwlc train --out "
+            f"{path.parent} puts it back" if aside.exists() and
+            (path.parent / RunDir.MANIFEST).exists()
+            else "train first: lwlc train MODEL.lwl --out DIR"))
     if path.is_dir():
         inside = path / PARAMS
         raise DataError(f"{path} is a directory, not a parameter file",

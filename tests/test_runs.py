@@ -171,6 +171,10 @@ def test_an_overwrite_that_stops_before_its_first_epoch_puts_the_old_run_back(
         (out / "log.csv").write_text("new")  # a new epoch's file, before its params.npz
         for name in restored:
             os.replace(run_dir.replaced(name), out / name)
+        if not restored:  # evaluate, meanwhile, says where the old run is ("train first")
+            r = run("evaluate", MODEL, "--params", out / "params.npz", "--data", DATA, *SMALL)
+            clean(r)
+            assert "an --overwrite in" in r.output and "puts it back" in r.output, r.output
         assert run_dir.settle_replaced() is not None
         assert {n: (out / n).read_bytes() for n in FILES} == before and not hidden()
     run_dir.clear()  # ... and one killed after it (also while dropping): the old files go
