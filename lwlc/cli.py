@@ -276,9 +276,7 @@ def _run(fn):
         err_console.print(e.format(), markup=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt as e:
-        from .files import Terminated
-
-        if isinstance(e, Terminated):
+        if getattr(e, "signum", None):  # files.Terminated, or a search it stopped
             import signal
 
             err_console.print(f"lwlc: stopped by {signal.Signals(e.signum).name}",

@@ -230,21 +230,21 @@ def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report)
             out.append((seed, state, done, err))
             ended = seconds
             report(len(out), sum(e < s.tolerance for *_, e in out), done)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         if not out:
             raise
-        raise Interrupted((out, 0.0, ended)) from None  # the starts that ended are kept
+        raise Interrupted((out, 0.0, ended), signum=getattr(e, "signum", None)) from None
     return out, 0.0, seconds
 
 
 class Interrupted(KeyboardInterrupt):
-    """A Ctrl-C during a search after some starts ended: `ended` is the backend's
-    (results, compile seconds, seconds) of those starts; `run` adds their `summary`,
-    which train_restarts writes before it stops."""
+    """A Ctrl-C (or SIGTERM, SIGHUP: `signum`) during a search after some starts ended:
+    `ended` is the backend's (results, compile seconds, seconds) of those starts; `run`
+    adds their `summary`, which train_restarts writes before it stops."""
 
-    def __init__(self, ended, summary=None):
+    def __init__(self, ended, summary=None, signum: int | None = None):
         super().__init__()
-        self.ended, self.summary = ended, summary
+        self.ended, self.summary, self.signum = ended, summary, signum
 
 
 def _advance(solver, dtype: str):
@@ -351,13 +351,14 @@ def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -
                    int(np.max(its_h)))
             if not alive.any():
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         # the states of the last call that returned: its stopped starts are final (a
         # stopped start stays frozen), as NumPy keeps the starts that ended
         done = ended(only_stopped=True)
         if not done:
             raise
-        raise Interrupted((done, compile_seconds, seconds)) from None
+        raise Interrupted((done, compile_seconds, seconds),
+                          signum=getattr(e, "signum", None)) from None
     return ended(only_stopped=False), compile_seconds, seconds
 
 

@@ -285,6 +285,21 @@ def test_a_ctrl_c_keeps_the_starts_that_ended(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         rs.train_restarts(cfg, 3, console=Console(file=printed, width=200), chunk=200)
     assert json.loads(printed.getvalue())["interrupted"].startswith(f"after {ended} of 3")
+    # a SIGTERM is said as such once starts have ended (it was "interrupted", exit 130)
+    import signal
+
+    from lwlc.files import Terminated
+
+    def terminated(state, data, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Terminated(signal.SIGTERM)
+        return real(state, data, **kw)
+
+    calls.clear()
+    monkeypatch.setattr(problem.solver, "solve_batch", terminated)
+    r = CliRunner().invoke(app, ["train", NMF, "--restarts", "3", "--seed", "1", "-q"])
+    assert r.exit_code == 128 + signal.SIGTERM and "stopped by SIGTERM" in r.output, r.output
 
 
 def test_a_ctrl_c_keeps_the_jax_starts_that_ended(tmp_path, monkeypatch):
