@@ -812,6 +812,7 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
         if not cfg.resume:
             run.clear()
             run.write_record(record)
+            run.keep_replaced_modes()
             return {**start, "run": rundir.run_id(record)}, {}
         stored = run.read_record()
         diffs = rundir.differences(record, stored, {k for k in overrides if k != "epochs"})
@@ -1008,6 +1009,7 @@ def _write_epoch(run, params, rows, summary, rid, solved) -> tuple[dict, dict]:
     run.still_here()
     write_outputs(run.path, params, rows, summary, run_id=rid,
                   stopped="solved" if solved else None)
+    run.keep_replaced_modes()
     run.drop_replaced()  # the run that --overwrite replaces: this one has an epoch now
     return {}, {}
 

@@ -637,6 +637,15 @@ class RunDir:
     def _exists(self, path: Path) -> bool:
         return path.exists() or path.is_symlink()
 
+    def keep_replaced_modes(self) -> None:
+        """The new run's files take the permissions of those they replace (a private run
+        stays private); each later write of a file keeps its mode (files.publish)."""
+        for name in (*OUTPUTS, RUN):
+            old, new = self.replaced(name), self.file(name)
+            with contextlib.suppress(OSError):
+                if not old.is_symlink() and not new.is_symlink() and new.exists():
+                    os.chmod(new, stat.S_IMODE(old.stat().st_mode))
+
     def drop_replaced(self) -> None:
         """The replaced run's files go: the new run has its first checkpoint (or ended)."""
         if self._manifest() is None:

@@ -150,8 +150,11 @@ def test_an_overwrite_that_stops_before_its_first_epoch_puts_the_old_run_back(
         raise driver.LwlcError("after the epoch")
 
     monkeypatch.setattr(driver, "_epochs", one_epoch_then_fail)
+    for name in FILES:  # a private run stays private (the new files were 0644: a user test)
+        (out / name).chmod(0o600)
     assert train_cli(out, "--overwrite", "--seed", "3").exit_code == 1 and calls
     assert json.loads((out / "run.json").read_text())["seed"] == 3
+    assert {(out / n).stat().st_mode & 0o777 for n in FILES} == {0o600}
     assert (out / "params.npz").read_bytes() != before["params.npz"]
     assert not list(out.glob(".*.replaced"))
     # an --overwrite killed before its first epoch: the next run puts the old one back,
