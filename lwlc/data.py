@@ -893,6 +893,10 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
         raw = raw[3:]
     if b"\r" in raw:  # CRLF and old Mac CR line ends, as model files take them
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if raw.startswith(b"\x93NUMPY"):
+        raise DataError("a NumPy array file (.npy) is not a data format lwlc reads",
+                        path=where, hint="write the items as text, one per line (inputs, "
+                        "then the class index; see docs/data.md), e.g. with numpy.savetxt")
     if b"\x00" in raw[:65536]:
         line, col = _line_col(raw, raw.index(b"\x00"))
         raise DataError("this is a binary file (it contains NUL bytes), not text data",
@@ -1253,6 +1257,12 @@ def validate_for(dataset: Dataset, n_inputs: int, n_classes: int | None,
     if dataset.n_inputs != n_inputs:
         has = (f"{dataset.n_inputs} values per item ({dataset.columns})" if dataset.columns
                else f"{dataset.n_inputs} inputs per item")
+        if dataset.columns:  # a boolearn task: its outputs are columns too
+            raise DataError(
+                f"data '{dataset.name}' has {has} but {layer} has {n_inputs} nodes",
+                hint=f"a model reads a boolearn task's outputs as inputs too (input "
+                     f"d[k, In | Out], {dataset.n_inputs} nodes in all), or use data with "
+                     f"{n_inputs} inputs (source: {dataset.source})")
         raise DataError(
             f"data '{dataset.name}' has {has} but {layer} has {n_inputs} nodes",
             hint=f"use data with {n_inputs} inputs, or give {layer} "
@@ -1271,5 +1281,7 @@ def validate_for(dataset: Dataset, n_inputs: int, n_classes: int | None,
         raise DataError(
             f"data '{dataset.name}' has {count(dataset.n_classes, 'class')} but the model "
             f"has {count(n_classes, 'class node')}",
-            hint=f"give the model {count(dataset.n_classes, 'class node')}, or use data "
-                 f"with {count(n_classes, 'class')}")
+            hint=(f"give the model {count(dataset.n_classes, 'class node')}, or use data "
+                  f"with {count(n_classes, 'class')}" if dataset.n_classes >= 2 else
+                  f"a classifier needs data of at least two classes: use data with "
+                  f"{count(n_classes, 'class')}"))

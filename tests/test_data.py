@@ -70,8 +70,9 @@ def test_boolearn_files_read_as_their_readme_says(tmp_path):
     with pytest.raises(DataError, match=r"has 5 values per item \(2 inputs \+ 3 outputs, as "
                        r"its boolearn header says\) but the model's data layer has 4"):
         D.validate_for(ds, 4, None)
-    with pytest.raises(DataError, match="has 5 values per item"):
+    with pytest.raises(DataError, match="has 5 values per item") as info:
         D.validate_for(ds.head(1), 4, None)
+    assert "outputs as inputs too (input d[k, In | Out], 5 nodes in all)" in info.value.hint
     p = write(tmp_path, "cls.dat", "3\n0 2\n10 1\n\n0.5 1\n9\n\n0 0\n0\n\n1 .25\n3\n")
     ds = D.load(str(p))
     np.testing.assert_array_equal(ds.inputs, [[0.5, 1], [0, 0], [1, 0.25]])
@@ -177,6 +178,9 @@ def test_zip_two_members_is_error(tmp_path):
     e = error_of(tmp_path / "d.npz")
     assert e.message == "a NumPy archive (.npz) is not a data format lwlc reads"
     assert "numpy.savetxt" in e.hint
+    np.save(tmp_path / "d.npy", np.zeros((3, 2)))  # "binary file" and its raw header
+    e = error_of(tmp_path / "d.npy")
+    assert e.message == "a NumPy array file (.npy) is not a data format lwlc reads"
 
 
 def test_zip_named_but_not_zip_and_damaged_zip(tmp_path):
@@ -594,7 +598,8 @@ def test_validate_for():
     one = Dataset(np.zeros((3, 2)), np.zeros(3), 1, "one", "one")  # "1 classes" (a user test)
     e = pytest.raises(DataError, D.validate_for, one, 2, 2).value
     assert "has 1 class but the model has 2 class nodes" in e.message
-    assert e.hint.startswith("give the model 1 class node,")
+    # not "give the model 1 class node", which lwlc refuses (a label needs two classes)
+    assert e.hint.startswith("a classifier needs data of at least two classes")
     e = pytest.raises(DataError, D.validate_for, D.load("ledm"), 6, 2).value
     assert "no labels" in e.message and e.hint
 
