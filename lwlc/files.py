@@ -68,7 +68,9 @@ def temp_for(path: str | os.PathLike, suffix: str = ".part") -> tuple[int, str]:
         return tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.",
                                 suffix=suffix)
     except OSError as e:  # a read-only or full file system, a folder one may not write to
-        raise LwlcError(f"cannot write {path}: {e.strerror or e}",
+        link = (f" (a symbolic link to {os.readlink(path)})" if os.path.islink(path)
+                else "")
+        raise LwlcError(f"cannot write {path}{link}: {e.strerror or e}",
                         hint="check the path, its folder's permissions and free space") from None
 
 

@@ -637,6 +637,11 @@ def test_outputs_replace_a_links_target_and_write_through_devices_and_fifos(tmp_
     r = run("compile", model, "-o", link)
     assert r.exit_code == 0, r.output
     assert link.is_symlink() and target.read_text().startswith('"""RRR solver')
+    dangling = tmp_path / "dangling.py"  # into a missing folder: the error names the link
+    dangling.symlink_to(tmp_path / "nowhere" / "x.py")
+    r = run("compile", model, "-o", dangling)
+    assert r.exit_code == 1 and "(a symbolic link to " in r.output, r.output
+    dangling.unlink()
     # a file the user made private stays so (it became 0o644: a user test); a new one gets
     # the umask's mode
     target.chmod(0o600)
