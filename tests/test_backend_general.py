@@ -479,6 +479,21 @@ def test_a_curves_turning_points_are_searched_so_a_narrow_peak_far_away_is_found
     got = (t - Z) ** 2 + 2 * (x - X) ** 2
     assert np.all(got <= best + 1e-6 * (1 + best)), np.max((got - best) / (1 + best))
     assert t[0] == pytest.approx(-0.09541, abs=1e-4)
+    # and a peak narrower than the window's spacing, seen from its side: its marks are
+    # among the points where the search looks for the curve crossing x (41 of 1500 random
+    # points stayed on the tail, up to 472x farther: a re-test)
+    narrow = 3 * sympy.exp(-400 * z ** 2)
+    piece = ("curve", -math.inf, math.inf, *curve_functions(narrow), curve_marks(narrow))
+    Z, X = np.r_[-0.30337, rng.uniform(-1, 1, 200)], np.r_[0.962888, rng.uniform(-1, 4, 200)]
+    gz, gx = np.full_like(Z, 0.3), np.full_like(Z, 26.0)
+    t, x = smooth_projection(np, Z, X, gz, gx, (piece,))
+    tj, _ = jax.jit(lambda *a: smooth_projection(jnp, *a, (piece,)))(Z, X, gz, gx)
+    np.testing.assert_allclose(np.asarray(tj), t, atol=1e-9)
+    grid = np.linspace(-3, 3, 600001)
+    best = np.min(0.3 * (grid - Z[:, None]) ** 2
+                  + 26 * (3 * np.exp(-400 * grid ** 2) - X[:, None]) ** 2, axis=1)
+    got = 0.3 * (t - Z) ** 2 + 26 * (x - X) ** 2
+    assert np.all(got <= best + 1e-6 * (1 + best)), np.max((got - best) / (1 + best))
     # the emitted table holds them
     path = tmp_path / "bump.lwl"
     path.write_text((ROOT / "models" / "majority.lwl").read_text().replace(

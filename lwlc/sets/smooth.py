@@ -167,6 +167,12 @@ def curve_piece_candidate(
         # secant's crossing: on a steep curve the valley of E there is narrower than
         # the spacing (tanh(40 z) from (0.527, 0.499) was projected onto t = z)
         even, ge = pts[..., :33], fp[..., :33] - x[..., None]
+        if marks:  # among them in order: a narrow peak crosses x between its marks
+            even = xp.concatenate([even, pts[..., 65:]], axis=-1)
+            ge = xp.concatenate([ge, fp[..., 65:] - x[..., None]], axis=-1)
+            order = xp.argsort(even, axis=-1)
+            even = xp.take_along_axis(even, order, axis=-1)
+            ge = xp.take_along_axis(ge, order, axis=-1)
         cross = ge[..., :-1] * ge[..., 1:] < 0.0
         share = ge[..., :-1] / xp.where(cross, ge[..., :-1] - ge[..., 1:], 1.0)
         tc = xp.where(cross, even[..., :-1] + (even[..., 1:] - even[..., :-1]) * share,
