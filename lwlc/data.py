@@ -680,6 +680,11 @@ def _token_offset(body: bytes, index: int) -> int:
     return int(starts[index]) if index < starts.size else len(body)
 
 
+# the hint for NumPy's own files given as data
+_AS_TEXT = ("write the items as text, one per line (inputs, then the class index; see "
+            "docs/data.md), e.g. with numpy.savetxt")
+
+
 def _show(token: bytes) -> str:
     """A token as a message shows it: control characters (a Ctrl-Z, 0x1a) escaped, not
     printed as nothing."""
@@ -895,8 +900,7 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if raw.startswith(b"\x93NUMPY"):
         raise DataError("a NumPy array file (.npy) is not a data format lwlc reads",
-                        path=where, hint="write the items as text, one per line (inputs, "
-                        "then the class index; see docs/data.md), e.g. with numpy.savetxt")
+                        path=where, hint=_AS_TEXT)
     if b"\x00" in raw[:65536]:
         line, col = _line_col(raw, raw.index(b"\x00"))
         raise DataError("this is a binary file (it contains NUL bytes), not text data",
@@ -1012,10 +1016,8 @@ def _read_file(path: Path, shown: str) -> tuple[bytes, str]:
             with zipfile.ZipFile(path if regular else io.BytesIO(payload)) as z:
                 members = [i for i in z.infolist() if not i.is_dir()]
                 if members and all(i.filename.endswith(".npy") for i in members):
-                    raise DataError(
-                        "a NumPy archive (.npz) is not a data format lwlc reads",
-                        path=shown, hint="write the items as text, one per line (inputs, "
-                        "then the class index; see docs/data.md), e.g. with numpy.savetxt")
+                    raise DataError("a NumPy archive (.npz) is not a data format lwlc reads",
+                                    path=shown, hint=_AS_TEXT)
                 if len(members) != 1:
                     names = ", ".join(i.filename for i in members[:5]) or "none"
                     raise DataError(
@@ -1255,18 +1257,16 @@ def validate_for(dataset: Dataset, n_inputs: int, n_classes: int | None,
     Raises DataError with a hint on any disagreement.
     """
     if dataset.n_inputs != n_inputs:
-        has = (f"{dataset.n_inputs} values per item ({dataset.columns})" if dataset.columns
-               else f"{dataset.n_inputs} inputs per item")
         if dataset.columns:  # a boolearn task: its outputs are columns too
-            raise DataError(
-                f"data '{dataset.name}' has {has} but {layer} has {n_inputs} nodes",
-                hint=f"a model reads a boolearn task's outputs as inputs too (input "
-                     f"d[k, In | Out], {dataset.n_inputs} nodes in all), or use data with "
-                     f"{n_inputs} inputs (source: {dataset.source})")
-        raise DataError(
-            f"data '{dataset.name}' has {has} but {layer} has {n_inputs} nodes",
-            hint=f"use data with {n_inputs} inputs, or give {layer} "
-                 f"{dataset.n_inputs} nodes (source: {dataset.source})")
+            has = f"{dataset.n_inputs} values per item ({dataset.columns})"
+            hint = (f"a model reads a boolearn task's outputs as inputs too (input "
+                    f"d[k, In | Out], {dataset.n_inputs} nodes in all), or use data with "
+                    f"{n_inputs} inputs")
+        else:
+            has = f"{dataset.n_inputs} inputs per item"
+            hint = f"use data with {n_inputs} inputs, or give {layer} {dataset.n_inputs} nodes"
+        raise DataError(f"data '{dataset.name}' has {has} but {layer} has {n_inputs} nodes",
+                        hint=f"{hint} (source: {dataset.source})")
     if n_classes is None:
         return
     if dataset.labels is None:

@@ -218,12 +218,11 @@ def diagnose(solver, model, start: dict, data: dict, *, where: str, rows=None, p
 def _settings_hint(s) -> str:
     """What to change in the solve line: the steps the model's method takes (dr ignores
     beta, ap has none), then what is the model's own."""
-    lam = "" if s.lam is None else f", a lam nearer 1 (now {s.lam:g})"
-    step = {"rrr": f"try a smaller beta (now {s.beta:g}){lam}",
-            "dr": (f"try {lam[2:]}" if lam else "try rrr with a beta below 1 (dr steps "
-                   "with beta = 1)"),
-            "ap": "try"}[s.method]
-    return f"{step}{',' if s.method != 'ap' else ''} other parameter values, or rescaled data"
+    lam = [] if s.lam is None else [f"a lam nearer 1 (now {s.lam:g})"]
+    steps = {"rrr": [f"a smaller beta (now {s.beta:g})", *lam],
+             "dr": lam or ["rrr with a beta below 1 (dr steps with beta = 1)"],
+             "ap": []}[s.method]
+    return "try " + ", ".join([*steps, "other parameter values"]) + ", or rescaled data"
 
 
 def _data_peak(model, data: dict, rows, part_start: int) -> str | None:

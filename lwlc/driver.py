@@ -940,11 +940,13 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
                 seconds += dt
                 if not math.isfinite(e1) or not diverge.state_ok(state):
                     kept = ""
-                    if run is not None:
-                        kept = (f"{run} keeps its last completed epoch ({_kept(run)})"
-                                if rows else f"no epoch completed; {run} gets back the run "
-                                "that --overwrite was to replace" if run.holds_replaced()
-                                else f"no epoch completed; {run} holds only run.json")
+                    if run is not None and rows:
+                        kept = f"{run} keeps its last completed epoch ({_kept(run)})"
+                    elif run is not None and run.holds_replaced():
+                        kept = (f"no epoch completed; {run} gets back the run that "
+                                "--overwrite was to replace")
+                    elif run is not None:
+                        kept = f"no epoch completed; {run} holds only run.json"
                     raise diverge.diagnose(
                         solver, m, start if single else solver.init(params, data), data,
                         where=f"epoch {epoch + 1}, batch {bi + 1}", rows=idx,

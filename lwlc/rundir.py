@@ -434,6 +434,11 @@ class Checkpoint:
     notes: list[str] = field(default_factory=list)
 
 
+def _present(path: Path) -> bool:
+    """A file is there, or a link (even one whose target is gone)."""
+    return path.exists() or path.is_symlink()
+
+
 class RunDir:
     """One run's directory: lock, record, checkpoint."""
 
@@ -591,7 +596,7 @@ class RunDir:
         with interrupts_held():
             self.drop_replaced()  # of an earlier --overwrite, settled (settle_replaced)
             held = [n for n in (*OUTPUTS, RUN)
-                    if self.file(n).exists() or self.file(n).is_symlink()]
+                    if _present(self.file(n))]
             if not held:
                 return self.clear_partial()
             try:
@@ -634,9 +639,6 @@ class RunDir:
     def holds_replaced(self) -> bool:
         return self._manifest() is not None
 
-    def _exists(self, path: Path) -> bool:
-        return path.exists() or path.is_symlink()
-
     def keep_replaced_modes(self) -> None:
         """The new run's files take the permissions of those they replace (a private run
         stays private); each later write of a file keeps its mode (files.publish)."""
@@ -669,9 +671,9 @@ class RunDir:
         with interrupts_held():
             for name in (RUN, LOG, SUMMARY, PARAMS):  # params.npz last: see MANIFEST
                 if name in names:
-                    if self._exists(self.replaced(name)):
+                    if _present(self.replaced(name)):
                         os.replace(self.replaced(name), self.file(name))
-                elif self._exists(self.file(name)):  # the new run's, where the old had none
+                elif _present(self.file(name)):  # the new run's, where the old had none
                     self.file(name).unlink()
             self.file(self.MANIFEST).unlink()
         return True
@@ -683,8 +685,8 @@ class RunDir:
         names = self._manifest()
         if names is None:
             return None
-        new_checkpoint = self._exists(self.file(PARAMS)) and (
-            PARAMS not in names or self._exists(self.replaced(PARAMS)))
+        new_checkpoint = _present(self.file(PARAMS)) and (
+            PARAMS not in names or _present(self.replaced(PARAMS)))
         if new_checkpoint:
             self.drop_replaced()
             return None

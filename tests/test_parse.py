@@ -360,22 +360,20 @@ def test_a_misspelt_keyword_inside_a_statement_is_named_in_the_hint():
     assert err.hint.startswith("'agre' is not a keyword: did you mean 'agree'?")
 
 
-def test_a_dot_product_written_on_the_right_is_named_in_the_hint():
-    """`omega * y[k, j] == dot(...)` said only what tokens could follow (a user test)."""
-    src = TINY.replace("solve rrr", "constraint neuron for k, j in H | C: "
-                       "omega * y[k, j] == dot(x[k, in(j)], w[k, in(j)])\nsolve rrr")
+@pytest.mark.parametrize("line, where, message, hint", [
+    ("constraint neuron for k, j in H | C: omega * y[k, j] == dot(x[k, in(j)], w[k, in(j)])",
+     "== dot", "unexpected '=='", "write the dot product on the left: dot("),
+    ("constraint classes for k: y[k, C] - b[k, C] in margin(c[k], 0.1) relabel frac%",
+     "%", "unexpected character '%'", "a percentage is a number with '%'"),
+], ids=["dot-on-the-right", "percentage-of-a-parameter"])
+def test_a_misplaced_dot_product_or_percentage_gets_a_hint_on_how_to_write_it(
+        line, where, message, hint):
+    """`omega * y[k, j] == dot(...)` and `relabel frac%` said only what tokens could follow
+    (user tests)."""
+    src = TINY.replace("solve rrr", f"{line}\nsolve rrr")
     err = parse_error(src)
-    check_located(err, *at(src, "== dot"), "unexpected '=='")
-    assert err.hint.startswith("write the dot product on the left: dot(")
-
-
-def test_a_percentage_of_a_parameter_says_how_to_write_it():
-    """`relabel frac%` listed the operators that could follow (a user test)."""
-    src = TINY.replace("solve rrr", "constraint classes for k: y[k, C] - b[k, C] in "
-                       "margin(c[k], 0.1) relabel frac%\nsolve rrr")
-    err = parse_error(src)
-    check_located(err, *at(src, "%"), "unexpected character '%'", width=1)
-    assert err.hint.startswith("a percentage is a number with '%'")
+    check_located(err, *at(src, where), message)
+    assert err.hint.startswith(hint), err.hint
 
 
 def test_keywords_are_names_where_a_name_is_expected():

@@ -168,8 +168,9 @@ def curve_piece_candidate(
         # the spacing (tanh(40 z) from (0.527, 0.499) was projected onto t = z)
         even, ge = pts[..., :33], fp[..., :33] - x[..., None]
         if marks:  # among them in order: a narrow peak crosses x between its marks
-            even = xp.concatenate([even, pts[..., 65:]], axis=-1)
-            ge = xp.concatenate([ge, fp[..., 65:] - x[..., None]], axis=-1)
+            n = offsets.shape[0]  # the marks follow the window's points
+            even = xp.concatenate([even, pts[..., n:]], axis=-1)
+            ge = xp.concatenate([ge, fp[..., n:] - x[..., None]], axis=-1)
             order = xp.argsort(even, axis=-1)
             even = xp.take_along_axis(even, order, axis=-1)
             ge = xp.take_along_axis(ge, order, axis=-1)
