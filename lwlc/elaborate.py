@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -1427,40 +1427,52 @@ def _check_curve(curve: sympy.Expr, lo: float, hi: float, piece: S.Piece) -> Non
         for p in points:
             h = 1e-9 * (1.0 + abs(p))
             left, right = (float(slope.subs(z, p + d).evalf()) for d in (-h, h))
-            # a kink's jump stays as h shrinks; a slope that is continuous there but
-            # steep (abs(z)^1.5: ±4.7e-5 at 1e-9) has a jump that shrinks with it
             near = [float(slope.subs(z, p + d).evalf()) for d in (-h / 100, h / 100)]
-            if abs(right - left) > 1e-6 * (1.0 + abs(left) + abs(right)) and \
-                    abs(near[1] - near[0]) > 0.5 * abs(right - left):
+            jump, near_jump = abs(right - left), abs(near[1] - near[0])
+            # a kink's jump stays as h shrinks; a slope that is continuous there but steep
+            # (abs(z)^1.5: ±4.7e-5 at 1e-9) has a jump that shrinks with it, and a cusp's
+            # (abs(z)^0.5: ±1.6e4 at 1e-9, ±1.6e5 at 1e-11) grows
+            if jump <= 1e-6 * (abs(left) + abs(right)) or near_jump <= 0.5 * jump:
+                continue
+            if near_jump > 2 * jump:
                 raise ModelError(
-                    f"the curve has a kink at z = {p:g}, where abs({kink.args[0]}) turns (its "
-                    f"slope jumps from {left:.3g} to {right:.3g}), inside this piece's "
-                    f"interval {shown}",
-                    piece.span,
-                    hint="a smooth piece's projection needs a curve without kinks: split the "
-                         "piece there, e.g. `x = -z for z <= 0; x = z for z >= 0`")
+                    f"the curve's slope is infinite at z = {p:g}, where abs({kink.args[0]}) "
+                    f"turns (it grows from {right:.3g} to {near[1]:.3g} as z nears "
+                    f"{p:g} from {p + h:.3g} to {p + h / 100:.3g}), inside this piece's "
+                    f"interval {shown}", piece.span,
+                    hint="a smooth piece's projection solves for its nearest point by Newton "
+                         "steps and needs a finite slope: end the piece before that point")
+            raise ModelError(
+                f"the curve has a kink at z = {p:g}, where abs({kink.args[0]}) turns (its "
+                f"slope jumps from {left:.3g} to {right:.3g}), inside this piece's "
+                f"interval {shown}",
+                piece.span,
+                hint="a smooth piece's projection needs a curve without kinks: split the "
+                     "piece there, e.g. `x = -z for z <= 0; x = z for z >= 0`")
     # the domain of abs and erf is all of the reals; sympy knows it for the others
     plain = curve.replace(sympy.Abs, lambda g: sympy.sqrt(g**2 + 1)).replace(
         sympy.erf, sympy.tanh)
     slope = sympy.diff(plain, z)
     for what, f in (("the curve is not real and finite", plain),
                     ("the curve's slope is infinite", slope)):
-        if _nesting(plain) > SYMBOLIC_NESTING:
-            # sympy's domain takes minutes here (1 s at 12 nested tanh, 20 s at 14): the
-            # curve is sampled across its interval instead
-            point = _fails_somewhere(f, z, where)
+        bad = None
+        if _nesting(plain) <= SYMBOLIC_NESTING:
+            # deeper, sympy's domain takes minutes (1 s at 12 nested tanh, 20 s at 14)
+            try:
+                bad = sympy.Complement(where, continuous_domain(f, z, where))
+            except (NotImplementedError, ValueError, TypeError, RecursionError):
+                pass
+        if bad is None or isinstance(bad, sympy.Complement):
+            # sympy cannot tell (log(cos(z)) over all z): the curve is sampled instead
+            point = _fails_on_samples(f, z, where)
             if point is not None:
                 raise ModelError(
                     f"{what} at z = {_shown(float(point))}, in this piece's interval {shown}",
                     piece.span, hint="a smooth piece's projection needs a finite curve with "
                     "a finite slope on its closed interval: end the piece before that point")
             continue
-        try:
-            bad = sympy.Complement(where, continuous_domain(f, z, where))
-        except (NotImplementedError, ValueError, TypeError, RecursionError):
+        if bad is sympy.S.EmptySet:
             continue
-        if bad is sympy.S.EmptySet or isinstance(bad, sympy.Complement):
-            continue  # all of it, or sympy cannot tell
         parts = [b for b in (bad.args if isinstance(bad, sympy.Union) else (bad,))
                  if _fails_somewhere(f, z, b) is not None]
         if not parts:
@@ -1553,8 +1565,10 @@ def literal_problem(text: str | None, value: float) -> str | None:
 
 
 def _samples(part: sympy.Set) -> list | None:
-    """Points of a set where sympy says a curve fails: its points, or 33 across an
-    interval (ends included where they belong to it); None for a set of another form."""
+    """Points of a set where a curve may fail: its points, or 33 evenly across an interval
+    (ends included where they belong to it) followed by off-grid probes near 0 and the ends
+    (0.37, 3.7, ...: an even grid lands on the integers where z^z and (-2)^z are real);
+    None for a set of another form."""
     import sympy
 
     if isinstance(part, sympy.FiniteSet):
@@ -1563,20 +1577,47 @@ def _samples(part: sympy.Set) -> list | None:
         return None
     lo, hi = (max(min(float(e), 1e6), -1e6) for e in (part.start, part.end))
     points = [lo + (hi - lo) * i / 32 for i in range(33)]
-    keep = [p for p in points if (p != lo or not part.left_open)
+    points += [p for c in OFF_GRID for p in (c, -c, lo + c, hi - c) if lo < p < hi]
+    keep = [p for p in dict.fromkeys(points) if (p != lo or not part.left_open)
             and (p != hi or not part.right_open)]
     return [sympy.Float(p) for p in keep]
 
 
-def _bad_at(f: sympy.Expr, z: sympy.Symbol, p) -> bool:
-    """Whether `f` is not real and finite at z = p."""
+# Off-grid distances of the probes `_samples` adds (from 0 and from an interval's ends)
+OFF_GRID = (0.37, 3.7, 0.037, 37.3, 100.37, 1000.37)
+
+# What a curve's value at a point can be: not real (or undefined), or real but beyond float64
+Fault = Literal["not real", "beyond float64"]
+
+
+def _fault_at(f: sympy.Expr, z: sympy.Symbol, p) -> Fault | None:
+    """Whether `f` at z = p is not real and finite, and how; None where it is."""
     import sympy
 
     try:
-        v = complex(sympy.N(f.subs(z, p)))
+        v = sympy.N(f.subs(z, p))
+        c = complex(v)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
-        return True
-    return v.imag != 0.0 or not math.isfinite(v.real)
+        return "not real"
+    if c.imag != 0.0 or math.isnan(c.real):
+        return "not real"
+    if math.isfinite(c.real):
+        return None
+    return "beyond float64" if v.is_finite else "not real"
+
+
+def _first_fault(f: sympy.Expr, z: sympy.Symbol, points: list, huge_ok: bool = False):
+    """The first of `points` where `f` is not real, else the first where it is beyond
+    float64 (None with huge_ok: a curve sampled where sympy saw no fault may grow past
+    float64 far out, as exp(z) does); None where it is real and finite at all of them."""
+    huge = None
+    for p in points:
+        fault = _fault_at(f, z, p)
+        if fault == "not real":
+            return p
+        if fault == "beyond float64" and huge is None and not huge_ok:
+            huge = p
+    return huge
 
 
 def _fails_somewhere(f: sympy.Expr, z: sympy.Symbol, bad: sympy.Set):
@@ -1586,13 +1627,19 @@ def _fails_somewhere(f: sympy.Expr, z: sympy.Symbol, bad: sympy.Set):
     points = _samples(bad)
     if points is None:
         return True
-    return next((p for p in points if _bad_at(f, z, p)), None)
+    return _first_fault(f, z, points)
+
+
+def _fails_on_samples(f: sympy.Expr, z: sympy.Symbol, where: sympy.Interval):
+    """Where sympy cannot give a curve's domain: the sample of `where` nearest 0 at which
+    `f` is not real (or infinite), else None."""
+    return _first_fault(f, z, sorted(_samples(where), key=abs), huge_ok=True)
 
 
 def _fails_everywhere(f: sympy.Expr, z: sympy.Symbol, bad: sympy.Set):
     """The first sample of `bad` if `f` fails at all of them, else None."""
     points = _samples(bad)
-    return points[0] if points and all(_bad_at(f, z, p) for p in points) else None
+    return points[0] if points and all(_fault_at(f, z, p) for p in points) else None
 
 
 def _holds_ref(e: S.Expr) -> bool:

@@ -426,6 +426,16 @@ def test_user_set_with_smooth_and_affine_pieces():
     # Union(...); it fails for |z| > pi/2 only (a user test)
     ("x = log(cos(z)) for z in [-1.6, 1.6]", "the curve is not real and finite at z = -1.6, "
                                              "1.57"),
+    # a cusp was called a kink ("slope jumps from -1.58e+04 to 1.58e+04"): its slope grows
+    ("x = abs(z) ^ 0.5 for all", "the curve's slope is infinite at z = 0, where abs(z) turns"),
+    # the jump was measured against 1 + the slopes: a small kink passed
+    ("x = abs(z) * 1e-12 for all", "kink at z = 0"),
+    # sympy's domain is a Complement here, or it raises: these curves passed unchecked
+    ("x = log(cos(z)) for all", "the curve is not real and finite at z = 3.7"),
+    ("x = log(z - 2 + tanh(1000 / z)) for all", "the curve is not real and finite at z = 0"),
+    # an even grid met only integers, where these are real (or overflow: "at z = 62500")
+    ("x = (-2) ^ z for all", "the curve is not real and finite at z = 0.37"),
+    ("x = (z - 3) ^ z for all", "the curve is not real and finite at z = 0.37"),
 ])
 def test_a_smooth_piece_with_a_kink_or_an_infinite_slope_is_refused_at_its_piece(piece,
                                                                                  message):
