@@ -773,10 +773,10 @@ def _numbers(raw: bytes, body_start: int, where: str) -> np.ndarray:
 _HEADER_MAX = 2**31 - 1  # a header count beyond this (inputs, classes, items) is a typo
 
 
-def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int] | None:
-    """The three header lines of a boolearn ``.dat`` file (``N`` / ``type count`` / ``type
-    count``, the types 0 analog, 1 or 2) with each line's number and tokens, and the offset
-    where the items start; None where the file does not start so."""
+def _boolearn_shaped(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int] | None:
+    """The first three lines of a file that starts as a boolearn ``.dat`` header does
+    (``N`` / ``type count`` / ``type count``, whole numbers), each with its line number and
+    tokens, and the offset after them; None where it does not start so."""
     lines, pos = [], 0
     while len(lines) < 3 and pos <= len(raw):
         nl = raw.find(b"\n", pos)
@@ -789,10 +789,32 @@ def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int]
         pos = end + 1
     if [len(t) for _, t in lines] != [1, 2, 2]:
         return None
-    in_type = int(lines[1][1][0].group())
-    out_type, out_count = (int(t.group()) for t in lines[2][1])
-    if in_type not in (0, 1, 2) or (out_type not in (0, 2) and out_count != 1):
+    return lines, min(pos, len(raw))
+
+
+def _boolearn_types_problem(lines: list[tuple[int, list[re.Match]]]) -> str | None:
+    """What is wrong with the types on a boolearn-shaped header's lines 2 and 3, else None:
+    inputs are of type 0 (analog), 1 or 2 (Boolean); outputs 0 or 2, or ``N 1`` (a class
+    index over N classes)."""
+    (iline, (in_type, _)), (oline, (out_type, out_count)) = lines[1], lines[2]
+    if int(in_type.group()) not in (0, 1, 2):
+        return (f"line {iline}'s input type {_show(in_type.group())} is not one of "
+                "boolearn's types (0 analog, 1 or 2 Boolean)")
+    if int(out_type.group()) not in (0, 2) and int(out_count.group()) != 1:
+        return (f"line {oline}'s output type {_show(out_type.group())} is not one of "
+                "boolearn's types (0 analog, 2 Boolean, or N with the count 1: a class index "
+                "over N classes)")
+    return None
+
+
+def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int] | None:
+    """The three header lines of a boolearn ``.dat`` file with each line's number and
+    tokens, and the offset where the items start; None where the file does not start so."""
+    shaped = _boolearn_shaped(raw)
+    if shaped is None or _boolearn_types_problem(shaped[0]) is not None:
         return None
+    lines, pos = shaped
+    out_type, out_count = (int(t.group()) for t in lines[2][1])
     if int(lines[0][1][0].group()) == 2:
         # also the paper's header of unlabeled items of two values each, as lines 2-3 would
         # be: boolearn's only where its count of numbers fits
@@ -804,7 +826,7 @@ def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int]
         by_line = per_item != 2 and all(c in (0, per_item) for c in counts) and any(counts)
         if len(_TOKEN_RE.findall(raw)) != 5 + 2 * per_item and not by_line:
             return None
-    return lines, min(pos, len(raw))
+    return shaped
 
 
 def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
@@ -910,6 +932,21 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
     boolearn = _boolearn_header(raw)
     if boolearn is not None:
         return _parse_boolearn(raw, boolearn, where, name, source)
+    try:
+        return _parse_paper(raw, where, name, source)
+    except DataError as e:
+        shaped = _boolearn_shaped(raw)
+        problem = shaped and _boolearn_types_problem(shaped[0])
+        if problem:
+            e.hint = ((e.hint + "; or: " if e.hint else "")
+                      + "the file starts as a boolearn task's header does (items / type "
+                      f"count / type count), but {problem}")
+        raise
+
+
+def _parse_paper(raw: bytes, where: str, name: str, source: str) -> Dataset:
+    """Parse the paper's text format: a header ``NDATA NCLASS`` (or ``NDATA``), then each
+    item's inputs and its class index."""
     if _TOKEN_RE.search(raw) is None:
         raise DataError("empty data file", path=where,
                         hint="expected a header line 'NDATA NCLASS' followed by the items")

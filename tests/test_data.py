@@ -128,6 +128,20 @@ def test_boolearn_errors_are_located(tmp_path, content, line, col, fragment):
     assert fragment in str(err)
 
 
+@pytest.mark.parametrize("content, problem", [
+    ("3\n7 2\n2 1\n0 1 1\n1 1 0\n0 0 1\n",
+     "line 2's input type 7 is not one of boolearn's types (0 analog, 1 or 2 Boolean)"),
+    ("3\n2 2\n5 2\n0 1 1 0\n1 1 0 0\n0 0 1 1\n",
+     "line 3's output type 5 is not one of boolearn's types"),
+])
+def test_a_boolearn_file_with_a_wrong_type_says_so(tmp_path, content, problem):
+    """A wrong type made the file read as the paper's format, and its error told of a short
+    item only (a user test)."""
+    err = error_of(write(tmp_path, "bad.dat", content))
+    assert "the file starts as a boolearn task's header does" in err.hint
+    assert problem in err.hint
+
+
 def test_load_unlabeled_header(tmp_path):
     # RRRnmf.c format: header NDATA only, no class column.
     p = write(tmp_path, "nmf", "2\n1 2\n3 4\n5 6\n")
