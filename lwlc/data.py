@@ -807,6 +807,16 @@ def _boolearn_types_problem(lines: list[tuple[int, list[re.Match]]]) -> str | No
     return None
 
 
+def _boolearn_fits(raw: bytes, lines: list[tuple[int, list[re.Match]]], pos: int) -> bool:
+    """Whether the numbers after a boolearn-shaped header are as many as its counts say
+    (items × (inputs + outputs)): only then is a wrong type worth naming in a hint."""
+    n_items = int(lines[0][1][0].group())
+    in_count = int(lines[1][1][1].group())
+    out_type, out_count = (int(t.group()) for t in lines[2][1])
+    per_item = in_count + (1 if out_count == 1 and out_type >= 2 else out_count)
+    return len(_TOKEN_RE.findall(raw, pos)) == n_items * per_item
+
+
 def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int] | None:
     """The three header lines of a boolearn ``.dat`` file with each line's number and
     tokens, and the offset where the items start; None where the file does not start so."""
@@ -936,7 +946,8 @@ def _parse_text(raw: bytes, where: str, name: str, source: str) -> Dataset:
         return _parse_paper(raw, where, name, source)
     except DataError as e:
         shaped = _boolearn_shaped(raw)
-        problem = shaped and _boolearn_types_problem(shaped[0])
+        problem = shaped and _boolearn_fits(raw, *shaped) and _boolearn_types_problem(
+            shaped[0])
         if problem:
             e.hint = ((e.hint + "; or: " if e.hint else "")
                       + "the file starts as a boolearn task's header does (items / type "

@@ -142,6 +142,13 @@ def test_a_boolearn_file_with_a_wrong_type_says_so(tmp_path, content, problem):
     assert problem in err.hint
 
 
+def test_a_paper_file_that_fails_names_no_boolearn_type(tmp_path):
+    """Its first lines looked like a boolearn header, and the hint named a wrong boolearn type
+    in a plain paper-format file (a user test)."""
+    err = error_of(write(tmp_path, "s.txt", "1\n1 2\n3 4\n"))
+    assert "boolearn" not in (err.hint or "")
+
+
 def test_load_unlabeled_header(tmp_path):
     # RRRnmf.c format: header NDATA only, no class column.
     p = write(tmp_path, "nmf", "2\n1 2\n3 4\n5 6\n")
