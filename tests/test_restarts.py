@@ -369,21 +369,23 @@ def test_a_start_of_the_search_is_evaluated_with_its_best_codes(tmp_path):
     (factor_rmse 2e-5 in training) 0.04. restarts.npz holds every start's parameters,
     `--start SEED` picks one, and the codes are the least squares within their bounds."""
     pytest.importorskip("jax")
+    # seed 6 solves under jax 0.10.2 (seed 3 did under the jax CI had before; the search
+    # is chaotic, so a start's outcome follows the last bits of the arithmetic)
     out = tmp_path / "search"
-    r = CliRunner().invoke(app, ["train", NMF, "--restarts", "1", "--seed", "3", "--backend",
+    r = CliRunner().invoke(app, ["train", NMF, "--restarts", "1", "--seed", "6", "--backend",
                                  "jax", "--set", "iterations=40000", "--out", str(out), "-q"])
     assert r.exit_code == 0, r.output
     row = json.loads((out / "restarts.json").read_text())["starts"][0]
     assert row["converged"] and row["factor_rmse"] < 1e-4
     npz = str(out / "restarts.npz")
     for backend in ("numpy", "jax"):
-        ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", npz, "--start", "3",
+        ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", npz, "--start", "6",
                                       "--backend", backend, "--data", "ledm:m=6"])
         assert ev.exit_code == 0, ev.output
         assert json.loads(ev.stdout)["factor_rmse"] <= 2 * row["factor_rmse"]
     ev = CliRunner().invoke(app, ["evaluate", NMF, "--params", npz, "--data", "ledm:m=6"])
     assert ev.exit_code == 1 and "holds the parameters of 1 start" in ev.output
-    assert "choose one with --start SEED (solved: 3)" in ev.output
+    assert "choose one with --start SEED (solved: 6)" in ev.output
     ev = CliRunner().invoke(app, ["predict", NMF, "--params", npz, "--start", "4", "--data",
                                   "ledm:m=6"])
     assert ev.exit_code == 1 and "--start 4: " in ev.output and "no start of that seed" in \
