@@ -807,14 +807,19 @@ def _boolearn_types_problem(lines: list[tuple[int, list[re.Match]]]) -> str | No
     return None
 
 
+def _boolearn_per_item(lines: list[tuple[int, list[re.Match]]]) -> int:
+    """How many numbers each item of a boolearn-shaped header holds: its inputs, then its
+    outputs (one class index for an output ``N 1``, N >= 2)."""
+    in_count = int(lines[1][1][1].group())
+    out_type, out_count = (int(t.group()) for t in lines[2][1])
+    return in_count + (1 if out_count == 1 and out_type >= 2 else out_count)
+
+
 def _boolearn_fits(raw: bytes, lines: list[tuple[int, list[re.Match]]], pos: int) -> bool:
     """Whether the numbers after a boolearn-shaped header are as many as its counts say
     (items × (inputs + outputs)): only then is a wrong type worth naming in a hint."""
     n_items = int(lines[0][1][0].group())
-    in_count = int(lines[1][1][1].group())
-    out_type, out_count = (int(t.group()) for t in lines[2][1])
-    per_item = in_count + (1 if out_count == 1 and out_type >= 2 else out_count)
-    return len(_TOKEN_RE.findall(raw, pos)) == n_items * per_item
+    return len(_TOKEN_RE.findall(raw, pos)) == n_items * _boolearn_per_item(lines)
 
 
 def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int] | None:
@@ -824,14 +829,12 @@ def _boolearn_header(raw: bytes) -> tuple[list[tuple[int, list[re.Match]]], int]
     if shaped is None or _boolearn_types_problem(shaped[0]) is not None:
         return None
     lines, pos = shaped
-    out_type, out_count = (int(t.group()) for t in lines[2][1])
     if int(lines[0][1][0].group()) == 2:
         # also the paper's header of unlabeled items of two values each, as lines 2-3 would
         # be: boolearn's only where its count of numbers fits
         # or where every line after the header holds one item of it (a file of 3 items
         # whose header says 2 was read as 14 unlabeled items of 2 numbers, header and all)
-        in_count = int(lines[1][1][1].group())
-        per_item = in_count + (1 if out_count == 1 and out_type >= 2 else out_count)
+        per_item = _boolearn_per_item(lines)
         counts = [len(_TOKEN_RE.findall(line)) for line in raw[pos:].split(b"\n")]
         by_line = per_item != 2 and all(c in (0, per_item) for c in counts) and any(counts)
         if len(_TOKEN_RE.findall(raw)) != 5 + 2 * per_item and not by_line:
