@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 import struct
 
 import numpy as np
@@ -120,7 +119,7 @@ def finite_ranges(expr, lo: float = -math.inf, hi: float = math.inf) -> dict:
         def finite(t, dtype=dtype):
             with np.errstate(all="ignore"):
                 tt = np.asarray([t], dtype=dtype)
-                return all(bool(np.all(np.isfinite(_evaluate(e, np, tt)))) for e in trees)
+                return all(bool(np.all(np.isfinite(_printed(e)(np, tt)))) for e in trees)
 
         # where f may overflow at 0 (log(1 + exp(100 - z)) in float32), farther points
         tries = [0.0, 1.0, -1.0] + [sign * 10.0**k for k in range(1, 39) for sign in (1, -1)]
@@ -167,42 +166,25 @@ def _float_at(k: int) -> float:
     return struct.unpack("<d", struct.pack("<Q", i & 0xFFFFFFFFFFFFFFFF))[0]
 
 
-def _erf(xp, z):
-    if xp is np:
-        return np.vectorize(math.erf, otypes=[float])(z)
+def _erf(z):
+    """erf for the printed code (the emitted modules bind their own): NumPy's arrays
+    through math.erf, anything else through JAX."""
+    if isinstance(z, np.ndarray | np.generic | float):
+        return np.vectorize(math.erf, otypes=[np.asarray(z).dtype])(z)
     import jax.scipy.special
 
     return jax.scipy.special.erf(z)
 
 
-# sympy function name → elementwise array function of (xp, argument)
-_TREE_FUNCTIONS = {
-    "exp": lambda xp, a: xp.exp(a), "log": lambda xp, a: xp.log(a),
-    "tanh": lambda xp, a: xp.tanh(a), "sin": lambda xp, a: xp.sin(a),
-    "cos": lambda xp, a: xp.cos(a), "atan": lambda xp, a: xp.arctan(a),
-    "Abs": lambda xp, a: xp.abs(a), "sign": lambda xp, a: xp.sign(a),
-    "cosh": lambda xp, a: xp.cosh(a), "sinh": lambda xp, a: xp.sinh(a),
-    "erf": _erf, "DiracDelta": lambda xp, a: 0.0 * a,
-}
-
-
-def _evaluate(expr, xp, z):
-    """The value of a sympy expression in z, computed by walking its tree (no source text)."""
-    if expr.is_Symbol:
-        return z
-    if expr.is_Number or expr.is_NumberSymbol:
-        return float(expr)
-    args = [_evaluate(a, xp, z) for a in expr.args]
-    if expr.is_Add:
-        return functools.reduce(operator.add, args)
-    if expr.is_Mul:
-        return functools.reduce(operator.mul, args)
-    if expr.is_Pow:
-        return args[0] ** args[1]
-    name = type(expr).__name__
-    if name not in _TREE_FUNCTIONS:
-        raise ValueError(f"no array form of {name}")
-    return _TREE_FUNCTIONS[name](xp, args[0])
+@functools.lru_cache(maxsize=1024)
+def _printed(expr):
+    """`expr` as a callable (xp, z) computing exactly the text that the emitted solvers
+    hold (CurvePrinter, from a sympy tree, never from the model's text): the order of its
+    operations decides where it overflows (100 exp(-100 z)/(1 + exp(-100 z))^2 is
+    inf/inf = NaN from z = -7.09 in float64, where a product taken in another order is
+    0)."""
+    code = compile(f"lambda xp, z: {CurvePrinter().doprint(expr)}", "<curve>", "eval")
+    return eval(code, {"__builtins__": {}, "math": math, "_erf": _erf})
 
 
 MARKS = 16  # the most turning points a piece's table holds (those nearest 0)
@@ -239,10 +221,10 @@ def curve_marks(expr, lo: float = -math.inf, hi: float = math.inf) -> tuple[floa
 
 
 def curve_functions(expr, lo: float = -math.inf, hi: float = math.inf):
-    """(f, f', f'') of a smooth piece on [lo, hi] as callables (xp, z), evaluated from the
-    sympy trees that the emitted solvers print, with their tangent beyond finite_ranges
-    (for the set library's tests and `lwlc test`)."""
-    trees = derivatives(expr)
+    """(f, f', f'') of a smooth piece on [lo, hi] as callables (xp, z), computing the code
+    that the emitted solvers print, with their tangent beyond finite_ranges (for the set
+    library's tests and `lwlc test`)."""
+    f0, f1, f2 = (_printed(e) for e in derivatives(expr))
     ranges = finite_ranges(expr, lo, hi)
 
     def clipped(xp, zz):
@@ -251,14 +233,14 @@ def curve_functions(expr, lo: float = -math.inf, hi: float = math.inf):
 
     def f(xp, zz):
         t = clipped(xp, zz)
-        ft = _evaluate(trees[0], xp, t) + 0.0 * zz
-        return xp.where(t == zz, ft, ft + _evaluate(trees[1], xp, t) * (zz - t))
+        ft = f0(xp, t) + 0.0 * zz
+        return xp.where(t == zz, ft, ft + f1(xp, t) * (zz - t))
 
     def df(xp, zz):
-        return _evaluate(trees[1], xp, clipped(xp, zz)) + 0.0 * zz
+        return f1(xp, clipped(xp, zz)) + 0.0 * zz
 
     def d2f(xp, zz):
         t = clipped(xp, zz)
-        return xp.where(t == zz, _evaluate(trees[2], xp, t) + 0.0 * zz, 0.0)
+        return xp.where(t == zz, f2(xp, t) + 0.0 * zz, 0.0)
 
     return f, df, d2f

@@ -376,7 +376,7 @@ def test_a_dot_without_learned_weights_is_a_located_error(tmp_path):
 
 
 def test_curve_functions_equal_the_emitted_curve_code(tmp_path):
-    """The tree evaluator the tests use and the code printed into the solver agree."""
+    """The callables the tests use and the code printed into the solver agree."""
     from lwlc.backends.curves import curve_functions
 
     curve = "log(1 + exp(z)) + 0.2 * erf(z) * atan(z) + 0.1 * z * abs(z) + sqrt(1 + z * z)"
@@ -414,6 +414,29 @@ def test_a_curve_beyond_where_it_overflows_is_its_tangent(tmp_path, backend, dty
                                        xp.asarray([far + 0.5], dtype=dtype), one, one,
                                        solver.PIECES_curve)
     np.testing.assert_allclose([float(g[0]) for g in got], [far + 0.25] * 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("backend", "dtype"), [("numpy", "float64"), ("jax", "float32"),
+                                              ("jax", "float64")])
+def test_a_steep_curve_is_finite_where_its_printed_slope_overflows(tmp_path, backend, dtype):
+    """1/(1 + exp(-100 z)): its slope as printed, 100 exp(-100 z)/(1 + exp(-100 z))^2, is
+    inf/inf = NaN from z = -7.09 in float64 (-0.84 in float32), and the finite range was
+    found by evaluating the product in another order (0), so the projection and inference
+    gave NaN there on both backends (a user test)."""
+    path = _write(tmp_path, SMOOTH.format(curve="1/(1 + exp(-100*z))", use="curve"))
+    solver = load_solver(compile_model(path, {}, backend, dtype).source)
+    xp = solver.xp
+    f, df, _ = solver.PIECES_curve[0][3:6]
+    z = xp.asarray([-20.0, -8.0, -1.0, 0.0, 3.0], dtype=dtype)
+    np.testing.assert_allclose(np.asarray(f(xp, z)), [0.0, 0.0, 0.0, 0.5, 1.0], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(df(xp, z)), [0.0, 0.0, 0.0, 25.0, 0.0], atol=1e-6)
+    one = xp.ones(2, dtype=dtype)
+    got = solver.activation_projection(xp, xp.asarray([-20.0, -8.0], dtype=dtype),
+                                       xp.asarray([0.5, 0.25], dtype=dtype), one, one,
+                                       solver.PIECES_curve)
+    # nearest: the flat tail below (0.25 from x = 0.5 is nearer than the step at z = 0)
+    np.testing.assert_allclose(np.asarray(got[0]), [-20.0, -8.0], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(got[1]), [0.0, 0.0], atol=1e-6)
 
 
 def test_finite_ranges_stop_only_where_a_precision_overflows():
