@@ -217,9 +217,10 @@ def curve_piece_candidate(
     # the crossing itself, f(t) = x, solved in its bracket
     below = f(xp, c_lo) - x < 0.0
     neg, pos = xp.where(below, c_lo, c_hi), xp.where(below, c_hi, c_lo)
+    width = xp.abs(c_hi - c_lo)
     crossing = _fixed_loop(
-        xp, 24, curve_root_step, (0.5 * (c_lo + c_hi), neg, pos), (x, f, df),
-        elementwise=True,
+        xp, 24, curve_root_step, (0.5 * (c_lo + c_hi), neg, pos, width, width),
+        (x, f, df), elementwise=True,
     )[0]
     crossing = xp.where(crossed, crossing, near)
     c_step = xp.where(crossed, c_step, step)
@@ -257,8 +258,11 @@ def curve_piece_candidate(
 def curve_root_step(
     xp: "ModuleType", state: "tuple", x: "Array", f: "Callable", df: "Callable"
 ) -> "tuple":
-    """Safeguarded Newton step on g(t) = f(t) − x with g(neg) < 0 < g(pos)."""
-    t, neg, pos = state
+    """Safeguarded Newton step on g(t) = f(t) − x with g(neg) < 0 < g(pos), as
+    curve_stationary_step: a Newton step that is not half the step before the last
+    (``dx_old``) gives way to bisection. exp(1000 z) crossing x from far below moved
+    Newton 1/1000 a step, and points were projected up to 1400x too far."""
+    t, neg, pos, dx_old, dx = state
     g = f(xp, t) - x
     dg = df(xp, t)
     neg = xp.where(g < 0.0, t, neg)
@@ -269,9 +273,11 @@ def curve_root_step(
     t_newton = t - g / xp.where(nz, dg, 1.0)
     slack = 1e4 * float(xp.finfo(t.dtype).eps) * (1.0 + xp.abs(lo) + xp.abs(hi))
     ok = nz & (t_newton >= lo - slack) & (t_newton <= hi + slack)
+    ok = ok & (xp.abs(t_newton - t) <= 0.5 * dx_old)
     t_newton = xp.minimum(xp.maximum(t_newton, lo), hi)
+    step = xp.where(ok, xp.abs(t_newton - t), 0.5 * (hi - lo))
     t = xp.where(g == 0.0, t, xp.where(ok, t_newton, 0.5 * (lo + hi)))
-    return t, neg, pos
+    return t, neg, pos, dx, step
 
 
 def curve_piece_value(
@@ -312,8 +318,8 @@ def _bracketed_roots(
     ga = xp.take_along_axis(g, j, axis=-1)
     neg = xp.where(ga < 0.0, a, b)
     pos = xp.where(ga < 0.0, b, a)
-    state = (0.5 * (a + b), neg, pos)
-    t, _, _ = _fixed_loop(xp, 64, curve_root_step, state, (x, f, df), elementwise=True)
+    state = (0.5 * (a + b), neg, pos, b - a, b - a)
+    t = _fixed_loop(xp, 64, curve_root_step, state, (x, f, df), elementwise=True)[0]
     return xp.where(has, t, z[..., None]), has
 
 

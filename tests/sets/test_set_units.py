@@ -449,6 +449,35 @@ def test_a_steep_curve_is_projected_into_its_narrow_valley(be) -> None:
         assert got <= best + 1e-9, (z, x, t, got, best)
 
 
+@pytest.mark.parametrize("be", BOTH)
+def test_a_crossing_of_a_steep_exponential_is_found_in_its_bracket(be) -> None:
+    """exp(1000 z) from (-0.2055, 2.7777), gz 0.25, gx 2: the nearest point has E 0.0107,
+    and the projection gave E 15.4. Newton on f(t) = x moved 1/1000 a step from the
+    bracket's low end and ran out of steps (33 of 450 random points missed, up to 52000x
+    too far); it now bisects where a step does not halve."""
+    import sympy
+    from lwlc.backends.curves import curve_functions, curve_marks
+
+    from lwlc.sets.smooth import smooth_projection
+
+    steep = sympy.exp(1000 * sympy.Symbol("z", real=True))
+    piece = ("curve", -math.inf, math.inf, *curve_functions(steep), curve_marks(steep))
+    rng = np.random.default_rng(1)
+    z = np.r_[-0.20552305, rng.uniform(-1, 1, 60)]
+    x = np.r_[2.7776987, rng.uniform(-1, 5, 60)]
+    gz = np.r_[0.25, rng.uniform(0.1, 3, 60)]
+    gx = np.r_[2.0, rng.uniform(0.1, 3, 60)]
+    with np.errstate(all="ignore"):
+        t = ev(be, smooth_projection, z, x, gz, gx, (piece,))[0]
+        grid = np.linspace(-1.5, 0.01, 1_500_001)
+        fg = piece[3](np, grid)
+        got = gz * (t - z) ** 2 + gx * (piece[3](np, t) - x) ** 2
+    best = np.array([np.min(a * (grid - zi) ** 2 + b * (fg - xi) ** 2)
+                     for zi, xi, a, b in zip(z, x, gz, gx, strict=True)])
+    assert got[0] == pytest.approx(0.010665, rel=1e-4)
+    assert np.all(got <= best + 1e-6 * (1 + best)), np.max(got / best)
+
+
 def test_piecewise_inference_takes_the_upper_piece_within_rounding_of_a_tie() -> None:
     """z = -2.2e-16 between x = 0 on (-inf, -0.5] and x = 1 on [0.5, inf): the map took
     x = 0 while its z went to the upper piece's 0.5, a point not in the set (found by the
