@@ -187,37 +187,45 @@ def _printed(expr):
     return eval(code, {"__builtins__": {}, "math": math, "_erf": _erf})
 
 
-MARKS = 16  # the most turning points a piece's table holds (those nearest 0)
+MARKS = 16  # the most marks a piece's table holds (those nearest 0)
 
 
 def curve_marks(expr, lo: float = -math.inf, hi: float = math.inf) -> tuple[float, ...]:
-    """The turning points of a smooth piece's curve (f′ = 0) inside (lo, hi) ∩ [−100, 100],
-    the MARKS of them nearest 0: extra points of the free projection's window
-    search (lwlc/sets/smooth.py curve_piece_candidate), which missed a narrow peak seen
-    from far away; in ascending order. Found numerically, so that any curve takes
-    milliseconds (sympy's solveset took 11 s for one of the tests' curves): the sign
-    changes of f′ on 20001 even points of [−100, 100], each bisected to the last bit."""
-    df = curve_functions(expr, lo, hi)[1]
+    """The turning points (f′ = 0) and inflection points (f″ = 0) of a smooth piece's
+    curve inside (lo, hi) ∩ [−100, 100], the MARKS of them nearest 0, in ascending
+    order: extra points of the free projection's window search (lwlc/sets/smooth.py
+    curve_piece_candidate). Its even points missed a narrow peak seen from far away, and
+    the valley of a steep step (1/(1 + exp(−100 z)) from (1.58, −3.37) lies beside its
+    inflection point, between two of them: 1.2 % of random points missed. Found
+    numerically, so that any curve takes milliseconds (sympy's solveset took 11 s for
+    one of the tests' curves): the sign changes of f′ and f″ on 20001 even points of
+    [−100, 100], each bisected to the last bit."""
+    _, df, d2f = curve_functions(expr, lo, hi)
     grid = np.linspace(-100.0, 100.0, 20001)
     grid = grid[(grid > lo) & (grid < hi)]
     if grid.size < 2:
         return ()
+    points = sorted({*_sign_changes(df, grid), *_sign_changes(d2f, grid)}, key=abs)
+    return tuple(sorted(points[:MARKS]))
+
+
+def _sign_changes(g, grid: np.ndarray) -> list[float]:
+    """The points where g(np, t) changes sign between neighbours of `grid`, skipping
+    exact zeros (f′ underflows to 0 far out on a flat curve, tanh beyond 19, which is no
+    turning point), each bisected to the last bit."""
     with np.errstate(all="ignore"):
-        slope = np.asarray(df(np, grid), dtype=float)
-        # between neighbours of opposite sign, skipping exact zeros: f′ underflows to 0
-        # far out on a flat curve (tanh beyond 19), which is no turning point
-        keep = (slope != 0.0) & np.isfinite(slope)
-        grid, slope = grid[keep], slope[keep]
-        left = np.flatnonzero(np.sign(slope[:-1]) != np.sign(slope[1:]))
+        value = np.asarray(g(np, grid), dtype=float)
+        keep = (value != 0.0) & np.isfinite(value)
+        grid, value = grid[keep], value[keep]
+        left = np.flatnonzero(np.sign(value[:-1]) != np.sign(value[1:]))
         a, b = grid[left], grid[left + 1]
-        sa = np.sign(slope[left])
-        for _ in range(60):  # bisection: each bracket to the last bit (or f′ = 0)
+        sa = np.sign(value[left])
+        for _ in range(60):
             mid = 0.5 * (a + b)
-            sign = np.sign(np.asarray(df(np, mid), dtype=float))
+            sign = np.sign(np.asarray(g(np, mid), dtype=float))
             a = np.where((sign == sa) | (sign == 0), mid, a)
             b = np.where(sign != sa, mid, b)
-    points = sorted({float(v) for v in 0.5 * (a + b) if math.isfinite(v)}, key=abs)
-    return tuple(sorted(points[:MARKS]))
+    return [float(v) for v in 0.5 * (a + b) if math.isfinite(v)]
 
 
 def curve_functions(expr, lo: float = -math.inf, hi: float = math.inf):

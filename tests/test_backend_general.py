@@ -468,7 +468,7 @@ def test_finite_ranges_stop_only_where_a_precision_overflows():
     assert df(np, np.asarray([1000.0]))[0] == 1.0 and d2f(np, np.asarray([1000.0]))[0] == 0.0
 
 
-def test_a_curves_turning_points_are_searched_so_a_narrow_peak_far_away_is_found(tmp_path):
+def test_a_curves_marks_are_searched_so_a_narrow_peak_far_away_is_found(tmp_path):
     """2 exp(-z^2) - 1 from (-10.7, 15) with the majority net's metric (gz 1, gx 2) went to
     the tail (d² 512.6) past the peak (506.1): the window search's 33 points stepped over
     it, and `lwlc test` passed (a user test). The compiler gives each curve piece its
@@ -484,10 +484,14 @@ def test_a_curves_turning_points_are_searched_so_a_narrow_peak_far_away_is_found
 
     z = sympy.Symbol("z", real=True)
     bump = 2 * sympy.exp(-z ** 2) - 1
-    assert curve_marks(bump) == pytest.approx((0.0,), abs=1e-15)
+    # its peak and its two inflection points
+    half = 1 / math.sqrt(2)
+    assert curve_marks(bump) == pytest.approx((-half, 0.0, half), abs=1e-15)
     assert curve_marks(z ** 3 - z, -2.0, 0.0) == pytest.approx((-1 / math.sqrt(3),))
-    # f' underflows to 0 on tanh's flat ends: no turning point; a periodic curve's nearest 0
-    assert curve_marks(sympy.tanh(z)) == () and len(curve_marks(sympy.sin(5 * z))) == 16
+    # f' and f'' underflow to 0 on tanh's flat ends: no marks there, its inflection at 0;
+    # a periodic curve's nearest 0
+    assert curve_marks(sympy.tanh(z)) == pytest.approx((0.0,), abs=1e-15)
+    assert len(curve_marks(sympy.sin(5 * z))) == 16
     piece = ("curve", -math.inf, math.inf, *curve_functions(bump), curve_marks(bump))
     rng = np.random.default_rng(0)
     Z, X = np.r_[-10.7051, rng.uniform(-20, 20, 300)], np.r_[15.0091, rng.uniform(-20, 20, 300)]
@@ -524,7 +528,7 @@ def test_a_curves_turning_points_are_searched_so_a_narrow_peak_far_away_is_found
                                       "\nsolve rrr("))
     for backend in ("numpy", "jax"):
         solver = load_solver(compile_model(path, None, backend).source)
-        assert solver.PIECES_bump[0][6] == pytest.approx((0.0,), abs=1e-15)
+        assert solver.PIECES_bump[0][6] == pytest.approx((-half, 0.0, half), abs=1e-15)
 
 
 def test_data_that_fix_x_where_a_curve_only_approaches_warn(tmp_path):
