@@ -405,7 +405,7 @@ class SolverWriter:
                 from lwlc.backends.curves import curve_marks, curve_source  # sympy
 
                 self.curves += curve_source(base, p.curve, p.lo, p.hi)
-                marks = curve_marks(p.curve, p.lo, p.hi)  # its turning points
+                marks = curve_marks(p.curve, p.lo, p.hi)  # turning, inflection points
                 shown = f", ({''.join(f'{num(v)}, ' for v in marks)})" if marks else ""
                 items.append(f'("curve", {num(p.lo)}, {num(p.hi)}, {base}, {base}_d, '
                              f"{base}_d2{shown})")

@@ -171,7 +171,7 @@ def curve_piece_candidate(
     marks: "tuple" = (),
 ) -> "tuple":
     """Nearest point (t, f(t)) of one curve piece and its squared distance gz Δz² + gx
-    Δx². ``marks``: the curve's turning points (f′ = 0), which each round of the
+    Δx². ``marks``: the curve's turning and inflection points, which each round of the
     window search scores too: its 33 even points can step over a narrow peak far from
     (z, x) (2 exp(−z²) − 1 from (−10.7, 15) went to the tail, 1.3 % farther)."""
     zero = xp.zeros_like(z + x + gz + gx)
