@@ -1,5 +1,5 @@
 """Smooth activation curves: pieces ``("curve", lo, hi, f, df, d2f[, marks])``, x = f(z)
-on [lo, hi], ``marks`` its turning points where the compiler finds them.
+on [lo, hi], ``marks`` its turning and inflection points where the compiler finds them.
 
 ``f``, ``df``, ``d2f`` are elementwise functions ``(xp, t) -> array`` (the compiler
 generates them with sympy; the tests write tanh, sigmoid, softplus and a cubic by hand).
