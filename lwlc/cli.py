@@ -105,6 +105,14 @@ SetOpt = Annotated[
                  "tolerance, epochs, seed, restart, batch or a batch part's size). "
                  "Repeatable; a later one of the same NAME wins."),
 ]
+UseSetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", metavar="NAME=VALUE",
+                 help="Override a model parameter (as in training: a param that training "
+                 "changed takes its trained value unless set here) or a batch or a batch "
+                 "part's size. Solver settings (beta, iterations, seed...) are refused. "
+                 "Repeatable; a later one of the same NAME wins."),
+]
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="numpy (float64 reference) or "
                                          "jax (compiled).")]
 
@@ -603,7 +611,7 @@ def evaluate(
                                          "restarts.npz with --start.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Data to evaluate on (file "
                     "or generator spec); default: the model's `data test`.")] = None,
-    set_: SetOpt = None,
+    set_: UseSetOpt = None,
     backend: BackendOpt = "numpy",
     start: StartOpt = None,
 ) -> None:
@@ -636,7 +644,7 @@ def predict(
                                                 help="Write predictions "
                                                 "(one per line) here (default or -: "
                                                 "print them).")] = None,
-    set_: SetOpt = None,
+    set_: UseSetOpt = None,
     backend: BackendOpt = "numpy",
     start: StartOpt = None,
 ) -> None:

@@ -34,7 +34,13 @@ import numpy as np
 from . import data as datamod
 from . import diverge, ir, resources, rundir
 from .compiler import Compiled, compile_model, load_solver
-from .elaborate import input_problems, label_problems, names_read, training_inputs
+from .elaborate import (
+    SOLVER_SETTINGS,
+    input_problems,
+    label_problems,
+    names_read,
+    training_inputs,
+)
 from .errors import DataError, LwlcError, ModelError, SolverError, Span
 from .files import interrupts_held, publish, temp_for
 
@@ -1153,7 +1159,14 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
              start: int | None = None):
     """The compiled model, its solver and trained parameters (of start `start` of a
     restarts.npz). A model `param` that training changed (--set) and this command does
-    not set takes its trained value."""
+    not set takes its trained value. A solver setting is refused: inference runs no
+    solver, and `--set iterations=500` changed nothing without a word."""
+    solver_only = [k for k in overrides if k in SOLVER_SETTINGS]
+    if solver_only:
+        raise LwlcError(f"--set {', '.join(solver_only)}: the solver's settings for training; "
+                        "evaluating and predicting run no solver",
+                        hint="drop it; --set here takes the model's params (e.g. margin) and "
+                             "batch sizes")
     params, meta = load_params(params_path)
     params = one_start(params, meta, str(params_path), start)
     compiled = compile_model(model, overrides, backend)

@@ -152,6 +152,16 @@ def test_train_evaluate_predict(tmp_path):
     assert r.exit_code == 0, r.output
     lines = (tmp_path / "pred.txt").read_text().split()
     assert len(lines) == 64 and set(lines) <= {"0", "1"}
+    # a solver setting changes nothing here: refused, not ignored (a user test), a param is
+    # taken
+    for cmd in ("evaluate", "predict"):
+        r = run(cmd, ROOT / "models" / "majority.lwl", "--params", out / "params.npz",
+                "--data", spec, "-s", "iterations=500", "-s", "seed=3")
+        assert r.exit_code == 1 and "--set iterations, seed: the solver's settings" in r.output
+        assert "Traceback" not in r.output
+    r = run("evaluate", ROOT / "models" / "majority.lwl", "--params", out / "params.npz",
+            "--data", spec, "-s", "margin=0.2")
+    assert r.exit_code == 0, r.output
 
 
 def test_predict_takes_unlabeled_data(tmp_path):
