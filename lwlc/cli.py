@@ -736,8 +736,14 @@ def test_sets(
     _run(body)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The command line; a Ctrl-C before a command's body runs (typer building the
+    commands) ends as one inside it does, without a traceback."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("lwlc: interrupted", markup=False)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

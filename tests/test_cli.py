@@ -1218,3 +1218,28 @@ def test_xla_out_of_memory_is_an_out_of_memory_error():
     assert _out_of_memory(type("XlaRuntimeError", (RuntimeError,), {})("RESOURCE_EXHAUSTED"))
     assert _out_of_memory(MemoryError("Unable to allocate 110. MiB"))
     assert not _out_of_memory(jax_error("INTERNAL: a shape mismatch"))
+
+
+@pytest.mark.parametrize("stage", ["imports", "commands"])
+def test_a_ctrl_c_while_lwlc_loads_ends_without_a_traceback(stage):
+    """A Ctrl-C in the first half second of any command, while Python imports typer and
+    rich or typer builds the commands, printed a traceback (a user test): it ends as one
+    inside a command does. The Ctrl-C is raised where it would land, by a stand-in for
+    the import of rich or for typer's get_command."""
+    stop = {
+        "imports": "class Stop:\n"
+                   "    def find_spec(self, name, path=None, target=None):\n"
+                   "        if name == 'rich':\n"
+                   "            raise KeyboardInterrupt\n"
+                   "sys.meta_path.insert(0, Stop())\n",
+        "commands": "import typer.main\n"
+                    "def stop(*args):\n"
+                    "    raise KeyboardInterrupt\n"
+                    "typer.main.get_command = stop\n",
+    }[stage]
+    code = f"import sys\n{stop}sys.argv = ['lwlc', 'check', 'm.lwl']\n" \
+           "from lwlc.__main__ import main\nmain()\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "lwlc: interrupted\n"
