@@ -116,8 +116,9 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
 def output_file(path: str | os.PathLike, option: str = "--output",
                 inputs: tuple = ()) -> Path:
     """``path`` checked as a file to write: not a directory, not one of the command's
-    `inputs` (the model, its parameters, its data: the output would replace them), and
-    its folder created. A LwlcError (not an OSError) when it cannot be."""
+    `inputs` (the model, its parameters, its data: the output would replace them), not a
+    file of a training run (beside a run.json), and its folder created. A LwlcError (not
+    an OSError) when it cannot be."""
     path = Path(path)
     if path.is_dir():
         raise LwlcError(f"{option} {path} is a directory, not a file",
@@ -128,6 +129,15 @@ def output_file(path: str | os.PathLike, option: str = "--output",
                 raise LwlcError(f"{option} {path} is the file this command reads ({given}): "
                                 "writing it would replace it",
                                 hint="write the output to another file")
+    from . import rundir
+
+    run_files = (rundir.RUN, *rundir.OUTPUTS, *rundir.RESTARTS, rundir.LOCK)
+    if path.name in run_files and (path.parent / rundir.RUN).is_file():
+        # `predict -o RUN/log.csv` replaced the run's epoch log (a user test)
+        raise LwlcError(f"{option} {path} is a file of the training run in {path.parent} "
+                        "(lwlc train wrote it): writing it would replace it",
+                        hint=f"write the output to another file, e.g. "
+                             f"{path.parent / 'predictions.txt'}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -513,8 +513,16 @@ def test_an_output_is_never_a_file_the_model_reads(tmp_path):
         r = run("predict", model, "--params", out / "params.npz", "-o", tmp_path / target)
         assert r.exit_code == 1 and "is the file this command reads" in r.output, r.output
     assert files == {name: (tmp_path / name).read_bytes() for name in files}
+    # nor a file of the run it reads (predict -o RUN/log.csv replaced the epoch log)
+    kept = {name: (out / name).read_bytes() for name in ("log.csv", "run.json")}
+    for name in kept:
+        r = run("predict", model, "--params", out / "params.npz", "-o", out / name)
+        assert r.exit_code == 1 and "is a file of the training run" in r.output, r.output
+    assert kept == {name: (out / name).read_bytes() for name in kept}
     r = run("predict", model, "--params", out / "params.npz", "-o", tmp_path / "p.txt")
     assert r.exit_code == 0 and len((tmp_path / "p.txt").read_text().splitlines()) == 32
+    r = run("predict", model, "--params", out / "params.npz", "-o", out / "p.txt")
+    assert r.exit_code == 0, r.output
 
 
 @pytest.mark.parametrize("backend", ["numpy", "jax"])
