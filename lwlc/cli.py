@@ -110,7 +110,8 @@ UseSetOpt = Annotated[
     typer.Option("--set", "-s", metavar="NAME=VALUE",
                  help="Override a model parameter (as in training: a param that training "
                  "changed takes its trained value unless set here) or a batch or a batch "
-                 "part's size. Solver settings (beta, iterations, seed...) are refused. "
+                 "part's size. Solver settings (beta, iterations, seed...) are unused here (a note "
+                 "says so). "
                  "Repeatable; a later one of the same NAME wins."),
 ]
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help="numpy (float64 reference) or "

@@ -42,7 +42,7 @@ from .elaborate import (
     training_inputs,
 )
 from .errors import DataError, LwlcError, ModelError, SolverError, Span
-from .files import interrupts_held, publish, temp_for
+from .files import check_signals, interrupts_held, publish, temp_for
 
 
 @dataclass
@@ -604,6 +604,7 @@ def _solve_in_chunks(solver, state, data, iterations: int, report) -> tuple:
     iteration as the whole would (an even chunk: JAX's loop runs two steps a pass)."""
     done, first, err = 0, None, math.inf
     while done < iterations:
+        check_signals()
         n = min(ONE_BATCH_CHUNK, iterations - done)
         state, steps, e0, err = solver.solve_batch(state, data, iterations=n)
         first = e0 if first is None else first
@@ -920,6 +921,7 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
             batch_errs: dict[str, list[float]] = {}
             t_epoch = time.perf_counter()
             for bi in range(n_batches):
+                check_signals()  # a Ctrl-C whose exception a finalizer swallowed
                 idx = order[bi * per_batch:(bi + 1) * per_batch]
                 data = batch_data(compiled, train_set, idx, own)
                 if m.samples:
@@ -1159,14 +1161,12 @@ def _trained(model: str, params_path: str, overrides: dict, backend: str, warn=N
              start: int | None = None):
     """The compiled model, its solver and trained parameters (of start `start` of a
     restarts.npz). A model `param` that training changed (--set) and this command does
-    not set takes its trained value. A solver setting is refused: inference runs no
-    solver, and `--set iterations=500` changed nothing without a word."""
+    not set takes its trained value. A solver setting is noted as unused: inference runs
+    no solver, and `--set iterations=500` changed nothing without a word."""
     solver_only = [k for k in overrides if k in SOLVER_SETTINGS]
-    if solver_only:
-        raise LwlcError(f"--set {', '.join(solver_only)}: the solver's settings for training; "
-                        "evaluating and predicting run no solver",
-                        hint="drop it; --set here takes the model's params (e.g. margin) and "
-                             "batch sizes")
+    if solver_only and warn is not None:
+        warn(f"--set {', '.join(solver_only)}: the solver's settings for training, unused "
+             "here: evaluating and predicting run no solver")
     params, meta = load_params(params_path)
     params = one_start(params, meta, str(params_path), start)
     compiled = compile_model(model, overrides, backend)

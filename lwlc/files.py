@@ -156,14 +156,39 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+# the signals that `stops_cleanly` turned into exceptions, kept until `check_signals`:
+# Python ignores an exception raised in a finalizer (a __del__ or weakref callback), where
+# a signal lands now and then while JAX frees buffers, and a run trained on after two
+# Ctrl-Cs (seen once)
+_SIGNALS: list[int] = []
+
+
 def _terminated(signum, frame) -> None:
+    _SIGNALS.append(signum)
     raise Terminated(signum)
+
+
+def _interrupted(signum, frame) -> None:
+    _SIGNALS.append(signum)
+    raise KeyboardInterrupt
+
+
+def check_signals() -> None:
+    """Raise, at a point where it is safe, a signal of `stops_cleanly` whose exception
+    went nowhere (see _SIGNALS); nothing where none came."""
+    import signal
+
+    if _SIGNALS:
+        signum = _SIGNALS[0]
+        _SIGNALS.clear()
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
 
 @contextlib.contextmanager
 def stops_cleanly():
-    """Within the block (on the main thread), SIGTERM and SIGHUP raise `Terminated`, where
-    nothing else handles them."""
+    """Within the block (on the main thread), SIGTERM and SIGHUP raise `Terminated` and
+    SIGINT KeyboardInterrupt, where nothing else handles them, and each is noted for
+    `check_signals`."""
     import signal
     import threading
 
@@ -174,11 +199,15 @@ def stops_cleanly():
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
             previous[sig] = signal.signal(sig, _terminated)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupted)
+    _SIGNALS.clear()
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _SIGNALS.clear()
 
 
 @contextlib.contextmanager
@@ -195,7 +224,7 @@ def interrupts_held():
         return
     held = [sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
             if sig is not None and signal.getsignal(sig) in (signal.default_int_handler,
-                                                              _terminated)]
+                                                              _terminated, _interrupted)]
     caught: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
                 for sig in held}
@@ -205,4 +234,7 @@ def interrupts_held():
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if caught:
+        handler = previous[caught[0]]
+        if callable(handler) and handler is not signal.default_int_handler:
+            handler(caught[0], None)  # noted, as it would have been
         raise KeyboardInterrupt if caught[0] == signal.SIGINT else Terminated(caught[0])

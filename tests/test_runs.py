@@ -837,3 +837,34 @@ def test_resuming_a_one_batch_run_says_its_state_starts_again(tmp_path):
     r = CliRunner().invoke(app, [*base, "--set", "epochs=2", "--resume"])
     assert r.exit_code == 0, r.output
     assert "the resumed run warm-starts it again from the saved parameters" in r.output
+
+
+def test_a_ctrl_c_that_a_finalizer_swallowed_stops_the_run_at_the_next_batch(tmp_path,
+                                                                            monkeypatch):
+    """A Ctrl-C that lands in a finalizer (a __del__ or weakref callback, as JAX frees
+    buffers) raises a KeyboardInterrupt that Python ignores: a run sent two Ctrl-Cs trained
+    on (seen once, a user test). The signal is noted, and the run stops at the next batch."""
+    from lwlc import driver
+
+    class SignalsInFinalizer:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs here, and its exception is ignored
+                pass
+
+    calls = []
+    batch_data = driver.batch_data
+
+    def batch_data_then_swallowed_ctrl_c(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            SignalsInFinalizer()  # made and freed at once
+        return batch_data(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "batch_data", batch_data_then_swallowed_ctrl_c)
+    model = str(Path(__file__).resolve().parents[1] / "models" / "majority.lwl")
+    r = CliRunner().invoke(app, ["train", model, "--data", "majority:depth=2,limit=64",
+                                 "--set", "batch=32", "--set", "iterations=2",
+                                 "--set", "epochs=50", "-q", "-o", str(tmp_path / "r")])
+    assert r.exit_code == 130, r.output
+    assert len(calls) == 1  # stopped before the second batch
