@@ -796,14 +796,19 @@ def _boolearn_types_problem(lines: list[tuple[int, list[re.Match]]]) -> str | No
     """What is wrong with the types on a boolearn-shaped header's lines 2 and 3, else None:
     inputs are of type 0 (analog), 1 or 2 (Boolean); outputs 0 or 2, or ``N 1`` (a class
     index over N classes)."""
-    (iline, (in_type, _)), (oline, (out_type, out_count)) = lines[1], lines[2]
+    (iline, (in_type, in_count)), (oline, (out_type, out_count)) = lines[1], lines[2]
     if int(in_type.group()) not in (0, 1, 2):
         return (f"line {iline}'s input type {_show(in_type.group())} is not one of "
-                "boolearn's types (0 analog, 1 or 2 Boolean)")
-    if int(out_type.group()) not in (0, 2) and int(out_count.group()) != 1:
+                "boolearn's types (0 analog, 2 Boolean; 1 for generators)")
+    if int(in_type.group()) == 1 and int(in_count.group()) > 0:
+        return (f"line {iline}'s input type 1 is boolearn's 1-hot generators, for a "
+                "generative task (input count 0); inputs are of type 0 (analog) or 2 "
+                "(Boolean)")
+    otype, ocount = int(out_type.group()), int(out_count.group())
+    if otype not in (0, 2) and (ocount != 1 or otype == 1):
         return (f"line {oline}'s output type {_show(out_type.group())} is not one of "
-                "boolearn's types (0 analog, 2 Boolean, or N with the count 1: a class index "
-                "over N classes)")
+                "boolearn's types (0 analog, 2 Boolean, or N >= 2 with the count 1: a class "
+                "index over N classes)")
     return None
 
 
@@ -895,6 +900,22 @@ def _parse_boolearn(raw: bytes, header: tuple, where: str, name: str,
         kind, number = ("input", col_i + 1) if col_i < n_in else ("output", col_i - n_in + 1)
         raise DataError(f"item {item + 1}: {kind} {number} is not finite (NaN and infinity "
                         "are not allowed)", path=where, line=line, col=col)
+    # analog columns (type 0) hold values in [0, 1] (boolearn's README)
+    analog = np.zeros(per_item, dtype=bool)
+    analog[:n_in] = int(in_type.group()) == 0
+    analog[n_in:] = otype == 0 and not classes
+    beyond = analog & ((table < 0.0) | (table > 1.0))
+    if beyond.any():
+        item, col_i = (int(v) for v in np.argwhere(beyond)[0])
+        line, col = _line_col(raw, body_start + _token_offset(body, item * per_item + col_i))
+        kind, number, declared = (("input", col_i + 1, iline) if col_i < n_in
+                                  else ("output", col_i - n_in + 1, oline))
+        raise DataError(
+            f"item {item + 1}: {kind} {number} is {table[item, col_i]:g}, outside [0, 1]: "
+            f"line {declared} declares analog {kind}s (type 0), which boolearn holds in "
+            "[0, 1]", path=where, line=line, col=col,
+            hint="scale the values into [0, 1], or give the data in the paper's format, "
+                 "which takes any value (docs/data.md)")
     # Boolean columns (type 2) hold 0 or 1: an analog value there is a mistaken type
     boolean = np.zeros(per_item, dtype=bool)
     boolean[:n_in] = int(in_type.group()) == 2

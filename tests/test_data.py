@@ -116,6 +116,11 @@ def test_the_shared_boolearn_tasks_load():
      "item 2: input 2 is 0.5, not 0 or 1: line 2 declares Boolean inputs (type 2)"),
     ("2\n2 2\n2 2\n0 1\n1 0\n\n1 1\n0 0.25\n", 8, 3,
      "item 2: output 2 is 0.25, not 0 or 1: line 3 declares Boolean outputs (type 2)"),
+    # an analog value beyond [0, 1] was read as it stood (a user test)
+    ("2\n0 2\n2 1\n0 0.5 1\n1 1.5 0\n", 5, 3,
+     "item 2: input 2 is 1.5, outside [0, 1]: line 2 declares analog inputs (type 0)"),
+    ("2\n2 2\n0 1\n0 1 0.25\n1 0 -1\n", 5, 5,
+     "item 2: output 1 is -1, outside [0, 1]: line 3 declares analog outputs (type 0)"),
     # no items: an error without a file or line (a user test)
     ("0\n2 5\n2 1\n", 1, 1, "the header announces 0 items"),
     # 3 items where the header says 2: read as 14 unlabeled items of 2 numbers (a user test)
@@ -130,7 +135,13 @@ def test_boolearn_errors_are_located(tmp_path, content, line, col, fragment):
 
 @pytest.mark.parametrize("content, problem", [
     ("3\n7 2\n2 1\n0 1 1\n1 1 0\n0 0 1\n",
-     "line 2's input type 7 is not one of boolearn's types (0 analog, 1 or 2 Boolean)"),
+     "line 2's input type 7 is not one of boolearn's types (0 analog, 2 Boolean; 1 for "
+     "generators)"),
+    # type 1 is for generators only, and a class index over 1 class is none (a user test)
+    ("3\n1 2\n2 1\n0 1 1\n1 1 0\n0 0 1\n",
+     "line 2's input type 1 is boolearn's 1-hot generators, for a generative task"),
+    ("3\n2 2\n1 1\n0 1 1\n1 1 0\n0 0 1\n",
+     "line 3's output type 1 is not one of boolearn's types"),
     ("3\n2 2\n5 2\n0 1 1 0\n1 1 0 0\n0 0 1 1\n",
      "line 3's output type 5 is not one of boolearn's types"),
 ])
@@ -276,7 +287,7 @@ def test_bad_header(tmp_path, content, col, fragment):
 
 def test_a_huge_boolearn_header_number_is_located(tmp_path):
     """It was an internal error (OverflowError)."""
-    e = error_of(write(tmp_path, "b.dat", "4\n1 2\n2 99999999999999999999\n1 0 0\n"))
+    e = error_of(write(tmp_path, "b.dat", "4\n2 2\n2 99999999999999999999\n1 0 0\n"))
     assert "header number 99999999999999999999 is larger" in e.message
     assert (e.line, e.col) == (3, 3)
 
