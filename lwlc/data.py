@@ -1086,7 +1086,11 @@ def _read_file(path: Path, shown: str) -> tuple[bytes, str]:
     if magic in (b"PK\x03\x04", b"PK\x05\x06"):
         try:
             with zipfile.ZipFile(path if regular else io.BytesIO(payload)) as z:
-                members = [i for i in z.infolist() if not i.is_dir()]
+                # macOS's Finder adds __MACOSX/._name (resource forks) and .DS_Store
+                members = [i for i in z.infolist() if not i.is_dir()
+                           and not i.filename.startswith("__MACOSX/")
+                           and not i.filename.rsplit("/", 1)[-1].startswith("._")
+                           and i.filename.rsplit("/", 1)[-1] != ".DS_Store"]
                 if members and all(i.filename.endswith(".npy") for i in members):
                     raise DataError("a NumPy archive (.npz) is not a data format lwlc reads",
                                     path=shown, hint=_AS_TEXT)

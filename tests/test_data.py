@@ -189,6 +189,18 @@ def test_zip_single_member_and_directory_entries(tmp_path):
     assert ds.name == "d.zip"
 
 
+def test_a_zip_made_by_macos_finder_reads_its_one_data_file(tmp_path):
+    """Finder's "Compress" adds __MACOSX/._name resource forks (and .DS_Store): such a zip
+    was refused as holding 2 data files (a user test)."""
+    z = tmp_path / "d.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("data/train.txt", "2 2\n1 2 1\n3 4 0\n")
+        f.writestr("__MACOSX/data/._train.txt", b"\x00\x05\x16\x07")
+        f.writestr("data/.DS_Store", b"Bud1")
+    ds = D.load(str(z))
+    np.testing.assert_array_equal(ds.inputs, [[1, 2], [3, 4]])
+
+
 def test_zip_error_location_names_member(tmp_path):
     z = tmp_path / "d.zip"
     with zipfile.ZipFile(z, "w") as f:
