@@ -206,10 +206,12 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
                             hint="give every process the address of process 0, e.g. "
                             "--coordinator host0:12345")
         return 1
+    # each number named as the user gave it: the flag, or the variable
+    n_named, id_named = "--num-processes ", "--process-id "
     if num_processes is None:
-        num_processes = _env_int("LWLC_NUM_PROCESSES")
+        num_processes, n_named = _env_int("LWLC_NUM_PROCESSES"), "LWLC_NUM_PROCESSES="
     if process_id is None:
-        process_id = _env_int("LWLC_PROCESS_ID")
+        process_id, id_named = _env_int("LWLC_PROCESS_ID"), "LWLC_PROCESS_ID="
     hint = ("run the same command on every host, with --num-processes N and its own "
             "--process-id 0 ... N-1 (or LWLC_NUM_PROCESSES and LWLC_PROCESS_ID)")
     named = f"{where}{'' if where.endswith('=') else ' '}{coordinator}"
@@ -225,8 +227,8 @@ def _join_processes(backend: str, coordinator: str | None, num_processes: int | 
         missing = "--num-processes" if num_processes is None else "--process-id"
         raise LwlcError(f"{named}: {missing} is missing", hint=hint)
     if num_processes < 1 or not 0 <= process_id < num_processes:
-        raise LwlcError(f"--process-id {process_id} is not one of 0 ... {num_processes - 1} "
-                        f"(--num-processes {num_processes})", hint=hint)
+        raise LwlcError(f"{id_named}{process_id} is not one of 0 ... {num_processes - 1} "
+                        f"({n_named}{num_processes})", hint=hint)
     from .runtime.jax_loop import init_distributed
 
     if num_processes > 1:

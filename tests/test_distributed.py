@@ -256,6 +256,12 @@ def test_train_process_options_need_the_jax_backend_and_a_coordinator(monkeypatc
                                  "--num-processes", "2", "--process-id", "2"])
     assert r.exit_code == 1 and "--process-id 2 is not one of 0 ... 1" in r.output
     assert "Traceback" not in r.output
+    # a number from the environment is named as the variable (it was called --process-id)
+    monkeypatch.setenv("LWLC_PROCESS_ID", "-1")
+    r = CliRunner().invoke(app, [*cmd, "--backend", "jax", "--coordinator", "127.0.0.1:1",
+                                 "--num-processes", "2"])
+    assert r.exit_code == 1, r.output
+    assert "LWLC_PROCESS_ID=-1 is not one of 0 ... 1 (--num-processes 2)" in r.output
 
 
 if __name__ == "__main__":
