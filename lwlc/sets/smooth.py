@@ -143,7 +143,7 @@ def window_pairs(
     by side (its 33 even points first, in ascending order, its ``n_marks`` marks from
     position ``n_window`` on): the even points' segments, and each mark with the even
     point on either side of it (a narrow peak crosses x between its marks). Slices and
-    a small gather, not a sort: XLA's sort on CPU made the projection 3x slower."""
+    a small gather, not a sort, which XLA on CPU runs slowly."""
     qa, qb = q[..., :32], q[..., 1:33]
     if not n_marks:
         return qa, qb
@@ -246,10 +246,9 @@ def curve_piece_candidate(
     around = xp.stack([n_lo, near, n_hi], axis=-1)
     around = xp.minimum(xp.maximum(around, lo), hi)
     # and the valleys among the last round's points: E'(t)/2 = s(t) turns from < 0 to
-    # > 0 between two of them, the 4 lowest by their ends' E. Between a steep
-    # step's inflection mark and the point beside it lies a valley lower than all points
-    # (1/(1 + exp(-100 z)) from (-2.116, 2.994): E 21.46 at t = 0.046, none of the
-    # points below 22.96)
+    # > 0 between two neighbours, the 6 lowest. Between a steep step's inflection mark
+    # and the point beside it lies a valley lower than all points (1/(1 + exp(-100 z))
+    # from (-2.116, 2.994): E 21.46 at t = 0.046, none of the points below 22.96)
     slope = gz[..., None] * (pts - z[..., None]) + gx[..., None] * (
         fp - x[..., None]
     ) * df(xp, pts)
@@ -317,7 +316,7 @@ def curve_root_step(
     """Safeguarded Newton step on g(t) = f(t) − x with g(neg) < 0 < g(pos), as
     curve_stationary_step: a Newton step that is not half the step before the last
     (``dx_old``) gives way to bisection. exp(1000 z) crossing x from far below moved
-    Newton 1/1000 a step, and points were projected up to 1400x too far."""
+    Newton 1/1000 a step, and points were projected up to 52000x too far."""
     t, neg, pos, dx_old, dx = state
     g = f(xp, t) - x
     dg = df(xp, t)
