@@ -839,6 +839,7 @@ def test_resuming_a_one_batch_run_says_its_state_starts_again(tmp_path):
     assert "the resumed run warm-starts it again from the saved parameters" in r.output
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # its own
 def test_a_ctrl_c_that_a_finalizer_swallowed_stops_the_run_at_the_next_batch(tmp_path,
                                                                             monkeypatch):
     """A Ctrl-C that lands in a finalizer (a __del__ or weakref callback, as JAX frees
