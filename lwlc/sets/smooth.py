@@ -240,13 +240,22 @@ def curve_piece_candidate(
         c_step = xp.where(found, radius / 16.0, c_step)
         crossed = crossed | found
         radius = xp.minimum(radius, xp.sqrt(e_min / gz))
+    # the window cut into 8 segments (where no window point lies in a narrow valley,
+    # a Newton step from a segment's middle can still reach it: a mark-less steep
+    # tanh(40 z) from (-5, 2), gz 0.1, gx 1.5)
+    left = xp.maximum(z - radius, lo)
+    right = xp.minimum(z + radius, hi)
+    frac = xp.arange(9) / 8.0
+    nodes = xp.minimum(
+        left[..., None] + (right - left)[..., None] * frac, right[..., None]
+    )
     # and the two segments from the best point to its neighbours: the window's own
     # segment may hold the global minimum at its end beside a local one, and a steep
     # curve's valley lies between a mark and the point beside it
     around = xp.stack([n_lo, near, n_hi], axis=-1)
     around = xp.minimum(xp.maximum(around, lo), hi)
     # and the valleys among the last round's points: E'(t)/2 = s(t) turns from < 0 to
-    # > 0 between two neighbours, the 6 lowest. Between a steep step's inflection mark
+    # > 0 between two neighbours, the 4 lowest. Between a steep step's inflection mark
     # and the point beside it lies a valley lower than all points (1/(1 + exp(-100 z))
     # from (-2.116, 2.994): E 21.46 at t = 0.046, none of the points below 22.96)
     slope = gz[..., None] * (pts - z[..., None]) + gx[..., None] * (
@@ -262,7 +271,7 @@ def curve_piece_candidate(
     score = xp.minimum(ea + 2.0 * sa * (meet - even), xp.minimum(ea, eb))
     score = xp.where(turn, score, xp.inf)
     v_lo, v_hi = [], []
-    for _ in range(6):  # the 6 lowest, by argmin (XLA's sort on CPU is slow)
+    for _ in range(4):  # the 4 lowest, by argmin (XLA's sort on CPU is slow)
         j = xp.argmin(score, axis=-1)[..., None]
         has = xp.take_along_axis(score, j, axis=-1)[..., 0] < xp.inf
         v_lo.append(xp.where(has, xp.take_along_axis(even, j, axis=-1)[..., 0], near))
@@ -282,9 +291,13 @@ def curve_piece_candidate(
     beside = xp.stack([crossing - c_step, crossing, crossing + c_step], axis=-1)
     beside = xp.minimum(xp.maximum(beside, lo), hi)
     zc, xc, gzc, gxc = z[..., None], x[..., None], gz[..., None], gx[..., None]
-    a = xp.concatenate([around[..., :-1], beside[..., :-1], v_lo], axis=-1)
-    b = xp.concatenate([around[..., 1:], beside[..., 1:], v_hi], axis=-1)
-    nodes = xp.concatenate([around, beside, v_lo, v_hi], axis=-1)
+    a = xp.concatenate(
+        [nodes[..., :-1], around[..., :-1], beside[..., :-1], v_lo], axis=-1
+    )
+    b = xp.concatenate(
+        [nodes[..., 1:], around[..., 1:], beside[..., 1:], v_hi], axis=-1
+    )
+    nodes = xp.concatenate([nodes, around, beside, v_lo, v_hi], axis=-1)
     state = (0.5 * (a + b), a, b, b - a, b - a)
     t, *_ = _fixed_loop(
         xp,
@@ -527,8 +540,15 @@ def _d2cubic(xp: "ModuleType", t: "Array") -> "Array":
     return 6.0 * t
 
 
+def _marks(points: tuple, lo: float, hi: float) -> tuple:
+    """The marks inside (lo, hi), as the compiler gives a piece (curve_marks): a curve's
+    turning and inflection points."""
+    inside = tuple(p for p in points if lo < p < hi)
+    return (inside,) if inside else ()
+
+
 def tanh_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
-    return ("curve", lo, hi, _tanh, _dtanh, _d2tanh)
+    return ("curve", lo, hi, _tanh, _dtanh, _d2tanh, *_marks((0.0,), lo, hi))
 
 
 def _steep_tanh(xp: "ModuleType", t: "Array") -> "Array":
@@ -546,11 +566,12 @@ def _d2steep_tanh(xp: "ModuleType", t: "Array") -> "Array":
 
 def steep_tanh_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
     """tanh(40 z): a valley of E narrower than the sampling's spacing."""
-    return ("curve", lo, hi, _steep_tanh, _dsteep_tanh, _d2steep_tanh)
+    return ("curve", lo, hi, _steep_tanh, _dsteep_tanh, _d2steep_tanh,
+            *_marks((0.0,), lo, hi))
 
 
 def sigmoid_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
-    return ("curve", lo, hi, _sigmoid, _dsigmoid, _d2sigmoid)
+    return ("curve", lo, hi, _sigmoid, _dsigmoid, _d2sigmoid, *_marks((0.0,), lo, hi))
 
 
 def softplus_piece(lo: float = -math.inf, hi: float = math.inf) -> tuple:
