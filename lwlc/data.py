@@ -399,12 +399,23 @@ def _bits(p: dict, role: str):
 
 @functools.lru_cache(maxsize=1)
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as e:  # pragma: no cover - scikit-learn is a dependency
+    """scikit-learn's 8x8 digits (1797 items), read from the file it ships: importing
+    sklearn.datasets (with SciPy) took 2-3 s of a run; load_digits reads the same file."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
         raise DataError("the digits generator needs scikit-learn, which is not installed",
-                        hint="pip install scikit-learn") from e
-    x, y = load_digits(return_X_y=True)
+                        hint="pip install scikit-learn")
+    shipped = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+    try:
+        table = np.loadtxt(shipped / "digits.csv.gz", delimiter=",", ndmin=2)
+    except (OSError, ValueError):  # not where scikit-learn keeps it: ask scikit-learn
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+    else:
+        x, y = table[:, :-1], table[:, -1]
     x = np.asarray(x, dtype=np.float64) / 16.0  # pixels 0..16 -> [0, 1]
     y = np.asarray(y, dtype=np.int64)
     x.setflags(write=False)

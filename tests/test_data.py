@@ -532,6 +532,24 @@ def test_digits_split():
     assert not np.array_equal(D.load("digits:seed=1").labels, tr.labels)
 
 
+
+def test_digits_are_scikit_learns_and_load_without_importing_it():
+    """The generator reads the file scikit-learn ships, as load_digits does; importing
+    sklearn.datasets (and SciPy) took 2-3 s of every digits run."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    got_x, got_y = D._digits_arrays()
+    assert np.array_equal(got_x, x / 16.0) and np.array_equal(got_y, y)
+    code = ("import sys; from lwlc import data; data.load('digits'); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]", done.stdout[-500:]
+
 def test_blobs():
     ds = D.load("blobs:inputs=3,classes=4,items=41,seed=2")
     assert ds.inputs.shape == (41, 3) and ds.n_classes == 4
