@@ -44,8 +44,14 @@ def _steps(path, backend, steps=3, overrides=None):
     params = ref.initial_params(np.random.default_rng(1))
     state = ref.init(params, data)
     errs = []
-    for _ in range(steps):  # the JAX solver's compiled loop, one step at a time
-        state, _, err, _ = solver.solve_batch(state, data, iterations=1, tolerance=0.0)
+    # NumPy's loop; JAX's step jitted alone: its compiled loop inlines two steps, which
+    # doubles the compile of a curve set's projection (the loop is tested on every shipped
+    # model: tests/test_jax.py, tests/test_fast_paths.py)
+    step = (solver.jit(solver.rrr_step) if backend == "jax" else
+            lambda st, d, beta: solver.solve_batch(st, d, iterations=1, tolerance=0.0,
+                                                   beta=beta)[::2])
+    for _ in range(steps):
+        state, err = step(state, data, c.model.solver.beta)
         errs.append(float(err))
     return {k: np.asarray(v) for k, v in state.items()}, errs, solver, params, data
 
@@ -223,19 +229,10 @@ def test_multi_part_classifier_with_odd_names_and_cycles_trains(tmp_path):
     path = HERE / "odd_names_cycles.lwl"
     s = _train(path, "numpy", tmp_path, epochs=2, iterations=10)
     assert s["epochs"] == 2 and s["train_err"] < 0.3  # 3 blobs: chance is 2/3
-    ref, e_ref, _, _, data = _steps(path, "numpy", steps=2)
-    # JAX's step, jitted alone: the compiled loop (two steps inlined) doubles the compile of
-    # the four curve sets, and it is the same step (tests/test_jax.py, tests/test_fast_paths.py)
-    c = compile_model(path, None, "jax")
-    solver = load_solver(c.source)
-    state = _steps(path, "numpy", steps=0)[0]
-    step, e_got = solver.jit(solver.rrr_step), []
-    for _ in range(2):
-        state, err = step(state, data, 0.5)  # solve_batch's default beta for this model
-        e_got.append(float(err))
+    ref, e_ref, *_ = _steps(path, "numpy", steps=2)
+    got, e_got, *_ = _steps(path, "jax", steps=2)
     for k in ref:
-        np.testing.assert_allclose(np.asarray(state[k]), ref[k], rtol=1e-9, atol=1e-9,
-                                   err_msg=k)
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-9, err_msg=k)
     assert e_got == pytest.approx(e_ref, rel=1e-9)
 
 
