@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import stat
 import sys
 
@@ -114,12 +115,17 @@ def _majority(backend: str, solve: str | None = None, folder=None):
 @pytest.mark.parametrize("iterations", [1, 2, 3, 7])
 @pytest.mark.parametrize("solve", [None, "solve ap(iterations = 9)", "solve dr()",
                                    "solve rrr(beta = 0.7, lam = 0.5)"])
-def test_two_steps_per_pass_stop_where_one_step_at_a_time_stops(iterations, solve, tmp_path):
+def test_two_steps_per_pass_stop_where_one_step_at_a_time_stops(iterations, solve, tmp_path,
+                                                                monkeypatch):
     """An odd budget, and a tolerance met after an odd step: the JAX loop (two steps per
     pass, the second held still past the end) gives NumPy's steps, errors and state, for
-    every method: `ap`, which has no step size, took the step past the end (a user test)."""
+    every method: `ap`, which has no step size, took the step past the end (a user test).
+    The state is small, so the loop would run one step per pass: ONE_STEP_BYTES 0 makes
+    it run two."""
     ref, state, data = _majority("numpy", solve, tmp_path)
     fast, _, _ = _majority("jax", solve, tmp_path)
+    monkeypatch.setattr(fast, "ONE_STEP_BYTES", 0)
+    assert fast.steps_per_pass(state) == 2
     r = ref.solve_batch(dict(state), data, iterations=iterations, tolerance=0.0)
     f = fast.solve_batch(dict(state), data, iterations=iterations, tolerance=0.0)
     assert f[1] == r[1] == iterations
@@ -138,6 +144,23 @@ def test_two_steps_per_pass_stop_where_one_step_at_a_time_stops(iterations, solv
         assert f[1] == r[1] == iterations
         np.testing.assert_allclose(np.asarray(f[0]["w"]), r[0]["w"], rtol=1e-12, atol=1e-12)
 
+
+
+def test_a_small_state_runs_one_step_per_pass_and_a_large_one_two(tmp_path, monkeypatch):
+    """One step per pass up to ONE_STEP_BYTES of state (XLA compiles the step once), two
+    above it (no copy of the state per step); the loop's traced text calls the step that
+    many times, and the steps per pass are part of its executable's key."""
+    fast, state, data = _majority("jax", None, tmp_path)
+    assert fast.steps_per_pass(state) == 1  # 16 items: a few kB
+    args = (jnp.asarray(3), jnp.asarray(0.0), jnp.asarray(0.5))
+    loop = jax.jit(fast._loop, static_argnums=(0, 1))
+    for steps in (1, 2):
+        text = loop.lower(fast.rrr_step, steps, state, data, *args).as_text()
+        assert len(re.findall(r"call @rrr_step\b", text)) == steps
+    monkeypatch.setattr(fast, "ONE_STEP_BYTES", 0)
+    assert fast.steps_per_pass(state) == 2
+    fast.solve_batch(dict(state), data, iterations=2, tolerance=0.0)
+    assert ("rrr_step", 2) in {key[:2] for key in fast._EXECUTABLES}
 
 def test_numpy_update_never_writes_its_input():
     solver, state, data = _majority("numpy")
