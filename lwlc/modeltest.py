@@ -38,7 +38,7 @@ import numpy as np
 
 from . import ir
 from .compiler import Compiled, compile_model, load_solver
-from .errors import LwlcError
+from .errors import LwlcError, did_you_mean
 from .lower import LoweredFamily
 
 TOL = 1e-9  # relative tolerance of the exact projections
@@ -106,12 +106,14 @@ class _Family:
 
 
 def test_model(path: str | Path, overrides: dict[str, float] | None = None, examples: int = 20,
-               seed: int = 0, tamper: Callable[[str, str], str] | None = None) -> list[Result]:
+               seed: int = 0, tamper: Callable[[str, str], str] | None = None,
+               families: tuple[str, ...] = ()) -> list[Result]:
     """Compile a model for NumPy and JAX (float64) and check the emitted projections of every
     family and one RRR step of the whole model; one Result per family and property.
 
     `overrides` are `--set` values; without a batch size among them, `small_batch` picks one.
     `tamper(backend, source)`, for lwlc's own tests, edits an emitted module before it loads.
+    `families`: check only these (by name), and not the whole step (`lwlc test --family`).
     """
     overrides = small_batch(path, overrides)
     np_compiled = compile_model(path, overrides, "numpy")
@@ -121,7 +123,7 @@ def test_model(path: str | Path, overrides: dict[str, float] | None = None, exam
         sources = {b: tamper(b, s) for b, s in sources.items()}
     np_solver = load_solver(sources["numpy"], f"lwlc_test_{np_compiled.model.name}_numpy")
     jax_solver = load_solver(sources["jax"], f"lwlc_test_{np_compiled.model.name}_jax")
-    return check_solvers(np_compiled, np_solver, jax_solver, examples, seed)
+    return check_solvers(np_compiled, np_solver, jax_solver, examples, seed, families)
 
 
 test_model.__test__ = False  # not a pytest test, despite its name
@@ -162,14 +164,26 @@ def small_batch(path: str | Path, overrides: dict[str, float] | None) -> dict[st
 
 
 def check_solvers(compiled: Compiled, np_solver: ModuleType, jax_solver: ModuleType,
-                  examples: int = 20, seed: int = 0) -> list[Result]:
+                  examples: int = 20, seed: int = 0,
+                  families: tuple[str, ...] = ()) -> list[Result]:
     """The checks of `test_model` on loaded NumPy and JAX solver modules of `compiled`."""
     model, plan = compiled.model, compiled.plan
+    names = [lf.family.name for lf in plan.families]
+    for name in families:
+        if name not in names:
+            fam = next((f for f in model.families if f.name == name), None)
+            raise LwlcError(f"--family {name}: the model has no constraint family of that name"
+                            if fam is None else f"--family {name}: the family has no "
+                            "projection to check (it constrains nothing the solver writes)",
+                            hint=did_you_mean(name, names) or
+                            f"its families: {', '.join(names)}")
     rng = np.random.default_rng(seed)
     data = random_data(model, rng)
     results = [_metric_result(model, np_solver, jax_solver)]
     states = example_states(model, np_solver, data, rng, max(2, examples))
     for lf in plan.families:
+        if families and lf.family.name not in families:
+            continue
         fam = _family(model, lf)
         np_project = functools.partial(_np_call, np_solver.project_family, fam.name)
         jax_project = _jax_call(jax_solver.jit(functools.partial(jax_solver.project_family,
@@ -179,7 +193,8 @@ def check_solvers(compiled: Compiled, np_solver: ModuleType, jax_solver: ModuleT
         except Exception as e:  # noqa: BLE001 - an emitted projection that crashes fails
             fam.tallies.setdefault("runs", _Tally()).fail(f"{type(e).__name__}: {e}"[:300])
         results += _family_results(fam)
-    results += _step_results(model, np_solver, jax_solver, data, states, seed)
+    if not families:
+        results += _step_results(model, np_solver, jax_solver, data, states, seed)
     return results
 
 

@@ -293,6 +293,23 @@ def test_the_class_modes_pick_items_in_the_models_metric(tmp_path, mode, bias):
                 .replace("1 on Cb, 5 on Cc", "5 on Cb"))
     path = tmp_path / "weighted.lwl"
     path.write_text(text)
-    results = modeltest.test_model(path, None, examples=6)
+    results = modeltest.test_model(path, None, examples=6, families=("classes",))
     assert not failures(results)
     assert any(r.family == "classes" and r.property == "nearest" for r in results)
+    assert {r.family for r in results} == {"(model)", "classes"}  # the metric, the family
+
+
+def test_lwlc_test_family_checks_only_the_families_named(tmp_path):
+    """`lwlc test --family NAME` checks those families and not the whole step; a name the
+    model lacks is an error with a hint, not a traceback."""
+    r = CliRunner().invoke(app, ["test", str(MAJORITY), "-n", "2", "--no-library",
+                                 "--family", "bias", "-f", "weights"])
+    assert r.exit_code == 0, r.output
+    checked = {line.split("│")[1].strip() for line in r.output.splitlines()
+               if line.startswith("│")}
+    assert checked == {"(model)", "bias", "weights"}, r.output
+    assert "rrr_step" not in r.output
+    r = CliRunner().invoke(app, ["test", str(MAJORITY), "-n", "2", "--no-library",
+                                 "--family", "bais"])
+    assert r.exit_code != 0 and "Traceback" not in r.output
+    assert "no constraint family of that name" in r.output and "'bias'" in r.output
