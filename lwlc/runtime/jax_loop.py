@@ -303,8 +303,8 @@ def run_compiled(step, state, data, iterations, tolerance, beta):
     LAST_COMPILE_SECONDS."""
     global LAST_COMPILE_SECONDS
     state, data = shard(state), shard(data)
-    steps = steps_per_pass(state)
-    key = (step.__name__, steps)
+    per_pass = steps_per_pass(state)
+    key = (step.__name__, per_pass)
     key += tuple((k, v.shape, str(v.dtype)) for k, v in sorted(state.items()))
     key += tuple((k, v.shape, str(v.dtype)) for k, v in sorted(data.items()))
     args = (
@@ -317,7 +317,7 @@ def run_compiled(step, state, data, iterations, tolerance, beta):
         _use_xla_cache()
         loop = jit(_loop, static_argnums=(0, 1), donate_argnums=2)
         with _InterruptsHeld():
-            _EXECUTABLES[key] = loop.lower(step, steps, state, data, *args).compile()
+            _EXECUTABLES[key] = loop.lower(step, per_pass, state, data, *args).compile()
         LAST_COMPILE_SECONDS += time.perf_counter() - t0
     st, steps, first, last = _EXECUTABLES[key](state, data, *args)
     return st, int(steps), float(first), float(last)
