@@ -727,9 +727,10 @@ def test_sets(
         # a piece evaluated at its domain's edge (sqrt(z) at 0) warns in NumPy; the checks
         # themselves find any non-finite projection
         with np.errstate(all="ignore"):
+            # the model's own checks first: an unknown --family stops before the library's
+            emitted = test_model(model, overrides, examples, seed, families=tuple(family or ()))
             results = library_results(model, overrides, examples, seed) if library else []
-            results += test_model(model, overrides, examples, seed,
-                                  families=tuple(family or ()))
+            results += emitted
         sizes = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
         out_console.print(result_table(f"lwlc test {model}" + (f" ({sizes})" if sizes else ""),
                                        results))

@@ -309,7 +309,7 @@ def test_lwlc_test_family_checks_only_the_families_named(tmp_path):
                if line.startswith("│")}
     assert checked == {"(model)", "bias", "weights"}, r.output
     assert "rrr_step" not in r.output
-    r = CliRunner().invoke(app, ["test", str(MAJORITY), "-n", "2", "--no-library",
-                                 "--family", "bais"])
+    r = CliRunner().invoke(app, ["test", str(MAJORITY), "-n", "2", "--family", "bais"])
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert "no constraint family of that name" in r.output and "'bias'" in r.output
+    assert "library" not in r.output  # stopped before the set library's tests ran
