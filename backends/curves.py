@@ -5,8 +5,10 @@ piece."""
 
 from __future__ import annotations
 
+import ast
 import functools
 import math
+import operator
 import struct
 
 import numpy as np
@@ -179,12 +181,49 @@ def _erf(z):
 @functools.lru_cache(maxsize=1024)
 def _printed(expr):
     """`expr` as a callable (xp, z) computing exactly the text that the emitted solvers
-    hold (CurvePrinter, from a sympy tree, never from the model's text): the order of its
-    operations decides where it overflows (100 exp(-100 z)/(1 + exp(-100 z))^2 is
-    inf/inf = NaN from z = -7.09 in float64, where a product taken in another order is
-    0)."""
-    code = compile(f"lambda xp, z: {CurvePrinter().doprint(expr)}", "<curve>", "eval")
-    return eval(code, {"__builtins__": {}, "math": math, "_erf": _erf})
+    hold (CurvePrinter, from a sympy tree, never from the model's text), operation by
+    operation in its order: that order decides where it overflows (100 exp(-100 z)/(1 +
+    exp(-100 z))^2 is inf/inf = NaN from z = -7.09 in float64, where a product taken in
+    another order is 0). The printed text is parsed, never evaluated: _closure takes only
+    the few forms CurvePrinter writes."""
+    return _closure(ast.parse(CurvePrinter().doprint(expr), mode="eval").body)
+
+
+_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.Div: operator.truediv, ast.Pow: operator.pow}
+_XP_FUNCTIONS = {f.split(".")[1] for f in _ARRAY_FUNCTIONS.values() if f.startswith("xp.")}
+
+
+def _closure(node):
+    """A callable (xp, z) for one node of a printed curve: z, a number, math.e or math.pi,
+    + - * / ** and unary minus, a call of an xp function of _ARRAY_FUNCTIONS or _erf."""
+    if isinstance(node, ast.Name) and node.id == "z":
+        return lambda xp, z: z
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        value = node.value
+        return lambda xp, z: value
+    if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "math" and node.attr in ("e", "pi")):
+        value = getattr(math, node.attr)
+        return lambda xp, z: value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _closure(node.operand)
+        if isinstance(node.op, ast.UAdd):
+            return inner
+        return lambda xp, z: -inner(xp, z)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        op, left, right = _OPERATORS[type(node.op)], _closure(node.left), _closure(node.right)
+        return lambda xp, z: op(left(xp, z), right(xp, z))
+    if isinstance(node, ast.Call) and not node.keywords:
+        args = [_closure(a) for a in node.args]
+        f = node.func
+        if isinstance(f, ast.Name) and f.id == "_erf":
+            return lambda xp, z: _erf(*(a(xp, z) for a in args))
+        if (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)
+                and f.value.id == "xp" and f.attr in _XP_FUNCTIONS):
+            name = f.attr
+            return lambda xp, z: getattr(xp, name)(*(a(xp, z) for a in args))
+    raise ValueError(f"no array form of {ast.dump(node)[:80]}")
 
 
 MARKS = 16  # the most marks a piece's table holds (those nearest 0)

@@ -755,3 +755,29 @@ def test_a_node_of_learned_activation_terms_is_inferred_from_the_parameters(back
     state = solver.init(params, {"d": d, "c": np.zeros(8, dtype=np.int64)})
     owners = c.plan.owners["x"]
     np.testing.assert_allclose(np.asarray(state["x"])[:, owners == s], 1.25)
+
+
+def test_a_printed_curve_is_parsed_not_evaluated_and_computes_its_text():
+    """backends/curves.py turns the printed code of a curve into a callable without eval:
+    only z, numbers, math.e / math.pi, arithmetic and the array functions it prints are
+    taken, and the result is the printed text's, bit for bit."""
+    import ast
+    import math
+
+    import sympy
+    from lwlc.backends import curves
+
+    for bad in ("__import__('os')", "xp.load('f')", "z.__class__", "(lambda: 1)()"):
+        with pytest.raises(ValueError, match="no array form"):
+            curves._closure(ast.parse(bad, mode="eval").body)
+    z = sympy.Symbol("z", real=True)
+    t = np.linspace(-9.0, 9.0, 181)
+    for e in (100 * sympy.exp(-100 * z) / (1 + sympy.exp(-100 * z)) ** 2,
+              sympy.atan(z) + sympy.Rational(1, 5) * sympy.erf(z) - sympy.pi * z ** 3,
+              sympy.sqrt(1 + z ** 2) / sympy.cosh(z) + sympy.E ** (-z) * sympy.Abs(z)):
+        text = curves.CurvePrinter().doprint(e)
+        with np.errstate(all="ignore"):
+            want = eval(f"lambda xp, z: {text}",  # the test's own reference
+                        {"math": math, "_erf": curves._erf})(np, t)
+            got = curves._printed(e)(np, t)
+        np.testing.assert_array_equal(got, want)
