@@ -772,12 +772,19 @@ def test_a_printed_curve_is_parsed_not_evaluated_and_computes_its_text():
             curves._closure(ast.parse(bad, mode="eval").body)
     z = sympy.Symbol("z", real=True)
     t = np.linspace(-9.0, 9.0, 181)
-    for e in (100 * sympy.exp(-100 * z) / (1 + sympy.exp(-100 * z)) ** 2,
-              sympy.atan(z) + sympy.Rational(1, 5) * sympy.erf(z) - sympy.pi * z ** 3,
-              sympy.sqrt(1 + z ** 2) / sympy.cosh(z) + sympy.E ** (-z) * sympy.Abs(z)):
-        text = curves.CurvePrinter().doprint(e)
+    erf = curves._erf
+    cases = (  # each curve with its printed text written out as NumPy, in the same order
+        (100 * sympy.exp(-100 * z) / (1 + sympy.exp(-100 * z)) ** 2,
+         "100*xp.exp(-100*z)/(1 + xp.exp(-100*z))**(2)",
+         lambda z: 100 * np.exp(-100 * z) / (1 + np.exp(-100 * z)) ** (2)),
+        (sympy.atan(z) + sympy.Rational(1, 5) * sympy.erf(z) - sympy.pi * z ** 3,
+         "-math.pi*(z)**(3) + xp.arctan(z) + (1/5)*_erf(z)",
+         lambda z: -math.pi * (z) ** (3) + np.arctan(z) + (1 / 5) * erf(z)),
+        (sympy.sqrt(1 + z ** 2) / sympy.cosh(z) + sympy.E ** (-z) * sympy.Abs(z),
+         "xp.sqrt((z)**(2) + 1)/xp.cosh(z) + xp.exp(-z)*xp.abs(z)",
+         lambda z: np.sqrt((z) ** (2) + 1) / np.cosh(z) + np.exp(-z) * np.abs(z)),
+    )
+    for e, text, numpy_text in cases:
+        assert curves.CurvePrinter().doprint(e) == text
         with np.errstate(all="ignore"):
-            want = eval(f"lambda xp, z: {text}",  # the test's own reference
-                        {"math": math, "_erf": curves._erf})(np, t)
-            got = curves._printed(e)(np, t)
-        np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(curves._printed(e)(np, t), numpy_text(t))
