@@ -703,8 +703,9 @@ def test_sets(
                                           "on the set kinds the model uses.")] = True,
     family: Annotated[list[str] | None, typer.Option(
         "--family", "-f", metavar="NAME",
-        help="Check only this constraint family (repeatable), not the whole RRR step: "
-        "quicker, since each family's JAX projection compiles on its own.")] = None,
+        help="Check only this constraint family (repeatable), not the whole RRR step, and "
+        "run the library's tests of its set kinds only: quicker, since each family's JAX "
+        "projection compiles on its own.")] = None,
     set_: SetOpt = None,
 ) -> None:
     """Property-test the solver the model compiles to. The projections as emitted into its
@@ -728,8 +729,10 @@ def test_sets(
         # themselves find any non-finite projection
         with np.errstate(all="ignore"):
             # the model's own checks first: an unknown --family stops before the library's
-            emitted = test_model(model, overrides, examples, seed, families=tuple(family or ()))
-            results = library_results(model, overrides, examples, seed) if library else []
+            named = tuple(family or ())
+            emitted = test_model(model, overrides, examples, seed, families=named)
+            results = (library_results(model, overrides, examples, seed, families=named)
+                       if library else [])
             results += emitted
         sizes = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
         out_console.print(result_table(f"lwlc test {model}" + (f" ({sizes})" if sizes else ""),

@@ -95,11 +95,13 @@ def set_property_table(model_path, overrides, examples: int):
     return all(r.ok for r in results), result_table(f"set properties for {model_path}", results)
 
 
-def library_results(model_path, overrides, examples: int, seed: int | None = None) -> list:
+def library_results(model_path, overrides, examples: int, seed: int | None = None,
+                    families: tuple[str, ...] = ()) -> list:
     """The set library's property checks (`lwlc.sets._spec.check_kind`) on every set kind a
     model uses, declared activation tables as pieces; one `lwlc.modeltest.Result` per kind and
     property, kind "library", family the constraints that use the set. With `seed`, hypothesis
-    draws the same examples every time (`lwlc test --seed`)."""
+    draws the same examples every time (`lwlc test --seed`). With `families`, only the set
+    kinds those constraint families use (`lwlc test --family`)."""
     from . import sets
     from .elaborate import load_model
     from .lower import lower
@@ -114,6 +116,8 @@ def library_results(model_path, overrides, examples: int, seed: int | None = Non
     modes: dict[str, set[str]] = {}  # a declared table: x free, fixed, or both
     for lf in plan.families:
         f = lf.family
+        if families and f.name not in families:
+            continue
         key = None
         if isinstance(f, ir.BilinearFamily):
             key = "bilinear"

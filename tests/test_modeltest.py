@@ -313,3 +313,15 @@ def test_lwlc_test_family_checks_only_the_families_named(tmp_path):
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert "no constraint family of that name" in r.output and "'bias'" in r.output
     assert "library" not in r.output  # stopped before the set library's tests ran
+
+
+def test_lwlc_test_family_runs_the_library_tests_of_its_set_kinds_only():
+    """With --family, the set library's tests cover the set kinds of the families named: the
+    sphere of `weights`, not majority's relu, margin or bilinear sets."""
+    r = CliRunner().invoke(app, ["test", str(MAJORITY), "-n", "2", "-f", "weights"])
+    assert r.exit_code == 0, r.output
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in r.output.splitlines()
+            if line.startswith("│")]
+    library = {row[2] for row in rows if row[1] == "library"}
+    assert library == {"sphere"}, r.output
+    assert {row[0] for row in rows if row[1] == "library"} == {"weights"}
