@@ -649,6 +649,11 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
                                              cutoff=0.75)
             if near and near[0] != str(previous):
                 hint = f"'{previous}' is not a keyword: did you mean '{near[0]}'? ({hint})"
+        if tok.type != "NAME" and "NAME" in e.expected and re.search(
+                r"\b\w+\s*\([^()]*->[^()]*,\s*$", source[:tok.start_pos]):
+            # `random(D -> H, 3)`: an edge term's options are named
+            hint = ("write each option of an edge term as name = value, as in "
+                    "random(D -> H, fanin = 3, seed = 1)")
         if text == "==" and re.match(r"[ \t]*dot\s*\(", source[tok.end_pos:]):
             # `omega * y[k, j] == dot(...)`: a bilinear constraint writes dot(...) first
             hint = ("write the dot product on the left: dot(x[k, in(j)], w[k, in(j)]) == "

@@ -365,11 +365,13 @@ def test_a_misspelt_keyword_inside_a_statement_is_named_in_the_hint():
      "== dot", "unexpected '=='", "write the dot product on the left: dot("),
     ("constraint classes for k: y[k, C] - b[k, C] in margin(c[k], 0.1) relabel frac%",
      "%", "unexpected character '%'", "a percentage is a number with '%'"),
-], ids=["dot-on-the-right", "percentage-of-a-parameter"])
+    ("edges R = random(D -> H, 3, seed = 1)", "3, seed", "unexpected '3'",
+     "write each option of an edge term as name = value, as in random(D -> H, fanin = 3"),
+], ids=["dot-on-the-right", "percentage-of-a-parameter", "unnamed-edge-option"])
 def test_a_misplaced_dot_product_or_percentage_gets_a_hint_on_how_to_write_it(
         line, where, message, hint):
-    """`omega * y[k, j] == dot(...)` and `relabel frac%` said only what tokens could follow
-    (user tests)."""
+    """`omega * y[k, j] == dot(...)`, `relabel frac%` and `random(D -> H, 3)` said only what
+    tokens could follow (user tests)."""
     src = TINY.replace("solve rrr", f"{line}\nsolve rrr")
     err = parse_error(src)
     check_located(err, *at(src, where), message)
