@@ -782,8 +782,9 @@ def test_version_demo_help_and_lwlc_test_leave_nothing_in_the_current_folder(tmp
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    r = run("test", ROOT / "models" / "nmf_ledm.lwl", "-n", "2")
+    r = run("test", ROOT / "models" / "nmf_ledm.lwl", "-n", "2", "-f", "weights")
     assert r.exit_code == 0, r.output
+    assert "library" in r.output  # hypothesis ran: the set library's tests and the family's
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
 
 
