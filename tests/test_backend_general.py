@@ -236,6 +236,22 @@ def test_multi_part_classifier_with_odd_names_and_cycles_trains(tmp_path):
     assert e_got == pytest.approx(e_ref, rel=1e-9)
 
 
+def test_a_curve_set_projects_the_groups_of_its_family_in_one_call():
+    """A family whose nodes have two in-degrees is two groups; with a curve set it calls the
+    set's projection once on both, side by side (its projection is hundreds of XLA
+    operations: twice compiled before). NumPy = JAX on this model:
+    test_multi_part_classifier_with_odd_names_and_cycles_trains."""
+    import ast
+
+    c = compile_model(HERE / "odd_names_cycles.lwl", None, "jax")
+    tree = ast.parse(c.source)
+    calls = {f.name: sum(isinstance(n, ast.Call) and getattr(n.func, "id", "") ==
+                         "activation_projection" for n in ast.walk(f))
+             for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert calls["constraint_state"] == calls["constraint_data"] == 1, calls
+    assert "STATE_1_EDGES" in c.source and "DATA_1_EDGES" in c.source  # two groups each
+
+
 def test_names_that_differ_in_case_get_their_own_tables():
     c = compile_model(HERE / "odd_names_cycles.lwl")
     solver = load_solver(c.source)

@@ -68,46 +68,104 @@ def convex(fam: ir.ActivationFamily) -> bool:
 
 
 def emit(w, lf: LoweredFamily) -> list[str]:
+    """Per group of nodes (by number of output edges): read z = y − b and x's edges,
+    project, write back. A set with a curve piece projects its groups side by side in one
+    call: its projection is hundreds of XLA operations, which JAX compiles once, not once
+    per group (a family of two in-degrees compiled its curve twice)."""
     fam: ir.ActivationFamily = lf.family
     R = w.rows(fam.part)
     pieces = w.pieces(fam.set)
-    xmetric = float(w.model.variables[fam.x].metric[0])
+    fixed = fam.fixed is not None
+    groups = list(enumerate(lf.groups))
+    if len(groups) == 1 or fam.set.is_affine:
+        lines = []
+        for gi, g in groups:
+            lines += _reads(w, lf, gi, g, R, "")
+            lines.append(_projection(fixed, pieces, "z", "xbar", "gz", "gx", "xnew"))
+            lines += _writes(w, lf, gi, g, R, "")
+        return lines
     lines = []
-    for gi, g in enumerate(lf.groups):
-        ix = w.group_index(lf, gi, g)
+    for gi, g in groups:
+        lines += _reads(w, lf, gi, g, R, f"_{gi}")
+    lines.append("# the groups side by side: one projection of the curve set")
+    z_parts = [f"z_{gi}" for gi, _ in groups]
+    lines.append(f"z = xp.concatenate([{', '.join(z_parts)}], axis=-1)")
+    if fixed:
+        xs = ", ".join(f"xp.broadcast_to(xnew_{gi}, z_{gi}.shape)" for gi, _ in groups)
+        lines.append(f"xnew = xp.concatenate([{xs}], axis=-1)")
+    else:
+        lines.append(f"xbar = xp.concatenate([{', '.join(f'xbar_{gi}' for gi, _ in groups)}], "
+                     "axis=-1)")
+        gzs = ", ".join(f"xp.broadcast_to(gz_{gi}, z_{gi}.shape)" for gi, _ in groups)
+        lines.append(f"gz = xp.concatenate([{gzs}], axis=-1)")
+        gxs = ", ".join(f"xp.full(z_{gi}.shape, gx_{gi}, dtype=z_{gi}.dtype)"
+                        for gi, _ in groups)
+        lines.append(f"gx = xp.concatenate([{gxs}], axis=-1)")
+    lines.append(_projection(fixed, pieces, "z", "xbar", "gz", "gx", "xnew"))
+    start = 0
+    for gi, g in groups:
+        stop = start + len(g.nodes)
+        cut = f"[..., {start}:{stop}]"
+        lines.append(f"znew_{gi} = znew{cut}" if fixed else
+                     f"znew_{gi}, xnew_{gi} = znew{cut}, xnew{cut}")
+        lines += _writes(w, lf, gi, g, R, f"_{gi}")
+        start = stop
+    return lines
+
+
+def _reads(w, lf: LoweredFamily, gi: int, g, R: str, s: str) -> list[str]:
+    """A group's edges of x, y, b and z = y − b (names suffixed `s`); x's consensus and
+    metric, or x's fixed value."""
+    fam: ir.ActivationFamily = lf.family
+    ix = w.group_index(lf, gi, g)
+    fixed = fam.fixed is not None
+    lines = [f"xe{s} = {ix['E'].read('src', fam.x, R)}"]
+    if not fixed:
+        lines.append(f"xbar{s} = xe{s}.mean(axis=-1)  # consensus of x over the node's edges")
+    lines.append(f"y{s} = {ix[fam.y].read('src', fam.y, R)}")
+    lines.append(f"gy{s} = {w.metric(fam.y, ix[fam.y])}")
+    if fam.b:
+        lines.append(f"b{s} = {ix[fam.b].read('src', fam.b, R)}")
+        lines.append(f"gb{s} = {w.metric(fam.b, ix[fam.b])}")
+        lines.append(f"z{s} = y{s} - b{s}" if fixed else
+                     f"z{s}, gz{s} = y{s} - b{s}, gy{s} * gb{s} / (gy{s} + gb{s})"
+                     "  # y, b move oppositely")
+    else:
+        lines.append(f"z{s} = y{s}" if fixed else f"z{s}, gz{s} = y{s}, gy{s}")
+    if fixed:
+        if fam.fixed.input is None:
+            lines.append(f"xnew{s} = xp.full(xe{s}.shape[:-1], {w.num(fam.fixed.constant)})")
+        else:
+            inp = w.model.inputs[fam.fixed.input]
+            cols = w.input_cols(inp, g.nodes, f"{fam.name}_{gi}_cols")
+            lines.append(f"xnew{s} = data[{inp.name!r}][{w.input_rows(inp, fam.part)}, "
+                         f"{cols}]  # x is fixed by the data")
+    else:
         m = g.edges.shape[1]
-        fixed = fam.fixed is not None
-        lines.append(f"xe = {ix['E'].read('src', fam.x, R)}")
-        if not fixed:
-            lines.append("xbar = xe.mean(axis=-1)  # consensus of x over the node's edges")
-        lines.append(f"y = {ix[fam.y].read('src', fam.y, R)}")
-        lines.append(f"gy = {w.metric(fam.y, ix[fam.y])}")
-        if fam.b:
-            lines.append(f"b = {ix[fam.b].read('src', fam.b, R)}")
-            lines.append(f"gb = {w.metric(fam.b, ix[fam.b])}")
-            lines.append("z = y - b" if fixed else
-                         "z, gz = y - b, gy * gb / (gy + gb)  # y, b move oppositely")
-        else:
-            lines.append("z = y" if fixed else "z, gz = y, gy")
-        if fixed:
-            if fam.fixed.input is None:
-                lines.append(f"xnew = xp.full(xe.shape[:-1], {w.num(fam.fixed.constant)})")
-            else:
-                inp = w.model.inputs[fam.fixed.input]
-                cols = w.input_cols(inp, g.nodes, f"{fam.name}_{gi}_cols")
-                lines.append(f"xnew = data[{inp.name!r}][{w.input_rows(inp, fam.part)}, "
-                             f"{cols}]  # x is fixed by the data")
-            lines.append(f"znew = activation_fixed_projection(xp, z, xnew, {pieces})")
-        else:
-            lines.append(f"gx = {w.num(m * xmetric)}  # Lemma 4.1: replicas times x's metric")
-            lines.append(f"znew, xnew = activation_projection(xp, z, xbar, gz, gx, {pieces})")
-        lines.append(ix["E"].put(fam.x, R, "_spread(xnew[..., None], xe.shape)"))
-        if fam.b:
-            lines.append("y, b = activation_yb_update(xp, y, b, znew - z, gy, gb)")
-            lines.append(ix[fam.y].put(fam.y, R, "y"))
-            lines.append(ix[fam.b].put(fam.b, R, "b"))
-        else:
-            lines.append(ix[fam.y].put(fam.y, R, "znew"))
+        xmetric = float(w.model.variables[fam.x].metric[0])
+        lines.append(f"gx{s} = {w.num(m * xmetric)}  # Lemma 4.1: replicas times x's metric")
+    return lines
+
+
+def _projection(fixed: bool, pieces: str, z: str, xbar: str, gz: str, gx: str,
+                xnew: str) -> str:
+    if fixed:
+        return f"znew = activation_fixed_projection(xp, {z}, {xnew}, {pieces})"
+    return f"znew, xnew = activation_projection(xp, {z}, {xbar}, {gz}, {gx}, {pieces})"
+
+
+def _writes(w, lf: LoweredFamily, gi: int, g, R: str, s: str) -> list[str]:
+    """A group's x edges at x's new value, and y (and b) moved with z."""
+    fam: ir.ActivationFamily = lf.family
+    ix = w.group_index(lf, gi, g)
+    lines = [ix["E"].put(fam.x, R, f"_spread(xnew{s}[..., None], xe{s}.shape)")]
+    if fam.b:
+        lines.append(f"y{s}, b{s} = activation_yb_update(xp, y{s}, b{s}, znew{s} - z{s}, "
+                     f"gy{s}, gb{s})")
+        lines.append(ix[fam.y].put(fam.y, R, f"y{s}"))
+        lines.append(ix[fam.b].put(fam.b, R, f"b{s}"))
+    else:
+        lines.append(ix[fam.y].put(fam.y, R, f"znew{s}"))
     return lines
 
 

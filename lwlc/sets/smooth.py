@@ -157,6 +157,78 @@ def window_pairs(
     return qa, xp.concatenate([qb, qm, right], axis=-1)
 
 
+def curve_window_round(
+    xp: "ModuleType",
+    state: "tuple",
+    z: "Array",
+    x: "Array",
+    gz: "Array",
+    gx: "Array",
+    offsets: "Array",
+    lo: float,
+    hi: float,
+    f: "Callable",
+    marks: "tuple",
+) -> "tuple":
+    """One round of curve_piece_candidate's window search: score the window's points
+    (and the curve's marks), keep the best point of all rounds with its neighbours and
+    the bracket of the crossing of the height x nearest to z, and shrink the window's
+    radius to that of the best point."""
+    radius, near, step, best_e, n_lo, n_hi, c_lo, c_hi, c_step, crossed = state[:10]
+    zero = xp.zeros_like(z)
+    pts = z[..., None] + radius[..., None] * offsets
+    if marks:
+        pts = xp.concatenate(
+            [pts, zero[..., None] + xp.asarray(marks, dtype=zero.dtype)], axis=-1
+        )
+    pts = xp.minimum(xp.maximum(pts, lo), hi)
+    fp = f(xp, pts)
+    # and, between two neighbouring points where the curve crosses the height x,
+    # the secant's crossing: on a steep curve the valley of E there is narrower
+    # than the spacing (tanh(40 z) from (0.527, 0.499) was projected onto t = z)
+    shape = (pts, offsets.shape[0], len(marks))
+    even, after = window_pairs(xp, pts, *shape)
+    ga, gb = window_pairs(xp, fp - x[..., None], *shape)
+    cross = ga * gb < 0.0
+    share = ga / xp.where(cross, ga - gb, 1.0)
+    tc = xp.where(cross, even + (after - even) * share, even)
+    e = gz[..., None] * (pts - z[..., None]) ** 2
+    e = e + gx[..., None] * (fp - x[..., None]) ** 2
+    e = xp.where(xp.isnan(e), xp.inf, e)  # NaN: not a candidate
+    pick = xp.argmin(e, axis=-1)[..., None]
+    e_min = xp.min(e, axis=-1)
+    # the best point of all rounds (a later round's window may miss an earlier
+    # round's crossing), with its round's spacing
+    better = e_min <= best_e
+    best_pt = xp.take_along_axis(pts, pick, axis=-1)[..., 0]
+    near = xp.where(better, best_pt, near)
+    # with its neighbours among the round's points, marks included
+    below = xp.max(xp.where(pts < best_pt[..., None], pts, -xp.inf), axis=-1)
+    above = xp.min(xp.where(pts > best_pt[..., None], pts, xp.inf), axis=-1)
+    n_lo = xp.where(better, xp.where(below > -xp.inf, below, best_pt), n_lo)
+    n_hi = xp.where(better, xp.where(above < xp.inf, above, best_pt), n_hi)
+    step = xp.where(better, radius / 16.0, step)  # the even points' spacing
+    best_e = xp.minimum(best_e, e_min)
+    # and the bracket of the crossing nearest to z, from the last round with one:
+    # the valley lies beside the crossing, where the window's segments hold
+    # several stationary points (tanh(40 z) from (-0.649, -0.535): the crossing
+    # at -0.021, the minimum at -0.015), and on a curve steeper than the spacing
+    # the secant's crossing is far from it
+    c_pick = xp.argmin(xp.where(cross, xp.abs(tc - z[..., None]), xp.inf), axis=-1)
+    found = xp.any(cross, axis=-1)
+    c_lo = xp.where(
+        found, xp.take_along_axis(even, c_pick[..., None], axis=-1)[..., 0], c_lo
+    )
+    c_hi = xp.where(
+        found, xp.take_along_axis(after, c_pick[..., None], axis=-1)[..., 0], c_hi
+    )
+    c_step = xp.where(found, radius / 16.0, c_step)
+    crossed = crossed | found
+    radius = xp.minimum(radius, xp.sqrt(e_min / gz))
+    return (radius, near, step, best_e, n_lo, n_hi, c_lo, c_hi, c_step, crossed,
+            pts, fp, e, even, after)
+
+
 def curve_piece_candidate(
     xp: "ModuleType",
     z: "Array",
@@ -187,59 +259,26 @@ def curve_piece_candidate(
         radius = xp.minimum(radius, xp.where(xp.isnan(e0), xp.inf, xp.sqrt(e0 / gz)))
     halves = 2.0 ** -xp.arange(1.0, 17.0)
     offsets = xp.concatenate([xp.arange(-16.0, 17.0) / 16.0, halves, -halves])
-    near, step, best_e = z, zero, zero + xp.inf
-    n_lo, n_hi = z, z
-    c_lo, c_hi, c_step, crossed = z, z, zero, xp.zeros(z.shape, dtype=bool)
-    for _ in range(3):  # shrink the window to its best point (see the docstring)
-        pts = z[..., None] + radius[..., None] * offsets
-        if marks:
-            pts = xp.concatenate(
-                [pts, zero[..., None] + xp.asarray(marks, dtype=zero.dtype)], axis=-1
-            )
-        pts = xp.minimum(xp.maximum(pts, lo), hi)
-        fp = f(xp, pts)
-        # and, between two neighbouring points where the curve crosses the height x,
-        # the secant's crossing: on a steep curve the valley of E there is narrower
-        # than the spacing (tanh(40 z) from (0.527, 0.499) was projected onto t = z)
-        shape = (pts, offsets.shape[0], len(marks))
-        even, after = window_pairs(xp, pts, *shape)
-        ga, gb = window_pairs(xp, fp - x[..., None], *shape)
-        cross = ga * gb < 0.0
-        share = ga / xp.where(cross, ga - gb, 1.0)
-        tc = xp.where(cross, even + (after - even) * share, even)
-        e = gz[..., None] * (pts - z[..., None]) ** 2
-        e = e + gx[..., None] * (fp - x[..., None]) ** 2
-        e = xp.where(xp.isnan(e), xp.inf, e)  # NaN: not a candidate
-        pick = xp.argmin(e, axis=-1)[..., None]
-        e_min = xp.min(e, axis=-1)
-        # the best point of all rounds (a later round's window may miss an earlier
-        # round's crossing), with its round's spacing
-        better = e_min <= best_e
-        best_pt = xp.take_along_axis(pts, pick, axis=-1)[..., 0]
-        near = xp.where(better, best_pt, near)
-        # with its neighbours among the round's points, marks included
-        below = xp.max(xp.where(pts < best_pt[..., None], pts, -xp.inf), axis=-1)
-        above = xp.min(xp.where(pts > best_pt[..., None], pts, xp.inf), axis=-1)
-        n_lo = xp.where(better, xp.where(below > -xp.inf, below, best_pt), n_lo)
-        n_hi = xp.where(better, xp.where(above < xp.inf, above, best_pt), n_hi)
-        step = xp.where(better, radius / 16.0, step)  # the even points' spacing
-        best_e = xp.minimum(best_e, e_min)
-        # and the bracket of the crossing nearest to z, from the last round with one:
-        # the valley lies beside the crossing, where the window's segments hold
-        # several stationary points (tanh(40 z) from (-0.649, -0.535): the crossing
-        # at -0.021, the minimum at -0.015), and on a curve steeper than the spacing
-        # the secant's crossing is far from it
-        c_pick = xp.argmin(xp.where(cross, xp.abs(tc - z[..., None]), xp.inf), axis=-1)
-        found = xp.any(cross, axis=-1)
-        c_lo = xp.where(
-            found, xp.take_along_axis(even, c_pick[..., None], axis=-1)[..., 0], c_lo
-        )
-        c_hi = xp.where(
-            found, xp.take_along_axis(after, c_pick[..., None], axis=-1)[..., 0], c_hi
-        )
-        c_step = xp.where(found, radius / 16.0, c_step)
-        crossed = crossed | found
-        radius = xp.minimum(radius, xp.sqrt(e_min / gz))
+    n_pts = offsets.shape[0] + len(marks)
+    n_pairs = 32 + 2 * len(marks)
+    # the rounds' values take the points' dtype (float64 offsets under JAX's x64 with a
+    # float32 state), as they did after the first round when the rounds were unrolled
+    dt = xp.result_type(zero, offsets)
+    zw, zz = z.astype(dt), zero.astype(dt)
+    wide = zz[..., None] + xp.zeros(n_pts, dtype=dt)
+    pairs = zz[..., None] + xp.zeros(n_pairs, dtype=dt)
+    # (radius, near, step, best_e, n_lo, n_hi, c_lo, c_hi, c_step, crossed; the last
+    # round's points, their f and E, and its pairs of neighbours)
+    state = (radius.astype(dt), zw, zz, zz + xp.inf, zw, zw, zw, zw, zz,
+             xp.zeros(z.shape, dtype=bool), wide, wide, wide, pairs, pairs)
+    # shrink the window to its best point three times (see the docstring); a loop, not
+    # three copies, which XLA compiles once
+    state = _fixed_loop(
+        xp, 3, curve_window_round, state, (z, x, gz, gx, offsets, lo, hi, f, marks)
+    )
+    radius, near, step, _, n_lo, n_hi, c_lo, c_hi, c_step, crossed = state[:10]
+    pts, fp, e, even, after = state[10:]
+    shape = (pts, offsets.shape[0], len(marks))
     # the window cut into 8 segments (where no window point lies in a narrow valley,
     # a Newton step from a segment's middle can still reach it: a mark-less steep
     # tanh(40 z) from (-5, 2), gz 0.1, gx 1.5)
@@ -484,6 +523,7 @@ EMIT = (
     curve_stationary_step,
     curve_polish_step,
     window_pairs,
+    curve_window_round,
     curve_piece_candidate,
     curve_root_step,
     _bracketed_roots,
