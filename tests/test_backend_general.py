@@ -245,8 +245,9 @@ def test_a_curve_set_projects_the_groups_of_its_family_in_one_call():
 
     c = compile_model(HERE / "odd_names_cycles.lwl", None, "jax")
     tree = ast.parse(c.source)
-    calls = {f.name: sum(isinstance(n, ast.Call) and getattr(n.func, "id", "") ==
-                         "activation_projection" for n in ast.walk(f))
+    calls = {f.name: sum(isinstance(n, ast.Call) and getattr(n.func, "id", "") in
+                         ("activation_projection", "activation_projection_groups")
+                         for n in ast.walk(f))
              for f in tree.body if isinstance(f, ast.FunctionDef)}
     assert calls["constraint_state"] == calls["constraint_data"] == 1, calls
     assert "STATE_1_EDGES" in c.source and "DATA_1_EDGES" in c.source  # two groups each

@@ -69,47 +69,32 @@ def convex(fam: ir.ActivationFamily) -> bool:
 
 def emit(w, lf: LoweredFamily) -> list[str]:
     """Per group of nodes (by number of output edges): read z = y − b and x's edges,
-    project, write back. A set with a curve piece projects its groups side by side in one
-    call: its projection is hundreds of XLA operations, which JAX compiles once, not once
-    per group (a family of two in-degrees compiled its curve twice)."""
+    project (several groups: `activation_projection_groups`, which puts a curve set's
+    groups into one call), write back."""
     fam: ir.ActivationFamily = lf.family
     R = w.rows(fam.part)
     pieces = w.pieces(fam.set)
     fixed = fam.fixed is not None
     groups = list(enumerate(lf.groups))
-    if len(groups) == 1 or fam.set.is_affine:
-        lines = []
-        for gi, g in groups:
-            lines += _reads(w, lf, gi, g, R, "")
-            lines.append(_projection(fixed, pieces, "z", "xbar", "gz", "gx", "xnew"))
-            lines += _writes(w, lf, gi, g, R, "")
-        return lines
+    if len(groups) == 1:
+        (gi, g), = groups
+        lines = _reads(w, lf, gi, g, R, "")
+        lines.append(f"znew = activation_fixed_projection(xp, z, xnew, {pieces})" if fixed
+                     else f"znew, xnew = activation_projection(xp, z, xbar, gz, gx, {pieces})")
+        return lines + _writes(w, lf, gi, g, R, "")
     lines = []
     for gi, g in groups:
         lines += _reads(w, lf, gi, g, R, f"_{gi}")
-    lines.append("# the groups side by side: one projection of the curve set")
-    z_parts = [f"z_{gi}" for gi, _ in groups]
-    lines.append(f"z = xp.concatenate([{', '.join(z_parts)}], axis=-1)")
     if fixed:
-        xs = ", ".join(f"xp.broadcast_to(xnew_{gi}, z_{gi}.shape)" for gi, _ in groups)
-        lines.append(f"xnew = xp.concatenate([{xs}], axis=-1)")
+        args = ", ".join(f"(z_{gi}, xnew_{gi})" for gi, _ in groups)
+        outs = ", ".join(f"znew_{gi}" for gi, _ in groups)
+        lines.append(f"{outs} = activation_fixed_projection_groups(xp, ({args}), {pieces})")
     else:
-        lines.append(f"xbar = xp.concatenate([{', '.join(f'xbar_{gi}' for gi, _ in groups)}], "
-                     "axis=-1)")
-        gzs = ", ".join(f"xp.broadcast_to(gz_{gi}, z_{gi}.shape)" for gi, _ in groups)
-        lines.append(f"gz = xp.concatenate([{gzs}], axis=-1)")
-        gxs = ", ".join(f"xp.full(z_{gi}.shape, gx_{gi}, dtype=z_{gi}.dtype)"
-                        for gi, _ in groups)
-        lines.append(f"gx = xp.concatenate([{gxs}], axis=-1)")
-    lines.append(_projection(fixed, pieces, "z", "xbar", "gz", "gx", "xnew"))
-    start = 0
+        args = ", ".join(f"(z_{gi}, xbar_{gi}, gz_{gi}, gx_{gi})" for gi, _ in groups)
+        outs = ", ".join(f"(znew_{gi}, xnew_{gi})" for gi, _ in groups)
+        lines.append(f"{outs} = activation_projection_groups(xp, ({args}), {pieces})")
     for gi, g in groups:
-        stop = start + len(g.nodes)
-        cut = f"[..., {start}:{stop}]"
-        lines.append(f"znew_{gi} = znew{cut}" if fixed else
-                     f"znew_{gi}, xnew_{gi} = znew{cut}, xnew{cut}")
         lines += _writes(w, lf, gi, g, R, f"_{gi}")
-        start = stop
     return lines
 
 
@@ -145,13 +130,6 @@ def _reads(w, lf: LoweredFamily, gi: int, g, R: str, s: str) -> list[str]:
         xmetric = float(w.model.variables[fam.x].metric[0])
         lines.append(f"gx{s} = {w.num(m * xmetric)}  # Lemma 4.1: replicas times x's metric")
     return lines
-
-
-def _projection(fixed: bool, pieces: str, z: str, xbar: str, gz: str, gx: str,
-                xnew: str) -> str:
-    if fixed:
-        return f"znew = activation_fixed_projection(xp, {z}, {xnew}, {pieces})"
-    return f"znew, xnew = activation_projection(xp, {z}, {xbar}, {gz}, {gx}, {pieces})"
 
 
 def _writes(w, lf: LoweredFamily, gi: int, g, R: str, s: str) -> list[str]:

@@ -592,3 +592,39 @@ def test_the_window_search_of_a_curve_is_traced_once_not_per_round() -> None:
         lambda xp, z, x: smooth.smooth_projection(xp, z, x, 1.0, 2.0, (tanh_piece(),)), zs, xs)
     for a, b in zip(got, under_jax, strict=True):
         np.testing.assert_allclose(np.asarray(b), a, rtol=1e-12, atol=1e-12)
+
+
+def test_a_curve_sets_groups_are_projected_in_one_call_as_each_alone(monkeypatch) -> None:
+    """activation_projection_groups (and its fixed-x twin): a set with a curve piece
+    projects a family's groups side by side in one call, with each group's own values bit
+    for bit; an affine set projects each group alone."""
+    from lwlc.sets import activation
+
+    rng = np.random.default_rng(5)
+    groups = tuple((rng.normal(size=(4, n)), rng.normal(size=(4, n)),
+                    rng.uniform(0.5, 2.0, size=n), float(m))
+                   for n, m in ((3, 2.0), (1, 5.0), (2, 3.0)))
+    curve = (("affine", -math.inf, 0.0, 0.1, 0.0), tanh_piece(0.0, math.inf))
+    affine = (("affine", -math.inf, 0.0, 0.1, 0.0), ("affine", 0.0, math.inf, 1.0, 0.0))
+    alone = {p: [activation.activation_projection(np, *g, p) for g in groups]
+             for p in (curve, affine)}
+    fixed_alone = [activation.activation_fixed_projection(np, g[0], np.tanh(g[1]), curve)
+                   for g in groups]
+    calls = []
+    real, real_fixed = activation.activation_projection, activation.activation_fixed_projection
+    monkeypatch.setattr(activation, "activation_projection",
+                        lambda *a: calls.append("free") or real(*a))
+    monkeypatch.setattr(activation, "activation_fixed_projection",
+                        lambda *a: calls.append("fixed") or real_fixed(*a))
+    for pieces, n_calls in ((curve, 1), (affine, 3)):
+        calls.clear()
+        got = activation.activation_projection_groups(np, groups, pieces)
+        assert calls == ["free"] * n_calls
+        for (z, x), (z0, x0) in zip(got, alone[pieces], strict=True):
+            assert np.array_equal(z, z0) and np.array_equal(x, x0)
+    calls.clear()
+    got = activation.activation_fixed_projection_groups(
+        np, tuple((g[0], np.tanh(g[1])) for g in groups), curve)
+    assert calls == ["fixed"]
+    for z, z0 in zip(got, fixed_alone, strict=True):
+        assert np.array_equal(z, z0)
