@@ -649,6 +649,12 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
                                              cutoff=0.75)
             if near and near[0] != str(previous):
                 hint = f"'{previous}' is not a keyword: did you mean '{near[0]}'? ({hint})"
+        if previous is not None and previous.type in ("IN", "OUT") \
+                and e.expected == {"LPAR"}:
+            # `y[k, out]` with a node group named out: inside [...] it starts out(NODE)
+            hint = (f"inside [...], '{previous}' starts {previous}(NODE), the edges of a "
+                    f"node; a node group named '{previous}' cannot be written there: "
+                    "rename the group")
         if tok.type != "NAME" and "NAME" in e.expected and re.search(
                 r"\b\w+\s*\([^()]*->[^()]*,\s*$", source[:tok.start_pos]):
             # `random(D -> H, 3)`: an edge term's options are named

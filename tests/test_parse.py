@@ -367,11 +367,15 @@ def test_a_misspelt_keyword_inside_a_statement_is_named_in_the_hint():
      "%", "unexpected character '%'", "a percentage is a number with '%'"),
     ("edges R = random(D -> H, 3, seed = 1)", "3, seed", "unexpected '3'",
      "write each option of an edge term as name = value, as in random(D -> H, fanin = 3"),
-], ids=["dot-on-the-right", "percentage-of-a-parameter", "unnamed-edge-option"])
+    ("constraint q for k: y[k, out] - b[k, out] in margin(c[k], 0.1)", "] - b[k, out]",
+     "unexpected ']'", "inside [...], 'out' starts out(NODE), the edges of a node; a node "
+     "group named 'out' cannot be written there"),
+], ids=["dot-on-the-right", "percentage-of-a-parameter", "unnamed-edge-option",
+        "group-named-out"])
 def test_a_misplaced_dot_product_or_percentage_gets_a_hint_on_how_to_write_it(
         line, where, message, hint):
-    """`omega * y[k, j] == dot(...)`, `relabel frac%` and `random(D -> H, 3)` said only what
-    tokens could follow (user tests)."""
+    """`omega * y[k, j] == dot(...)`, `relabel frac%`, `random(D -> H, 3)` and `y[k, out]`
+    (a node group named out) said only what tokens could follow (user tests)."""
     src = TINY.replace("solve rrr", f"{line}\nsolve rrr")
     err = parse_error(src)
     check_located(err, *at(src, where), message)
