@@ -300,7 +300,7 @@ class SolverWriter:
         self.kinds: set[str] = set()
         self.curves: list[str] = []
         self.piece_tables: dict[tuple, str] = {}
-        self.piece_kinds: set[str] = set()  # "affine", "curve": PIECE_KINDS's rows
+        self.table_rows: dict[str, set[str]] = {}  # the library's TABLES: rows used
         self.indices: dict[tuple, Ix] = {}
         self.blocks: dict[str, dict | None] = {}  # filled by the families' Ix (BLOCKS)
         self.names = Namer(set(API_ROOTS) | set(dialect.roots) | _runtime_names(dialect))
@@ -317,9 +317,12 @@ class SolverWriter:
     def file(self) -> str:
         return quoted(self.model.file.replace("\\", "/").rsplit("/", 1)[-1])
 
-    def need(self, kind: str) -> None:
-        """Bring a set-library kind's functions into the module."""
+    def need(self, kind: str, **rows: str) -> None:
+        """Bring a set-library kind's functions into the module, and the named rows of
+        its tables (``need("margin", CLASS_MODES="plain")``); other rows stay out."""
         self.kinds.add(kind)
+        for table, row in rows.items():
+            self.table_rows.setdefault(table, set()).add(row)
 
     def const(self, base: str, value: str) -> str:
         name = self.names.fresh(base.upper())
@@ -395,11 +398,11 @@ class SolverWriter:
             if p.affine is not None:
                 a, c = p.affine
                 items.append(f'("affine", {num(p.lo)}, {num(p.hi)}, {num(a)}, {num(c)})')
-                self.piece_kinds.add("affine")
                 self.need("piecewise")
+                self.need("activation", PIECE_KINDS="affine")
             else:
-                self.piece_kinds.add("curve")
                 self.need("smooth")
+                self.need("activation", PIECE_KINDS="curve")
                 base = self.names.fresh(f"_{name.lower()}_{i}")
                 self.names.used |= {base + "_d", base + "_d2", base.upper() + "_FINITE"}
                 from lwlc.backends.curves import curve_marks, curve_source  # sympy
@@ -473,7 +476,7 @@ class SolverWriter:
         layout_src = self.layout() + self.block_bounds()
         inference_src = self.inference()
         library = sets.emit_source(sorted(self.kinds | {"_common"}),
-                                   tables={"PIECE_KINDS": self.piece_kinds})
+                                   tables=self.table_rows)
         runtime_src = []
         own = {n for _, names in self.d.runtime for n in names}
         for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_spread", "_assemble",

@@ -260,7 +260,7 @@ class ClassFamily(Family):
     classes: tuple[int, ...] = ()
     label: str = ""
     margin: float = 0.0
-    mode: str = "plain"  # plain | exempt | relabel | allow
+    mode: Literal["plain", "exempt", "relabel", "allow"] = "plain"
     count: int = 0
     allow_label: int = 0
     kind = "class"

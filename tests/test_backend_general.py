@@ -335,6 +335,22 @@ def test_emitted_module_holds_only_what_the_model_reaches(monkeypatch):
     assert "/work/" not in src and str(ROOT) not in src  # no machine paths
 
 
+@pytest.mark.parametrize(("model", "mode"), [("majority.lwl", "plain"),
+                                             ("relabel.lwl", "relabel"),
+                                             ("mnist_exempt.lwl", "exempt"),
+                                             ("fpa_classifier.lwl", "allow")])
+def test_emitted_class_constraints_hold_only_their_own_mode(monkeypatch, model, mode):
+    """The class projection's modes are rows of a table (CLASS_MODES): a solver holds the
+    selection of the mode its model uses and no other (it held all four)."""
+    monkeypatch.chdir(ROOT)
+    src = compile_model(f"models/{model}").source
+    modes = {"plain", "exempt", "relabel", "allow"}
+    assert f"def {mode}_selection(" in src
+    for other in modes - {mode}:
+        assert f"def {other}_selection(" not in src and f"'{other}'" not in src, other
+    assert ("def class_distances(" in src) == (mode in ("relabel", "allow"))
+
+
 def test_header_regenerates_the_same_module(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

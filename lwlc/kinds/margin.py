@@ -61,7 +61,7 @@ def convex(fam: ir.ClassFamily) -> bool:
 
 def emit(w, lf: LoweredFamily) -> list[str]:
     fam: ir.ClassFamily = lf.family
-    w.need("margin")
+    w.need("margin", CLASS_MODES=fam.mode)
     R = w.rows(fam.part)
     ypos = w.index(lf.class_positions[fam.y], f"{fam.name}_{fam.y}")
     lab = w.model.labels[fam.label]

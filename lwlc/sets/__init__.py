@@ -7,9 +7,10 @@ function), ``EMIT`` (the functions copied verbatim into generated solvers, in de
 order), ``REQUIRES`` (other modules of this package whose ``EMIT`` it calls) and
 ``SPEC`` (a :class:`PropertySpec`); optionally ``TABLES``, the names of module-level
 dicts of EMIT functions through which its functions dispatch (``activation``'s
-``PIECE_KINDS``). :func:`emit_source` returns the source text of the functions a solver
-needs and of those tables, each cut to the rows the solver uses; the generated module
-must import ``math`` and bind ``xp``-independent names only through these.
+``PIECE_KINDS``, ``margin``'s ``CLASS_MODES``). :func:`emit_source` returns the source
+text of the functions a solver needs and of those tables, each cut to the rows the
+solver uses; the generated module must import ``math`` and bind ``xp``-independent
+names only through these.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def emit_source(names: list[str] | tuple[str, ...] | set[str],
                 tables: dict[str, set[str]] | None = None) -> str:
     """Concatenated source text of the EMIT functions of ``names`` (kind or module
     names) and their REQUIRES, deduplicated and in dependency order, then their modules'
-    TABLES; ``tables`` keeps a table's rows of those keys only (default: every row)."""
+    TABLES; ``tables`` names the rows to keep of each table (a table it does not name
+    keeps none; without ``tables`` every table keeps every row)."""
     chunks = []
     fns = emit_order(names)
     for fn in fns:
@@ -120,7 +122,7 @@ def emit_source(names: list[str] | tuple[str, ...] | set[str],
     for mod in modules:
         for table in getattr(mod, "TABLES", ()):
             rows = getattr(mod, table)
-            keep = rows if tables is None or table not in tables else tables[table]
+            keep = rows if tables is None else tables.get(table, ())
             body = "".join(
                 f"    {key!r}: ({', '.join(f.__name__ for f in rows[key])},),\n"
                 for key in rows if key in keep)

@@ -81,6 +81,91 @@ def class_own_distance(
     return xp.sum(weight * xp.where(own, short * short, over * over), axis=-1)
 
 
+def _own_of(xp: "ModuleType", dist: "Array", labels: "Array") -> "Array":
+    """d[..., k, labels[k]] from the distances to every label."""
+    own = xp.arange(dist.shape[-1]) == labels[..., None]
+    return xp.sum(xp.where(own, dist, 0.0), axis=-1)
+
+
+def plain_selection(
+    xp: "ModuleType",
+    z: "Array",
+    labels: "Array",
+    margin: "Array",
+    count: int,
+    allow_label: int,
+    weight: "Array",
+) -> "tuple":
+    """Mode plain (eq. 26d–e): every item, as labelled."""
+    own = class_own_distance(xp, z, labels, margin, weight)
+    return labels, own >= 0.0  # False where z is NaN, as for the other modes
+
+
+def exempt_selection(
+    xp: "ModuleType",
+    z: "Array",
+    labels: "Array",
+    margin: "Array",
+    count: int,
+    allow_label: int,
+    weight: "Array",
+) -> "tuple":
+    """Mode exempt (eq. 32): the ``count`` items that would move the most stay."""
+    own = class_own_distance(xp, z, labels, margin, weight)
+    return labels, _descending_ranks(xp, own) >= count
+
+
+def relabel_selection(
+    xp: "ModuleType",
+    z: "Array",
+    labels: "Array",
+    margin: "Array",
+    count: int,
+    allow_label: int,
+    weight: "Array",
+) -> "tuple":
+    """Mode relabel (eq. 33): the ``count`` items of largest positive excess
+    d(own) − min_l d(l) are projected as their nearest label (the first on ties)."""
+    dist = _barrier(xp, (class_distances(xp, z, margin, weight),))[0]  # once
+    own = _own_of(xp, dist, labels)
+    excess = own - xp.min(dist, axis=-1)
+    cand = excess > 0.0
+    ranks = _descending_ranks(xp, xp.where(cand, excess, -xp.inf))
+    target = xp.where(cand & (ranks < count), xp.argmin(dist, axis=-1), labels)
+    return target, own >= 0.0
+
+
+def allow_selection(
+    xp: "ModuleType",
+    z: "Array",
+    labels: "Array",
+    margin: "Array",
+    count: int,
+    allow_label: int,
+    weight: "Array",
+) -> "tuple":
+    """Mode allow (Sect. 6.2): at most ``count`` items labelled otherwise, those that
+    ``allow_label`` is the nearer by the most, are projected as ``allow_label``."""
+    dist = _barrier(xp, (class_distances(xp, z, margin, weight),))[0]  # once
+    own = _own_of(xp, dist, labels)
+    is_allow = xp.arange(z.shape[-1]) == allow_label
+    adv = own - xp.sum(xp.where(is_allow, dist, 0.0), axis=-1)
+    cand = (labels != allow_label) & (adv > 0.0)
+    ranks = _descending_ranks(xp, xp.where(cand, adv, -xp.inf))
+    target = xp.where(cand & (ranks < count), allow_label, labels)
+    return target, own >= 0.0
+
+
+# Which items each mode projects, and as which label. An emitted solver holds the
+# rows of the modes its model's class constraints use (TABLES).
+CLASS_MODES: dict[str, tuple[Callable]] = {
+    "plain": (plain_selection,),
+    "exempt": (exempt_selection,),
+    "relabel": (relabel_selection,),
+    "allow": (allow_selection,),
+}
+
+
 def class_selection(
     xp: "ModuleType",
     z: "Array",
@@ -93,34 +178,7 @@ def class_selection(
 ) -> "tuple":
     """Target class per item and whether the item is projected (eq. 32, 33; Sect.
     6.2), by the distances in the metric ``weight`` (module doc)."""
-    if mode in ("plain", "exempt"):  # the own label's distance is all they need
-        own = class_own_distance(xp, z, labels, margin, weight)
-        if mode == "exempt":
-            return labels, _descending_ranks(xp, own) >= count
-        return labels, own >= 0.0  # False where z is NaN, as for the other modes
-    dist = _barrier(xp, (class_distances(xp, z, margin, weight),))[
-        0
-    ]  # computed once (see _barrier)
-    own = xp.sum(
-        xp.where(xp.arange(z.shape[-1]) == labels[..., None], dist, 0.0), axis=-1
-    )
-    active = own >= 0.0
-    target = labels
-    if mode == "exempt":
-        active = _descending_ranks(xp, own) >= count
-    elif mode == "relabel":
-        best = xp.argmin(dist, axis=-1)
-        excess = own - xp.min(dist, axis=-1)
-        cand = excess > 0.0
-        ranks = _descending_ranks(xp, xp.where(cand, excess, -xp.inf))
-        target = xp.where(cand & (ranks < count), best, labels)
-    elif mode == "allow":
-        is_allow = xp.arange(z.shape[-1]) == allow_label
-        adv = own - xp.sum(xp.where(is_allow, dist, 0.0), axis=-1)
-        cand = (labels != allow_label) & (adv > 0.0)
-        ranks = _descending_ranks(xp, xp.where(cand, adv, -xp.inf))
-        target = xp.where(cand & (ranks < count), allow_label, labels)
-    return target, active
+    return CLASS_MODES[mode][0](xp, z, labels, margin, count, allow_label, weight)
 
 
 def class_projection(
@@ -153,10 +211,16 @@ EMIT = (
     margin_projection,
     class_distances,
     class_own_distance,
+    _own_of,
+    plain_selection,
+    exempt_selection,
+    relabel_selection,
+    allow_selection,
     class_selection,
     class_projection,
 )
 REQUIRES = ("_common",)
+TABLES = ("CLASS_MODES",)
 
 
 # --- properties (not emitted) ---------------------------------------------------------
