@@ -610,7 +610,8 @@ StartOpt = Annotated[int | None, typer.Option(
 def evaluate(
     model: ModelArg,
     params: Annotated[Path, typer.Option("--params", "-p", parser=_folder_or_file,
-                                         help="params.npz from lwlc train, or "
+                                         help="params.npz from lwlc train, or the "
+                                         "run folder (--out DIR) that holds it; or "
                                          "restarts.npz with --start.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Data to evaluate on (file "
                     "or generator spec); default: the model's `data test`.")] = None,
@@ -639,7 +640,8 @@ def evaluate(
 def predict(
     model: ModelArg,
     params: Annotated[Path, typer.Option("--params", "-p", parser=_folder_or_file,
-                                         help="params.npz from lwlc train, or "
+                                         help="params.npz from lwlc train, or the "
+                                         "run folder (--out DIR) that holds it; or "
                                          "restarts.npz with --start.")],
     data: Annotated[str | None, typer.Option("--data", "-d", help="Items to predict (file or "
                     "generator spec); default: the model's `data test`.")] = None,

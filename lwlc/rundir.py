@@ -107,8 +107,13 @@ def meta_text(stored: np.ndarray) -> str:
 
 
 def read_params(path: str | Path, hint: str | None = None) -> tuple[dict, dict]:
-    """The arrays and metadata of a params.npz; DataError naming the file on anything wrong."""
+    """The arrays and metadata of a params.npz, or of the one in a run folder (lwlc train
+    --out DIR: its params.npz, or the restarts' .npz); DataError naming the file on anything
+    wrong."""
     path = Path(path)
+    if path.is_dir():
+        inside = [path / name for name in (PARAMS, RESTARTS[2]) if (path / name).is_file()]
+        path = inside[0] if inside else path
     damaged = hint or "it may be truncated or damaged; train again to rewrite it"
     if not path.exists():
         aside = path.parent / f".{path.name}.replaced"
@@ -119,10 +124,9 @@ def read_params(path: str | Path, hint: str | None = None) -> tuple[dict, dict]:
             (path.parent / RunDir.MANIFEST).exists()
             else "train first: lwlc train MODEL.lwl --out DIR"))
     if path.is_dir():
-        inside = path / PARAMS
-        raise DataError(f"{path} is a directory, not a parameter file",
-                        hint=f"give the params.npz inside it: {inside}" if inside.is_file()
-                        else "give the params.npz that lwlc train --out DIR wrote in DIR")
+        raise DataError(f"{path} is a directory that holds no {PARAMS} (nor "
+                        f"{RESTARTS[2]})", hint="give the folder lwlc train --out DIR "
+                        "wrote, or the params.npz in it")
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)

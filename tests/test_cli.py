@@ -1177,7 +1177,7 @@ var x[k, E]
 var w[k, E]
 var y[k, H | C]
 var b[k, H | C]
-data train = "blobs:inputs=4,classes=2,items=128,seed=0"
+data train = "blobs:inputs=4,classes=2,items=1024,seed=0"
 constraint inputs for k, n in D: agree x[k, out(n)] == d[k, n]
 constraint hidden for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
 constraint classes [A] for k: y[k, C] - b[k, C] in margin(c[k], 1)
@@ -1204,7 +1204,7 @@ def test_a_run_beyond_the_address_space_limit_is_refused_not_an_internal_error(t
               "runpy.run_module('lwlc.cli', run_name='__main__')")
     env = {**os.environ, "LWLC_MEMORY_CHECK": check}
     done = subprocess.run([sys.executable, "-c", capped, "train", str(model), "-q",
-                           "--set", "h=300000", "--set", "epochs=1", "--out",
+                           "--set", "h=60000", "--set", "k=1024", "--set", "epochs=1", "--out",
                            str(tmp_path / "run")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from lwlc import data as datamod
 from lwlc.cli import app
-from lwlc.driver import TrainConfig, load_params, train
+from lwlc.driver import TrainConfig, load_params, save_params, train
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "majority.lwl"
@@ -756,20 +756,29 @@ def test_a_warm_start_that_overflows_is_named_as_such(tmp_path):
         in r.output
 
 
-def test_a_directory_given_as_params_gets_a_hint_that_exists(tmp_path):
-    """A folder named params.npz inside a run directory got the hint
-    'give ... params.npz/params.npz' (a user test)."""
+def test_a_directory_given_as_params_is_read_as_a_run_folder(tmp_path):
+    """--params DIR reads DIR/params.npz, as lwlc train --out DIR wrote it (it was refused
+    with a hint to name the file); a folder without one is an error that says so (its hint
+    once named 'params.npz/params.npz', a user test)."""
     from lwlc.errors import DataError
 
     folder = tmp_path / "params.npz"
     folder.mkdir()
     with pytest.raises(DataError) as info:
         load_params(folder)
+    assert "holds no params.npz" in info.value.message
     assert "params.npz/params.npz" not in info.value.hint
     (folder / "params.npz").write_bytes(b"")
     with pytest.raises(DataError) as info:
         load_params(folder)
-    assert info.value.hint.endswith("params.npz/params.npz")
+    assert "params.npz/params.npz is not a parameter file" in info.value.message
+    save_params(folder / "params.npz", {"w": np.ones(3)}, {"model": "m"})
+    params, meta = load_params(folder)
+    assert params["w"].tolist() == [1.0, 1.0, 1.0] and meta["model"] == "m"
+    restarts = tmp_path / "restarts"  # `lwlc train --restarts R --out DIR` writes no params.npz
+    restarts.mkdir()
+    save_params(restarts / "restarts.npz", {"w": np.zeros(2)}, {"kind": "restarts"})
+    assert load_params(restarts)[1] == {"kind": "restarts"}
 
 
 def test_a_run_never_writes_over_a_file_it_reads(tmp_path):
