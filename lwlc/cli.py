@@ -692,6 +692,51 @@ def predict(
     _run(body)
 
 
+@app.command()
+def plot(
+    run: Annotated[Path, typer.Argument(help="A training run's folder (lwlc train --out "
+                                        "DIR), or its log.csv.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", parser=_path,
+                                         help="The picture: .png, .svg or .pdf.")],
+) -> None:
+    """Draw a run's training curves from its log.csv: RRR_err at the first and last
+    iteration of each epoch's batches (log scale), and every metric the run recorded
+    (error rates, RMS errors), per epoch. A run still training can be drawn as it goes."""
+
+    def body():
+        from . import rundir
+        from .driver import atomic_write_bytes
+        from .report import CURVE_FORMATS, training_curves
+
+        log = run / rundir.LOG if run.is_dir() else run
+        if not log.is_file():
+            raise LwlcError(f"no training log: {log} " + ("does not exist" if not
+                                                          log.exists() else "is no file"),
+                            hint="give the folder of lwlc train --out DIR, or its log.csv; "
+                            "a run without --out keeps no log")
+        fmt = output.suffix.lower().lstrip(".")
+        if fmt not in CURVE_FORMATS:
+            raise LwlcError(f"cannot draw the curves as '{output.suffix or output.name}'",
+                            hint="name the file *.png, *.svg or *.pdf")
+        output_file(output, inputs=(log,))
+        try:
+            raw = log.read_bytes()
+        except OSError as e:
+            raise LwlcError(f"cannot read {log}: {e.strerror or e}") from None
+        rows, _ = rundir.parse_log(log, raw)
+        if not rows:
+            raise LwlcError(f"{log} holds no epoch yet", hint="draw it after the run's first "
+                            "epoch")
+        title = log.parent.name or str(log.parent)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            record = json.loads((log.parent / rundir.RUN).read_text())
+            title = f"{record['model']} ({record['backend']}, {record['dtype']}): {title}"
+        atomic_write_bytes(output, training_curves(rows, title, fmt))
+        err_console.print(f"wrote {output}: {len(rows)} epoch(s) of {log}", markup=False)
+
+    _run(body)
+
+
 @app.command("test")
 def test_sets(
     model: ModelArg,

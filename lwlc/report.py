@@ -277,3 +277,60 @@ def _unsplit_dot(model: ir.Model, g, fault: set[str], red_edges: set, title: str
                    f"{extra}];")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+# --- a run's training curves (lwlc plot) ----------------------------------------------------
+
+CURVE_FORMATS = ("png", "svg", "pdf")
+# log.csv's bookkeeping columns; every other column is a metric (an error rate or RMS error)
+_LOG_BOOKKEEPING = ("epoch", "gwm", "iterations", "avg_iterations", "seconds")
+
+
+def training_curves(rows: list[dict], title: str, fmt: str) -> bytes:
+    """A run's log.csv (rundir.parse_log's rows) drawn per epoch: on the left RRR_err (eq.
+    22, 27: the gap between the two projections, at the start and the end of the epoch's
+    batches; log scale), on the right
+    each metric the run recorded (error rates, RMS errors). PNG, SVG or PDF bytes."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epoch = np.array([float(r["epoch"]) for r in rows])
+    columns = list(rows[0]) if rows else []
+    gaps = [c for c in columns if c.startswith("rrr_err")]
+    metrics = [c for c in columns if c not in _LOG_BOOKKEEPING and c not in gaps]
+
+    def values(column: str) -> np.ndarray:
+        return np.array([float(r[column]) for r in rows])  # NaN, inf: gaps in the line
+
+    marker = "o" if len(rows) <= 30 else None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    try:
+        for column in gaps:
+            v = values(column)
+            left.plot(epoch, np.where(v > 0, v, np.nan), marker=marker, markersize=3,
+                      label={"rrr_err_start": "mean at the batches' first iteration",
+                             "rrr_err_end": "mean at their last iteration"}.get(column,
+                                                                                column))
+        left.set_yscale("log")
+        left.set_xlabel("epoch")
+        left.set_title("RRR_err")
+        for column in metrics:
+            right.plot(epoch, values(column), marker=marker, markersize=3, label=column)
+        right.set_xlabel("epoch")
+        right.set_title("metrics" if metrics else "no metrics recorded")
+        for ax in (left, right):
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.grid(True, alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+        fig.suptitle(title)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()

@@ -131,7 +131,7 @@ def test_compile_is_deterministic_and_standalone(tmp_path):
 def test_help_explains_commands():
     r = run("--help")
     assert r.exit_code == 0
-    for cmd in ("check", "compile", "graph", "train", "evaluate", "predict", "test"):
+    for cmd in ("check", "compile", "graph", "train", "evaluate", "predict", "plot", "test"):
         assert cmd in r.output
     r = run("train", "--help")
     assert "--set" in r.output and "--resume" in r.output
@@ -1251,3 +1251,44 @@ def test_a_ctrl_c_while_lwlc_loads_ends_without_a_traceback(stage):
                           timeout=120)
     assert done.returncode == 130, done.stderr
     assert done.stderr == "lwlc: interrupted\n"
+
+
+_LOG = ("epoch,gwm,iterations,avg_iterations,rrr_err_start,rrr_err_end,seconds,batch_err,"
+        "train_err,value_rmse\n"
+        "1,0.1,60,15.0,0.32,0.62,0.9,0.51,0.65,0.46\n"
+        "2,0.2,60,15.0,0.25,nan,1.0,0.46,0.56,0.28\n")
+
+
+def test_plot_draws_a_runs_curves_from_its_folder_or_its_log(tmp_path):
+    """`lwlc plot RUN -o FILE`: the training curves of a run folder (or its log.csv) as a
+    picture, titled with the run's model; every metric column drawn."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "log.csv").write_text(_LOG)
+    (run_dir / "run.json").write_text(json.dumps({"model": "twohead", "backend": "numpy",
+                                                  "dtype": "float64"}))
+    r = run("plot", run_dir, "-o", tmp_path / "curves.png")
+    assert r.exit_code == 0, r.output
+    assert "2 epoch(s)" in r.output
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    r = run("plot", run_dir / "log.csv", "-o", tmp_path / "curves.svg")
+    assert r.exit_code == 0, r.output
+    svg = (tmp_path / "curves.svg").read_text()
+    for text in ("twohead (numpy, float64)", "batch_err", "train_err", "value_rmse",
+                 "RRR_err"):
+        assert text in svg, text
+
+
+def test_plot_errors_say_what_is_wrong_and_where(tmp_path):
+    r = run("plot", tmp_path / "nowhere", "-o", tmp_path / "c.png")
+    assert r.exit_code == 1 and "no training log" in r.output and "--out DIR" in r.output
+    (tmp_path / "log.csv").write_text(_LOG)
+    r = run("plot", tmp_path, "-o", tmp_path / "c.txt")
+    assert r.exit_code == 1 and "cannot draw the curves as '.txt'" in r.output
+    (tmp_path / "log.csv").write_text(_LOG.replace("0.46,0.56", "0.46,oops"))
+    r = run("plot", tmp_path, "-o", tmp_path / "c.png")
+    assert r.exit_code == 1 and "log.csv:3: train_err = 'oops' is not a number" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "c.png").exists()
+    (tmp_path / "log.csv").write_text(_LOG.split("\n")[0] + "\n")
+    r = run("plot", tmp_path, "-o", tmp_path / "c.png")
+    assert r.exit_code == 1 and "holds no epoch yet" in r.output
