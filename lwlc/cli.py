@@ -710,10 +710,13 @@ def plot(
 
         log = run / rundir.LOG if run.is_dir() else run
         if not log.is_file():
+            restarts = run.is_dir() and (run / rundir.RESTARTS[1]).is_file()
             raise LwlcError(f"no training log: {log} " + ("does not exist" if not
                                                           log.exists() else "is no file"),
-                            hint="give the folder of lwlc train --out DIR, or its log.csv; "
-                            "a run without --out keeps no log")
+                            hint=f"{run} holds the starts of lwlc train --restarts "
+                            f"({rundir.RESTARTS[1]}: one row per start), no per-epoch log"
+                            if restarts else "give the folder of lwlc train --out DIR, or "
+                            "its log.csv; a run without --out keeps no log")
         fmt = output.suffix.lower().lstrip(".")
         if fmt not in CURVE_FORMATS:
             raise LwlcError(f"cannot draw the curves as '{output.suffix or output.name}'",

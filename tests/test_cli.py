@@ -1282,6 +1282,9 @@ def test_plot_draws_a_runs_curves_from_its_folder_or_its_log(tmp_path):
 def test_plot_errors_say_what_is_wrong_and_where(tmp_path):
     r = run("plot", tmp_path / "nowhere", "-o", tmp_path / "c.png")
     assert r.exit_code == 1 and "no training log" in r.output and "--out DIR" in r.output
+    (tmp_path / "restarts.csv").write_text("seed,solved\n0,1\n")
+    r = run("plot", tmp_path, "-o", tmp_path / "c.png")
+    assert r.exit_code == 1 and "holds the starts of lwlc train --restarts" in r.output
     (tmp_path / "log.csv").write_text(_LOG)
     r = run("plot", tmp_path, "-o", tmp_path / "c.txt")
     assert r.exit_code == 1 and "cannot draw the curves as '.txt'" in r.output
