@@ -731,7 +731,7 @@ def plot(
             raise LwlcError(f"{log} holds no epoch yet", hint="draw it after the run's first "
                             "epoch")
         title = log.parent.name or str(log.parent)
-        with contextlib.suppress(OSError, ValueError, AttributeError):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             record = json.loads((log.parent / rundir.RUN).read_text())
             title = f"{record['model']} ({record['backend']}, {record['dtype']}): {title}"
         atomic_write_bytes(output, training_curves(rows, title, fmt))

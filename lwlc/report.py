@@ -289,14 +289,15 @@ _LOG_BOOKKEEPING = ("epoch", "gwm", "iterations", "avg_iterations", "seconds")
 def training_curves(rows: list[dict], title: str, fmt: str) -> bytes:
     """A run's log.csv (rundir.parse_log's rows) drawn per epoch: on the left RRR_err (eq.
     22, 27: the gap between the two projections, at the start and the end of the epoch's
-    batches; log scale), on the right
-    each metric the run recorded (error rates, RMS errors). PNG, SVG or PDF bytes."""
+    batches; log scale), on the right each metric the run recorded (error rates, RMS
+    errors). PNG, SVG or PDF bytes."""
     import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epoch = np.array([float(r["epoch"]) for r in rows])
     columns = list(rows[0]) if rows else []
@@ -323,7 +324,7 @@ def training_curves(rows: list[dict], title: str, fmt: str) -> bytes:
         right.set_xlabel("epoch")
         right.set_title("metrics" if metrics else "no metrics recorded")
         for ax in (left, right):
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(True, alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)

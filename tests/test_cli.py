@@ -1277,6 +1277,10 @@ def test_plot_draws_a_runs_curves_from_its_folder_or_its_log(tmp_path):
     for text in ("twohead (numpy, float64)", "batch_err", "train_err", "value_rmse",
                  "RRR_err"):
         assert text in svg, text
+    (run_dir / "run.json").write_text("[1]")  # damaged: the folder's name is the title
+    r = run("plot", run_dir, "-o", tmp_path / "curves.svg")
+    assert r.exit_code == 0, r.output
+    assert "twohead" not in (tmp_path / "curves.svg").read_text()
 
 
 def test_plot_errors_say_what_is_wrong_and_where(tmp_path):
