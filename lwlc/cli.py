@@ -777,12 +777,18 @@ def test_sets(
 
         # a piece evaluated at its domain's edge (sqrt(z) at 0) warns in NumPy; the checks
         # themselves find any non-finite projection
-        with np.errstate(all="ignore"):
+        # on a terminal, a status line says what is checked (a model takes seconds to
+        # minutes: each family's JAX projection compiles on its own)
+        with np.errstate(all="ignore"), err_console.status(f"lwlc test {model}") as status:
+            def progress(what: str) -> None:
+                status.update(f"lwlc test {model}: {what}")
+
             # the model's own checks first: an unknown --family stops before the library's
             named = tuple(family or ())
-            emitted = test_model(model, overrides, examples, seed, families=named)
-            results = (library_results(model, overrides, examples, seed, families=named)
-                       if library else [])
+            emitted = test_model(model, overrides, examples, seed, families=named,
+                                 progress=progress)
+            results = (library_results(model, overrides, examples, seed, families=named,
+                                       progress=progress) if library else [])
             results += emitted
         sizes = ", ".join(f"{k}={v:g}" for k, v in overrides.items())
         out_console.print(result_table(f"lwlc test {model}" + (f" ({sizes})" if sizes else ""),

@@ -107,15 +107,19 @@ class _Family:
 
 def test_model(path: str | Path, overrides: dict[str, float] | None = None, examples: int = 20,
                seed: int = 0, tamper: Callable[[str, str], str] | None = None,
-               families: tuple[str, ...] = ()) -> list[Result]:
+               families: tuple[str, ...] = (),
+               progress: Callable[[str], None] | None = None) -> list[Result]:
     """Compile a model for NumPy and JAX (float64) and check the emitted projections of every
     family and one RRR step of the whole model; one Result per family and property.
 
     `overrides` are `--set` values; without a batch size among them, `small_batch` picks one.
     `tamper(backend, source)`, for lwlc's own tests, edits an emitted module before it loads.
     `families`: check only these (by name), and not the whole step (`lwlc test --family`).
+    `progress(what)` is told what is checked next (the CLI's status line).
     """
     overrides = small_batch(path, overrides)
+    if progress:
+        progress("compiling for NumPy and JAX")
     np_compiled = compile_model(path, overrides, "numpy")
     jax_compiled = compile_model(path, overrides, "jax", "float64")
     sources = {"numpy": np_compiled.source, "jax": jax_compiled.source}
@@ -123,7 +127,8 @@ def test_model(path: str | Path, overrides: dict[str, float] | None = None, exam
         sources = {b: tamper(b, s) for b, s in sources.items()}
     np_solver = load_solver(sources["numpy"], f"lwlc_test_{np_compiled.model.name}_numpy")
     jax_solver = load_solver(sources["jax"], f"lwlc_test_{np_compiled.model.name}_jax")
-    return check_solvers(np_compiled, np_solver, jax_solver, examples, seed, families)
+    return check_solvers(np_compiled, np_solver, jax_solver, examples, seed, families,
+                         progress)
 
 
 test_model.__test__ = False  # not a pytest test, despite its name
@@ -164,8 +169,8 @@ def small_batch(path: str | Path, overrides: dict[str, float] | None) -> dict[st
 
 
 def check_solvers(compiled: Compiled, np_solver: ModuleType, jax_solver: ModuleType,
-                  examples: int = 20, seed: int = 0,
-                  families: tuple[str, ...] = ()) -> list[Result]:
+                  examples: int = 20, seed: int = 0, families: tuple[str, ...] = (),
+                  progress: Callable[[str], None] | None = None) -> list[Result]:
     """The checks of `test_model` on loaded NumPy and JAX solver modules of `compiled`."""
     model, plan = compiled.model, compiled.plan
     names = [lf.family.name for lf in plan.families]
@@ -185,6 +190,8 @@ def check_solvers(compiled: Compiled, np_solver: ModuleType, jax_solver: ModuleT
         if families and lf.family.name not in families:
             continue
         fam = _family(model, lf)
+        if progress:
+            progress(f"constraint {fam.name} (line {lf.family.span.line}, {fam.kind.KIND})")
         np_project = functools.partial(_np_call, np_solver.project_family, fam.name)
         jax_project = _jax_call(jax_solver.jit(functools.partial(jax_solver.project_family,
                                                                  fam.name)))
@@ -194,6 +201,8 @@ def check_solvers(compiled: Compiled, np_solver: ModuleType, jax_solver: ModuleT
             fam.tallies.setdefault("runs", _Tally()).fail(f"{type(e).__name__}: {e}"[:300])
         results += _family_results(fam)
     if not families:
+        if progress:
+            progress("one RRR step of the whole model")
         results += _step_results(model, np_solver, jax_solver, data, states, seed)
     return results
 

@@ -96,12 +96,13 @@ def set_property_table(model_path, overrides, examples: int):
 
 
 def library_results(model_path, overrides, examples: int, seed: int | None = None,
-                    families: tuple[str, ...] = ()) -> list:
+                    families: tuple[str, ...] = (), progress=None) -> list:
     """The set library's property checks (`lwlc.sets._spec.check_kind`) on every set kind a
     model uses, declared activation tables as pieces; one `lwlc.modeltest.Result` per kind and
     property, kind "library", family the constraints that use the set. With `seed`, hypothesis
     draws the same examples every time (`lwlc test --seed`). With `families`, only the set
-    kinds those constraint families use (`lwlc test --family`)."""
+    kinds those constraint families use (`lwlc test --family`). `progress(what)` is told
+    which kind is checked next."""
     from . import sets
     from .elaborate import load_model
     from .lower import lower
@@ -138,6 +139,8 @@ def library_results(model_path, overrides, examples: int, seed: int | None = Non
         if name not in sets.REGISTRY and pieces is None:
             continue
         used = tuple(sorted(modes[key])) if key in modes else None
+        if progress:
+            progress(f"the set library's tests of {key}")
         for r in check_kind("activation" if pieces is not None else name, examples,
                             pieces=pieces, seed=seed, modes=used):
             out.append(Result(", ".join(users[key]), "library", key, r.property,

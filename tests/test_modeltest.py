@@ -325,3 +325,17 @@ def test_lwlc_test_family_runs_the_library_tests_of_its_set_kinds_only():
     library = {row[2] for row in rows if row[1] == "library"}
     assert library == {"sphere"}, r.output
     assert {row[0] for row in rows if row[1] == "library"} == {"weights"}
+
+
+def test_lwlc_test_says_what_it_checks_as_it_goes():
+    """`lwlc test` takes seconds to minutes; its status line (on a terminal) is told each
+    step: the compile, each family with its line, the library's tests of each set kind."""
+    from lwlc.report import library_results
+
+    seen: list[str] = []
+    results = modeltest.test_model(MAJORITY, None, examples=2, families=("weights",),
+                                   progress=seen.append)
+    results += library_results(MAJORITY, None, 2, families=("weights",), progress=seen.append)
+    assert failures(results) == []
+    assert seen == ["compiling for NumPy and JAX", "constraint weights (line 26, consensus)",
+                    "the set library's tests of sphere"], seen
