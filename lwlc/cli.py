@@ -584,6 +584,11 @@ def train(
             if note:
                 err_console.print(f"lwlc: note: {note}", markup=False)
             raise
+        if first and out and not quiet:
+            import shlex
+
+            _note(f"the run is in {out} (`lwlc plot {shlex.quote(str(out))} -o curves.png` "
+                  "draws its curves)")
         if first:  # also with --quiet: the run's one result, which scripts read
             from .driver import metric_keys
 

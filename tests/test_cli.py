@@ -143,6 +143,14 @@ def test_train_evaluate_predict(tmp_path):
     r = run("train", ROOT / "models" / "majority.lwl", "--data", spec, "--set", "batch=32",
             "--set", "epochs=1", "--set", "iterations=5", "--out", out, "--quiet")
     assert r.exit_code == 0, r.output
+    assert "lwlc plot" not in r.output
+    r = run("train", ROOT / "models" / "majority.lwl", "--data", spec, "--set", "batch=32",
+            "--set", "epochs=2", "--set", "iterations=5", "--out", out, "--resume")
+    assert r.exit_code == 0, r.output
+    assert f"the run is in {out} (`lwlc plot {out} -o curves.png` draws its curves)" in \
+        r.output.replace("\n", " ")
+    r = run("plot", out, "-o", tmp_path / "curves.png")  # the run's own log, two epochs
+    assert r.exit_code == 0 and "2 epoch(s)" in r.output, r.output
     r = run("evaluate", ROOT / "models" / "majority.lwl", "--params", out / "params.npz",
             "--data", spec)
     assert r.exit_code == 0, r.output
