@@ -699,50 +699,62 @@ def predict(
 
 @app.command()
 def plot(
-    run: Annotated[Path, typer.Argument(help="A training run's folder (lwlc train --out "
-                                        "DIR), or its log.csv.", show_default=False)],
+    runs: Annotated[list[Path], typer.Argument(help="Training runs' folders (lwlc train "
+                                               "--out DIR), or their log.csv files; "
+                                               "several are drawn side by side.",
+                                               show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", parser=_path,
                                          help="The picture: .png, .svg or .pdf.")],
 ) -> None:
-    """Draw a run's training curves from its log.csv: RRR_err at the first and last
-    iteration of each epoch's batches (log scale), and every metric the run recorded
-    (error rates, RMS errors), per epoch. A run still training can be drawn as it goes."""
+    """Draw runs' training curves from their log.csv: RRR_err at the first and last
+    iteration of each epoch's batches (log scale), and every metric a run recorded (error
+    rates, RMS errors), per epoch. A run still training can be drawn as it goes."""
 
     def body():
-        from . import rundir
         from .driver import atomic_write_bytes
         from .report import CURVE_FORMATS, training_curves
 
-        log = run / rundir.LOG if run.is_dir() else run
-        if not log.is_file():
-            restarts = run.is_dir() and (run / rundir.RESTARTS[1]).is_file()
-            raise LwlcError(f"no training log: {log} " + ("does not exist" if not
-                                                          log.exists() else "is no file"),
-                            hint=f"{run} holds the starts of lwlc train --restarts "
-                            f"({rundir.RESTARTS[1]}: one row per start), no per-epoch log"
-                            if restarts else "give the folder of lwlc train --out DIR, or "
-                            "its log.csv; a run without --out keeps no log")
         fmt = output.suffix.lower().lstrip(".")
         if fmt not in CURVE_FORMATS:
             raise LwlcError(f"cannot draw the curves as '{output.suffix or output.name}'",
                             hint="name the file *.png, *.svg or *.pdf")
-        output_file(output, inputs=(log,))
-        try:
-            raw = log.read_bytes()
-        except OSError as e:
-            raise LwlcError(f"cannot read {log}: {e.strerror or e}") from None
-        rows, _ = rundir.parse_log(log, raw)
-        if not rows:
-            raise LwlcError(f"{log} holds no epoch yet", hint="draw it after the run's first "
-                            "epoch")
-        title = log.parent.name or str(log.parent)
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            record = json.loads((log.parent / rundir.RUN).read_text())
-            title = f"{record['model']} ({record['backend']}, {record['dtype']}): {title}"
-        atomic_write_bytes(output, training_curves(rows, title, fmt))
-        err_console.print(f"wrote {output}: {len(rows)} epoch(s) of {log}", markup=False)
+        logs = [_training_log(run) for run in runs]
+        output_file(output, inputs=tuple(log for log, _, _ in logs))
+        drawn = [(name, rows) for _, name, rows in logs]
+        title = drawn[0][0] if len(drawn) == 1 else f"{len(drawn)} runs"
+        atomic_write_bytes(output, training_curves(drawn, title, fmt))
+        epochs = ", ".join(f"{len(rows)} epoch(s) of {log}" for log, _, rows in logs)
+        err_console.print(f"wrote {output}: {epochs}", markup=False)
 
     _run(body)
+
+
+def _training_log(run: Path) -> tuple[Path, str, list[dict]]:
+    """A run's log.csv (the folder's, or the file given), the run's name for a legend (its
+    model, backend and dtype from run.json, and its folder) and its rows."""
+    from . import rundir
+
+    log = run / rundir.LOG if run.is_dir() else run
+    if not log.is_file():
+        restarts = run.is_dir() and (run / rundir.RESTARTS[1]).is_file()
+        raise LwlcError(f"no training log: {log} " + ("does not exist" if not log.exists()
+                                                      else "is no file"),
+                        hint=f"{run} holds the starts of lwlc train --restarts "
+                        f"({rundir.RESTARTS[1]}: one row per start), no per-epoch log"
+                        if restarts else "give the folder of lwlc train --out DIR, or its "
+                        "log.csv; a run without --out keeps no log")
+    try:
+        raw = log.read_bytes()
+    except OSError as e:
+        raise LwlcError(f"cannot read {log}: {e.strerror or e}") from None
+    rows, _ = rundir.parse_log(log, raw)
+    if not rows:
+        raise LwlcError(f"{log} holds no epoch yet", hint="draw it after the run's first epoch")
+    name = log.parent.name or str(log.parent)
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        record = json.loads((log.parent / rundir.RUN).read_text())
+        name = f"{record['model']} ({record['backend']}, {record['dtype']}): {name}"
+    return log, name, rows
 
 
 @app.command("test")

@@ -289,11 +289,12 @@ CURVE_FORMATS = ("png", "svg", "pdf")
 _LOG_BOOKKEEPING = ("epoch", "gwm", "iterations", "avg_iterations", "seconds")
 
 
-def training_curves(rows: list[dict], title: str, fmt: str) -> bytes:
-    """A run's log.csv (rundir.parse_log's rows) drawn per epoch: on the left RRR_err (eq.
-    22, 27: the gap between the two projections, at the start and the end of the epoch's
-    batches; log scale), on the right each metric the run recorded (error rates, RMS
-    errors). PNG, SVG or PDF bytes."""
+def training_curves(runs: list[tuple[str, list[dict]]], title: str, fmt: str) -> bytes:
+    """Runs' log.csv (name, rundir.parse_log's rows) drawn per epoch: on the left RRR_err
+    (eq. 22, 27: the gap between the two projections, at the start and the end of the
+    epoch's batches; log scale), on the right each metric a run recorded (error rates, RMS
+    errors). One run: a color per column; several: a color per run, a line style per
+    column. PNG, SVG or PDF bytes."""
     import io
 
     import matplotlib
@@ -302,37 +303,49 @@ def training_curves(rows: list[dict], title: str, fmt: str) -> bytes:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    epoch = np.array([float(r["epoch"]) for r in rows])
-    columns = list(rows[0]) if rows else []
-    gaps = [c for c in columns if c.startswith("rrr_err")]
-    metrics = [c for c in columns if c not in _LOG_BOOKKEEPING and c not in gaps]
-
-    def values(column: str) -> np.ndarray:
-        return np.array([float(r[column]) for r in rows])  # NaN, inf: gaps in the line
-
-    marker = "o" if len(rows) <= 30 else None
+    names = {"rrr_err_start": "mean at the batches' first iteration",
+             "rrr_err_end": "mean at their last iteration"}
+    styles = ("-", "--", ":", "-.")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     try:
-        for column in gaps:
-            v = values(column)
-            left.plot(epoch, np.where(v > 0, v, np.nan), marker=marker, markersize=3,
-                      label={"rrr_err_start": "mean at the batches' first iteration",
-                             "rrr_err_end": "mean at their last iteration"}.get(column,
-                                                                                column))
+        for i, (_, rows) in enumerate(runs):
+            epoch = np.array([float(r["epoch"]) for r in rows])
+            columns = list(rows[0]) if rows else []
+            gaps = [c for c in columns if c.startswith("rrr_err")]
+            metrics = [c for c in columns if c not in _LOG_BOOKKEEPING and c not in gaps]
+            marker = "o" if len(rows) <= 30 else None
+            for ax, group in ((left, gaps), (right, metrics)):
+                for j, column in enumerate(group):
+                    v = np.array([float(r[column]) for r in rows])  # NaN, inf: gaps
+                    if ax is left:
+                        v = np.where(v > 0, v, np.nan)
+                    label = names.get(column, column)
+                    if len(runs) == 1:
+                        ax.plot(epoch, v, marker=marker, markersize=3, label=label,
+                                color=colors[j % len(colors)])
+                        continue
+                    ax.plot(epoch, v, marker=marker, markersize=3,
+                            color=colors[i % len(colors)], linestyle=styles[j % 4])
+                    if label not in ax.get_legend_handles_labels()[1]:
+                        ax.plot([], [], color="black", linestyle=styles[j % 4],
+                                label=label)  # the column's style, in black
+        if len(runs) > 1:  # which color is which run, under the plots
+            fig.legend([plt.Line2D([], [], color=colors[i % len(colors)])
+                        for i in range(len(runs))], [name for name, _ in runs],
+                       loc="lower center", ncol=min(len(runs), 3), fontsize=8)
         left.set_yscale("log")
-        left.set_xlabel("epoch")
         left.set_title("RRR_err")
-        for column in metrics:
-            right.plot(epoch, values(column), marker=marker, markersize=3, label=column)
-        right.set_xlabel("epoch")
-        right.set_title("metrics" if metrics else "no metrics recorded")
+        right.set_title("metrics" if right.get_lines() else "no metrics recorded")
         for ax in (left, right):
+            ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(True, alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
         fig.suptitle(title)
-        fig.tight_layout()
+        rows_of_runs = -(-len(runs) // 3) if len(runs) > 1 else 0
+        fig.tight_layout(rect=(0.0, 0.06 * rows_of_runs, 1.0, 1.0))
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt)
     finally:

@@ -1285,6 +1285,14 @@ def test_plot_draws_a_runs_curves_from_its_folder_or_its_log(tmp_path):
     for text in ("twohead (numpy, float64)", "batch_err", "train_err", "value_rmse",
                  "RRR_err"):
         assert text in svg, text
+    other = tmp_path / "other"  # several runs side by side: a color each, named below
+    other.mkdir()
+    (other / "log.csv").write_text(_LOG.replace("0.65,0.46", "0.61,0.41"))
+    r = run("plot", run_dir, other / "log.csv", "-o", tmp_path / "both.svg")
+    assert r.exit_code == 0 and "2 epoch(s) of" in r.output, r.output
+    svg = (tmp_path / "both.svg").read_text()
+    for text in ("2 runs", "twohead (numpy, float64): run", "other", "train_err"):
+        assert text in svg, text
     (run_dir / "run.json").write_text("[1]")  # damaged: the folder's name is the title
     r = run("plot", run_dir, "-o", tmp_path / "curves.svg")
     assert r.exit_code == 0, r.output
