@@ -2109,9 +2109,12 @@ class _Context:
         es = self.el.edge_sets[xv.edge_set]
         deg = es.outdeg if direction == "out" else es.indeg
         empty = [n for n in nodes if deg[n] == 0]
-        if empty:
+        if empty and rel.fixed is None:  # with x fixed, z alone is projected there
             raise ModelError(f"{self.el.node_name(empty[0])} has no {direction}-edges to agree "
-                             "over", rel.x.span)
+                             "over", rel.x.span,
+                             hint="a node without them can still have its value fixed: "
+                             f"agree {xv.name}[{self.batch_var}, {direction}({self.node_var})] "
+                             "== d[k, i] (an output unit fixed to its target)")
         fixed = self.fixed_value(rel.fixed) if rel.fixed is not None else None
         aset = self.el.instantiate_set(rel.set)
         if fixed is not None and fixed.constant is not None:

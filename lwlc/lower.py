@@ -167,8 +167,11 @@ class Plan:
 
 
 def groups_of(model: ir.Model, nodes: tuple[int, ...], edge_var: str | None,
-              direction: str | None, node_vars: tuple[str, ...]) -> tuple[Group, ...]:
-    """Group `nodes` by their number of `direction` edges in `edge_var`'s edge set."""
+              direction: str | None, node_vars: tuple[str, ...],
+              edgeless: bool = False) -> tuple[Group, ...]:
+    """Group `nodes` by their number of `direction` edges in `edge_var`'s edge set; nodes
+    without such edges are left out, or with `edgeless` form a group of their own (edges
+    None: an activation with x fixed projects their z alone)."""
     if edge_var is None or direction is None:
         pos = {v: model.variables[v].positions(nodes) for v in node_vars}
         return (Group(tuple(nodes), None, pos),)
@@ -180,6 +183,10 @@ def groups_of(model: ir.Model, nodes: tuple[int, ...], edge_var: str | None,
     out = []
     for m in sorted(set(deg.tolist())):
         if m == 0:
+            if edgeless:
+                group_nodes = tuple(nodes[i] for i in np.flatnonzero(deg == 0))
+                pos = {v: model.variables[v].positions(group_nodes) for v in node_vars}
+                out.append(Group(group_nodes, None, pos))
             continue
         members = np.flatnonzero(deg == m).tolist()
         mat = positions[first[members][:, None] + np.arange(m)].astype(np.int64)

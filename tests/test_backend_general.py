@@ -269,6 +269,64 @@ def test_names_that_differ_in_case_get_their_own_tables():
     assert tables["PIECES_lk2_1"] != tables["PIECES_lk2_1_2"]
 
 
+_BOOLEAN_OUTPUTS = """\
+model mult "a 2-bit multiplier of Boolean threshold units; the product's bits fix the outputs"
+param om = 3.0
+nodes A[4], H[5], P[4]
+group U = H | P
+edges E = dense(A -> H) + dense(H -> P)
+batch k[16]
+input a[k, A]
+input p[k, P]
+var x[k, E]
+var w[k, E]
+var y[k, U] metric outdeg on H, 1 on P
+var b[k, U] metric outdeg on H, 1 on P
+constraint ins    for k, i in A: agree x[k, out(i)] == a[k, i]
+constraint hidden for k, i in H: (y[k, i] - b[k, i], agree x[k, out(i)]) in step(0.2)
+constraint outs   for k, i in P: (y[k, i] - b[k, i], agree x[k, out(i)] == p[k, i]) in step(0.2)
+constraint wts    for j in U:    agree w[*, in(j)] in sphere(om)
+constraint dot    for k, j in U: dot(x[k, in(j)], w[k, in(j)]) == om * y[k, j]
+constraint bias   for j in U:    agree b[*, j]
+data train = "mult.txt"
+"""
+
+
+def test_output_units_without_out_edges_can_be_fixed_to_data(tmp_path):
+    """A Boolean network's output units (boolearn's tasks, Elser & Lal 2026) have no
+    out-edges; `agree x[k, out(i)] == p[k, i]` fixes their value all the same: z = y - b
+    is projected onto where the set takes p (it was refused: 'P[0] has no out-edges to
+    agree over'). Both backends alike, `lwlc test`'s checks pass, and the model predicts
+    the outputs."""
+    from lwlc import data as datamod
+    from lwlc import modeltest
+    from lwlc.driver import predict
+
+    bits = np.array([[(i >> s) & 1 for s in range(4)] for i in range(16)], dtype=float)
+    product = [(i & 3) * (i >> 2) for i in range(16)]
+    out = np.array([[(v >> s) & 1 for s in range(4)] for v in product], dtype=float)
+    datamod.save_text(datamod.Dataset(inputs=np.hstack([bits, out]), labels=None,
+                                      n_classes=None, name="mult", source="mult"),
+                      tmp_path / "mult.txt")
+    path = _write(tmp_path, _BOOLEAN_OUTPUTS, "mult.lwl")
+    c = compile_model(path, None, "numpy")
+    outs = c.source[c.source.index("def constraint_outs"):]
+    outs = outs[:outs.index("\n\n\n")]
+    assert 'data["p"]' in outs and '"x"' not in outs  # z alone: no edge of x read or written
+    ref, e_ref, *_ = _steps(path, "numpy", steps=2)
+    got, e_got, *_ = _steps(path, "jax", steps=2)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-9, err_msg=k)
+    results = modeltest.test_model(path, None, examples=3, families=("outs",))
+    assert [r for r in results if not r.ok] == [], results
+    s = _train(path, "numpy", tmp_path, epochs=1, iterations=20)
+    assert 0.0 <= s["outs_rmse"] <= 1.0
+    pred = predict(str(path), str(tmp_path / "numpy" / "params.npz"), str(tmp_path / "mult.txt"),
+                   {}, "numpy")
+    assert list(pred) == ["outs"] and pred["outs"].shape == (16, 4)
+    assert set(np.unique(pred["outs"])) <= {0.0, 1.0}  # a step unit's values
+
+
 def test_a_cycle_is_relaxed_so_the_data_reaches_every_node():
     c = compile_model(HERE / "odd_names_cycles.lwl")
     solver = load_solver(c.source)

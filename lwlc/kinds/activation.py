@@ -3,6 +3,8 @@ z = y − b and the consensus x of its output edges lie in an activation set (El
 projected jointly by Lemma 4.1 with the (z, x) set as side constraint and the metric weights of
 y, b and the replicas of x. With `== d` x is also fixed (the autoencoder's data and code layers,
 eq. 38b-d): the node is a source of inference, and f(y − b) there is a prediction of d (eq. 40).
+A node with x fixed may have no edges (a Boolean network's output unit): its group has edges
+None, and z alone is projected onto where the set takes the value.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def library(fam: ir.ActivationFamily) -> list[str]:
 def lower(model: ir.Model, fam: ir.ActivationFamily, which: Which) -> LoweredFamily:
     node_vars = (fam.y,) + ((fam.b,) if fam.b else ())
     return LoweredFamily(fam, which, groups_of(model, tuple(fam.nodes), fam.x, fam.direction,
-                                               node_vars))
+                                               node_vars, edgeless=fam.fixed is not None))
 
 
 def carries(model: ir.Model, fam: ir.ActivationFamily) -> tuple[str, str] | None:
@@ -104,7 +106,8 @@ def _reads(w, lf: LoweredFamily, gi: int, g, R: str, s: str) -> list[str]:
     fam: ir.ActivationFamily = lf.family
     ix = w.group_index(lf, gi, g)
     fixed = fam.fixed is not None
-    lines = [f"xe{s} = {ix['E'].read('src', fam.x, R)}"]
+    # nodes without edges (x fixed): z alone is projected, onto where f(z) is the value
+    lines = [f"xe{s} = {ix['E'].read('src', fam.x, R)}"] if g.edges is not None else []
     if not fixed:
         lines.append(f"xbar{s} = xe{s}.mean(axis=-1)  # consensus of x over the node's edges")
     lines.append(f"y{s} = {ix[fam.y].read('src', fam.y, R)}")
@@ -119,7 +122,7 @@ def _reads(w, lf: LoweredFamily, gi: int, g, R: str, s: str) -> list[str]:
         lines.append(f"z{s} = y{s}" if fixed else f"z{s}, gz{s} = y{s}, gy{s}")
     if fixed:
         if fam.fixed.input is None:
-            lines.append(f"xnew{s} = xp.full(xe{s}.shape[:-1], {w.num(fam.fixed.constant)})")
+            lines.append(f"xnew{s} = xp.full(z{s}.shape, {w.num(fam.fixed.constant)})")
         else:
             inp = w.model.inputs[fam.fixed.input]
             cols = w.input_cols(inp, g.nodes, f"{fam.name}_{gi}_cols")
@@ -136,7 +139,9 @@ def _writes(w, lf: LoweredFamily, gi: int, g, R: str, s: str) -> list[str]:
     """A group's x edges at x's new value, and y (and b) moved with z."""
     fam: ir.ActivationFamily = lf.family
     ix = w.group_index(lf, gi, g)
-    lines = [ix["E"].put(fam.x, R, f"_spread(xnew{s}[..., None], xe{s}.shape)")]
+    lines = []
+    if g.edges is not None:
+        lines.append(ix["E"].put(fam.x, R, f"_spread(xnew{s}[..., None], xe{s}.shape)"))
     if fam.b:
         lines.append(f"y{s}, b{s} = activation_yb_update(xp, y{s}, b{s}, znew{s} - z{s}, "
                      f"gy{s}, gb{s})")
@@ -153,6 +158,8 @@ def init(w, lf: LoweredFamily) -> list[str]:
     R = w.rows(fam.part)
     lines = []
     for gi, g in enumerate(lf.groups):
+        if g.edges is None:  # no edges to start
+            continue
         ix = w.group_index(lf, gi, g)
         nodes = w.node_index(g.nodes, f"{fam.name}_{gi}_nodes")
         lines.append(w.init_put(fam, fam.x, ix["E"], f"X[{R}][:, {nodes}, None]"))
@@ -215,13 +222,17 @@ def violation(model: ir.Model, lf: LoweredFamily, state: dict, data: dict) -> fl
     B = np.asarray(state[fam.b], dtype=np.float64)[rows] if fam.b else None
     worst = 0.0
     for g in lf.groups:
+        z = Y[:, g.positions[fam.y]]
+        if B is not None:
+            z = z - B[:, g.positions[fam.b]]
+        if g.edges is None:  # nodes without edges, x fixed: f(z) is the value
+            want = fixed_values(model, fam.part, fam.fixed, g.nodes, data)
+            worst = max(worst, float(np.max(piece_distance(fam.set, z, want))))
+            continue
         xe = X[:, g.edges]  # [items, n, m]
         if xe.size == 0:
             continue
         xbar = xe.mean(axis=-1)
-        z = Y[:, g.positions[fam.y]]
-        if B is not None:
-            z = z - B[:, g.positions[fam.b]]
         worst = max(worst, float(np.max(np.abs(xe - xbar[..., None]))),
                     float(np.max(piece_distance(fam.set, z, xbar))))
         if fam.fixed is not None:
