@@ -259,6 +259,10 @@ class Generator:
     make: Callable[[dict, str], tuple[np.ndarray, np.ndarray | None, int | None]]
     role_dependent: bool
     check: Callable[[dict], None] | None = None  # the keys' ranges, without drawing any data
+    # the keys that make the task both roles draw from, and what they draw: a test set whose
+    # task keys differ from the training set's is another task (other_task)
+    task_keys: tuple[str, ...] = ()
+    task: str = ""
 
 
 def _check_ledm(p: dict) -> None:
@@ -481,20 +485,23 @@ GENERATORS: dict[str, Generator] = {
                   "Elser 2021, eq. 25 (Sect. 4.4.1)", _ledm, False, _check_ledm),
         Generator("majority", {"inputs": 13, "depth": 3, "seed": 1, "items": None, "flip": 0.0},
                   "random majority-gate circuit on Boolean inputs, train/test halves",
-                  "Elser 2021, Sect. 5.5.1, Fig. 9", _majority, True, _check_majority),
+                  "Elser 2021, Sect. 5.5.1, Fig. 9", _majority, True, _check_majority,
+                  ("inputs", "depth", "seed", "items"), "its circuit and its train/test split"),
         Generator("onehot", {"n": 3}, "the 2^n one-hot vectors of length 2^n, label = position",
                   "Elser 2021, Sect. 6.3.1 (binary encoding)", _onehot, False, _check_onehot),
         Generator("bits", {"n": 3}, "the 2^n binary codes of length n (code items)",
                   "Elser 2021, Sect. 6.3.1 (binary encoding)", _bits, False, _check_bits),
         Generator("digits", {"seed": 0}, "scikit-learn 8x8 digits in [0, 1], 80/20 split",
-                  "sklearn.datasets.load_digits", _digits, True),
+                  "sklearn.datasets.load_digits", _digits, True, None, ("seed",),
+                  "its 80/20 split (another seed's test part overlaps this training part)"),
         Generator("blobs", {"inputs": 4, "classes": 2, "items": 200, "seed": 0, "spread": 0.2},
                   "Gaussian blobs around uniform centers in [-1, 1]^inputs",
-                  "for fast tests", _blobs, True, _check_blobs),
+                  "for fast tests", _blobs, True, _check_blobs, ("inputs", "classes", "seed"),
+                  "its class centers"),
         Generator("regression", {"inputs": 4, "outputs": 2, "items": 200, "seed": 0},
                   "columns x (uniform in [-1, 1]^inputs) then targets tanh(x A)/2, no labels",
                   "for regression models (outputs equal to data)", _regression, True,
-                  _check_regression),
+                  _check_regression, ("inputs", "outputs", "seed"), "its mixing matrix A"),
     )
 }
 
@@ -588,6 +595,26 @@ def _generator_params(name: str, opts: str) -> tuple[Generator, dict, int | None
     if g.check is not None:
         g.check(params)
     return g, params, limit
+
+
+def other_task(train_source: str, test_source: str) -> tuple[Generator, list[str]] | None:
+    """Where a training and a test set are draws of one generator (their sources: specs with
+    every key filled in) whose task keys differ: the generator and those keys, e.g. blobs
+    with two seeds, whose test items lie around other centers. Else None."""
+    parsed = []
+    for source in (train_source, test_source):
+        split = _split_generator_spec(source)
+        if split is None or split[0] not in GENERATORS:
+            return None
+        try:
+            parsed.append(_generator_params(*split))
+        except DataError:
+            return None
+    (g, train, _), (h, test, _) = parsed
+    if g is not h:
+        return None
+    differ = [k for k in g.task_keys if train[k] != test[k]]
+    return (g, differ) if differ else None
 
 
 def _load_generator(name: str, opts: str, role: str) -> Dataset:

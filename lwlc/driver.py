@@ -231,6 +231,30 @@ def run_warnings(compiled: Compiled, dtype: str = "float64") -> list[ir.ModelWar
     return out
 
 
+def _warn_other_task(train_spec: str, train_set: Bound, test_spec: str, test_set: Bound,
+                     warn) -> None:
+    """Warn where the test set is a draw of another task than the training set (blobs with
+    another seed: other class centers), at the test spec's line where a model wrote it."""
+    other = datamod.other_task(train_set.source, test_set.source)
+    if other is None:
+        return
+    g, keys = other
+    values = ", ".join(f"{k}={_plain(test_set.source, k)} against {_plain(train_set.source, k)}"
+                       for k in keys)
+    message = (f"the test data are another task than the training data: {g.name} draws "
+               f"{g.task} from {', '.join(g.task_keys)}, and the test set has {values}")
+    hint = (f"give the test set the training set's {', '.join(keys)}: the train and test "
+            "roles draw their own items already")
+    span = next((sp.span for sp in (test_spec, train_spec)
+                 if isinstance(sp, datamod.ModelDataSpec) and sp.span is not None), None)
+    warn(ir.ModelWarning(message, span, hint=hint))
+
+
+def _plain(source: str, key: str) -> str:
+    """The value of `key` in a generator source `name:k=v,...`."""
+    return dict(kv.split("=", 1) for kv in source.partition(":")[2].split(","))[key]
+
+
 def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.ModelWarning]:
     """A warning for each activation whose x the data fix at values its set only
     approaches (a sigmoid's 0 and 1): there is no z with f(z) = x, so the projection's
@@ -757,6 +781,8 @@ def _train(cfg: TrainConfig, console, compiled: Compiled, solver, n_devices: int
     own: dict = own_inputs(compiled)
     for warning in unreached_data(compiled, train_set, own) if warn is not None else ():
         warn(warning)
+    if test_set is not None and warn is not None:
+        _warn_other_task(train_spec, train_set, test_spec, test_set, warn)
     loaded = sum(v.nbytes for b in (train_set, test_set) if b is not None
                  for v in (*b.inputs.values(), *b.labels.values()))
     loaded += sum(v.nbytes for v in own.values())

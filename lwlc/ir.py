@@ -313,7 +313,7 @@ class ModelWarning:
     `FILE:LINE:COL: warning: MESSAGE` with the line and a caret, like an error."""
 
     message: str
-    span: Span = field(compare=False)
+    span: Span | None = field(compare=False)  # None: about what the command line gave
     hint: str | None = None
     # "missing data": a `data` file not found where the model is checked. `lwlc check` says
     # so; a run leaves it out: the file it reads is an error then, the others do not matter.
