@@ -1143,6 +1143,25 @@ def _trained_values(params_path: str, meta: dict) -> tuple[dict, str]:
     return (recorded, str(beside)) if isinstance(recorded, dict) else ({}, "")
 
 
+def _other_task_than_trained(params_path: str, bound: Bound) -> str | None:
+    """A note where the data scored are a draw of another generator task than the run.json
+    beside the parameters records as their training data (datamod.other_task)."""
+    folder = Path(params_path)
+    beside = (folder if folder.is_dir() else folder.parent) / rundir.RUN
+    try:
+        trained = json.loads(beside.read_text())["train_data"]["source"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    other = datamod.other_task(str(trained), bound.source)
+    if other is None:
+        return None
+    g, keys = other
+    values = ", ".join(f"{k}={_plain(bound.source, k)} against {_plain(str(trained), k)}"
+                       for k in keys)
+    return (f"the data scored are another task than the training data ({beside}): {g.name} "
+            f"draws {g.task} from {', '.join(g.task_keys)}, and these data have {values}")
+
+
 def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:
     """The parameters of start `start` (its seed) of a restarts.npz; a params.npz's as
     they are. An error without `start` for restarts, and with it for a single run."""
@@ -1288,6 +1307,8 @@ def evaluate(model: str, params_path: str, spec: str | None, overrides: dict,
     spec = _test_spec(compiled, spec, "evaluate")
     bound = bind(compiled, spec, "test")
     if warn is not None and (note := unused_labels_note(compiled, bound)):
+        warn(note)
+    if warn is not None and (note := _other_task_than_trained(params_path, bound)):
         warn(note)
     dpart = data_part(compiled.model)
     _uninferred_latent(compiled, [t.infer for t in compiled.plan.targets

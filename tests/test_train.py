@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lwlc.driver import TrainConfig, load_params, train
+from lwlc.driver import TrainConfig, evaluate, load_params, train
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -312,8 +312,7 @@ solve rrr(beta = 0.5, iterations = 5, tolerance = 1e-4, epochs = 1, seed = 0)
 
 
 @pytest.mark.parametrize("test_seed, warned", [(6, True), (5, False)])
-def test_a_test_set_of_another_generator_task_is_a_warning_at_its_line(tmp_path, test_seed,
-                                                                       warned):
+def test_a_test_set_of_another_generator_task_is_a_warning(tmp_path, test_seed, warned):
     # blobs draws its class centers from the seed: a test set of another seed is another task
     path = tmp_path / "twoblobs.lwl"
     path.write_text(_BLOBS_MODEL.replace("TEST_SEED", str(test_seed)))
@@ -333,3 +332,13 @@ def test_a_test_set_of_another_generator_task_is_a_warning_at_its_line(tmp_path,
                       quiet=True), warn=said.append)
     (w,) = [w for w in said if "another task" in w.message]
     assert w.span is None and f"seed={test_seed} against 1" in w.message
+    # lwlc evaluate: the data scored against the training data run.json records
+    run = tmp_path / "run"
+    train(TrainConfig(model=str(path), out=str(run), progress=False, quiet=True))
+    notes = []
+    evaluate(str(path), str(run), None, {}, warn=notes.append)
+    assert any("another task" in n and "seed=6 against 5" in n for n in notes) == warned
+    notes.clear()
+    evaluate(str(path), str(run / "params.npz"), "blobs:inputs=3,items=20,seed=5", {},
+             warn=notes.append)
+    assert not any("another task" in n for n in notes)
