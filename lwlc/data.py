@@ -597,24 +597,27 @@ def _generator_params(name: str, opts: str) -> tuple[Generator, dict, int | None
     return g, params, limit
 
 
-def other_task(train_source: str, test_source: str) -> tuple[Generator, list[str]] | None:
-    """Where a training and a test set are draws of one generator (their sources: specs with
-    every key filled in) whose task keys differ: the generator and those keys, e.g. blobs
-    with two seeds, whose test items lie around other centers. Else None."""
+def other_task(train_source: str, source: str) -> tuple[str, list[str]] | None:
+    """Where a training set and another set (their sources: generator specs with every key
+    filled in) are draws of one generator whose task keys differ, e.g. blobs with two
+    seeds, whose items lie around other centers: what differs, said in words, and those
+    keys. Else None."""
     parsed = []
-    for source in (train_source, test_source):
-        split = _split_generator_spec(source)
+    for spec in (train_source, source):
+        split = _split_generator_spec(spec)
         if split is None or split[0] not in GENERATORS:
             return None
         try:
             parsed.append(_generator_params(*split))
         except DataError:
             return None
-    (g, train, _), (h, test, _) = parsed
-    if g is not h:
+    (g, trained, _), (h, given, _) = parsed
+    keys = [k for k in g.task_keys if trained[k] != given[k]] if g is h else []
+    if not keys:
         return None
-    differ = [k for k in g.task_keys if train[k] != test[k]]
-    return (g, differ) if differ else None
+    values = ", ".join(f"{k}={given[k]} against {trained[k]}" for k in keys)
+    return (f"{g.name} draws {g.task} from {', '.join(g.task_keys)}, and these data have "
+            f"{values}"), keys
 
 
 def _load_generator(name: str, opts: str, role: str) -> Dataset:

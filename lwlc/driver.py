@@ -238,21 +238,13 @@ def _warn_other_task(train_spec: str, train_set: Bound, test_spec: str, test_set
     other = datamod.other_task(train_set.source, test_set.source)
     if other is None:
         return
-    g, keys = other
-    values = ", ".join(f"{k}={_plain(test_set.source, k)} against {_plain(train_set.source, k)}"
-                       for k in keys)
-    message = (f"the test data are another task than the training data: {g.name} draws "
-               f"{g.task} from {', '.join(g.task_keys)}, and the test set has {values}")
-    hint = (f"give the test set the training set's {', '.join(keys)}: the train and test "
-            "roles draw their own items already")
+    said, keys = other
     span = next((sp.span for sp in (test_spec, train_spec)
                  if isinstance(sp, datamod.ModelDataSpec) and sp.span is not None), None)
-    warn(ir.ModelWarning(message, span, hint=hint))
-
-
-def _plain(source: str, key: str) -> str:
-    """The value of `key` in a generator source `name:k=v,...`."""
-    return dict(kv.split("=", 1) for kv in source.partition(":")[2].split(","))[key]
+    warn(ir.ModelWarning(
+        f"the test data are another task than the training data: {said}", span,
+        hint=f"give the test set the training set's {', '.join(keys)}: the train and test "
+             "roles draw their own items already"))
 
 
 def unreached_data(compiled: Compiled, bound: Bound, own: dict) -> list[ir.ModelWarning]:
@@ -1155,11 +1147,7 @@ def _other_task_than_trained(params_path: str, bound: Bound) -> str | None:
     other = datamod.other_task(str(trained), bound.source)
     if other is None:
         return None
-    g, keys = other
-    values = ", ".join(f"{k}={_plain(bound.source, k)} against {_plain(str(trained), k)}"
-                       for k in keys)
-    return (f"the data scored are another task than the training data ({beside}): {g.name} "
-            f"draws {g.task} from {', '.join(g.task_keys)}, and these data have {values}")
+    return f"the data scored are another task than the training data ({beside}): {other[0]}"
 
 
 def one_start(params: dict, meta: dict, path: str, start: int | None) -> dict:

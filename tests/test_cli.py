@@ -371,6 +371,37 @@ solve rrr(iterations = 5, epochs = 1)
 """
 
 
+@pytest.mark.parametrize("test_seed, warned", [(6, True), (0, False)])
+def test_a_test_set_of_another_generator_task_is_a_warning(tmp_path, test_seed, warned):
+    """blobs draws its class centers from its seed: test data of another seed are another
+    task. train warns at the `data test` line (or without a line for --test), evaluate notes
+    it against the training data of the run.json beside --params."""
+    model = tmp_path / "m.lwl"
+    model.write_text(TINY_CLASSIFIER + f'data test = "blobs:inputs=2,items=8,seed={test_seed}"\n')
+    r = run("train", model, "--out", tmp_path / "run", "--quiet")
+    assert r.exit_code == 0, r.output
+    located = (f"m.lwl:16:13: warning: the test data are another task than the training data: "
+               f"blobs draws its class centers from inputs, classes, seed, and these data have "
+               f"seed={test_seed} against 0")
+    assert (located in r.output) == warned, r.output
+    if warned:
+        assert "hint: give the test set the training set's seed" in r.output
+    r = run("train", model, "--data", "blobs:inputs=2,items=8,seed=1", "--test",
+            f"blobs:inputs=2,items=8,seed={test_seed}", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert (f"lwlc: warning: the test data are another task than the training data: blobs "
+            f"draws its class centers from inputs, classes, seed, and these data have "
+            f"seed={test_seed} against 1") in r.output, r.output
+    r = run("evaluate", model, "--params", tmp_path / "run")
+    assert r.exit_code == 0, r.output
+    noted = ("lwlc: note: the data scored are another task than the training data "
+             f"({tmp_path / 'run' / 'run.json'})")
+    assert (noted in r.output.replace("\n", " ")) == warned, r.output
+    r = run("evaluate", model, "--params", tmp_path / "run" / "params.npz", "--data",
+            "blobs:inputs=2,items=8,seed=0")
+    assert r.exit_code == 0 and "another task" not in r.output, r.output
+
+
 def test_evaluate_and_predict_default_to_the_models_test_data(tmp_path):
     model = tmp_path / "m.lwl"
     model.write_text(TINY_CLASSIFIER)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lwlc.driver import TrainConfig, evaluate, load_params, train
+from lwlc.driver import TrainConfig, load_params, train
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -286,59 +286,3 @@ def test_a_parts_own_items_are_each_scored_once(tmp_path):
     solver = load_solver(c.source)
     got = solver.predict(params, {"s": codes}, len(codes), "code")["code_in"]
     assert s["code_in_rmse"] == pytest.approx(float(np.sqrt(np.mean((got - codes) ** 2))))
-
-
-_BLOBS_MODEL = """\
-model twoblobs
-nodes D[3], H[4], C[2]
-edges E = dense(D -> H) + dense(H -> C)
-batch k[20]
-input d[k, D]
-label c[k] in C
-var x[k, E]
-var w[k, E]
-var y[k, H | C] metric outdeg on H, 1.0 on C
-var b[k, H | C] metric outdeg on H, 1.0 on C
-constraint ins for k, i in D:     agree x[k, out(i)] == d[k, i]
-constraint hid for k, i in H:     (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
-constraint cls for k:             y[k, C] - b[k, C] in margin(c[k], 0.1)
-constraint wt  for j in H | C:    agree w[*, in(j)] in sphere(1.0)
-constraint nr  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
-constraint bs  for j in H | C:    agree b[*, j]
-data train = "blobs:inputs=3,items=40,seed=5"
-data test  = "blobs:inputs=3,items=20,seed=TEST_SEED"
-solve rrr(beta = 0.5, iterations = 5, tolerance = 1e-4, epochs = 1, seed = 0)
-"""
-
-
-@pytest.mark.parametrize("test_seed, warned", [(6, True), (5, False)])
-def test_a_test_set_of_another_generator_task_is_a_warning(tmp_path, test_seed, warned):
-    # blobs draws its class centers from the seed: a test set of another seed is another task
-    path = tmp_path / "twoblobs.lwl"
-    path.write_text(_BLOBS_MODEL.replace("TEST_SEED", str(test_seed)))
-    said = []
-    train(TrainConfig(model=str(path), progress=False, quiet=True), warn=said.append)
-    other = [w for w in said if "another task" in w.message]
-    assert bool(other) == warned
-    if warned:
-        (w,) = other
-        assert (w.span.line, w.span.col) == (18, 14)
-        assert "seed=6 against 5" in w.message and "class centers" in w.message
-        assert "seed" in w.hint
-    # from the command line too, without a line to point at
-    said.clear()
-    train(TrainConfig(model=str(path), data="blobs:inputs=3,items=40,seed=1",
-                      test=f"blobs:inputs=3,items=20,seed={test_seed}", progress=False,
-                      quiet=True), warn=said.append)
-    (w,) = [w for w in said if "another task" in w.message]
-    assert w.span is None and f"seed={test_seed} against 1" in w.message
-    # lwlc evaluate: the data scored against the training data run.json records
-    run = tmp_path / "run"
-    train(TrainConfig(model=str(path), out=str(run), progress=False, quiet=True))
-    notes = []
-    evaluate(str(path), str(run), None, {}, warn=notes.append)
-    assert any("another task" in n and "seed=6 against 5" in n for n in notes) == warned
-    notes.clear()
-    evaluate(str(path), str(run / "params.npz"), "blobs:inputs=3,items=20,seed=5", {},
-             warn=notes.append)
-    assert not any("another task" in n for n in notes)
