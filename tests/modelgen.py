@@ -111,6 +111,7 @@ BATCH_LOOPVARS = ["q", "kk", "item", "it"]  # names a batch loop variable may ta
 NOT_AS = {
     "group": {"in", "out"}, "loop": {"in", "out"}, "batch": {"in", "out"},
     "var": {"agree", "dot"}, "part": {"in", "out"},
+    "param": {"all"},  # a set piece's `for all <= z` reads `all` as the whole line
 }
 # `x` and `z` are the set's own variables: not set parameters, and no model parameter a set
 # body reads may have these names.
@@ -473,7 +474,7 @@ class _Gen:
     # --- declarations ---
 
     def param(self, value: float, default: str) -> str:
-        name = self.names.take(default)
+        name = self.names.take(default, "param")
         self.params[name] = value
         self.head.append(f"param {name} = {self.const(value)}")
         return name
