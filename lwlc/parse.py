@@ -36,7 +36,7 @@ _TOKEN_WORDS = {
 _KEYWORDS = {
     "model", "param", "nodes", "group", "edges", "batch", "input", "label", "sample", "var",
     "set", "constraint", "solve", "data", "for", "in", "out", "agree", "dot", "metric", "on",
-    "exempt", "relabel", "allow", "as", "from", "file", "all",
+    "exempt", "relabel", "allow", "as", "from", "file",
 }
 _STATEMENT_KEYWORDS = (
     "model", "param", "nodes", "group", "edges", "batch", "input", "label", "sample", "var",
@@ -320,8 +320,18 @@ class _ToAst(Transformer):
         return S.CondInterval(str(var), lo, hi, self._span(meta))
 
     @v_args(meta=True)
-    def cond_all(self, meta, children):
-        return S.CondAll(self._span(meta))
+    def cond_name(self, meta, children):
+        # `all` is a name, not a keyword, so that a parameter named `all` can still open a
+        # comparison (`x = 1 for all <= z`): the grammar reads a lone name here
+        (name,) = children
+        if str(name) == "all":
+            return S.CondAll(self._span(meta))
+        raise ParseError(
+            f"a piece's condition is the name '{name}' alone",
+            self._span(meta),
+            hint="a condition compares z: 'for z >= 0', 'for z in [-1, 1]', "
+                 "'for -1 < z < 1', or 'for all' for every z",
+        )
 
     @v_args(meta=True)
     def piece(self, meta, children):
@@ -670,7 +680,12 @@ def parse_text(source: str, file: str = "<string>") -> S.Program:
     finally:
         _SOURCE.reset(reset)
     _check_depth(tree, file, source)
-    statements = _ToAst(file, source).transform(tree)
+    try:
+        statements = _ToAst(file, source).transform(tree)
+    except lark.exceptions.VisitError as e:
+        if isinstance(e.orig_exc, ParseError):
+            raise e.orig_exc from None
+        raise
     return S.Program(file, source, tuple(statements))
 
 

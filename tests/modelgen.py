@@ -111,7 +111,6 @@ BATCH_LOOPVARS = ["q", "kk", "item", "it"]  # names a batch loop variable may ta
 NOT_AS = {
     "group": {"in", "out"}, "loop": {"in", "out"}, "batch": {"in", "out"},
     "var": {"agree", "dot"}, "part": {"in", "out"},
-    "param": {"all"},  # a set piece's `for all <= z` reads `all` as the whole line
 }
 # `x` and `z` are the set's own variables: not set parameters, and no model parameter a set
 # body reads may have these names.

@@ -223,6 +223,27 @@ def test_set_declaration_forms():
     assert t.params == () and isinstance(t.pieces[0].condition, S.CondAll)
 
 
+def test_a_parameter_named_all_can_open_a_condition():
+    """`all` is no keyword: `for all <= z` compares z with a parameter named `all` (it was an
+    error at the `<=`), and `for all` alone is still every z."""
+    src = """param all = 0.5
+    set clip { x = 1 for all <= z; x = z for -all < z < all; x = -1 for z <= -all }
+    set same { x = z for all }
+    """
+    _, clip, same = parse_text(src).statements
+    first = clip.pieces[0].condition
+    assert isinstance(first, S.CondCompare) and first.parts[0].id == "all"
+    assert first.parts[1:] == ("<=", first.parts[2]) and first.parts[2].id == "z"
+    assert isinstance(same.pieces[0].condition, S.CondAll)
+
+
+def test_a_condition_that_is_a_lone_name_is_located():
+    src = TINY + "set foo { x = 1 for z }\n"
+    err = parse_error(src)
+    out = check_located(err, *at(src, "z }"), "condition is the name 'z' alone")
+    assert "'for z >= 0'" in out[-1] and "'for all'" in out[-1]
+
+
 def test_relation_forms_and_pin():
     src = """constraint a [A] for k, i in C: agree x[k, out(i)] >= 0
 constraint b [B] for i in C: agree w[*, out(i)] in nonneg & sphere(0.6)
