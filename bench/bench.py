@@ -446,6 +446,20 @@ def _bandwidth_in_child(platform: str) -> float:
     return float(r.stdout.strip().splitlines()[-1])
 
 
+def byte_compile_lwlc() -> None:
+    """Write lwlc's bytecode (`__pycache__`), as `pip install` does for an installed package.
+    A checkout's sources are otherwise compiled again in every measuring process where
+    PYTHONDONTWRITEBYTECODE is set (about 0.1 s of each compile figure on this machine)."""
+    import compileall
+
+    import lwlc.backends
+
+    import lwlc
+
+    for package in (lwlc, lwlc.backends):
+        compileall.compile_dir(Path(package.__file__).parent, quiet=2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -484,6 +498,7 @@ def main() -> None:
                         args.compile_only)
         print(json.dumps(r))
         return
+    byte_compile_lwlc()
     budget = 2.0 if args.quick else args.budget
     out = Path(args.out)
     bandwidth = _bandwidth_in_child(args.platform)
