@@ -38,6 +38,7 @@ from pathlib import Path
 import numba
 import numba.extending
 import numpy as np
+from lane_roots import root_rules
 
 if os.environ.get("LEDM_RTCHECK"):
     import llvmlite.binding as _llvm
@@ -118,13 +119,9 @@ def make(
     F = np.dtype(dtype).type
     fi = np.finfo(dtype)
     ZERO, ONE, TWO, THREE, FOUR, HALF, QUART = (F(v) for v in (0, 1, 2, 3, 4, 0.5, 0.25))
-    NINE = F(9.0)
     SIX = F(6.0)
     OMEGA_W = F(0.6)  # sphere radius of the weights
     NORM = F(K * NE)  # error = "element": 180
-    TOL16 = F(16.0 * float(fi.eps))
-    A_MIN = F(float(fi.tiny) ** (1.0 / 3.0))
-    A_MIN2 = F(A_MIN * A_MIN)
     FLOOR = F(2.0 * float(fi.tiny) ** (1.0 / 3.0))
     G2 = ZERO  # omega^2 * ginv, ginv = 0 (data right-hand side)
     DIAG = F(1.0 / math.sqrt(F(NC)))
@@ -152,93 +149,7 @@ def make(
     jit_inline = numba.njit(inline="always", **opts)
     jit = numba.njit(**opts)
 
-    @jit_inline
-    def setup(p, S, D, y):
-        S = max(S, ZERO)
-        D = max(D, ZERO)
-        wy = y  # omega = 1
-        up = p <= wy
-        pc = p if up else -p
-        sc = S if up else D
-        dc = D if up else S
-        yc = wy if up else -wy
-        near = sc - dc / NINE - yc + HALF * G2 < ZERO
-        num = dc + FOUR * yc
-        has = num > ZERO
-        ratio = sc / (num if has else ONE)
-        a_lo = SQRT(min(max(ratio, A_MIN2), QUART)) if has else A_MIN
-        a_lo = max(a_lo, A_MIN)
-        lo = a_lo if near else ZERO
-        return up, near, pc, sc, dc, yc, lo
-
-    @jit_inline
-    def nstep(t, lo, hi, near, pc, q, sc, dc, yc):
-        u = ONE - t if near else t
-        a = t if near else ONE - t
-        b = TWO - t if near else ONE + t
-        u2 = u * u
-        den = a * b
-        if RECIP:
-            iden = ONE / den
-            ia = b * iden
-            ib = a * iden
-            i2 = iden * iden
-            h_pq = (pc * (ONE + u2) + q * u) * i2 - yc + G2 * u
-            dh_pq = (q * (ONE + THREE * u2) + TWO * pc * u * (THREE + u2)) * (i2 * iden) + G2
-            h_sd = QUART * sc * (ia * ia) - QUART * dc * (ib * ib) - yc + G2 * u
-            dh_sd = HALF * sc * (ia * ia * ia) + HALF * dc * (ib * ib * ib) + G2
-        else:
-            h_pq = (pc * (ONE + u2) + q * u) / (den * den) - yc + G2 * u
-            dh_pq = (q * (ONE + THREE * u2) + TWO * pc * u * (THREE + u2)) / (den * den * den) + G2
-            h_sd = QUART * sc / (a * a) - QUART * dc / (b * b) - yc + G2 * u
-            dh_sd = HALF * sc / (a * a * a) + HALF * dc / (b * b * b) + G2
-        h = h_sd if near else h_pq
-        dh = dh_sd if near else dh_pq
-        rise = -h if near else h
-        lo_n = t if rise < ZERO else lo
-        hi_n = t if rise > ZERO else hi
-        pos = dh > ZERO
-        t_newton = t - rise / (dh if pos else ONE)
-        ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
-        geometric = (lo_n > ZERO) & (hi_n > FOUR * lo_n)
-        if RECIP:
-            mid = SQRT(lo_n * hi_n) if geometric else HALF * (lo_n + hi_n)
-        else:
-            mid = SQRT(lo_n) * SQRT(hi_n) if geometric else HALF * (lo_n + hi_n)
-        t_n = t if h == ZERO else (t_newton if ok else mid)
-        tol = TOL16 * (t_n if near else ONE)
-        stop = (
-            (abs(t_n - t) <= tol)
-            | (hi_n - lo_n <= tol)
-            | (t_n == lo_n)
-            | ((t_n == hi_n) & (hi_n < HALF))
-        )
-        return t_n, lo_n, hi_n, stop
-
-    @jit
-    def pole_coefs(S, D, wy, one_minus, one_plus):
-        """bilinear_pole_parts for one row (reference semantics), m = 5."""
-        cs = HALF / one_minus
-        cd = HALF / one_plus
-        at_d = one_plus <= FLOOR
-        at_s = one_minus <= FLOOR
-        len_d = SQRT(max(S * ((cs * cs) if at_d else ZERO) - wy, ZERO))
-        len_s = SQRT(max(D * ((cd * cd) if at_s else ZERO) + wy, ZERO))
-        S_pos = S > ZERO
-        D_pos = D > ZERO
-        rS = ONE / SQRT(S if S_pos else ONE)
-        rD = ONE / SQRT(D if D_pos else ONE)
-        cd_new = len_d * rD if (at_d and D_pos) else (ZERO if at_d else cd)
-        fd = len_d if (at_d and not D_pos) else ZERO
-        cs_new = len_s * rS if (at_s and S_pos) else (ZERO if at_s else cs)
-        fs = len_s if (at_s and not S_pos) else ZERO
-        csx = cs_new + (fd * rS if S_pos else ZERO)
-        csw = cs_new - (fd * rS if S_pos else ZERO)
-        cdx = cd_new + (fs * rD if D_pos else ZERO)
-        cdw = cd_new - (fs * rD if D_pos else ZERO)
-        cx = ZERO if (S_pos or D_pos) else (fs + fd) * DIAG
-        cw = ZERO if (S_pos or D_pos) else (fs - fd) * DIAG
-        return csx, csw, cdx, cdw, cx, cw
+    setup, nstep, pole_coefs = root_rules(dtype, RECIP, SQRT, jit_inline, jit)
 
     @jit
     def block_step(Xb, Wb, Y, beta, errs_out, its_out, CODE, WA, RS, NR, RUN, ALLST, ERR):
@@ -362,7 +273,7 @@ def make(
                     for c in range(C):
                         Q[n, c] = Q[n, c] + QW[c]
                 for c in range(C):
-                    up, near, pc, sc, dc, yc, lo = setup(P[n, c], SS[n, c], DD[n, c], y)
+                    up, near, pc, sc, dc, yc, lo = setup(P[n, c], SS[n, c], DD[n, c], y, G2)
                     UP[n, c] = ONE if up else ZERO
                     NEAR[n, c] = ONE if near else ZERO
                     PC[n, c] = pc
@@ -394,6 +305,7 @@ def make(
                                 SC[n, c],
                                 DC[n, c],
                                 YC[n, c],
+                                G2,
                             )
                             go = RUN[c] != ZERO
                             T[n, c] = t_n if go else T[n, c]
@@ -424,6 +336,7 @@ def make(
                             SC[n, c],
                             DC[n, c],
                             YC[n, c],
+                            G2,
                         )
                         T[n, c] = t_n
                         LO[n, c] = lo_n
@@ -453,6 +366,7 @@ def make(
                             SC[n, c],
                             DC[n, c],
                             YC[n, c],
+                            G2,
                         )
                         go = RR[n, c] != 0
                         T[n, c] = t_n if go else T[n, c]
@@ -479,6 +393,7 @@ def make(
                             SC[n, c],
                             DC[n, c],
                             YC[n, c],
+                            G2,
                         )
                         T[n, c] = t_n
                         LO[n, c] = lo_n
@@ -520,6 +435,7 @@ def make(
                                     Y[k, j],
                                     PC[n, c],
                                     SC[n, c],
+                                    DIAG,
                                 )
                                 acc = ZERO
                                 for i in range(NC):

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from lane_roots import root_rules
 
 K = 128
 NE = 390
@@ -56,14 +57,10 @@ def make(
     F = np.dtype(dtype).type
     fi = np.finfo(dtype)
     ZERO, ONE, TWO, THREE, FOUR, HALF, QUART = (F(v) for v in (0, 1, 2, 3, 4, 0.5, 0.25))
-    NINE = F(9.0)
     INV_K = F(1.0 / K)  # numpy mean: sum / K; K = 128 is a power of 2: exact either way
     OMEGA = F(2.0)
     MARGIN = F(0.1)
     NEAR16 = F(1.0 - 16.0 * float(fi.eps))  # _nearer
-    TOL16 = F(16.0 * float(fi.eps))
-    A_MIN = F(float(fi.tiny) ** (1.0 / 3.0))
-    A_MIN2 = F(A_MIN * A_MIN)
     FLOOR = F(2.0 * float(fi.tiny) ** (1.0 / 3.0))
     G2H = F(2.0)  # omega^2 / g on hidden (g = 2)
     G2C = F(4.0)  # on classes (g = 1)
@@ -87,70 +84,7 @@ def make(
     jit_inline = numba.njit(inline="always", **opts)
     jit = numba.njit(**opts)
 
-    @jit_inline
-    def setup(p, q, S, D, y, g2):
-        """bilinear_solve's set-up for one row: (up, near, pc, qq, sc, dc, yc, t0)."""
-        S = max(S, ZERO)
-        D = max(D, ZERO)
-        wy = OMEGA * y
-        up = p <= wy
-        pc = p if up else -p
-        sc = S if up else D
-        dc = D if up else S
-        yc = wy if up else -wy
-        near = sc - dc / NINE - yc + HALF * g2 < ZERO
-        num = dc + FOUR * yc
-        has = num > ZERO
-        ratio = sc / (num if has else ONE)
-        a_lo = math.sqrt(min(max(ratio, A_MIN2), QUART)) if has else A_MIN
-        a_lo = max(a_lo, A_MIN)
-        lo = a_lo if near else ZERO
-        return up, near, pc, sc, dc, yc, lo
-
-    @jit_inline
-    def nstep(t, lo, hi, near, pc, q, sc, dc, yc, g2):
-        """bilinear_newton_step + bilinear_newton_done (reference form, divisions)."""
-        u = ONE - t if near else t
-        a = t if near else ONE - t
-        b = TWO - t if near else ONE + t
-        u2 = u * u
-        den = a * b
-        if RECIP:
-            iden = ONE / den
-            ia = b * iden
-            ib = a * iden
-            i2 = iden * iden
-            h_pq = (pc * (ONE + u2) + q * u) * i2 - yc + g2 * u
-            dh_pq = (q * (ONE + THREE * u2) + TWO * pc * u * (THREE + u2)) * (i2 * iden) + g2
-            h_sd = QUART * sc * (ia * ia) - QUART * dc * (ib * ib) - yc + g2 * u
-            dh_sd = HALF * sc * (ia * ia * ia) + HALF * dc * (ib * ib * ib) + g2
-        else:
-            h_pq = (pc * (ONE + u2) + q * u) / (den * den) - yc + g2 * u
-            dh_pq = (q * (ONE + THREE * u2) + TWO * pc * u * (THREE + u2)) / (den * den * den) + g2
-            h_sd = QUART * sc / (a * a) - QUART * dc / (b * b) - yc + g2 * u
-            dh_sd = HALF * sc / (a * a * a) + HALF * dc / (b * b * b) + g2
-        h = h_sd if near else h_pq
-        dh = dh_sd if near else dh_pq
-        rise = -h if near else h
-        lo_n = t if rise < ZERO else lo
-        hi_n = t if rise > ZERO else hi
-        pos = dh > ZERO
-        t_newton = t - rise / (dh if pos else ONE)
-        ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
-        geometric = (lo_n > ZERO) & (hi_n > FOUR * lo_n)
-        if RECIP:
-            mid = math.sqrt(lo_n * hi_n) if geometric else HALF * (lo_n + hi_n)
-        else:
-            mid = math.sqrt(lo_n) * math.sqrt(hi_n) if geometric else HALF * (lo_n + hi_n)
-        t_n = t if h == ZERO else (t_newton if ok else mid)
-        tol = TOL16 * (t_n if near else ONE)
-        stop = (
-            (abs(t_n - t) <= tol)
-            | (hi_n - lo_n <= tol)
-            | (t_n == lo_n)
-            | ((t_n == hi_n) & (hi_n < HALF))
-        )
-        return t_n, lo_n, hi_n, stop
+    setup, nstep, pole_coefs = root_rules(dtype, RECIP, math.sqrt, jit_inline, jit)
 
     @jit
     def sphere(v, lo, hi):
@@ -185,32 +119,6 @@ def make(
             a6 += A[r, k + 6]
             a7 += A[r, k + 7]
         return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-
-    @jit
-    def pole_coefs(S, D, wy, one_minus, one_plus, m):
-        """bilinear_pole_parts for one row (reference semantics)."""
-        cs = HALF / one_minus
-        cd = HALF / one_plus
-        at_d = one_plus <= FLOOR
-        at_s = one_minus <= FLOOR
-        len_d = math.sqrt(max(S * ((cs * cs) if at_d else ZERO) - wy, ZERO))
-        len_s = math.sqrt(max(D * ((cd * cd) if at_s else ZERO) + wy, ZERO))
-        S_pos = S > ZERO
-        D_pos = D > ZERO
-        rS = ONE / math.sqrt(S if S_pos else ONE)
-        rD = ONE / math.sqrt(D if D_pos else ONE)
-        cd_new = len_d * rD if (at_d and D_pos) else (ZERO if at_d else cd)
-        fd = len_d if (at_d and not D_pos) else ZERO
-        cs_new = len_s * rS if (at_s and S_pos) else (ZERO if at_s else cs)
-        fs = len_s if (at_s and not S_pos) else ZERO
-        csx = cs_new + (fd * rS if S_pos else ZERO)
-        csw = cs_new - (fd * rS if S_pos else ZERO)
-        cdx = cd_new + (fs * rD if D_pos else ZERO)
-        cdw = cd_new - (fs * rD if D_pos else ZERO)
-        diag = ONE / math.sqrt(F(m))
-        cx = ZERO if (S_pos or D_pos) else (fs + fd) * diag
-        cw = ZERO if (S_pos or D_pos) else (fs - fd) * diag
-        return csx, csw, cdx, cdw, cx, cw
 
     @jit
     def one_step(X, W, Y, B, dat, lab, beta, wa, XH, YA, BA, pbb, RS, NR, CO, errk):
@@ -366,7 +274,7 @@ def make(
                             DD[n, k] += d * d
             for k in range(K):
                 yr = TWO * YA[n, k] - Y[n, k]
-                up, near, pc, sc, dc, yc, lo = setup(P[n, k], Q[n, k], SS[n, k], DD[n, k], yr, g2)
+                up, near, pc, sc, dc, yc, lo = setup(P[n, k], SS[n, k], DD[n, k], OMEGA * yr, g2)
                 UP[n, k] = up
                 NEAR[n, k] = near
                 PC[n, k] = pc
@@ -500,7 +408,7 @@ def make(
                             S = max(SS[n, k], ZERO)
                             D = max(DD[n, k], ZERO)
                             csx, csw, cdx, cdw, cx, cw = pole_coefs(
-                                S, D, YR[n, k], T[n, k], LO[n, k], m
+                                S, D, YR[n, k], T[n, k], LO[n, k], ONE / math.sqrt(F(m))
                             )
                             for i in range(m):
                                 e = e0 + i
