@@ -21,6 +21,7 @@ import numpy as np
 
 from lwlc import __version__, ir, runtime, sets
 from lwlc.kinds import kind_of
+from lwlc.laneplan import NoLaneRule, lane_program
 from lwlc.lower import Group, LatentSolve, LearnedValue, LoweredFamily, Neuron, Plan, Sweep
 from lwlc.runtime import inference, rrr, state
 
@@ -164,6 +165,16 @@ def dense_blocks(es: ir.EdgeSet) -> list[tuple[int, int, int, int]] | None:
     return blocks
 
 
+def _float_literal(a: np.ndarray) -> str:
+    """A float table: a number, np.full of one, or the values."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim == 0:
+        return num(float(a))
+    if a.size and np.all(a == a.flat[0]):
+        return f"np.full({a.size}, {num(float(a.flat[0]))})"
+    return "np.array(" + _wrap_list([num(float(v)) for v in a.ravel()]) + ")"
+
+
 def num(v: float) -> str:
     if math.isinf(v):
         return "math.inf" if v > 0 else "-math.inf"
@@ -263,6 +274,9 @@ class Ix:
 # faster (docs/performance.md: 784-20-10 style nets at fan-in 17 gain 4-15 %, at 28 30-40
 # %, at 92 2.3-2.7x; majority 13-26-2 (14) and LEDM (5) lose).
 FUSED_MIN_FAN_IN = 24
+# The lane kernel is solve_batch's default for a state of at most this many bytes (in
+# float64): where it fits the cache (docs/performance.md, "The lane kernel").
+LANE_MAX_BYTES = 8 << 20
 
 
 def fused_families(plan: Plan) -> list[LoweredFamily]:
@@ -466,6 +480,7 @@ class SolverWriter:
         table.append("}")
         set_fns.append("\n".join(table) + "\n")
         set_fns.append(self.fused(fam_names))
+        set_fns.append(self.lanes())
         set_fns.append(
             "def project_family(name, state, data):\n"
             '    """Project onto one constraint family alone (what `lwlc test` checks)."""\n'
@@ -613,6 +628,40 @@ class SolverWriter:
         if ix.kind == "range":
             return f"np.arange({ix.start}, {ix.stop})"
         return ix.name
+
+    def lanes(self) -> str:
+        """LANE_PROGRAM and LANE_KERNEL, for a backend whose solve_batch can run the lane
+        kernel (lwlc/laneplan.py, lwlc/runtime/lanes.py)."""
+        if not any("run_lanes" in names for _, names in self.d.runtime):
+            return ""
+        head = ["# The whole RRR step with the batch items as SIMD lanes (lwlc/runtime/lanes.py):",
+                "# one op per family group, in the order of the step (set A, then set B)."]
+        try:
+            program = lane_program(self.plan)
+        except NoLaneRule as e:
+            return "\n".join([*head, f"LANE_PROGRAM = None  # no lane kernel: {e}",
+                              "LANE_KERNEL = False"]) + "\n"
+        size = program.n_rows * program.batch * 8
+        on = size <= LANE_MAX_BYTES
+        lines = [*head, "LANE_PROGRAM = {",
+                 f"    \"rows\": {program.rows!r},  # each variable's first row and size",
+                 f"    \"inputs\": {program.inputs!r},  # each input's first row, first item,"
+                 " columns",
+                 f"    \"labels\": {program.labels!r},  # each label's row, first item, items",
+                 f"    \"norm\": {num(program.norm)},  # RRR_err's divisor",
+                 "    \"ops\": (  # (set, op, items, nodes n, rows per node m, side, integer"
+                 " tables, float tables)"]
+        for op in program.ops:
+            fam = op.where
+            ints = "".join(array_literal(a) + ", " for a in op.ints).rstrip()
+            floats = "".join(_float_literal(a) + ", " for a in op.floats).rstrip()
+            lines += [f"        # {fam}",
+                      _kept_wrapped(f"        ({op.set!r}, {op.code.name!r}, {op.lanes!r}, {op.n}, "
+                                    f"{op.m}, {op.side.name!r}, ({ints}), ({floats})),")]
+        lines += ["    ),", "}",
+                  f"LANE_KERNEL = {on}  # state {size / 2**20:.3g} MiB "
+                  f"{'<=' if on else '>'} {LANE_MAX_BYTES >> 20} MiB (LWLC_LANES=0/1 overrides)"]
+        return "\n".join(lines) + "\n"
 
     def fused(self, fam_names: dict[str, str]) -> str:
         """FUSED_ROWS and rrr_step_fused, for a backend whose loop has the edge pass

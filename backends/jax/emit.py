@@ -16,7 +16,7 @@ from lwlc.backends.common import Dialect, SolverWriter, fused_families
 
 from lwlc import files
 from lwlc.lower import Plan
-from lwlc.runtime import jax_arrays, jax_blocks, jax_fused, jax_loop
+from lwlc.runtime import jax_arrays, jax_blocks, jax_fused, jax_lanes, jax_loop
 
 IMPORTS = '''import math
 import os
@@ -43,7 +43,10 @@ def solve_batch(state, data, iterations={iterations}, tolerance={tolerance}, bet
     """Run RRR on one batch inside one compiled loop. Returns (state, steps,
     first error, last error). The state's arrays are donated to the loop: use the
     returned state, not the one passed in (its JAX arrays are deleted). The first
-    call for a shape compiles; its time is added to LAST_COMPILE_SECONDS."""
+    call for a shape compiles; its time is added to LAST_COMPILE_SECONDS. Where
+    lane_kernel() says so, the lane kernel runs the loop instead (LANE_PROGRAM)."""
+    if lane_kernel():
+        return run_lanes(state, data, iterations, tolerance, beta)
     return run_compiled({step}, state, data, iterations, tolerance, beta)
 
 
@@ -64,6 +67,7 @@ RUNTIME = ((jax_arrays, ("_fresh", "_assign", "_host_assign")),
                         "_assemble", "_LANES", "rrr_error", "_where", "rrr_update")),
            (jax_fused, ("_LAZY", "_Spread", "_spread", "_band_slots",
                         "_tables", "_run_mode", "_fused_update", "fused_edge_pass")),
+           (jax_lanes, ("lane_kernel", "run_lanes")),
            (jax_loop, ("LAST_COMPILE_SECONDS", "_MESH", "_EXECUTABLES", "STEPS_PER_PASS",
                        "ONE_STEP_BYTES", "steps_per_pass",
                        "COMPILER_OPTIONS", "jit",

@@ -13,6 +13,7 @@ import numpy as np
 
 from lwlc import ir
 from lwlc.errors import ModelError
+from lwlc.laneplan import LaneBuilder, Op, Side
 from lwlc.lower import Learned, LoweredFamily, Source, Target, Which, groups_of
 
 KIND = "bilinear"
@@ -133,6 +134,27 @@ def _write_back(ix: dict, fam: ir.BilinearFamily, R: str, scaled: bool, sx: str,
     if fam.y:
         lines.append(ix[fam.y].put(fam.y, R, "y"))
     return lines
+
+
+def lane_ops(b: LaneBuilder, lf: LoweredFamily) -> None:
+    """One op per group (nodes of one in-degree): each node's and item's x, w rows
+    projected onto x · w = ω y (eq. 19, 51-54) in metric-scaled coordinates, y moved
+    with the multiplier (or fixed by the data: 1/g = 0)."""
+    fam: ir.BilinearFamily = lf.family
+    gx = float(b.model.variables[fam.x].metric[0])
+    gw = float(b.model.variables[fam.w].metric[0])
+    omega = fam.coef * math.sqrt(gx * gw)
+    for g in lf.groups:
+        n, m = g.edges.shape
+        if fam.y:
+            ypos = g.positions[fam.y]
+            yrows, ginv, side = b.var_rows(fam.y, ypos), 1.0 / b.metric(fam.y, ypos), Side.NONE
+        else:
+            yrows, ginv = b.input_rows(fam.data, g.nodes), np.zeros(n)
+            side = Side.FIXED_DATA
+        b.add(Op.BILINEAR, fam.part, n, m,
+              [b.var_rows(fam.x, g.edges), b.var_rows(fam.w, g.edges), yrows],
+              [ginv, omega, math.sqrt(gx), math.sqrt(gw)], side)
 
 
 def init(w, lf: LoweredFamily) -> list[str]:

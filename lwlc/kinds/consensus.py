@@ -14,6 +14,7 @@ import numpy as np
 
 from lwlc import ir
 from lwlc.errors import ModelError
+from lwlc.laneplan import LaneBuilder, Op, Side
 from lwlc.lower import Group, Learned, LoweredFamily, Source, Which, groups_of
 
 KIND = "consensus"
@@ -167,6 +168,40 @@ def init(w, lf: LoweredFamily) -> list[str]:
             nodes = w.node_index(g.nodes, f"{fam.name}_{gi}_nodes")
             lines.append(w.init_put(fam, fam.var, ix["E"], f"X[{R}][:, {nodes}, None]"))
     return lines
+
+
+# the side constraints the lane kernel projects onto, per replica axis
+_LANE_SIDES = {"edges": {"none": Side.NONE, "nonneg": Side.NONNEG, "box": Side.BOX},
+               "items": {"none": Side.NONE, "nonneg": Side.NONNEG, "box": Side.BOX,
+                         "sphere": Side.SPHERE}}
+
+
+def lane_ops(b: LaneBuilder, lf: LoweredFamily) -> None:
+    """One op per group: the replicas of each node (its edges' rows, per item) or of each
+    element (a row's lanes, over items), averaged, projected onto the side constraint,
+    copied back (Lemma 4.1)."""
+    fam: ir.ConsensusFamily = lf.family
+    var = b.model.variables[fam.var]
+    side, kind = fam.side, fam.side.kind
+    for g in lf.groups:
+        positions = g.edges if var.axis == "edges" else g.positions[fam.var][:, None]
+        rows = b.var_rows(fam.var, positions)
+        n, m = rows.shape
+        ints, floats, code = [rows], [], _LANE_SIDES[fam.over].get(kind)
+        if kind == "fixed" and side.fixed.input is None:
+            code, floats = Side.FIXED_CONST, [side.fixed.constant]
+        elif kind == "fixed" and fam.over == "edges":
+            code = Side.FIXED_DATA
+            ints.append(b.input_rows(side.fixed.input, g.nodes))
+        elif kind == "box":
+            floats = list(side.args)
+        elif kind == "sphere":
+            floats = [side.args[0]]
+        if code is None:
+            raise b.unsupported(f"the lane kernel has no rule for a consensus over {fam.over} "
+                                f"with side constraint {kind}")
+        op = Op.CONSENSUS_EDGES if fam.over == "edges" else Op.CONSENSUS_ITEMS
+        b.add(op, fam.part, n, m, ints, floats, code)
 
 
 # --- membership, for `lwlc test` (lwlc/modeltest.py): written from the definition, not from

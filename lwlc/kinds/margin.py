@@ -6,7 +6,10 @@ The model predicts the class node with the largest y − b (Sect. 5.4).
 
 from __future__ import annotations
 
+import numpy as np
+
 from lwlc import ir
+from lwlc.laneplan import LaneBuilder, Op
 from lwlc.lower import Learned, LoweredFamily, Source, Target, Which
 
 KIND = "class"
@@ -92,6 +95,21 @@ def emit(w, lf: LoweredFamily) -> list[str]:
     else:
         lines.append(ypos.put(fam.y, R, "znew"))
     return lines
+
+
+def lane_ops(b: LaneBuilder, lf: LoweredFamily) -> None:
+    """One op: each item's z = y - b on the class nodes onto the margin (mode plain; the
+    modes that rank items have no lane rule), y and b moved with z."""
+    fam: ir.ClassFamily = lf.family
+    if fam.mode != "plain":
+        raise b.unsupported(f"the lane kernel has no rule for margin mode {fam.mode}")
+    ypos = lf.class_positions[fam.y]
+    n = len(ypos)
+    brows = b.var_rows(fam.b, lf.class_positions[fam.b]) if fam.b else np.full(n, -1)
+    gb = b.metric(fam.b, lf.class_positions[fam.b]) if fam.b else np.zeros(n)
+    b.add(Op.MARGIN, fam.part, n, 1,
+          [b.var_rows(fam.y, ypos), brows, [b.labels[fam.label][0]]],
+          [fam.margin, b.metric(fam.y, ypos), gb])
 
 
 def init(w, lf: LoweredFamily) -> list[str]:

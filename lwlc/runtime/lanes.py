@@ -1,0 +1,634 @@
+"""The lane kernel: whole RRR steps (eq. 45) of a small model in one compiled loop, the
+batch items as SIMD lanes.
+
+XLA's step of a small model (majority 13-26-2) runs hundreds of short loops per
+iteration and spends 12 ns per (item, edge) element; a kernel written by hand for that
+model took 1.3 (bench/whole_step_probe.py). This module is the general form of that
+kernel: one numba function, compiled once for all models and cached on disk, that runs
+a model's step from a *program*, the tables lwlc/laneplan.py builds from the lowered
+plan (one op per family group, as each family kind declares in lwlc/kinds).
+
+The layout is items minor. The whole state is one array S [rows, K]: every element of
+every variable is a row (the variables one after the other, LANE_ROWS in the emitted
+module), and the K items of the batch are its lanes. A family's replicas over a node's
+edges are rows of the same lanes, so their sums are lane-wise additions; its replicas
+over items are a row, so their mean is a row sum. The inputs are rows of D [inputs, K],
+the labels rows of L [labels, K].
+
+One step: P_A(S) into A (each op of set A reads S, writes its rows of A; the elements no
+op of A writes are copied), the reflection R = 2 A - S, P_B(R) in place in R, then
+RRR_err = ||R - A|| in the metric (eq. 22) and S += beta (R - A). Each op mirrors a rule
+of the set library (lwlc/sets), with which tests/test_lanes.py checks it, and the whole
+step the emitted NumPy solver's rrr_step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from lwlc.laneplan import (
+    CODE,
+    F0,
+    I0,
+    K0,
+    K1,
+    SIDE,
+    LaneProgram,
+    M,
+    N,
+    Op,
+    Side,
+    pack,
+    program_from,
+)
+from lwlc.runtime.fused import _mirrored, _newton_lanes, _unmirrored, pole
+
+# the op codes and side constraints as plain integers (numba's constants)
+CONSENSUS_EDGES, CONSENSUS_ITEMS = int(Op.CONSENSUS_EDGES), int(Op.CONSENSUS_ITEMS)
+ACTIVATION, MARGIN, BILINEAR = int(Op.ACTIVATION), int(Op.MARGIN), int(Op.BILINEAR)
+NONE, FIXED_DATA, FIXED_CONST = (
+    int(Side.NONE),
+    int(Side.FIXED_DATA),
+    int(Side.FIXED_CONST),
+)
+NONNEG, BOX, SPHERE = int(Side.NONNEG), int(Side.BOX), int(Side.SPHERE)
+
+_EPS16 = 16.0  # _nearer's margin in ulps (lwlc/sets/_common.py)
+_POLE = 2.0 * float(np.finfo(np.float64).tiny) ** (1.0 / 3.0)  # bilinear_pole's floor
+
+_jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+_inline = numba.njit(inline="always", error_model="numpy")
+_sum = numba.njit(cache=True, fastmath={"reassoc", "nsz"}, nogil=True)
+
+
+@_inline
+def _maximum(a, b):
+    """np.maximum of two scalars (a NaN wins), as selects (no branch: SIMD)."""
+    m = a if a > b else b
+    return a if a != a else m
+
+
+@_inline
+def _minimum(a, b):
+    """np.minimum of two scalars (a NaN wins), as selects (no branch: SIMD)."""
+    m = a if a < b else b
+    return a if a != a else m
+
+
+@_sum
+def _lane_sum(row):
+    """The sum of a row's lanes, in float64."""
+    total = 0.0
+    for k in range(row.shape[0]):
+        total += row[k]
+    return total
+
+
+# Two rules keep the lane loops below in SIMD (LLVM's vectorizer):
+# - every loop runs over views that start at lane 0 (a[e, k0:k1]): from a start LLVM
+#   cannot prove non-negative, numba's negative-index wraparound stays in the loop, and
+#   it is not vectorized (the activation op took 37 µs a call instead of 6, majority);
+# - the ops work in place on one array V, and a row that is read and written in one loop
+#   is one view: two views of the same row fail LLVM's runtime overlap check, and the
+#   loop runs its scalar version (the bilinear update took 115 µs instead of ~10).
+
+
+@_jit
+def _consensus_edges(op, V, data, ix, fx, v):
+    """Consensus of each node's m rows per item (Lemma 4.1), then its scalar side
+    constraint: fixed by an input row or a constant, nonneg, box (lwlc/sets)."""
+    k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
+    f = V.dtype.type
+    L = k1 - k0
+    v = v[:L]
+    for r in range(n):
+        if side == FIXED_DATA:
+            d = data[ix[i0 + n * m + r], k0:k1]
+            for k in range(L):
+                v[k] = f(d[k])
+        elif side == FIXED_CONST:
+            c = f(fx[f0])
+            for k in range(L):
+                v[k] = c
+        else:
+            for k in range(L):
+                v[k] = 0.0
+            for i in range(m):
+                s = V[ix[i0 + r * m + i], k0:k1]
+                for k in range(L):
+                    v[k] += s[k]
+            mf = f(m)
+            for k in range(L):
+                v[k] = v[k] / mf
+            if side == NONNEG:
+                for k in range(L):
+                    v[k] = _maximum(v[k], f(0.0))
+            elif side == BOX:
+                lo, hi = f(fx[f0]), f(fx[f0 + 1])
+                for k in range(L):
+                    v[k] = _minimum(_maximum(v[k], lo), hi)
+        for i in range(m):
+            d = V[ix[i0 + r * m + i], k0:k1]
+            for k in range(L):
+                d[k] = v[k]
+
+
+@_jit
+def _sphere(vec, m, radius):
+    """sphere_projection of vec[:m] (lwlc/sets/sphere.py): scaled by its largest entry
+    first; 0 goes to radius e_0."""
+    top = 0.0
+    for i in range(m):
+        top = _maximum(top, abs(vec[i]))
+    if top > 0.0:
+        total = 0.0
+        for i in range(m):
+            vec[i] = vec[i] / top
+            total += vec[i] * vec[i]
+        scale = radius / math.sqrt(total)
+        for i in range(m):
+            vec[i] = vec[i] * scale
+    else:
+        for i in range(m):
+            vec[i] = radius if i == 0 else 0.0
+
+
+@_jit
+def _consensus_items(op, V, ix, fx, vec):
+    """Consensus over the items k0:k1 of each row (Lemma 4.1: the mean over the batch),
+    then the side constraint on each node's m values: a constant, nonneg, box,
+    sphere."""
+    k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
+    f = V.dtype.type
+    count = f(k1 - k0)
+    for r in range(n):
+        for i in range(m):
+            vec[i] = f(f(_lane_sum(V[ix[i0 + r * m + i], k0:k1])) / count)
+        if side == FIXED_CONST:
+            for i in range(m):
+                vec[i] = fx[f0]
+        elif side == NONNEG:
+            for i in range(m):
+                vec[i] = _maximum(vec[i], 0.0)
+        elif side == BOX:
+            for i in range(m):
+                vec[i] = _minimum(_maximum(vec[i], fx[f0]), fx[f0 + 1])
+        elif side == SPHERE:
+            _sphere(vec, m, fx[f0])
+        for i in range(m):
+            d = V[ix[i0 + r * m + i], k0:k1]
+            value = f(vec[i])
+            for k in range(d.shape[0]):
+                d[k] = value
+
+
+@_jit
+def _activation(op, V, ix, fx, work):
+    """The activation constraint (eq. 26c with Lemma 4.1) on an affine piece set: the
+    nearest point (z', x') to (y - b, mean of x over the node's m edges) in the metric
+    (gz, gx), ties to the first piece (lwlc/sets/activation.py activation_projection,
+    lwlc/sets/piecewise.py affine_piece_candidate), then y and b moved with z
+    (activation_yb_update, eq. 27-28). IX: x rows[n m], y rows[n], b rows[n] (-1: none);
+    FX: gy[n], gb[n], gx, P, P x (lo, hi, a, c). Pieces outer, lanes inner (SIMD)."""
+    k0, k1, i0, n, m, f0 = op[K0], op[K1], op[I0], op[N], op[M], op[F0]
+    f = V.dtype.type
+    L = k1 - k0
+    near = f(1.0) - f(_EPS16) * f(np.finfo(V.dtype).eps)
+    gx = f(fx[f0 + 2 * n])
+    pieces = int(fx[f0 + 2 * n + 1])
+    p0 = f0 + 2 * n + 2
+    mf = f(m)
+    x, z, best_t, best_x, best_d = (
+        work[0, :L],
+        work[1, :L],
+        work[2, :L],
+        work[3, :L],
+        work[4, :L],
+    )
+    for r in range(n):
+        for k in range(L):
+            x[k] = 0.0
+        for i in range(m):
+            s = V[ix[i0 + r * m + i], k0:k1]
+            for k in range(L):
+                x[k] += s[k]
+        yr = ix[i0 + n * m + r]
+        br = ix[i0 + n * m + n + r]
+        gy = f(fx[f0 + r])
+        gb = f(fx[f0 + n + r])
+        y = V[yr, k0:k1]
+        b = V[max(br, 0), k0:k1]
+        gz = gy * gb / (gy + gb) if br >= 0 else gy
+        for k in range(L):
+            x[k] = x[k] / mf
+            z[k] = y[k] - b[k] if br >= 0 else y[k]
+        for p in range(pieces):
+            lo, hi = f(fx[p0 + 4 * p]), f(fx[p0 + 4 * p + 1])
+            a, c = f(fx[p0 + 4 * p + 2]), f(fx[p0 + 4 * p + 3])
+            flat = a == 0.0
+            den = gz + gx * (a * a)
+            for k in range(L):
+                zk = z[k]
+                t = (gz * zk + gx * a * (x[k] - c)) / den
+                t = _minimum(_maximum(zk if flat else t, lo), hi)
+                xt = a * t + c
+                d = gz * (t - zk) ** 2 + gx * (xt - x[k]) ** 2
+                take = (p == 0) | (d < best_d[k] * near)
+                best_t[k] = t if take else best_t[k]
+                best_x[k] = xt if take else best_x[k]
+                best_d[k] = d if take else best_d[k]
+        if br >= 0:
+            total = gy + gb
+            for k in range(L):
+                dz = best_t[k] - z[k]
+                y[k] = y[k] + dz * (gb / total)
+                b[k] = b[k] - dz * (gy / total)
+        else:
+            for k in range(L):
+                y[k] = best_t[k]
+        for i in range(m):
+            d = V[ix[i0 + r * m + i], k0:k1]
+            for k in range(L):
+                d[k] = best_x[k]
+
+
+@_jit
+def _margin(op, V, labels, ix, fx):
+    """The class constraint in mode plain (eq. 26d-e; lwlc/sets/margin.py): z = y - b of
+    the own class up to at least the margin, the others down to at most 0, every item
+    whose z is not NaN; y and b moved with z (eq. 27-28). IX: y rows[C], b rows[C]
+    (-1: none), the label row; FX: margin, gy[C], gb[C]."""
+    k0, k1, i0, n, f0 = op[K0], op[K1], op[I0], op[N], op[F0]
+    f = V.dtype.type
+    margin = f(fx[f0])
+    lab = labels[ix[i0 + 2 * n], k0:k1]
+    for k in range(k1 - k0):
+        own = lab[k]
+        dist = f(0.0)
+        for c in range(n):
+            yr, br = ix[i0 + c], ix[i0 + n + c]
+            z = V[yr, k0 + k] - V[br, k0 + k] if br >= 0 else V[yr, k0 + k]
+            short = _maximum(margin - z, f(0.0))
+            over = _maximum(z, f(0.0))
+            dist += f(0.5) * (short * short if c == own else over * over)
+        active = dist >= 0.0  # False where z is NaN
+        for c in range(n):
+            yr, br = ix[i0 + c], ix[i0 + n + c]
+            y = V[yr, k0 + k]
+            b = V[br, k0 + k] if br >= 0 else f(0.0)
+            z = y - b if br >= 0 else y
+            if not active:
+                znew = z
+            elif c == own:
+                znew = _maximum(z, margin)
+            else:
+                znew = _minimum(z, f(0.0))
+            if br >= 0:
+                gy, gb = f(fx[f0 + 1 + c]), f(fx[f0 + 1 + n + c])
+                total = gy + gb
+                V[yr, k0 + k] = y + (znew - z) * (gb / total)
+                V[br, k0 + k] = b - (znew - z) * (gy / total)
+            else:
+                V[yr, k0 + k] = znew
+
+
+@_jit
+def _bilinear(op, V, data, ix, fx, wide, flags):
+    """The bilinear constraint x . w = omega y of each node's m edges and item (eq. 19,
+    51-54; lwlc/sets/bilinear.py bilinear_projection): the row sums of eq. 53, the roots
+    by the safeguarded Newton iteration of lwlc/runtime/fused.py (float64, the group's
+    rows and items side by side in SIMD lanes, each stopping at its own step), the pole
+    rows' coefficients, the update in place. IX: x rows[n m], w rows[n m], y rows[n]
+    (SIDE 1: input rows, y fixed); FX: 1/g of y per node, omega, sqrt of x's and w's
+    metric (metric-scaled coordinates). wide [16, n K] and flags [3, n K]: scratch."""
+    k0, k1, i0, n, m, f0, ydata = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
+    f = V.dtype.type
+    L = k1 - k0
+    total = n * L
+    omega, sx, sw = fx[f0 + n], fx[f0 + n + 1], fx[f0 + n + 2]
+    sxf, swf = f(sx), f(sw)
+    unit = sx == 1.0 and sw == 1.0
+    p, q, S, D = wide[0, :total], wide[1, :total], wide[2, :total], wide[3, :total]
+    yv, g2, t, lo, hi = (
+        wide[4, :total],
+        wide[5, :total],
+        wide[6, :total],
+        wide[7, :total],
+        wide[8, :total],
+    )
+    pc, sc, dc, yc = (
+        wide[9, :total],
+        wide[10, :total],
+        wide[11, :total],
+        wide[12, :total],
+    )
+    cs, cd, pole_at = wide[13, :total], wide[14, :total], wide[15, :total]
+    near, up, done = flags[0, :total], flags[1, :total], flags[2, :total]
+    xr = i0
+    wr = i0 + n * m
+    for r in range(n):
+        pr, qr, Sr, Dr = (
+            p[r * L : (r + 1) * L],
+            q[r * L : (r + 1) * L],
+            S[r * L : (r + 1) * L],
+            D[r * L : (r + 1) * L],
+        )
+        for k in range(L):
+            pr[k] = qr[k] = Sr[k] = Dr[k] = 0.0
+        for i in range(m):
+            xs, ws = V[ix[xr + r * m + i], k0:k1], V[ix[wr + r * m + i], k0:k1]
+            for k in range(L):
+                rx = sxf * xs[k]
+                rw = swf * ws[k]
+                s = rx + rw
+                d = rx - rw
+                pr[k] += rx * rw
+                qr[k] += rx * rx + rw * rw
+                Sr[k] += s * s
+                Dr[k] += d * d
+        yrow = ix[i0 + 2 * n * m + r]
+        yr, gr = yv[r * L : (r + 1) * L], g2[r * L : (r + 1) * L]
+        ginv = fx[f0 + r]
+        if ydata == 1:
+            yd = data[yrow, k0:k1]
+            for k in range(L):
+                yr[k] = yd[k]
+        else:
+            ys = V[yrow, k0:k1]
+            for k in range(L):
+                yr[k] = ys[k]
+        for k in range(L):
+            gr[k] = ginv
+    for j in range(total):
+        upward, pc[j], sc[j], dc[j], yc[j], g2[j], nr, lo[j] = _mirrored(
+            p[j], q[j], S[j], D[j], yv[j], omega, g2[j]
+        )
+        up[j] = 1 if upward else 0
+        near[j] = 1 if nr else 0
+        t[j] = lo[j]
+        hi[j] = 0.5
+        done[j] = 0
+    for _ in range(32):
+        if _newton_lanes(total, t, lo, hi, near, done, pc, q, sc, dc, yc, g2) == 0:
+            break
+    for r in range(n):
+        ginv = fx[f0 + r]
+        for j in range(r * L, (r + 1) * L):
+            u, one_minus, one_plus = _unmirrored(t[j], near[j] != 0, up[j] != 0)
+            yv[j] = yv[j] - u * omega * ginv
+            cs[j] = 0.5 / one_minus
+            cd[j] = 0.5 / one_plus
+            pole_at[j] = 1.0 if (one_plus <= _POLE) | (one_minus <= _POLE) else 0.0
+            t[j], lo[j] = one_minus, one_plus
+        if ydata != 1:
+            ynew, yr = V[ix[i0 + 2 * n * m + r], k0:k1], yv[r * L : (r + 1) * L]
+            for k in range(L):
+                ynew[k] = yr[k]
+    for r in range(n):
+        csr, cdr = cs[r * L : (r + 1) * L], cd[r * L : (r + 1) * L]
+        at_pole = False
+        for j in range(r * L, (r + 1) * L):
+            at_pole |= pole_at[j] != 0.0
+        if at_pole:
+            _bilinear_pole_row(
+                V, ix, xr + r * m, wr + r * m, m, sx, sw, omega, r * L, k0, k1, wide
+            )
+            continue
+        for i in range(m):
+            xs, ws = V[ix[xr + r * m + i], k0:k1], V[ix[wr + r * m + i], k0:k1]
+            if unit:
+                for k in range(L):
+                    s = (xs[k] + ws[k]) * f(csr[k])
+                    d = (xs[k] - ws[k]) * f(cdr[k])
+                    xs[k] = s + d
+                    ws[k] = s - d
+            else:
+                for k in range(L):
+                    rx = sxf * xs[k]
+                    rw = swf * ws[k]
+                    s = (rx + rw) * f(csr[k])
+                    d = (rx - rw) * f(cdr[k])
+                    xs[k] = (s + d) / sxf
+                    ws[k] = (s - d) / swf
+
+
+@_jit
+def _bilinear_pole_row(V, ix, xr, wr, m, sx, sw, omega, j0, k0, k1, wide):
+    """A node's update where some item's root sits at a pole (lwlc/sets/bilinear.py
+    bilinear_pole): per item, x' = csx s + cdx d + cx, w' = csw s - cdw d + cw. Rare:
+    plainly written, in float64."""
+    S, D, yv, one_minus, one_plus = wide[2], wide[3], wide[4], wide[6], wide[7]
+    for k in range(k1 - k0):
+        j = j0 + k
+        csx, csw, cdx, cdw, cx, cw = pole(
+            S[j], D[j], omega * yv[j], one_minus[j], one_plus[j], m
+        )
+        for i in range(m):
+            ex, ew = ix[xr + i], ix[wr + i]
+            rx = sx * float(V[ex, k0 + k])
+            rw = sw * float(V[ew, k0 + k])
+            s = rx + rw
+            d = rx - rw
+            V[ex, k0 + k] = (s * csx + d * cdx + cx) / sx
+            V[ew, k0 + k] = (s * csw - d * cdw + cw) / sw
+
+
+@_jit
+def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, vec):
+    """Ops first .. last - 1 of the program (one constraint set), in place on V."""
+    for o in range(first, last):
+        op = ops[o]
+        code = op[CODE]
+        if code == CONSENSUS_EDGES:
+            _consensus_edges(op, V, data, ix, fx, scratch[0])
+        elif code == CONSENSUS_ITEMS:
+            _consensus_items(op, V, ix, fx, vec)
+        elif code == ACTIVATION:
+            _activation(op, V, ix, fx, scratch)
+        elif code == MARGIN:
+            _margin(op, V, labels, ix, fx)
+        elif code == BILINEAR:
+            _bilinear(op, V, data, ix, fx, wide, flags)
+
+
+@_sum
+def _copy_row(s, a):
+    for k in range(s.shape[0]):
+        a[k] = s[k]
+
+
+@_sum
+def _reflect_row(a, s, r):
+    """r = 2 a - s (eq. 45's reflection) of one row."""
+    two = s.dtype.type(2.0)
+    for k in range(s.shape[0]):
+        r[k] = two * a[k] - s[k]
+
+
+@_sum
+def _update_row(s, a, pb, beta):
+    """s += beta (pb - a) of one row (eq. 45); returns the row's sum of (pb - a)^2."""
+    total = s.dtype.type(0.0)
+    for k in range(s.shape[0]):
+        d = pb[k] - a[k]
+        total += d * d
+        s[k] = s[k] + beta * d
+    return float(total)
+
+
+@_jit
+def run(
+    S, data, labels, metric, ops, n_a, ix, fx, widest, iterations, tolerance, beta, norm
+):
+    """Iterate RRR (eq. 45) on the lane state S [rows, K] in place until RRR_err <
+    tolerance or `iterations` steps. ops[:n_a] project onto set A, ops[n_a:] onto set
+    B; widest: the longest vector a consensus over items projects. Returns (steps,
+    first error, last error)."""
+    rows, K = S.shape
+    A = np.empty_like(S)
+    R = np.empty_like(S)
+    lanes = K
+    for o in range(ops.shape[0]):
+        if ops[o, CODE] == BILINEAR:
+            lanes = max(lanes, ops[o, N] * (ops[o, K1] - ops[o, K0]))
+    scratch = np.empty((5, K), S.dtype)
+    wide = np.empty((16, lanes))
+    flags = np.empty((3, lanes), np.int8)
+    vec = np.empty(max(widest, 1))
+    b = S.dtype.type(beta)
+    first = last = np.inf
+    steps = 0
+    while steps < iterations and not last < tolerance:
+        for e in range(rows):
+            _copy_row(S[e], A[e])
+        _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec)
+        for e in range(rows):
+            _reflect_row(A[e], S[e], R[e])
+        _project(
+            ops, n_a, ops.shape[0], R, data, labels, ix, fx, scratch, wide, flags, vec
+        )
+        total = 0.0
+        for e in range(rows):
+            total += metric[e] * _update_row(S[e], A[e], R[e], b)
+        last = math.sqrt(total / norm)
+        if steps == 0:
+            first = last
+        steps += 1
+    return steps, first, last
+
+
+# --- between the solver's state (a dict of [K, size] arrays) and the lane layout ------
+
+
+def to_lanes(program: LaneProgram, state: dict, dtype) -> np.ndarray:
+    """The lane state S [rows, K] of a solver state."""
+    S = np.empty((program.n_rows, program.batch), dtype=dtype)
+    for name, (start, size) in program.rows.items():
+        S[start : start + size] = np.asarray(state[name]).T
+    return S
+
+
+def from_lanes(program: LaneProgram, S: np.ndarray) -> dict:
+    """A solver state (NumPy arrays [K, size]) from the lane state."""
+    return {
+        name: np.ascontiguousarray(S[start : start + size].T)
+        for name, (start, size) in program.rows.items()
+    }
+
+
+def data_lanes(program: LaneProgram, data: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs as rows [columns, K] (float64, NaN outside an input's part) and the
+    labels
+    as rows [labels, K] (int64, -1 outside)."""
+    K = program.batch
+    D = np.full((max(sum(c for _, _, c in program.inputs.values()), 1), K), np.nan)
+    for name, (row, lane, cols) in program.inputs.items():
+        a = np.asarray(data[name], dtype=np.float64)
+        D[row : row + cols, lane : lane + a.shape[0]] = a.T
+    L = np.full((max(len(program.labels), 1), K), -1, dtype=np.int64)
+    for name, (row, lane, _) in program.labels.items():
+        a = np.asarray(data[name]).astype(np.int64)
+        L[row, lane : lane + a.shape[0]] = a
+    return D, L
+
+
+class Kernel:
+    """A program's packed tables, for one dtype, with the kernel compiled for it."""
+
+    def __init__(self, program: LaneProgram, dtype):
+        self.program = program
+        self.dtype = np.dtype(dtype)
+        self.ops, self.n_a, self.ix, self.fx, self.widest = pack(program)
+        self.metric = np.concatenate(program.metric) if program.metric else np.zeros(0)
+        # the first call compiles (or loads from numba's cache) the kernel for the dtype
+        empty = np.zeros((1, 1))
+        run(
+            np.zeros((program.n_rows, program.batch), self.dtype),
+            empty,
+            np.zeros((1, 1), np.int64),
+            self.metric,
+            self.ops,
+            self.n_a,
+            self.ix,
+            self.fx,
+            self.widest,
+            0,
+            0.0,
+            1.0,
+            1.0,
+        )
+
+    def solve(
+        self, state: dict, data: dict, iterations: int, tolerance: float, beta: float
+    ) -> tuple[dict, int, float, float]:
+        """Iterate RRR on one batch. Returns (state as NumPy arrays, steps, first error,
+        last error), as the emitted solve_batch does."""
+        S = to_lanes(self.program, state, self.dtype)
+        D, L = data_lanes(self.program, data)
+        steps, first, last = run(
+            S,
+            D,
+            L,
+            self.metric,
+            self.ops,
+            self.n_a,
+            self.ix,
+            self.fx,
+            self.widest,
+            int(iterations),
+            float(tolerance),
+            float(beta),
+            self.program.norm,
+        )
+        return from_lanes(self.program, S), int(steps), float(first), float(last)
+
+
+_PREPARED: dict = {}
+
+
+def prepared(table: dict, metric: dict, batch: int, dtype) -> Kernel:
+    """The kernel of an emitted solver's LANE_PROGRAM (kept per table and dtype)."""
+    key = (id(table), np.dtype(dtype).str)
+    held = _PREPARED.get(key)
+    if held is None or held[0] is not table:
+        held = _PREPARED[key] = (
+            table,
+            Kernel(program_from(table, metric, batch), dtype),
+        )
+    return held[1]
+
+
+def solve(
+    program: LaneProgram,
+    state: dict,
+    data: dict,
+    iterations: int,
+    tolerance: float,
+    beta: float,
+    dtype=np.float64,
+) -> tuple[dict, int, float, float]:
+    """Iterate RRR on one batch with the lane kernel (tests and benchmarks)."""
+    return Kernel(program, dtype).solve(state, data, iterations, tolerance, beta)
