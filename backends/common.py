@@ -634,34 +634,48 @@ class SolverWriter:
         kernel (lwlc/laneplan.py, lwlc/runtime/lanes.py)."""
         if not any("run_lanes" in names for _, names in self.d.runtime):
             return ""
-        head = ["# The whole RRR step with the batch items as SIMD lanes (lwlc/runtime/lanes.py):",
-                "# one op per family group, in the order of the step (set A, then set B)."]
+        head = ["# The whole RRR step with the batch items as SIMD lanes (lwlc/runtime/",
+                "# lanes.py): one op per family group, set A's, then set B's."]
         try:
             program = lane_program(self.plan)
         except NoLaneRule as e:
-            return "\n".join([*head, f"LANE_PROGRAM = None  # no lane kernel: {e}",
-                              "LANE_KERNEL = False"]) + "\n"
+            where = f"{self.file}:{e.span.line}: " if e.span is not None else ""
+            why = textwrap.wrap(f"no lane kernel: {where}{e.reason}", LINE - 2)
+            return "\n".join([*head, *(f"# {line}" for line in why),
+                              "LANE_PROGRAM = None", "LANE_KERNEL = False"]) + "\n"
         size = program.n_rows * program.batch * 8
         on = size <= LANE_MAX_BYTES
         lines = [*head, "LANE_PROGRAM = {",
-                 f"    \"rows\": {program.rows!r},  # each variable's first row and size",
-                 f"    \"inputs\": {program.inputs!r},  # each input's first row, first item,"
-                 " columns",
-                 f"    \"labels\": {program.labels!r},  # each label's row, first item, items",
+                 f"    \"rows\": {program.rows!r},  # each variable's first row, size",
+                 f"    \"inputs\": {program.inputs!r},  # first row, first item, columns",
+                 f"    \"labels\": {program.labels!r},  # row, first item, items",
                  f"    \"norm\": {num(program.norm)},  # RRR_err's divisor",
-                 "    \"ops\": (  # (set, op, items, nodes n, rows per node m, side, integer"
-                 " tables, float tables)"]
+                 "    # (set, op, items, nodes n, rows per node m, side, integer tables,",
+                 "    # float tables): the tables as lwlc/runtime/lanes.py reads them",
+                 "    \"ops\": ("]
         for op in program.ops:
-            fam = op.where
-            ints = "".join(array_literal(a) + ", " for a in op.ints).rstrip()
+            ints = "".join(self._lane_ints(a, op.family) + ", " for a in op.ints).rstrip()
             floats = "".join(_float_literal(a) + ", " for a in op.floats).rstrip()
-            lines += [f"        # {fam}",
-                      _kept_wrapped(f"        ({op.set!r}, {op.code.name!r}, {op.lanes!r}, {op.n}, "
-                                    f"{op.m}, {op.side.name!r}, ({ints}), ({floats})),")]
+            lines += [f"        # {op.family} ({self.file}:{op.line})",
+                      f"        ({op.set!r}, {op.code.name!r}, {op.lanes!r}, {op.n}, {op.m}, "
+                      f"{op.side.name!r}, ({ints}), ({floats})),"]
         lines += ["    ),", "}",
-                  f"LANE_KERNEL = {on}  # state {size / 2**20:.3g} MiB "
-                  f"{'<=' if on else '>'} {LANE_MAX_BYTES >> 20} MiB (LWLC_LANES=0/1 overrides)"]
+                  f"# the state: {size / 2**20:.3g} MiB in float64, "
+                  f"{'<=' if on else '>'} {LANE_MAX_BYTES >> 20} MiB (LWLC_LANES=0/1 overrides)",
+                  f"LANE_KERNEL = {on}"]
         return "\n".join(lines) + "\n"
+
+    def _lane_ints(self, a: np.ndarray, family: str) -> str:
+        """An integer table of the lane program: a range, a constant, or a named array."""
+        a = np.asarray(a, dtype=np.int64)
+        if a.size == 0:
+            return f"np.zeros({a.shape!r}, dtype=np.int64)"
+        if np.all(a == a.flat[0]) and a.size > 1:
+            return f"np.full({a.shape!r}, {int(a.flat[0])})"
+        literal = array_literal(a)
+        if literal.startswith("np.array("):
+            return self.const(f"_LANE_{family}", literal)
+        return literal
 
     def fused(self, fam_names: dict[str, str]) -> str:
         """FUSED_ROWS and rrr_step_fused, for a backend whose loop has the edge pass

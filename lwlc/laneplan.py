@@ -75,7 +75,8 @@ class LaneOp:
     side: Side
     ints: tuple[np.ndarray, ...]
     floats: tuple[np.ndarray, ...]
-    where: str  # the family, its kind and its line, for the emitted listing
+    family: str = ""  # the family it projects and its line (the emitted listing)
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def program_from(table: dict, metric: dict, batch: int) -> LaneProgram:
     weights = tuple(np.broadcast_to(np.asarray(metric[k], np.float64), (size,))
                     for k, (_, size) in rows.items())
     ops = tuple(LaneOp(which, Op[code], tuple(lanes), n, m, Side[side], tuple(ints),
-                       tuple(floats), "")
+                       tuple(floats))
                 for which, code, lanes, n, m, side, ints, floats in table["ops"])
     return LaneProgram(rows, weights, table["inputs"], table["labels"], ops, batch,
                        float(table["norm"]))
@@ -157,11 +158,10 @@ class LaneBuilder:
     def add(self, code: Op, part: ir.SubBatch | None, n: int, m: int, ints, floats=(),
             side: Side = Side.NONE) -> None:
         fam = self.family
-        where = f"{fam.name} ({fam.kind}, {self.model.file}:{fam.span.line})"
         self.ops.append(LaneOp(
             self.which, code, self.lanes(part), n, m, side,
             tuple(np.asarray(a, np.int64) for a in ints),
-            tuple(np.asarray(a, np.float64) for a in floats), where))
+            tuple(np.asarray(a, np.float64) for a in floats), fam.name, fam.span.line))
 
 
 def lane_program(plan: Plan) -> LaneProgram:
@@ -172,8 +172,11 @@ def lane_program(plan: Plan) -> LaneProgram:
     if model.batch is None:
         raise NoLaneRule("the model has no batch")
     solver = model.solver
-    if solver is not None and (solver.method == "ap" or solver.lam is not None):
-        raise NoLaneRule(f"the lane kernel runs RRR without λ, not {solver.method}")
+    if solver is not None and solver.method == "ap":
+        raise NoLaneRule("the lane kernel has no rule for alternating projections "
+                         "(method = ap)", solver.span)
+    if solver is not None and solver.lam is not None:
+        raise NoLaneRule("the lane kernel has no rule for RRR with λ (eq. 47)", solver.span)
     b = LaneBuilder(plan)
     for which in ("A", "B"):
         b.which = which

@@ -149,7 +149,9 @@ def test_two_steps_per_pass_stop_where_one_step_at_a_time_stops(iterations, solv
 def test_a_small_state_runs_one_step_per_pass_and_a_large_one_two(tmp_path, monkeypatch):
     """One step per pass up to ONE_STEP_BYTES of state (XLA compiles the step once), two
     above it (no copy of the state per step); the loop's traced text calls the step that
-    many times, and the steps per pass are part of its executable's key."""
+    many times, and the steps per pass are part of its executable's key (XLA's loop: the
+    lane kernel off)."""
+    monkeypatch.setenv("LWLC_LANES", "0")
     fast, state, data = _majority("jax", None, tmp_path)
     assert fast.steps_per_pass(state) == 1  # 16 items: a few kB
     args = (jnp.asarray(3), jnp.asarray(0.0), jnp.asarray(0.5))

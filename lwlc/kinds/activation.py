@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lwlc import ir
-from lwlc.laneplan import LaneBuilder, Op
+from lwlc.laneplan import LaneBuilder, Op, Side
 from lwlc.lower import Learned, LoweredFamily, Source, Target, Which, groups_of
 
 KIND = "activation"
@@ -157,24 +157,32 @@ def _writes(w, lf: LoweredFamily, gi: int, g, R: str, s: str) -> list[str]:
 
 def lane_ops(b: LaneBuilder, lf: LoweredFamily) -> None:
     """One op per group: each node's x edges averaged (Lemma 4.1), (y - b, x̄) projected
-    onto the piece set in the metric (gy gb / (gy + gb), m gx), y and b moved with z.
-    Affine pieces only; x fixed by data, and curve pieces, have no lane rule yet."""
+    onto the piece set in the metric (gy gb / (gy + gb), m gx), y and b moved with z; with
+    x fixed (by an input or a constant), z alone onto where f(z) = x. Affine pieces only:
+    curve pieces have no lane rule yet."""
     fam: ir.ActivationFamily = lf.family
-    if fam.fixed is not None:
-        raise b.unsupported("the lane kernel has no rule for an activation with x fixed")
     if not fam.set.is_affine:
         raise b.unsupported(f"the lane kernel has no rule for the curve pieces of set "
                             f"{fam.set.name}")
     pieces = [v for p in fam.set.pieces for v in (p.lo, p.hi, *p.affine)]
     xmetric = float(b.model.variables[fam.x].metric[0])
     for g in lf.groups:
-        n, m = g.edges.shape
+        n = len(g.nodes)
+        edges = g.edges if g.edges is not None else np.zeros((n, 0), dtype=np.int64)
+        m = edges.shape[1]
         ypos = g.positions[fam.y]
         brows = b.var_rows(fam.b, g.positions[fam.b]) if fam.b else np.full(n, -1)
         gb = b.metric(fam.b, g.positions[fam.b]) if fam.b else np.zeros(n)
-        b.add(Op.ACTIVATION, fam.part, n, m,
-              [b.var_rows(fam.x, g.edges), b.var_rows(fam.y, ypos), brows],
-              [b.metric(fam.y, ypos), gb, m * xmetric, len(fam.set.pieces), pieces])
+        ints = [b.var_rows(fam.x, edges), b.var_rows(fam.y, ypos), brows]
+        floats = [b.metric(fam.y, ypos), gb, m * xmetric, len(fam.set.pieces), pieces]
+        side = Side.NONE
+        if fam.fixed is not None and fam.fixed.input is not None:
+            side = Side.FIXED_DATA
+            ints.append(b.input_rows(fam.fixed.input, g.nodes))
+        elif fam.fixed is not None:
+            side = Side.FIXED_CONST
+            floats.append(fam.fixed.constant)
+        b.add(Op.ACTIVATION, fam.part, n, m, ints, floats, side)
 
 
 def init(w, lf: LoweredFamily) -> list[str]:

@@ -61,7 +61,6 @@ _POLE = 2.0 * float(np.finfo(np.float64).tiny) ** (1.0 / 3.0)  # bilinear_pole's
 
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
 _inline = numba.njit(inline="always", error_model="numpy")
-_sum = numba.njit(cache=True, fastmath={"reassoc", "nsz"}, nogil=True)
 
 
 @_inline
@@ -78,11 +77,20 @@ def _minimum(a, b):
     return a if a != a else m
 
 
-@_sum
+@_jit
 def _lane_sum(row):
-    """The sum of a row's lanes, in float64."""
-    total = 0.0
-    for k in range(row.shape[0]):
+    """The sum of a row's lanes in float64, by 8 partial sums in a fixed order (SIMD
+    without reassociating: the same bits from every compile)."""
+    L = row.shape[0]
+    part = np.zeros(8)
+    top = L - L % 8
+    for k0 in range(0, top, 8):
+        for j in range(8):
+            part[j] += row[k0 + j]
+    total = ((part[0] + part[1]) + (part[2] + part[3])) + (
+        (part[4] + part[5]) + (part[6] + part[7])
+    )
+    for k in range(top, L):
         total += row[k]
     return total
 
@@ -186,14 +194,44 @@ def _consensus_items(op, V, ix, fx, vec):
 
 
 @_jit
-def _activation(op, V, ix, fx, work):
+def _fixed_pieces(fx, p0, pieces, x, z, best_t, best_x, best_m, best_d):
+    """The nearest z' with f(z') = x over affine pieces (lwlc/sets/piecewise.py
+    affine_piece_fixed_candidate, lwlc/sets/_common.py _nearest_fixed_candidate): the
+    smallest miss of x (misses within 4096 ulps of 1 + |x| tie), then the nearest z,
+    then the first piece. best_x is x."""
+    f = x.dtype.type
+    ulps = f(4096.0) * f(np.finfo(x.dtype).eps)
+    for p in range(pieces):
+        lo, hi = f(fx[p0 + 4 * p]), f(fx[p0 + 4 * p + 1])
+        a, c = f(fx[p0 + 4 * p + 2]), f(fx[p0 + 4 * p + 3])
+        flat = a == 0.0
+        for k in range(x.shape[0]):
+            xk, zk = x[k], z[k]
+            t = _minimum(_maximum(zk if flat else (xk - c) / a, lo), hi)
+            miss = abs(c - xk) + f(0.0) * t if flat else abs(a * t + c - xk)
+            tol = ulps * (f(1.0) + abs(xk))
+            miss = f(0.0) if miss <= tol else miss
+            d = abs(t - zk)
+            close = abs(miss - best_m[k]) <= tol
+            nearer = (not close) & (miss < best_m[k])
+            take = (p == 0) | nearer | (close & (d < best_d[k]))
+            best_t[k] = t if take else best_t[k]
+            best_m[k] = miss if take else best_m[k]
+            best_d[k] = d if take else best_d[k]
+            best_x[k] = xk
+
+
+@_jit
+def _activation(op, V, data, ix, fx, work):
     """The activation constraint (eq. 26c with Lemma 4.1) on an affine piece set: the
     nearest point (z', x') to (y - b, mean of x over the node's m edges) in the metric
     (gz, gx), ties to the first piece (lwlc/sets/activation.py activation_projection,
     lwlc/sets/piecewise.py affine_piece_candidate), then y and b moved with z
-    (activation_yb_update, eq. 27-28). IX: x rows[n m], y rows[n], b rows[n] (-1: none);
-    FX: gy[n], gb[n], gx, P, P x (lo, hi, a, c). Pieces outer, lanes inner (SIMD)."""
-    k0, k1, i0, n, m, f0 = op[K0], op[K1], op[I0], op[N], op[M], op[F0]
+    (activation_yb_update, eq. 27-28). With x fixed (SIDE FIXED_DATA: input rows[n]
+    after b's in IX; FIXED_CONST: the value after the pieces in FX), the nearest z' with
+    f(z') = x (activation_fixed_projection). IX: x rows[n m], y rows[n], b rows[n] (-1:
+    none); FX: gy[n], gb[n], gx, P, P x (lo, hi, a, c). Pieces outer, lanes inner."""
+    k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
     f = V.dtype.type
     L = k1 - k0
     near = f(1.0) - f(_EPS16) * f(np.finfo(V.dtype).eps)
@@ -209,12 +247,22 @@ def _activation(op, V, ix, fx, work):
         work[4, :L],
     )
     for r in range(n):
-        for k in range(L):
-            x[k] = 0.0
-        for i in range(m):
-            s = V[ix[i0 + r * m + i], k0:k1]
+        if side == FIXED_DATA:
+            xd = data[ix[i0 + n * m + 2 * n + r], k0:k1]
             for k in range(L):
-                x[k] += s[k]
+                x[k] = f(xd[k])
+        elif side == FIXED_CONST:
+            for k in range(L):
+                x[k] = f(fx[p0 + 4 * pieces])
+        else:
+            for k in range(L):
+                x[k] = 0.0
+            for i in range(m):
+                s = V[ix[i0 + r * m + i], k0:k1]
+                for k in range(L):
+                    x[k] += s[k]
+            for k in range(L):
+                x[k] = x[k] / mf
         yr = ix[i0 + n * m + r]
         br = ix[i0 + n * m + n + r]
         gy = f(fx[f0 + r])
@@ -223,9 +271,10 @@ def _activation(op, V, ix, fx, work):
         b = V[max(br, 0), k0:k1]
         gz = gy * gb / (gy + gb) if br >= 0 else gy
         for k in range(L):
-            x[k] = x[k] / mf
             z[k] = y[k] - b[k] if br >= 0 else y[k]
-        for p in range(pieces):
+        if side != NONE:
+            _fixed_pieces(fx, p0, pieces, x, z, best_t, best_x, best_d, work[5, :L])
+        for p in range(pieces if side == NONE else 0):
             lo, hi = f(fx[p0 + 4 * p]), f(fx[p0 + 4 * p + 1])
             a, c = f(fx[p0 + 4 * p + 2]), f(fx[p0 + 4 * p + 3])
             flat = a == 0.0
@@ -447,20 +496,20 @@ def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, ve
         elif code == CONSENSUS_ITEMS:
             _consensus_items(op, V, ix, fx, vec)
         elif code == ACTIVATION:
-            _activation(op, V, ix, fx, scratch)
+            _activation(op, V, data, ix, fx, scratch)
         elif code == MARGIN:
             _margin(op, V, labels, ix, fx)
         elif code == BILINEAR:
             _bilinear(op, V, data, ix, fx, wide, flags)
 
 
-@_sum
+@_jit
 def _copy_row(s, a):
     for k in range(s.shape[0]):
         a[k] = s[k]
 
 
-@_sum
+@_jit
 def _reflect_row(a, s, r):
     """r = 2 a - s (eq. 45's reflection) of one row."""
     two = s.dtype.type(2.0)
@@ -468,15 +517,14 @@ def _reflect_row(a, s, r):
         r[k] = two * a[k] - s[k]
 
 
-@_sum
-def _update_row(s, a, pb, beta):
-    """s += beta (pb - a) of one row (eq. 45); returns the row's sum of (pb - a)^2."""
-    total = s.dtype.type(0.0)
+@_jit
+def _update_row(s, a, pb, beta, g, err):
+    """s += beta (pb - a) of one row (eq. 45), err += g (pb - a)^2 lane by lane
+    (RRR_err's sum in a fixed order: the same bits from every compile)."""
     for k in range(s.shape[0]):
         d = pb[k] - a[k]
-        total += d * d
+        err[k] += g * float(d * d)
         s[k] = s[k] + beta * d
-    return float(total)
 
 
 @_jit
@@ -494,10 +542,11 @@ def run(
     for o in range(ops.shape[0]):
         if ops[o, CODE] == BILINEAR:
             lanes = max(lanes, ops[o, N] * (ops[o, K1] - ops[o, K0]))
-    scratch = np.empty((5, K), S.dtype)
+    scratch = np.empty((6, K), S.dtype)
     wide = np.empty((16, lanes))
     flags = np.empty((3, lanes), np.int8)
     vec = np.empty(max(widest, 1))
+    err = np.empty(K)
     b = S.dtype.type(beta)
     first = last = np.inf
     steps = 0
@@ -510,9 +559,12 @@ def run(
         _project(
             ops, n_a, ops.shape[0], R, data, labels, ix, fx, scratch, wide, flags, vec
         )
-        total = 0.0
+        err[:] = 0.0
         for e in range(rows):
-            total += metric[e] * _update_row(S[e], A[e], R[e], b)
+            _update_row(S[e], A[e], R[e], b, metric[e], err)
+        total = 0.0
+        for k in range(K):
+            total += err[k]
         last = math.sqrt(total / norm)
         if steps == 0:
             first = last

@@ -1,0 +1,270 @@
+"""The lane kernel (lwlc/laneplan.py, lwlc/runtime/lanes.py) against the emitted NumPy
+solver it stands in for: its steps against rrr_step on shipped, test and generated models,
+each op against the set library's rule on random inputs (hypothesis), the reasons it gives
+where it has no rule, and the JAX solver's solve_batch with and without it."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lwlc.compiler import compile_model, emit, load_solver
+from lwlc.laneplan import LaneOp, LaneProgram, NoLaneRule, Op, Side, lane_program, pack
+from lwlc.lower import lower
+from lwlc.runtime import lanes
+from lwlc.sets.activation import activation_fixed_projection, activation_projection
+from lwlc.sets.margin import class_projection
+from lwlc.sets.sphere import sphere_projection
+
+sys.path.insert(0, str(Path(__file__).parent))
+from modelgen import draw_model, front_end, random_data  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = {"pixels": 16, "width": 8, "codes": 4, "batch": 12}
+
+
+def _steps_agree(plan, source, seed=0, steps=3, beta=0.8):
+    """Each of `steps` lane steps from rrr_step's state equals rrr_step (float64, 1e-12
+    relative to the state's scale) and so does its RRR_err."""
+    solver = load_solver(source)
+    data = random_data(plan.model, seed)
+    state = solver.init(solver.initial_params(np.random.default_rng(seed)), data)
+    program = lane_program(plan)
+    for _ in range(steps):
+        want, want_err = solver.rrr_step(dict(state), data, beta)
+        got, n, first, last = lanes.solve(program, dict(state), data, 1, 0.0, beta)
+        assert n == 1 and first == last
+        assert last == pytest.approx(float(want_err), rel=1e-12, abs=1e-300)
+        for k in want:
+            scale = 1.0 + float(np.max(np.abs(want[k]), initial=0.0))
+            assert float(np.max(np.abs(got[k] - want[k]), initial=0.0)) <= 1e-12 * scale, k
+        state = want
+
+
+MODELS = ["majority.lwl", "majority3.lwl", "majority4.lwl", "pjax_mlp.lwl",
+          "mnist_autoencoder.lwl", "binary_autoencoder.lwl"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_lane_steps_equal_rrr_step_on_shipped_models(name):
+    from lwlc.elaborate import load_model
+
+    path = ROOT / "models" / name
+    overrides = {k: v for k, v in SMALL.items() if k in load_model(path).params}
+    c = compile_model(path, overrides, "numpy")
+    _steps_agree(c.plan, c.source)
+
+
+# Parts (a family over some of the items), box and nonneg sides over edges and over
+# items, a constant side, an activation without b on a set with a gap and a flat piece, a
+# margin without b, y fixed by the data, x's metric (scaled bilinear coordinates).
+PARTS = """\
+model parts
+param margin = 0.3
+nodes D[3], H[4], C[2]
+edges E = dense(D -> H) + dense(H -> C)
+batch k = a[5] + t[3]
+input d[k, D]
+label c[k] in C
+input r[t, C]
+var x[k, E] metric 2
+var w[k, E] metric 2
+var y[k, H | C]
+var b[k, H]
+set gap { x = 0 for z <= 0; x = 2 * z - 1 for z in [1, 2]; x = 3 for z >= 2.5 }
+constraint inputs for k, i in D: agree x[k, out(i)] == d[k, i]
+constraint hidden for k, j in H: (y[k, j] - b[k, j], agree x[k, out(j)]) in gap
+constraint cls for k in a: y[k, C] in margin(c[k], margin)
+constraint fit for k in t, j in C: dot(x[k, in(j)], w[k, in(j)]) == r[k, j]
+constraint w1 for j in H: agree w[*, in(j)] in box(-0.5, 0.7)
+constraint w2 for j in C: agree w[*, in(j)] >= 0
+constraint neuron for k, j in H: dot(x[k, in(j)], w[k, in(j)]) == y[k, j]
+constraint neuron2 for k in a, j in C: dot(x[k, in(j)], w[k, in(j)]) == y[k, j] * 2
+constraint bias for j in H: agree b[*, j] == 0.25
+"""
+
+
+def test_lane_steps_equal_rrr_step_on_parts_sides_and_metrics(tmp_path):
+    path = tmp_path / "parts.lwl"
+    path.write_text(PARTS)
+    c = compile_model(path, None, "numpy")
+    program = lane_program(c.plan)
+    codes = {(op.code, op.side) for op in program.ops}
+    assert (Op.CONSENSUS_ITEMS, Side.BOX) in codes and (Op.BILINEAR, Side.FIXED_DATA) in codes
+    assert {op.lanes for op in program.ops} >= {(0, 5), (5, 8), (0, 8)}
+    _steps_agree(c.plan, c.source, steps=4)
+
+
+@pytest.mark.parametrize("seed", range(0, 120, 3))
+def test_lane_steps_equal_rrr_step_on_generated_models(seed):
+    text, _ = draw_model(seed)
+    model, split = front_end(text)
+    plan = lower(model, split)
+    try:
+        lane_program(plan)
+    except NoLaneRule as e:
+        assert e.reason.startswith("the lane kernel has no rule for")
+        pytest.skip(str(e))
+    _steps_agree(plan, emit(plan, "numpy"), seed=seed)
+
+
+def test_reasons_name_the_family_and_its_line(tmp_path):
+    text = PARTS.replace("in margin(c[k], margin)", "in margin(c[k], margin) exempt 1")
+    path = tmp_path / "exempt.lwl"
+    path.write_text(text)
+    c = compile_model(path, None, "numpy")
+    with pytest.raises(NoLaneRule) as caught:
+        lane_program(c.plan)
+    assert str(caught.value) == (f"{path}:16: the lane kernel has no rule for margin mode "
+                                 "exempt")
+    jax_source = compile_model(path, None, "jax").source
+    assert f"LANE_PROGRAM = None  # no lane kernel: {path}:16: the lane kernel" in jax_source
+
+
+# --- each op against the set library's rule -----------------------------------------------
+
+FLOATS = st.floats(-4.0, 4.0, allow_nan=False, width=64)
+
+
+@st.composite
+def affine_sets(draw):
+    """Random affine piece sets: 1-4 pieces on increasing intervals (gaps allowed),
+    slopes 0 among them, an unbounded first and last end."""
+    count = draw(st.integers(1, 4))
+    ends = sorted(draw(st.lists(st.floats(-3.0, 3.0, width=32), min_size=2 * count - 1,
+                                max_size=2 * count - 1)))
+    ends = [-math.inf, *ends, math.inf]
+    pieces = []
+    for i in range(count):
+        lo, hi = ends[2 * i], ends[2 * i + 1]
+        a = draw(st.sampled_from([0.0, 1.0, -0.5, 2.0]))
+        pieces.append(("affine", lo, hi, a, draw(st.floats(-1.0, 1.0, width=32))))
+    return tuple(pieces)
+
+
+def _run_op(op: LaneOp, V: np.ndarray, data=None, labels=None):
+    """One op in place on the lane array V."""
+    program = LaneProgram({"v": (0, V.shape[0])}, (np.ones(V.shape[0]),), {}, {}, (op,),
+                          V.shape[1], float(V.shape[1]))
+    ops, n_a, ix, fx, widest = pack(program)
+    K = V.shape[1]
+    data = np.zeros((1, K)) if data is None else data
+    labels = np.zeros((1, K), np.int64) if labels is None else labels
+    lanes._project(ops, 0, 1, V, data, labels, ix, fx, np.empty((6, K)),
+                   np.empty((16, 4 * K)), np.empty((3, 4 * K), np.int8), np.empty(max(widest, 1)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(affine_sets(), st.integers(0, 2**32 - 1), st.booleans(), st.booleans())
+def test_activation_op_is_activation_projection(pieces, seed, with_b, fixed):
+    """Rows 0-5: x edges of 3 nodes (2 each), 6-8: y, 9-11: b; 7 items."""
+    rng = np.random.default_rng(seed)
+    K, n, m = 7, 3, 2
+    V = rng.uniform(-3, 3, size=(12, K))
+    gy, gb, gx = np.array([1.0, 2.0, 0.5]), np.array([2.0, 1.0, 3.0]), m * 1.5
+    table = [v for p in pieces for v in p[1:]]
+    brows = np.arange(9, 12) if with_b else np.full(n, -1)
+    ints = [np.arange(6).reshape(n, m), np.arange(6, 9), brows]
+    floats = [gy, gb, gx, len(pieces), table]
+    data = rng.uniform(-3, 3, size=(n, K))
+    if fixed:
+        ints.append(np.arange(n))
+    op = LaneOp("A", Op.ACTIVATION, (0, K), n, m, Side.FIXED_DATA if fixed else Side.NONE,
+                tuple(np.asarray(a) for a in ints), tuple(np.asarray(a, float) for a in floats),
+                "")
+    before = V.copy()
+    _run_op(op, V, data)
+    y, b = before[6:9].T, before[9:12].T
+    z = y - b if with_b else y
+    gz = gy * gb / (gy + gb) if with_b else gy
+    if fixed:
+        xnew = data.T
+        znew = activation_fixed_projection(np, z, xnew, pieces)
+    else:
+        xbar = before[0:6].T.reshape(K, n, m).mean(axis=-1)
+        znew, xnew = activation_projection(np, z, xbar, gz, gx, pieces)
+    np.testing.assert_allclose(V[0:6].T.reshape(K, n, m), np.repeat(xnew[..., None], m, -1),
+                               rtol=1e-13, atol=1e-13)
+    if with_b:
+        np.testing.assert_allclose(V[6:9].T, y + (znew - z) * gb / (gy + gb), rtol=1e-13,
+                                   atol=1e-13)
+        np.testing.assert_allclose(V[9:12].T, b - (znew - z) * gy / (gy + gb), rtol=1e-13,
+                                   atol=1e-13)
+    else:
+        np.testing.assert_allclose(V[6:9].T, znew, rtol=1e-13, atol=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 5), FLOATS.filter(lambda v: v >= 0))
+def test_margin_op_is_class_projection(seed, C, margin):
+    rng = np.random.default_rng(seed)
+    K = 9
+    V = rng.uniform(-2, 2, size=(2 * C, K))
+    labels = rng.integers(0, C, size=(1, K))
+    gy, gb = rng.uniform(0.5, 2, C), rng.uniform(0.5, 2, C)
+    op = LaneOp("A", Op.MARGIN, (0, K), C, 1, Side.NONE,
+                (np.arange(C), np.arange(C, 2 * C), np.zeros(1, np.int64)),
+                (np.asarray(margin), gy, gb), "")
+    before = V.copy()
+    _run_op(op, V, labels=labels)
+    y, b = before[:C].T, before[C:].T
+    znew = class_projection(np, y - b, labels[0], margin, "plain", 0, 0)
+    dz = znew - (y - b)
+    np.testing.assert_allclose(V[:C].T, y + dz * gb / (gy + gb), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(V[C:].T, b - dz * gy / (gy + gb), rtol=1e-13, atol=1e-13)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["sphere", "box", "nonneg", "const"]),
+       st.integers(1, 4))
+def test_consensus_items_op_is_mean_then_side(seed, side, m):
+    rng = np.random.default_rng(seed)
+    K, n = 6, 3
+    V = rng.uniform(-2, 2, size=(n * m, K))
+    if seed % 5 == 0:
+        V[:m] = 0.0  # a zero mean: the sphere's e_0
+    code, floats = {"sphere": (Side.SPHERE, [1.5]), "box": (Side.BOX, [-0.2, 0.4]),
+                    "nonneg": (Side.NONNEG, []), "const": (Side.FIXED_CONST, [0.7])}[side]
+    op = LaneOp("B", Op.CONSENSUS_ITEMS, (1, K), n, m, code, (np.arange(n * m).reshape(n, m),),
+                tuple(np.asarray(f) for f in floats), "")
+    before = V.copy()
+    _run_op(op, V)
+    mean = before[:, 1:].mean(axis=1).reshape(n, m)
+    want = {"sphere": lambda v: sphere_projection(np, v, 1.5),
+            "box": lambda v: np.clip(v, -0.2, 0.4), "nonneg": lambda v: np.maximum(v, 0.0),
+            "const": lambda v: np.full_like(v, 0.7)}[side](mean)
+    np.testing.assert_allclose(V[:, 1:], np.repeat(want.reshape(-1, 1), K - 1, 1),
+                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(V[:, 0], before[:, 0])  # lane 0 is not in its items
+
+
+# --- the JAX solver's solve_batch ----------------------------------------------------------
+
+
+def test_solve_batch_by_the_lane_kernel_stops_where_xla_stops(monkeypatch):
+    pytest.importorskip("jax")
+    c = compile_model(ROOT / "models" / "majority.lwl", {"batch": 16}, "jax")
+    solver = load_solver(c.source)
+    data = random_data(c.model, 3)
+    state = {k: np.asarray(v) for k, v in
+             solver.init(solver.initial_params(np.random.default_rng(3)), data).items()}
+    monkeypatch.setenv("LWLC_LANES", "0")
+    *_, err_15 = solver.solve_batch(dict(state), data, iterations=15, tolerance=0.0)
+    out = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("LWLC_LANES", flag)
+        assert solver.lane_kernel() is (flag == "1")
+        out[flag] = solver.solve_batch(dict(state), data, iterations=40,
+                                       tolerance=err_15 * (1 + 1e-6))
+    (s0, n0, f0, l0), (s1, n1, f1, l1) = out["0"], out["1"]
+    assert n0 == n1 <= 15
+    assert (f0, l0) == pytest.approx((f1, l1), rel=1e-11)
+    for k in s0:
+        np.testing.assert_allclose(np.asarray(s1[k]), np.asarray(s0[k]), rtol=1e-10,
+                                   atol=1e-12)
