@@ -124,7 +124,10 @@ def test_reasons_name_the_family_and_its_line(tmp_path):
     assert str(caught.value) == (f"{path}:16: the lane kernel has no rule for margin mode "
                                  "exempt")
     jax_source = compile_model(path, None, "jax").source
-    assert f"LANE_PROGRAM = None  # no lane kernel: {path}:16: the lane kernel" in jax_source
+    comment = jax_source.split("LANE_PROGRAM = None")[0].rsplit("# lanes.py)", 1)[1]
+    assert " ".join(comment.replace("#", " ").split()) == (
+        ": one op per family group, set A's, then set B's. no lane kernel: exempt.lwl:16: "
+        "the lane kernel has no rule for margin mode exempt")
 
 
 # --- each op against the set library's rule -----------------------------------------------
