@@ -75,7 +75,12 @@ CASES = {
                                         "blobs:inputs=784,classes=10,items=3000,spread=0.3",
                                         iterations=10),
 }
-CONFIGS = (("numpy", "float64"), ("jax", "float32"), ("jax-unfused", "float32"), ("jax", "float64"))
+CONFIGS = (("numpy", "float64"), ("jax", "float32"), ("jax-xla", "float32"),
+           ("jax-unfused", "float32"), ("jax", "float64"))
+# what a JAX label turns off: jax-xla the lane kernel (XLA's loop, with the fused edge pass
+# where it pays), jax-unfused the lane kernel and the fused pass (the reference step)
+JAX_LABELS = {"jax-xla": {"LWLC_LANES": "0"},
+              "jax-unfused": {"LWLC_LANES": "0", "LWLC_FUSED": "0"}}
 # the plot's sweeps: MNIST 784-H-10, JAX float32
 SWEEP_BATCH = (100, 250, 500, 1000, 2000)
 SWEEP_WIDTH = (10, 20, 50, 100, 200)
@@ -291,7 +296,8 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     state_bytes = sum(v.nbytes for v in state.values())
     data_bytes = sum(np.asarray(v).nbytes for v in batch.values())
     xla_bytes = flops = None
-    if backend == "jax":
+    lanes = backend == "jax" and solver.lane_kernel()
+    if backend == "jax" and not lanes:  # (the lane kernel is no XLA program)
         xla_bytes, flops = step_bytes(solver, state, batch)
     wall = float(np.median(walls))
     return {
@@ -304,24 +310,25 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         "peak_rss_mb": peak, "peak_with_cost_analysis_mb": _peak_mb(),
         "device_peak_mb": device_peak,
         "min_bytes": 2 * state_bytes, "xla_bytes": xla_bytes, "flops": flops,
-        "data": str(spec), "fused": backend == "jax" and fused(solver),
+        "data": str(spec), "fused": backend == "jax" and not lanes and fused(solver),
+        "lanes": lanes,
     }
 
 
 def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: float,
               cached: bool = True, platform: str = "cpu") -> dict:
-    """One measurement in a process of its own; backend "jax-unfused" is JAX with the
-    fused edge pass off (LWLC_FUSED=0: the unfused step, the reference). Each JAX
+    """One measurement in a process of its own; backend "jax-xla" is JAX with the lane
+    kernel off (XLA's loop), "jax-unfused" XLA's loop with the fused edge pass off too
+    (the unfused step, the reference). Each JAX
     measurement starts with an empty XLA cache on disk (its compile is a first one); with
     `cached`, a second process then compiles the same model again from that cache
     (compile_cached_s: what a user's second run of a model takes). `platform` "gpu":
     JAX runs on the machine's GPU (JAX_PLATFORMS=cuda)."""
-    label, backend = backend, "jax" if backend == "jax-unfused" else backend
+    label, backend = backend, "jax" if backend in JAX_LABELS else backend
     cmd = [sys.executable, __file__, "--one", name, backend, dtype, "--budget", str(budget),
            "--overrides", json.dumps(overrides)]
     env = dict(os.environ, JAX_PLATFORMS="cuda" if platform == "gpu" else "cpu")
-    if label == "jax-unfused":
-        env["LWLC_FUSED"] = "0"
+    env.update(JAX_LABELS.get(label, {}))
     with tempfile.TemporaryDirectory(prefix="lwlc-bench-xla-") as cache:
         env["LWLC_XLA_CACHE"] = os.path.join(cache, "xla") if backend == "jax" else "off"
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
@@ -338,8 +345,8 @@ def run_child(name: str, backend: str, dtype: str, overrides: dict, budget: floa
                 if "peak_above_runtime_mb" in second:
                     out["cached_peak_above_runtime_mb"] = second["peak_above_runtime_mb"]
     out["case"] = name
-    if label == "jax-unfused":
-        out["backend"] = "jax unfused"
+    if label in JAX_LABELS:
+        out["backend"] = label.replace("-", " ")
     return out
 
 
@@ -373,7 +380,7 @@ def table(rows: list[dict], bandwidth: float) -> str:
         per = f"{r['s_per_iter']:.3g}"
         if r.get("restarts"):
             per += f" ({1e6 * r['s_per_start_iter']:.3g} µs per start)"
-        fused_pass = " fused" if r.get("fused") else ""
+        fused_pass = " fused" if r.get("fused") else " lanes" if r.get("lanes") else ""
         compile_s = f"{r['compile_s']:.2f}"
         if r.get("compile_cached_s") is not None:
             compile_s += f" ({r['compile_cached_s']:.2f})"
@@ -467,7 +474,8 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     ap.add_argument("--configs", nargs="+", default=[f"{b}:{d}" for b, d in CONFIGS],
                     help="backend:dtype pairs (default: numpy:float64 jax:float32 "
-                         "jax-unfused:float32 jax:float64; jax-unfused: the unfused step)")
+                         "jax-xla:float32 jax-unfused:float32 jax:float64; jax-xla: XLA's "
+                         "loop, the lane kernel off; jax-unfused: the unfused XLA step)")
     ap.add_argument("--budget", type=float, default=8.0,
                     help="seconds of timed work per measurement, about (default 8)")
     ap.add_argument("--quick", action="store_true", help="small budget, no sweeps")

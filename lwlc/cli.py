@@ -261,6 +261,8 @@ def _note(text: str) -> None:
 
 # environment switches that take 0 or 1 (docs/jax.md, docs/performance.md)
 _SWITCHES = {"LWLC_FUSED": "the fused edge pass (1 on, 0 off; unset: where it pays)",
+             "LWLC_LANES": "the lane kernel (1 on, 0 off; unset: where the state fits the "
+                           "cache)",
              "LWLC_MEMORY_CHECK": "the check that a run's state fits in memory (0 skips it)"}
 
 

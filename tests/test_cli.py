@@ -728,7 +728,7 @@ def test_outputs_replace_a_links_target_and_write_through_devices_and_fifos(tmp_
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
 
 
-@pytest.mark.parametrize("name", ["LWLC_FUSED", "LWLC_MEMORY_CHECK"])
+@pytest.mark.parametrize("name", ["LWLC_FUSED", "LWLC_LANES", "LWLC_MEMORY_CHECK"])
 def test_a_switch_set_to_neither_0_nor_1_is_refused(name, monkeypatch):
     """LWLC_FUSED=yes was taken as unset without a word (a user test)."""
     monkeypatch.setenv(name, "yes")

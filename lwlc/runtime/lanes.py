@@ -44,7 +44,7 @@ from lwlc.laneplan import (
     pack,
     program_from,
 )
-from lwlc.runtime.fused import _mirrored, _newton_lanes, _unmirrored, pole
+from lwlc.runtime.fused import pole
 
 # the op codes and side constraints as plain integers (numba's constants)
 CONSENSUS_EDGES, CONSENSUS_ITEMS = int(Op.CONSENSUS_EDGES), int(Op.CONSENSUS_ITEMS)
@@ -57,7 +57,6 @@ NONE, FIXED_DATA, FIXED_CONST = (
 NONNEG, BOX, SPHERE = int(Side.NONNEG), int(Side.BOX), int(Side.SPHERE)
 
 _EPS16 = 16.0  # _nearer's margin in ulps (lwlc/sets/_common.py)
-_POLE = 2.0 * float(np.finfo(np.float64).tiny) ** (1.0 / 3.0)  # bilinear_pole's floor
 
 _jit = numba.njit(cache=True, error_model="numpy", nogil=True)
 _inline = numba.njit(inline="always", error_model="numpy")
@@ -345,6 +344,93 @@ def _margin(op, V, labels, ix, fx):
 
 
 @_jit
+def _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done):
+    """The mirrored root problem of eq. 53 and its bracket, per lane (lwlc/sets/
+    bilinear.py bilinear_solve's set-up), in the lanes' dtype; g2 holds 1/g on entry,
+    omega^2/g on return."""
+    f = p.dtype.type
+    zero, half = f(0.0), f(0.5)
+    a_min = f(np.finfo(p.dtype).tiny ** (1.0 / 3.0))  # keeps alpha^3 a normal number
+    om = f(omega)
+    for j in range(p.shape[0]):
+        Sj = _maximum(S[j], zero)
+        Dj = _maximum(D[j], zero)
+        wy = om * yv[j]
+        g = om * om * g2[j]
+        upward = p[j] <= wy
+        pcj = p[j] if upward else -p[j]
+        scj = Sj if upward else Dj
+        dcj = Dj if upward else Sj
+        ycj = wy if upward else -wy
+        nr = scj - dcj / f(9.0) - ycj + half * g < zero  # h0(1/2) < 0: root in (1/2, 1)
+        num = dcj + f(4.0) * ycj
+        ratio = scj / (num if num > zero else f(1.0))
+        a_lo = math.sqrt(_minimum(_maximum(ratio, a_min * a_min), f(0.25)))
+        a_lo = _maximum(a_lo if num > zero else a_min, a_min)
+        pc[j], sc[j], dc[j], yc[j], g2[j] = pcj, scj, dcj, ycj, g
+        lo[j] = a_lo if nr else zero
+        t[j] = lo[j]
+        hi[j] = half
+        near[j] = 1 if nr else 0
+        up[j] = 1 if upward else 0
+        done[j] = 0
+
+
+@_jit
+def _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
+    """One safeguarded Newton/bisection step (eq. 54) of every lane not yet done and its
+    stopping test (lwlc/sets/bilinear.py bilinear_newton_step, bilinear_newton_done; as
+    lwlc/runtime/fused.py _newton_step, one division for 1/a, 1/b, 1/(a b)), without
+    branches (SIMD), in the lanes' dtype. Returns how many lanes still run."""
+    f = t.dtype.type
+    zero, one, two, half, quarter = f(0.0), f(1.0), f(2.0), f(0.5), f(0.25)
+    eps16 = f(16.0) * f(np.finfo(t.dtype).eps)
+    running = 0
+    for j in range(t.shape[0]):
+        nr = near[j] != 0
+        tj, loj, hij = t[j], lo[j], hi[j]
+        u = one - tj if nr else tj
+        a = tj if nr else one - tj
+        b = two - tj if nr else one + tj
+        iden = one / (a * b)
+        ia = b * iden
+        ib = a * iden
+        u2 = u * u
+        h_pq = (pc[j] * (one + u2) + q[j] * u) * (iden * iden) - yc[j] + g2[j] * u
+        dh_pq = (q[j] * (one + f(3.0) * u2) + two * pc[j] * u * (f(3.0) + u2)) * (
+            iden * iden * iden
+        ) + g2[j]
+        h_sd = quarter * (sc[j] * (ia * ia) - dc[j] * (ib * ib)) - yc[j] + g2[j] * u
+        dh_sd = half * sc[j] * (ia * ia * ia) + half * dc[j] * (ib * ib * ib) + g2[j]
+        h = h_sd if nr else h_pq
+        dh = dh_sd if nr else dh_pq
+        rise = -h if nr else h  # increasing in t
+        lo_n = tj if rise < zero else loj
+        hi_n = tj if rise > zero else hij
+        pos = dh > zero
+        t_newton = tj - rise / (dh if pos else one)
+        ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
+        geometric = (lo_n > zero) & (hi_n > f(4.0) * lo_n)
+        mid = math.sqrt(lo_n * hi_n) if geometric else half * (lo_n + hi_n)
+        t_n = tj if h == zero else (t_newton if ok else mid)
+        tol = eps16 * (t_n if nr else one)
+        stop = (
+            (abs(t_n - tj) <= tol)
+            | (hi_n - lo_n <= tol)
+            | (t_n == lo_n)
+            | ((t_n == hi_n) & (hi_n < half))
+        )
+        was = done[j] != 0
+        t[j] = tj if was else t_n
+        lo[j] = loj if was else lo_n
+        hi[j] = hij if was else hi_n
+        finished = was | stop
+        done[j] = 1 if finished else 0
+        running += 0 if finished else 1
+    return running
+
+
+@_jit
 def _bilinear(op, V, data, ix, fx, wide, flags):
     """The bilinear constraint x . w = omega y of each node's m edges and item (eq. 19,
     51-54; lwlc/sets/bilinear.py bilinear_projection): the row sums of eq. 53, the roots
@@ -411,26 +497,27 @@ def _bilinear(op, V, data, ix, fx, wide, flags):
                 yr[k] = ys[k]
         for k in range(L):
             gr[k] = ginv
-    for j in range(total):
-        upward, pc[j], sc[j], dc[j], yc[j], g2[j], nr, lo[j] = _mirrored(
-            p[j], q[j], S[j], D[j], yv[j], omega, g2[j]
-        )
-        up[j] = 1 if upward else 0
-        near[j] = 1 if nr else 0
-        t[j] = lo[j]
-        hi[j] = 0.5
-        done[j] = 0
+    _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done)
     for _ in range(32):
-        if _newton_lanes(total, t, lo, hi, near, done, pc, q, sc, dc, yc, g2) == 0:
+        if _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2) == 0:
             break
+    one, two, half = f(1.0), f(2.0), f(0.5)
+    floor = f(2.0 * np.finfo(V.dtype).tiny ** (1.0 / 3.0))  # bilinear_pole's
+    omf = f(omega)
     for r in range(n):
-        ginv = fx[f0 + r]
+        ginv = f(fx[f0 + r])
         for j in range(r * L, (r + 1) * L):
-            u, one_minus, one_plus = _unmirrored(t[j], near[j] != 0, up[j] != 0)
-            yv[j] = yv[j] - u * omega * ginv
-            cs[j] = 0.5 / one_minus
-            cd[j] = 0.5 / one_plus
-            pole_at[j] = 1.0 if (one_plus <= _POLE) | (one_minus <= _POLE) else 0.0
+            tj, nr, upward = t[j], near[j] != 0, up[j] != 0
+            u = one - tj if nr else tj  # (u, 1 - u, 1 + u to full relative precision)
+            below = tj if nr else one - tj
+            above = two - tj if nr else one + tj
+            u = u if upward else -u
+            one_minus = below if upward else above
+            one_plus = above if upward else below
+            yv[j] = yv[j] - u * omf * ginv
+            cs[j] = half / one_minus
+            cd[j] = half / one_plus
+            pole_at[j] = 1.0 if (one_plus <= floor) | (one_minus <= floor) else 0.0
             t[j], lo[j] = one_minus, one_plus
         if ydata != 1:
             ynew, yr = V[ix[i0 + 2 * n * m + r], k0:k1], yv[r * L : (r + 1) * L]
@@ -450,16 +537,16 @@ def _bilinear(op, V, data, ix, fx, wide, flags):
             xs, ws = V[ix[xr + r * m + i], k0:k1], V[ix[wr + r * m + i], k0:k1]
             if unit:
                 for k in range(L):
-                    s = (xs[k] + ws[k]) * f(csr[k])
-                    d = (xs[k] - ws[k]) * f(cdr[k])
+                    s = (xs[k] + ws[k]) * csr[k]
+                    d = (xs[k] - ws[k]) * cdr[k]
                     xs[k] = s + d
                     ws[k] = s - d
             else:
                 for k in range(L):
                     rx = sxf * xs[k]
                     rw = swf * ws[k]
-                    s = (rx + rw) * f(csr[k])
-                    d = (rx - rw) * f(cdr[k])
+                    s = (rx + rw) * csr[k]
+                    d = (rx - rw) * cdr[k]
                     xs[k] = (s + d) / sxf
                     ws[k] = (s - d) / swf
 
@@ -543,7 +630,7 @@ def run(
         if ops[o, CODE] == BILINEAR:
             lanes = max(lanes, ops[o, N] * (ops[o, K1] - ops[o, K0]))
     scratch = np.empty((6, K), S.dtype)
-    wide = np.empty((16, lanes))
+    wide = np.empty((16, lanes), S.dtype)
     flags = np.empty((3, lanes), np.int8)
     vec = np.empty(max(widest, 1))
     err = np.empty(K)
