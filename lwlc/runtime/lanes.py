@@ -81,14 +81,18 @@ def _lane_sum(row):
     """The sum of a row's lanes in float64, by 8 partial sums in a fixed order (SIMD
     without reassociating: the same bits from every compile)."""
     L = row.shape[0]
-    part = np.zeros(8)
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
     top = L - L % 8
-    for k0 in range(0, top, 8):
-        for j in range(8):
-            part[j] += row[k0 + j]
-    total = ((part[0] + part[1]) + (part[2] + part[3])) + (
-        (part[4] + part[5]) + (part[6] + part[7])
-    )
+    for k in range(0, top, 8):
+        a0 += row[k]
+        a1 += row[k + 1]
+        a2 += row[k + 2]
+        a3 += row[k + 3]
+        a4 += row[k + 4]
+        a5 += row[k + 5]
+        a6 += row[k + 6]
+        a7 += row[k + 7]
+    total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
     for k in range(top, L):
         total += row[k]
     return total
@@ -591,30 +595,6 @@ def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, ve
 
 
 @_jit
-def _copy_row(s, a):
-    for k in range(s.shape[0]):
-        a[k] = s[k]
-
-
-@_jit
-def _reflect_row(a, s, r):
-    """r = 2 a - s (eq. 45's reflection) of one row."""
-    two = s.dtype.type(2.0)
-    for k in range(s.shape[0]):
-        r[k] = two * a[k] - s[k]
-
-
-@_jit
-def _update_row(s, a, pb, beta, g, err):
-    """s += beta (pb - a) of one row (eq. 45), err += g (pb - a)^2 lane by lane
-    (RRR_err's sum in a fixed order: the same bits from every compile)."""
-    for k in range(s.shape[0]):
-        d = pb[k] - a[k]
-        err[k] += g * float(d * d)
-        s[k] = s[k] + beta * d
-
-
-@_jit
 def run(
     S, data, labels, metric, ops, n_a, ix, fx, widest, iterations, tolerance, beta, norm
 ):
@@ -633,25 +613,32 @@ def run(
     wide = np.empty((16, lanes), S.dtype)
     flags = np.empty((3, lanes), np.int8)
     vec = np.empty(max(widest, 1))
-    err = np.empty(K)
+    err = np.empty(K, S.dtype)  # per lane, summed in float64 after each step
     b = S.dtype.type(beta)
+    two = S.dtype.type(2.0)
     first = last = np.inf
     steps = 0
     while steps < iterations and not last < tolerance:
-        for e in range(rows):
-            _copy_row(S[e], A[e])
+        A[:] = S
         _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec)
-        for e in range(rows):
-            _reflect_row(A[e], S[e], R[e])
+        for e in range(rows):  # the reflection 2 P_A(S) - S (eq. 45)
+            for k in range(K):
+                R[e, k] = two * A[e, k] - S[e, k]
         _project(
             ops, n_a, ops.shape[0], R, data, labels, ix, fx, scratch, wide, flags, vec
         )
+        # S += beta (P_B - P_A) (eq. 45); RRR_err's sum per lane, in a fixed order (the
+        # same bits from a fresh compile and from numba's cache), then over the lanes
         err[:] = 0.0
         for e in range(rows):
-            _update_row(S[e], A[e], R[e], b, metric[e], err)
+            g = S.dtype.type(metric[e])
+            for k in range(K):
+                d = R[e, k] - A[e, k]
+                err[k] += g * (d * d)
+                S[e, k] = S[e, k] + b * d
         total = 0.0
         for k in range(K):
-            total += err[k]
+            total += float(err[k])
         last = math.sqrt(total / norm)
         if steps == 0:
             first = last
