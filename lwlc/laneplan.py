@@ -43,6 +43,7 @@ class Side(IntEnum):
     NONNEG = 3
     BOX = 4
     SPHERE = 5
+    NONNEG_SPHERE = 6
 
 
 # the columns of the op table: code, lanes k0:k1, start in IX, n, m, start in FX, side

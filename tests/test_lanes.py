@@ -20,6 +20,7 @@ from lwlc.lower import lower
 from lwlc.runtime import lanes
 from lwlc.sets.activation import activation_fixed_projection, activation_projection
 from lwlc.sets.margin import class_projection
+from lwlc.sets.nonneg_sphere import nonneg_sphere_projection
 from lwlc.sets.sphere import sphere_projection
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -48,7 +49,7 @@ def _steps_agree(plan, source, seed=0, steps=3, beta=0.8):
 
 
 MODELS = ["majority.lwl", "majority3.lwl", "majority4.lwl", "pjax_mlp.lwl",
-          "mnist_autoencoder.lwl", "binary_autoencoder.lwl"]
+          "mnist_autoencoder.lwl", "binary_autoencoder.lwl", "nmf_ledm.lwl"]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -224,7 +225,8 @@ def test_margin_op_is_class_projection(seed, C, margin):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from(["sphere", "box", "nonneg", "const"]),
+@given(st.integers(0, 2**32 - 1),
+       st.sampled_from(["sphere", "nonneg_sphere", "box", "nonneg", "const"]),
        st.integers(1, 4))
 def test_consensus_items_op_is_mean_then_side(seed, side, m):
     rng = np.random.default_rng(seed)
@@ -232,7 +234,10 @@ def test_consensus_items_op_is_mean_then_side(seed, side, m):
     V = rng.uniform(-2, 2, size=(n * m, K))
     if seed % 5 == 0:
         V[:m] = 0.0  # a zero mean: the sphere's e_0
+    if seed % 7 == 0:
+        V[m:2 * m] = -np.abs(V[m:2 * m])  # no positive entry: nonneg_sphere's corner
     code, floats = {"sphere": (Side.SPHERE, [1.5]), "box": (Side.BOX, [-0.2, 0.4]),
+                    "nonneg_sphere": (Side.NONNEG_SPHERE, [1.5]),
                     "nonneg": (Side.NONNEG, []), "const": (Side.FIXED_CONST, [0.7])}[side]
     op = LaneOp("B", Op.CONSENSUS_ITEMS, (1, K), n, m, code, (np.arange(n * m).reshape(n, m),),
                 tuple(np.asarray(f) for f in floats), "")
@@ -240,6 +245,7 @@ def test_consensus_items_op_is_mean_then_side(seed, side, m):
     _run_op(op, V)
     mean = before[:, 1:].mean(axis=1).reshape(n, m)
     want = {"sphere": lambda v: sphere_projection(np, v, 1.5),
+            "nonneg_sphere": lambda v: nonneg_sphere_projection(np, v, 1.5),
             "box": lambda v: np.clip(v, -0.2, 0.4), "nonneg": lambda v: np.maximum(v, 0.0),
             "const": lambda v: np.full_like(v, 0.7)}[side](mean)
     np.testing.assert_allclose(V[:, 1:], np.repeat(want.reshape(-1, 1), K - 1, 1),

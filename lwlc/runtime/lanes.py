@@ -55,6 +55,7 @@ NONE, FIXED_DATA, FIXED_CONST = (
     int(Side.FIXED_CONST),
 )
 NONNEG, BOX, SPHERE = int(Side.NONNEG), int(Side.BOX), int(Side.SPHERE)
+NONNEG_SPHERE = int(Side.NONNEG_SPHERE)
 
 _EPS16 = 16.0  # _nearer's margin in ulps (lwlc/sets/_common.py)
 
@@ -168,10 +169,34 @@ def _sphere(vec, m, radius):
 
 
 @_jit
+def _nonneg_sphere(vec, m, radius):
+    """nonneg_sphere_projection of vec[:m] (lwlc/sets/nonneg_sphere.py): the negatives
+    zeroed, rescaled to the radius (scaled by the largest entry first); with no positive
+    entry, the radius at the largest entry (the first of equals)."""
+    top = 0.0
+    best = 0
+    for i in range(m):
+        if vec[i] > vec[best]:
+            best = i
+        top = _maximum(top, _maximum(vec[i], 0.0))
+    if top > 0.0:
+        total = 0.0
+        for i in range(m):
+            vec[i] = _maximum(vec[i], 0.0) / top
+            total += vec[i] * vec[i]
+        scale = radius / math.sqrt(total)
+        for i in range(m):
+            vec[i] = vec[i] * scale
+    else:
+        for i in range(m):
+            vec[i] = radius if i == best else 0.0
+
+
+@_jit
 def _consensus_items(op, V, ix, fx, vec):
     """Consensus over the items k0:k1 of each row (Lemma 4.1: the mean over the batch),
-    then the side constraint on each node's m values: a constant, nonneg, box,
-    sphere."""
+    then the side constraint on each node's m values: a constant, nonneg, box, sphere,
+    nonneg sphere."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
     f = V.dtype.type
     count = f(k1 - k0)
@@ -189,6 +214,8 @@ def _consensus_items(op, V, ix, fx, vec):
                 vec[i] = _minimum(_maximum(vec[i], fx[f0]), fx[f0 + 1])
         elif side == SPHERE:
             _sphere(vec, m, fx[f0])
+        elif side == NONNEG_SPHERE:
+            _nonneg_sphere(vec, m, fx[f0])
         for i in range(m):
             d = V[ix[i0 + r * m + i], k0:k1]
             value = f(vec[i])
