@@ -79,10 +79,11 @@ def _minimum(a, b):
 
 @_jit
 def _lane_sum(row):
-    """The sum of a row's lanes in float64, by 8 partial sums in a fixed order (SIMD
-    without reassociating: the same bits from every compile)."""
+    """The sum of a row's lanes, by 8 partial sums in the row's dtype in a fixed order
+    (SIMD without reassociating: the same bits from every compile), as a float."""
     L = row.shape[0]
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    z = row.dtype.type(0.0)
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
     top = L - L % 8
     for k in range(0, top, 8):
         a0 += row[k]
@@ -96,7 +97,7 @@ def _lane_sum(row):
     total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
     for k in range(top, L):
         total += row[k]
-    return total
+    return float(total)
 
 
 # Two rules keep the lane loops below in SIMD (LLVM's vectorizer):
@@ -646,7 +647,9 @@ def run(
     first = last = np.inf
     steps = 0
     while steps < iterations and not last < tolerance:
-        A[:] = S
+        for e in range(rows):  # (a loop: numba's A[:] = S took 3x as long)
+            for k in range(K):
+                A[e, k] = S[e, k]
         _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec)
         for e in range(rows):  # the reflection 2 P_A(S) - S (eq. 45)
             for k in range(K):
