@@ -19,7 +19,9 @@ data, and for every constraint family F checks `project_family(F, ·)` of the em
 - ``numpy_jax``: the NumPy and the jitted JAX projection agree to 1e-9.
 
 For the whole model: the solvers' METRIC is the model's metric, and one `rrr_step` from the
-model's `init` state and from a random state is finite in both backends, NumPy = JAX to 1e-9.
+model's `init` state and from a random state is finite in both backends, NumPy = JAX to 1e-9;
+where the model has a lane program (the JAX solver's LANE_PROGRAM, lwlc/runtime/lanes.py), one
+step of the lane kernel from the same states equals NumPy's to 1e-9 (``numpy_lanes``).
 
 Large batches are shrunk (`small_batch`) unless the caller sets a batch size: the checks are
 per instance, and a few items exercise every emitted slice.
@@ -597,7 +599,39 @@ def _step_results(model, np_solver, jax_solver, data, states, seed) -> list[Resu
         agree.see(gap, gap <= JAX_TOL, f"from {label}: NumPy and JAX differ by {gap:.3g} "
                   "(relative)")
     split = f"{model.solver.method} step"
-    return [Result("(model)", "rrr_step", split, "finite", finite.examples, finite.ok,
-                   None, finite.failure),
-            Result("(model)", "rrr_step", split, "numpy_jax", agree.examples, agree.ok,
-                   agree.worst, agree.failure)]
+    out = [Result("(model)", "rrr_step", split, "finite", finite.examples, finite.ok,
+                  None, finite.failure),
+           Result("(model)", "rrr_step", split, "numpy_jax", agree.examples, agree.ok,
+                  agree.worst, agree.failure)]
+    if getattr(jax_solver, "LANE_PROGRAM", None) is not None:
+        lanes = _lane_results(np_solver, jax_solver, data, (start, states[0]))
+        out.append(Result("(model)", "rrr_step", split, "numpy_lanes", lanes.examples,
+                          lanes.ok, lanes.worst, lanes.failure))
+    return out
+
+
+def _lane_results(np_solver, jax_solver, data, states) -> _Tally:
+    """One step of the lane kernel (float64) from each state against NumPy's rrr_step."""
+    import inspect
+
+    from .runtime import lanes
+
+    beta = inspect.signature(np_solver.rrr_step).parameters["beta"].default
+    kernel = lanes.prepared(jax_solver.LANE_PROGRAM, jax_solver.METRIC, jax_solver.BATCH,
+                            np.float64)
+    tally = _Tally()
+    for label, s in zip(("the init state", "a random state"), states, strict=True):
+        tally.examples += 1
+        try:
+            ns, nerr = np_solver.rrr_step(s, data, beta)
+            ls, _, _, lerr = kernel.solve(s, data, 1, 0.0, beta)
+        except Exception as e:  # noqa: BLE001 - a kernel that crashes fails
+            tally.fail(f"from {label}: {type(e).__name__}: {e}"[:300])
+            continue
+        ns = _np_state(ns)
+        m = 1.0 + max(float(np.max(np.abs(a), initial=0.0)) for a in (*ns.values(), *s.values()))
+        gap = max(max(float(np.max(np.abs(ns[v] - ls[v]), initial=0.0)) for v in ns) / m,
+                  abs(float(nerr) - lerr) / (1.0 + abs(float(nerr))))
+        tally.see(gap, gap <= JAX_TOL, f"from {label}: NumPy and the lane kernel differ by "
+                  f"{gap:.3g} (relative)")
+    return tally

@@ -59,7 +59,21 @@ def test_majority_passes_on_its_emitted_solvers():
         assert FAMILY_PROPERTIES <= by_family[name], name
     assert "nonexpansive" in by_family["bias"] and "nonexpansive" in by_family["inputs"]
     assert "nonexpansive" not in by_family["neuron"]  # not convex
-    assert {"metric", "finite", "numpy_jax"} <= by_family["(model)"]
+    assert {"metric", "finite", "numpy_jax", "numpy_lanes"} <= by_family["(model)"]
+
+
+def test_a_lane_kernel_that_differs_from_numpy_fails_numpy_lanes(monkeypatch):
+    """The lane kernel's step (lwlc/runtime/lanes.py) is checked against NumPy's: a kernel
+    whose bias op leaves b as it is fails, and only that check."""
+    compiled = compile_model(MAJORITY, {"batch": 8}, "numpy")
+    solver = load_solver(compiled.source)
+    jax_solver = load_solver(compile_model(MAJORITY, {"batch": 8}, "jax").source)
+    table = dict(jax_solver.LANE_PROGRAM)
+    table["ops"] = tuple(op for op in table["ops"] if op[0] == "A" or op[1] != "CONSENSUS_ITEMS")
+    monkeypatch.setattr(jax_solver, "LANE_PROGRAM", table)
+    results = modeltest.check_solvers(compiled, solver, jax_solver, examples=2)
+    assert {(f, p) for f, p, _ in failures(results)} == {("(model)", "numpy_lanes")}
+    assert "NumPy and the lane kernel differ by" in failures(results)[0][2]
 
 
 def test_small_batch_shrinks_only_what_the_caller_leaves_open():
