@@ -609,6 +609,17 @@ def epoch_metrics(compiled: Compiled, solver, params, train_set: Bound, test_set
 # --- training -------------------------------------------------------------------------------
 
 
+def loop_of(solver) -> str:
+    """Which loop the solver's solve_batch runs (summary.json's `loop`): "lanes" (the lane
+    kernel, lwlc/runtime/lanes.py), "xla-fused" (XLA's loop with the fused edge pass),
+    "xla" (XLA's loop) or "numpy"."""
+    if hasattr(solver, "lane_kernel") and solver.lane_kernel():
+        return "lanes"
+    if hasattr(solver, "rrr_step_fused") and solver.fused_edge_pass():
+        return "xla-fused"
+    return "xla" if hasattr(solver, "run_compiled") else "numpy"
+
+
 ONE_BATCH_CHUNK = 10_000  # iterations per solve_batch call of a one-batch run (even)
 
 
@@ -1015,6 +1026,7 @@ def _epochs(cfg, console, compiled, solver, n_devices, run, rid, train_set, test
             summary = make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K,
                                    n_edges, train_set, test_set)
             summary["devices"] = n_devices
+            summary["loop"] = loop_of(solver)
             # Solved: a one-batch run at a fixed point, or a model without classes whose every
             # value target is reproduced exactly (the autoencoder program's stopping rule).
             exact = (bool(value_targets) and not class_targets

@@ -277,3 +277,17 @@ def test_solve_batch_by_the_lane_kernel_stops_where_xla_stops(monkeypatch):
     for k in s0:
         np.testing.assert_allclose(np.asarray(s1[k]), np.asarray(s0[k]), rtol=1e-10,
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("switch, loop", [("1", "lanes"), ("0", "xla")])
+def test_a_run_says_which_loop_ran(tmp_path, monkeypatch, switch, loop):
+    pytest.importorskip("jax")
+    from lwlc.driver import TrainConfig, train
+
+    monkeypatch.setenv("LWLC_LANES", switch)
+    summary = train(TrainConfig(model=str(ROOT / "models" / "majority.lwl"),
+                                data="majority:inputs=13,depth=2,seed=1,limit=64",
+                                overrides={"batch": 16}, backend="jax", epochs=2,
+                                out=str(tmp_path / "run"), progress=False, quiet=True))
+    assert summary["loop"] == loop
+    assert np.isfinite(summary["rrr_err"])
