@@ -6,7 +6,9 @@ iterations and others not within the cap of 1500), so a few seconds give both ou
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import types
 from pathlib import Path
 
@@ -38,15 +40,29 @@ def jax_starts(jax_problem):
     return results
 
 
+@contextlib.contextmanager
+def _lanes_off():
+    old = os.environ.get("LWLC_LANES")
+    os.environ["LWLC_LANES"] = "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["LWLC_LANES"]
+        else:
+            os.environ["LWLC_LANES"] = old
+
+
 def _alone(problem, seed, cap=1500):
-    """One start by itself: the emitted solver's solve_batch, as `lwlc train` runs it, its
-    loop compiled as the restarts compile theirs (the multipliers by the roots kernel: the
-    same arithmetic; RRR would amplify a last-bit difference over 1500 iterations)."""
+    """One start by itself: the emitted solver's solve_batch in XLA's loop (the lane
+    kernel off), compiled as the restarts compile theirs (the multipliers by the roots
+    kernel: the same arithmetic; RRR would amplify a last-bit difference over 1500
+    iterations)."""
     state = rs.initial_state(problem, seed)
     compiled = problem.solver._EXECUTABLES
     compiled.clear()
     try:
-        with rs._roots_kernel():
+        with rs._roots_kernel(), _lanes_off():
             return problem.solver.solve_batch(state, problem.data, iterations=cap,
                                               tolerance=problem.settings.tolerance,
                                               beta=problem.settings.beta)
