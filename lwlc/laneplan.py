@@ -12,7 +12,7 @@ importing numba.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import numpy as np
@@ -46,8 +46,9 @@ class Side(IntEnum):
     NONNEG_SPHERE = 6
 
 
-# the columns of the op table: code, lanes k0:k1, start in IX, n, m, start in FX, side
-CODE, K0, K1, I0, N, M, F0, SIDE = range(8)
+# the columns of the op table: code, lanes k0:k1, start in IX, n, m, start in FX, side,
+# how many times it runs and how far its lanes move each time (starts_program)
+CODE, K0, K1, I0, N, M, F0, SIDE, REPEAT, STRIDE = range(10)
 
 
 class NoLaneRule(Exception):
@@ -78,6 +79,8 @@ class LaneOp:
     floats: tuple[np.ndarray, ...]
     family: str = ""  # the family it projects and its line (the emitted listing)
     line: int = 0
+    repeat: int = 1  # runs this many times, its lanes moved by `stride` each time
+    stride: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,9 @@ class LaneProgram:
     inputs: dict[str, tuple[int, int, int]]
     labels: dict[str, tuple[int, int, int]]
     ops: tuple[LaneOp, ...]
-    batch: int
+    batch: int  # lanes: the batch's items, times `starts`
     norm: float  # RRR_err's divisor: K, or K |E| (the solver's `error = element`)
+    starts: int = 1  # independent starts side by side in the lanes (starts_program)
     n_rows: int = field(init=False)
 
     def __post_init__(self):
@@ -193,15 +197,28 @@ def lane_program(plan: Plan) -> LaneProgram:
     return LaneProgram(b.rows, metric, b.inputs, b.labels, tuple(b.ops), K, float(norm))
 
 
+def starts_program(program: LaneProgram, starts: int) -> LaneProgram:
+    """`starts` independent starts of a program's model as one program (`lwlc train
+    --restarts`): start r's items are lanes r K .. (r + 1) K - 1. An op over every item of
+    the batch runs once over all the lanes; any other (a consensus over items, an op of a
+    batch part) runs once per start, its lanes moved by K."""
+    K = program.batch
+    ops = tuple(replace(op, lanes=(0, K * starts))
+                if op.code != Op.CONSENSUS_ITEMS and op.lanes == (0, K)
+                else replace(op, repeat=starts, stride=K) for op in program.ops)
+    return replace(program, ops=ops, batch=K * starts, starts=starts)
+
+
 def pack(program: LaneProgram):
     """The kernel's tables: (OPS [ops, 8] int64, number of set A's ops, IX int64, FX
     float64, the longest vector a consensus over items projects)."""
-    ops = np.zeros((len(program.ops), 8), dtype=np.int64)
+    ops = np.zeros((len(program.ops), 10), dtype=np.int64)
     ints, floats = [], []
     i0 = f0 = 0
     widest = 1
     for o, op in enumerate(program.ops):
-        ops[o] = (int(op.code), op.lanes[0], op.lanes[1], i0, op.n, op.m, f0, int(op.side))
+        ops[o] = (int(op.code), op.lanes[0], op.lanes[1], i0, op.n, op.m, f0, int(op.side),
+                  op.repeat, op.stride)
         for a in op.ints:
             ints.append(np.asarray(a, np.int64).ravel())
             i0 += ints[-1].size

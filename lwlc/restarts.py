@@ -17,7 +17,10 @@ compiled ``lax.while_loop`` over ``jax.vmap`` of the solver's ``rrr_step``: a st
 converged is frozen exactly (it gets beta = 0, and its previous values are selected back, so
 it stays bit-identical whatever the method), and the loop ends when no start is left running.
 The loop runs CHUNK iterations per call, so a progress bar can show how many starts have
-converged. Under NumPy the starts run one after another with the solver's ``solve_batch``.
+converged. Where the solver runs the lane kernel (a small model: its solve_batch would), the
+starts run side by side in the kernel's lanes instead (lwlc/runtime/lanes.py ``Starts``),
+each bit for bit as it runs alone there. Under NumPy the starts run one after another with
+the solver's ``solve_batch``.
 
 Each start's outcome: seed, converged, iterations, final RRR_err and the model's metrics
 (e.g. ``factor_rmse``), scored as the driver scores an epoch (driver.epoch_metrics).
@@ -279,9 +282,19 @@ def _advance(solver, dtype: str):
     return solver.jit(advance, donate_argnums=(0, 1, 2))
 
 
-def _roots_by(backend: str) -> str:
-    """What solved the bilinear roots of the starts: the compiled kernel under JAX where it
-    applies (LWLC_FUSED=0: XLA's loop, as lwlc train), else the backend's own loop."""
+def _by_lanes(problem: Problem) -> bool:
+    """Whether the starts run in the lane kernel: under JAX, where the solver's solve_batch
+    would (its lane program, LANE_KERNEL or LWLC_LANES, one CPU device)."""
+    return problem.backend == "jax" and problem.solver.lane_kernel()
+
+
+def _roots_by(problem: Problem) -> str:
+    """What solved the bilinear roots of the starts: the lane kernel where it runs them,
+    else the compiled kernel under JAX where it applies (LWLC_FUSED=0: XLA's loop, as lwlc
+    train), else the backend's own loop."""
+    if _by_lanes(problem):
+        return "the lane kernel (the starts side by side in its lanes)"
+    backend = problem.backend
     if backend == "jax":
         try:
             from .runtime.fused import kernels_on
@@ -362,6 +375,46 @@ def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -
     return ended(only_stopped=False), compile_seconds, seconds
 
 
+def _run_lanes(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
+    """All starts side by side in the lane kernel's lanes (lwlc/runtime/lanes.py Starts:
+    each start bit for bit as it runs alone there). Returns the per-start results, the
+    seconds spent compiling (or loading) the kernel and the seconds spent in it."""
+    from .laneplan import program_from
+    from .runtime import lanes
+
+    s, solver = problem.settings, problem.solver
+    t0 = time.perf_counter()
+    program = program_from(solver.LANE_PROGRAM, solver.METRIC, solver.BATCH)
+    starts = lanes.Starts(program, [initial_state(problem, seed) for seed in seeds],
+                          problem.data, problem.dtype)
+    starts.advance(cap, s.tolerance, s.beta, 0)  # compiles (or loads) run_starts
+    compile_seconds = time.perf_counter() - t0
+    seconds = 0.0
+
+    def ended(only_stopped: bool) -> list:
+        stopped = (starts.its >= cap) | ~(starts.last >= s.tolerance)
+        return [(seed, starts.state(r), int(starts.its[r]), float(starts.last[r]))
+                for r, seed in enumerate(seeds) if stopped[r] or not only_stopped]
+
+    try:
+        while True:
+            t0 = time.perf_counter()
+            starts.advance(cap, s.tolerance, s.beta, chunk)
+            seconds += time.perf_counter() - t0
+            alive = (starts.its < cap) & (starts.last >= s.tolerance)
+            report(int(len(seeds) - np.sum(alive)), int(np.sum(starts.last < s.tolerance)),
+                   int(np.max(starts.its)))
+            if not alive.any():
+                break
+    except KeyboardInterrupt as e:
+        done = ended(only_stopped=True)
+        if not done:
+            raise
+        raise Interrupted((done, compile_seconds, seconds),
+                          signum=getattr(e, "signum", None)) from None
+    return ended(only_stopped=False), compile_seconds, seconds
+
+
 # --- the whole search -----------------------------------------------------------------------
 
 
@@ -394,7 +447,8 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
                              if problem.backend == "jax" else "")
     interrupted = None
     try:
-        backend = _run_jax if problem.backend == "jax" else _run_numpy
+        backend = (_run_lanes if _by_lanes(problem) else
+                   _run_jax if problem.backend == "jax" else _run_numpy)
         results, compile_seconds, seconds = backend(problem, seeds, cap, chunk, report)
     except Interrupted as e:
         interrupted = e
@@ -451,7 +505,7 @@ def _summary(problem: Problem, restarts: int, seeds: list[int], cap: int, result
         "solver": {"method": s.method, "beta": s.beta, "lam": s.lam, "tolerance": s.tolerance,
                    "error": s.error},
         # its last bits differ from XLA's loop (lwlc train), which RRR can amplify
-        "bilinear_roots": _roots_by(problem.backend),
+        "bilinear_roots": _roots_by(problem),
         "params": dict(m.params),
         "train_data": problem.train_set.name,
         "seconds": seconds,

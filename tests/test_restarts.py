@@ -445,3 +445,28 @@ def test_a_restarts_file_with_fewer_rows_than_seeds_is_a_clear_error(tmp_path):
                                   "--start", "2", "--data", "ledm:m=6"])
     assert ev.exit_code == 1 and "lists 3 starts, but its 'w' holds 2 rows" in ev.output
     assert "internal error" not in ev.output
+
+
+def test_lane_kernel_starts_equal_each_start_alone_bit_for_bit(jax_problem):
+    """The starts side by side in the lane kernel's lanes (lwlc/runtime/lanes.py Starts):
+    each start's iterations, RRR_err and state are those of the start alone in the
+    kernel (solve_batch with the lane kernel on), bit for bit; a start that stops early is
+    frozen while the others run on."""
+    assert rs._by_lanes(jax_problem)  # LEDM's state fits: the kernel is the default
+    results, _, _ = rs._run_lanes(jax_problem, SEEDS, 1500, 200, lambda *a: None)
+    its = [r[2] for r in results]
+    assert min(its) < 1500 == max(its), "the test wants starts that stop early and late"
+    for seed, state, steps, err in results:
+        alone = rs.initial_state(jax_problem, seed)
+        ref, ref_steps, _, ref_err = jax_problem.solver.solve_batch(
+            alone, jax_problem.data, iterations=1500,
+            tolerance=jax_problem.settings.tolerance, beta=jax_problem.settings.beta)
+        assert (steps, err) == (ref_steps, ref_err), f"seed {seed}"
+        for k in ref:
+            np.testing.assert_array_equal(state[k], np.asarray(ref[k]), err_msg=k)
+
+
+def test_restarts_say_the_lane_kernel_ran_them(jax_problem, tmp_path):
+    result = rs.run(jax_problem, 3, cap=50)
+    assert result["bilinear_roots"].startswith("the lane kernel")
+    assert [r["iterations"] for r in result["starts"]] == [50, 50, 50]

@@ -35,7 +35,9 @@ from lwlc.laneplan import (
     I0,
     K0,
     K1,
+    REPEAT,
     SIDE,
+    STRIDE,
     LaneProgram,
     M,
     N,
@@ -43,6 +45,7 @@ from lwlc.laneplan import (
     Side,
     pack,
     program_from,
+    starts_program,
 )
 from lwlc.runtime.fused import pole
 
@@ -110,10 +113,11 @@ def _lane_sum(row):
 
 
 @_jit
-def _consensus_edges(op, V, data, ix, fx, v):
+def _consensus_edges(op, V, data, ix, fx, v, shift):
     """Consensus of each node's m rows per item (Lemma 4.1), then its scalar side
     constraint: fixed by an input row or a constant, nonneg, box (lwlc/sets)."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
+    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     L = k1 - k0
     v = v[:L]
@@ -194,11 +198,12 @@ def _nonneg_sphere(vec, m, radius):
 
 
 @_jit
-def _consensus_items(op, V, ix, fx, vec):
+def _consensus_items(op, V, ix, fx, vec, shift):
     """Consensus over the items k0:k1 of each row (Lemma 4.1: the mean over the batch),
     then the side constraint on each node's m values: a constant, nonneg, box, sphere,
     nonneg sphere."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
+    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     count = f(k1 - k0)
     for r in range(n):
@@ -253,7 +258,7 @@ def _fixed_pieces(fx, p0, pieces, x, z, best_t, best_x, best_m, best_d):
 
 
 @_jit
-def _activation(op, V, data, ix, fx, work):
+def _activation(op, V, data, ix, fx, work, shift):
     """The activation constraint (eq. 26c with Lemma 4.1) on an affine piece set: the
     nearest point (z', x') to (y - b, mean of x over the node's m edges) in the metric
     (gz, gx), ties to the first piece (lwlc/sets/activation.py activation_projection,
@@ -263,6 +268,7 @@ def _activation(op, V, data, ix, fx, work):
     f(z') = x (activation_fixed_projection). IX: x rows[n m], y rows[n], b rows[n] (-1:
     none); FX: gy[n], gb[n], gx, P, P x (lo, hi, a, c). Pieces outer, lanes inner."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
+    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     L = k1 - k0
     near = f(1.0) - f(_EPS16) * f(np.finfo(V.dtype).eps)
@@ -336,12 +342,13 @@ def _activation(op, V, data, ix, fx, work):
 
 
 @_jit
-def _margin(op, V, labels, ix, fx):
+def _margin(op, V, labels, ix, fx, shift):
     """The class constraint in mode plain (eq. 26d-e; lwlc/sets/margin.py): z = y - b of
     the own class up to at least the margin, the others down to at most 0, every item
     whose z is not NaN; y and b moved with z (eq. 27-28). IX: y rows[C], b rows[C]
     (-1: none), the label row; FX: margin, gy[C], gb[C]."""
     k0, k1, i0, n, f0 = op[K0], op[K1], op[I0], op[N], op[F0]
+    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     margin = f(fx[f0])
     lab = labels[ix[i0 + 2 * n], k0:k1]
@@ -463,7 +470,7 @@ def _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
 
 
 @_jit
-def _bilinear(op, V, data, ix, fx, wide, flags):
+def _bilinear(op, V, data, ix, fx, wide, flags, shift):
     """The bilinear constraint x . w = omega y of each node's m edges and item (eq. 19,
     51-54; lwlc/sets/bilinear.py bilinear_projection): the row sums of eq. 53, the roots
     by the safeguarded Newton iteration of lwlc/runtime/fused.py (float64, the group's
@@ -472,6 +479,7 @@ def _bilinear(op, V, data, ix, fx, wide, flags):
     (SIDE 1: input rows, y fixed); FX: 1/g of y per node, omega, sqrt of x's and w's
     metric (metric-scaled coordinates). wide [16, n K] and flags [3, n K]: scratch."""
     k0, k1, i0, n, m, f0, ydata = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
+    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     L = k1 - k0
     total = n * L
@@ -606,20 +614,78 @@ def _bilinear_pole_row(V, ix, xr, wr, m, sx, sw, omega, j0, k0, k1, wide):
 
 @_jit
 def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, vec):
-    """Ops first .. last - 1 of the program (one constraint set), in place on V."""
+    """Ops first .. last - 1 of the program (one constraint set), in place on V; an op
+    with REPEAT g runs g times, its lanes moved by STRIDE each time (the starts of
+    starts_program)."""
     for o in range(first, last):
         op = ops[o]
         code = op[CODE]
-        if code == CONSENSUS_EDGES:
-            _consensus_edges(op, V, data, ix, fx, scratch[0])
-        elif code == CONSENSUS_ITEMS:
-            _consensus_items(op, V, ix, fx, vec)
-        elif code == ACTIVATION:
-            _activation(op, V, data, ix, fx, scratch)
-        elif code == MARGIN:
-            _margin(op, V, labels, ix, fx)
-        elif code == BILINEAR:
-            _bilinear(op, V, data, ix, fx, wide, flags)
+        for g in range(op[REPEAT]):
+            shift = g * op[STRIDE]
+            if code == CONSENSUS_EDGES:
+                _consensus_edges(op, V, data, ix, fx, scratch[0], shift)
+            elif code == CONSENSUS_ITEMS:
+                _consensus_items(op, V, ix, fx, vec, shift)
+            elif code == ACTIVATION:
+                _activation(op, V, data, ix, fx, scratch, shift)
+            elif code == MARGIN:
+                _margin(op, V, labels, ix, fx, shift)
+            elif code == BILINEAR:
+                _bilinear(op, V, data, ix, fx, wide, flags, shift)
+
+
+@_jit
+def _workspace(S, ops, widest):
+    """The step's arrays: A, R (as S), the ops' scratch, RRR_err per lane and the lanes
+    that run (1) or are frozen (0)."""
+    rows, K = S.shape
+    lanes = K
+    for o in range(ops.shape[0]):
+        if ops[o, CODE] == BILINEAR:
+            lanes = max(lanes, ops[o, N] * (ops[o, K1] - ops[o, K0]))
+    return (
+        np.empty_like(S),
+        np.empty_like(S),
+        np.empty((6, K), S.dtype),
+        np.empty((16, lanes), S.dtype),
+        np.empty((3, lanes), np.int8),
+        np.empty(max(widest, 1)),
+        np.empty(K, S.dtype),
+        np.ones(K, np.int8),
+    )
+
+
+@_jit
+def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every):
+    """One RRR step (eq. 45) in place on S; RRR_err's sum per lane into work's err.
+    Unless `every` lane runs, lanes whose `live` flag is 0 keep their values exactly."""
+    A, R, scratch, wide, flags, vec, err, live = work
+    rows, K = S.shape
+    b = S.dtype.type(beta)
+    two = S.dtype.type(2.0)
+    for e in range(rows):  # (a loop: numba's A[:] = S took 3x as long)
+        for k in range(K):
+            A[e, k] = S[e, k]
+    _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec)
+    for e in range(rows):  # the reflection 2 P_A(S) - S
+        for k in range(K):
+            R[e, k] = two * A[e, k] - S[e, k]
+    _project(ops, n_a, ops.shape[0], R, data, labels, ix, fx, scratch, wide, flags, vec)
+    # S += beta (P_B - P_A); RRR_err's sum per lane, in a fixed order (the same bits
+    # from a fresh compile and from numba's cache), then over the lanes
+    err[:] = 0.0
+    for e in range(rows):
+        g = S.dtype.type(metric[e])
+        if every:
+            for k in range(K):
+                d = R[e, k] - A[e, k]
+                err[k] += g * (d * d)
+                S[e, k] = S[e, k] + b * d
+        else:
+            for k in range(K):
+                d = R[e, k] - A[e, k]
+                err[k] += g * (d * d)
+                S[e, k] = S[e, k] + b * d if live[k] != 0 else S[e, k]
 
 
 @_jit
@@ -630,50 +696,69 @@ def run(
     tolerance or `iterations` steps. ops[:n_a] project onto set A, ops[n_a:] onto set
     B; widest: the longest vector a consensus over items projects. Returns (steps,
     first error, last error)."""
-    rows, K = S.shape
-    A = np.empty_like(S)
-    R = np.empty_like(S)
-    lanes = K
-    for o in range(ops.shape[0]):
-        if ops[o, CODE] == BILINEAR:
-            lanes = max(lanes, ops[o, N] * (ops[o, K1] - ops[o, K0]))
-    scratch = np.empty((6, K), S.dtype)
-    wide = np.empty((16, lanes), S.dtype)
-    flags = np.empty((3, lanes), np.int8)
-    vec = np.empty(max(widest, 1))
-    err = np.empty(K, S.dtype)  # per lane, summed in float64 after each step
-    b = S.dtype.type(beta)
-    two = S.dtype.type(2.0)
+    work = _workspace(S, ops, widest)
+    err = work[6]
     first = last = np.inf
     steps = 0
     while steps < iterations and not last < tolerance:
-        for e in range(rows):  # (a loop: numba's A[:] = S took 3x as long)
-            for k in range(K):
-                A[e, k] = S[e, k]
-        _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec)
-        for e in range(rows):  # the reflection 2 P_A(S) - S (eq. 45)
-            for k in range(K):
-                R[e, k] = two * A[e, k] - S[e, k]
-        _project(
-            ops, n_a, ops.shape[0], R, data, labels, ix, fx, scratch, wide, flags, vec
-        )
-        # S += beta (P_B - P_A) (eq. 45); RRR_err's sum per lane, in a fixed order (the
-        # same bits from a fresh compile and from numba's cache), then over the lanes
-        err[:] = 0.0
-        for e in range(rows):
-            g = S.dtype.type(metric[e])
-            for k in range(K):
-                d = R[e, k] - A[e, k]
-                err[k] += g * (d * d)
-                S[e, k] = S[e, k] + b * d
+        _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, True)
         total = 0.0
-        for k in range(K):
+        for k in range(S.shape[1]):
             total += float(err[k])
         last = math.sqrt(total / norm)
         if steps == 0:
             first = last
         steps += 1
     return steps, first, last
+
+
+@_jit
+def run_starts(
+    S,
+    data,
+    labels,
+    metric,
+    ops,
+    n_a,
+    ix,
+    fx,
+    widest,
+    starts,
+    its,
+    last,
+    cap,
+    tolerance,
+    beta,
+    norm,
+    chunk,
+):
+    """Up to `chunk` RRR steps of `starts` independent starts side by side in S's lanes
+    (starts_program). A start runs while its iterations (its) are below `cap` and its
+    RRR_err (last) is at least `tolerance`, and is frozen exactly once it stops; its and
+    last are updated in place. Returns the steps taken (0: no start was running)."""
+    work = _workspace(S, ops, widest)
+    err, live = work[6], work[7]
+    K = S.shape[1] // starts
+    steps = 0
+    for _ in range(chunk):
+        running = 0
+        for r in range(starts):
+            on = its[r] < cap and last[r] >= tolerance
+            running += 1 if on else 0
+            for k in range(r * K, (r + 1) * K):
+                live[k] = 1 if on else 0
+        if running == 0:
+            break
+        _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, running == starts)
+        for r in range(starts):
+            if live[r * K] != 0:
+                total = 0.0
+                for k in range(r * K, (r + 1) * K):
+                    total += float(err[k])
+                last[r] = math.sqrt(total / norm)
+                its[r] += 1
+        steps += 1
+    return steps
 
 
 # --- between the solver's state (a dict of [K, size] arrays) and the lane layout ------
@@ -696,18 +781,21 @@ def from_lanes(program: LaneProgram, S: np.ndarray) -> dict:
 
 
 def data_lanes(program: LaneProgram, data: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The inputs as rows [columns, K] (float64, NaN outside an input's part) and the
-    labels
-    as rows [labels, K] (int64, -1 outside)."""
-    K = program.batch
-    D = np.full((max(sum(c for _, _, c in program.inputs.values()), 1), K), np.nan)
-    for name, (row, lane, cols) in program.inputs.items():
-        a = np.asarray(data[name], dtype=np.float64)
-        D[row : row + cols, lane : lane + a.shape[0]] = a.T
-    L = np.full((max(len(program.labels), 1), K), -1, dtype=np.int64)
-    for name, (row, lane, _) in program.labels.items():
-        a = np.asarray(data[name]).astype(np.int64)
-        L[row, lane : lane + a.shape[0]] = a
+    """The inputs as rows [columns, lanes] (float64, NaN outside an input's part) and
+    the labels as rows [labels, lanes] (int64, -1 outside), the batch's data repeated
+    for each start of a starts_program."""
+    K = program.batch // program.starts
+    D = np.full(
+        (max(sum(c for _, _, c in program.inputs.values()), 1), program.batch), np.nan
+    )
+    L = np.full((max(len(program.labels), 1), program.batch), -1, dtype=np.int64)
+    for r in range(program.starts):
+        for name, (row, lane, cols) in program.inputs.items():
+            a = np.asarray(data[name], dtype=np.float64)
+            D[row : row + cols, r * K + lane : r * K + lane + a.shape[0]] = a.T
+        for name, (row, lane, _) in program.labels.items():
+            a = np.asarray(data[name]).astype(np.int64)
+            L[row, r * K + lane : r * K + lane + a.shape[0]] = a
     return D, L
 
 
@@ -760,6 +848,51 @@ class Kernel:
             self.program.norm,
         )
         return from_lanes(self.program, S), int(steps), float(first), float(last)
+
+
+class Starts:
+    """Independent starts of a program's model side by side in the lanes (`lwlc train
+    --restarts` under JAX, where the model has a lane program): each start's values are
+    bit for bit those of the start alone in `Kernel.solve`."""
+
+    def __init__(self, program: LaneProgram, states: list[dict], data: dict, dtype):
+        self.one = program
+        self.program = starts_program(program, len(states))
+        self.kernel = Kernel(self.program, dtype)
+        self.S = np.concatenate([to_lanes(program, st, dtype) for st in states], axis=1)
+        self.D, self.L = data_lanes(self.program, data)
+        self.its = np.zeros(len(states), dtype=np.int64)
+        self.last = np.full(len(states), np.inf)
+
+    def advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
+        """Up to `chunk` steps of the starts still running; returns the steps taken."""
+        k = self.kernel
+        return int(
+            run_starts(
+                self.S,
+                self.D,
+                self.L,
+                k.metric,
+                k.ops,
+                k.n_a,
+                k.ix,
+                k.fx,
+                k.widest,
+                len(self.its),
+                self.its,
+                self.last,
+                int(cap),
+                float(tolerance),
+                float(beta),
+                self.program.norm,
+                int(chunk),
+            )
+        )
+
+    def state(self, r: int) -> dict:
+        """Start r's state (NumPy arrays [K, size])."""
+        K = self.one.batch
+        return from_lanes(self.one, self.S[:, r * K : (r + 1) * K])
 
 
 _PREPARED: dict = {}
