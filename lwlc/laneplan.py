@@ -46,9 +46,9 @@ class Side(IntEnum):
     NONNEG_SPHERE = 6
 
 
-# the columns of the op table: code, lanes k0:k1, start in IX, n, m, start in FX, side,
-# how many times it runs and how far its lanes move each time (starts_program)
-CODE, K0, K1, I0, N, M, F0, SIDE, REPEAT, STRIDE = range(10)
+# the columns of the op table: code, lanes k0:k1 (of a consensus over items of several
+# starts: items), start in IX, n, m, start in FX, side, starts side by side (starts_program)
+CODE, K0, K1, I0, N, M, F0, SIDE, STARTS = range(9)
 
 
 class NoLaneRule(Exception):
@@ -79,8 +79,7 @@ class LaneOp:
     floats: tuple[np.ndarray, ...]
     family: str = ""  # the family it projects and its line (the emitted listing)
     line: int = 0
-    repeat: int = 1  # runs this many times, its lanes moved by `stride` each time
-    stride: int = 0
+    starts: int = 1  # a consensus over items: starts side by side (starts_program)
 
 
 @dataclass(frozen=True)
@@ -199,26 +198,25 @@ def lane_program(plan: Plan) -> LaneProgram:
 
 def starts_program(program: LaneProgram, starts: int) -> LaneProgram:
     """`starts` independent starts of a program's model as one program (`lwlc train
-    --restarts`): start r's items are lanes r K .. (r + 1) K - 1. An op over every item of
-    the batch runs once over all the lanes; any other (a consensus over items, an op of a
-    batch part) runs once per start, its lanes moved by K."""
-    K = program.batch
-    ops = tuple(replace(op, lanes=(0, K * starts))
-                if op.code != Op.CONSENSUS_ITEMS and op.lanes == (0, K)
-                else replace(op, repeat=starts, stride=K) for op in program.ops)
-    return replace(program, ops=ops, batch=K * starts, starts=starts)
+    --restarts`), items major: lane k R + s holds item k of start s (R = starts). An op over
+    items k0:k1 runs over lanes k0 R .. k1 R - 1 (each lane is on its own), a consensus over
+    items over each start's items k0:k1, the starts side by side in SIMD."""
+    ops = tuple(replace(op, starts=starts) if op.code == Op.CONSENSUS_ITEMS
+                else replace(op, lanes=(op.lanes[0] * starts, op.lanes[1] * starts))
+                for op in program.ops)
+    return replace(program, ops=ops, batch=program.batch * starts, starts=starts)
 
 
 def pack(program: LaneProgram):
     """The kernel's tables: (OPS [ops, 8] int64, number of set A's ops, IX int64, FX
     float64, the longest vector a consensus over items projects)."""
-    ops = np.zeros((len(program.ops), 10), dtype=np.int64)
+    ops = np.zeros((len(program.ops), 9), dtype=np.int64)
     ints, floats = [], []
     i0 = f0 = 0
     widest = 1
     for o, op in enumerate(program.ops):
         ops[o] = (int(op.code), op.lanes[0], op.lanes[1], i0, op.n, op.m, f0, int(op.side),
-                  op.repeat, op.stride)
+                  op.starts)
         for a in op.ints:
             ints.append(np.asarray(a, np.int64).ravel())
             i0 += ints[-1].size

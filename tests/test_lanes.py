@@ -160,8 +160,8 @@ def _run_op(op: LaneOp, V: np.ndarray, data=None, labels=None):
     K = V.shape[1]
     data = np.zeros((1, K)) if data is None else data
     labels = np.zeros((1, K), np.int64) if labels is None else labels
-    lanes._project(ops, 0, 1, V, data, labels, ix, fx, np.empty((6, K)),
-                   np.empty((16, 4 * K)), np.empty((3, 4 * K), np.int8), np.empty(max(widest, 1)))
+    _, _, scratch, wide, flags, vec, _, _ = lanes._workspace(V, ops, widest)
+    lanes._project(ops, 0, 1, V, data, labels, ix, fx, scratch, wide, flags, vec)
 
 
 @settings(max_examples=60, deadline=None)

@@ -35,9 +35,8 @@ from lwlc.laneplan import (
     I0,
     K0,
     K1,
-    REPEAT,
     SIDE,
-    STRIDE,
+    STARTS,
     LaneProgram,
     M,
     N,
@@ -113,11 +112,10 @@ def _lane_sum(row):
 
 
 @_jit
-def _consensus_edges(op, V, data, ix, fx, v, shift):
+def _consensus_edges(op, V, data, ix, fx, v):
     """Consensus of each node's m rows per item (Lemma 4.1), then its scalar side
     constraint: fixed by an input row or a constant, nonneg, box (lwlc/sets)."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
-    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     L = k1 - k0
     v = v[:L]
@@ -198,12 +196,11 @@ def _nonneg_sphere(vec, m, radius):
 
 
 @_jit
-def _consensus_items(op, V, ix, fx, vec, shift):
+def _consensus_items(op, V, ix, fx, vec):
     """Consensus over the items k0:k1 of each row (Lemma 4.1: the mean over the batch),
     then the side constraint on each node's m values: a constant, nonneg, box, sphere,
     nonneg sphere."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
-    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     count = f(k1 - k0)
     for r in range(n):
@@ -258,7 +255,97 @@ def _fixed_pieces(fx, p0, pieces, x, z, best_t, best_x, best_m, best_d):
 
 
 @_jit
-def _activation(op, V, data, ix, fx, work, shift):
+def _consensus_items_starts(op, V, ix, fx, work):
+    """_consensus_items for R = STARTS starts side by side, items major (lane k R + s
+    is item k of start s: starts_program): each start's mean over its items, then its
+    side constraint, the starts in SIMD; the same arithmetic, in the same order, as one
+    start's op. work [m + 11, R]: the means, per start the largest entry, the sum of
+    squares and the index of the largest, and 8 partial sums."""
+    k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
+    R = op[STARTS]
+    f = V.dtype.type
+    count = f(k1 - k0)
+    top, total, best = work[m], work[m + 1], work[m + 2]
+    for r in range(n):
+        for i in range(m):
+            e = ix[i0 + r * m + i]
+            acc = work[i, :R]
+            # _lane_sum's order: 8 partial sums over the items, paired, then the rest
+            L = k1 - k0
+            top8 = L - L % 8
+            for j in range(8):
+                for s in range(R):
+                    work[m + 3 + j, s] = 0.0
+            for kk in range(top8):
+                v = V[e, (k0 + kk) * R : (k0 + kk + 1) * R]
+                part = work[m + 3 + kk % 8, :R]
+                for s in range(R):
+                    part[s] = f(f(part[s]) + v[s])
+            p0, p1, p2, p3 = work[m + 3], work[m + 4], work[m + 5], work[m + 6]
+            p4, p5, p6, p7 = work[m + 7], work[m + 8], work[m + 9], work[m + 10]
+            for s in range(R):
+                a01 = f(f(p0[s]) + f(p1[s]))
+                a23 = f(f(p2[s]) + f(p3[s]))
+                a45 = f(f(p4[s]) + f(p5[s]))
+                a67 = f(f(p6[s]) + f(p7[s]))
+                acc[s] = f(f(a01 + a23) + f(a45 + a67))
+            for kk in range(top8, L):
+                v = V[e, (k0 + kk) * R : (k0 + kk + 1) * R]
+                for s in range(R):
+                    acc[s] = f(f(acc[s]) + v[s])
+            for s in range(R):
+                acc[s] = f(f(acc[s]) / count)
+        if side == FIXED_CONST:
+            for i in range(m):
+                for s in range(R):
+                    work[i, s] = fx[f0]
+        elif side == NONNEG:
+            for i in range(m):
+                for s in range(R):
+                    work[i, s] = _maximum(work[i, s], 0.0)
+        elif side == BOX:
+            for i in range(m):
+                for s in range(R):
+                    work[i, s] = _minimum(_maximum(work[i, s], fx[f0]), fx[f0 + 1])
+        elif side == SPHERE or side == NONNEG_SPHERE:
+            nonneg = side == NONNEG_SPHERE
+            radius = fx[f0]
+            for s in range(R):
+                top[s] = 0.0
+                best[s] = 0.0
+            for i in range(m):
+                for s in range(R):
+                    v = work[i, s]
+                    better = v > work[int(best[s]), s]
+                    best[s] = i if better else best[s]
+                    a = _maximum(v, 0.0) if nonneg else abs(v)
+                    top[s] = _maximum(top[s], a)
+            for s in range(R):
+                total[s] = 0.0
+            for i in range(m):
+                for s in range(R):
+                    v = _maximum(work[i, s], 0.0) if nonneg else work[i, s]
+                    v = v / top[s] if top[s] > 0.0 else v
+                    work[i, s] = v
+                    total[s] += v * v
+            for i in range(m):
+                for s in range(R):
+                    if top[s] > 0.0:
+                        work[i, s] = work[i, s] * (radius / math.sqrt(total[s]))
+                    elif nonneg:
+                        work[i, s] = radius if i == int(best[s]) else 0.0
+                    else:
+                        work[i, s] = radius if i == 0 else 0.0
+        for i in range(m):
+            e = ix[i0 + r * m + i]
+            for k in range(k0, k1):
+                d = V[e, k * R : (k + 1) * R]
+                for s in range(R):
+                    d[s] = f(work[i, s])
+
+
+@_jit
+def _activation(op, V, data, ix, fx, work):
     """The activation constraint (eq. 26c with Lemma 4.1) on an affine piece set: the
     nearest point (z', x') to (y - b, mean of x over the node's m edges) in the metric
     (gz, gx), ties to the first piece (lwlc/sets/activation.py activation_projection,
@@ -268,7 +355,6 @@ def _activation(op, V, data, ix, fx, work, shift):
     f(z') = x (activation_fixed_projection). IX: x rows[n m], y rows[n], b rows[n] (-1:
     none); FX: gy[n], gb[n], gx, P, P x (lo, hi, a, c). Pieces outer, lanes inner."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
-    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     L = k1 - k0
     near = f(1.0) - f(_EPS16) * f(np.finfo(V.dtype).eps)
@@ -342,13 +428,12 @@ def _activation(op, V, data, ix, fx, work, shift):
 
 
 @_jit
-def _margin(op, V, labels, ix, fx, shift):
+def _margin(op, V, labels, ix, fx):
     """The class constraint in mode plain (eq. 26d-e; lwlc/sets/margin.py): z = y - b of
     the own class up to at least the margin, the others down to at most 0, every item
     whose z is not NaN; y and b moved with z (eq. 27-28). IX: y rows[C], b rows[C]
     (-1: none), the label row; FX: margin, gy[C], gb[C]."""
     k0, k1, i0, n, f0 = op[K0], op[K1], op[I0], op[N], op[F0]
-    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     margin = f(fx[f0])
     lab = labels[ix[i0 + 2 * n], k0:k1]
@@ -415,54 +500,61 @@ def _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up,
         done[j] = 0
 
 
+@_inline
+def _newton_one(tj, loj, hij, nr, pcj, qj, scj, dcj, ycj, g2j):
+    """One safeguarded Newton/bisection step (eq. 54) of one root and its stopping test
+    (lwlc/sets/bilinear.py bilinear_newton_step, bilinear_newton_done; as
+    lwlc/runtime/fused.py _newton_step, one division for 1/a, 1/b, 1/(a b)), without
+    branches, in the dtype of its values. Returns (t, lo, hi, stop)."""
+    f = type(tj)
+    zero, one, two, half, quarter = f(0.0), f(1.0), f(2.0), f(0.5), f(0.25)
+    u = one - tj if nr else tj
+    a = tj if nr else one - tj
+    b = two - tj if nr else one + tj
+    iden = one / (a * b)
+    ia = b * iden
+    ib = a * iden
+    u2 = u * u
+    h_pq = (pcj * (one + u2) + qj * u) * (iden * iden) - ycj + g2j * u
+    dh_pq = (qj * (one + f(3.0) * u2) + two * pcj * u * (f(3.0) + u2)) * (
+        iden * iden * iden
+    ) + g2j
+    h_sd = quarter * (scj * (ia * ia) - dcj * (ib * ib)) - ycj + g2j * u
+    dh_sd = half * scj * (ia * ia * ia) + half * dcj * (ib * ib * ib) + g2j
+    h = h_sd if nr else h_pq
+    dh = dh_sd if nr else dh_pq
+    rise = -h if nr else h  # increasing in t
+    lo_n = tj if rise < zero else loj
+    hi_n = tj if rise > zero else hij
+    pos = dh > zero
+    t_newton = tj - rise / (dh if pos else one)
+    ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
+    geometric = (lo_n > zero) & (hi_n > f(4.0) * lo_n)
+    mid = math.sqrt(lo_n * hi_n) if geometric else half * (lo_n + hi_n)
+    t_n = tj if h == zero else (t_newton if ok else mid)
+    tol = f(16.0) * f(np.finfo(f).eps) * (t_n if nr else one)
+    stop = (
+        (abs(t_n - tj) <= tol)
+        | (hi_n - lo_n <= tol)
+        | (t_n == lo_n)
+        | ((t_n == hi_n) & (hi_n < half))
+    )
+    return t_n, lo_n, hi_n, stop
+
+
 @_jit
 def _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
-    """One safeguarded Newton/bisection step (eq. 54) of every lane not yet done and its
-    stopping test (lwlc/sets/bilinear.py bilinear_newton_step, bilinear_newton_done; as
-    lwlc/runtime/fused.py _newton_step, one division for 1/a, 1/b, 1/(a b)), without
-    branches (SIMD), in the lanes' dtype. Returns how many lanes still run."""
-    f = t.dtype.type
-    zero, one, two, half, quarter = f(0.0), f(1.0), f(2.0), f(0.5), f(0.25)
-    eps16 = f(16.0) * f(np.finfo(t.dtype).eps)
+    """One Newton step (_newton_one) of every root not yet done, in SIMD lanes (a done
+    root is kept as it is). Returns how many roots still run."""
     running = 0
     for j in range(t.shape[0]):
-        nr = near[j] != 0
-        tj, loj, hij = t[j], lo[j], hi[j]
-        u = one - tj if nr else tj
-        a = tj if nr else one - tj
-        b = two - tj if nr else one + tj
-        iden = one / (a * b)
-        ia = b * iden
-        ib = a * iden
-        u2 = u * u
-        h_pq = (pc[j] * (one + u2) + q[j] * u) * (iden * iden) - yc[j] + g2[j] * u
-        dh_pq = (q[j] * (one + f(3.0) * u2) + two * pc[j] * u * (f(3.0) + u2)) * (
-            iden * iden * iden
-        ) + g2[j]
-        h_sd = quarter * (sc[j] * (ia * ia) - dc[j] * (ib * ib)) - yc[j] + g2[j] * u
-        dh_sd = half * sc[j] * (ia * ia * ia) + half * dc[j] * (ib * ib * ib) + g2[j]
-        h = h_sd if nr else h_pq
-        dh = dh_sd if nr else dh_pq
-        rise = -h if nr else h  # increasing in t
-        lo_n = tj if rise < zero else loj
-        hi_n = tj if rise > zero else hij
-        pos = dh > zero
-        t_newton = tj - rise / (dh if pos else one)
-        ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
-        geometric = (lo_n > zero) & (hi_n > f(4.0) * lo_n)
-        mid = math.sqrt(lo_n * hi_n) if geometric else half * (lo_n + hi_n)
-        t_n = tj if h == zero else (t_newton if ok else mid)
-        tol = eps16 * (t_n if nr else one)
-        stop = (
-            (abs(t_n - tj) <= tol)
-            | (hi_n - lo_n <= tol)
-            | (t_n == lo_n)
-            | ((t_n == hi_n) & (hi_n < half))
+        t_n, lo_n, hi_n, stop = _newton_one(
+            t[j], lo[j], hi[j], near[j] != 0, pc[j], q[j], sc[j], dc[j], yc[j], g2[j]
         )
         was = done[j] != 0
-        t[j] = tj if was else t_n
-        lo[j] = loj if was else lo_n
-        hi[j] = hij if was else hi_n
+        t[j] = t[j] if was else t_n
+        lo[j] = lo[j] if was else lo_n
+        hi[j] = hi[j] if was else hi_n
         finished = was | stop
         done[j] = 1 if finished else 0
         running += 0 if finished else 1
@@ -470,7 +562,26 @@ def _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
 
 
 @_jit
-def _bilinear(op, V, data, ix, fx, wide, flags, shift):
+def _newton_rest(t, lo, hi, near, done, pc, q, sc, dc, yc, g2, budget):
+    """The roots still running, one by one, each until it stops or has taken `budget`
+    more steps: what more SIMD sweeps would do to them (each root's steps depend on it
+    alone), without sweeping the roots that are done."""
+    for j in range(t.shape[0]):
+        if done[j] != 0:
+            continue
+        tj, loj, hij = t[j], lo[j], hi[j]
+        for _ in range(budget):
+            tj, loj, hij, stop = _newton_one(
+                tj, loj, hij, near[j] != 0, pc[j], q[j], sc[j], dc[j], yc[j], g2[j]
+            )
+            if stop:
+                done[j] = 1
+                break
+        t[j], lo[j], hi[j] = tj, loj, hij
+
+
+@_jit
+def _bilinear(op, V, data, ix, fx, wide, flags):
     """The bilinear constraint x . w = omega y of each node's m edges and item (eq. 19,
     51-54; lwlc/sets/bilinear.py bilinear_projection): the row sums of eq. 53, the roots
     by the safeguarded Newton iteration of lwlc/runtime/fused.py (float64, the group's
@@ -479,7 +590,6 @@ def _bilinear(op, V, data, ix, fx, wide, flags, shift):
     (SIDE 1: input rows, y fixed); FX: 1/g of y per node, omega, sqrt of x's and w's
     metric (metric-scaled coordinates). wide [16, n K] and flags [3, n K]: scratch."""
     k0, k1, i0, n, m, f0, ydata = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
-    k0, k1 = k0 + shift, k1 + shift  # the op's lanes in this repeat
     f = V.dtype.type
     L = k1 - k0
     total = n * L
@@ -538,8 +648,12 @@ def _bilinear(op, V, data, ix, fx, wide, flags, shift):
         for k in range(L):
             gr[k] = ginv
     _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done)
-    for _ in range(32):
-        if _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2) == 0:
+    for sweep in range(32):  # (32 steps at most, as bilinear_solve)
+        running = _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2)
+        if running == 0:
+            break
+        if 8 * running < total:  # a few stragglers: no more sweeps over every root
+            _newton_rest(t, lo, hi, near, done, pc, q, sc, dc, yc, g2, 31 - sweep)
             break
     one, two, half = f(1.0), f(2.0), f(0.5)
     floor = f(2.0 * np.finfo(V.dtype).tiny ** (1.0 / 3.0))  # bilinear_pole's
@@ -614,24 +728,22 @@ def _bilinear_pole_row(V, ix, xr, wr, m, sx, sw, omega, j0, k0, k1, wide):
 
 @_jit
 def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, vec):
-    """Ops first .. last - 1 of the program (one constraint set), in place on V; an op
-    with REPEAT g runs g times, its lanes moved by STRIDE each time (the starts of
-    starts_program)."""
+    """Ops first .. last - 1 of the program (one constraint set), in place on V."""
     for o in range(first, last):
         op = ops[o]
         code = op[CODE]
-        for g in range(op[REPEAT]):
-            shift = g * op[STRIDE]
-            if code == CONSENSUS_EDGES:
-                _consensus_edges(op, V, data, ix, fx, scratch[0], shift)
-            elif code == CONSENSUS_ITEMS:
-                _consensus_items(op, V, ix, fx, vec, shift)
-            elif code == ACTIVATION:
-                _activation(op, V, data, ix, fx, scratch, shift)
-            elif code == MARGIN:
-                _margin(op, V, labels, ix, fx, shift)
-            elif code == BILINEAR:
-                _bilinear(op, V, data, ix, fx, wide, flags, shift)
+        if code == CONSENSUS_EDGES:
+            _consensus_edges(op, V, data, ix, fx, scratch[0])
+        elif code == CONSENSUS_ITEMS and op[STARTS] > 1:
+            _consensus_items_starts(op, V, ix, fx, vec)
+        elif code == CONSENSUS_ITEMS:
+            _consensus_items(op, V, ix, fx, vec[:, 0])
+        elif code == ACTIVATION:
+            _activation(op, V, data, ix, fx, scratch)
+        elif code == MARGIN:
+            _margin(op, V, labels, ix, fx)
+        elif code == BILINEAR:
+            _bilinear(op, V, data, ix, fx, wide, flags)
 
 
 @_jit
@@ -640,16 +752,18 @@ def _workspace(S, ops, widest):
     that run (1) or are frozen (0)."""
     rows, K = S.shape
     lanes = K
+    starts = 1
     for o in range(ops.shape[0]):
         if ops[o, CODE] == BILINEAR:
             lanes = max(lanes, ops[o, N] * (ops[o, K1] - ops[o, K0]))
+        starts = max(starts, ops[o, STARTS])
     return (
         np.empty_like(S),
         np.empty_like(S),
         np.empty((6, K), S.dtype),
         np.empty((16, lanes), S.dtype),
         np.empty((3, lanes), np.int8),
-        np.empty(max(widest, 1)),
+        np.empty((max(widest, 1) + 11, starts)),
         np.empty(K, S.dtype),
         np.ones(K, np.int8),
     )
@@ -732,29 +846,30 @@ def run_starts(
     norm,
     chunk,
 ):
-    """Up to `chunk` RRR steps of `starts` independent starts side by side in S's lanes
-    (starts_program). A start runs while its iterations (its) are below `cap` and its
-    RRR_err (last) is at least `tolerance`, and is frozen exactly once it stops; its and
-    last are updated in place. Returns the steps taken (0: no start was running)."""
+    """Up to `chunk` RRR steps of `starts` independent starts side by side in S's
+    lanes, items major (starts_program). A start runs while its iterations (its) are
+    below `cap` and its RRR_err (last) is at least `tolerance`, and is frozen exactly
+    once it stops; its and last are updated in place. Returns the steps taken (0: no
+    start was running)."""
     work = _workspace(S, ops, widest)
     err, live = work[6], work[7]
-    K = S.shape[1] // starts
+    K = S.shape[1] // starts  # lane k R + r: item k of start r
     steps = 0
     for _ in range(chunk):
         running = 0
         for r in range(starts):
             on = its[r] < cap and last[r] >= tolerance
             running += 1 if on else 0
-            for k in range(r * K, (r + 1) * K):
-                live[k] = 1 if on else 0
+            for k in range(K):
+                live[k * starts + r] = 1 if on else 0
         if running == 0:
             break
         _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, running == starts)
         for r in range(starts):
-            if live[r * K] != 0:
+            if live[r] != 0:
                 total = 0.0
-                for k in range(r * K, (r + 1) * K):
-                    total += float(err[k])
+                for k in range(K):
+                    total += float(err[k * starts + r])
                 last[r] = math.sqrt(total / norm)
                 its[r] += 1
         steps += 1
@@ -782,20 +897,19 @@ def from_lanes(program: LaneProgram, S: np.ndarray) -> dict:
 
 def data_lanes(program: LaneProgram, data: dict) -> tuple[np.ndarray, np.ndarray]:
     """The inputs as rows [columns, lanes] (float64, NaN outside an input's part) and
-    the labels as rows [labels, lanes] (int64, -1 outside), the batch's data repeated
-    for each start of a starts_program."""
-    K = program.batch // program.starts
+    the labels as rows [labels, lanes] (int64, -1 outside); for a starts_program each
+    item's data on the lanes of its starts (lane k R + s: item k)."""
+    R = program.starts
     D = np.full(
         (max(sum(c for _, _, c in program.inputs.values()), 1), program.batch), np.nan
     )
     L = np.full((max(len(program.labels), 1), program.batch), -1, dtype=np.int64)
-    for r in range(program.starts):
-        for name, (row, lane, cols) in program.inputs.items():
-            a = np.asarray(data[name], dtype=np.float64)
-            D[row : row + cols, r * K + lane : r * K + lane + a.shape[0]] = a.T
-        for name, (row, lane, _) in program.labels.items():
-            a = np.asarray(data[name]).astype(np.int64)
-            L[row, r * K + lane : r * K + lane + a.shape[0]] = a
+    for name, (row, lane, cols) in program.inputs.items():
+        a = np.repeat(np.asarray(data[name], dtype=np.float64).T, R, axis=1)
+        D[row : row + cols, lane * R : lane * R + a.shape[1]] = a
+    for name, (row, lane, _) in program.labels.items():
+        a = np.repeat(np.asarray(data[name]).astype(np.int64), R)
+        L[row, lane * R : lane * R + a.shape[0]] = a
     return D, L
 
 
@@ -851,15 +965,19 @@ class Kernel:
 
 
 class Starts:
-    """Independent starts of a program's model side by side in the lanes (`lwlc train
-    --restarts` under JAX, where the model has a lane program): each start's values are
-    bit for bit those of the start alone in `Kernel.solve`."""
+    """Independent starts of a program's model side by side in the lanes, items major
+    (`lwlc train --restarts` under JAX, where the model has a lane program; lane k R + s
+    holds item k of start s): each start's values are bit for bit those of the start
+    alone in `Kernel.solve`."""
 
     def __init__(self, program: LaneProgram, states: list[dict], data: dict, dtype):
         self.one = program
         self.program = starts_program(program, len(states))
         self.kernel = Kernel(self.program, dtype)
-        self.S = np.concatenate([to_lanes(program, st, dtype) for st in states], axis=1)
+        each = [to_lanes(program, st, dtype) for st in states]
+        self.S = np.ascontiguousarray(
+            np.stack(each, axis=2).reshape(program.n_rows, -1)
+        )
         self.D, self.L = data_lanes(self.program, data)
         self.its = np.zeros(len(states), dtype=np.int64)
         self.last = np.full(len(states), np.inf)
@@ -891,8 +1009,8 @@ class Starts:
 
     def state(self, r: int) -> dict:
         """Start r's state (NumPy arrays [K, size])."""
-        K = self.one.batch
-        return from_lanes(self.one, self.S[:, r * K : (r + 1) * K])
+        R = len(self.its)
+        return from_lanes(self.one, self.S.reshape(self.one.n_rows, -1, R)[:, :, r])
 
 
 _PREPARED: dict = {}
