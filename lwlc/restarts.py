@@ -345,7 +345,6 @@ def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -
             _COMPILED[key] = _advance(problem.solver, dtype).lower(*args).compile()
     call = _COMPILED[key]
     compile_seconds = time.perf_counter() - t0
-    seconds = 0.0
 
     def ended(only_stopped: bool) -> list:
         its_h, errs_h = np.asarray(its), np.asarray(last)
@@ -353,26 +352,12 @@ def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -
         return [(seed, {k: v[r] for k, v in states.items()}, int(its_h[r]), float(errs_h[r]))
                 for r, seed in enumerate(seeds) if stopped[r] or not only_stopped]
 
-    try:
-        while True:
-            t0 = time.perf_counter()
-            states, its, last = call(states, its, last, data, jnp.asarray(chunk), *consts)
-            its_h, errs_h = np.asarray(its), np.asarray(last)
-            seconds += time.perf_counter() - t0
-            alive = (its_h < cap) & (errs_h >= s.tolerance)
-            report(int(R - np.sum(alive)), int(np.sum(errs_h < s.tolerance)),
-                   int(np.max(its_h)))
-            if not alive.any():
-                break
-    except KeyboardInterrupt as e:
-        # the states of the last call that returned: its stopped starts are final (a
-        # stopped start stays frozen), as NumPy keeps the starts that ended
-        done = ended(only_stopped=True)
-        if not done:
-            raise
-        raise Interrupted((done, compile_seconds, seconds),
-                          signum=getattr(e, "signum", None)) from None
-    return ended(only_stopped=False), compile_seconds, seconds
+    def advance():
+        nonlocal states, its, last
+        states, its, last = call(states, its, last, data, jnp.asarray(chunk), *consts)
+        return np.asarray(its), np.asarray(last)
+
+    return _until_stopped(advance, ended, report, cap, s.tolerance, compile_seconds)
 
 
 def _run_lanes(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
@@ -389,21 +374,34 @@ def _run_lanes(problem: Problem, seeds: list[int], cap: int, chunk: int, report)
                           problem.data, problem.dtype)
     starts.advance(cap, s.tolerance, s.beta, 0)  # compiles (or loads) run_starts
     compile_seconds = time.perf_counter() - t0
-    seconds = 0.0
 
     def ended(only_stopped: bool) -> list:
         stopped = (starts.its >= cap) | ~(starts.last >= s.tolerance)
         return [(seed, starts.state(r), int(starts.its[r]), float(starts.last[r]))
                 for r, seed in enumerate(seeds) if stopped[r] or not only_stopped]
 
+    def advance():
+        starts.advance(cap, s.tolerance, s.beta, chunk)
+        return starts.its, starts.last
+
+    return _until_stopped(advance, ended, report, cap, s.tolerance, compile_seconds)
+
+
+def _until_stopped(advance, ended, report, cap: int, tol: float,
+                   compile_seconds: float) -> tuple:
+    """Call `advance()` (a chunk of iterations of every running start; returns each
+    start's iterations and RRR_err as NumPy arrays) until no start runs, reporting after
+    each call. A Ctrl-C keeps the starts that had stopped by the last call that returned
+    (a stopped start stays frozen), as NumPy keeps the starts that ended. Returns (the
+    per-start results, compile seconds, seconds in advance)."""
+    seconds = 0.0
     try:
         while True:
             t0 = time.perf_counter()
-            starts.advance(cap, s.tolerance, s.beta, chunk)
+            its, last = advance()
             seconds += time.perf_counter() - t0
-            alive = (starts.its < cap) & (starts.last >= s.tolerance)
-            report(int(len(seeds) - np.sum(alive)), int(np.sum(starts.last < s.tolerance)),
-                   int(np.max(starts.its)))
+            alive = (its < cap) & (last >= tol)
+            report(int(its.size - np.sum(alive)), int(np.sum(last < tol)), int(np.max(its)))
             if not alive.any():
                 break
     except KeyboardInterrupt as e:

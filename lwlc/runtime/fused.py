@@ -34,7 +34,6 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-_EPS = float(np.finfo(np.float64).eps)
 _A_MIN = float(np.finfo(np.float64).tiny) ** (1.0 / 3.0)  # keeps α³ a normal number
 
 # items are cut into this many chunks for numba's threads (get_num_threads() would keep
@@ -78,43 +77,44 @@ def _mirrored(p, q, S, D, y, omega, ginv):
 
 
 @numba.njit(inline="always")
-def _newton_step(t, lo, hi, near, pc, q, sc, dc, yc, g2):
+def _newton_step(tj, loj, hij, nr, pcj, qj, scj, dcj, ycj, g2j):
     """One safeguarded Newton/bisection step (eq. 54) and its stopping test, without
-    branches (so that LLVM runs it in SIMD lanes): bilinear_newton_step and
-    bilinear_newton_done of lwlc.sets.bilinear, with one division for 1/a, 1/b and
-    1/(a b) (the roots agree to a few ulps; divisions and square roots bound it).
-    Returns (t, lo, hi, stop)."""
-    u = 1.0 - t if near else t
-    a = t if near else 1.0 - t
-    b = 2.0 - t if near else 1.0 + t
-    iden = 1.0 / (a * b)
+    branches (so that LLVM runs it in SIMD lanes), in the dtype of its values:
+    bilinear_newton_step and bilinear_newton_done of lwlc.sets.bilinear, with one
+    division for 1/a, 1/b and 1/(a b) (the roots agree to a few ulps; divisions and
+    square roots bound it). Returns (t, lo, hi, stop)."""
+    f = type(tj)
+    zero, one, two, half, quarter = f(0.0), f(1.0), f(2.0), f(0.5), f(0.25)
+    u = one - tj if nr else tj
+    a = tj if nr else one - tj
+    b = two - tj if nr else one + tj
+    iden = one / (a * b)
     ia = b * iden
     ib = a * iden
     u2 = u * u
-    h_pq = (pc * (1.0 + u2) + q * u) * (iden * iden) - yc + g2 * u
-    dh_pq = (q * (1.0 + 3.0 * u2) + 2.0 * pc * u * (3.0 + u2)) * (
+    h_pq = (pcj * (one + u2) + qj * u) * (iden * iden) - ycj + g2j * u
+    dh_pq = (qj * (one + f(3.0) * u2) + two * pcj * u * (f(3.0) + u2)) * (
         iden * iden * iden
-    ) + g2
-    h_sd = 0.25 * sc * (ia * ia) - 0.25 * dc * (ib * ib) - yc + g2 * u
-    dh_sd = 0.5 * sc * (ia * ia * ia) + 0.5 * dc * (ib * ib * ib) + g2
-    h = h_sd if near else h_pq
-    dh = dh_sd if near else dh_pq
-    rise = -h if near else h  # increasing in t
-    lo_n = t if rise < 0.0 else lo
-    hi_n = t if rise > 0.0 else hi
-    pos = dh > 0.0
-    t_newton = t - rise / (dh if pos else 1.0)
+    ) + g2j
+    h_sd = quarter * (scj * (ia * ia) - dcj * (ib * ib)) - ycj + g2j * u
+    dh_sd = half * scj * (ia * ia * ia) + half * dcj * (ib * ib * ib) + g2j
+    h = h_sd if nr else h_pq
+    dh = dh_sd if nr else dh_pq
+    rise = -h if nr else h  # increasing in t
+    lo_n = tj if rise < zero else loj
+    hi_n = tj if rise > zero else hij
+    pos = dh > zero
+    t_newton = tj - rise / (dh if pos else one)
     ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
-    geometric = (lo_n > 0.0) & (hi_n > 4.0 * lo_n)
-    mid = math.sqrt(lo_n * hi_n) if geometric else 0.5 * (lo_n + hi_n)  # lo, hi ≤ 1
-    t_n = t if h == 0.0 else (t_newton if ok else mid)
-    tol = 16.0 * _EPS * (t_n if near else 1.0)
-    # hi = 1/2 is the initial bracket end, never evaluated: landing on it is no test
+    geometric = (lo_n > zero) & (hi_n > f(4.0) * lo_n)
+    mid = math.sqrt(lo_n * hi_n) if geometric else half * (lo_n + hi_n)
+    t_n = tj if h == zero else (t_newton if ok else mid)
+    tol = f(16.0) * f(np.finfo(f).eps) * (t_n if nr else one)
     stop = (
-        (abs(t_n - t) <= tol)
+        (abs(t_n - tj) <= tol)
         | (hi_n - lo_n <= tol)
         | (t_n == lo_n)
-        | ((t_n == hi_n) & (hi_n < 0.5))
+        | ((t_n == hi_n) & (hi_n < half))
     )
     return t_n, lo_n, hi_n, stop
 

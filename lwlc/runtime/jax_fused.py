@@ -15,14 +15,12 @@ two.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lwlc.runtime.jax_blocks import _assemble  # bound in a solver from the same runtime
-from lwlc.runtime.jax_loop import mesh
+from lwlc.runtime.jax_loop import cpu_kernel_on
 from lwlc.runtime.state import _copy, _put
 
 FUSED_EDGE_PASS = True  # emitted per model: whether the pass is the default
@@ -283,14 +281,4 @@ def fused_edge_pass():
     """Whether solve_batch runs the fused iteration: by default where FUSED_EDGE_PASS
     says so (LWLC_FUSED=1 turns it on, 0 off), on one CPU device in one process (the
     pass is a CPU kernel and does not split the batch), with numba there."""
-    wish = os.environ.get("LWLC_FUSED", "").strip()
-    if not (wish == "1" if wish in ("0", "1") else FUSED_EDGE_PASS):
-        return False
-    devices = mesh().devices.flat
-    if jax.process_count() > 1 or len(devices) > 1 or devices[0].platform != "cpu":
-        return False
-    try:
-        import lwlc.runtime.fused  # noqa: F401  (numba)
-    except ImportError:
-        return False
-    return True
+    return cpu_kernel_on("LWLC_FUSED", FUSED_EDGE_PASS, "lwlc.runtime.fused")

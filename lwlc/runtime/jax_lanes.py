@@ -12,14 +12,12 @@ everywhere else.
 
 from __future__ import annotations
 
-import os
 import time
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lwlc.runtime.jax_loop import mesh
+from lwlc.runtime.jax_loop import cpu_kernel_on
 
 LANE_PROGRAM = None  # emitted per model: the lane kernel's tables, or None
 LANE_KERNEL = False  # emitted per model: whether the kernel is solve_batch's default
@@ -35,17 +33,7 @@ def lane_kernel():
     device in one process, with numba there."""
     if LANE_PROGRAM is None:
         return False
-    wish = os.environ.get("LWLC_LANES", "").strip()
-    if not (wish == "1" if wish in ("0", "1") else LANE_KERNEL):
-        return False
-    devices = mesh().devices.flat
-    if jax.process_count() > 1 or len(devices) > 1 or devices[0].platform != "cpu":
-        return False
-    try:
-        import lwlc.runtime.lanes  # noqa: F401  (numba)
-    except ImportError:
-        return False
-    return True
+    return cpu_kernel_on("LWLC_LANES", LANE_KERNEL, "lwlc.runtime.lanes")
 
 
 def run_lanes(state, data, iterations, tolerance, beta):

@@ -71,6 +71,23 @@ def mesh(n=None):
     return _MESH
 
 
+def cpu_kernel_on(switch: str, default: bool, module: str) -> bool:
+    """Whether one of lwlc's CPU kernels (the fused edge pass, the lane kernel) runs:
+    its environment switch (1 on, 0 off; unset: `default`), on one CPU device in one
+    process, with its module (numba) importable."""
+    wish = os.environ.get(switch, "").strip()
+    if not (wish == "1" if wish in ("0", "1") else default):
+        return False
+    devices = mesh().devices.flat
+    if jax.process_count() > 1 or len(devices) > 1 or devices[0].platform != "cpu":
+        return False
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
 def shard(tree):
     """Place per-item arrays with the batch axis split across the mesh (other arrays
     replicated over it). With several processes every process holds the whole batch

@@ -46,7 +46,7 @@ from lwlc.laneplan import (
     program_from,
     starts_program,
 )
-from lwlc.runtime.fused import pole
+from lwlc.runtime.fused import _newton_lanes, _newton_step, pole
 
 # the op codes and side constraints as plain integers (numba's constants)
 CONSENSUS_EDGES, CONSENSUS_ITEMS = int(Op.CONSENSUS_EDGES), int(Op.CONSENSUS_ITEMS)
@@ -112,6 +112,23 @@ def _lane_sum(row):
 
 
 @_jit
+def _node_mean(V, ix, base, m, k0, k1, out):
+    """out[:k1 - k0] = the mean of rows ix[base:base + m] over lanes k0:k1 (a node's
+    value carried on its m edges, Lemma 4.1)."""
+    L = k1 - k0
+    f = V.dtype.type
+    for k in range(L):
+        out[k] = 0.0
+    for i in range(m):
+        s = V[ix[base + i], k0:k1]
+        for k in range(L):
+            out[k] += s[k]
+    mf = f(m)
+    for k in range(L):
+        out[k] = out[k] / mf
+
+
+@_jit
 def _consensus_edges(op, V, data, ix, fx, v):
     """Consensus of each node's m rows per item (Lemma 4.1), then its scalar side
     constraint: fixed by an input row or a constant, nonneg, box (lwlc/sets)."""
@@ -129,15 +146,7 @@ def _consensus_edges(op, V, data, ix, fx, v):
             for k in range(L):
                 v[k] = c
         else:
-            for k in range(L):
-                v[k] = 0.0
-            for i in range(m):
-                s = V[ix[i0 + r * m + i], k0:k1]
-                for k in range(L):
-                    v[k] += s[k]
-            mf = f(m)
-            for k in range(L):
-                v[k] = v[k] / mf
+            _node_mean(V, ix, i0 + r * m, m, k0, k1, v)
             if side == NONNEG:
                 for k in range(L):
                     v[k] = _maximum(v[k], f(0.0))
@@ -152,47 +161,29 @@ def _consensus_edges(op, V, data, ix, fx, v):
 
 
 @_jit
-def _sphere(vec, m, radius):
-    """sphere_projection of vec[:m] (lwlc/sets/sphere.py): scaled by its largest entry
-    first; 0 goes to radius e_0."""
-    top = 0.0
-    for i in range(m):
-        top = _maximum(top, abs(vec[i]))
-    if top > 0.0:
-        total = 0.0
-        for i in range(m):
-            vec[i] = vec[i] / top
-            total += vec[i] * vec[i]
-        scale = radius / math.sqrt(total)
-        for i in range(m):
-            vec[i] = vec[i] * scale
-    else:
-        for i in range(m):
-            vec[i] = radius if i == 0 else 0.0
-
-
-@_jit
-def _nonneg_sphere(vec, m, radius):
-    """nonneg_sphere_projection of vec[:m] (lwlc/sets/nonneg_sphere.py): the negatives
-    zeroed, rescaled to the radius (scaled by the largest entry first); with no positive
-    entry, the radius at the largest entry (the first of equals)."""
+def _sphere(vec, m, radius, nonneg):
+    """sphere_projection of vec[:m] (lwlc/sets/sphere.py: scaled by its largest entry
+    first; 0 goes to radius e_0), or with `nonneg` nonneg_sphere_projection
+    (lwlc/sets/nonneg_sphere.py: the negatives zeroed first; with no positive entry, the
+    radius at the largest entry, the first of equals)."""
     top = 0.0
     best = 0
     for i in range(m):
         if vec[i] > vec[best]:
             best = i
-        top = _maximum(top, _maximum(vec[i], 0.0))
+        top = _maximum(top, _maximum(vec[i], 0.0) if nonneg else abs(vec[i]))
     if top > 0.0:
         total = 0.0
         for i in range(m):
-            vec[i] = _maximum(vec[i], 0.0) / top
+            vec[i] = (_maximum(vec[i], 0.0) if nonneg else vec[i]) / top
             total += vec[i] * vec[i]
         scale = radius / math.sqrt(total)
         for i in range(m):
             vec[i] = vec[i] * scale
     else:
+        corner = best if nonneg else 0
         for i in range(m):
-            vec[i] = radius if i == best else 0.0
+            vec[i] = radius if i == corner else 0.0
 
 
 @_jit
@@ -215,10 +206,8 @@ def _consensus_items(op, V, ix, fx, vec):
         elif side == BOX:
             for i in range(m):
                 vec[i] = _minimum(_maximum(vec[i], fx[f0]), fx[f0 + 1])
-        elif side == SPHERE:
-            _sphere(vec, m, fx[f0])
-        elif side == NONNEG_SPHERE:
-            _nonneg_sphere(vec, m, fx[f0])
+        elif side == SPHERE or side == NONNEG_SPHERE:
+            _sphere(vec, m, fx[f0], side == NONNEG_SPHERE)
         for i in range(m):
             d = V[ix[i0 + r * m + i], k0:k1]
             value = f(vec[i])
@@ -361,7 +350,6 @@ def _activation(op, V, data, ix, fx, work):
     gx = f(fx[f0 + 2 * n])
     pieces = int(fx[f0 + 2 * n + 1])
     p0 = f0 + 2 * n + 2
-    mf = f(m)
     x, z, best_t, best_x, best_d = (
         work[0, :L],
         work[1, :L],
@@ -378,14 +366,7 @@ def _activation(op, V, data, ix, fx, work):
             for k in range(L):
                 x[k] = f(fx[p0 + 4 * pieces])
         else:
-            for k in range(L):
-                x[k] = 0.0
-            for i in range(m):
-                s = V[ix[i0 + r * m + i], k0:k1]
-                for k in range(L):
-                    x[k] += s[k]
-            for k in range(L):
-                x[k] = x[k] / mf
+            _node_mean(V, ix, i0 + r * m, m, k0, k1, x)
         yr = ix[i0 + n * m + r]
         br = ix[i0 + n * m + n + r]
         gy = f(fx[f0 + r])
@@ -500,78 +481,18 @@ def _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up,
         done[j] = 0
 
 
-@_inline
-def _newton_one(tj, loj, hij, nr, pcj, qj, scj, dcj, ycj, g2j):
-    """One safeguarded Newton/bisection step (eq. 54) of one root and its stopping test
-    (lwlc/sets/bilinear.py bilinear_newton_step, bilinear_newton_done; as
-    lwlc/runtime/fused.py _newton_step, one division for 1/a, 1/b, 1/(a b)), without
-    branches, in the dtype of its values. Returns (t, lo, hi, stop)."""
-    f = type(tj)
-    zero, one, two, half, quarter = f(0.0), f(1.0), f(2.0), f(0.5), f(0.25)
-    u = one - tj if nr else tj
-    a = tj if nr else one - tj
-    b = two - tj if nr else one + tj
-    iden = one / (a * b)
-    ia = b * iden
-    ib = a * iden
-    u2 = u * u
-    h_pq = (pcj * (one + u2) + qj * u) * (iden * iden) - ycj + g2j * u
-    dh_pq = (qj * (one + f(3.0) * u2) + two * pcj * u * (f(3.0) + u2)) * (
-        iden * iden * iden
-    ) + g2j
-    h_sd = quarter * (scj * (ia * ia) - dcj * (ib * ib)) - ycj + g2j * u
-    dh_sd = half * scj * (ia * ia * ia) + half * dcj * (ib * ib * ib) + g2j
-    h = h_sd if nr else h_pq
-    dh = dh_sd if nr else dh_pq
-    rise = -h if nr else h  # increasing in t
-    lo_n = tj if rise < zero else loj
-    hi_n = tj if rise > zero else hij
-    pos = dh > zero
-    t_newton = tj - rise / (dh if pos else one)
-    ok = pos & (t_newton >= lo_n) & (t_newton <= hi_n)
-    geometric = (lo_n > zero) & (hi_n > f(4.0) * lo_n)
-    mid = math.sqrt(lo_n * hi_n) if geometric else half * (lo_n + hi_n)
-    t_n = tj if h == zero else (t_newton if ok else mid)
-    tol = f(16.0) * f(np.finfo(f).eps) * (t_n if nr else one)
-    stop = (
-        (abs(t_n - tj) <= tol)
-        | (hi_n - lo_n <= tol)
-        | (t_n == lo_n)
-        | ((t_n == hi_n) & (hi_n < half))
-    )
-    return t_n, lo_n, hi_n, stop
-
-
-@_jit
-def _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2):
-    """One Newton step (_newton_one) of every root not yet done, in SIMD lanes (a done
-    root is kept as it is). Returns how many roots still run."""
-    running = 0
-    for j in range(t.shape[0]):
-        t_n, lo_n, hi_n, stop = _newton_one(
-            t[j], lo[j], hi[j], near[j] != 0, pc[j], q[j], sc[j], dc[j], yc[j], g2[j]
-        )
-        was = done[j] != 0
-        t[j] = t[j] if was else t_n
-        lo[j] = lo[j] if was else lo_n
-        hi[j] = hi[j] if was else hi_n
-        finished = was | stop
-        done[j] = 1 if finished else 0
-        running += 0 if finished else 1
-    return running
-
-
 @_jit
 def _newton_rest(t, lo, hi, near, done, pc, q, sc, dc, yc, g2, budget):
     """The roots still running, one by one, each until it stops or has taken `budget`
-    more steps: what more SIMD sweeps would do to them (each root's steps depend on it
-    alone), without sweeping the roots that are done."""
+    more steps: what more SIMD sweeps (lwlc/runtime/fused.py _newton_lanes) would do to
+    them (each root's steps depend on it alone), without sweeping the roots that are
+    done."""
     for j in range(t.shape[0]):
         if done[j] != 0:
             continue
         tj, loj, hij = t[j], lo[j], hi[j]
         for _ in range(budget):
-            tj, loj, hij, stop = _newton_one(
+            tj, loj, hij, stop = _newton_step(
                 tj, loj, hij, near[j] != 0, pc[j], q[j], sc[j], dc[j], yc[j], g2[j]
             )
             if stop:
@@ -649,7 +570,7 @@ def _bilinear(op, V, data, ix, fx, wide, flags):
             gr[k] = ginv
     _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done)
     for sweep in range(32):  # (32 steps at most, as bilinear_solve)
-        running = _newton_steps(t, lo, hi, near, done, pc, q, sc, dc, yc, g2)
+        running = _newton_lanes(total, t, lo, hi, near, done, pc, q, sc, dc, yc, g2)
         if running == 0:
             break
         if 8 * running < total:  # a few stragglers: no more sweeps over every root
