@@ -19,9 +19,7 @@ import numpy as np
 
 from . import ir
 from .errors import Span
-from .lower import Plan
-
-Which = str  # "A" | "B"
+from .lower import Plan, Which
 
 
 class Op(IntEnum):
