@@ -650,6 +650,7 @@ class SolverWriter:
                  f"    \"inputs\": {program.inputs!r},  # first row, first item, columns",
                  f"    \"labels\": {program.labels!r},  # row, first item, items",
                  f"    \"norm\": {num(program.norm)},  # RRR_err's divisor",
+                 f"    \"method\": {program.method!r},  # RRR, or alternating projections",
                  "    # (set, op, items, nodes n, rows per node m, side, integer tables,",
                  "    # float tables): the tables as lwlc/runtime/lanes.py reads them",
                  "    \"ops\": ("]

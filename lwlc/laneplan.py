@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from typing import Literal
 
 import numpy as np
 
@@ -94,6 +95,7 @@ class LaneProgram:
     batch: int  # lanes: the batch's items, times `starts`
     norm: float  # RRR_err's divisor: K, or K |E| (the solver's `error = element`)
     starts: int = 1  # independent starts side by side in the lanes (starts_program)
+    method: Literal["rrr", "ap"] = "rrr"  # RRR (eq. 45) or alternating projections
     n_rows: int = field(init=False)
 
     def __post_init__(self):
@@ -109,7 +111,7 @@ def program_from(table: dict, metric: dict, batch: int) -> LaneProgram:
                        tuple(floats))
                 for which, code, lanes, n, m, side, ints, floats in table["ops"])
     return LaneProgram(rows, weights, table["inputs"], table["labels"], ops, batch,
-                       float(table["norm"]))
+                       float(table["norm"]), method=table.get("method", "rrr"))
 
 
 class LaneBuilder:
@@ -174,9 +176,6 @@ def lane_program(plan: Plan) -> LaneProgram:
     if model.batch is None:
         raise NoLaneRule("the model has no batch")
     solver = model.solver
-    if solver is not None and solver.method == "ap":
-        raise NoLaneRule("the lane kernel has no rule for alternating projections "
-                         "(method = ap)", solver.span)
     if solver is not None and solver.lam is not None:
         raise NoLaneRule("the lane kernel has no rule for RRR with λ (eq. 47)", solver.span)
     b = LaneBuilder(plan)
@@ -191,7 +190,9 @@ def lane_program(plan: Plan) -> LaneProgram:
     metric = tuple(np.asarray(v.metric, np.float64) for v in model.variables.values())
     K = model.batch.size
     norm = K * max(1, plan.n_edges) if solver is not None and solver.error == "element" else K
-    return LaneProgram(b.rows, metric, b.inputs, b.labels, tuple(b.ops), K, float(norm))
+    method = "ap" if solver is not None and solver.method == "ap" else "rrr"
+    return LaneProgram(b.rows, metric, b.inputs, b.labels, tuple(b.ops), K, float(norm),
+                       method=method)
 
 
 def starts_program(program: LaneProgram, starts: int) -> LaneProgram:

@@ -102,6 +102,28 @@ def test_lane_steps_equal_rrr_step_on_parts_sides_and_metrics(tmp_path):
     _steps_agree(c.plan, c.source, steps=4)
 
 
+@pytest.mark.parametrize("solve", ["solve ap(iterations = 9)", "solve dr()",
+                                   "solve rrr(beta = 0.7, error = \"element\")"])
+def test_lane_steps_equal_rrr_step_for_every_method_it_runs(tmp_path, solve):
+    """Alternating projections (P_B(P_A(x))), Douglas-Rachford and RRR_err per element
+    as the emitted step computes them."""
+    path = tmp_path / "m.lwl"
+    path.write_text(PARTS + solve + "\n")
+    c = compile_model(path, None, "numpy")
+    assert lane_program(c.plan).method == ("ap" if "ap(" in solve else "rrr")
+    solver = load_solver(c.source)
+    beta = 1.0 if "dr(" in solve else c.model.solver.beta
+    data = random_data(c.model, 2)
+    state = solver.init(solver.initial_params(np.random.default_rng(2)), data)
+    for _ in range(3):
+        want, want_err = solver.rrr_step(dict(state), data, beta)
+        got, _, _, err = lanes.solve(lane_program(c.plan), dict(state), data, 1, 0.0, beta)
+        assert err == pytest.approx(float(want_err), rel=1e-12)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12)
+        state = want
+
+
 @pytest.mark.parametrize("seed", range(0, 120, 3))
 def test_lane_steps_equal_rrr_step_on_generated_models(seed):
     text, _ = draw_model(seed)

@@ -691,9 +691,11 @@ def _workspace(S, ops, widest):
 
 
 @_jit
-def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every):
-    """One RRR step (eq. 45) in place on S; RRR_err's sum per lane into work's err.
-    Unless `every` lane runs, lanes whose `live` flag is 0 keep their values exactly."""
+def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap):
+    """One RRR step (eq. 45) in place on S, or with `ap` one of alternating projections
+    (S = P_B(P_A(S)); beta 0 keeps S, as lwlc/runtime/rrr.py); RRR_err's sum per lane
+    (of P_B - P_A) into work's err. Unless `every` lane runs, lanes whose `live` flag is
+    0 keep their values exactly."""
     A, R, scratch, wide, flags, vec, err, live = work
     rows, K = S.shape
     b = S.dtype.type(beta)
@@ -702,13 +704,22 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every):
         for k in range(K):
             A[e, k] = S[e, k]
     _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec)
-    for e in range(rows):  # the reflection 2 P_A(S) - S
+    for e in range(rows):  # the reflection 2 P_A(S) - S (alternating projections: P_A)
         for k in range(K):
-            R[e, k] = two * A[e, k] - S[e, k]
+            R[e, k] = A[e, k] if ap else two * A[e, k] - S[e, k]
     _project(ops, n_a, ops.shape[0], R, data, labels, ix, fx, scratch, wide, flags, vec)
     # S += beta (P_B - P_A); RRR_err's sum per lane, in a fixed order (the same bits
     # from a fresh compile and from numba's cache), then over the lanes
     err[:] = 0.0
+    if ap:
+        keep = beta == 0.0
+        for e in range(rows):
+            g = S.dtype.type(metric[e])
+            for k in range(K):
+                d = R[e, k] - A[e, k]
+                err[k] += g * (d * d)
+                S[e, k] = S[e, k] if keep or live[k] == 0 else R[e, k]
+        return
     for e in range(rows):
         g = S.dtype.type(metric[e])
         if every:
@@ -725,18 +736,31 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every):
 
 @_jit
 def run(
-    S, data, labels, metric, ops, n_a, ix, fx, widest, iterations, tolerance, beta, norm
+    S,
+    data,
+    labels,
+    metric,
+    ops,
+    n_a,
+    ix,
+    fx,
+    widest,
+    iterations,
+    tolerance,
+    beta,
+    norm,
+    ap,
 ):
-    """Iterate RRR (eq. 45) on the lane state S [rows, K] in place until RRR_err <
-    tolerance or `iterations` steps. ops[:n_a] project onto set A, ops[n_a:] onto set
-    B; widest: the longest vector a consensus over items projects. Returns (steps,
-    first error, last error)."""
+    """Iterate RRR (eq. 45; with `ap`, alternating projections) on the lane state S
+    [rows, K] in place until RRR_err < tolerance or `iterations` steps. ops[:n_a]
+    project onto set A, ops[n_a:] onto set B; widest: the longest vector a consensus
+    over items projects. Returns (steps, first error, last error)."""
     work = _workspace(S, ops, widest)
     err = work[6]
     first = last = np.inf
     steps = 0
     while steps < iterations and not last < tolerance:
-        _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, True)
+        _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, True, ap)
         total = 0.0
         for k in range(S.shape[1]):
             total += float(err[k])
@@ -766,6 +790,7 @@ def run_starts(
     beta,
     norm,
     chunk,
+    ap,
 ):
     """Up to `chunk` RRR steps of `starts` independent starts side by side in S's
     lanes, items major (starts_program). A start runs while its iterations (its) are
@@ -785,7 +810,9 @@ def run_starts(
                 live[k * starts + r] = 1 if on else 0
         if running == 0:
             break
-        _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, running == starts)
+        _step(
+            S, data, labels, metric, ops, n_a, ix, fx, work, beta, running == starts, ap
+        )
         for r in range(starts):
             if live[r] != 0:
                 total = 0.0
@@ -842,6 +869,7 @@ class Kernel:
         self.dtype = np.dtype(dtype)
         self.ops, self.n_a, self.ix, self.fx, self.widest = pack(program)
         self.metric = np.concatenate(program.metric) if program.metric else np.zeros(0)
+        self.ap = program.method == "ap"
         # the first call compiles (or loads from numba's cache) the kernel for the dtype
         empty = np.zeros((1, 1))
         run(
@@ -858,6 +886,7 @@ class Kernel:
             0.0,
             1.0,
             1.0,
+            self.ap,
         )
 
     def solve(
@@ -881,6 +910,7 @@ class Kernel:
             float(tolerance),
             float(beta),
             self.program.norm,
+            self.ap,
         )
         return from_lanes(self.program, S), int(steps), float(first), float(last)
 
@@ -925,6 +955,7 @@ class Starts:
                 float(beta),
                 self.program.norm,
                 int(chunk),
+                k.ap,
             )
         )
 
