@@ -43,6 +43,7 @@ class Side(IntEnum):
     BOX = 4
     SPHERE = 5
     NONNEG_SPHERE = 6
+    SPARSE_NONNEG = 7
 
 
 # the columns of the op table: code, lanes k0:k1 (of a consensus over items of several

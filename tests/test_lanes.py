@@ -21,6 +21,7 @@ from lwlc.runtime import lanes
 from lwlc.sets.activation import activation_fixed_projection, activation_projection
 from lwlc.sets.margin import class_projection
 from lwlc.sets.nonneg_sphere import nonneg_sphere_projection
+from lwlc.sets.sparse_nonneg import sparse_nonneg_projection
 from lwlc.sets.sphere import sphere_projection
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -52,7 +53,8 @@ MODELS = ["majority.lwl", "majority3.lwl", "majority4.lwl", "pjax_mlp.lwl",
           "mnist_autoencoder.lwl", "binary_autoencoder.lwl", "nmf_ledm.lwl"]
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODELS + ["../tests/models/scalar_sparse.lwl",
+                                           "../tests/models/mixed_operands.lwl"])
 def test_lane_steps_equal_rrr_step_on_shipped_models(name):
     from lwlc.elaborate import load_model
 
@@ -248,7 +250,7 @@ def test_margin_op_is_class_projection(seed, C, margin):
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**32 - 1),
-       st.sampled_from(["sphere", "nonneg_sphere", "box", "nonneg", "const"]),
+       st.sampled_from(["sphere", "nonneg_sphere", "box", "nonneg", "const", "sparse"]),
        st.integers(1, 4))
 def test_consensus_items_op_is_mean_then_side(seed, side, m):
     rng = np.random.default_rng(seed)
@@ -258,8 +260,11 @@ def test_consensus_items_op_is_mean_then_side(seed, side, m):
         V[:m] = 0.0  # a zero mean: the sphere's e_0
     if seed % 7 == 0:
         V[m:2 * m] = -np.abs(V[m:2 * m])  # no positive entry: nonneg_sphere's corner
+    if seed % 3 == 0:
+        V[2 * m:] = V[2 * m:2 * m + 1]  # equal entries: sparse_nonneg's ties
     code, floats = {"sphere": (Side.SPHERE, [1.5]), "box": (Side.BOX, [-0.2, 0.4]),
                     "nonneg_sphere": (Side.NONNEG_SPHERE, [1.5]),
+                    "sparse": (Side.SPARSE_NONNEG, [2]),
                     "nonneg": (Side.NONNEG, []), "const": (Side.FIXED_CONST, [0.7])}[side]
     op = LaneOp("B", Op.CONSENSUS_ITEMS, (1, K), n, m, code, (np.arange(n * m).reshape(n, m),),
                 tuple(np.asarray(f) for f in floats), "")
@@ -268,6 +273,7 @@ def test_consensus_items_op_is_mean_then_side(seed, side, m):
     mean = before[:, 1:].mean(axis=1).reshape(n, m)
     want = {"sphere": lambda v: sphere_projection(np, v, 1.5),
             "nonneg_sphere": lambda v: nonneg_sphere_projection(np, v, 1.5),
+            "sparse": lambda v: sparse_nonneg_projection(np, v, 2),
             "box": lambda v: np.clip(v, -0.2, 0.4), "nonneg": lambda v: np.maximum(v, 0.0),
             "const": lambda v: np.full_like(v, 0.7)}[side](mean)
     np.testing.assert_allclose(V[:, 1:], np.repeat(want.reshape(-1, 1), K - 1, 1),

@@ -171,9 +171,12 @@ def init(w, lf: LoweredFamily) -> list[str]:
 
 
 # the side constraints the lane kernel projects onto, per replica axis
-_LANE_SIDES = {"edges": {"none": Side.NONE, "nonneg": Side.NONNEG, "box": Side.BOX},
+_LANE_SIDES = {"edges": {"none": Side.NONE, "nonneg": Side.NONNEG, "box": Side.BOX,
+                         "sparse_nonneg": Side.SPARSE_NONNEG, "sphere": Side.SPHERE,
+                         "nonneg_sphere": Side.NONNEG_SPHERE},
                "items": {"none": Side.NONE, "nonneg": Side.NONNEG, "box": Side.BOX,
-                         "sphere": Side.SPHERE, "nonneg_sphere": Side.NONNEG_SPHERE}}
+                         "sphere": Side.SPHERE, "nonneg_sphere": Side.NONNEG_SPHERE,
+                         "sparse_nonneg": Side.SPARSE_NONNEG}}
 
 
 def lane_ops(b: LaneBuilder, lf: LoweredFamily) -> None:
@@ -195,7 +198,7 @@ def lane_ops(b: LaneBuilder, lf: LoweredFamily) -> None:
             ints.append(b.input_rows(side.fixed.input, g.nodes))
         elif kind == "box":
             floats = list(side.args)
-        elif kind in ("sphere", "nonneg_sphere"):
+        elif kind in ("sphere", "nonneg_sphere", "sparse_nonneg"):
             floats = [side.args[0]]
         if code is None:
             raise b.unsupported(f"the lane kernel has no rule for a consensus over {fam.over} "

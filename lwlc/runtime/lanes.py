@@ -57,7 +57,7 @@ NONE, FIXED_DATA, FIXED_CONST = (
     int(Side.FIXED_CONST),
 )
 NONNEG, BOX, SPHERE = int(Side.NONNEG), int(Side.BOX), int(Side.SPHERE)
-NONNEG_SPHERE = int(Side.NONNEG_SPHERE)
+NONNEG_SPHERE, SPARSE_NONNEG = int(Side.NONNEG_SPHERE), int(Side.SPARSE_NONNEG)
 
 _EPS16 = 16.0  # _nearer's margin in ulps (lwlc/sets/_common.py)
 
@@ -131,7 +131,8 @@ def _node_mean(V, ix, base, m, k0, k1, out):
 @_jit
 def _consensus_edges(op, V, data, ix, fx, v):
     """Consensus of each node's m rows per item (Lemma 4.1), then its scalar side
-    constraint: fixed by an input row or a constant, nonneg, box (lwlc/sets)."""
+    constraint: fixed by an input row or a constant, nonneg, box, sparse nonneg, sphere
+    or nonneg sphere of a vector of length 1 (lwlc/sets)."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
     f = V.dtype.type
     L = k1 - k0
@@ -154,6 +155,17 @@ def _consensus_edges(op, V, data, ix, fx, v):
                 lo, hi = f(fx[f0]), f(fx[f0 + 1])
                 for k in range(L):
                     v[k] = _minimum(_maximum(v[k], lo), hi)
+            elif side == SPARSE_NONNEG:  # a vector of length 1: kept unless s = 0
+                keep = fx[f0] >= 1.0
+                for k in range(L):
+                    v[k] = _maximum(v[k], f(0.0)) if keep else f(0.0)
+            elif side == SPHERE:  # a vector of length 1: -r below 0, else r (0: r e_0)
+                radius = f(fx[f0])
+                for k in range(L):
+                    v[k] = -radius if v[k] < f(0.0) else radius
+            elif side == NONNEG_SPHERE:  # a vector of length 1: r, whatever it was
+                for k in range(L):
+                    v[k] = f(fx[f0])
         for i in range(m):
             d = V[ix[i0 + r * m + i], k0:k1]
             for k in range(L):
@@ -187,6 +199,22 @@ def _sphere(vec, m, radius, nonneg):
 
 
 @_jit
+def _sparse_nonneg(vec, m, keep):
+    """sparse_nonneg_projection of vec[:m] (lwlc/sets/sparse_nonneg.py): the negatives
+    zeroed, then the `keep` largest entries kept (ties: the lower index first), the rest
+    zeroed."""
+    vp = np.empty(m)
+    for i in range(m):
+        vp[i] = _maximum(vec[i], 0.0)
+    for i in range(m):
+        rank = 0
+        for j in range(m):
+            if vp[j] > vp[i] or (vp[j] == vp[i] and j < i):
+                rank += 1
+        vec[i] = vp[i] if rank < keep else 0.0
+
+
+@_jit
 def _consensus_items(op, V, ix, fx, vec):
     """Consensus over the items k0:k1 of each row (Lemma 4.1: the mean over the batch),
     then the side constraint on each node's m values: a constant, nonneg, box, sphere,
@@ -208,6 +236,8 @@ def _consensus_items(op, V, ix, fx, vec):
                 vec[i] = _minimum(_maximum(vec[i], fx[f0]), fx[f0 + 1])
         elif side == SPHERE or side == NONNEG_SPHERE:
             _sphere(vec, m, fx[f0], side == NONNEG_SPHERE)
+        elif side == SPARSE_NONNEG:
+            _sparse_nonneg(vec, m, int(fx[f0]))
         for i in range(m):
             d = V[ix[i0 + r * m + i], k0:k1]
             value = f(vec[i])
@@ -296,6 +326,9 @@ def _consensus_items_starts(op, V, ix, fx, work):
             for i in range(m):
                 for s in range(R):
                     work[i, s] = _minimum(_maximum(work[i, s], fx[f0]), fx[f0 + 1])
+        elif side == SPARSE_NONNEG:
+            for s in range(R):
+                _sparse_nonneg(work[:m, s], m, int(fx[f0]))
         elif side == SPHERE or side == NONNEG_SPHERE:
             nonneg = side == NONNEG_SPHERE
             radius = fx[f0]
