@@ -21,7 +21,7 @@ import numpy as np
 
 from lwlc import __version__, ir, runtime, sets
 from lwlc.kinds import kind_of
-from lwlc.laneplan import NoLaneRule, lane_program
+from lwlc.laneplan import NoLaneRule, Op, lane_program
 from lwlc.lower import Group, LatentSolve, LearnedValue, LoweredFamily, Neuron, Plan, Sweep
 from lwlc.runtime import inference, rrr, state
 
@@ -275,7 +275,10 @@ class Ix:
 # %, at 92 2.3-2.7x; majority 13-26-2 (14) and LEDM (5) lose).
 FUSED_MIN_FAN_IN = 24
 # The lane kernel is solve_batch's default for a state of at most this many bytes (in
-# float64): where it fits the cache (docs/performance.md, "The lane kernel").
+# float64), whose neurons' mean fan-in is below FUSED_MIN_FAN_IN: there it beats XLA's
+# loop; from that fan-in on, the fused edge pass does (docs/performance.md, "The lane
+# kernel"). Beyond the size it still ran faster (majority 13-26-2 at 52 MiB: 28 ms
+# against 53), but holds two more copies of the state.
 LANE_MAX_BYTES = 8 << 20
 
 
@@ -644,7 +647,9 @@ class SolverWriter:
             return "\n".join([*head, *(f"# {line}" for line in why),
                               "LANE_PROGRAM = None", "LANE_KERNEL = False"]) + "\n"
         size = program.n_rows * program.batch * 8
-        on = size <= LANE_MAX_BYTES
+        rows = [(op.n, op.n * op.m) for op in program.ops if op.code == Op.BILINEAR]
+        fan_in = sum(e for _, e in rows) / max(sum(n for n, _ in rows), 1)
+        on = size <= LANE_MAX_BYTES and fan_in < FUSED_MIN_FAN_IN
         lines = [*head, "LANE_PROGRAM = {",
                  f"    \"rows\": {program.rows!r},  # each variable's first row, size",
                  f"    \"inputs\": {program.inputs!r},  # first row, first item, columns",
@@ -661,8 +666,10 @@ class SolverWriter:
                       f"        ({op.set!r}, {op.code.name!r}, {op.lanes!r}, {op.n}, {op.m}, "
                       f"{op.side.name!r}, ({ints}), ({floats})),"]
         lines += ["    ),", "}",
-                  f"# the state: {size / 2**20:.3g} MiB in float64, "
-                  f"{'<=' if on else '>'} {LANE_MAX_BYTES >> 20} MiB (LWLC_LANES=0/1 overrides)",
+                  f"# the state: {size / 2**20:.3g} MiB in float64 (the default up to "
+                  f"{LANE_MAX_BYTES >> 20} MiB);",
+                  f"# the neurons' mean fan-in: {fan_in:.3g} (the default below "
+                  f"{FUSED_MIN_FAN_IN}; LWLC_LANES=0/1 overrides)",
                   f"LANE_KERNEL = {on}"]
         return "\n".join(lines) + "\n"
 
