@@ -3,11 +3,10 @@ applies.
 
 The emitted module holds its model's lane program (``LANE_PROGRAM``, built by
 lwlc/laneplan.py; None where the kernel has no rule for something the model uses) and
-whether the kernel is the default (``LANE_KERNEL``: the state fits the cache). The
-kernel
-runs the whole loop on the host, on one core, so it applies on one CPU device in one
-process; the compiled XLA loop (lwlc/runtime/jax_loop.py) stays the reference and runs
-everywhere else.
+whether the kernel is the default (``LANE_KERNEL``: the state fits the cache and the
+neurons are narrow). The kernel runs the whole loop on the host, on one core, so it
+applies on one CPU device in one process; the compiled XLA loop
+(lwlc/runtime/jax_loop.py) stays the reference and runs everywhere else.
 """
 
 from __future__ import annotations
