@@ -156,7 +156,9 @@ def _ready(state: dict) -> None:
 
 def fused(solver) -> bool:
     """Whether the solver's loop runs the fused edge pass (lwlc/runtime/jax_fused.py)."""
-    return hasattr(solver, "rrr_step_fused") and solver.fused_edge_pass()
+    from lwlc.driver import loop_of
+
+    return loop_of(solver) == "xla-fused"
 
 
 def step_bytes(solver, state: dict, data: dict) -> tuple[float, float]:
@@ -296,7 +298,9 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
     state_bytes = sum(v.nbytes for v in state.values())
     data_bytes = sum(np.asarray(v).nbytes for v in batch.values())
     xla_bytes = flops = None
-    lanes = backend == "jax" and solver.lane_kernel()
+    from lwlc.driver import loop_of
+
+    lanes = loop_of(solver) == "lanes"
     if backend == "jax" and not lanes:  # (the lane kernel is no XLA program)
         xla_bytes, flops = step_bytes(solver, state, batch)
     wall = float(np.median(walls))
@@ -310,7 +314,7 @@ def measure_one(case: Case, backend: str, dtype: str, overrides: dict, budget_s:
         "peak_rss_mb": peak, "peak_with_cost_analysis_mb": _peak_mb(),
         "device_peak_mb": device_peak,
         "min_bytes": 2 * state_bytes, "xla_bytes": xla_bytes, "flops": flops,
-        "data": str(spec), "fused": backend == "jax" and not lanes and fused(solver),
+        "data": str(spec), "fused": loop_of(solver) == "xla-fused",
         "lanes": lanes,
     }
 

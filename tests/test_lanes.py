@@ -321,30 +321,15 @@ def test_a_run_says_which_loop_ran(tmp_path, monkeypatch, switch, loop):
     assert np.isfinite(summary["rrr_err"])
 
 
-WIDE = """\
-model wide
-nodes D[40], H[4], C[2]
-edges E = dense(D -> H) + dense(H -> C)
-batch k[16]
-input d[k, D]
-label c[k] in C
-var x[k, E]
-var w[k, E]
-var y[k, H | C]
-var b[k, H | C]
-constraint inputs  for k, i in D:     agree x[k, out(i)] == d[k, i]
-constraint hidden  for k, i in H:     (y[k, i] - b[k, i], agree x[k, out(i)]) in relu
-constraint classes for k:             y[k, C] - b[k, C] in margin(c[k], 0.1)
-constraint weights for j in H | C:    agree w[*, in(j)] in sphere(2)
-constraint neuron  for k, j in H | C: dot(x[k, in(j)], w[k, in(j)]) == 2 * y[k, j]
-constraint bias    for j in H | C:    agree b[*, j]
-"""
+# majority with 40 inputs: its neurons' mean fan-in is 39
+WIDE = (ROOT / "models" / "majority.lwl").read_text().replace("nodes D[13]", "nodes D[40]")
 
 
 def test_the_kernel_is_the_default_for_narrow_neurons_only(tmp_path, monkeypatch):
     """A small state whose neurons' mean fan-in is 24 or more keeps XLA's loop (with the
     fused edge pass, which is faster there: 784-20-10 at K 16 took 0.35 ms a step against
     1.5 ms in the lane kernel); majority's (13.9) runs the kernel."""
+    assert "nodes D[40]" in WIDE
     pytest.importorskip("jax")
     monkeypatch.delenv("LWLC_LANES", raising=False)
     path = tmp_path / "wide.lwl"
