@@ -19,6 +19,7 @@ from lwlc.laneplan import LaneOp, LaneProgram, NoLaneRule, Op, Side, lane_progra
 from lwlc.lower import lower
 from lwlc.runtime import lanes
 from lwlc.sets.activation import activation_fixed_projection, activation_projection
+from lwlc.sets.bilinear import bilinear_projection
 from lwlc.sets.margin import class_projection
 from lwlc.sets.nonneg_sphere import nonneg_sphere_projection
 from lwlc.sets.sparse_nonneg import sparse_nonneg_projection
@@ -176,16 +177,18 @@ def affine_sets(draw):
     return tuple(pieces)
 
 
-def _run_op(op: LaneOp, V: np.ndarray, data=None, labels=None):
-    """One op in place on the lane array V."""
+def _run_op(op: LaneOp, V: np.ndarray, data=None, labels=None, roots=None):
+    """One op in place on the lane array V (roots: the bilinear roots' last multipliers,
+    [n, K]; none by default)."""
     program = LaneProgram({"v": (0, V.shape[0])}, (np.ones(V.shape[0]),), {}, {}, (op,),
                           V.shape[1], float(V.shape[1]))
     ops, n_a, ix, fx, widest = pack(program)
     K = V.shape[1]
     data = np.zeros((1, K)) if data is None else data
     labels = np.zeros((1, K), np.int64) if labels is None else labels
-    _, _, scratch, wide, flags, vec, _, _ = lanes._workspace(V, ops, widest)
-    lanes._project(ops, 0, 1, V, data, labels, ix, fx, scratch, wide, flags, vec)
+    roots = lanes.no_roots(ops, K, V.dtype) if roots is None else roots
+    _, _, scratch, wide, flags, vec, *_ = lanes._workspace(V, ops, widest, roots)
+    lanes._project(ops, 0, 1, V, data, labels, ix, fx, scratch, wide, flags, vec, roots)
 
 
 @settings(max_examples=60, deadline=None)
@@ -226,6 +229,51 @@ def test_activation_op_is_activation_projection(pieces, seed, with_b, fixed):
                                    atol=1e-13)
     else:
         np.testing.assert_allclose(V[6:9].T, znew, rtol=1e-13, atol=1e-13)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.booleans(), st.booleans(),
+       st.sampled_from(["none", "random", "near", "far"]))
+def test_bilinear_op_is_bilinear_projection_from_any_last_multiplier(seed, m, y_fixed,
+                                                                    scaled, last):
+    """The bilinear op (eq. 51-54) is bilinear_projection whatever multiplier u its
+    Newton iteration starts from (the lane's root at the last step: none, anywhere in
+    (-1, 1), next to the root, or across it), in float64 to 1e-12; it leaves each lane's
+    new multiplier in `roots`."""
+    rng = np.random.default_rng(seed)
+    n, K = 3, 7
+    omega, gx, gw = 0.8, (2.0 if scaled else 1.0), (0.5 if scaled else 1.0)
+    V = rng.normal(size=(2 * n * m + n, K)) * rng.choice([0.01, 1.0, 30.0])
+    y = rng.normal(size=(n, K))
+    ginv = np.zeros(n) if y_fixed else rng.uniform(0.5, 2.0, n)
+    if not y_fixed:
+        V[2 * n * m:] = y
+    x_rows, w_rows = np.arange(n * m), np.arange(n * m, 2 * n * m)
+    y_rows = np.arange(n) if y_fixed else np.arange(2 * n * m, 2 * n * m + n)
+    op = LaneOp("B", Op.BILINEAR, (0, K), n, m,
+                Side.FIXED_DATA if y_fixed else Side.NONE, (x_rows, w_rows, y_rows),
+                (ginv, np.asarray(omega * math.sqrt(gx * gw)),
+                 np.asarray(math.sqrt(gx)), np.asarray(math.sqrt(gw))), "")
+    before = V.copy()
+    cold = np.full((n, K), np.nan)
+    _run_op(op, V, data=y if y_fixed else None, roots=cold)
+    u = cold.copy()
+    assert np.all(np.abs(u) < 1)  # every lane left its multiplier
+    start = {"none": np.full((n, K), np.nan), "random": rng.uniform(-1, 1, (n, K)),
+             "near": u * (1 + 1e-6 * rng.normal(size=(n, K))), "far": -u}[last]
+    warm = before.copy()
+    _run_op(op, warm, data=y if y_fixed else None, roots=start)
+    np.testing.assert_allclose(warm, V, rtol=1e-12, atol=1e-12)
+    # both against the set library, in scaled coordinates (eq. 27)
+    x = (before[x_rows].T * math.sqrt(gx)).reshape(K, n, m)
+    w = (before[w_rows].T * math.sqrt(gw)).reshape(K, n, m)
+    xn, wn, yn = bilinear_projection(np, x, w, y.T, omega * math.sqrt(gx * gw), ginv)
+    scale = 1.0 + np.max(np.abs(before))
+    for got, want in ((V[x_rows].T.reshape(K, n, m) * math.sqrt(gx), xn),
+                      (V[w_rows].T.reshape(K, n, m) * math.sqrt(gw), wn)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * scale)
+    if not y_fixed:
+        np.testing.assert_allclose(V[2 * n * m:].T, yn, rtol=1e-10, atol=1e-10 * scale)
 
 
 @settings(max_examples=40, deadline=None)

@@ -15,11 +15,11 @@ edges are rows of the same lanes, so their sums are lane-wise additions; its rep
 over items are a row, so their mean is a row sum. The inputs are rows of D [inputs, K],
 the labels rows of L [labels, K].
 
-One step: P_A(S) into A (each op of set A reads S, writes its rows of A; the elements no
-op of A writes are copied), the reflection R = 2 A - S, P_B(R) in place in R, then
-RRR_err = ||R - A|| in the metric (eq. 22) and S += beta (R - A). Each op mirrors a rule
-of the set library (lwlc/sets), with which tests/test_lanes.py checks it, and the whole
-step the emitted NumPy solver's rrr_step.
+One step: P_A(S) in place in A (which holds S: the last step's update wrote it), the
+reflection R = 2 A - S, P_B(R) in place in R, then RRR_err = ||R - A|| in the metric
+(eq. 22) and S += beta (R - A), written to S and A. Each op mirrors a rule of the set
+library (lwlc/sets), with which tests/test_lanes.py checks it, and the whole step the
+emitted NumPy solver's rrr_step.
 """
 
 from __future__ import annotations
@@ -482,10 +482,14 @@ def _margin(op, V, labels, ix, fx):
 
 
 @_jit
-def _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done):
+def _roots_start(
+    p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done, prev
+):
     """The mirrored root problem of eq. 53 and its bracket, per lane (lwlc/sets/
     bilinear.py bilinear_solve's set-up), in the lanes' dtype; g2 holds 1/g on entry,
-    omega^2/g on return."""
+    omega^2/g on return. The iteration starts from the lane's previous multiplier u
+    (prev; NaN: none), mirrored and clipped into the bracket, else from the bracket's
+    lower end as bilinear_solve does."""
     f = p.dtype.type
     zero, half = f(0.0), f(0.5)
     a_min = f(np.finfo(p.dtype).tiny ** (1.0 / 3.0))  # keeps alpha^3 a normal number
@@ -507,7 +511,9 @@ def _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up,
         a_lo = _maximum(a_lo if num > zero else a_min, a_min)
         pc[j], sc[j], dc[j], yc[j], g2[j] = pcj, scj, dcj, ycj, g
         lo[j] = a_lo if nr else zero
-        t[j] = lo[j]
+        mag = prev[j] if upward else -prev[j]
+        warm = _minimum(_maximum(f(1.0) - mag if nr else mag, lo[j]), half)
+        t[j] = lo[j] if prev[j] != prev[j] else warm
         hi[j] = half
         near[j] = 1 if nr else 0
         up[j] = 1 if upward else 0
@@ -535,14 +541,17 @@ def _newton_rest(t, lo, hi, near, done, pc, q, sc, dc, yc, g2, budget):
 
 
 @_jit
-def _bilinear(op, V, data, ix, fx, wide, flags):
+def _bilinear(op, V, data, ix, fx, wide, flags, U):
     """The bilinear constraint x . w = omega y of each node's m edges and item (eq. 19,
     51-54; lwlc/sets/bilinear.py bilinear_projection): the row sums of eq. 53, the roots
     by the safeguarded Newton iteration of lwlc/runtime/fused.py (float64, the group's
     rows and items side by side in SIMD lanes, each stopping at its own step), the pole
     rows' coefficients, the update in place. IX: x rows[n m], w rows[n m], y rows[n]
     (SIDE 1: input rows, y fixed); FX: 1/g of y per node, omega, sqrt of x's and w's
-    metric (metric-scaled coordinates). wide [16, n K] and flags [3, n K]: scratch."""
+    metric (metric-scaled coordinates). wide [17, n K] and flags [3, n K]: scratch.
+    U [n, K]: each root's multiplier u at the last step, where the next step's Newton
+    iteration starts (NaN: the bracket's end); the steps of RRR move it little, and it
+    then stops after one or two Newton steps instead of three to five."""
     k0, k1, i0, n, m, f0, ydata = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
     f = V.dtype.type
     L = k1 - k0
@@ -565,6 +574,7 @@ def _bilinear(op, V, data, ix, fx, wide, flags):
         wide[12, :total],
     )
     cs, cd, pole_at = wide[13, :total], wide[14, :total], wide[15, :total]
+    prev = wide[16, :total]
     near, up, done = flags[0, :total], flags[1, :total], flags[2, :total]
     xr = i0
     wr = i0 + n * m
@@ -599,9 +609,13 @@ def _bilinear(op, V, data, ix, fx, wide, flags):
             ys = V[yrow, k0:k1]
             for k in range(L):
                 yr[k] = ys[k]
+        ur, pv = U[r, k0:k1], prev[r * L : (r + 1) * L]
         for k in range(L):
             gr[k] = ginv
-    _roots_start(p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done)
+            pv[k] = ur[k]
+    _roots_start(
+        p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done, prev
+    )
     for sweep in range(32):  # (32 steps at most, as bilinear_solve)
         running = _newton_lanes(total, t, lo, hi, near, done, pc, q, sc, dc, yc, g2)
         if running == 0:
@@ -614,28 +628,36 @@ def _bilinear(op, V, data, ix, fx, wide, flags):
     omf = f(omega)
     for r in range(n):
         ginv = f(fx[f0 + r])
-        for j in range(r * L, (r + 1) * L):
-            tj, nr, upward = t[j], near[j] != 0, up[j] != 0
+        a, z = r * L, (r + 1) * L  # (views from lane 0: see the rules above)
+        tr, lr, nr_, upr, yr = t[a:z], lo[a:z], near[a:z], up[a:z], yv[a:z]
+        csr, cdr, poler, pv = cs[a:z], cd[a:z], pole_at[a:z], prev[a:z]
+        for k in range(L):
+            tj, nr, upward = tr[k], nr_[k] != 0, upr[k] != 0
             u = one - tj if nr else tj  # (u, 1 - u, 1 + u to full relative precision)
             below = tj if nr else one - tj
             above = two - tj if nr else one + tj
             u = u if upward else -u
+            pv[k] = u
             one_minus = below if upward else above
             one_plus = above if upward else below
-            yv[j] = yv[j] - u * omf * ginv
-            cs[j] = half / one_minus
-            cd[j] = half / one_plus
-            pole_at[j] = 1.0 if (one_plus <= floor) | (one_minus <= floor) else 0.0
-            t[j], lo[j] = one_minus, one_plus
+            yr[k] = yr[k] - u * omf * ginv
+            csr[k] = half / one_minus
+            cdr[k] = half / one_plus
+            poler[k] = 1.0 if (one_plus <= floor) | (one_minus <= floor) else 0.0
+            tr[k], lr[k] = one_minus, one_plus
         if ydata != 1:
-            ynew, yr = V[ix[i0 + 2 * n * m + r], k0:k1], yv[r * L : (r + 1) * L]
+            ynew = V[ix[i0 + 2 * n * m + r], k0:k1]
             for k in range(L):
                 ynew[k] = yr[k]
+        ur = U[r, k0:k1]
+        for k in range(L):
+            ur[k] = pv[k]
     for r in range(n):
-        csr, cdr = cs[r * L : (r + 1) * L], cd[r * L : (r + 1) * L]
+        a, z = r * L, (r + 1) * L
+        csr, cdr, poler = cs[a:z], cd[a:z], pole_at[a:z]
         at_pole = False
-        for j in range(r * L, (r + 1) * L):
-            at_pole |= pole_at[j] != 0.0
+        for k in range(L):
+            at_pole |= poler[k] != 0.0
         if at_pole:
             _bilinear_pole_row(
                 V, ix, xr + r * m, wr + r * m, m, sx, sw, omega, r * L, k0, k1, wide
@@ -681,8 +703,12 @@ def _bilinear_pole_row(V, ix, xr, wr, m, sx, sw, omega, j0, k0, k1, wide):
 
 
 @_jit
-def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, vec):
-    """Ops first .. last - 1 of the program (one constraint set), in place on V."""
+def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, vec, U):
+    """Ops first .. last - 1 of the program (one constraint set), in place on V; U: the
+    bilinear ops' last multipliers, their rows in the order of the ops."""
+    at = 0
+    for o in range(first):
+        at += ops[o, N] if ops[o, CODE] == BILINEAR else 0
     for o in range(first, last):
         op = ops[o]
         code = op[CODE]
@@ -697,13 +723,15 @@ def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, ve
         elif code == MARGIN:
             _margin(op, V, labels, ix, fx)
         elif code == BILINEAR:
-            _bilinear(op, V, data, ix, fx, wide, flags)
+            _bilinear(op, V, data, ix, fx, wide, flags, U[at : at + op[N]])
+            at += op[N]
 
 
 @_jit
-def _workspace(S, ops, widest):
-    """The step's arrays: A, R (as S), the ops' scratch, RRR_err per lane and the lanes
-    that run (1) or are frozen (0)."""
+def _workspace(S, ops, widest, U):
+    """The step's arrays: A, R (as S), the ops' scratch, RRR_err per lane, the lanes
+    that run (1) or are frozen (0), U (the bilinear roots' last multipliers) and
+    whether A holds S (the last step's update wrote both)."""
     rows, K = S.shape
     lanes = K
     starts = 1
@@ -715,11 +743,13 @@ def _workspace(S, ops, widest):
         np.empty_like(S),
         np.empty_like(S),
         np.empty((6, K), S.dtype),
-        np.empty((16, lanes), S.dtype),
+        np.empty((17, lanes), S.dtype),
         np.empty((3, lanes), np.int8),
         np.empty((max(widest, 1) + 11, starts)),
         np.empty(K, S.dtype),
         np.ones(K, np.int8),
+        U,
+        np.zeros(1, np.int8),
     )
 
 
@@ -729,21 +759,26 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap):
     (S = P_B(P_A(S)); beta 0 keeps S, as lwlc/runtime/rrr.py); RRR_err's sum per lane
     (of P_B - P_A) into work's err. Unless `every` lane runs, lanes whose `live` flag is
     0 keep their values exactly."""
-    A, R, scratch, wide, flags, vec, err, live = work
+    A, R, scratch, wide, flags, vec, err, live, U, held = work
     rows, K = S.shape
     b = S.dtype.type(beta)
     two = S.dtype.type(2.0)
-    for e in range(rows):  # (a loop: numba's A[:] = S took 3x as long)
-        for k in range(K):
-            A[e, k] = S[e, k]
-    _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec)
+    if held[0] == 0:  # (a loop: numba's A[:] = S took 3x as long)
+        for e in range(rows):
+            for k in range(K):
+                A[e, k] = S[e, k]
+    _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec, U)
     for e in range(rows):  # the reflection 2 P_A(S) - S (alternating projections: P_A)
         for k in range(K):
             R[e, k] = A[e, k] if ap else two * A[e, k] - S[e, k]
-    _project(ops, n_a, ops.shape[0], R, data, labels, ix, fx, scratch, wide, flags, vec)
-    # S += beta (P_B - P_A); RRR_err's sum per lane, in a fixed order (the same bits
-    # from a fresh compile and from numba's cache), then over the lanes
+    _project(
+        ops, n_a, ops.shape[0], R, data, labels, ix, fx, scratch, wide, flags, vec, U
+    )
+    # S += beta (P_B - P_A), and A = S for the next step's P_A (one pass instead of a
+    # copy there); RRR_err's sum per lane, in a fixed order (the same bits from a fresh
+    # compile and from numba's cache), then over the lanes
     err[:] = 0.0
+    held[0] = 1
     if ap:
         keep = beta == 0.0
         for e in range(rows):
@@ -751,7 +786,9 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap):
             for k in range(K):
                 d = R[e, k] - A[e, k]
                 err[k] += g * (d * d)
-                S[e, k] = S[e, k] if keep or live[k] == 0 else R[e, k]
+                new = S[e, k] if keep or live[k] == 0 else R[e, k]
+                S[e, k] = new
+                A[e, k] = new
         return
     for e in range(rows):
         g = S.dtype.type(metric[e])
@@ -759,12 +796,16 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap):
             for k in range(K):
                 d = R[e, k] - A[e, k]
                 err[k] += g * (d * d)
-                S[e, k] = S[e, k] + b * d
+                new = S[e, k] + b * d
+                S[e, k] = new
+                A[e, k] = new
         else:
             for k in range(K):
                 d = R[e, k] - A[e, k]
                 err[k] += g * (d * d)
-                S[e, k] = S[e, k] + b * d if live[k] != 0 else S[e, k]
+                new = S[e, k] + b * d if live[k] != 0 else S[e, k]
+                S[e, k] = new
+                A[e, k] = new
 
 
 @_jit
@@ -778,6 +819,7 @@ def run(
     ix,
     fx,
     widest,
+    roots,
     iterations,
     tolerance,
     beta,
@@ -787,8 +829,9 @@ def run(
     """Iterate RRR (eq. 45; with `ap`, alternating projections) on the lane state S
     [rows, K] in place until RRR_err < tolerance or `iterations` steps. ops[:n_a]
     project onto set A, ops[n_a:] onto set B; widest: the longest vector a consensus
-    over items projects. Returns (steps, first error, last error)."""
-    work = _workspace(S, ops, widest)
+    over items projects; roots: the bilinear roots' multipliers from step to step
+    (no_roots: none yet). Returns (steps, first error, last error)."""
+    work = _workspace(S, ops, widest, roots)
     err = work[6]
     first = last = np.inf
     steps = 0
@@ -815,6 +858,7 @@ def run_starts(
     ix,
     fx,
     widest,
+    roots,
     starts,
     its,
     last,
@@ -828,9 +872,9 @@ def run_starts(
     """Up to `chunk` RRR steps of `starts` independent starts side by side in S's
     lanes, items major (starts_program). A start runs while its iterations (its) are
     below `cap` and its RRR_err (last) is at least `tolerance`, and is frozen exactly
-    once it stops; its and last are updated in place. Returns the steps taken (0: no
-    start was running)."""
-    work = _workspace(S, ops, widest)
+    once it stops; its, last and roots are updated in place. Returns the steps taken
+    (0: no start was running)."""
+    work = _workspace(S, ops, widest, roots)
     err, live = work[6], work[7]
     K = S.shape[1] // starts  # lane k R + r: item k of start r
     steps = 0
@@ -858,6 +902,12 @@ def run_starts(
 
 
 # --- between the solver's state (a dict of [K, size] arrays) and the lane layout ------
+
+
+def no_roots(ops: np.ndarray, lanes: int, dtype) -> np.ndarray:
+    """run's roots before a first step: a row of NaN per bilinear node and lane."""
+    n = int(sum(op[N] for op in ops if op[CODE] == BILINEAR))
+    return np.full((n, lanes), np.nan, dtype=dtype)
 
 
 def to_lanes(program: LaneProgram, state: dict, dtype) -> np.ndarray:
@@ -915,6 +965,7 @@ class Kernel:
             self.ix,
             self.fx,
             self.widest,
+            no_roots(self.ops, program.batch, self.dtype),
             0,
             0.0,
             1.0,
@@ -939,6 +990,7 @@ class Kernel:
             self.ix,
             self.fx,
             self.widest,
+            no_roots(self.ops, self.program.batch, self.dtype),
             int(iterations),
             float(tolerance),
             float(beta),
@@ -965,6 +1017,7 @@ class Starts:
         self.D, self.L = data_lanes(self.program, data)
         self.its = np.zeros(len(states), dtype=np.int64)
         self.last = np.full(len(states), np.inf)
+        self.roots = no_roots(self.kernel.ops, self.program.batch, dtype)
 
     def advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
         """Up to `chunk` steps of the starts still running; returns the steps taken."""
@@ -980,6 +1033,7 @@ class Starts:
                 k.ix,
                 k.fx,
                 k.widest,
+                self.roots,
                 len(self.its),
                 self.its,
                 self.last,
