@@ -278,13 +278,14 @@ def _consensus_items_starts(op, V, ix, fx, work):
     """_consensus_items for R = STARTS starts side by side, items major (lane k R + s
     is item k of start s: starts_program): each start's mean over its items, then its
     side constraint, the starts in SIMD; the same arithmetic, in the same order, as one
-    start's op. work [m + 11, R]: the means, per start the largest entry, the sum of
-    squares and the index of the largest, and 8 partial sums."""
+    start's op. work [m + 12, R]: the means, per start the largest entry, the sum of
+    squares and the index of the largest, 8 partial sums and the largest's value."""
     k0, k1, i0, n, m, f0, side = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
     R = op[STARTS]
     f = V.dtype.type
     count = f(k1 - k0)
     top, total, best = work[m], work[m + 1], work[m + 2]
+    bestv = work[m + 11]  # the largest entry's value; then the sphere's scale
     for r in range(n):
         for i in range(m):
             e = ix[i0 + r * m + i]
@@ -330,34 +331,40 @@ def _consensus_items_starts(op, V, ix, fx, work):
             for s in range(R):
                 _sparse_nonneg(work[:m, s], m, int(fx[f0]))
         elif side == SPHERE or side == NONNEG_SPHERE:
+            # _sphere per start, as selects over the starts (SIMD): the largest entry's
+            # value kept beside its index (no gather), the scale taken once per start
             nonneg = side == NONNEG_SPHERE
             radius = fx[f0]
             for s in range(R):
                 top[s] = 0.0
                 best[s] = 0.0
+                bestv[s] = work[0, s]
             for i in range(m):
+                row = work[i, :R]
                 for s in range(R):
-                    v = work[i, s]
-                    better = v > work[int(best[s]), s]
+                    v = row[s]
+                    better = v > bestv[s]
                     best[s] = i if better else best[s]
+                    bestv[s] = v if better else bestv[s]
                     a = _maximum(v, 0.0) if nonneg else abs(v)
                     top[s] = _maximum(top[s], a)
             for s in range(R):
                 total[s] = 0.0
             for i in range(m):
+                row = work[i, :R]
                 for s in range(R):
-                    v = _maximum(work[i, s], 0.0) if nonneg else work[i, s]
+                    v = _maximum(row[s], 0.0) if nonneg else row[s]
                     v = v / top[s] if top[s] > 0.0 else v
-                    work[i, s] = v
+                    row[s] = v
                     total[s] += v * v
+            for s in range(R):
+                bestv[s] = radius / math.sqrt(total[s]) if top[s] > 0.0 else 0.0
             for i in range(m):
+                row = work[i, :R]
                 for s in range(R):
-                    if top[s] > 0.0:
-                        work[i, s] = work[i, s] * (radius / math.sqrt(total[s]))
-                    elif nonneg:
-                        work[i, s] = radius if i == int(best[s]) else 0.0
-                    else:
-                        work[i, s] = radius if i == 0 else 0.0
+                    corner = best[s] if nonneg else 0.0
+                    away = radius if i == corner else 0.0
+                    row[s] = row[s] * bestv[s] if top[s] > 0.0 else away
         for i in range(m):
             e = ix[i0 + r * m + i]
             for k in range(k0, k1):
@@ -745,7 +752,7 @@ def _workspace(S, ops, widest, U):
         np.empty((6, K), S.dtype),
         np.empty((17, lanes), S.dtype),
         np.empty((3, lanes), np.int8),
-        np.empty((max(widest, 1) + 11, starts)),
+        np.empty((max(widest, 1) + 12, starts)),
         np.empty(K, S.dtype),
         np.ones(K, np.int8),
         U,
