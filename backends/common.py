@@ -656,6 +656,8 @@ class SolverWriter:
                  f"    \"labels\": {program.labels!r},  # row, first item, items",
                  f"    \"norm\": {num(program.norm)},  # RRR_err's divisor",
                  f"    \"method\": {program.method!r},  # RRR, or alternating projections",
+                 *([f"    \"lam\": {num(program.lam)},  # RRR with λ (eq. 47)"]
+                   if program.lam is not None else []),
                  "    # (set, op, items, nodes n, rows per node m, side, integer tables,",
                  "    # float tables): the tables as lwlc/runtime/lanes.py reads them",
                  "    \"ops\": ("]

@@ -97,6 +97,7 @@ class LaneProgram:
     norm: float  # RRR_err's divisor: K, or K |E| (the solver's `error = element`)
     starts: int = 1  # independent starts side by side in the lanes (starts_program)
     method: Literal["rrr", "ap"] = "rrr"  # RRR (eq. 45) or alternating projections
+    lam: float | None = None  # RRR with λ (eq. 47)
     n_rows: int = field(init=False)
 
     def __post_init__(self):
@@ -112,7 +113,8 @@ def program_from(table: dict, metric: dict, batch: int) -> LaneProgram:
                        tuple(floats))
                 for which, code, lanes, n, m, side, ints, floats in table["ops"])
     return LaneProgram(rows, weights, table["inputs"], table["labels"], ops, batch,
-                       float(table["norm"]), method=table.get("method", "rrr"))
+                       float(table["norm"]), method=table.get("method", "rrr"),
+                       lam=table.get("lam"))
 
 
 class LaneBuilder:
@@ -177,8 +179,6 @@ def lane_program(plan: Plan) -> LaneProgram:
     if model.batch is None:
         raise NoLaneRule("the model has no batch")
     solver = model.solver
-    if solver is not None and solver.lam is not None:
-        raise NoLaneRule("the lane kernel has no rule for RRR with λ (eq. 47)", solver.span)
     b = LaneBuilder(plan)
     for which in ("A", "B"):
         b.which = which
@@ -192,8 +192,9 @@ def lane_program(plan: Plan) -> LaneProgram:
     K = model.batch.size
     norm = K * max(1, plan.n_edges) if solver is not None and solver.error == "element" else K
     method = "ap" if solver is not None and solver.method == "ap" else "rrr"
+    lam = solver.lam if solver is not None and method == "rrr" else None
     return LaneProgram(b.rows, metric, b.inputs, b.labels, tuple(b.ops), K, float(norm),
-                       method=method)
+                       method=method, lam=lam)
 
 
 def starts_program(program: LaneProgram, starts: int) -> LaneProgram:

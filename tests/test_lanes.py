@@ -6,6 +6,7 @@ where it has no rule, and the JAX solver's solve_batch with and without it."""
 from __future__ import annotations
 
 import math
+import platform
 import sys
 from pathlib import Path
 
@@ -106,14 +107,19 @@ def test_lane_steps_equal_rrr_step_on_parts_sides_and_metrics(tmp_path):
 
 
 @pytest.mark.parametrize("solve", ["solve ap(iterations = 9)", "solve dr()",
-                                   "solve rrr(beta = 0.7, error = \"element\")"])
+                                   "solve rrr(beta = 0.7, error = \"element\")",
+                                   "solve rrr(beta = 0.6, lam = 0.4)",
+                                   "solve dr(lam = 1.7)"])
 def test_lane_steps_equal_rrr_step_for_every_method_it_runs(tmp_path, solve):
-    """Alternating projections (P_B(P_A(x))), Douglas-Rachford and RRR_err per element
-    as the emitted step computes them."""
+    """Alternating projections (P_B(P_A(x))), Douglas-Rachford, RRR with λ (eq. 47) and
+    RRR_err per element as the emitted step computes them."""
     path = tmp_path / "m.lwl"
     path.write_text(PARTS + solve + "\n")
     c = compile_model(path, None, "numpy")
-    assert lane_program(c.plan).method == ("ap" if "ap(" in solve else "rrr")
+    program = lane_program(c.plan)
+    assert program.method == ("ap" if "ap(" in solve else "rrr")
+    assert program.lam == (float(solve.split("lam = ")[1].rstrip(")")) if "lam" in solve
+                           else None)
     solver = load_solver(c.source)
     beta = 1.0 if "dr(" in solve else c.model.solver.beta
     data = random_data(c.model, 2)
@@ -329,6 +335,23 @@ def test_consensus_items_op_is_mean_then_side(seed, side, m):
     np.testing.assert_array_equal(V[:, 0], before[:, 0])  # lane 0 is not in its items
 
 
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="the flush is x86's (MXCSR)")
+def test_the_kernel_flushes_subnormals_and_leaves_the_thread_as_it_was():
+    """As XLA's CPU code, the kernel runs with subnormals flushed to zero (a float32 run
+    slowed 1.8x as its state decayed through them), and the thread's NumPy keeps IEEE
+    subnormals after it returns."""
+    tiny = np.float32(1e-39)  # a float32 subnormal
+    op = LaneOp("A", Op.CONSENSUS_ITEMS, (0, 4), 1, 1, Side.NONE, (np.zeros((1, 1), np.int64),),
+                (), "")
+    program = LaneProgram({"v": (0, 1)}, (np.ones(1),), {}, {}, (op,), 4, 4.0)
+    state = {"v": np.full((4, 1), tiny, dtype=np.float32)}
+    got, steps, _, _ = lanes.solve(program, state, {}, 1, 0.0, 0.5, np.float32)
+    assert steps == 1 and np.all(got["v"] == 0.0)  # read as 0 (DAZ), not kept
+    assert np.float32(1e-38) / np.float32(100) != 0.0
+    assert float(np.multiply(state["v"], np.float32(0.5))[0, 0]) > 0.0
+
+
 # --- the JAX solver's solve_batch ----------------------------------------------------------
 
 
@@ -353,6 +376,30 @@ def test_solve_batch_by_the_lane_kernel_stops_where_xla_stops(monkeypatch):
     for k in s0:
         np.testing.assert_allclose(np.asarray(s1[k]), np.asarray(s0[k]), rtol=1e-10,
                                    atol=1e-12)
+
+
+def test_solve_batch_by_the_lane_kernel_runs_rrr_with_lambda(tmp_path, monkeypatch):
+    """RRR with λ (eq. 47) in the lane kernel from the emitted module's table: the steps of
+    XLA's loop."""
+    pytest.importorskip("jax")
+    path = tmp_path / "m.lwl"
+    path.write_text(PARTS + "solve rrr(beta = 0.6, lam = 0.4)\n")
+    c = compile_model(path, None, "jax")
+    solver = load_solver(c.source)
+    assert solver.LANE_PROGRAM["lam"] == 0.4
+    data = random_data(c.model, 4)
+    state = {k: np.asarray(v) for k, v in
+             solver.init(solver.initial_params(np.random.default_rng(4)), data).items()}
+    out = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("LWLC_LANES", flag)
+        assert solver.lane_kernel() is (flag == "1")
+        out[flag] = solver.solve_batch(dict(state), data, iterations=12, tolerance=0.0)
+    (s0, n0, f0, l0), (s1, n1, f1, l1) = out["0"], out["1"]
+    assert n0 == n1 == 12 and (f0, l0) == pytest.approx((f1, l1), rel=1e-10)
+    for k in s0:
+        np.testing.assert_allclose(np.asarray(s1[k]), np.asarray(s0[k]), rtol=1e-9,
+                                   atol=1e-11)
 
 
 @pytest.mark.parametrize("switch, loop", [("1", "lanes"), ("0", "xla")])
