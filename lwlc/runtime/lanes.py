@@ -845,8 +845,7 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap, lam)
             for k in range(K):
                 A[e, k] = S[e, k]
     _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec, U)
-    low = A  # what the update subtracts from set B's projection
-    if lam == lam and not ap:
+    if lam == lam and not ap:  # (A then takes P_A((1 - λ) P_B(S) + λ S))
         up, down, lf = f(1.0 + lam), f(1.0 - lam), f(lam)
         for e in range(rows):
             for k in range(K):
@@ -858,9 +857,8 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap, lam)
         _project(ops, n_a, n, R, data, labels, ix, fx, scratch, wide, flags, vec, U)
         for e in range(rows):
             for k in range(K):
-                T[e, k] = down * T[e, k] + lf * S[e, k]
-        _project(ops, 0, n_a, T, data, labels, ix, fx, scratch, wide, flags, vec, U)
-        low = T
+                A[e, k] = down * T[e, k] + lf * S[e, k]
+        _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec, U)
     else:
         # the reflection 2 P_A(S) - S (alternating projections: P_A)
         for e in range(rows):
@@ -887,14 +885,14 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap, lam)
         g = S.dtype.type(metric[e])
         if every:
             for k in range(K):
-                d = R[e, k] - low[e, k]
+                d = R[e, k] - A[e, k]
                 err[k] += g * (d * d)
                 new = S[e, k] + b * d
                 S[e, k] = new
                 A[e, k] = new
         else:
             for k in range(K):
-                d = R[e, k] - low[e, k]
+                d = R[e, k] - A[e, k]
                 err[k] += g * (d * d)
                 new = S[e, k] + b * d if live[k] != 0 else S[e, k]
                 S[e, k] = new
