@@ -193,7 +193,8 @@ def _run_op(op: LaneOp, V: np.ndarray, data=None, labels=None, roots=None):
     data = np.zeros((1, K)) if data is None else data
     labels = np.zeros((1, K), np.int64) if labels is None else labels
     roots = lanes.no_roots(ops, K, V.dtype) if roots is None else roots
-    _, _, scratch, wide, flags, vec, *_ = lanes._workspace(V, ops, widest, roots)
+    _, _, _, scratch, wide, flags, vec, *_ = lanes._workspace(V, ops, widest, roots,
+                                                             np.nan)
     lanes._project(ops, 0, 1, V, data, labels, ix, fx, scratch, wide, flags, vec, roots)
 
 
