@@ -29,8 +29,17 @@ class Op(IntEnum):
     CONSENSUS_EDGES = 1  # a node's replicas over its edges, per item (Lemma 4.1)
     CONSENSUS_ITEMS = 2  # an element's replicas over the batch items (Sect. 5.4)
     ACTIVATION = 3  # (y - b, mean of x) onto an affine piece set (eq. 26c)
-    MARGIN = 4  # class nodes' z = y - b onto the margin, mode plain (eq. 26d-e)
+    MARGIN = 4  # class nodes' z = y - b onto the margin (eq. 26d-e; modes 32, 33)
     BILINEAR = 5  # x . w = omega y per node and item (eq. 19, 51-54)
+
+
+class MarginMode(IntEnum):
+    """A margin op's mode (its fourth integer table: mode, count, allowed label)."""
+
+    PLAIN = 0  # every item as labelled (eq. 26d-e)
+    EXEMPT = 1  # the `count` items that would move the most stay (eq. 32)
+    RELABEL = 2  # up to `count` items go to their nearest label (eq. 33)
+    ALLOW = 3  # up to `count` items go to the allowed label (Sect. 6.2)
 
 
 class Side(IntEnum):
@@ -203,7 +212,8 @@ def starts_program(program: LaneProgram, starts: int) -> LaneProgram:
     items k0:k1 runs over lanes k0 R .. k1 R - 1 (each lane is on its own), a consensus over
     items over each start's items k0:k1, the starts side by side in SIMD."""
     ops = tuple(replace(op, starts=starts) if op.code == Op.CONSENSUS_ITEMS
-                else replace(op, lanes=(op.lanes[0] * starts, op.lanes[1] * starts))
+                else replace(op, lanes=(op.lanes[0] * starts, op.lanes[1] * starts),
+                             starts=starts if op.code == Op.MARGIN else 1)
                 for op in program.ops)
     return replace(program, ops=ops, batch=program.batch * starts, starts=starts)
 

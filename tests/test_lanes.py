@@ -16,7 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lwlc.compiler import compile_model, emit, load_solver
-from lwlc.laneplan import LaneOp, LaneProgram, NoLaneRule, Op, Side, lane_program, pack
+from lwlc.laneplan import (
+    LaneOp,
+    LaneProgram,
+    MarginMode,
+    NoLaneRule,
+    Op,
+    Side,
+    lane_program,
+    pack,
+)
 from lwlc.lower import lower
 from lwlc.runtime import lanes
 from lwlc.sets.activation import activation_fixed_projection, activation_projection
@@ -52,11 +61,13 @@ def _steps_agree(plan, source, seed=0, steps=3, beta=0.8):
 
 
 MODELS = ["majority.lwl", "majority3.lwl", "majority4.lwl", "pjax_mlp.lwl",
-          "mnist_autoencoder.lwl", "binary_autoencoder.lwl", "nmf_ledm.lwl"]
+          "mnist_autoencoder.lwl", "binary_autoencoder.lwl", "nmf_ledm.lwl",
+          "mnist_exempt.lwl", "relabel.lwl", "fpa_classifier.lwl"]
 
 
 @pytest.mark.parametrize("name", MODELS + ["../tests/models/scalar_sparse.lwl",
-                                           "../tests/models/mixed_operands.lwl"])
+                                           "../tests/models/mixed_operands.lwl",
+                                           "../tests/models/weighted_classes.lwl"])
 def test_lane_steps_equal_rrr_step_on_shipped_models(name):
     from lwlc.elaborate import load_model
 
@@ -133,6 +144,33 @@ def test_lane_steps_equal_rrr_step_for_every_method_it_runs(tmp_path, solve):
         state = want
 
 
+@pytest.mark.parametrize("name", ["mnist_exempt.lwl", "relabel.lwl", "fpa_classifier.lwl"])
+def test_starts_side_by_side_rank_the_items_of_each_start_alone(name):
+    """The margin modes that rank items, for starts side by side (starts_program): each
+    start ranks its own items, so each start's steps are bit for bit those it takes
+    alone."""
+    from lwlc.elaborate import load_model
+
+    path = ROOT / "models" / name
+    overrides = {k: v for k, v in SMALL.items() if k in load_model(path).params}
+    c = compile_model(path, overrides, "numpy")
+    program = lane_program(c.plan)
+    assert any(op.code == Op.MARGIN and op.ints[3][0] != MarginMode.PLAIN
+               for op in program.ops)
+    solver = load_solver(c.source)
+    data = random_data(c.model, 5)
+    states = [solver.init(solver.initial_params(np.random.default_rng(s)), data)
+              for s in range(3)]
+    starts = lanes.Starts(program, [dict(one) for one in states], data, np.float64)
+    while starts.advance(7, 0.0, 0.8, 3):  # in chunks: the roots carried between them
+        pass
+    for r, one in enumerate(states):
+        alone, steps, _, _ = lanes.solve(program, dict(one), data, 7, 0.0, 0.8)
+        assert steps == starts.its[r] == 7
+        for k in alone:
+            np.testing.assert_array_equal(starts.state(r)[k], alone[k], err_msg=k)
+
+
 @pytest.mark.parametrize("seed", range(0, 120, 3))
 def test_lane_steps_equal_rrr_step_on_generated_models(seed):
     text, _ = draw_model(seed)
@@ -147,19 +185,20 @@ def test_lane_steps_equal_rrr_step_on_generated_models(seed):
 
 
 def test_reasons_name_the_family_and_its_line(tmp_path):
-    text = PARTS.replace("in margin(c[k], margin)", "in margin(c[k], margin) exempt 1")
-    path = tmp_path / "exempt.lwl"
+    text = PARTS.replace("set gap { x = 0 for z <= 0; x = 2 * z - 1 for z in [1, 2]; x = 3 "
+                         "for z >= 2.5 }", "set gap { x = tanh(z) for all }")
+    path = tmp_path / "curve.lwl"
     path.write_text(text)
     c = compile_model(path, None, "numpy")
     with pytest.raises(NoLaneRule) as caught:
         lane_program(c.plan)
-    assert str(caught.value) == (f"{path}:16: the lane kernel has no rule for margin mode "
-                                 "exempt")
+    assert str(caught.value) == (f"{path}:15: the lane kernel has no rule for the curve "
+                                 "pieces of set gap")
     jax_source = compile_model(path, None, "jax").source
     comment = jax_source.split("LANE_PROGRAM = None")[0].rsplit("# lanes.py)", 1)[1]
     assert " ".join(comment.replace("#", " ").split()) == (
-        ": one op per family group, set A's, then set B's. no lane kernel: exempt.lwl:16: "
-        "the lane kernel has no rule for margin mode exempt")
+        ": one op per family group, set A's, then set B's. no lane kernel: curve.lwl:15: "
+        "the lane kernel has no rule for the curve pieces of set gap")
 
 
 # --- each op against the set library's rule -----------------------------------------------
@@ -283,24 +322,41 @@ def test_bilinear_op_is_bilinear_projection_from_any_last_multiplier(seed, m, y_
         np.testing.assert_allclose(V[2 * n * m:].T, yn, rtol=1e-10, atol=1e-10 * scale)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(2, 5), FLOATS.filter(lambda v: v >= 0))
-def test_margin_op_is_class_projection(seed, C, margin):
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 5), FLOATS.filter(lambda v: v >= 0),
+       st.sampled_from(list(MarginMode)), st.integers(0, 4), st.booleans())
+def test_margin_op_is_class_projection(seed, C, margin, mode, count, with_b):
+    """The margin op in every mode, with and without b: class_projection in the metric of
+    z (the ranking modes' distances weighted gy gb / (gy + gb), or gy), y and b moved with
+    z; equal z on some items (ties ranked by the lower item)."""
     rng = np.random.default_rng(seed)
     K = 9
     V = rng.uniform(-2, 2, size=(2 * C, K))
+    if seed % 4 == 0:
+        V[:, 3] = V[:, 5]  # two items alike: a tie in the ranking
     labels = rng.integers(0, C, size=(1, K))
     gy, gb = rng.uniform(0.5, 2, C), rng.uniform(0.5, 2, C)
+    allow = int(rng.integers(0, C))
+    brows = np.arange(C, 2 * C) if with_b else np.full(C, -1)
     op = LaneOp("A", Op.MARGIN, (0, K), C, 1, Side.NONE,
-                (np.arange(C), np.arange(C, 2 * C), np.zeros(1, np.int64)),
-                (np.asarray(margin), gy, gb), "")
+                (np.arange(C), brows, np.zeros(1, np.int64),
+                 np.asarray([int(mode), count, allow])),
+                (np.asarray(margin), gy, gb if with_b else np.zeros(C)), "")
     before = V.copy()
     _run_op(op, V, labels=labels)
-    y, b = before[:C].T, before[C:].T
-    znew = class_projection(np, y - b, labels[0], margin, "plain", 0, 0)
+    y = before[:C].T
+    b = before[C:].T if with_b else np.zeros_like(y)
+    weight = gy * gb / (gy + gb) if with_b else gy
+    znew = class_projection(np, y - b, labels[0], margin, mode.name.lower(), count, allow,
+                            weight)
     dz = znew - (y - b)
-    np.testing.assert_allclose(V[:C].T, y + dz * gb / (gy + gb), rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(V[C:].T, b - dz * gy / (gy + gb), rtol=1e-13, atol=1e-13)
+    if with_b:
+        np.testing.assert_allclose(V[:C].T, y + dz * gb / (gy + gb), rtol=1e-13,
+                                   atol=1e-13)
+        np.testing.assert_allclose(V[C:].T, b - dz * gy / (gy + gb), rtol=1e-13,
+                                   atol=1e-13)
+    else:
+        np.testing.assert_allclose(V[:C].T, znew, rtol=1e-13, atol=1e-13)
 
 
 @settings(max_examples=40, deadline=None)

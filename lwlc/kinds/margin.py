@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from lwlc import ir
-from lwlc.laneplan import LaneBuilder, Op
+from lwlc.laneplan import LaneBuilder, MarginMode, Op
 from lwlc.lower import Learned, LoweredFamily, Source, Target, Which
 
 KIND = "class"
@@ -98,17 +98,17 @@ def emit(w, lf: LoweredFamily) -> list[str]:
 
 
 def lane_ops(b: LaneBuilder, lf: LoweredFamily) -> None:
-    """One op: each item's z = y - b on the class nodes onto the margin (mode plain; the
-    modes that rank items have no lane rule), y and b moved with z."""
+    """One op: each item's z = y - b on the class nodes onto the margin, in the family's
+    mode (the ranking modes rank the items of each start), y and b moved with z."""
     fam: ir.ClassFamily = lf.family
-    if fam.mode != "plain":
-        raise b.unsupported(f"the lane kernel has no rule for margin mode {fam.mode}")
     ypos = lf.class_positions[fam.y]
     n = len(ypos)
     brows = b.var_rows(fam.b, lf.class_positions[fam.b]) if fam.b else np.full(n, -1)
     gb = b.metric(fam.b, lf.class_positions[fam.b]) if fam.b else np.zeros(n)
+    mode = MarginMode[fam.mode.upper()]
     b.add(Op.MARGIN, fam.part, n, 1,
-          [b.var_rows(fam.y, ypos), brows, [b.labels[fam.label][0]]],
+          [b.var_rows(fam.y, ypos), brows, [b.labels[fam.label][0]],
+           [int(mode), fam.count, fam.allow_label]],
           [fam.margin, b.metric(fam.y, ypos), gb])
 
 

@@ -43,6 +43,7 @@ from lwlc.laneplan import (
     STARTS,
     LaneProgram,
     M,
+    MarginMode,
     N,
     Op,
     Side,
@@ -62,6 +63,8 @@ NONE, FIXED_DATA, FIXED_CONST = (
 )
 NONNEG, BOX, SPHERE = int(Side.NONNEG), int(Side.BOX), int(Side.SPHERE)
 NONNEG_SPHERE, SPARSE_NONNEG = int(Side.NONNEG_SPHERE), int(Side.SPARSE_NONNEG)
+PLAIN, EXEMPT = int(MarginMode.PLAIN), int(MarginMode.EXEMPT)
+RELABEL, ALLOW = int(MarginMode.RELABEL), int(MarginMode.ALLOW)
 
 _EPS16 = 16.0  # _nearer's margin in ulps (lwlc/sets/_common.py)
 
@@ -555,6 +558,116 @@ def _margin(op, V, labels, ix, fx):
 
 
 @_jit
+def _descending_ranks(key, R, ranks):
+    """ranks[j]: the rank of key[j] among the lanes of its start (j mod R), largest
+    first, ties by lower lane, NaN last (lwlc/sets/_common.py _descending_ranks)."""
+    L = key.shape[0]
+    for s in range(R):
+        idx = np.arange(s, L, R)
+        neg = np.empty(idx.shape[0])
+        for i in range(idx.shape[0]):
+            v = -key[idx[i]]
+            neg[i] = np.inf if v != v else v
+        order = np.argsort(neg, kind="mergesort")
+        for i in range(order.shape[0]):
+            ranks[idx[order[i]]] = i
+
+
+@_jit
+def _margin_ranked(op, V, labels, ix, fx):
+    """The class constraint in a mode that ranks the items (lwlc/sets/margin.py): exempt
+    (eq. 32: the `count` items that would move the most stay), relabel (eq. 33: the
+    `count` items of largest excess d(own) - min d go to their nearest label) or allow
+    (Sect. 6.2: up to `count` items the allowed label is nearer by the most go to it),
+    by the distances in the metric of z (class_distances, class_own_distance; float64),
+    ranked among the items of each start; then as _margin. IX as _margin's, then the
+    mode, count and allowed label."""
+    k0, k1, i0, n, f0 = op[K0], op[K1], op[I0], op[N], op[F0]
+    R = op[STARTS]
+    mode, count, allow = ix[i0 + 2 * n + 1], ix[i0 + 2 * n + 2], ix[i0 + 2 * n + 3]
+    f = V.dtype.type
+    margin = fx[f0]
+    lab = labels[ix[i0 + 2 * n], k0:k1]
+    L = k1 - k0
+    weight = np.empty(n)
+    for c in range(n):
+        gy, gb = fx[f0 + 1 + c], fx[f0 + 1 + n + c]
+        weight[c] = gy * gb / (gy + gb) if ix[i0 + n + c] >= 0 else gy
+    z = np.empty(n)
+    dist = np.empty(n)
+    key = np.empty(L)
+    target = np.empty(L, np.int64)
+    cand = np.empty(L, np.bool_)
+    active = np.empty(L, np.bool_)
+    for k in range(L):
+        own = lab[k]
+        for c in range(n):
+            yr, br = ix[i0 + c], ix[i0 + n + c]
+            zc = V[yr, k0 + k] - V[br, k0 + k] if br >= 0 else V[yr, k0 + k]
+            z[c] = float(zc)
+        if mode == EXEMPT:
+            d = 0.0
+            for c in range(n):
+                short = max(margin - z[c], 0.0)
+                over = max(z[c], 0.0)
+                d += weight[c] * (short * short if c == own else over * over)
+            key[k] = d
+            target[k] = own
+            cand[k] = False
+            active[k] = True
+            continue
+        total = 0.0
+        for c in range(n):
+            over = max(z[c], 0.0)
+            total += weight[c] * (over * over)
+        best = 0
+        for c in range(n):
+            over = max(z[c], 0.0)
+            short = max(margin - z[c], 0.0)
+            dist[c] = max(total - weight[c] * (over * over), 0.0) + weight[c] * (
+                short * short
+            )
+            best = c if dist[c] < dist[best] else best
+        mine = dist[own]
+        if mode == RELABEL:
+            gain = mine - dist[best]
+            target[k] = best
+        else:
+            gain = mine - dist[allow]
+            target[k] = allow
+        cand[k] = gain > 0.0 and (mode == RELABEL or own != allow)
+        key[k] = gain if cand[k] else -np.inf
+        active[k] = mine >= 0.0
+    ranks = np.empty(L, np.int64)
+    _descending_ranks(key, R, ranks)
+    for k in range(L):
+        own = lab[k]
+        if mode == EXEMPT:
+            on = ranks[k] >= count
+        else:
+            on = active[k]
+            own = target[k] if cand[k] and ranks[k] < count else own
+        for c in range(n):
+            yr, br = ix[i0 + c], ix[i0 + n + c]
+            y = V[yr, k0 + k]
+            b = V[br, k0 + k] if br >= 0 else f(0.0)
+            zc = y - b if br >= 0 else y
+            if not on:
+                znew = zc
+            elif c == own:
+                znew = _maximum(zc, f(margin))
+            else:
+                znew = _minimum(zc, f(0.0))
+            if br >= 0:
+                gy, gb = f(fx[f0 + 1 + c]), f(fx[f0 + 1 + n + c])
+                tot = gy + gb
+                V[yr, k0 + k] = y + (znew - zc) * (gb / tot)
+                V[br, k0 + k] = b - (znew - zc) * (gy / tot)
+            else:
+                V[yr, k0 + k] = znew
+
+
+@_jit
 def _roots_start(
     p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done, prev
 ):
@@ -793,6 +906,8 @@ def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, ve
             _consensus_items(op, V, ix, fx, vec[:, 0])
         elif code == ACTIVATION:
             _activation(op, V, data, ix, fx, scratch)
+        elif code == MARGIN and ix[op[I0] + 2 * op[N] + 1] != PLAIN:
+            _margin_ranked(op, V, labels, ix, fx)
         elif code == MARGIN:
             _margin(op, V, labels, ix, fx)
         elif code == BILINEAR:
