@@ -184,6 +184,29 @@ def test_lane_steps_equal_rrr_step_on_generated_models(seed):
     _steps_agree(plan, emit(plan, "numpy"), seed=seed)
 
 
+def test_a_run_in_chunks_is_the_run_in_one_call_bit_for_bit():
+    """Kernel.solve going on from where its last call ended (a one-batch run in chunks)
+    goes on with the roots' multipliers too; from another state it starts them afresh,
+    as a new kernel does."""
+    c = compile_model(ROOT / "models" / "majority.lwl", {"batch": 16}, "numpy")
+    solver = load_solver(c.source)
+    data = random_data(c.model, 6)
+    state = solver.init(solver.initial_params(np.random.default_rng(6)), data)
+    program = lane_program(c.plan)
+    whole = lanes.Kernel(program, np.float64).solve(dict(state), data, 9, 0.0, 0.8)
+    kernel = lanes.Kernel(program, np.float64)
+    part, *_ = kernel.solve(dict(state), data, 4, 0.0, 0.8)
+    rest = kernel.solve(part, data, 5, 0.0, 0.8)
+    for k in whole[0]:
+        np.testing.assert_array_equal(rest[0][k], whole[0][k], err_msg=k)
+    assert rest[3] == whole[3]
+    other = {k: v + 1e-3 for k, v in state.items()}
+    again = kernel.solve(dict(other), data, 3, 0.0, 0.8)
+    fresh = lanes.Kernel(program, np.float64).solve(dict(other), data, 3, 0.0, 0.8)
+    for k in fresh[0]:
+        np.testing.assert_array_equal(again[0][k], fresh[0][k], err_msg=k)
+
+
 def test_reasons_name_the_family_and_its_line(tmp_path):
     text = PARTS.replace("set gap { x = 0 for z <= 0; x = 2 * z - 1 for z in [1, 2]; x = 3 "
                          "for z >= 2.5 }", "set gap { x = tanh(z) for all }")

@@ -1166,6 +1166,7 @@ class Kernel:
         self.metric = np.concatenate(program.metric) if program.metric else np.zeros(0)
         self.ap = program.method == "ap"
         self.lam = np.nan if program.lam is None else float(program.lam)
+        self._last = None  # (S, D, L, roots) where the last solve ended
         # the first call compiles (or loads from numba's cache) the kernel for the dtype
         empty = np.zeros((1, 1))
         run(
@@ -1191,9 +1192,12 @@ class Kernel:
         self, state: dict, data: dict, iterations: int, tolerance: float, beta: float
     ) -> tuple[dict, int, float, float]:
         """Iterate RRR on one batch. Returns (state as NumPy arrays, steps, first error,
-        last error), as the emitted solve_batch does."""
+        last error), as the emitted solve_batch does. A call that goes on from the state
+        and data the last call ended with (a one-batch run in chunks) goes on with its
+        roots too, so the chunks are bit for bit the run in one call."""
         S = to_lanes(self.program, state, self.dtype)
         D, L = data_lanes(self.program, data)
+        roots = self._roots_from(S, D, L)
         steps, first, last = run(
             S,
             D,
@@ -1204,7 +1208,7 @@ class Kernel:
             self.ix,
             self.fx,
             self.widest,
-            no_roots(self.ops, self.program.batch, self.dtype),
+            roots,
             int(iterations),
             float(tolerance),
             float(beta),
@@ -1212,7 +1216,21 @@ class Kernel:
             self.ap,
             self.lam,
         )
+        self._last = (S.copy(), D, L, roots)
         return from_lanes(self.program, S), int(steps), float(first), float(last)
+
+    def _roots_from(self, S, D, L) -> np.ndarray:
+        """The roots the last call ended with where S, D and L are where it ended, else
+        none."""
+        last = self._last
+        if (
+            last is not None
+            and np.array_equal(S, last[0])
+            and np.array_equal(D, last[1], equal_nan=True)
+            and np.array_equal(L, last[2])
+        ):
+            return last[3]
+        return no_roots(self.ops, self.program.batch, self.dtype)
 
 
 class Starts:
