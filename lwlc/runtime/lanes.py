@@ -522,7 +522,8 @@ def _margin(op, V, labels, ix, fx):
     """The class constraint in mode plain (eq. 26d-e; lwlc/sets/margin.py): z = y - b of
     the own class up to at least the margin, the others down to at most 0, every item
     whose z is not NaN; y and b moved with z (eq. 27-28). IX: y rows[C], b rows[C]
-    (-1: none), the label row; FX: margin, gy[C], gb[C]."""
+    (-1: none), the label row, then the mode (MarginMode), count and allowed label; FX:
+    margin, gy[C], gb[C]."""
     k0, k1, i0, n, f0 = op[K0], op[K1], op[I0], op[N], op[F0]
     f = V.dtype.type
     margin = f(fx[f0])
@@ -537,24 +538,34 @@ def _margin(op, V, labels, ix, fx):
             over = _maximum(z, f(0.0))
             dist += f(0.5) * (short * short if c == own else over * over)
         active = dist >= 0.0  # False where z is NaN
-        for c in range(n):
-            yr, br = ix[i0 + c], ix[i0 + n + c]
-            y = V[yr, k0 + k]
-            b = V[br, k0 + k] if br >= 0 else f(0.0)
-            z = y - b if br >= 0 else y
-            if not active:
-                znew = z
-            elif c == own:
-                znew = _maximum(z, margin)
-            else:
-                znew = _minimum(z, f(0.0))
-            if br >= 0:
-                gy, gb = f(fx[f0 + 1 + c]), f(fx[f0 + 1 + n + c])
-                total = gy + gb
-                V[yr, k0 + k] = y + (znew - z) * (gb / total)
-                V[br, k0 + k] = b - (znew - z) * (gy / total)
-            else:
-                V[yr, k0 + k] = znew
+        _margin_move(V, ix, fx, i0, n, f0, k0 + k, own, active)
+
+
+@_inline
+def _margin_move(V, ix, fx, i0, n, f0, col, own, on):
+    """One item's (lane col's) move onto the margin as class `own` (if `on`): z = y - b
+    of class own up to at least the margin, the others down to at most 0, y and b moved
+    with z in their metric (eq. 27-28)."""
+    f = V.dtype.type
+    margin = f(fx[f0])
+    for c in range(n):
+        yr, br = ix[i0 + c], ix[i0 + n + c]
+        y = V[yr, col]
+        b = V[br, col] if br >= 0 else f(0.0)
+        z = y - b if br >= 0 else y
+        if not on:
+            znew = z
+        elif c == own:
+            znew = _maximum(z, margin)
+        else:
+            znew = _minimum(z, f(0.0))
+        if br >= 0:
+            gy, gb = f(fx[f0 + 1 + c]), f(fx[f0 + 1 + n + c])
+            total = gy + gb
+            V[yr, col] = y + (znew - z) * (gb / total)
+            V[br, col] = b - (znew - z) * (gy / total)
+        else:
+            V[yr, col] = znew
 
 
 @_jit
@@ -585,7 +596,6 @@ def _margin_ranked(op, V, labels, ix, fx):
     k0, k1, i0, n, f0 = op[K0], op[K1], op[I0], op[N], op[F0]
     R = op[STARTS]
     mode, count, allow = ix[i0 + 2 * n + 1], ix[i0 + 2 * n + 2], ix[i0 + 2 * n + 3]
-    f = V.dtype.type
     margin = fx[f0]
     lab = labels[ix[i0 + 2 * n], k0:k1]
     L = k1 - k0
@@ -647,24 +657,7 @@ def _margin_ranked(op, V, labels, ix, fx):
         else:
             on = active[k]
             own = target[k] if cand[k] and ranks[k] < count else own
-        for c in range(n):
-            yr, br = ix[i0 + c], ix[i0 + n + c]
-            y = V[yr, k0 + k]
-            b = V[br, k0 + k] if br >= 0 else f(0.0)
-            zc = y - b if br >= 0 else y
-            if not on:
-                znew = zc
-            elif c == own:
-                znew = _maximum(zc, f(margin))
-            else:
-                znew = _minimum(zc, f(0.0))
-            if br >= 0:
-                gy, gb = f(fx[f0 + 1 + c]), f(fx[f0 + 1 + n + c])
-                tot = gy + gb
-                V[yr, k0 + k] = y + (znew - zc) * (gb / tot)
-                V[br, k0 + k] = b - (znew - zc) * (gy / tot)
-            else:
-                V[yr, k0 + k] = znew
+        _margin_move(V, ix, fx, i0, n, f0, k0 + k, own, on)
 
 
 @_jit
