@@ -351,12 +351,14 @@ def test_bilinear_op_is_bilinear_projection_from_any_last_multiplier(seed, m, y_
 def test_margin_op_is_class_projection(seed, C, margin, mode, count, with_b):
     """The margin op in every mode, with and without b: class_projection in the metric of
     z (the ranking modes' distances weighted gy gb / (gy + gb), or gy), y and b moved with
-    z; equal z on some items (ties ranked by the lower item)."""
+    z; equal z on some items (ties ranked by the lower item), a NaN on one."""
     rng = np.random.default_rng(seed)
     K = 9
     V = rng.uniform(-2, 2, size=(2 * C, K))
     if seed % 4 == 0:
         V[:, 3] = V[:, 5]  # two items alike: a tie in the ranking
+    if seed % 6 == 1:
+        V[0, 2] = np.nan  # an item gone NaN: ranked last, left as it is
     labels = rng.integers(0, C, size=(1, K))
     gy, gb = rng.uniform(0.5, 2, C), rng.uniform(0.5, 2, C)
     allow = int(rng.integers(0, C))

@@ -618,8 +618,8 @@ def _margin_ranked(op, V, labels, ix, fx):
         if mode == EXEMPT:
             d = 0.0
             for c in range(n):
-                short = max(margin - z[c], 0.0)
-                over = max(z[c], 0.0)
+                short = _maximum(margin - z[c], 0.0)
+                over = _maximum(z[c], 0.0)
                 d += weight[c] * (short * short if c == own else over * over)
             key[k] = d
             target[k] = own
@@ -628,13 +628,13 @@ def _margin_ranked(op, V, labels, ix, fx):
             continue
         total = 0.0
         for c in range(n):
-            over = max(z[c], 0.0)
+            over = _maximum(z[c], 0.0)
             total += weight[c] * (over * over)
         best = 0
         for c in range(n):
-            over = max(z[c], 0.0)
-            short = max(margin - z[c], 0.0)
-            dist[c] = max(total - weight[c] * (over * over), 0.0) + weight[c] * (
+            over = _maximum(z[c], 0.0)
+            short = _maximum(margin - z[c], 0.0)
+            dist[c] = _maximum(total - weight[c] * (over * over), 0.0) + weight[c] * (
                 short * short
             )
             best = c if dist[c] < dist[best] else best
