@@ -88,7 +88,7 @@ class LaneOp:
     floats: tuple[np.ndarray, ...]
     family: str = ""  # the family it projects and its line (the emitted listing)
     line: int = 0
-    starts: int = 1  # a consensus over items: starts side by side (starts_program)
+    starts: int = 1  # a consensus over items, a margin: starts side by side (starts_program)
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,8 @@ def starts_program(program: LaneProgram, starts: int) -> LaneProgram:
     """`starts` independent starts of a program's model as one program (`lwlc train
     --restarts`), items major: lane k R + s holds item k of start s (R = starts). An op over
     items k0:k1 runs over lanes k0 R .. k1 R - 1 (each lane is on its own), a consensus over
-    items over each start's items k0:k1, the starts side by side in SIMD."""
+    items over each start's items k0:k1, the starts side by side in SIMD; a margin op that
+    ranks items ranks each start's own (lanes s, s + R, ...)."""
     ops = tuple(replace(op, starts=starts) if op.code == Op.CONSENSUS_ITEMS
                 else replace(op, lanes=(op.lanes[0] * starts, op.lanes[1] * starts),
                              starts=starts if op.code == Op.MARGIN else 1)
