@@ -1083,7 +1083,7 @@ def make_summary(cfg, compiled, row, total_iters, seconds, compile_seconds, K, n
         "batch": K,
         "edges": n_edges,
         "params": dict(m.params),
-        "solver": {"method": m.solver.method, "beta": m.solver.beta,
+        "solver": {"method": m.solver.method, "beta": m.solver.beta, "lam": m.solver.lam,
                    "iterations": m.solver.iterations, "tolerance": m.solver.tolerance},
         "train_data": train_set.name,
         "test_data": test_set.name if test_set else None,

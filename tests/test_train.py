@@ -42,6 +42,18 @@ def test_classifier_learns_and_writes_outputs(tmp_path):
     assert lines[0].startswith("epoch,gwm") and len(lines) == 4
 
 
+def test_the_summary_names_the_solvers_lambda(tmp_path):
+    """summary.json's solver gives λ (eq. 47) beside β: a run with λ said only its β."""
+    kw = dict(overrides={"batch": 32, "epochs": 1, "iterations": 3})
+    spec = "majority:inputs=13,depth=2,seed=3,limit=32"
+    plain = _train(tmp_path / "a", "majority.lwl", spec, **kw)
+    kw["overrides"]["lam"] = 0.5
+    with_lam = _train(tmp_path / "b", "majority.lwl", spec, **kw)
+    assert plain["solver"]["lam"] is None and with_lam["solver"]["lam"] == 0.5
+    assert json.loads((tmp_path / "b" / "run" / "summary.json").read_text())["solver"][
+        "lam"] == 0.5
+
+
 def test_training_is_reproducible(tmp_path):
     kw = dict(overrides={"batch": 32, "epochs": 1, "iterations": 10})
     spec = "majority:inputs=13,depth=2,seed=3,limit=64"
