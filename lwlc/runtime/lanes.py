@@ -936,12 +936,14 @@ def _workspace(S, ops, widest, U, lam):
 
 
 @_jit
-def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap, lam):
+def _step(S, data, labels, tables, work, beta, every):
     """One RRR step (eq. 45) in place on S; with `ap` one of alternating projections
     (S = P_B(P_A(S)); beta 0 keeps S, as lwlc/runtime/rrr.py); with lam (not NaN) one
     of RRR with λ (eq. 47): S += beta (P_B((1 + λ) P_A(S) - λ S) - P_A((1 - λ) P_B(S)
     + λ S)). RRR_err's sum per lane (of the difference) into work's err. Unless `every`
-    lane runs, lanes whose `live` flag is 0 keep their values exactly."""
+    lane runs, lanes whose `live` flag is 0 keep their values exactly. tables: the
+    program's (Kernel.tables)."""
+    metric, ops, n_a, ix, fx, _, _, ap, lam = tables
     A, R, T, scratch, wide, flags, vec, err, live, U, held = work
     rows, K = S.shape
     n = ops.shape[0]
@@ -1008,37 +1010,22 @@ def _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap, lam)
 
 
 @_jit
-def run(
-    S,
-    data,
-    labels,
-    metric,
-    ops,
-    n_a,
-    ix,
-    fx,
-    widest,
-    roots,
-    iterations,
-    tolerance,
-    beta,
-    norm,
-    ap,
-    lam,
-):
+def run(S, data, labels, tables, roots, iterations, tolerance, beta):
     """Iterate RRR (eq. 45; with `ap`, alternating projections; with lam not NaN, RRR
-    with λ, eq. 47) on the lane state S
-    [rows, K] in place until RRR_err < tolerance or `iterations` steps. ops[:n_a]
-    project onto set A, ops[n_a:] onto set B; widest: the longest vector a consensus
-    over items projects; roots: the bilinear roots' multipliers from step to step
-    (no_roots: none yet). Returns (steps, first error, last error)."""
+    with λ, eq. 47) on the lane state S [rows, K] in place until RRR_err < tolerance or
+    `iterations` steps. tables: the program's (metric, ops, n_a, ix, fx, widest, norm,
+    ap, lam; Kernel.tables): ops[:n_a] project onto set A, ops[n_a:] onto set B; widest:
+    the longest vector a consensus over items projects. roots: the bilinear roots'
+    multipliers from step to step (no_roots: none yet). Returns (steps, first error,
+    last error)."""
+    _, ops, _, _, _, widest, norm, _, lam = tables
     work = _workspace(S, ops, widest, roots, lam)
     err = work[7]
     first = last = np.inf
     steps = 0
     mxcsr = _subnormals_off()
     while steps < iterations and not last < tolerance:
-        _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, True, ap, lam)
+        _step(S, data, labels, tables, work, beta, True)
         total = 0.0
         for k in range(S.shape[1]):
             total += float(err[k])
@@ -1052,32 +1039,14 @@ def run(
 
 @_jit
 def run_starts(
-    S,
-    data,
-    labels,
-    metric,
-    ops,
-    n_a,
-    ix,
-    fx,
-    widest,
-    roots,
-    starts,
-    its,
-    last,
-    cap,
-    tolerance,
-    beta,
-    norm,
-    chunk,
-    ap,
-    lam,
+    S, data, labels, tables, roots, starts, its, last, cap, tolerance, beta, chunk
 ):
     """Up to `chunk` RRR steps of `starts` independent starts side by side in S's
     lanes, items major (starts_program). A start runs while its iterations (its) are
     below `cap` and its RRR_err (last) is at least `tolerance`, and is frozen exactly
     once it stops; its, last and roots are updated in place. Returns the steps taken
     (0: no start was running)."""
+    _, ops, _, _, _, widest, norm, _, lam = tables
     work = _workspace(S, ops, widest, roots, lam)
     err, live = work[7], work[8]
     K = S.shape[1] // starts  # lane k R + r: item k of start r
@@ -1093,7 +1062,7 @@ def run_starts(
         if running == 0:
             break
         every = running == starts
-        _step(S, data, labels, metric, ops, n_a, ix, fx, work, beta, every, ap, lam)
+        _step(S, data, labels, tables, work, beta, every)
         for r in range(starts):
             if live[r] != 0:
                 total = 0.0
@@ -1155,31 +1124,30 @@ class Kernel:
     def __init__(self, program: LaneProgram, dtype):
         self.program = program
         self.dtype = np.dtype(dtype)
-        self.ops, self.n_a, self.ix, self.fx, self.widest = pack(program)
-        self.metric = np.concatenate(program.metric) if program.metric else np.zeros(0)
-        self.ap = program.method == "ap"
-        self.lam = np.nan if program.lam is None else float(program.lam)
+        ops, n_a, ix, fx, widest = pack(program)
+        self.ops = ops
+        metric = np.concatenate(program.metric) if program.metric else np.zeros(0)
+        lam = np.nan if program.lam is None else float(program.lam)
+        # what run and run_starts read of the program, in their order
+        self.tables = (
+            metric,
+            ops,
+            n_a,
+            ix,
+            fx,
+            widest,
+            program.norm,
+            program.method == "ap",
+            lam,
+        )
         self._last = None  # (S, D, L, roots) where the last solve ended
         # the first call compiles (or loads from numba's cache) the kernel for the dtype
-        empty = np.zeros((1, 1))
-        run(
-            np.zeros((program.n_rows, program.batch), self.dtype),
-            empty,
-            np.zeros((1, 1), np.int64),
-            self.metric,
-            self.ops,
-            self.n_a,
-            self.ix,
-            self.fx,
-            self.widest,
-            no_roots(self.ops, program.batch, self.dtype),
-            0,
-            0.0,
-            1.0,
-            1.0,
-            self.ap,
-            self.lam,
-        )
+        S = np.zeros((program.n_rows, program.batch), self.dtype)
+        labels = np.zeros((1, 1), np.int64)
+        run(S, np.zeros((1, 1)), labels, self.tables, self._no_roots(), 0, 0.0, 1.0)
+
+    def _no_roots(self) -> np.ndarray:
+        return no_roots(self.ops, self.program.batch, self.dtype)
 
     def solve(
         self, state: dict, data: dict, iterations: int, tolerance: float, beta: float
@@ -1192,22 +1160,7 @@ class Kernel:
         D, L = data_lanes(self.program, data)
         roots = self._roots_from(S, D, L)
         steps, first, last = run(
-            S,
-            D,
-            L,
-            self.metric,
-            self.ops,
-            self.n_a,
-            self.ix,
-            self.fx,
-            self.widest,
-            roots,
-            int(iterations),
-            float(tolerance),
-            float(beta),
-            self.program.norm,
-            self.ap,
-            self.lam,
+            S, D, L, self.tables, roots, int(iterations), float(tolerance), float(beta)
         )
         self._last = (S.copy(), D, L, roots)
         return from_lanes(self.program, S), int(steps), float(first), float(last)
@@ -1223,7 +1176,7 @@ class Kernel:
             and np.array_equal(L, last[2])
         ):
             return last[3]
-        return no_roots(self.ops, self.program.batch, self.dtype)
+        return self._no_roots()
 
 
 class Starts:
@@ -1243,22 +1196,16 @@ class Starts:
         self.D, self.L = data_lanes(self.program, data)
         self.its = np.zeros(len(states), dtype=np.int64)
         self.last = np.full(len(states), np.inf)
-        self.roots = no_roots(self.kernel.ops, self.program.batch, dtype)
+        self.roots = self.kernel._no_roots()
 
     def advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
         """Up to `chunk` steps of the starts still running; returns the steps taken."""
-        k = self.kernel
         return int(
             run_starts(
                 self.S,
                 self.D,
                 self.L,
-                k.metric,
-                k.ops,
-                k.n_a,
-                k.ix,
-                k.fx,
-                k.widest,
+                self.kernel.tables,
                 self.roots,
                 len(self.its),
                 self.its,
@@ -1266,10 +1213,7 @@ class Starts:
                 int(cap),
                 float(tolerance),
                 float(beta),
-                self.program.norm,
                 int(chunk),
-                k.ap,
-                k.lam,
             )
         )
 
