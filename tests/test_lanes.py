@@ -245,6 +245,12 @@ def affine_sets(draw):
     return tuple(pieces)
 
 
+def _packed(op: LaneOp, V: np.ndarray):
+    program = LaneProgram({"v": (0, V.shape[0])}, (np.ones(V.shape[0]),), {}, {}, (op,),
+                          V.shape[1], float(V.shape[1]))
+    return pack(program)
+
+
 def _run_op(op: LaneOp, V: np.ndarray, data=None, labels=None, roots=None):
     """One op in place on the lane array V (roots: the bilinear roots' last multipliers,
     [n, K]; none by default)."""
@@ -255,9 +261,11 @@ def _run_op(op: LaneOp, V: np.ndarray, data=None, labels=None, roots=None):
     data = np.zeros((1, K)) if data is None else data
     labels = np.zeros((1, K), np.int64) if labels is None else labels
     roots = lanes.no_roots(ops, K, V.dtype) if roots is None else roots
-    _, _, _, scratch, wide, flags, vec, *_ = lanes._workspace(V, ops, widest, roots,
-                                                             np.nan)
-    lanes._project(ops, 0, 1, V, data, labels, ix, fx, scratch, wide, flags, vec, roots)
+    work = lanes._workspace(V, ops, n_a, ix, widest, roots, np.nan)
+    A, S, _, scratch, wide, flags, vec, err, live, _, _, _, own_op = work
+    off = (A, S, err, np.ones(V.shape[0]), live, own_op, V.dtype.type(1.0), True, False)
+    lanes._project(ops, 0, 1, V, data, labels, ix, fx, scratch, wide, flags, vec, roots,
+                   off)
 
 
 @settings(max_examples=60, deadline=None)
@@ -343,6 +351,83 @@ def test_bilinear_op_is_bilinear_projection_from_any_last_multiplier(seed, m, y_
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * scale)
     if not y_fixed:
         np.testing.assert_allclose(V[2 * n * m:].T, yn, rtol=1e-10, atol=1e-10 * scale)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 5), st.booleans(), st.booleans(),
+       st.booleans(), st.booleans())
+def test_a_fused_bilinear_op_is_the_op_on_the_reflection_then_the_update(
+        seed, m, y_fixed, scaled, at_pole, frozen):
+    """RRR's step lets a bilinear op of set B over every lane read its rows' reflection
+    2 A - S from A and S and update them itself (_owned_rows): the same as the op on the
+    reflection followed by the step's update d = P_B - A, S += beta d (frozen lanes
+    kept), A = S, RRR_err += g d^2, bit for bit in the state; with a node at a pole."""
+    rng = np.random.default_rng(seed)
+    n, K = 3, 7
+    rows = 2 * n * m + n
+    A = rng.normal(size=(rows, K))
+    S = rng.normal(size=(rows, K))
+    y = rng.normal(size=(n, K))
+    x_rows, w_rows = np.arange(n * m), np.arange(n * m, 2 * n * m)
+    at_pole = at_pole and not scaled
+    if at_pole:  # node 0: x = w in the reflection, and y far below x . w
+        A[w_rows[:m]], S[w_rows[:m]] = A[x_rows[:m]], S[x_rows[:m]]
+        A[2 * n * m], S[2 * n * m], y[0] = -50.0, 0.0, -100.0
+    y_rows = np.arange(n) if y_fixed else np.arange(2 * n * m, rows)
+    gx, gw = (2.0, 0.5) if scaled else (1.0, 1.0)
+    op = LaneOp("B", Op.BILINEAR, (0, K), n, m,
+                Side.FIXED_DATA if y_fixed else Side.NONE, (x_rows, w_rows, y_rows),
+                (rng.uniform(0.5, 2.0, n), np.asarray(0.8 * math.sqrt(gx * gw)),
+                 np.asarray(math.sqrt(gx)), np.asarray(math.sqrt(gw))), "")
+    data = y if y_fixed else np.zeros((1, K))
+    metric = rng.uniform(0.5, 2.0, rows)
+    live = (rng.random(K) < 0.5).astype(np.int8) if frozen else np.ones(K, np.int8)
+    beta = 0.7
+    # the op on the reflection, then the update
+    P = 2.0 * A - S
+    _run_op(op, P, data=data)
+    d = P - A
+    want_S = np.where(live != 0, S + beta * d, S)
+    owned = (x_rows, w_rows) if y_fixed else (x_rows, w_rows, y_rows)
+    owned = np.concatenate(owned)
+    want_err = (metric[owned, None] * d[owned] ** 2).sum(axis=0)
+    if at_pole:
+        assert not np.allclose(P[x_rows[:m]], P[w_rows[:m]])  # the pole breaks x = w
+    # fused
+    ops, n_a, ix, fx, widest = _packed(op, A)
+    roots = lanes.no_roots(ops, K, A.dtype)
+    V = np.zeros_like(A)
+    work = lanes._workspace(V, ops, n_a, ix, widest, roots, np.nan)
+    _, _, _, scratch, wide, flags, vec, err, _, _, _, own, own_op = work
+    assert own_op[0] == 1 and own.sum() == owned.size
+    err[:] = 0.0
+    up = (A, S, err, metric, live, own_op, 0.7, not frozen, True)
+    lanes._project(ops, 0, 1, V, data, np.zeros((1, K), np.int64), ix, fx, scratch, wide,
+                   flags, vec, roots, up)
+    np.testing.assert_array_equal(S[owned], want_S[owned])
+    np.testing.assert_array_equal(A[owned], want_S[owned])
+    np.testing.assert_allclose(err, want_err, rtol=1e-13)
+    if not at_pole:  # V left alone (the pole's rows are projected in it)
+        assert not V.any()
+    else:
+        np.testing.assert_array_equal(V[x_rows[:m]], P[x_rows[:m]])
+
+
+def test_only_bilinear_ops_of_set_b_over_every_lane_update_their_own_rows(tmp_path):
+    """_owned_rows: the bilinear ops of set B whose lanes are the whole batch; an op over
+    a batch part leaves its rows to the step's passes."""
+    path = tmp_path / "parts.lwl"
+    path.write_text(PARTS)
+    c = compile_model(path, None, "numpy")
+    program = lane_program(c.plan)
+    ops, n_a, ix, fx, widest = pack(program)
+    S = np.zeros((program.n_rows, program.batch))
+    *_, own, own_op = lanes._workspace(S, ops, n_a, ix, widest,
+                                       lanes.no_roots(ops, program.batch, S.dtype), np.nan)
+    for o, op in enumerate(program.ops):
+        whole = op.lanes == (0, program.batch)
+        assert own_op[o] == (op.code == Op.BILINEAR and op.set == "B" and whole), op
+    assert 0 < own.sum() < own.size
 
 
 @settings(max_examples=80, deadline=None)

@@ -17,7 +17,9 @@ the labels rows of L [labels, K].
 
 One step: P_A(S) in place in A (which holds S: the last step's update wrote it), the
 reflection R = 2 A - S, P_B(R) in place in R, then RRR_err = ||R - A|| in the metric
-(eq. 22) and S += beta (R - A), written to S and A. Each op mirrors a rule of the set
+(eq. 22) and S += beta (R - A), written to S and A. The bilinear ops of set B (most of
+a network's rows) read their rows' reflection from A and S and update them themselves,
+so that the reflection and update passes skip those rows. Each op mirrors a rule of the set
 library (lwlc/sets), with which tests/test_lanes.py checks it, and the whole step the
 emitted NumPy solver's rrr_step.
 """
@@ -720,7 +722,7 @@ def _newton_rest(t, lo, hi, near, done, pc, q, sc, dc, yc, g2, budget):
 
 
 @_jit
-def _bilinear(op, V, data, ix, fx, wide, flags, U):
+def _bilinear(op, V, data, ix, fx, wide, flags, U, upd):
     """The bilinear constraint x . w = omega y of each node's m edges and item (eq. 19,
     51-54; lwlc/sets/bilinear.py bilinear_projection): the row sums of eq. 53, the roots
     by the safeguarded Newton iteration of lwlc/runtime/fused.py (float64, the group's
@@ -730,7 +732,10 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U):
     metric (metric-scaled coordinates). wide [17, n K] and flags [3, n K]: scratch.
     U [n, K]: each root's multiplier u at the last step, where the next step's Newton
     iteration starts (NaN: the bracket's end); the steps of RRR move it little, and it
-    then stops after one or two Newton steps instead of three to five."""
+    then stops after one or two Newton steps instead of three to five. Where upd is
+    _step's update (not None: numba compiles the two cases apart), the op reads its
+    rows' reflection 2 A - S from A and S instead of V and updates them in place
+    (_update_row's arithmetic), V left alone."""
     k0, k1, i0, n, m, f0, ydata = op[K0], op[K1], op[I0], op[N], op[M], op[F0], op[SIDE]
     f = V.dtype.type
     L = k1 - k0
@@ -757,6 +762,7 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U):
     near, up, done = flags[0, :total], flags[1, :total], flags[2, :total]
     xr = i0
     wr = i0 + n * m
+    two = f(2.0)
     for r in range(n):
         pr, qr, Sr, Dr = (
             p[r * L : (r + 1) * L],
@@ -767,7 +773,26 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U):
         for k in range(L):
             pr[k] = qr[k] = Sr[k] = Dr[k] = 0.0
         for i in range(m):
-            xs, ws = V[ix[xr + r * m + i], k0:k1], V[ix[wr + r * m + i], k0:k1]
+            ex, ew = ix[xr + r * m + i], ix[wr + r * m + i]
+            if upd is not None:
+                A, S_ = upd[0], upd[1]
+                xa, wa, xs, ws = (
+                    A[ex, k0:k1],
+                    A[ew, k0:k1],
+                    S_[ex, k0:k1],
+                    S_[ew, k0:k1],
+                )
+                for k in range(L):
+                    rx = sxf * (two * xa[k] - xs[k])
+                    rw = swf * (two * wa[k] - ws[k])
+                    s = rx + rw
+                    d = rx - rw
+                    pr[k] += rx * rw
+                    qr[k] += rx * rx + rw * rw
+                    Sr[k] += s * s
+                    Dr[k] += d * d
+                continue
+            xs, ws = V[ex, k0:k1], V[ew, k0:k1]
             for k in range(L):
                 rx = sxf * xs[k]
                 rw = swf * ws[k]
@@ -784,6 +809,10 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U):
             yd = data[yrow, k0:k1]
             for k in range(L):
                 yr[k] = yd[k]
+        elif upd is not None:
+            ya, ys = upd[0][yrow, k0:k1], upd[1][yrow, k0:k1]
+            for k in range(L):
+                yr[k] = two * ya[k] - ys[k]
         else:
             ys = V[yrow, k0:k1]
             for k in range(L):
@@ -824,8 +853,13 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U):
             cdr[k] = half / one_plus
             poler[k] = 1.0 if (one_plus <= floor) | (one_minus <= floor) else 0.0
             tr[k], lr[k] = one_minus, one_plus
-        if ydata != 1:
-            ynew = V[ix[i0 + 2 * n * m + r], k0:k1]
+        yrow = ix[i0 + 2 * n * m + r]
+        if upd is not None:
+            if ydata != 1:
+                A, S_, err, metric, live, _, b, every, _ = upd
+                _update_row(yr, A[yrow], S_[yrow], err, f(metric[yrow]), b, live, every)
+        elif ydata != 1:
+            ynew = V[yrow, k0:k1]
             for k in range(L):
                 ynew[k] = yr[k]
         ur = U[r, k0:k1]
@@ -838,12 +872,40 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U):
         for k in range(L):
             at_pole |= poler[k] != 0.0
         if at_pole:
+            if upd is not None:  # the reflection into V, then the update from V
+                _reflect_rows(V, upd[0], upd[1], ix, xr + r * m, wr + r * m, m)
             _bilinear_pole_row(
                 V, ix, xr + r * m, wr + r * m, m, sx, sw, omega, r * L, k0, k1, wide
             )
+            if upd is not None:
+                A, S_, err, metric, live, _, b, every, _ = upd
+                for i in range(2 * m):
+                    e = ix[xr + r * m + i] if i < m else ix[wr + r * m + i - m]
+                    _update_row(V[e], A[e], S_[e], err, f(metric[e]), b, live, every)
             continue
         for i in range(m):
-            xs, ws = V[ix[xr + r * m + i], k0:k1], V[ix[wr + r * m + i], k0:k1]
+            ex, ew = ix[xr + r * m + i], ix[wr + r * m + i]
+            if upd is not None:
+                A, S_, err, metric, live, _, b, every, _ = upd
+                _bilinear_update_rows(
+                    A[ex],
+                    A[ew],
+                    S_[ex],
+                    S_[ew],
+                    csr,
+                    cdr,
+                    sxf,
+                    swf,
+                    unit,
+                    err,
+                    f(metric[ex]),
+                    f(metric[ew]),
+                    b,
+                    live,
+                    every,
+                )
+                continue
+            xs, ws = V[ex, k0:k1], V[ew, k0:k1]
             if unit:
                 for k in range(L):
                     s = (xs[k] + ws[k]) * csr[k]
@@ -858,6 +920,53 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U):
                     d = (rx - rw) * cdr[k]
                     xs[k] = (s + d) / sxf
                     ws[k] = (s - d) / swf
+
+
+@_jit
+def _reflect_rows(V, A, S, ix, xr, wr, m):
+    """V = 2 A - S on a node's x rows ix[xr:xr + m] and w rows ix[wr:wr + m]."""
+    two = V.dtype.type(2.0)
+    for i in range(2 * m):
+        e = ix[xr + i] if i < m else ix[wr + i - m]
+        v, a, s = V[e], A[e], S[e]
+        for k in range(v.shape[0]):
+            v[k] = two * a[k] - s[k]
+
+
+@_inline
+def _bilinear_update_rows(
+    xa, wa, xs, ws, cs, cd, sx, sw, unit, err, gx, gw, b, live, every
+):
+    """One edge's x and w rows of a fused bilinear op (every lane): the projection of
+    the reflection (2 A - S) by the node's coefficients cs, cd (the loop of _bilinear),
+    then _update_row's update of both rows."""
+    two = xa.dtype.type(2.0)
+    for k in range(xa.shape[0]):
+        rx = two * xa[k] - xs[k]
+        rw = two * wa[k] - ws[k]
+        if unit:
+            s = (rx + rw) * cs[k]
+            d = (rx - rw) * cd[k]
+            px = s + d
+            pw = s - d
+        else:
+            rx = sx * rx
+            rw = sw * rw
+            s = (rx + rw) * cs[k]
+            d = (rx - rw) * cd[k]
+            px = (s + d) / sx
+            pw = (s - d) / sw
+        dx = px - xa[k]
+        dw = pw - wa[k]
+        err[k] += gx * (dx * dx)
+        err[k] += gw * (dw * dw)
+        on = every or live[k] != 0
+        nx = xs[k] + b * dx if on else xs[k]
+        nw = ws[k] + b * dw if on else ws[k]
+        xs[k] = nx
+        ws[k] = nw
+        xa[k] = nx
+        wa[k] = nw
 
 
 @_jit
@@ -882,9 +991,13 @@ def _bilinear_pole_row(V, ix, xr, wr, m, sx, sw, omega, j0, k0, k1, wide):
 
 
 @_jit
-def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, vec, U):
+def _project(
+    ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, vec, U, up
+):
     """Ops first .. last - 1 of the program (one constraint set), in place on V; U: the
-    bilinear ops' last multipliers, their rows in the order of the ops."""
+    bilinear ops' last multipliers, their rows in the order of the ops. up: the step's
+    update (_Update), for the bilinear ops that read the reflection from A and S and
+    update their own rows (`fused` on, and the op's flag in `own_op`)."""
     at = 0
     for o in range(first):
         at += ops[o, N] if ops[o, CODE] == BILINEAR else 0
@@ -904,15 +1017,50 @@ def _project(ops, first, last, V, data, labels, ix, fx, scratch, wide, flags, ve
         elif code == MARGIN:
             _margin(op, V, labels, ix, fx)
         elif code == BILINEAR:
-            _bilinear(op, V, data, ix, fx, wide, flags, U[at : at + op[N]])
+            if up[8] and up[5][o] != 0:
+                _bilinear(op, V, data, ix, fx, wide, flags, U[at : at + op[N]], up)
+            else:
+                _bilinear(op, V, data, ix, fx, wide, flags, U[at : at + op[N]], None)
             at += op[N]
 
 
 @_jit
-def _workspace(S, ops, widest, U, lam):
+def _owned_rows(ops, n_a, ix, rows, lanes):
+    """The bilinear ops of set B that update their own rows in RRR's step (own_op: 1),
+    and those rows (own: 1), which the reflection and update passes then leave alone:
+    ops over every lane whose x, w and y rows no other such op also holds."""
+    claims = np.zeros(rows, np.int64)
+    own_op = np.zeros(ops.shape[0], np.int8)
+    for sweep in range(3):  # count the claims; flag the ops; mark their rows
+        for o in range(n_a, ops.shape[0]):
+            op = ops[o]
+            if op[CODE] != BILINEAR or op[K0] != 0 or op[K1] != lanes:
+                continue
+            n, m, i0 = op[N], op[M], op[I0]
+            count = 2 * n * m + (n if op[SIDE] != 1 else 0)
+            alone = True
+            for j in range(count):
+                e = ix[i0 + j]
+                if sweep == 0:
+                    claims[e] += 1
+                elif sweep == 1:
+                    alone = alone and claims[e] == 1
+                elif own_op[o] != 0:
+                    claims[e] = -1
+            if sweep == 1:
+                own_op[o] = 1 if alone else 0
+    own = np.zeros(rows, np.int8)
+    for e in range(rows):
+        own[e] = 1 if claims[e] == -1 else 0
+    return own, own_op
+
+
+@_jit
+def _workspace(S, ops, n_a, ix, widest, U, lam):
     """The step's arrays: A, R, and with lam (not NaN) T (as S), the ops' scratch,
     RRR_err per lane, the lanes that run (1) or are frozen (0), U (the bilinear roots'
-    last multipliers) and whether A holds S (the last step's update wrote both)."""
+    last multipliers), whether A holds S (the last step's update wrote both), and the
+    rows and ops of _owned_rows."""
     rows, K = S.shape
     lanes = K
     starts = 1
@@ -932,7 +1080,7 @@ def _workspace(S, ops, widest, U, lam):
         np.ones(K, np.int8),
         U,
         np.zeros(1, np.int8),
-    )
+    ) + _owned_rows(ops, n_a, ix, rows, K)
 
 
 @_jit
@@ -944,41 +1092,54 @@ def _step(S, data, labels, tables, work, beta, every):
     lane runs, lanes whose `live` flag is 0 keep their values exactly. tables: the
     program's (Kernel.tables)."""
     metric, ops, n_a, ix, fx, _, _, ap, lam = tables
-    A, R, T, scratch, wide, flags, vec, err, live, U, held = work
+    A, R, T, scratch, wide, flags, vec, err, live, U, held, own, own_op = work
     rows, K = S.shape
     n = ops.shape[0]
     f = S.dtype.type
     b = f(beta)
     two = f(2.0)
+    err[:] = 0.0
+    # RRR's step: the bilinear ops of _owned_rows read their rows' reflection from A
+    # and S and update them (one pass over them instead of three)
+    fused = not ap and lam != lam
+    up = (A, S, err, metric, live, own_op, b, every, fused)
+    off = (A, S, err, metric, live, own_op, b, every, False)
     if held[0] == 0:  # (a loop: numba's A[:] = S took 3x as long)
         for e in range(rows):
             for k in range(K):
                 A[e, k] = S[e, k]
-    _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec, U)
+    _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec, U, off)
     if lam == lam and not ap:  # (A then takes P_A((1 - λ) P_B(S) + λ S))
-        up, down, lf = f(1.0 + lam), f(1.0 - lam), f(lam)
+        up_, down, lf = f(1.0 + lam), f(1.0 - lam), f(lam)
         for e in range(rows):
             for k in range(K):
                 T[e, k] = S[e, k]
-        _project(ops, n_a, n, T, data, labels, ix, fx, scratch, wide, flags, vec, U)
+        _project(
+            ops, n_a, n, T, data, labels, ix, fx, scratch, wide, flags, vec, U, off
+        )
         for e in range(rows):
             for k in range(K):
-                R[e, k] = up * A[e, k] - lf * S[e, k]
-        _project(ops, n_a, n, R, data, labels, ix, fx, scratch, wide, flags, vec, U)
+                R[e, k] = up_ * A[e, k] - lf * S[e, k]
+        _project(
+            ops, n_a, n, R, data, labels, ix, fx, scratch, wide, flags, vec, U, off
+        )
         for e in range(rows):
             for k in range(K):
                 A[e, k] = down * T[e, k] + lf * S[e, k]
-        _project(ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec, U)
+        _project(
+            ops, 0, n_a, A, data, labels, ix, fx, scratch, wide, flags, vec, U, off
+        )
     else:
         # the reflection 2 P_A(S) - S (alternating projections: P_A)
         for e in range(rows):
+            if fused and own[e] != 0:
+                continue
             for k in range(K):
                 R[e, k] = A[e, k] if ap else two * A[e, k] - S[e, k]
-        _project(ops, n_a, n, R, data, labels, ix, fx, scratch, wide, flags, vec, U)
+        _project(ops, n_a, n, R, data, labels, ix, fx, scratch, wide, flags, vec, U, up)
     # S += beta (P_B - P_A), and A = S for the next step's P_A (one pass instead of a
     # copy there); RRR_err's sum per lane, in a fixed order (the same bits from a fresh
     # compile and from numba's cache), then over the lanes
-    err[:] = 0.0
     held[0] = 1
     if ap:
         keep = beta == 0.0
@@ -992,21 +1153,30 @@ def _step(S, data, labels, tables, work, beta, every):
                 A[e, k] = new
         return
     for e in range(rows):
-        g = S.dtype.type(metric[e])
-        if every:
-            for k in range(K):
-                d = R[e, k] - A[e, k]
-                err[k] += g * (d * d)
-                new = S[e, k] + b * d
-                S[e, k] = new
-                A[e, k] = new
-        else:
-            for k in range(K):
-                d = R[e, k] - A[e, k]
-                err[k] += g * (d * d)
-                new = S[e, k] + b * d if live[k] != 0 else S[e, k]
-                S[e, k] = new
-                A[e, k] = new
+        if fused and own[e] != 0:
+            continue
+        _update_row(R[e], A[e], S[e], err, f(metric[e]), b, live, every)
+
+
+@_inline
+def _update_row(P, A, S, err, g, b, live, every):
+    """RRR's update of one row (eq. 45) from its P_B value P: d = P - A, RRR_err += g
+    d^2 per lane, S += b d (lanes whose live flag is 0 unless `every` lane runs: S
+    kept), A = S."""
+    if every:
+        for k in range(S.shape[0]):
+            d = P[k] - A[k]
+            err[k] += g * (d * d)
+            new = S[k] + b * d
+            S[k] = new
+            A[k] = new
+    else:
+        for k in range(S.shape[0]):
+            d = P[k] - A[k]
+            err[k] += g * (d * d)
+            new = S[k] + b * d if live[k] != 0 else S[k]
+            S[k] = new
+            A[k] = new
 
 
 @_jit
@@ -1019,7 +1189,7 @@ def run(S, data, labels, tables, roots, iterations, tolerance, beta):
     multipliers from step to step (no_roots: none yet). Returns (steps, first error,
     last error)."""
     _, ops, _, _, _, widest, norm, _, lam = tables
-    work = _workspace(S, ops, widest, roots, lam)
+    work = _workspace(S, ops, tables[2], tables[3], widest, roots, lam)
     err = work[7]
     first = last = np.inf
     steps = 0
@@ -1047,7 +1217,7 @@ def run_starts(
     once it stops; its, last and roots are updated in place. Returns the steps taken
     (0: no start was running)."""
     _, ops, _, _, _, widest, norm, _, lam = tables
-    work = _workspace(S, ops, widest, roots, lam)
+    work = _workspace(S, ops, tables[2], tables[3], widest, roots, lam)
     err, live = work[7], work[8]
     K = S.shape[1] // starts  # lane k R + r: item k of start r
     steps = 0
