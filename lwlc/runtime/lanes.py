@@ -19,9 +19,9 @@ One step: P_A(S) in place in A (which holds S: the last step's update wrote it),
 reflection R = 2 A - S, P_B(R) in place in R, then RRR_err = ||R - A|| in the metric
 (eq. 22) and S += beta (R - A), written to S and A. The bilinear ops of set B (most of
 a network's rows) read their rows' reflection from A and S and update them themselves,
-so that the reflection and update passes skip those rows. Each op mirrors a rule of the set
-library (lwlc/sets), with which tests/test_lanes.py checks it, and the whole step the
-emitted NumPy solver's rrr_step.
+so that the reflection and update passes skip those rows. Each op mirrors a rule of the
+set library (lwlc/sets), with which tests/test_lanes.py checks it, and the whole step
+the emitted NumPy solver's rrr_step.
 """
 
 from __future__ import annotations
