@@ -363,7 +363,7 @@ def test_a_fused_bilinear_op_is_the_op_on_the_reflection_then_the_update(
     reflection followed by the step's update d = P_B - A, S += beta d (frozen lanes
     kept), A = S, RRR_err += g d^2, bit for bit in the state; with a node at a pole."""
     rng = np.random.default_rng(seed)
-    n, K = 3, 7
+    n, K = 3, 40  # (rows of 320 bytes: _owned_rows's least is 256)
     rows = 2 * n * m + n
     A = rng.normal(size=(rows, K))
     S = rng.normal(size=(rows, K))
@@ -413,21 +413,26 @@ def test_a_fused_bilinear_op_is_the_op_on_the_reflection_then_the_update(
         np.testing.assert_array_equal(V[x_rows[:m]], P[x_rows[:m]])
 
 
-def test_only_bilinear_ops_of_set_b_over_every_lane_update_their_own_rows(tmp_path):
-    """_owned_rows: the bilinear ops of set B whose lanes are the whole batch; an op over
-    a batch part leaves its rows to the step's passes."""
+@pytest.mark.parametrize("parts", ["a[5] + t[3]", "a[25] + t[15]"])
+def test_only_bilinear_ops_of_set_b_over_every_lane_update_their_own_rows(tmp_path, parts):
+    """_owned_rows: the bilinear ops of set B whose lanes are the whole batch, where a
+    row holds 256 bytes or more (40 float64 lanes; not 8); an op over a batch part
+    leaves its rows to the step's passes."""
     path = tmp_path / "parts.lwl"
-    path.write_text(PARTS)
+    path.write_text(PARTS.replace("a[5] + t[3]", parts))
     c = compile_model(path, None, "numpy")
     program = lane_program(c.plan)
     ops, n_a, ix, fx, widest = pack(program)
     S = np.zeros((program.n_rows, program.batch))
     *_, own, own_op = lanes._workspace(S, ops, n_a, ix, widest,
                                        lanes.no_roots(ops, program.batch, S.dtype), np.nan)
+    wide = program.batch * 8 >= 256
     for o, op in enumerate(program.ops):
         whole = op.lanes == (0, program.batch)
-        assert own_op[o] == (op.code == Op.BILINEAR and op.set == "B" and whole), op
-    assert 0 < own.sum() < own.size
+        assert own_op[o] == (wide and op.code == Op.BILINEAR and op.set == "B" and whole)
+    assert (0 < own.sum() < own.size) if wide else own.sum() == 0
+    if wide:  # and the step with them is rrr_step's
+        _steps_agree(c.plan, c.source, steps=3)
 
 
 @settings(max_examples=80, deadline=None)
@@ -504,6 +509,21 @@ def test_consensus_items_op_is_mean_then_side(seed, side, m):
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
                     reason="the flush is x86's (MXCSR)")
+def test_a_slow_first_call_of_the_kernel_says_that_numba_is_compiling(capsys):
+    """numba's compile of the kernel (once per dtype after an install) takes about a
+    minute: a note says so where the first call takes longer than a few seconds."""
+    import time
+
+    with lanes._compile_note("loop", np.float32, after=0.05):
+        time.sleep(0.5)
+    err = capsys.readouterr().err
+    assert "numba is compiling the lane kernel's loop for float32" in err
+    with lanes._compile_note("loop", np.float64, after=5.0):
+        pass
+    time.sleep(0.1)
+    assert capsys.readouterr().err == ""
+
+
 def test_the_kernel_flushes_subnormals_and_leaves_the_thread_as_it_was():
     """As XLA's CPU code, the kernel runs with subnormals flushed to zero (a float32 run
     slowed 1.8x as its state decayed through them), and the thread's NumPy keeps IEEE
