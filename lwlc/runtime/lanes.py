@@ -999,8 +999,9 @@ def _project(
 ):
     """Ops first .. last - 1 of the program (one constraint set), in place on V; U: the
     bilinear ops' last multipliers, their rows in the order of the ops. up: the step's
-    update (_Update), for the bilinear ops that read the reflection from A and S and
-    update their own rows (`fused` on, and the op's flag in `own_op`)."""
+    update (A, S, err, metric, live, own_op, beta, every, fused), for the bilinear ops
+    that read the reflection from A and S and update their own rows (where `fused` is
+    on and own_op flags the op)."""
     at = 0
     for o in range(first):
         at += ops[o, N] if ops[o, CODE] == BILINEAR else 0
