@@ -724,6 +724,80 @@ def _newton_rest(t, lo, hi, near, done, pc, q, sc, dc, yc, g2, budget):
         t[j], lo[j], hi[j] = tj, loj, hij
 
 
+@_inline
+def _add_sums(p, q, S, D, k, rx, rw):
+    """Lane k's terms of eq. 53's sums, x and w in metric-scaled coordinates."""
+    s = rx + rw
+    d = rx - rw
+    p[k] += rx * rw
+    q[k] += rx * rx + rw * rw
+    S[k] += s * s
+    D[k] += d * d
+
+
+@_jit
+def _bilinear_roots(wide, flags, n, L, fx, f0, U):
+    """The bilinear op's roots (eq. 54) from its sums in wide (rows 0-5), each node's
+    new y in wide's row 4, the update's coefficients (rows 13-15) and each lane's
+    multiplier in U [n, L] (one function for the op with and without the update, which
+    numba compiles apart)."""
+    f = wide.dtype.type
+    total = n * L
+    omega = fx[f0 + n]
+    p, q, S, D = wide[0, :total], wide[1, :total], wide[2, :total], wide[3, :total]
+    yv, g2, t, lo, hi = (
+        wide[4, :total],
+        wide[5, :total],
+        wide[6, :total],
+        wide[7, :total],
+        wide[8, :total],
+    )
+    pc, sc, dc, yc = (
+        wide[9, :total],
+        wide[10, :total],
+        wide[11, :total],
+        wide[12, :total],
+    )
+    cs, cd, pole_at = wide[13, :total], wide[14, :total], wide[15, :total]
+    prev = wide[16, :total]
+    near, up, done = flags[0, :total], flags[1, :total], flags[2, :total]
+    _roots_start(
+        p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done, prev
+    )
+    for sweep in range(32):  # (32 steps at most, as bilinear_solve)
+        running = _newton_lanes(total, t, lo, hi, near, done, pc, q, sc, dc, yc, g2)
+        if running == 0:
+            break
+        if 8 * running < total:  # a few stragglers: no more sweeps over every root
+            _newton_rest(t, lo, hi, near, done, pc, q, sc, dc, yc, g2, 31 - sweep)
+            break
+    one, two, half = f(1.0), f(2.0), f(0.5)
+    floor = f(2.0 * np.finfo(wide.dtype).tiny ** (1.0 / 3.0))  # bilinear_pole's
+    omf = f(omega)
+    for r in range(n):
+        ginv = f(fx[f0 + r])
+        a, z = r * L, (r + 1) * L  # (views from lane 0: see the rules above)
+        tr, lr, nr_, upr, yr = t[a:z], lo[a:z], near[a:z], up[a:z], yv[a:z]
+        csr, cdr, poler, pv = cs[a:z], cd[a:z], pole_at[a:z], prev[a:z]
+        for k in range(L):
+            tj, nr, upward = tr[k], nr_[k] != 0, upr[k] != 0
+            u = one - tj if nr else tj  # (u, 1 - u, 1 + u to full relative precision)
+            below = tj if nr else one - tj
+            above = two - tj if nr else one + tj
+            u = u if upward else -u
+            pv[k] = u
+            one_minus = below if upward else above
+            one_plus = above if upward else below
+            yr[k] = yr[k] - u * omf * ginv
+            csr[k] = half / one_minus
+            cdr[k] = half / one_plus
+            poler[k] = 1.0 if (one_plus <= floor) | (one_minus <= floor) else 0.0
+            tr[k], lr[k] = one_minus, one_plus
+        ur = U[r]
+        for k in range(L):
+            ur[k] = pv[k]
+
+
 @_jit
 def _bilinear(op, V, data, ix, fx, wide, flags, U, upd):
     """The bilinear constraint x . w = omega y of each node's m edges and item (eq. 19,
@@ -747,22 +821,8 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U, upd):
     sxf, swf = f(sx), f(sw)
     unit = sx == 1.0 and sw == 1.0
     p, q, S, D = wide[0, :total], wide[1, :total], wide[2, :total], wide[3, :total]
-    yv, g2, t, lo, hi = (
-        wide[4, :total],
-        wide[5, :total],
-        wide[6, :total],
-        wide[7, :total],
-        wide[8, :total],
-    )
-    pc, sc, dc, yc = (
-        wide[9, :total],
-        wide[10, :total],
-        wide[11, :total],
-        wide[12, :total],
-    )
+    yv, g2, prev = wide[4, :total], wide[5, :total], wide[16, :total]
     cs, cd, pole_at = wide[13, :total], wide[14, :total], wide[15, :total]
-    prev = wide[16, :total]
-    near, up, done = flags[0, :total], flags[1, :total], flags[2, :total]
     xr = i0
     wr = i0 + n * m
     two = f(2.0)
@@ -788,23 +848,11 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U, upd):
                 for k in range(L):
                     rx = sxf * (two * xa[k] - xs[k])
                     rw = swf * (two * wa[k] - ws[k])
-                    s = rx + rw
-                    d = rx - rw
-                    pr[k] += rx * rw
-                    qr[k] += rx * rx + rw * rw
-                    Sr[k] += s * s
-                    Dr[k] += d * d
+                    _add_sums(pr, qr, Sr, Dr, k, rx, rw)
                 continue
             xs, ws = V[ex, k0:k1], V[ew, k0:k1]
             for k in range(L):
-                rx = sxf * xs[k]
-                rw = swf * ws[k]
-                s = rx + rw
-                d = rx - rw
-                pr[k] += rx * rw
-                qr[k] += rx * rx + rw * rw
-                Sr[k] += s * s
-                Dr[k] += d * d
+                _add_sums(pr, qr, Sr, Dr, k, sxf * xs[k], swf * ws[k])
         yrow = ix[i0 + 2 * n * m + r]
         yr, gr = yv[r * L : (r + 1) * L], g2[r * L : (r + 1) * L]
         ginv = fx[f0 + r]
@@ -824,38 +872,9 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U, upd):
         for k in range(L):
             gr[k] = ginv
             pv[k] = ur[k]
-    _roots_start(
-        p, q, S, D, yv, g2, omega, t, lo, hi, pc, sc, dc, yc, near, up, done, prev
-    )
-    for sweep in range(32):  # (32 steps at most, as bilinear_solve)
-        running = _newton_lanes(total, t, lo, hi, near, done, pc, q, sc, dc, yc, g2)
-        if running == 0:
-            break
-        if 8 * running < total:  # a few stragglers: no more sweeps over every root
-            _newton_rest(t, lo, hi, near, done, pc, q, sc, dc, yc, g2, 31 - sweep)
-            break
-    one, two, half = f(1.0), f(2.0), f(0.5)
-    floor = f(2.0 * np.finfo(V.dtype).tiny ** (1.0 / 3.0))  # bilinear_pole's
-    omf = f(omega)
+    _bilinear_roots(wide, flags, n, L, fx, f0, U[:, k0:k1])
     for r in range(n):
-        ginv = f(fx[f0 + r])
-        a, z = r * L, (r + 1) * L  # (views from lane 0: see the rules above)
-        tr, lr, nr_, upr, yr = t[a:z], lo[a:z], near[a:z], up[a:z], yv[a:z]
-        csr, cdr, poler, pv = cs[a:z], cd[a:z], pole_at[a:z], prev[a:z]
-        for k in range(L):
-            tj, nr, upward = tr[k], nr_[k] != 0, upr[k] != 0
-            u = one - tj if nr else tj  # (u, 1 - u, 1 + u to full relative precision)
-            below = tj if nr else one - tj
-            above = two - tj if nr else one + tj
-            u = u if upward else -u
-            pv[k] = u
-            one_minus = below if upward else above
-            one_plus = above if upward else below
-            yr[k] = yr[k] - u * omf * ginv
-            csr[k] = half / one_minus
-            cdr[k] = half / one_plus
-            poler[k] = 1.0 if (one_plus <= floor) | (one_minus <= floor) else 0.0
-            tr[k], lr[k] = one_minus, one_plus
+        yr = yv[r * L : (r + 1) * L]
         yrow = ix[i0 + 2 * n * m + r]
         if upd is not None:
             if ydata != 1:
@@ -865,9 +884,6 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U, upd):
             ynew = V[yrow, k0:k1]
             for k in range(L):
                 ynew[k] = yr[k]
-        ur = U[r, k0:k1]
-        for k in range(L):
-            ur[k] = pv[k]
     for r in range(n):
         a, z = r * L, (r + 1) * L
         csr, cdr, poler = cs[a:z], cd[a:z], pole_at[a:z]
