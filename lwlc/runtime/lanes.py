@@ -1037,7 +1037,8 @@ def _project(
         elif code == MARGIN:
             _margin(op, V, labels, ix, fx)
         elif code == BILINEAR:
-            if up[8] and up[5][o] != 0:
+            fused, own_op = up[8], up[5]
+            if fused and own_op[o] != 0:
                 _bilinear(op, V, data, ix, fx, wide, flags, U[at : at + op[N]], up)
             else:
                 _bilinear(op, V, data, ix, fx, wide, flags, U[at : at + op[N]], None)
@@ -1048,33 +1049,29 @@ def _project(
 def _owned_rows(ops, n_a, ix, rows, lanes, itemsize):
     """The bilinear ops of set B that update their own rows in RRR's step (own_op: 1),
     and those rows (own: 1), which the reflection and update passes then leave alone:
-    ops over every lane whose x, w and y rows no other such op also holds, where a row
-    holds at least 256 bytes (majority 13-26-2 in float32: at 4 to 32 items 5-10 %
-    slower a step that way, at 64 as fast, at 128 and 256 items 7 and 28 % faster)."""
-    claims = np.zeros(rows, np.int64)
-    own_op = np.zeros(ops.shape[0], np.int8)
-    # count the claims; flag the ops; mark their rows
-    for sweep in range(3 if lanes * itemsize >= 256 else 0):
-        for o in range(n_a, ops.shape[0]):
-            op = ops[o]
-            if op[CODE] != BILINEAR or op[K0] != 0 or op[K1] != lanes:
-                continue
-            n, m, i0 = op[N], op[M], op[I0]
-            count = 2 * n * m + (n if op[SIDE] != 1 else 0)
-            alone = True
-            for j in range(count):
-                e = ix[i0 + j]
-                if sweep == 0:
-                    claims[e] += 1
-                elif sweep == 1:
-                    alone = alone and claims[e] == 1
-                elif own_op[o] != 0:
-                    claims[e] = -1
-            if sweep == 1:
-                own_op[o] = 1 if alone else 0
+    ops over every lane whose x, w and y rows (IX's first 2 n m + n entries; n without
+    y's data rows) no other such op also holds, where a row holds at least 256 bytes
+    (majority 13-26-2 in float32: at 4 to 32 items 5-10 % slower a step that way, at 64
+    as fast, at 128 and 256 items 7 and 28 % faster)."""
     own = np.zeros(rows, np.int8)
-    for e in range(rows):
-        own[e] = 1 if claims[e] == -1 else 0
+    own_op = np.zeros(ops.shape[0], np.int8)
+    if lanes * itemsize < 256:
+        return own, own_op
+    claims = np.zeros(rows, np.int64)
+    for o in range(n_a, ops.shape[0]):
+        op = ops[o]
+        if op[CODE] == BILINEAR and op[K0] == 0 and op[K1] == lanes:
+            count = 2 * op[N] * op[M] + (op[N] if op[SIDE] != 1 else 0)
+            own_op[o] = 1
+            for e in ix[op[I0] : op[I0] + count]:
+                claims[e] += 1
+    for o in range(n_a, ops.shape[0]):
+        if own_op[o] != 0:
+            count = 2 * ops[o, N] * ops[o, M] + (ops[o, N] if ops[o, SIDE] != 1 else 0)
+            rows_o = ix[ops[o, I0] : ops[o, I0] + count]
+            own_op[o] = 1 if np.all(claims[rows_o] == 1) else 0
+            for e in rows_o:
+                own[e] = own_op[o]
     return own, own_op
 
 
@@ -1178,21 +1175,7 @@ def _step(S, data, labels, tables, work, beta, every):
     for e in range(rows):
         if fused and own[e] != 0:
             continue
-        g = f(metric[e])
-        if every:  # (_update_row's loops, on the 2-d arrays: faster for a few lanes)
-            for k in range(K):
-                d = R[e, k] - A[e, k]
-                err[k] += g * (d * d)
-                new = S[e, k] + b * d
-                S[e, k] = new
-                A[e, k] = new
-        else:
-            for k in range(K):
-                d = R[e, k] - A[e, k]
-                err[k] += g * (d * d)
-                new = S[e, k] + b * d if live[k] != 0 else S[e, k]
-                S[e, k] = new
-                A[e, k] = new
+        _update_row(R[e], A[e], S[e], err, f(metric[e]), b, live, every)
 
 
 @_inline
@@ -1424,16 +1407,11 @@ class Starts:
         self.its = np.zeros(len(states), dtype=np.int64)
         self.last = np.full(len(states), np.inf)
         self.roots = self.kernel._no_roots()
-        self._first = True
+        with _compile_note("loop of starts", self.kernel.dtype):
+            self.advance(0, 0.0, 1.0, 0)  # (compiles, or loads from numba's cache)
 
     def advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
         """Up to `chunk` steps of the starts still running; returns the steps taken."""
-        first, self._first = self._first, False
-        note = _compile_note("loop of starts", self.kernel.dtype)
-        with note if first else contextlib.nullcontext():
-            return self._advance(cap, tolerance, beta, chunk)
-
-    def _advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
         return int(
             run_starts(
                 self.S,
