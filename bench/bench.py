@@ -198,17 +198,19 @@ def measure_restarts(case: Case, backend: str, dtype: str, overrides: dict,
         r = restarts.run(problem, case.restarts, cap=1, chunk=1)
         return {"compile_s": lwlc_s + r["compile_seconds"]}
     n = case.iterations if backend == "jax" else max(1, case.iterations // 10)  # NumPy: slow
-    walls, xla_s = [], None
+    walls, cpus, xla_s = [], [], None
     for _ in range(3):
         r = restarts.run(problem, case.restarts, cap=n, chunk=n)
         walls.append(r["seconds"] / n)
+        cpus.append(r["cpu_seconds"] / n)
         xla_s = r["compile_seconds"] if xla_s is None else xla_s
     wall = float(np.median(walls))
     K, E = problem.compiled.model.batch.size, problem.compiled.plan.n_edges
     return {
         "model": problem.compiled.model.name, "backend": backend, "dtype": dtype, "K": K,
         "E": E, "restarts": case.restarts, "iterations": n,
-        "s_per_iter": wall, "cpu_s_per_iter": float("nan"),
+        "s_per_iter": wall, "cpu_s_per_iter": float(np.median(cpus)),
+        "threads": r.get("lane_threads"), "lanes": "lane_threads" in r,
         "s_per_start_iter": wall / case.restarts,
         "wm_per_s": case.restarts * K * E / wall,
         "compile_s": lwlc_s + (xla_s or 0.0), "lwlc_compile_s": lwlc_s,
@@ -383,7 +385,8 @@ def table(rows: list[dict], bandwidth: float) -> str:
                if r.get("xla_bytes") else "n/a")
         per = f"{r['s_per_iter']:.3g}"
         if r.get("restarts"):
-            per += f" ({1e6 * r['s_per_start_iter']:.3g} µs per start)"
+            per += f" ({1e6 * r['s_per_start_iter']:.3g} µs per start"
+            per += f", {r['threads']} threads)" if (r.get("threads") or 1) > 1 else ")"
         fused_pass = " fused" if r.get("fused") else " lanes" if r.get("lanes") else ""
         compile_s = f"{r['compile_s']:.2f}"
         if r.get("compile_cached_s") is not None:

@@ -529,6 +529,11 @@ def train(
                         "vmapped state. Prints each start's outcome; with --out writes "
                         "restarts.json, restarts.csv and restarts.npz (each start's parameters: "
                         "evaluate --start SEED) there.")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, metavar="N", help="With "
+                       "--restarts, where the lane kernel runs the starts (JAX, a small "
+                       "model): split them into N groups, each advanced in its own thread "
+                       "(default: the CPU cores this process may use). Each start's result "
+                       "is the same in any split.")] = None,
     coordinator: Annotated[str | None, typer.Option("--coordinator", metavar="HOST:PORT",
                            help="JAX only: run across several processes (jax.distributed), "
                            "one per host: HOST:PORT of process 0, which every host reaches. "
@@ -549,6 +554,10 @@ def train(
     def body():
         _check_dtype(backend, dtype)
         _check_data_options(data=data, test=test)
+        if threads is not None and restarts is None:
+            raise LwlcError(f"--threads {threads} applies to --restarts only",
+                            hint="one start's iterations run one after another; XLA's loop "
+                            "uses the cores by itself")
         # first: jax.distributed must be joined before anything touches JAX's devices
         processes = _join_processes(backend, coordinator, num_processes, process_id)
         first = True
@@ -574,7 +583,7 @@ def train(
         if restarts is not None:
             from .restarts import train_restarts
 
-            train_restarts(cfg, restarts, console=out_console,
+            train_restarts(cfg, restarts, console=out_console, threads=threads,
                            warn=lambda w: err_console.print(format_warning(w), markup=False))
             return
         try:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from .driver import (
 )
 from .elaborate import input_problems
 from .errors import DataError, LwlcError, ModelError, SolverError
+from .ir import ModelWarning
 
 MAX_RESTARTS = 1_000_000  # one command's starts (each a row of restarts.json)
 CHUNK = 1000  # iterations per compiled call (JAX) or solve_batch call (NumPy)
@@ -209,11 +211,12 @@ def outcome(problem: Problem, seed: int, state: dict, iterations: int, err: floa
 
 def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
     """Each start alone with solve_batch, `chunk` iterations per call. Returns the per-start
-    results, 0 compile seconds and the seconds spent in solve_batch. A Ctrl-C after some
+    results, 0 compile seconds and the seconds (wall, CPU) spent in solve_batch. A Ctrl-C
+    after some
     starts ended raises Interrupted with their results."""
     s = problem.settings
     solver = problem.solver
-    out, seconds, ended = [], 0.0, 0.0  # ended: the seconds of the starts in `out`
+    out, seconds, cpu, ended = [], 0.0, 0.0, (0.0, 0.0)  # ended: the starts in `out`'s
     try:
         for seed in seeds:
             state = initial_state(problem, seed)
@@ -221,28 +224,30 @@ def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore",
                              under="ignore"):
                 while done < cap:
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     state, steps, _, err = solver.solve_batch(
                         state, problem.data, iterations=min(chunk, cap - done),
                         tolerance=s.tolerance, beta=s.beta)
                     seconds += time.perf_counter() - t0
+                    cpu += time.process_time() - c0
                     done += steps
                     if not err >= s.tolerance:  # converged, or not finite: stopped
                         break
                     report(len(out), sum(e < s.tolerance for *_, e in out), done)
             out.append((seed, state, done, err))
-            ended = seconds
+            ended = (seconds, cpu)
             report(len(out), sum(e < s.tolerance for *_, e in out), done)
     except KeyboardInterrupt as e:
         if not out:
             raise
-        raise Interrupted((out, 0.0, ended), signum=getattr(e, "signum", None)) from None
-    return out, 0.0, seconds
+        raise Interrupted((out, 0.0, *ended), signum=getattr(e, "signum", None)) from None
+    return out, 0.0, seconds, cpu
 
 
 class Interrupted(KeyboardInterrupt):
     """A Ctrl-C (or SIGTERM, SIGHUP: `signum`) during a search after some starts ended:
-    `ended` is the backend's (results, compile seconds, seconds) of those starts; `run`
+    `ended` is the backend's (results, compile seconds, seconds, CPU seconds) of those
+    starts; `run`
     adds their `summary`, which train_restarts writes before it stops."""
 
     def __init__(self, ended, summary=None, signum: int | None = None):
@@ -316,7 +321,7 @@ def _roots_kernel():
 
 def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
     """All starts as one state [R, ...]. Returns the per-start results, the seconds spent
-    compiling the loop and the seconds spent in it (after compiling)."""
+    compiling the loop and the seconds (wall, CPU) spent in it (after compiling)."""
     import jax
     import jax.numpy as jnp
 
@@ -360,10 +365,12 @@ def _run_jax(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -
     return _until_stopped(advance, ended, report, cap, s.tolerance, compile_seconds)
 
 
-def _run_lanes(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
+def _run_lanes(problem: Problem, seeds: list[int], cap: int, chunk: int, report,
+               threads: int = 1) -> tuple:
     """All starts side by side in the lane kernel's lanes (lwlc/runtime/lanes.py Starts:
-    each start bit for bit as it runs alone there). Returns the per-start results, the
-    seconds spent compiling (or loading) the kernel and the seconds spent in it."""
+    each start bit for bit as it runs alone there), split into `threads` groups advanced
+    in threads. Returns the per-start results, the seconds spent compiling (or loading)
+    the kernel and the seconds (wall, CPU of every thread) spent in it."""
     from .laneplan import program_from
     from .runtime import lanes
 
@@ -371,7 +378,7 @@ def _run_lanes(problem: Problem, seeds: list[int], cap: int, chunk: int, report)
     t0 = time.perf_counter()
     program = program_from(solver.LANE_PROGRAM, solver.METRIC, solver.BATCH)
     starts = lanes.Starts(program, [initial_state(problem, seed) for seed in seeds],
-                          problem.data, problem.dtype)
+                          problem.data, problem.dtype, threads=threads)
     starts.advance(cap, s.tolerance, s.beta, 0)  # compiles (or loads) run_starts
     compile_seconds = time.perf_counter() - t0
 
@@ -393,13 +400,14 @@ def _until_stopped(advance, ended, report, cap: int, tol: float,
     start's iterations and RRR_err as NumPy arrays) until no start runs, reporting after
     each call. A Ctrl-C keeps the starts that had stopped by the last call that returned
     (a stopped start stays frozen), as NumPy keeps the starts that ended. Returns (the
-    per-start results, compile seconds, seconds in advance)."""
-    seconds = 0.0
+    per-start results, compile seconds, wall and CPU seconds in advance)."""
+    seconds = cpu = 0.0
     try:
         while True:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             its, last = advance()
             seconds += time.perf_counter() - t0
+            cpu += time.process_time() - c0
             alive = (its < cap) & (last >= tol)
             report(int(its.size - np.sum(alive)), int(np.sum(last < tol)), int(np.max(its)))
             if not alive.any():
@@ -408,18 +416,27 @@ def _until_stopped(advance, ended, report, cap: int, tol: float,
         done = ended(only_stopped=True)
         if not done:
             raise
-        raise Interrupted((done, compile_seconds, seconds),
+        raise Interrupted((done, compile_seconds, seconds, cpu),
                           signum=getattr(e, "signum", None)) from None
-    return ended(only_stopped=False), compile_seconds, seconds
+    return ended(only_stopped=False), compile_seconds, seconds, cpu
+
+
+def default_threads() -> int:
+    """The CPU cores this process may use (its affinity where the system tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # (not on every system)
+        return max(1, os.cpu_count() or 1)
 
 
 # --- the whole search -----------------------------------------------------------------------
 
 
 def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | None = None,
-        chunk: int = CHUNK, progress: bool = False) -> dict:
+        chunk: int = CHUNK, progress: bool = False, threads: int | None = None) -> dict:
     """Run `restarts` starts of a prepared problem; returns the summary with one row per start
-    (what restarts.json holds). `cap` defaults to iterations × epochs of the model."""
+    (what restarts.json holds). `cap` defaults to iterations × epochs of the model; `threads`
+    (where the lane kernel runs the starts) to the CPU cores this process may use."""
     if restarts < 1:
         raise LwlcError(f"--restarts {restarts}: give at least 1")
     if restarts > MAX_RESTARTS:
@@ -444,17 +461,24 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
         task = prog.add_task(f"{name}: starts solved", total=restarts, info="compiling"
                              if problem.backend == "jax" else "")
     interrupted = None
+    by_lanes = _by_lanes(problem)
+    # the lane kernel's starts in groups, a thread each (XLA's loop threads on its own)
+    used = (min(restarts, default_threads() if threads is None else int(threads))
+            if by_lanes else None)
     try:
-        backend = (_run_lanes if _by_lanes(problem) else
-                   _run_jax if problem.backend == "jax" else _run_numpy)
-        results, compile_seconds, seconds = backend(problem, seeds, cap, chunk, report)
+        if by_lanes:
+            ran = _run_lanes(problem, seeds, cap, chunk, report, threads=used)
+        else:
+            backend = _run_jax if problem.backend == "jax" else _run_numpy
+            ran = backend(problem, seeds, cap, chunk, report)
     except Interrupted as e:
         interrupted = e
-        results, compile_seconds, seconds = e.ended
+        ran = e.ended
     finally:
         if prog is not None:
             prog.stop()
-    summary = _summary(problem, restarts, seeds, cap, results, compile_seconds, seconds)
+    results = ran[0]
+    summary = _summary(problem, restarts, seeds, cap, *ran, used)
     if interrupted is not None:
         summary["interrupted"] = (f"after {len(results)} of {restarts} starts: the table "
                                   "holds the starts that ended")
@@ -478,7 +502,8 @@ def run(problem: Problem, restarts: int, seed: int | None = None, cap: int | Non
 
 
 def _summary(problem: Problem, restarts: int, seeds: list[int], cap: int, results: list,
-             compile_seconds: float, seconds: float) -> dict:
+             compile_seconds: float, seconds: float, cpu_seconds: float,
+             threads: int | None = None) -> dict:
     """What restarts.json holds: the search, and one row per start that ended."""
     s = problem.settings
     starts = [outcome(problem, *r) for r in results]
@@ -504,9 +529,12 @@ def _summary(problem: Problem, restarts: int, seeds: list[int], cap: int, result
                    "error": s.error},
         # its last bits differ from XLA's loop (lwlc train), which RRR can amplify
         "bilinear_roots": _roots_by(problem),
+        # the lane kernel's groups of starts, a thread each (none: XLA's or NumPy's loop)
+        **({"lane_threads": threads} if threads is not None else {}),
         "params": dict(m.params),
         "train_data": problem.train_set.name,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,  # the process's, every thread, while the starts ran
         "compile_seconds": compile_seconds,
         "start_iterations": total,
         "us_per_start_iteration": 1e6 * seconds / total if total else None,
@@ -599,10 +627,11 @@ def write(out_dir, result: dict) -> None:
 
 
 def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
-                   chunk: int = CHUNK) -> dict:
-    """`lwlc train MODEL --restarts R`: run the starts, print a table and the summary line,
-    and with `cfg.out` write restarts.json and restarts.csv there (the directory locked as a
-    run's is; existing restart results are replaced only with `cfg.overwrite`)."""
+                   chunk: int = CHUNK, threads: int | None = None) -> dict:
+    """`lwlc train MODEL --restarts R [--threads N]`: run the starts, print a table and the
+    summary line, and with `cfg.out` write restarts.json and restarts.csv there (the
+    directory locked as a run's is; existing restart results are replaced only with
+    `cfg.overwrite`)."""
     if cfg.resume:
         raise LwlcError("--resume does not apply to --restarts", hint="rerun the restarts, "
                         "or resume a single start's run without --restarts")
@@ -612,6 +641,12 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
     if cfg.epochs is not None:
         overrides["epochs"] = cfg.epochs
     problem = prepare(cfg.model, overrides, cfg.backend, cfg.dtype, cfg.data, cfg.test, warn)
+    if threads is not None and not _by_lanes(problem) and warn is not None:
+        warn(ModelWarning(f"--threads {threads}: only the lane kernel runs starts in threads; "
+                          f"these run in {_roots_by(problem)}", None,
+                          hint="drop --threads; the lane kernel runs a small model's starts "
+                          "under JAX where it has a rule for each of its sets (docs/jax.md, "
+                          "\"The lane kernel\")"))
     if cfg.out:  # as lwlc train: a read file that is a run file under any name (a user test)
         refuse_reads_in_run(problem.compiled.model, cfg)
     run_dir = rundir.RunDir(cfg.out) if cfg.out else None
@@ -630,7 +665,7 @@ def train_restarts(cfg: TrainConfig, restarts: int, console=None, warn=None,
             with np.errstate(over="ignore", invalid="ignore", divide="ignore",
                              under="ignore"):
                 result = run(problem, restarts, cfg.seed, chunk=chunk,
-                             progress=cfg.progress and not cfg.quiet)
+                             progress=cfg.progress and not cfg.quiet, threads=threads)
         except Interrupted as e:  # keep the starts that ended, then stop
             if run_dir is not None:
                 run_dir.still_here()

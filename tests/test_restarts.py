@@ -36,7 +36,7 @@ def jax_problem():
 @pytest.fixture(scope="module")
 def jax_starts(jax_problem):
     """The four starts as one vmapped state, 200 iterations per compiled call."""
-    results, _, _ = rs._run_jax(jax_problem, SEEDS, 1500, 200, lambda *a: None)
+    results, *_ = rs._run_jax(jax_problem, SEEDS, 1500, 200, lambda *a: None)
     return results
 
 
@@ -93,8 +93,8 @@ def test_jax_restarts_equal_each_start_alone(jax_problem, jax_starts):
 def test_a_converged_start_is_frozen(jax_problem, jax_starts):
     seed = next(s for s, _, its, _ in jax_starts if its < 1000)  # converged early
     other = next(s for s, _, its, _ in jax_starts if its == 1500)  # runs to the cap
-    short, _, _ = rs._run_jax(jax_problem, [seed, other], 1000, 200, lambda *a: None)
-    full, _, _ = rs._run_jax(jax_problem, [seed, other], 1500, 200, lambda *a: None)
+    short, *_ = rs._run_jax(jax_problem, [seed, other], 1000, 200, lambda *a: None)
+    full, *_ = rs._run_jax(jax_problem, [seed, other], 1500, 200, lambda *a: None)
     assert short[0][2] == full[0][2] < 1000 and short[1][2] == 1000 and full[1][2] == 1500
     for k in short[0][1]:  # 500 (or more) further iterations of the batch left it untouched
         np.testing.assert_array_equal(np.asarray(short[0][1][k]), np.asarray(full[0][1][k]))
@@ -144,10 +144,15 @@ def test_multi_batch_model_is_refused():
 def test_cli_writes_restarts_json(tmp_path, jax_problem):
     out = tmp_path / "run"
     args = ["train", NMF, "--restarts", "3", "--backend", "jax", "--seed", "1",
-            "--set", "iterations=1500", "--set", "tolerance=0.008", "--out", str(out)]
+            "--set", "iterations=1500", "--set", "tolerance=0.008", "--out", str(out),
+            "--threads", "2"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     data = json.loads((out / "restarts.json").read_text())
+    if data["bilinear_roots"].startswith("the lane kernel"):
+        assert data["lane_threads"] == 2
+    else:
+        assert "lane_threads" not in data and "--threads 2: only the lane kernel" in r.output
     assert data["restarts"] == 3 and [s["seed"] for s in data["starts"]] == [1, 2, 3]
     assert data["iterations_cap"] == 1500 and data["backend"] == "jax"
     assert data["bilinear_roots"] in ("the compiled kernel", "XLA's loop (numba missing)",
@@ -160,6 +165,19 @@ def test_cli_writes_restarts_json(tmp_path, jax_problem):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 1 and "already holds restarts.json" in again.output
     assert CliRunner().invoke(app, [*args, "--overwrite", "--quiet"]).exit_code == 0
+
+
+def test_threads_apply_to_restarts_only():
+    """--threads without --restarts is an error before anything runs; with the NumPy
+    backend's restarts a warning (its loop takes no threads), and the search runs."""
+    r = CliRunner().invoke(app, ["train", NMF, "--threads", "2"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "error: --threads 2 applies to --restarts only" in r.output
+    r = CliRunner().invoke(app, ["train", NMF, "--restarts", "2", "--threads", "2",
+                                 "--set", "iterations=5"])
+    assert r.exit_code == 0, r.output
+    assert "warning: --threads 2: only the lane kernel runs starts in threads" in r.output
+    assert "NumPy's loop" in r.output and "of 2 starts solved" in r.output
 
 
 def test_restarts_and_a_training_run_never_share_a_folder(tmp_path):
@@ -450,13 +468,17 @@ def test_a_restarts_file_with_fewer_rows_than_seeds_is_a_clear_error(tmp_path):
     assert "internal error" not in ev.output
 
 
-def test_lane_kernel_starts_equal_each_start_alone_bit_for_bit(jax_problem):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_lane_kernel_starts_equal_each_start_alone_bit_for_bit(jax_problem, threads):
     """The starts side by side in the lane kernel's lanes (lwlc/runtime/lanes.py Starts):
     each start's iterations, RRR_err and state are those of the start alone in the
     kernel (solve_batch with the lane kernel on), bit for bit; a start that stops early is
-    frozen while the others run on."""
+    frozen while the others run on. In 3 threads (groups of 1, 1 and 2 starts, each its
+    own lane state) the same bits."""
     assert rs._by_lanes(jax_problem)  # LEDM's state fits: the kernel is the default
-    results, _, _ = rs._run_lanes(jax_problem, SEEDS, 1500, 200, lambda *a: None)
+    results, *_ = rs._run_lanes(jax_problem, SEEDS, 1500, 200, lambda *a: None,
+                                  threads=threads)
+    assert [r[0] for r in results] == SEEDS
     its = [r[2] for r in results]
     assert min(its) < 1500 == max(its), "the test wants starts that stop early and late"
     for seed, state, steps, err in results:

@@ -1393,25 +1393,75 @@ class Starts:
     """Independent starts of a program's model side by side in the lanes, items major
     (`lwlc train --restarts` under JAX, where the model has a lane program; lane k R + s
     holds item k of start s): each start's values are bit for bit those of the start
-    alone in `Kernel.solve`."""
+    alone in `Kernel.solve`. With `threads` above 1 the starts are split into that many
+    groups of consecutive starts, each its own lane state, advanced side by side in
+    threads (the kernel releases the GIL); a start's values do not depend on the
+    others in its group, so they are the same bits in any split."""
 
-    def __init__(self, program: LaneProgram, states: list[dict], data: dict, dtype):
+    def __init__(
+        self,
+        program: LaneProgram,
+        states: list[dict],
+        data: dict,
+        dtype,
+        threads: int = 1,
+    ):
         self.one = program
-        self.program = starts_program(program, len(states))
-        self.kernel = Kernel(self.program, dtype)
-        each = [to_lanes(program, st, dtype) for st in states]
-        self.S = np.ascontiguousarray(
-            np.stack(each, axis=2).reshape(program.n_rows, -1)
-        )
-        self.D, self.L = data_lanes(self.program, data)
-        self.its = np.zeros(len(states), dtype=np.int64)
-        self.last = np.full(len(states), np.inf)
-        self.roots = self.kernel._no_roots()
+        R = len(states)
+        self.threads = max(1, min(int(threads), R))
+        self.its = np.zeros(R, dtype=np.int64)
+        self.last = np.full(R, np.inf)
+        cuts = [R * g // self.threads for g in range(self.threads + 1)]
+        self.groups = [
+            _StartGroup(program, states, data, dtype, a, b, self.its, self.last)
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+        ]
+        self.kernel = self.groups[0].kernel
         with _compile_note("loop of starts", self.kernel.dtype):
             self.advance(0, 0.0, 1.0, 0)  # (compiles, or loads from numba's cache)
 
     def advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
-        """Up to `chunk` steps of the starts still running; returns the steps taken."""
+        """Up to `chunk` steps of the starts still running (each group in its own thread
+        where there are several); returns the most steps a group took. A Ctrl-C waits
+        for the threads to end their chunk, so that the starts are left whole."""
+        args = (int(cap), float(tolerance), float(beta), int(chunk))
+        if len(self.groups) == 1:
+            return self.groups[0].advance(*args)
+        from concurrent.futures import ThreadPoolExecutor, wait
+
+        with ThreadPoolExecutor(len(self.groups)) as pool:
+            done = [pool.submit(g.advance, *args) for g in self.groups]
+            try:
+                return max(f.result() for f in done)
+            except KeyboardInterrupt:
+                wait(done)
+                raise
+
+    def state(self, r: int) -> dict:
+        """Start r's state (NumPy arrays [K, size])."""
+        for g in self.groups:
+            if g.first <= r < g.first + g.R:
+                return g.state(r - g.first)
+        raise IndexError(r)
+
+
+class _StartGroup:
+    """Starts first .. first + R - 1 of a Starts as one lane state; its and last are
+    views of the Starts' arrays."""
+
+    def __init__(self, program, states, data, dtype, first, end, its, last):
+        self.one, self.first, self.R = program, first, end - first
+        self.program = starts_program(program, self.R)
+        self.kernel = Kernel(self.program, dtype)
+        each = [to_lanes(program, st, dtype) for st in states[first:end]]
+        self.S = np.ascontiguousarray(
+            np.stack(each, axis=2).reshape(program.n_rows, -1)
+        )
+        self.D, self.L = data_lanes(self.program, data)
+        self.its, self.last = its[first:end], last[first:end]
+        self.roots = self.kernel._no_roots()
+
+    def advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
         return int(
             run_starts(
                 self.S,
@@ -1419,20 +1469,19 @@ class Starts:
                 self.L,
                 self.kernel.tables,
                 self.roots,
-                len(self.its),
+                self.R,
                 self.its,
                 self.last,
-                int(cap),
-                float(tolerance),
-                float(beta),
-                int(chunk),
+                cap,
+                tolerance,
+                beta,
+                chunk,
             )
         )
 
     def state(self, r: int) -> dict:
-        """Start r's state (NumPy arrays [K, size])."""
-        R = len(self.its)
-        return from_lanes(self.one, self.S.reshape(self.one.n_rows, -1, R)[:, :, r])
+        one = self.S.reshape(self.one.n_rows, -1, self.R)[:, :, r]
+        return from_lanes(self.one, one)
 
 
 _PREPARED: dict = {}
