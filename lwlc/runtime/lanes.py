@@ -1363,9 +1363,11 @@ class Kernel:
         self, state: dict, data: dict, iterations: int, tolerance: float, beta: float
     ) -> tuple[dict, int, float, float]:
         """Iterate RRR on one batch. Returns (state as NumPy arrays, steps, first error,
-        last error), as the emitted solve_batch does. A call that goes on from the state
-        and data the last call ended with (a one-batch run in chunks) goes on with its
-        roots too, so the chunks are bit for bit the run in one call."""
+        last error), as the emitted solve_batch does; the arrays are views [K, size] of
+        the call's own lane state (from_lanes without its copy: run_lanes' jnp.asarray
+        copies them once). A call that goes on from the state and data the last call
+        ended with (a one-batch run in chunks) goes on with its roots too, so the chunks
+        are bit for bit the run in one call."""
         S = to_lanes(self.program, state, self.dtype)
         D, L = data_lanes(self.program, data)
         roots = self._roots_from(S, D, L)
@@ -1373,7 +1375,8 @@ class Kernel:
             S, D, L, self.tables, roots, int(iterations), float(tolerance), float(beta)
         )
         self._last = (S.copy(), D, L, roots)
-        return from_lanes(self.program, S), int(steps), float(first), float(last)
+        views = {name: S[a : a + n].T for name, (a, n) in self.program.rows.items()}
+        return views, int(steps), float(first), float(last)
 
     def _roots_from(self, S, D, L) -> np.ndarray:
         """The roots the last call ended with where S, D and L are where it ended, else
@@ -1381,6 +1384,7 @@ class Kernel:
         last = self._last
         if (
             last is not None
+            and np.array_equal(S[0], last[0][0])  # (a new batch's state: seen at once)
             and np.array_equal(S, last[0])
             and np.array_equal(D, last[1], equal_nan=True)
             and np.array_equal(L, last[2])
