@@ -25,6 +25,7 @@ from lwlc.laneplan import (
     Side,
     lane_program,
     pack,
+    starts_program,
 )
 from lwlc.lower import lower
 from lwlc.runtime import lanes
@@ -261,7 +262,7 @@ def _run_op(op: LaneOp, V: np.ndarray, data=None, labels=None, roots=None):
     data = np.zeros((1, K)) if data is None else data
     labels = np.zeros((1, K), np.int64) if labels is None else labels
     roots = lanes.no_roots(ops, K, V.dtype) if roots is None else roots
-    work = lanes._workspace(V, ops, n_a, ix, widest, roots, np.nan)
+    work = lanes._workspace(V, ops, n_a, ix, widest, roots, np.nan, 1)
     A, S, _, scratch, wide, flags, vec, err, live, _, _, _, own_op = work
     off = (A, S, err, np.ones(V.shape[0]), live, own_op, V.dtype.type(1.0), True, False)
     lanes._project(ops, 0, 1, V, data, labels, ix, fx, scratch, wide, flags, vec, roots,
@@ -397,7 +398,7 @@ def test_a_fused_bilinear_op_is_the_op_on_the_reflection_then_the_update(
     ops, n_a, ix, fx, widest = _packed(op, A)
     roots = lanes.no_roots(ops, K, A.dtype)
     V = np.zeros_like(A)
-    work = lanes._workspace(V, ops, n_a, ix, widest, roots, np.nan)
+    work = lanes._workspace(V, ops, n_a, ix, widest, roots, np.nan, 1)
     _, _, _, scratch, wide, flags, vec, err, _, _, _, own, own_op = work
     assert own_op[0] == 1 and own.sum() == owned.size
     err[:] = 0.0
@@ -425,12 +426,20 @@ def test_only_bilinear_ops_of_set_b_over_every_lane_update_their_own_rows(tmp_pa
     ops, n_a, ix, fx, widest = pack(program)
     S = np.zeros((program.n_rows, program.batch))
     *_, own, own_op = lanes._workspace(S, ops, n_a, ix, widest,
-                                       lanes.no_roots(ops, program.batch, S.dtype), np.nan)
+                                       lanes.no_roots(ops, program.batch, S.dtype), np.nan, 1)
     wide = program.batch * 8 >= 256
     for o, op in enumerate(program.ops):
         whole = op.lanes == (0, program.batch)
         assert own_op[o] == (wide and op.code == Op.BILINEAR and op.set == "B" and whole)
     assert (0 < own.sum() < own.size) if wide else own.sum() == 0
+    # 8 starts side by side: the rule is per start (a start's RRR_err then sums in the
+    # same order whatever starts share its lanes)
+    many = starts_program(program, 8)
+    ops8, n_a8, ix8, _, widest8 = pack(many)
+    S8 = np.zeros((many.n_rows, many.batch))
+    *_, own8, own_op8 = lanes._workspace(S8, ops8, n_a8, ix8, widest8,
+                                         lanes.no_roots(ops8, many.batch, S8.dtype), np.nan, 8)
+    assert many.batch * 8 >= 256 and list(own_op8) == list(own_op)
     if wide:  # and the step with them is rrr_step's
         _steps_agree(c.plan, c.source, steps=3)
 

@@ -491,6 +491,32 @@ def test_lane_kernel_starts_equal_each_start_alone_bit_for_bit(jax_problem, thre
             np.testing.assert_array_equal(state[k], np.asarray(ref[k]), err_msg=k)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_stopped_starts_leave_the_lanes_and_the_rest_go_on_bit_for_bit(jax_problem, threads):
+    """Once at most half of the starts in the lanes still run, Starts packs those into new
+    groups (state and roots moved) and keeps the stopped ones' states aside: every start
+    still ends as it does alone, and the lanes hold fewer starts."""
+    from lwlc.laneplan import program_from
+    from lwlc.runtime import lanes
+
+    p, seeds = jax_problem, [1, 2, 3, 4, 5, 6]
+    program = program_from(p.solver.LANE_PROGRAM, p.solver.METRIC, p.solver.BATCH)
+    starts = lanes.Starts(program, [rs.initial_state(p, seed) for seed in seeds], p.data,
+                          np.float64, threads=threads)
+    tol, packed = p.settings.tolerance, [starts.packed]
+    while starts.advance(1500, tol, p.settings.beta, 100):
+        packed.append(starts.packed)
+    assert packed[0] == 6 and min(packed) < 6, packed
+    for r, seed in enumerate(seeds):
+        ref, ref_steps, _, ref_err = p.solver.solve_batch(
+            rs.initial_state(p, seed), p.data, iterations=1500, tolerance=tol,
+            beta=p.settings.beta)
+        assert (starts.its[r], starts.last[r]) == (ref_steps, ref_err), f"seed {seed}"
+        got = starts.state(r)
+        for k in ref:
+            np.testing.assert_array_equal(got[k], np.asarray(ref[k]), err_msg=k)
+
+
 def test_restarts_say_the_lane_kernel_ran_them(jax_problem, tmp_path):
     result = rs.run(jax_problem, 3, cap=50)
     assert result["bilinear_roots"].startswith("the lane kernel")

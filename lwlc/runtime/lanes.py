@@ -1046,16 +1046,19 @@ def _project(
 
 
 @_jit
-def _owned_rows(ops, n_a, ix, rows, lanes, itemsize):
+def _owned_rows(ops, n_a, ix, rows, lanes, itemsize, starts):
     """The bilinear ops of set B that update their own rows in RRR's step (own_op: 1),
     and those rows (own: 1), which the reflection and update passes then leave alone:
     ops over every lane whose x, w and y rows (IX's first 2 n m + n entries; n without
-    y's data rows) no other such op also holds, where a row holds at least 256 bytes
-    (majority 13-26-2 in float32: at 4 to 32 items 5-10 % slower a step that way, at 64
-    as fast, at 128 and 256 items 7 and 28 % faster)."""
+    y's data rows) no other such op also holds, where one start's part of a row (lanes
+    / starts) holds at least 256 bytes (majority 13-26-2 in float32: at 4 to 32 items
+    5-10 % slower a step that way, at 64 as fast, at 128 and 256 items 7 and 28 %
+    faster). Per start, not per row: the op's update sums RRR_err in another order than
+    the passes, and a start's RRR_err is then the same bits whatever starts share its
+    lanes."""
     own = np.zeros(rows, np.int8)
     own_op = np.zeros(ops.shape[0], np.int8)
-    if lanes * itemsize < 256:
+    if (lanes // starts) * itemsize < 256:
         return own, own_op
     claims = np.zeros(rows, np.int64)
     for o in range(n_a, ops.shape[0]):
@@ -1076,11 +1079,11 @@ def _owned_rows(ops, n_a, ix, rows, lanes, itemsize):
 
 
 @_jit
-def _workspace(S, ops, n_a, ix, widest, U, lam):
+def _workspace(S, ops, n_a, ix, widest, U, lam, R):
     """The step's arrays: A, R, and with lam (not NaN) T (as S), the ops' scratch,
     RRR_err per lane, the lanes that run (1) or are frozen (0), U (the bilinear roots'
     last multipliers), whether A holds S (the last step's update wrote both), and the
-    rows and ops of _owned_rows."""
+    rows and ops of _owned_rows (R: the starts side by side in the lanes)."""
     rows, K = S.shape
     lanes = K
     starts = 1
@@ -1100,7 +1103,7 @@ def _workspace(S, ops, n_a, ix, widest, U, lam):
         np.ones(K, np.int8),
         U,
         np.zeros(1, np.int8),
-    ) + _owned_rows(ops, n_a, ix, rows, K, S.itemsize)
+    ) + _owned_rows(ops, n_a, ix, rows, K, S.itemsize, R)
 
 
 @_jit
@@ -1209,7 +1212,7 @@ def run(S, data, labels, tables, roots, iterations, tolerance, beta):
     multipliers from step to step (no_roots: none yet). Returns (steps, first error,
     last error)."""
     _, ops, _, _, _, widest, norm, _, lam = tables
-    work = _workspace(S, ops, tables[2], tables[3], widest, roots, lam)
+    work = _workspace(S, ops, tables[2], tables[3], widest, roots, lam, 1)
     err = work[7]
     first = last = np.inf
     steps = 0
@@ -1237,7 +1240,7 @@ def run_starts(
     once it stops; its, last and roots are updated in place. Returns the steps taken
     (0: no start was running)."""
     _, ops, _, _, _, widest, norm, _, lam = tables
-    work = _workspace(S, ops, tables[2], tables[3], widest, roots, lam)
+    work = _workspace(S, ops, tables[2], tables[3], widest, roots, lam, starts)
     err, live = work[7], work[8]
     K = S.shape[1] // starts  # lane k R + r: item k of start r
     steps = 0
@@ -1397,10 +1400,13 @@ class Starts:
     """Independent starts of a program's model side by side in the lanes, items major
     (`lwlc train --restarts` under JAX, where the model has a lane program; lane k R + s
     holds item k of start s): each start's values are bit for bit those of the start
-    alone in `Kernel.solve`. With `threads` above 1 the starts are split into that many
-    groups of consecutive starts, each its own lane state, advanced side by side in
-    threads (the kernel releases the GIL); a start's values do not depend on the
-    others in its group, so they are the same bits in any split."""
+    alone in `Kernel.solve`. The starts are split into `threads` groups of consecutive
+    starts, each its own lane state, advanced side by side in threads (the kernel
+    releases the GIL). A start that has stopped is frozen in its lanes; once at most
+    half of the starts in the lanes still run, those are packed into new groups (their
+    state and roots moved as they are) and the stopped ones leave, so that a long tail
+    of a few starts no longer pays for every lane. A start's values do not depend on
+    which starts share its lanes: they are the same bits in any split."""
 
     def __init__(
         self,
@@ -1410,19 +1416,32 @@ class Starts:
         dtype,
         threads: int = 1,
     ):
-        self.one = program
+        self.one, self.data, self.dtype = program, data, np.dtype(dtype)
         R = len(states)
         self.threads = max(1, min(int(threads), R))
         self.its = np.zeros(R, dtype=np.int64)
         self.last = np.full(R, np.inf)
-        cuts = [R * g // self.threads for g in range(self.threads + 1)]
-        self.groups = [
-            _StartGroup(program, states, data, dtype, a, b, self.its, self.last)
-            for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-        ]
+        self.ended: dict[int, dict] = {}  # the states of starts packed out of the lanes
+        columns = [(to_lanes(program, st, dtype), None) for st in states]
+        self._pack(np.arange(R), columns)
         self.kernel = self.groups[0].kernel
         with _compile_note("loop of starts", self.kernel.dtype):
             self.advance(0, 0.0, 1.0, 0)  # (compiles, or loads from numba's cache)
+
+    @property
+    def packed(self) -> int:
+        """How many starts the lanes hold (running or frozen)."""
+        return sum(g.R for g in self.groups)
+
+    def _pack(self, starts: np.ndarray, columns: list) -> None:
+        """New groups for `starts` (indices into its and last), one per thread, from
+        each start's (S [rows, K], roots [n, K] or None)."""
+        n = max(1, min(self.threads, len(starts)))
+        cuts = [len(starts) * g // n for g in range(n + 1)]
+        self.groups = [
+            _StartGroup(self, starts[a:b], columns[a:b])
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+        ]
 
     def advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
         """Up to `chunk` steps of the starts still running (each group in its own thread
@@ -1430,40 +1449,77 @@ class Starts:
         for the threads to end their chunk, so that the starts are left whole."""
         args = (int(cap), float(tolerance), float(beta), int(chunk))
         if len(self.groups) == 1:
-            return self.groups[0].advance(*args)
-        from concurrent.futures import ThreadPoolExecutor, wait
+            steps = self.groups[0].advance(*args)
+        else:
+            from concurrent.futures import ThreadPoolExecutor, wait
 
-        with ThreadPoolExecutor(len(self.groups)) as pool:
-            done = [pool.submit(g.advance, *args) for g in self.groups]
-            try:
-                return max(f.result() for f in done)
-            except KeyboardInterrupt:
-                wait(done)
-                raise
+            with ThreadPoolExecutor(len(self.groups)) as pool:
+                done = [pool.submit(g.advance, *args) for g in self.groups]
+                try:
+                    steps = max(f.result() for f in done)
+                except KeyboardInterrupt:
+                    wait(done)
+                    self._gather()
+                    raise
+        self._gather()
+        running = (self.its < cap) & (self.last >= tolerance)
+        held = np.concatenate([g.starts for g in self.groups])
+        if 0 < 2 * int(running[held].sum()) <= len(held) and len(held) > 1:
+            self._repack(held, running)
+        return steps
+
+    def _gather(self) -> None:
+        for g in self.groups:
+            self.its[g.starts], self.last[g.starts] = g.its, g.last
+
+    def _repack(self, held: np.ndarray, running: np.ndarray) -> None:
+        """The running starts into new groups; the stopped ones' states kept aside."""
+        keep, columns = [], []
+        for g in self.groups:
+            for j, r in enumerate(g.starts):
+                if running[r]:
+                    keep.append(r)
+                    columns.append(g.column(j))
+                else:
+                    self.ended[int(r)] = from_lanes(self.one, g.column(j)[0])
+        self._pack(np.asarray(keep, dtype=np.int64), columns)
 
     def state(self, r: int) -> dict:
         """Start r's state (NumPy arrays [K, size])."""
+        if r in self.ended:
+            return self.ended[r]
         for g in self.groups:
-            if g.first <= r < g.first + g.R:
-                return g.state(r - g.first)
+            at = np.flatnonzero(g.starts == r)
+            if at.size:
+                return from_lanes(self.one, g.column(int(at[0]))[0])
         raise IndexError(r)
 
 
 class _StartGroup:
-    """Starts first .. first + R - 1 of a Starts as one lane state; its and last are
-    views of the Starts' arrays."""
+    """Some starts of a Starts (`starts`: their indices there) as one lane state, with
+    their own its and last (Starts._gather copies them back)."""
 
-    def __init__(self, program, states, data, dtype, first, end, its, last):
-        self.one, self.first, self.R = program, first, end - first
-        self.program = starts_program(program, self.R)
-        self.kernel = Kernel(self.program, dtype)
-        each = [to_lanes(program, st, dtype) for st in states[first:end]]
+    def __init__(self, owner: Starts, starts: np.ndarray, columns: list):
+        one = owner.one
+        self.starts, self.R = starts, len(starts)
+        self.program = starts_program(one, self.R)
+        self.kernel = Kernel(self.program, owner.dtype)
         self.S = np.ascontiguousarray(
-            np.stack(each, axis=2).reshape(program.n_rows, -1)
+            np.stack([S for S, _ in columns], axis=2).reshape(one.n_rows, -1)
         )
-        self.D, self.L = data_lanes(self.program, data)
-        self.its, self.last = its[first:end], last[first:end]
+        self.D, self.L = data_lanes(self.program, owner.data)
+        self.its, self.last = owner.its[starts], owner.last[starts]
         self.roots = self.kernel._no_roots()
+        self.K = one.batch
+        for j, (_, U) in enumerate(columns):
+            if U is not None:
+                self.roots.reshape(-1, self.K, self.R)[:, :, j] = U
+
+    def column(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Start j's lane state [rows, K] and roots [n, K] (copies)."""
+        S = self.S.reshape(-1, self.K, self.R)[:, :, j].copy()
+        U = self.roots.reshape(self.roots.shape[0], self.K, self.R)[:, :, j].copy()
+        return S, U
 
     def advance(self, cap: int, tolerance: float, beta: float, chunk: int) -> int:
         return int(
@@ -1482,10 +1538,6 @@ class _StartGroup:
                 chunk,
             )
         )
-
-    def state(self, r: int) -> dict:
-        one = self.S.reshape(self.one.n_rows, -1, self.R)[:, :, r]
-        return from_lanes(self.one, one)
 
 
 _PREPARED: dict = {}
