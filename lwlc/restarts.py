@@ -212,11 +212,11 @@ def outcome(problem: Problem, seed: int, state: dict, iterations: int, err: floa
 def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report) -> tuple:
     """Each start alone with solve_batch, `chunk` iterations per call. Returns the per-start
     results, 0 compile seconds and the seconds (wall, CPU) spent in solve_batch. A Ctrl-C
-    after some
-    starts ended raises Interrupted with their results."""
+    after some starts ended raises Interrupted with their results."""
     s = problem.settings
     solver = problem.solver
-    out, seconds, cpu, ended = [], 0.0, 0.0, (0.0, 0.0)  # ended: the starts in `out`'s
+    out, seconds, cpu = [], 0.0, 0.0
+    ended = (0.0, 0.0)  # the seconds (wall, CPU) of the starts in `out`
     try:
         for seed in seeds:
             state = initial_state(problem, seed)
@@ -247,8 +247,7 @@ def _run_numpy(problem: Problem, seeds: list[int], cap: int, chunk: int, report)
 class Interrupted(KeyboardInterrupt):
     """A Ctrl-C (or SIGTERM, SIGHUP: `signum`) during a search after some starts ended:
     `ended` is the backend's (results, compile seconds, seconds, CPU seconds) of those
-    starts; `run`
-    adds their `summary`, which train_restarts writes before it stops."""
+    starts; `run` adds their `summary`, which train_restarts writes before it stops."""
 
     def __init__(self, ended, summary=None, signum: int | None = None):
         super().__init__()
