@@ -172,6 +172,36 @@ def test_starts_side_by_side_rank_the_items_of_each_start_alone(name):
             np.testing.assert_array_equal(starts.state(r)[k], alone[k], err_msg=k)
 
 
+@pytest.mark.parametrize("seed", [2, 12, 23, 28])
+def test_starts_that_stop_leave_the_lanes_on_generated_models(seed):
+    """Five starts of a generated model in 2 threads, with a tolerance that some reach
+    early: Starts packs the running ones into fewer lanes as the others stop (state and
+    roots moved), and every start still ends bit for bit as it does alone (iterations,
+    RRR_err, state)."""
+    text, _ = draw_model(seed)
+    model, split = front_end(text)
+    plan = lower(model, split)
+    program = lane_program(plan)
+    solver = load_solver(emit(plan, "numpy"))
+    data = random_data(plan.model, seed)
+    states = [solver.init(solver.initial_params(np.random.default_rng(s)), data)
+              for s in range(5)]
+    tol = float(np.median([lanes.solve(program, dict(one), data, 20, 0.0, 0.7)[3]
+                           for one in states]))
+    alone = [lanes.solve(program, dict(one), data, 60, tol, 0.7) for one in states]
+    starts = lanes.Starts(program, [dict(one) for one in states], data, np.float64,
+                          threads=2)
+    packed = [starts.packed]
+    while starts.advance(60, tol, 0.7, 7):
+        packed.append(starts.packed)
+    assert packed[0] == 5 and min(packed) < 5, packed
+    for r, (want, steps, _, last) in enumerate(alone):
+        assert (starts.its[r], starts.last[r]) == (steps, last), r
+        got = starts.state(r)
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k], err_msg=f"start {r}: {k}")
+
+
 @pytest.mark.parametrize("seed", range(0, 120, 3))
 def test_lane_steps_equal_rrr_step_on_generated_models(seed):
     text, _ = draw_model(seed)
