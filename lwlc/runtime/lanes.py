@@ -496,10 +496,10 @@ def _activation(op, V, data, ix, fx, work):
             lo, hi = f(fx[p0 + 4 * p]), f(fx[p0 + 4 * p + 1])
             a, c = f(fx[p0 + 4 * p + 2]), f(fx[p0 + 4 * p + 3])
             flat = a == 0.0
-            den = gz + gx * (a * a)
+            inv = f(1.0) / (gz + gx * (a * a))  # (a product per lane, not a division)
             for k in range(L):
                 zk = z[k]
-                t = (gz * zk + gx * a * (x[k] - c)) / den
+                t = (gz * zk + gx * a * (x[k] - c)) * inv
                 t = _minimum(_maximum(zk if flat else t, lo), hi)
                 xt = a * t + c
                 d = gz * (t - zk) ** 2 + gx * (xt - x[k]) ** 2
