@@ -925,20 +925,8 @@ def _bilinear(op, V, data, ix, fx, wide, flags, U, upd):
                 )
                 continue
             xs, ws = V[ex, k0:k1], V[ew, k0:k1]
-            if unit:
-                for k in range(L):
-                    s = (xs[k] + ws[k]) * csr[k]
-                    d = (xs[k] - ws[k]) * cdr[k]
-                    xs[k] = s + d
-                    ws[k] = s - d
-            else:
-                for k in range(L):
-                    rx = sxf * xs[k]
-                    rw = swf * ws[k]
-                    s = (rx + rw) * csr[k]
-                    d = (rx - rw) * cdr[k]
-                    xs[k] = (s + d) / sxf
-                    ws[k] = (s - d) / swf
+            for k in range(L):
+                xs[k], ws[k] = _pair(xs[k], ws[k], csr[k], cdr[k], sxf, swf, unit)
 
 
 @_jit
@@ -953,6 +941,21 @@ def _reflect_rows(V, A, S, ix, xr, wr, m):
 
 
 @_inline
+def _pair(x, w, cs, cd, sx, sw, unit):
+    """An (x, w) pair projected by its node's coefficients (eq. 19a-b with s = x + w,
+    d = x - w in metric-scaled coordinates; cs, cd: 1 / (2 (1 -+ u)))."""
+    if unit:
+        s = (x + w) * cs
+        d = (x - w) * cd
+        return s + d, s - d
+    rx = sx * x
+    rw = sw * w
+    s = (rx + rw) * cs
+    d = (rx - rw) * cd
+    return (s + d) / sx, (s - d) / sw
+
+
+@_inline
 def _bilinear_update_rows(
     xa, wa, xs, ws, cs, cd, sx, sw, unit, err, gx, gw, b, live, every
 ):
@@ -961,20 +964,9 @@ def _bilinear_update_rows(
     then _update_row's update of both rows."""
     two = xa.dtype.type(2.0)
     for k in range(xa.shape[0]):
-        rx = two * xa[k] - xs[k]
-        rw = two * wa[k] - ws[k]
-        if unit:
-            s = (rx + rw) * cs[k]
-            d = (rx - rw) * cd[k]
-            px = s + d
-            pw = s - d
-        else:
-            rx = sx * rx
-            rw = sw * rw
-            s = (rx + rw) * cs[k]
-            d = (rx - rw) * cd[k]
-            px = (s + d) / sx
-            pw = (s - d) / sw
+        px, pw = _pair(
+            two * xa[k] - xs[k], two * wa[k] - ws[k], cs[k], cd[k], sx, sw, unit
+        )
         dx = px - xa[k]
         dw = pw - wa[k]
         err[k] += gx * (dx * dx)
@@ -1061,17 +1053,17 @@ def _owned_rows(ops, n_a, ix, rows, lanes, itemsize, starts):
     if (lanes // starts) * itemsize < 256:
         return own, own_op
     claims = np.zeros(rows, np.int64)
+    count = np.zeros(ops.shape[0], np.int64)  # an op's x, w (and y) rows in IX
     for o in range(n_a, ops.shape[0]):
         op = ops[o]
         if op[CODE] == BILINEAR and op[K0] == 0 and op[K1] == lanes:
-            count = 2 * op[N] * op[M] + (op[N] if op[SIDE] != 1 else 0)
+            count[o] = 2 * op[N] * op[M] + (op[N] if op[SIDE] != 1 else 0)
             own_op[o] = 1
-            for e in ix[op[I0] : op[I0] + count]:
+            for e in ix[op[I0] : op[I0] + count[o]]:
                 claims[e] += 1
     for o in range(n_a, ops.shape[0]):
         if own_op[o] != 0:
-            count = 2 * ops[o, N] * ops[o, M] + (ops[o, N] if ops[o, SIDE] != 1 else 0)
-            rows_o = ix[ops[o, I0] : ops[o, I0] + count]
+            rows_o = ix[ops[o, I0] : ops[o, I0] + count[o]]
             own_op[o] = 1 if np.all(claims[rows_o] == 1) else 0
             for e in rows_o:
                 own[e] = own_op[o]
