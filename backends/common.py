@@ -497,10 +497,14 @@ class SolverWriter:
                                    tables=self.table_rows)
         runtime_src = []
         own = {n for _, names in self.d.runtime for n in names}
-        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_spread", "_assemble",
-                                       "_tiles",
+        for module, names in ((state, ("xp", "ALL", "_copy", "_put", "_owned", "_spread",
+                                       "_Broadcast", "LAZY_BYTES", "_assemble", "_Writes",
+                                       "_detached",
+                                       "_in_place", "_tiles",
                                        "_rows", "_cols", "_strided", "_dense_edges")),
-                              (rrr, ("rrr_error", "rrr_update", "_other_update")),
+                              (rrr, ("rrr_error", "rrr_update", "_reflection", "_less",
+                                     "_subtract_in_place",
+                                     "_blocks", "_dense", "_other_update")),
                               (inference, ("edge_matrix", "_pinv", "least_squares_values",
                                            "_free_solution", "_bounded_ls_step",
                                            "bounded_least_squares_values"))):

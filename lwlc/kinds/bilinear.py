@@ -111,12 +111,12 @@ def emit(w, lf: LoweredFamily) -> list[str]:
         if several:
             lines.append(f"groups.append(({x}, {wv}, y, ginv))")
             continue
-        lines.append(f"x, w, y = bilinear_projection(xp, {x}, {wv}, y, {coef}, ginv)"
-                     + ("  # eq. 19, 51-54 in metric-scaled coordinates" if scaled
-                        else "  # eq. 19, 51-54"))
+        lines.append(f"x, w, y = bilinear_projection(xp, {x}, {wv}, y, {coef}, ginv,"
+                     " _owned(src))" + ("  # eq. 19, 51-54 in metric-scaled coordinates"
+                                        if scaled else "  # eq. 19, 51-54"))
         lines += _write_back(ix, fam, R, scaled, sx, sw)
     if several:
-        lines.append(f"projected = bilinear_projection_groups(xp, groups, {coef})"
+        lines.append(f"projected = bilinear_projection_groups(xp, groups, {coef}, _owned(src))"
                      + ("  # eq. 19, 51-54 in metric-scaled coordinates" if scaled
                         else "  # eq. 19, 51-54"))
         for gi, ix in enumerate(indexes):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lwlc.runtime.state import _Broadcast, _Writes
+
 xp = np
 
 
@@ -26,31 +28,98 @@ def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, nor
 
     NumPy: the reflection, its projection, the difference and the new state are written
     into arrays this step owns (no temporary per operation); the input state is never
-    written."""
-    pa = project_A(state, data)
+    written. Where set A's writes tile a variable, P_A(x) itself is never formed: the
+    reflection and the difference read its writes (of a consensus: its values)."""
     if method == "ap" or lam is not None:
+        pa = project_A(state, data)
         new, err = _other_update(
             project_A, project_B, state, pa, data, beta, lam, method, metric, norm
         )
         if method == "ap" and beta == 0:  # beta 0 keeps the state, as it does for RRR
             new = {k: state[k].copy() for k in state}
         return new, err
-    reflected = {}
-    for k in state:
-        reflected[k] = np.multiply(pa[k], 2.0)
-        reflected[k] -= state[k]
+    pa = project_A({**state, "__lazy__": True}, data)
+    reflected = {k: _reflection(pa[k], state[k]) for k in state}
     # set B writes its projection into the reflection, which this step owns
     pb = project_B({**reflected, "__owned__": True}, data)
     delta = {}
     for k in state:  # pb's arrays are the reflection's, or fresh
-        own = pb[k] if pb[k].flags.writeable and pb[k] is not state[k] else None
-        delta[k] = np.subtract(pb[k], pa[k], out=own)
+        own = pb[k].flags.writeable and pb[k] is not state[k]
+        delta[k] = _less(pb[k] if own else np.array(pb[k]), pa[k])
     err = rrr_error(delta, metric, norm)
     for k in state:
         if beta != 1.0:  # (times 1 is exact: skip the pass)
             delta[k] *= beta
         delta[k] += state[k]
     return delta, err
+
+
+def _reflection(pa, s):
+    """2 P_A(x) − x (eq. 45) in an array of its own; ``pa`` an array, or set A's writes
+    that tile it (a _Writes)."""
+    if not isinstance(pa, _Writes):
+        r = np.multiply(pa, 2.0)
+        r -= s
+        return r
+    r = np.empty(s.shape)
+    for index, value in pa.puts:
+        doubled = (
+            value.scaled(2.0)
+            if isinstance(value, _Broadcast)
+            else np.multiply(value, 2.0)
+        )
+        blocks = _blocks(doubled, index, r, s)
+        if blocks is None:
+            r[index] = _dense(doubled) - s[index]
+        else:
+            v, (r_block, s_block) = blocks
+            np.subtract(v, s_block, out=r_block)
+    return r
+
+
+def _less(d, pa):
+    """d − P_A(x), written into d; ``pa`` as _reflection takes it."""
+    if not isinstance(pa, _Writes):
+        return np.subtract(d, pa, out=d)
+    for index, value in pa.puts:
+        blocks = _blocks(value, index, d)
+        if blocks is None:
+            d[index] = d[index] - _dense(value)
+        else:
+            v, (d_block,) = blocks
+            _subtract_in_place(d_block, v)
+    return d
+
+
+def _subtract_in_place(a, v):
+    """a −= v, a block of a's first axis at a time where a is a strided view of more
+    than two axes: for such an a NumPy runs an in-place ufunc through a copy of all of
+    it (an extra array of the block's size; here one of about 256 kB, in the cache)."""
+    if a.ndim <= 2 or a.flags.c_contiguous:
+        np.subtract(a, v, out=a)
+        return
+    v = np.broadcast_to(v, a.shape)
+    per = max(1, (1 << 18) // max(1, a[:1].nbytes))
+    for i in range(0, a.shape[0], per):
+        np.subtract(a[i : i + per], v[i : i + per], out=a[i : i + per])
+
+
+def _blocks(value, index, *arrays):
+    """(v, blocks): the value of a write and each array's block at ``index`` as views
+    of the same shape (a _Broadcast's blocks in its own layout, v its broadcast), or
+    None where a block is no view (a gather, or a reshape that would copy)."""
+    if isinstance(value, _Broadcast):
+        blocks = tuple(value.layout(a, index) for a in arrays)
+        if any(b is None for b in blocks):
+            return None
+        return value.broadcast(), blocks
+    if not all(isinstance(i, slice | int) for i in index):
+        return None
+    return value, tuple(a[index] for a in arrays)
+
+
+def _dense(value):
+    return value.dense() if isinstance(value, _Broadcast) else value
 
 
 def _other_update(
