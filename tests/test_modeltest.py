@@ -103,7 +103,7 @@ def _bias_shifted(model_path, shift):
 
     def bad(src, out, data):
         real(src, out, data)
-        out["__writes__"]["b"] = [(i, v + shift) for i, v in out["__writes__"]["b"]]
+        out["__writes__"]["b"] = [(i, np.asarray(v) + shift) for i, v in out["__writes__"]["b"]]
 
     return compiled, solver, (bad, writes, which)
 

@@ -124,6 +124,9 @@ class _Broadcast:
     def nbytes(self):
         return math.prod(self.base) * np.asarray(self.value).itemsize
 
+    def __array__(self, dtype=None, copy=None):
+        return np.array(self.dense(), dtype=dtype, copy=True if copy is None else copy)
+
     def dense(self):
         a = np.broadcast_to(self.value, self.base)
         for op, arg in self.ops:
