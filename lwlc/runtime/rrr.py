@@ -42,16 +42,40 @@ def rrr_update(project_A, project_B, state, data, beta, lam, method, metric, nor
     reflected = {k: _reflection(pa[k], state[k]) for k in state}
     # set B writes its projection into the reflection, which this step owns
     pb = project_B({**reflected, "__owned__": True}, data)
-    delta = {}
+    new, total = {}, 0.0
     for k in state:  # pb's arrays are the reflection's, or fresh
         own = pb[k].flags.writeable and pb[k] is not state[k]
-        delta[k] = _less(pb[k] if own else np.array(pb[k]), pa[k])
-    err = rrr_error(delta, metric, norm)
-    for k in state:
+        new[k] = pb[k] if own else np.array(pb[k])
+        total = total + _finish(new[k], pa[k], state[k], metric[k], beta)
+    return new, xp.sqrt(total / norm)
+
+
+def _finish(d, pa, s, g, beta):
+    """RRR's last pass over a variable (eq. 45) from d = P_B(2 P_A(x) − x): δ = d −
+    P_A(x), then x + β δ written into d, a block of items at a time (one pass over d
+    and x, δ in the cache). Returns Σ g δ², its part of RRR_err (eq. 22, 27)."""
+    d2 = d.reshape(d.shape[0], -1)
+    g = np.broadcast_to(np.asarray(g, dtype=d.dtype), d2.shape[1:])
+    total = 0.0
+    for rows in _row_blocks(d, pa):
+        _less(d, pa, rows)
+        total = total + np.einsum("ij,ij,j->", d2[rows], d2[rows], g)
         if beta != 1.0:  # (times 1 is exact: skip the pass)
-            delta[k] *= beta
-        delta[k] += state[k]
-    return delta, err
+            d[rows] *= beta
+        d[rows] += s[rows]
+    return total
+
+
+def _row_blocks(d, pa):
+    """Slices of d's items of about 1 MB each (MNIST 784-20-10 float64: 0.30 -> 0.27 s a
+    step, against 0.28 s in blocks of 256 kB), or one for all of a d of at most 4 MB or
+    whose writes ``pa`` cannot be cut into items (_on_rows)."""
+    if d.ndim < 2 or d.nbytes <= 1 << 22:
+        return [slice(None)]
+    if isinstance(pa, _Writes) and not all(_cuts(v) for _, v in pa.puts):
+        return [slice(None)]
+    per = max(1, (1 << 20) // max(1, d[:1].nbytes))
+    return [slice(a, min(a + per, d.shape[0])) for a in range(0, d.shape[0], per)]
 
 
 def _reflection(pa, s):
@@ -77,18 +101,47 @@ def _reflection(pa, s):
     return r
 
 
-def _less(d, pa):
-    """d − P_A(x), written into d; ``pa`` as _reflection takes it."""
+def _less(d, pa, rows):
+    """d − P_A(x) on the items ``rows``, written into d; ``pa`` an array, or set A's
+    writes that tile it (a _Writes)."""
     if not isinstance(pa, _Writes):
-        return np.subtract(d, pa, out=d)
+        np.subtract(d[rows], pa[rows], out=d[rows])
+        return
     for index, value in pa.puts:
+        part = _on_rows(index, value, rows, d.shape[0])
+        if part is None:
+            continue
+        index, value = part
         blocks = _blocks(value, index, d)
         if blocks is None:
             d[index] = d[index] - _dense(value)
         else:
             v, (d_block,) = blocks
             _subtract_in_place(d_block, v)
-    return d
+
+
+def _cuts(value):
+    """Whether a write's value can be cut into items (_on_rows): an array, or a
+    _Broadcast whose reshapes keep the items first (as -1)."""
+    if not isinstance(value, _Broadcast):
+        return True
+    return all(op != "reshape" or arg[0] == -1 for op, arg in value.ops)
+
+
+def _on_rows(index, value, rows, K):
+    """The part of a write (index, value) on the items ``rows`` of [K, ...], or None."""
+    if rows == slice(None):
+        return index, value
+    have, want = range(K)[index[0]], range(K)[rows]
+    lo, hi = max(have.start, want.start), min(have.stop, want.stop)
+    if lo >= hi:
+        return None
+    part = slice(lo - have.start, hi - have.start)
+    if isinstance(value, _Broadcast):
+        value = value.items(part)
+    elif np.ndim(value) == 2 and np.shape(value)[0] == len(have):
+        value = value[part]
+    return (slice(lo, hi), *index[1:]), value
 
 
 def _subtract_in_place(a, v):

@@ -99,6 +99,14 @@ class _Broadcast:
     def transpose(self, *axes):
         return _Broadcast(self.value, self.base, self.ops + (("transpose", axes),))
 
+    def items(self, part):
+        """The broadcast on the items ``part`` (a slice) of its first axis alone."""
+        n = len(range(self.base[0])[part])
+        v = np.asarray(self.value)
+        per_item = v.ndim == len(self.base) and v.shape[0] == self.base[0] != 1
+        value = v[part] if per_item else self.value
+        return _Broadcast(value, (n, *self.base[1:]), self.ops)
+
     def scaled(self, factor):
         """The same broadcast of factor × its value."""
         return _Broadcast(np.multiply(self.value, factor), self.base, self.ops)
